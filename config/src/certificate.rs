@@ -1,0 +1,41 @@
+use crate::ObjectRef;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// A certificate chain and key, validated at translation time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Certificate {
+    /// `namespace/secret`.
+    pub name: String,
+    pub secret: ObjectRef,
+    /// DNS names of the leaf certificate (subject alternative names, else the CN).
+    pub dns_names: Vec<String>,
+    /// Expiry of the leaf, seconds since the Unix epoch.
+    pub not_after: i64,
+    /// PEM chain, leaf first.
+    pub chain_pem: String,
+    pub key_pem: Sensitive,
+}
+
+/// Secret material: kept in memory, never printed by `check` or the admin API.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Sensitive(pub String);
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
+impl Serialize for Sensitive {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("(redacted)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Sensitive {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Sensitive)
+    }
+}

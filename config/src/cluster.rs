@@ -1,0 +1,52 @@
+use crate::ObjectRef;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// A set of endpoints the proxy balances over: one Service port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    /// `namespace/service:port`.
+    pub name: String,
+    pub service: ObjectRef,
+    /// The Service port (not the target port).
+    pub port: u16,
+    #[serde(default)]
+    pub balance: Balance,
+    /// Sorted by address.
+    pub endpoints: Vec<Endpoint>,
+    /// For `ExternalName` Services: a DNS name resolved by the consumer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsTarget>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub address: SocketAddr,
+    /// Relative share of this cluster's traffic; 0 = no new traffic.
+    pub weight: u32,
+    /// Being removed but still serving: no new traffic unless the cluster
+    /// has no other endpoint (as kube-proxy does).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub terminating: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The Pod behind the address, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsTarget {
+    pub hostname: String,
+    pub port: u16,
+}

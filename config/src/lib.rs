@@ -1,0 +1,32 @@
+//! The Snapshot: the neutral model of what the data plane must do.
+//!
+//! Sources and translation (in `sluice-controller`) produce a [`Snapshot`];
+//! the proxy, the eBPF loader and the status writer consume it. Nothing here
+//! does I/O or knows Kubernetes: this crate is the seam between producers and
+//! consumers, so both sides can change without knowing each other.
+
+mod certificate;
+mod cluster;
+mod diagnostic;
+mod host_match;
+mod listener;
+mod object_ref;
+mod options;
+mod path_match;
+mod route;
+mod service_vip;
+mod snapshot;
+mod validate;
+
+pub use certificate::{Certificate, Sensitive};
+pub use cluster::{Balance, Cluster, DnsTarget, Endpoint};
+pub use diagnostic::{Diagnostic, Severity};
+pub use host_match::HostPattern;
+pub use listener::{Listener, ListenerKind};
+pub use object_ref::ObjectRef;
+pub use options::{NodePortRange, Options};
+pub use path_match::{PathKind, PathMatch};
+pub use route::{Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
+pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
+pub use snapshot::Snapshot;
+pub use validate::Invalid;

@@ -1,0 +1,48 @@
+use crate::Split;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// A socket the data plane listens on and what it serves there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listener {
+    pub name: String,
+    pub address: SocketAddr,
+    #[serde(flatten)]
+    pub kind: ListenerKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "protocol", rename_all = "lowercase", rename_all_fields = "camelCase")]
+pub enum ListenerKind {
+    /// Plain HTTP (HTTP/1.1 and h2c) serving the named [`crate::RouteConfig`].
+    Http { route_config: String },
+    /// TLS-terminated HTTP serving the named [`crate::RouteConfig`]; certificates
+    /// are chosen by SNI from the virtual hosts' TLS settings.
+    Https { route_config: String },
+    /// Raw TCP forwarded to a weighted split of clusters.
+    Tcp { split: Split },
+    /// UDP datagrams forwarded to a weighted split of clusters.
+    Udp { split: Split },
+}
+
+impl ListenerKind {
+    pub fn route_config(&self) -> Option<&str> {
+        match self {
+            ListenerKind::Http { route_config } | ListenerKind::Https { route_config } => Some(route_config),
+            ListenerKind::Tcp { .. } | ListenerKind::Udp { .. } => None,
+        }
+    }
+
+    pub fn split(&self) -> Option<&Split> {
+        match self {
+            ListenerKind::Tcp { split } | ListenerKind::Udp { split } => Some(split),
+            ListenerKind::Http { .. } | ListenerKind::Https { .. } => None,
+        }
+    }
+
+    /// Whether the listener binds a UDP socket (TCP otherwise).
+    pub fn is_udp(&self) -> bool {
+        matches!(self, ListenerKind::Udp { .. })
+    }
+}

@@ -1,0 +1,54 @@
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// Process options that shape translation (the flags of `sluice run` and
+/// `sluice check` that decide what this instance serves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Options {
+    /// Ingresses of this class are served (`spec.ingressClassName` or the
+    /// `kubernetes.io/ingress.class` annotation).
+    pub ingress_class: String,
+    /// BCS seed ingress `lbGroup` / Service `BCSGROUP` this instance serves.
+    pub lb_group: String,
+    /// BCS CRD `lbnames` / `lbids` this instance answers to.
+    pub lb_name: String,
+    pub http_listen: SocketAddr,
+    pub https_listen: SocketAddr,
+    /// `namespace/name` of the Secret served when no SNI name matches.
+    pub default_certificate: Option<String>,
+    pub node_port_range: NodePortRange,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            ingress_class: "sluice".into(),
+            lb_group: "external".into(),
+            lb_name: "sluice".into(),
+            http_listen: SocketAddr::from(([0, 0, 0, 0], 80)),
+            https_listen: SocketAddr::from(([0, 0, 0, 0], 443)),
+            default_certificate: None,
+            node_port_range: NodePortRange::default(),
+        }
+    }
+}
+
+/// The API server's `--service-node-port-range` (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl Default for NodePortRange {
+    fn default() -> Self {
+        Self { first: 30000, last: 32767 }
+    }
+}
+
+impl NodePortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        (self.first..=self.last).contains(&port)
+    }
+}

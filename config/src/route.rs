@@ -1,0 +1,94 @@
+use crate::{HostPattern, ObjectRef, PathMatch};
+use serde::{Deserialize, Serialize};
+
+/// A named set of virtual hosts that one or more L7 listeners serve (the
+/// Kubernetes Ingress set is served on both the HTTP and the HTTPS listener).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteConfig {
+    pub name: String,
+    /// Sorted by host; at most one per host.
+    pub virtual_hosts: Vec<VirtualHost>,
+    /// Where a request goes that matches no virtual host or no route of its
+    /// host (an Ingress `defaultBackend`). `None`: 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_backend: Option<Split>,
+}
+
+impl RouteConfig {
+    /// Reference lookup: the virtual host for a request host (exact, then the
+    /// wildcard, then the host-less one), then its first matching route.
+    pub fn lookup(&self, host: &str, path: &str) -> Option<&Route> {
+        self.virtual_host_for(host)?.routes.iter().find(|r| r.path.matches(path))
+    }
+
+    pub fn virtual_host_for(&self, host: &str) -> Option<&VirtualHost> {
+        let rank = |vh: &VirtualHost| match HostPattern::parse(&vh.host) {
+            HostPattern::Exact(_) => 0,
+            HostPattern::Wildcard(_) => 1,
+            HostPattern::Any => 2,
+        };
+        self.virtual_hosts
+            .iter()
+            .filter(|vh| HostPattern::parse(&vh.host).matches(host))
+            .min_by_key(|vh| rank(vh))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualHost {
+    /// `example.com`, `*.example.com`, or `*` for rules without a host.
+    pub host: String,
+    /// In precedence order (see [`PathMatch::precedence`]).
+    pub routes: Vec<Route>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<VirtualHostTls>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualHostTls {
+    /// Name of an entry of [`crate::Snapshot::certificates`]; `None` means the
+    /// host is a TLS host whose own certificate is unusable, so it is served
+    /// with the default certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    #[serde(rename = "match")]
+    pub path: PathMatch,
+    /// Where matching requests go. Empty (or all weights 0): 503.
+    pub split: Split,
+    /// The object this route came from.
+    pub source: ObjectRef,
+}
+
+/// A weighted choice between clusters: each cluster gets `weight / Σ weight`
+/// of the requests (L7) or connections (L4), whatever its endpoint count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Split(pub Vec<WeightedCluster>);
+
+impl Split {
+    pub fn single(cluster: impl Into<String>) -> Self {
+        Split(vec![WeightedCluster { cluster: cluster.into(), weight: 1 }])
+    }
+
+    /// True when no cluster can receive new traffic.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|c| c.weight == 0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightedCluster {
+    /// Name of an entry of [`crate::Snapshot::clusters`].
+    pub cluster: String,
+    /// 0 = no new traffic.
+    pub weight: u32,
+}

@@ -1,0 +1,42 @@
+use crate::{Certificate, Cluster, Listener, RouteConfig, ServiceVip};
+use serde::{Deserialize, Serialize};
+
+/// Everything the data plane must do, at one moment. Immutable once built;
+/// consumers compile it into their own fast forms and swap them in whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// Increases by one each time a changed Snapshot is published; 0 = never published.
+    pub generation: u64,
+    pub listeners: Vec<Listener>,
+    pub route_configs: Vec<RouteConfig>,
+    /// Sorted by name.
+    pub clusters: Vec<Cluster>,
+    /// Sorted by name.
+    pub certificates: Vec<Certificate>,
+    /// The service-VIP table for the kernel, sorted by name.
+    pub services: Vec<ServiceVip>,
+}
+
+impl Snapshot {
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.binary_search_by(|c| c.name.as_str().cmp(name)).ok().map(|i| &self.clusters[i])
+    }
+
+    pub fn route_config(&self, name: &str) -> Option<&RouteConfig> {
+        self.route_configs.iter().find(|r| r.name == name)
+    }
+
+    pub fn certificate(&self, name: &str) -> Option<&Certificate> {
+        self.certificates.binary_search_by(|c| c.name.as_str().cmp(name)).ok().map(|i| &self.certificates[i])
+    }
+
+    /// Equal in everything but the generation: a re-publish is not needed.
+    pub fn same_content(&self, other: &Snapshot) -> bool {
+        self.listeners == other.listeners
+            && self.route_configs == other.route_configs
+            && self.clusters == other.clusters
+            && self.certificates == other.certificates
+            && self.services == other.services
+    }
+}

@@ -1,0 +1,211 @@
+//! Internal consistency of a Snapshot: what every consumer may rely on.
+//! Translation checks its output with this before publishing, so a consumer
+//! never has to handle a dangling name or an unordered list.
+
+use crate::{HostPattern, PathKind, Snapshot, Split};
+use std::collections::HashSet;
+use std::fmt;
+
+/// One broken promise of the model, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub at: String,
+    pub message: String,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
+    }
+}
+
+impl Snapshot {
+    pub fn validate(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        let mut bad = |at: String, message: &str| out.push(Invalid { at, message: message.to_owned() });
+
+        let mut names = HashSet::new();
+        let mut sockets = HashSet::new();
+        for (i, l) in self.listeners.iter().enumerate() {
+            let at = format!("listeners[{i}]");
+            if !names.insert(&l.name) {
+                bad(at.clone(), "duplicate listener name");
+            }
+            if !sockets.insert((l.address, l.kind.is_udp())) {
+                bad(at.clone(), "two listeners on one address");
+            }
+            if let Some(rc) = l.kind.route_config()
+                && self.route_config(rc).is_none()
+            {
+                bad(at.clone(), "names a route config that does not exist");
+            }
+            if let Some(split) = l.kind.split() {
+                self.check_split(split, &format!("{at}.split"), &mut bad);
+            }
+        }
+
+        let mut rc_names = HashSet::new();
+        for (i, rc) in self.route_configs.iter().enumerate() {
+            let at = format!("routeConfigs[{i}]");
+            if !rc_names.insert(&rc.name) {
+                bad(at.clone(), "duplicate route config name");
+            }
+            if let Some(split) = &rc.default_backend {
+                self.check_split(split, &format!("{at}.defaultBackend"), &mut bad);
+            }
+            let mut hosts = HashSet::new();
+            for (j, vh) in rc.virtual_hosts.iter().enumerate() {
+                let at = format!("{at}.virtualHosts[{j}]");
+                if !hosts.insert(HostPattern::parse(&vh.host)) {
+                    bad(at.clone(), "duplicate host");
+                }
+                if let Some(cert) = vh.tls.as_ref().and_then(|t| t.certificate.as_ref())
+                    && self.certificate(cert).is_none()
+                {
+                    bad(at.clone(), "names a certificate that does not exist");
+                }
+                let mut paths = HashSet::new();
+                for (k, r) in vh.routes.iter().enumerate() {
+                    let at = format!("{at}.routes[{k}]");
+                    if !r.path.path.starts_with('/') {
+                        bad(at.clone(), "path is not absolute");
+                    }
+                    if r.path.kind == PathKind::Prefix && r.path.path.len() > 1 && r.path.path.ends_with('/') {
+                        bad(at.clone(), "prefix path keeps a trailing slash");
+                    }
+                    if !paths.insert(&r.path) {
+                        bad(at.clone(), "duplicate path");
+                    }
+                    if k > 0 && vh.routes[k - 1].path.precedence(&r.path).is_gt() {
+                        bad(at.clone(), "routes are not in precedence order");
+                    }
+                    self.check_split(&r.split, &format!("{at}.split"), &mut bad);
+                }
+            }
+        }
+
+        if !self.clusters.windows(2).all(|w| w[0].name < w[1].name) {
+            bad("clusters".into(), "not sorted by name or duplicate names");
+        }
+        for (i, c) in self.clusters.iter().enumerate() {
+            if c.endpoints.iter().any(|e| e.address.port() == 0) {
+                bad(format!("clusters[{i}]"), "endpoint with port 0");
+            }
+        }
+        if !self.certificates.windows(2).all(|w| w[0].name < w[1].name) {
+            bad("certificates".into(), "not sorted by name or duplicate names");
+        }
+        if !self.services.windows(2).all(|w| w[0].name < w[1].name) {
+            bad("services".into(), "not sorted by name or duplicate names");
+        }
+        out
+    }
+
+    fn check_split(&self, split: &Split, at: &str, bad: &mut impl FnMut(String, &str)) {
+        for (i, wc) in split.0.iter().enumerate() {
+            if self.cluster(&wc.cluster).is_none() {
+                bad(format!("{at}[{i}]"), "names a cluster that does not exist");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    fn sample() -> Snapshot {
+        let src = ObjectRef::new("Ingress", "default", "web");
+        Snapshot {
+            generation: 3,
+            listeners: vec![Listener {
+                name: "http".into(),
+                address: "0.0.0.0:80".parse().unwrap(),
+                kind: ListenerKind::Http { route_config: "ingress".into() },
+            }],
+            route_configs: vec![RouteConfig {
+                name: "ingress".into(),
+                default_backend: None,
+                virtual_hosts: vec![VirtualHost {
+                    host: "foo.com".into(),
+                    tls: None,
+                    routes: vec![
+                        Route { path: PathMatch::exact("/foo"), split: Split::single("default/a:80"), source: src.clone() },
+                        Route { path: PathMatch::prefix("/"), split: Split::single("default/a:80"), source: src },
+                    ],
+                }],
+            }],
+            clusters: vec![Cluster {
+                name: "default/a:80".into(),
+                service: ObjectRef::new("Service", "default", "a"),
+                port: 80,
+                balance: Balance::RoundRobin,
+                endpoints: vec![Endpoint {
+                    address: "192.0.2.1:8080".parse().unwrap(),
+                    weight: 1,
+                    terminating: false,
+                    node: None,
+                    pod: None,
+                }],
+                dns: None,
+            }],
+            certificates: vec![],
+            services: vec![],
+        }
+    }
+
+    #[test]
+    fn a_consistent_snapshot_is_valid_and_round_trips_through_json() {
+        let s = sample();
+        assert_eq!(s.validate(), vec![]);
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Snapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        assert!(json.contains(r#""protocol":"http""#), "{json}");
+    }
+
+    #[test]
+    fn dangling_names_and_disorder_are_reported() {
+        let mut s = sample();
+        s.route_configs[0].virtual_hosts[0].routes.swap(0, 1);
+        s.route_configs[0].virtual_hosts[0].routes[0].split = Split::single("default/missing:80");
+        s.listeners[0].kind = ListenerKind::Https { route_config: "nope".into() };
+        let problems: Vec<String> = s.validate().iter().map(|p| p.to_string()).collect();
+        assert!(problems.iter().any(|p| p.contains("route config that does not exist")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("cluster that does not exist")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("precedence order")), "{problems:?}");
+    }
+
+    #[test]
+    fn private_keys_are_never_serialised() {
+        let cert = Certificate {
+            name: "default/tls".into(),
+            secret: ObjectRef::new("Secret", "default", "tls"),
+            dns_names: vec!["foo.com".into()],
+            not_after: 0,
+            chain_pem: "-----BEGIN CERTIFICATE-----".into(),
+            key_pem: Sensitive("-----BEGIN PRIVATE KEY-----secret".into()),
+        };
+        let json = serde_json::to_string(&cert).unwrap();
+        assert!(json.contains(r#""keyPem":"(redacted)""#), "{json}");
+        assert!(!json.contains("PRIVATE KEY"), "{json}");
+        assert_eq!(format!("{:?}", cert.key_pem), "(redacted)");
+    }
+
+    #[test]
+    fn reference_lookup_prefers_exact_host_then_wildcard_then_any() {
+        let mut s = sample();
+        let mut wild = s.route_configs[0].virtual_hosts[0].clone();
+        wild.host = "*.foo.com".into();
+        let mut any = wild.clone();
+        any.host = "*".into();
+        any.routes.truncate(1);
+        s.route_configs[0].virtual_hosts.extend([wild, any]);
+        let rc = &s.route_configs[0];
+        assert_eq!(rc.virtual_host_for("foo.com").unwrap().host, "foo.com");
+        assert_eq!(rc.virtual_host_for("a.foo.com").unwrap().host, "*.foo.com");
+        assert_eq!(rc.virtual_host_for("bar.com").unwrap().host, "*");
+        assert!(rc.lookup("bar.com", "/other").is_none());
+        assert_eq!(rc.lookup("a.foo.com", "/x").unwrap().path, PathMatch::prefix("/"));
+    }
+}
