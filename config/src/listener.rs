@@ -19,7 +19,13 @@ pub enum ListenerKind {
     Http { route_config: String },
     /// TLS-terminated HTTP serving the named [`crate::RouteConfig`]; certificates
     /// are chosen by SNI from the virtual hosts' TLS settings.
-    Https { route_config: String },
+    Https {
+        route_config: String,
+        /// Served when no virtual host's certificate matches the SNI name;
+        /// `None`: a self-signed certificate made at start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default_certificate: Option<String>,
+    },
     /// Raw TCP forwarded to a weighted split of clusters.
     Tcp { split: Split },
     /// UDP datagrams forwarded to a weighted split of clusters.
@@ -29,7 +35,7 @@ pub enum ListenerKind {
 impl ListenerKind {
     pub fn route_config(&self) -> Option<&str> {
         match self {
-            ListenerKind::Http { route_config } | ListenerKind::Https { route_config } => Some(route_config),
+            ListenerKind::Http { route_config } | ListenerKind::Https { route_config, .. } => Some(route_config),
             ListenerKind::Tcp { .. } | ListenerKind::Udp { .. } => None,
         }
     }

@@ -2,7 +2,7 @@
 //! Translation checks its output with this before publishing, so a consumer
 //! never has to handle a dangling name or an unordered list.
 
-use crate::{HostPattern, PathKind, Snapshot, Split};
+use crate::{HostPattern, ListenerKind, PathKind, Snapshot, Split};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -38,6 +38,11 @@ impl Snapshot {
                 && self.route_config(rc).is_none()
             {
                 bad(at.clone(), "names a route config that does not exist");
+            }
+            if let ListenerKind::Https { default_certificate: Some(cert), .. } = &l.kind
+                && self.certificate(cert).is_none()
+            {
+                bad(at.clone(), "names a default certificate that does not exist");
             }
             if let Some(split) = l.kind.split() {
                 self.check_split(split, &format!("{at}.split"), &mut bad);
@@ -169,7 +174,7 @@ mod tests {
         let mut s = sample();
         s.route_configs[0].virtual_hosts[0].routes.swap(0, 1);
         s.route_configs[0].virtual_hosts[0].routes[0].split = Split::single("default/missing:80");
-        s.listeners[0].kind = ListenerKind::Https { route_config: "nope".into() };
+        s.listeners[0].kind = ListenerKind::Https { route_config: "nope".into(), default_certificate: None };
         let problems: Vec<String> = s.validate().iter().map(|p| p.to_string()).collect();
         assert!(problems.iter().any(|p| p.contains("route config that does not exist")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("cluster that does not exist")), "{problems:?}");

@@ -1,1 +1,18 @@
-//! placeholder
+//! Sources, store and translation: from Kubernetes (and BCS) objects to a
+//! [`sluice_config::Snapshot`].
+//!
+//! Data flows one way: a source (a manifest directory; the API server later)
+//! fills a [`Store`]; [`translate`] turns the store into a Snapshot and
+//! diagnostics without I/O; a [`Reconciler`] numbers Snapshots and keeps the
+//! last good form of objects whose new form is broken.
+
+mod object;
+mod reconcile;
+pub mod sources;
+mod store;
+mod translate;
+
+pub use object::{Kind, Object};
+pub use reconcile::{Published, Reconciler};
+pub use store::{Key, Store};
+pub use translate::{INGRESS_ROUTES, translate};

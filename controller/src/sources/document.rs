@@ -1,0 +1,224 @@
+//! One manifest file's text (YAML or JSON, several documents, `List` kinds)
+//! into typed objects, each problem a diagnostic naming the object and field.
+
+use super::ingress_v1beta1;
+use crate::object::{Kind, Object};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sluice_config::{Diagnostic, ObjectRef};
+
+/// What one file holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedFile {
+    pub objects: Vec<Object>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses a manifest file. `Err` when the text is not YAML or JSON at all
+/// (then nothing of it can be trusted); object-level problems are diagnostics.
+pub fn parse_manifest(text: &str, file: &str) -> Result<ParsedFile, String> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
+    let mut out = ParsedFile::default();
+    for (i, doc) in docs.into_iter().enumerate() {
+        read_value(doc, file, &format!("document {}", i + 1), &mut out);
+    }
+    Ok(out)
+}
+
+fn str_at<'v>(v: &'v Value, pointer: &str) -> Option<&'v str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
+    let whence = format!("{file}, {at}");
+    if doc.is_null() {
+        return;
+    }
+    if !doc.is_object() {
+        out.diagnostics.push(Diagnostic::error(
+            ObjectRef::file(file),
+            at,
+            "is not a mapping with apiVersion and kind; ignored",
+        ));
+        return;
+    }
+    let (Some(api), Some(kind)) = (str_at(&doc, "/apiVersion"), str_at(&doc, "/kind")) else {
+        out.diagnostics.push(Diagnostic::error(ObjectRef::file(file), at, "has no apiVersion and kind; ignored"));
+        return;
+    };
+    let (api, kind) = (api.to_owned(), kind.to_owned());
+    if kind.ends_with("List") && doc.get("items").is_some_and(Value::is_array) {
+        if let Some(Value::Array(items)) = doc.get_mut("items").map(Value::take) {
+            for (j, item) in items.into_iter().enumerate() {
+                read_value(item, file, &format!("{at} items[{j}]"), out);
+            }
+        }
+        return;
+    }
+    let name = str_at(&doc, "/metadata/name").unwrap_or("").to_owned();
+    let namespace = str_at(&doc, "/metadata/namespace").unwrap_or("").to_owned();
+    let known = match (api.as_str(), kind.as_str()) {
+        ("networking.k8s.io/v1", "Ingress") => Some(Kind::Ingress),
+        ("extensions/v1beta1" | "networking.k8s.io/v1beta1", "Ingress") => Some(Kind::Ingress),
+        ("networking.k8s.io/v1", "IngressClass") => Some(Kind::IngressClass),
+        ("v1", "Service") => Some(Kind::Service),
+        ("discovery.k8s.io/v1", "EndpointSlice") => Some(Kind::EndpointSlice),
+        ("v1", "Endpoints") => Some(Kind::Endpoints),
+        ("v1", "Pod") => Some(Kind::Pod),
+        ("v1", "Secret") => Some(Kind::Secret),
+        _ => None,
+    };
+    let Some(k) = known else {
+        out.diagnostics.push(Diagnostic::info(
+            ObjectRef::new(kind.as_str(), namespace, name),
+            "",
+            format!("{api} {kind} is not read by Sluice; ignored ({whence})"),
+        ));
+        return;
+    };
+    let namespace = if k.namespaced() && namespace.is_empty() { "default".to_owned() } else { namespace };
+    let r = ObjectRef::new(k.as_str(), if k.namespaced() { namespace.as_str() } else { "" }, name.as_str());
+    if !doc.get("metadata").is_some_and(Value::is_object) {
+        out.diagnostics.push(Diagnostic::error(r, "metadata", format!("required; object ignored ({whence})")));
+        return;
+    }
+    if name.is_empty() {
+        out.diagnostics.push(Diagnostic::error(r, "metadata.name", format!("required; object ignored ({whence})")));
+        return;
+    }
+    if !is_object_name(&name) {
+        out.diagnostics.push(Diagnostic::error(
+            r,
+            "metadata.name",
+            format!("'{name}' is not a valid name (lower-case RFC 1123 subdomain); object ignored ({whence})"),
+        ));
+        return;
+    }
+    if k.namespaced() && !is_object_name(&namespace) {
+        out.diagnostics.push(Diagnostic::error(
+            r,
+            "metadata.namespace",
+            format!("'{namespace}' is not a valid namespace; object ignored ({whence})"),
+        ));
+        return;
+    }
+    if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+        if k.namespaced() {
+            meta.insert("namespace".into(), Value::String(namespace.clone()));
+        } else {
+            meta.remove("namespace");
+        }
+    }
+    let object = if api.ends_with("v1beta1") {
+        match ingress_v1beta1::convert(doc) {
+            Ok(v) => {
+                out.diagnostics.push(Diagnostic::info(
+                    r.clone(),
+                    "apiVersion",
+                    format!("{api} is removed from Kubernetes since 1.22; read as networking.k8s.io/v1"),
+                ));
+                typed::<k8s_openapi::api::networking::v1::Ingress>(v).map(Object::Ingress)
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        match k {
+            Kind::Ingress => typed(doc).map(Object::Ingress),
+            Kind::IngressClass => typed(doc).map(Object::IngressClass),
+            Kind::Service => typed(doc).map(Object::Service),
+            Kind::EndpointSlice => typed(doc).map(Object::EndpointSlice),
+            Kind::Endpoints => typed(doc).map(Object::Endpoints),
+            Kind::Pod => typed(doc).map(Object::Pod),
+            Kind::Secret => typed(doc).map(Object::Secret),
+        }
+    };
+    match object {
+        Ok(o) => out.objects.push(o),
+        Err((path, message)) => out.diagnostics.push(Diagnostic::error(
+            r,
+            path,
+            format!("{message}; object ignored ({whence})"),
+        )),
+    }
+}
+
+/// Deserialises with the path of the first bad field, e.g.
+/// `spec.rules[0].http.paths[0].backend.service.port.number`.
+fn typed<T: DeserializeOwned>(v: Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        (path, e.into_inner().to_string())
+    })
+}
+
+/// Kubernetes object names: a lower-case RFC 1123 subdomain.
+fn is_object_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_config::Severity;
+
+    #[test]
+    fn several_documents_lists_and_unknown_kinds() {
+        let text = r#"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: a}
+  spec: {ports: [{port: 80}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+---
+{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "prod"}}
+"#;
+        let f = parse_manifest(text, "x.yaml").unwrap();
+        let refs: Vec<String> = f.objects.iter().map(|o| o.object_ref().to_string()).collect();
+        assert_eq!(refs, ["Service/default/a", "Secret/prod/s"]);
+        assert_eq!(f.diagnostics.len(), 1);
+        assert_eq!(f.diagnostics[0].severity, Severity::Info);
+        assert_eq!(f.diagnostics[0].object.kind, "Deployment");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field() {
+        let text = r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  rules:
+  - http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend: {service: {name: a, port: {number: eighty}}}
+"#;
+        let f = parse_manifest(text, "x.yaml").unwrap();
+        assert!(f.objects.is_empty());
+        let d = &f.diagnostics[0];
+        assert_eq!(d.severity, Severity::Error);
+        assert_eq!(d.object.to_string(), "Ingress/default/web");
+        assert_eq!(d.field, "spec.rules[0].http.paths[0].backend.service.port.number");
+    }
+
+    #[test]
+    fn broken_yaml_is_an_error_of_the_whole_file() {
+        assert!(parse_manifest("kind: Service\n  metadata: [", "x.yaml").is_err());
+    }
+}

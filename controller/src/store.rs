@@ -1,0 +1,95 @@
+use crate::object::{Kind, Object};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use sluice_config::ObjectRef;
+use std::collections::BTreeMap;
+
+/// `(namespace, name)`; the namespace is empty for cluster-scoped kinds.
+pub type Key = (String, String);
+
+/// The current input objects, by kind and key. Both sources fill the same
+/// store; translation reads only the store.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Store {
+    pub ingresses: BTreeMap<Key, Ingress>,
+    pub ingress_classes: BTreeMap<Key, IngressClass>,
+    pub services: BTreeMap<Key, Service>,
+    pub endpoint_slices: BTreeMap<Key, EndpointSlice>,
+    pub endpoints: BTreeMap<Key, Endpoints>,
+    pub pods: BTreeMap<Key, Pod>,
+    pub secrets: BTreeMap<Key, Secret>,
+}
+
+fn key_of(object: &Object) -> Key {
+    let meta = object.meta();
+    (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
+}
+
+impl Store {
+    /// Inserts or replaces an object; returns the one it replaced.
+    pub fn insert(&mut self, object: Object) -> Option<Object> {
+        let key = key_of(&object);
+        match object {
+            Object::Ingress(o) => self.ingresses.insert(key, o).map(Object::Ingress),
+            Object::IngressClass(o) => self.ingress_classes.insert(key, o).map(Object::IngressClass),
+            Object::Service(o) => self.services.insert(key, o).map(Object::Service),
+            Object::EndpointSlice(o) => self.endpoint_slices.insert(key, o).map(Object::EndpointSlice),
+            Object::Endpoints(o) => self.endpoints.insert(key, o).map(Object::Endpoints),
+            Object::Pod(o) => self.pods.insert(key, o).map(Object::Pod),
+            Object::Secret(o) => self.secrets.insert(key, o).map(Object::Secret),
+        }
+    }
+
+    pub fn remove(&mut self, kind: Kind, key: &Key) -> Option<Object> {
+        match kind {
+            Kind::Ingress => self.ingresses.remove(key).map(Object::Ingress),
+            Kind::IngressClass => self.ingress_classes.remove(key).map(Object::IngressClass),
+            Kind::Service => self.services.remove(key).map(Object::Service),
+            Kind::EndpointSlice => self.endpoint_slices.remove(key).map(Object::EndpointSlice),
+            Kind::Endpoints => self.endpoints.remove(key).map(Object::Endpoints),
+            Kind::Pod => self.pods.remove(key).map(Object::Pod),
+            Kind::Secret => self.secrets.remove(key).map(Object::Secret),
+        }
+    }
+
+    /// The object an [`ObjectRef`] names, if it is of a stored kind and present.
+    pub fn get(&self, r: &ObjectRef) -> Option<Object> {
+        let key = (r.namespace.clone(), r.name.clone());
+        match Kind::from_name(&r.kind)? {
+            Kind::Ingress => self.ingresses.get(&key).cloned().map(Object::Ingress),
+            Kind::IngressClass => self.ingress_classes.get(&key).cloned().map(Object::IngressClass),
+            Kind::Service => self.services.get(&key).cloned().map(Object::Service),
+            Kind::EndpointSlice => self.endpoint_slices.get(&key).cloned().map(Object::EndpointSlice),
+            Kind::Endpoints => self.endpoints.get(&key).cloned().map(Object::Endpoints),
+            Kind::Pod => self.pods.get(&key).cloned().map(Object::Pod),
+            Kind::Secret => self.secrets.get(&key).cloned().map(Object::Secret),
+        }
+    }
+
+    /// Every object, in a stable order.
+    pub fn objects(&self) -> impl Iterator<Item = Object> + '_ {
+        let i = self.ingresses.values().cloned().map(Object::Ingress);
+        let c = self.ingress_classes.values().cloned().map(Object::IngressClass);
+        let s = self.services.values().cloned().map(Object::Service);
+        let es = self.endpoint_slices.values().cloned().map(Object::EndpointSlice);
+        let e = self.endpoints.values().cloned().map(Object::Endpoints);
+        let p = self.pods.values().cloned().map(Object::Pod);
+        let x = self.secrets.values().cloned().map(Object::Secret);
+        i.chain(c).chain(s).chain(es).chain(e).chain(p).chain(x)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ingresses.len()
+            + self.ingress_classes.len()
+            + self.services.len()
+            + self.endpoint_slices.len()
+            + self.endpoints.len()
+            + self.pods.len()
+            + self.secrets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

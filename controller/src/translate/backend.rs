@@ -1,0 +1,143 @@
+//! An Ingress backend (Service + port) into a cluster and a split.
+
+use super::Translator;
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::networking::v1::IngressBackend;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sluice_config::{Balance, Cluster, Diagnostic, DnsTarget, ObjectRef, Split};
+
+impl Translator<'_> {
+    /// The split for one Ingress backend. On a broken reference the split is
+    /// empty (503) and a diagnostic names the field: the route is kept so a
+    /// shorter path cannot take its requests by accident.
+    pub(super) fn backend_split(&mut self, ing: &ObjectRef, backend: &IngressBackend, field: &str) -> Split {
+        let ns = ing.namespace.as_str();
+        let service = match (&backend.service, &backend.resource) {
+            (Some(_), Some(_)) => {
+                self.push(Diagnostic::error(ing.clone(), field, "sets both service and resource; set one"));
+                return Split::default();
+            }
+            (None, Some(_)) => {
+                self.push(Diagnostic::error(
+                    ing.clone(),
+                    format!("{field}.resource"),
+                    "resource backends are not supported; requests get 503",
+                ));
+                return Split::default();
+            }
+            (None, None) => {
+                self.push(Diagnostic::error(ing.clone(), format!("{field}.service"), "required"));
+                return Split::default();
+            }
+            (Some(s), None) => s,
+        };
+        let port_field = format!("{field}.service.port");
+        let (number, port_name) = match &service.port {
+            None => {
+                self.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
+                return Split::default();
+            }
+            Some(p) => (p.number, p.name.as_deref().filter(|n| !n.is_empty())),
+        };
+        let key = (ns.to_owned(), service.name.clone());
+        let Some(svc) = self.store.services.get(&key) else {
+            self.push(Diagnostic::error(
+                ing.clone(),
+                format!("{field}.service.name"),
+                format!("Service {ns}/{} not found; requests get 503", service.name),
+            ));
+            return Split::default();
+        };
+        let ports: &[ServicePort] = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
+        let found = match (number, port_name) {
+            (Some(_), Some(_)) => {
+                self.push(Diagnostic::error(ing.clone(), port_field, "sets both number and name; set one"));
+                return Split::default();
+            }
+            (None, None) => {
+                self.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
+                return Split::default();
+            }
+            (Some(n), None) => ports.iter().position(|p| p.port == n).ok_or(format!("number {n}")),
+            (None, Some(name)) => {
+                ports.iter().position(|p| p.name.as_deref() == Some(name)).ok_or(format!("name '{name}'"))
+            }
+        };
+        let index = match found {
+            Ok(i) => i,
+            Err(wanted) => {
+                let known: Vec<String> = ports
+                    .iter()
+                    .map(|p| match &p.name {
+                        Some(n) => format!("{} ({n})", p.port),
+                        None => p.port.to_string(),
+                    })
+                    .collect();
+                let field = if number.is_some() { format!("{port_field}.number") } else { format!("{port_field}.name") };
+                self.push(Diagnostic::error(
+                    ing.clone(),
+                    field,
+                    format!(
+                        "Service {ns}/{} has no port with {wanted} (it has: {}); requests get 503",
+                        service.name,
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    ),
+                ));
+                return Split::default();
+            }
+        };
+        let protocol = ports[index].protocol.as_deref().unwrap_or("TCP");
+        if protocol != "TCP" {
+            self.push(Diagnostic::error(
+                ing.clone(),
+                port_field,
+                format!("Service {ns}/{} port {} is {protocol}; HTTP needs TCP", service.name, ports[index].port),
+            ));
+            return Split::default();
+        }
+        match self.cluster_for(&key, svc, index) {
+            Some(name) => Split::single(name),
+            None => Split::default(),
+        }
+    }
+
+    /// The cluster of a Service port, built once per translation.
+    pub(super) fn cluster_for(&mut self, key: &(String, String), svc: &Service, index: usize) -> Option<String> {
+        let spec = svc.spec.as_ref()?;
+        let port = spec.ports.as_ref()?.get(index)?;
+        let service_port = u16::try_from(port.port).ok().filter(|p| *p != 0)?;
+        let name = format!("{}/{}:{}", key.0, key.1, service_port);
+        if self.clusters.contains_key(&name) {
+            return Some(name);
+        }
+        let service = ObjectRef::new("Service", &key.0, &key.1);
+        let (endpoints, dns) = if spec.type_.as_deref() == Some("ExternalName") {
+            let hostname = spec.external_name.clone().unwrap_or_default();
+            if hostname.is_empty() {
+                self.push(Diagnostic::error(service.clone(), "spec.externalName", "required for type ExternalName"));
+                (Vec::new(), None)
+            } else {
+                let target = match &port.target_port {
+                    Some(IntOrString::Int(n)) => u16::try_from(*n).ok().filter(|p| *p != 0),
+                    _ => None,
+                };
+                (Vec::new(), Some(DnsTarget { hostname, port: target.unwrap_or(service_port) }))
+            }
+        } else {
+            let endpoints = self.endpoints_for(key, svc, index);
+            if endpoints.is_empty() {
+                self.push(Diagnostic::warning(
+                    service.clone(),
+                    format!("spec.ports[{index}]"),
+                    "no ready endpoints: requests routed here get 503 until one is ready",
+                ));
+            }
+            (endpoints, None)
+        };
+        self.clusters.insert(
+            name.clone(),
+            Cluster { name: name.clone(), service, port: service_port, balance: Balance::RoundRobin, endpoints, dns },
+        );
+        Some(name)
+    }
+}

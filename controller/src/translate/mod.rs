@@ -1,0 +1,133 @@
+//! `translate(&Store, &Options) -> (Snapshot, Vec<Diagnostic>)`: pure,
+//! deterministic, no I/O, no panics. Each input problem becomes a diagnostic
+//! naming the object and field; the rest of the configuration still applies.
+
+mod backend;
+mod certificate;
+mod class;
+mod endpoints;
+mod ingress;
+mod names;
+mod order;
+mod service_vip;
+
+use crate::store::{Key, Store};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use sluice_config::{
+    Certificate, Cluster, Diagnostic, Endpoint, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip,
+    Snapshot,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Name of the route config that holds the Kubernetes Ingress rules, served
+/// on the HTTP and HTTPS listeners.
+pub const INGRESS_ROUTES: &str = "ingress";
+
+/// The label that ties an EndpointSlice to its Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Translates the store into a Snapshot (generation 0) and its diagnostics.
+pub fn translate(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>) {
+    let mut t = Translator::new(store, options);
+    let routes = t.ingresses();
+    let services = t.service_vips();
+    t.finish(routes, services)
+}
+
+/// Working state of one translation.
+pub(crate) struct Translator<'a> {
+    store: &'a Store,
+    options: &'a Options,
+    diags: Vec<Diagnostic>,
+    clusters: BTreeMap<String, Cluster>,
+    certificates: BTreeMap<String, Certificate>,
+    /// Secret key -> the certificate name, or `None` when the Secret is unusable.
+    secret_results: HashMap<Key, Option<String>>,
+    /// `(namespace, service)` -> its EndpointSlices.
+    slices_by_service: HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>>,
+    /// `(namespace, service, port index)` -> resolved endpoints.
+    endpoint_cache: HashMap<(Key, usize), Vec<Endpoint>>,
+}
+
+impl<'a> Translator<'a> {
+    fn new(store: &'a Store, options: &'a Options) -> Self {
+        let mut t = Translator {
+            store,
+            options,
+            diags: Vec::new(),
+            clusters: BTreeMap::new(),
+            certificates: BTreeMap::new(),
+            secret_results: HashMap::new(),
+            slices_by_service: HashMap::new(),
+            endpoint_cache: HashMap::new(),
+        };
+        t.index_slices();
+        t
+    }
+
+    fn index_slices(&mut self) {
+        for (key, slice) in &self.store.endpoint_slices {
+            let service = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL));
+            match service {
+                Some(service) if !service.is_empty() => {
+                    self.slices_by_service.entry((key.0.clone(), service.clone())).or_default().push((key, slice));
+                }
+                _ => self.diags.push(Diagnostic::warning(
+                    ObjectRef::new("EndpointSlice", &key.0, &key.1),
+                    format!("metadata.labels[{SERVICE_NAME_LABEL}]"),
+                    "missing: this EndpointSlice belongs to no Service and is ignored",
+                )),
+            }
+        }
+    }
+
+    fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn finish(mut self, routes: RouteConfig, services: Vec<ServiceVip>) -> (Snapshot, Vec<Diagnostic>) {
+        let default_certificate = self.default_certificate();
+        let snapshot = Snapshot {
+            generation: 0,
+            listeners: vec![
+                Listener {
+                    name: "http".into(),
+                    address: self.options.http_listen,
+                    kind: ListenerKind::Http { route_config: INGRESS_ROUTES.into() },
+                },
+                Listener {
+                    name: "https".into(),
+                    address: self.options.https_listen,
+                    kind: ListenerKind::Https { route_config: INGRESS_ROUTES.into(), default_certificate },
+                },
+            ],
+            route_configs: vec![routes],
+            clusters: std::mem::take(&mut self.clusters).into_values().collect(),
+            certificates: std::mem::take(&mut self.certificates).into_values().collect(),
+            services,
+        };
+        for problem in snapshot.validate() {
+            self.diags.push(Diagnostic::error(
+                ObjectRef::new("Snapshot", "", "translation"),
+                problem.at,
+                format!("internal inconsistency, please report: {}", problem.message),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let diags = self.diags.into_iter().filter(|d| seen.insert(d.clone())).collect();
+        (snapshot, diags)
+    }
+
+    /// `--default-certificate NAMESPACE/NAME`, loaded like any TLS Secret.
+    fn default_certificate(&mut self) -> Option<String> {
+        let spec = self.options.default_certificate.clone()?;
+        let user = ObjectRef::new("Options", "", "--default-certificate");
+        match spec.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => self.certificate_for(ns, name, &user, ""),
+            _ => {
+                self.push(Diagnostic::error(user, "", format!("'{spec}' is not NAMESPACE/NAME")));
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Command-line names users and tests rely on (see architecture.md).
+
+use clap::{Args, Parser, Subcommand};
+use sluice_config::{NodePortRange, Options};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "Kubernetes edge data plane: Ingress, Services and BCS weighted rules, served by pingora and eBPF")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Validate a manifest directory and print the Snapshot it yields as JSON
+    /// with its diagnostics (like `nginx -t`). Exit 0: no errors; 1: errors;
+    /// 2: the directory cannot be read.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Directory (or single file) of YAML/JSON manifests.
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub translate: TranslateArgs,
+}
+
+/// The flags that decide what this instance serves.
+#[derive(Args, Clone)]
+pub struct TranslateArgs {
+    /// Serve Ingresses of this class (`spec.ingressClassName` or the
+    /// `kubernetes.io/ingress.class` annotation).
+    #[arg(long, default_value = "sluice")]
+    pub ingress_class: String,
+    /// BCS `lbGroup` / `BCSGROUP` this instance serves.
+    #[arg(long, default_value = "external")]
+    pub lb_group: String,
+    /// BCS `lbnames` / `lbids` this instance answers to.
+    #[arg(long, default_value = "sluice")]
+    pub lb_name: String,
+    #[arg(long, default_value = "0.0.0.0:80")]
+    pub http_listen: SocketAddr,
+    #[arg(long, default_value = "0.0.0.0:443")]
+    pub https_listen: SocketAddr,
+    /// Secret served when no SNI name matches, as NAMESPACE/NAME.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub default_certificate: Option<String>,
+    /// The API server's --service-node-port-range, FIRST-LAST.
+    #[arg(long, default_value = "30000-32767", value_parser = parse_range)]
+    pub node_port_range: NodePortRange,
+}
+
+fn parse_range(s: &str) -> Result<NodePortRange, String> {
+    let (a, b) = s.split_once('-').ok_or("expected FIRST-LAST, e.g. 30000-32767")?;
+    let first: u16 = a.trim().parse().map_err(|e| format!("{a}: {e}"))?;
+    let last: u16 = b.trim().parse().map_err(|e| format!("{b}: {e}"))?;
+    if first == 0 || first > last {
+        return Err(format!("{s}: need 1 <= FIRST <= LAST"));
+    }
+    Ok(NodePortRange { first, last })
+}
+
+impl TranslateArgs {
+    pub fn options(&self) -> Options {
+        Options {
+            ingress_class: self.ingress_class.clone(),
+            lb_group: self.lb_group.clone(),
+            lb_name: self.lb_name.clone(),
+            http_listen: self.http_listen,
+            https_listen: self.https_listen,
+            default_certificate: self.default_certificate.clone(),
+            node_port_range: self.node_port_range,
+        }
+    }
+}
