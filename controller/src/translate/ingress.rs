@@ -142,6 +142,14 @@ impl Translator<'_> {
                         }
                         PathMatch::prefix(raw)
                     }
+                    "" => {
+                        self.push(Diagnostic::error(
+                            r.clone(),
+                            format!("{pf}.pathType"),
+                            "required (Exact, Prefix or ImplementationSpecific); path left out",
+                        ));
+                        continue;
+                    }
                     other => {
                         self.push(Diagnostic::error(
                             r.clone(),

@@ -52,6 +52,7 @@ impl Translator<'_> {
                 }
             }
 
+            let mut seen: Vec<(u16, L4Protocol, usize)> = Vec::new();
             for (index, port) in spec.ports.iter().flatten().enumerate() {
                 let pf = format!("spec.ports[{index}]");
                 let Some(number) = u16::try_from(port.port).ok().filter(|p| *p != 0) else {
@@ -67,6 +68,15 @@ impl Translator<'_> {
                         continue;
                     }
                 };
+                if let Some((_, _, first)) = seen.iter().find(|(n, p, _)| *n == number && *p == protocol) {
+                    self.push(Diagnostic::error(
+                        r.clone(),
+                        format!("{pf}.port"),
+                        format!("{number}/{protocol:?} duplicates spec.ports[{first}]; left out"),
+                    ));
+                    continue;
+                }
+                seen.push((number, protocol, index));
                 let mut frontends: Vec<Frontend> =
                     vips.iter().map(|(address, kind, _)| Frontend { kind: *kind, address: *address, port: number }).collect();
                 if matches!(ty, "NodePort" | "LoadBalancer") && spec.allocate_load_balancer_node_ports != Some(false) {
