@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "Kubernetes edge data plane: Ingress, Services and BCS weighted rules, served by pingora and eBPF")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Kubernetes edge data plane: Ingress, Services and BCS weighted rules, served by pingora and eBPF"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -49,12 +49,7 @@ impl PathMatch {
     /// length `Exact` before `Prefix`. The first matching rule in this order is
     /// the longest match.
     pub fn precedence(&self, other: &Self) -> Ordering {
-        other
-            .path
-            .len()
-            .cmp(&self.path.len())
-            .then(self.kind.cmp(&other.kind))
-            .then_with(|| self.path.cmp(&other.path))
+        other.path.len().cmp(&self.path.len()).then(self.kind.cmp(&other.kind)).then_with(|| self.path.cmp(&other.path))
     }
 }
 

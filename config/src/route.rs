@@ -28,10 +28,7 @@ impl RouteConfig {
             HostPattern::Wildcard(_) => 1,
             HostPattern::Any => 2,
         };
-        self.virtual_hosts
-            .iter()
-            .filter(|vh| HostPattern::parse(&vh.host).matches(host))
-            .min_by_key(|vh| rank(vh))
+        self.virtual_hosts.iter().filter(|vh| HostPattern::parse(&vh.host).matches(host)).min_by_key(|vh| rank(vh))
     }
 }
 

@@ -135,7 +135,11 @@ mod tests {
                     host: "foo.com".into(),
                     tls: None,
                     routes: vec![
-                        Route { path: PathMatch::exact("/foo"), split: Split::single("default/a:80"), source: src.clone() },
+                        Route {
+                            path: PathMatch::exact("/foo"),
+                            split: Split::single("default/a:80"),
+                            source: src.clone(),
+                        },
                         Route { path: PathMatch::prefix("/"), split: Split::single("default/a:80"), source: src },
                     ],
                 }],

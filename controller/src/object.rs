@@ -56,6 +56,9 @@ impl fmt::Display for Kind {
 }
 
 /// One typed input object, whichever source it came from.
+// Objects move once, from a source into the store; boxing every variant would
+// cost an allocation each for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {
     Ingress(Ingress),
@@ -99,9 +102,5 @@ impl Object {
 
 /// The [`ObjectRef`] of an object's metadata.
 pub(crate) fn meta_ref(kind: Kind, meta: &ObjectMeta) -> ObjectRef {
-    ObjectRef::new(
-        kind.as_str(),
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
-    )
+    ObjectRef::new(kind.as_str(), meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
 }

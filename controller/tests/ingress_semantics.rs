@@ -8,12 +8,14 @@ fn services() -> String {
     (0..4).map(|i| service(&format!("svc{i}"), &format!("192.0.2.{}", i + 1))).collect()
 }
 
+/// (rules as (pathType, path); request path; index of the winning rule, `None` = 404)
+type Case = (&'static [(&'static str, &'static str)], &'static str, Option<usize>);
+
 /// The examples table of the Kubernetes Ingress documentation, end to end
 /// through translation: rules -> request path -> which backend.
 #[test]
 fn kubernetes_path_examples() {
-    // (rules as (pathType, path); request; index of the rule expected to win, or None = 404)
-    let table: &[(&[(&str, &str)], &str, Option<usize>)] = &[
+    let table: &[Case] = &[
         (&[("Prefix", "/")], "/anything", Some(0)),
         (&[("Exact", "/foo")], "/foo", Some(0)),
         (&[("Exact", "/foo")], "/bar", None),
@@ -176,7 +178,9 @@ metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name:
 addressType: IPv4
 ports: [{name: admin, port: 9001}, {name: http, port: 8080}]
 endpoints: [{addresses: [192.0.2.9]}]
-"#.to_owned() + &ingress("web", None, &[("Prefix", "/", "web")]);
+"#
+    .to_owned()
+        + &ingress("web", None, &[("Prefix", "/", "web")]);
     let (s, diags) = run(&yaml);
     assert!(errors(&diags).is_empty(), "{}", list(&diags));
     assert_eq!(endpoints(&s, "default/web:80"), ["192.0.2.9:8080"]);
@@ -202,7 +206,9 @@ endpoints:
 - {addresses: [192.0.2.3], conditions: {ready: false, serving: true, terminating: true}}
 - {addresses: [192.0.2.4], conditions: {ready: false, serving: false, terminating: true}}
 - {addresses: [192.0.2.5]}
-"#.to_owned() + &ingress("web", None, &[("Prefix", "/", "web")]);
+"#
+    .to_owned()
+        + &ingress("web", None, &[("Prefix", "/", "web")]);
     let (s, diags) = run(&yaml);
     assert!(errors(&diags).is_empty(), "{}", list(&diags));
     let c = s.cluster("default/web:80").unwrap();
@@ -230,7 +236,9 @@ subsets:
 - addresses: [{ip: 192.0.2.30}, {ip: 192.0.2.31}]
   notReadyAddresses: [{ip: 192.0.2.32}]
   ports: [{name: web, port: 8080}]
-"#.to_owned() + &ingress("legacy", None, &[("Prefix", "/", "legacy")]);
+"#
+    .to_owned()
+        + &ingress("legacy", None, &[("Prefix", "/", "legacy")]);
     let (s, diags) = run(&yaml);
     assert!(errors(&diags).is_empty(), "{}", list(&diags));
     assert_eq!(endpoints(&s, "default/legacy:80"), ["192.0.2.30:8080", "192.0.2.31:8080"]);

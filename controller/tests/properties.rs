@@ -11,7 +11,8 @@ use sluice_controller::{Store, translate};
 /// values, sometimes invalid ones.
 const NAMES: (&[&str], &[&str]) = (&["a", "web"], &["Bad_Name", ""]);
 const NAMESPACES: (&[&str], &[&str]) = (&["default", ""], &["prod", "Bad NS"]);
-const HOSTS: (&[&str], &[&str]) = (&["foo.com", "*.foo.com", "a.foo.com", ""], &["10.0.0.1", "Foo.com", "x.*.com", "*"]);
+const HOSTS: (&[&str], &[&str]) =
+    (&["foo.com", "*.foo.com", "a.foo.com", ""], &["10.0.0.1", "Foo.com", "x.*.com", "*"]);
 const PATHS: (&[&str], &[&str]) = (&["/", "/foo", "/foo/", "/foo/bar"], &["", "foo", "/a//b", "/a/../b", "/%2f"]);
 const PATH_TYPES: (&[&str], &[&str]) = (&["Exact", "Prefix", "ImplementationSpecific"], &["Regex", ""]);
 const IPS: (&[&str], &[&str]) = (&["192.0.2.1", "192.0.2.2", "2001:db8::1", "203.0.113.5"], &["not-an-ip", ""]);
@@ -72,9 +73,12 @@ fn backend() -> impl Strategy<Value = Value> {
 }
 
 fn ingress() -> impl Strategy<Value = Value> {
-    let path = (pick(PATHS), pick(PATH_TYPES), backend()).prop_map(|(p, t, b)| json!({"path": p, "pathType": t, "backend": b}));
-    let rule = (pick(HOSTS), prop::collection::vec(path, 0..3)).prop_map(|(h, paths)| json!({"host": h, "http": {"paths": paths}}));
-    let tls = (prop::collection::vec(pick(HOSTS), 0..3), pick(NAMES)).prop_map(|(hosts, s)| json!({"hosts": hosts, "secretName": s}));
+    let path = (pick(PATHS), pick(PATH_TYPES), backend())
+        .prop_map(|(p, t, b)| json!({"path": p, "pathType": t, "backend": b}));
+    let rule = (pick(HOSTS), prop::collection::vec(path, 0..3))
+        .prop_map(|(h, paths)| json!({"host": h, "http": {"paths": paths}}));
+    let tls = (prop::collection::vec(pick(HOSTS), 0..3), pick(NAMES))
+        .prop_map(|(hosts, s)| json!({"hosts": hosts, "secretName": s}));
     (
         meta(),
         prop_oneof![6 => Just(Some(json!("sluice"))), 1 => Just(None), 1 => Just(Some(json!("nginx")))],
@@ -95,7 +99,13 @@ fn ingress() -> impl Strategy<Value = Value> {
 }
 
 fn service() -> impl Strategy<Value = Value> {
-    let port = (pick((&["http"], &["web", ""])), port_value(), prop_oneof![port_value(), pick(PORT_NAMES)], pick(PROTOCOLS), prop::option::of(30000i64..32800))
+    let port = (
+        pick((&["http"], &["web", ""])),
+        port_value(),
+        prop_oneof![port_value(), pick(PORT_NAMES)],
+        pick(PROTOCOLS),
+        prop::option::of(30000i64..32800),
+    )
         .prop_map(|(name, port, target, proto, node)| {
             let mut p = json!({"name": name, "port": port, "targetPort": target, "protocol": proto});
             if let Some(n) = node {
@@ -117,9 +127,19 @@ fn service() -> impl Strategy<Value = Value> {
 }
 
 fn slice() -> impl Strategy<Value = Value> {
-    let ep = (pick(IPS), prop::option::of(any::<bool>()), prop::option::of(any::<bool>()), prop::option::of(any::<bool>()))
-        .prop_map(|(ip, r, s, t)| json!({"addresses": [ip], "conditions": {"ready": r, "serving": s, "terminating": t}}));
-    (meta(), pick(NAMES), pick((&["IPv4", "IPv6"], &["FQDN"])), pick(PORT_NAMES), port_value(), prop::collection::vec(ep, 0..4))
+    let ep =
+        (pick(IPS), prop::option::of(any::<bool>()), prop::option::of(any::<bool>()), prop::option::of(any::<bool>()))
+            .prop_map(
+                |(ip, r, s, t)| json!({"addresses": [ip], "conditions": {"ready": r, "serving": s, "terminating": t}}),
+            );
+    (
+        meta(),
+        pick(NAMES),
+        pick((&["IPv4", "IPv6"], &["FQDN"])),
+        pick(PORT_NAMES),
+        port_value(),
+        prop::collection::vec(ep, 0..4),
+    )
         .prop_map(|(mut m, svc, at, pname, port, eps)| {
             m["labels"] = json!({"kubernetes.io/service-name": svc});
             json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": m, "addressType": at,
@@ -135,12 +155,14 @@ fn endpoints() -> impl Strategy<Value = Value> {
 }
 
 fn pod() -> impl Strategy<Value = Value> {
-    (meta(), pick(NAMES), pick(IPS), any::<bool>(), pick(PORT_NAMES), port_value()).prop_map(|(mut m, app, ip, ready, pname, port)| {
-        m["labels"] = json!({"app": app});
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": m,
+    (meta(), pick(NAMES), pick(IPS), any::<bool>(), pick(PORT_NAMES), port_value()).prop_map(
+        |(mut m, app, ip, ready, pname, port)| {
+            m["labels"] = json!({"app": app});
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": m,
                "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"name": pname, "containerPort": port}]}]},
                "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}})
-    })
+        },
+    )
 }
 
 fn secret() -> impl Strategy<Value = Value> {

@@ -134,11 +134,9 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
     };
     match object {
         Ok(o) => out.objects.push(o),
-        Err((path, message)) => out.diagnostics.push(Diagnostic::error(
-            r,
-            path,
-            format!("{message}; object ignored ({whence})"),
-        )),
+        Err((path, message)) => {
+            out.diagnostics.push(Diagnostic::error(r, path, format!("{message}; object ignored ({whence})")))
+        }
     }
 }
 

@@ -50,6 +50,8 @@ impl ManifestDir {
             let shown = if shown.is_empty() { path.display().to_string() } else { shown };
             let text = match std::fs::read_to_string(path) {
                 Ok(t) => t,
+                // Deleted between listing and reading: it is gone, like its objects.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     loaded.diagnostics.push(Diagnostic::error(ObjectRef::file(&shown), "", format!("unreadable: {e}")));
                     continue;

@@ -73,7 +73,8 @@ impl Translator<'_> {
                         None => p.port.to_string(),
                     })
                     .collect();
-                let field = if number.is_some() { format!("{port_field}.number") } else { format!("{port_field}.name") };
+                let field =
+                    if number.is_some() { format!("{port_field}.number") } else { format!("{port_field}.name") };
                 self.push(Diagnostic::error(
                     ing.clone(),
                     field,

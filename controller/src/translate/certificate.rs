@@ -14,7 +14,13 @@ impl Translator<'_> {
     /// The certificate name of Secret `namespace/name`, loading it once.
     /// `None` (with a diagnostic) when it is missing or unusable; `user` and
     /// `field` name the reference for the "not found" case.
-    pub(super) fn certificate_for(&mut self, namespace: &str, name: &str, user: &ObjectRef, field: &str) -> Option<String> {
+    pub(super) fn certificate_for(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        user: &ObjectRef,
+        field: &str,
+    ) -> Option<String> {
         let key = (namespace.to_owned(), name.to_owned());
         if let Some(done) = self.secret_results.get(&key) {
             return done.clone();
@@ -78,7 +84,8 @@ fn load(secret: &Secret, r: &ObjectRef) -> Result<Certificate, (String, String)>
         .map_err(|e| (cert_field.clone(), format!("not PEM: {e}")))?;
     let certs: Vec<&Pem> = blocks.iter().filter(|p| p.label == "CERTIFICATE").collect();
     let leaf = certs.first().ok_or_else(|| (cert_field.clone(), "holds no PEM CERTIFICATE block".to_owned()))?;
-    let x509 = leaf.parse_x509().map_err(|e| (cert_field.clone(), format!("the leaf certificate is not valid X.509: {e}")))?;
+    let x509 =
+        leaf.parse_x509().map_err(|e| (cert_field.clone(), format!("the leaf certificate is not valid X.509: {e}")))?;
     for (i, extra) in certs.iter().enumerate().skip(1) {
         extra
             .parse_x509()

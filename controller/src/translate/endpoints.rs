@@ -31,13 +31,13 @@ impl Translator<'_> {
         let mut found = if let Some(slices) = self.slices_by_service.get(key).cloned() {
             let mut all = Vec::new();
             for (slice_key, slice) in slices {
-                all.extend(self.from_slice(slice_key, slice, port));
+                all.extend(self.slice_endpoints(slice_key, slice, port));
             }
             all
         } else if let Some(eps) = self.store.endpoints.get(key) {
-            self.from_endpoints(key, eps, port)
+            self.v1_endpoints(key, eps, port)
         } else {
-            self.from_pods(key, svc, index, port)
+            self.pod_endpoints(key, svc, index, port)
         };
         // One entry per address; a ready entry beats a terminating one.
         found.sort_by(|a, b| a.address.cmp(&b.address).then(a.terminating.cmp(&b.terminating)));
@@ -46,7 +46,7 @@ impl Translator<'_> {
         found
     }
 
-    fn from_slice(&mut self, key: &Key, slice: &EndpointSlice, port: &ServicePort) -> Vec<Endpoint> {
+    fn slice_endpoints(&mut self, key: &Key, slice: &EndpointSlice, port: &ServicePort) -> Vec<Endpoint> {
         let r = ObjectRef::new("EndpointSlice", &key.0, &key.1);
         match slice.address_type.as_str() {
             "IPv4" | "IPv6" => {}
@@ -79,7 +79,11 @@ impl Translator<'_> {
                 continue;
             }
             let Some(first) = ep.addresses.first() else {
-                self.push(Diagnostic::warning(r.clone(), format!("endpoints[{i}].addresses"), "empty; endpoint ignored"));
+                self.push(Diagnostic::warning(
+                    r.clone(),
+                    format!("endpoints[{i}].addresses"),
+                    "empty; endpoint ignored",
+                ));
                 continue;
             };
             let Ok(ip) = first.parse::<IpAddr>() else {
@@ -93,7 +97,7 @@ impl Translator<'_> {
             out.push(Endpoint {
                 address: SocketAddr::new(ip, number),
                 weight: 1,
-                terminating: !(ready && !terminating),
+                terminating: !ready || terminating,
                 node: ep.node_name.clone(),
                 pod: ep.target_ref.as_ref().filter(|t| t.kind.as_deref() == Some("Pod")).and_then(|t| t.name.clone()),
             });
@@ -101,7 +105,7 @@ impl Translator<'_> {
         out
     }
 
-    fn from_endpoints(&mut self, key: &Key, eps: &Endpoints, port: &ServicePort) -> Vec<Endpoint> {
+    fn v1_endpoints(&mut self, key: &Key, eps: &Endpoints, port: &ServicePort) -> Vec<Endpoint> {
         let r = ObjectRef::new("Endpoints", &key.0, &key.1);
         let wanted_name = port.name.as_deref().unwrap_or("");
         let mut out = Vec::new();
@@ -126,7 +130,11 @@ impl Translator<'_> {
                         weight: 1,
                         terminating: false,
                         node: a.node_name.clone(),
-                        pod: a.target_ref.as_ref().filter(|t| t.kind.as_deref() == Some("Pod")).and_then(|t| t.name.clone()),
+                        pod: a
+                            .target_ref
+                            .as_ref()
+                            .filter(|t| t.kind.as_deref() == Some("Pod"))
+                            .and_then(|t| t.name.clone()),
                     }),
                     Err(_) => self.push(Diagnostic::warning(
                         r.clone(),
@@ -139,7 +147,7 @@ impl Translator<'_> {
         out
     }
 
-    fn from_pods(&mut self, key: &Key, svc: &Service, index: usize, port: &ServicePort) -> Vec<Endpoint> {
+    fn pod_endpoints(&mut self, key: &Key, svc: &Service, index: usize, port: &ServicePort) -> Vec<Endpoint> {
         let spec = svc.spec.as_ref();
         let selector: BTreeMap<String, String> = spec.and_then(|s| s.selector.clone()).unwrap_or_default();
         if selector.is_empty() {
@@ -175,7 +183,10 @@ impl Translator<'_> {
                         self.push(Diagnostic::warning(
                             svc_ref.clone(),
                             format!("spec.ports[{index}].targetPort"),
-                            format!("'{name}' names no container port of Pod {}/{pod_name}; that Pod is skipped", key.0),
+                            format!(
+                                "'{name}' names no container port of Pod {}/{pod_name}; that Pod is skipped",
+                                key.0
+                            ),
                         ));
                     }
                     found

@@ -61,11 +61,7 @@ impl Translator<'_> {
                 VirtualHost { host, routes: e.routes, tls: e.tls.map(|(t, _)| t) }
             })
             .collect();
-        RouteConfig {
-            name: INGRESS_ROUTES.into(),
-            virtual_hosts,
-            default_backend: b.default_backend.map(|(s, _)| s),
-        }
+        RouteConfig { name: INGRESS_ROUTES.into(), virtual_hosts, default_backend: b.default_backend.map(|(s, _)| s) }
     }
 
     fn ingress(&mut self, ing: &Ingress, r: &ObjectRef, b: &mut Builder) {
@@ -126,7 +122,11 @@ impl Translator<'_> {
                 let path = match p.path_type.as_str() {
                     "Exact" | "Prefix" => {
                         if let Err(e) = check_path(raw) {
-                            self.push(Diagnostic::error(r.clone(), format!("{pf}.path"), format!("{e}; path left out")));
+                            self.push(Diagnostic::error(
+                                r.clone(),
+                                format!("{pf}.path"),
+                                format!("{e}; path left out"),
+                            ));
                             continue;
                         }
                         if p.path_type == "Exact" { PathMatch::exact(raw) } else { PathMatch::prefix(raw) }

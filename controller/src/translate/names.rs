@@ -26,9 +26,7 @@ pub(super) fn check_host(host: &str) -> Result<(), String> {
         return Err(format!("'{host}': a wildcard must be the whole first label, as in '*.example.com'"));
     }
     if !is_dns1123_subdomain(name) {
-        return Err(format!(
-            "'{host}' is not a valid lower-case DNS name (RFC 1123: letters, digits, '-' and '.')"
-        ));
+        return Err(format!("'{host}' is not a valid lower-case DNS name (RFC 1123: letters, digits, '-' and '.')"));
     }
     Ok(())
 }

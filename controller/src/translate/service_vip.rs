@@ -37,13 +37,19 @@ impl Translator<'_> {
             let cluster_ips = spec.cluster_ips.clone().filter(|v| !v.is_empty());
             let cluster_ips = cluster_ips.or_else(|| spec.cluster_ip.clone().map(|ip| vec![ip])).unwrap_or_default();
             for (i, ip) in cluster_ips.iter().enumerate() {
-                vips.extend(self.ip(ip, &r, &format!("spec.clusterIPs[{i}]")).map(|a| (a, FrontendKind::ClusterIP, ip.clone())));
+                vips.extend(
+                    self.ip(ip, &r, &format!("spec.clusterIPs[{i}]")).map(|a| (a, FrontendKind::ClusterIP, ip.clone())),
+                );
             }
             for (i, ip) in spec.external_ips.iter().flatten().enumerate() {
-                vips.extend(self.ip(ip, &r, &format!("spec.externalIPs[{i}]")).map(|a| (a, FrontendKind::ExternalIP, ip.clone())));
+                vips.extend(
+                    self.ip(ip, &r, &format!("spec.externalIPs[{i}]"))
+                        .map(|a| (a, FrontendKind::ExternalIP, ip.clone())),
+                );
             }
             if ty == "LoadBalancer" {
-                let ingress = svc.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|l| l.ingress.as_ref());
+                let ingress =
+                    svc.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|l| l.ingress.as_ref());
                 for (i, lb) in ingress.into_iter().flatten().enumerate() {
                     if let Some(ip) = &lb.ip {
                         let field = format!("status.loadBalancer.ingress[{i}].ip");
@@ -56,7 +62,11 @@ impl Translator<'_> {
             for (index, port) in spec.ports.iter().flatten().enumerate() {
                 let pf = format!("spec.ports[{index}]");
                 let Some(number) = u16::try_from(port.port).ok().filter(|p| *p != 0) else {
-                    self.push(Diagnostic::error(r.clone(), format!("{pf}.port"), format!("{} is out of range 1-65535", port.port)));
+                    self.push(Diagnostic::error(
+                        r.clone(),
+                        format!("{pf}.port"),
+                        format!("{} is out of range 1-65535", port.port),
+                    ));
                     continue;
                 };
                 let protocol = match port.protocol.as_deref().unwrap_or("TCP") {
@@ -64,7 +74,11 @@ impl Translator<'_> {
                     "UDP" => L4Protocol::Udp,
                     "SCTP" => L4Protocol::Sctp,
                     other => {
-                        self.push(Diagnostic::error(r.clone(), format!("{pf}.protocol"), format!("'{other}' is not TCP, UDP or SCTP")));
+                        self.push(Diagnostic::error(
+                            r.clone(),
+                            format!("{pf}.protocol"),
+                            format!("'{other}' is not TCP, UDP or SCTP"),
+                        ));
                         continue;
                     }
                 };
@@ -77,8 +91,10 @@ impl Translator<'_> {
                     continue;
                 }
                 seen.push((number, protocol, index));
-                let mut frontends: Vec<Frontend> =
-                    vips.iter().map(|(address, kind, _)| Frontend { kind: *kind, address: *address, port: number }).collect();
+                let mut frontends: Vec<Frontend> = vips
+                    .iter()
+                    .map(|(address, kind, _)| Frontend { kind: *kind, address: *address, port: number })
+                    .collect();
                 if matches!(ty, "NodePort" | "LoadBalancer") && spec.allocate_load_balancer_node_ports != Some(false) {
                     match port.node_port {
                         None | Some(0) => {}
@@ -89,12 +105,23 @@ impl Translator<'_> {
                                     self.push(Diagnostic::warning(
                                         r.clone(),
                                         format!("{pf}.nodePort"),
-                                        format!("{np} is outside the node port range {}-{}; served anyway", range.first, range.last),
+                                        format!(
+                                            "{np} is outside the node port range {}-{}; served anyway",
+                                            range.first, range.last
+                                        ),
                                     ));
                                 }
-                                frontends.push(Frontend { kind: FrontendKind::NodePort, address: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port: np });
+                                frontends.push(Frontend {
+                                    kind: FrontendKind::NodePort,
+                                    address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                                    port: np,
+                                });
                             }
-                            None => self.push(Diagnostic::error(r.clone(), format!("{pf}.nodePort"), format!("{np} is out of range"))),
+                            None => self.push(Diagnostic::error(
+                                r.clone(),
+                                format!("{pf}.nodePort"),
+                                format!("{np} is out of range"),
+                            )),
                         },
                     }
                 }
@@ -105,7 +132,12 @@ impl Translator<'_> {
                 let backends = self
                     .endpoints_for(key, svc, index)
                     .into_iter()
-                    .map(|e| VipBackend { address: e.address, weight: e.weight, terminating: e.terminating, node: e.node })
+                    .map(|e| VipBackend {
+                        address: e.address,
+                        weight: e.weight,
+                        terminating: e.terminating,
+                        node: e.node,
+                    })
                     .collect();
                 let health_check_node_port = spec
                     .health_check_node_port
@@ -149,7 +181,11 @@ impl Translator<'_> {
             None | Some("Cluster") => TrafficPolicy::Cluster,
             Some("Local") => TrafficPolicy::Local,
             Some(other) => {
-                self.push(Diagnostic::error(r.clone(), field, format!("'{other}' is not Cluster or Local; Cluster is used")));
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    field,
+                    format!("'{other}' is not Cluster or Local; Cluster is used"),
+                ));
                 TrafficPolicy::Cluster
             }
         }
@@ -179,7 +215,11 @@ impl Translator<'_> {
                 }
             }
             Some(other) => {
-                self.push(Diagnostic::error(r.clone(), "spec.sessionAffinity", format!("'{other}' is not None or ClientIP")));
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    "spec.sessionAffinity",
+                    format!("'{other}' is not None or ClientIP"),
+                ));
                 None
             }
         }
