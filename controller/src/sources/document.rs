@@ -17,12 +17,25 @@ pub struct ParsedFile {
 /// Parses a manifest file. `Err` when the text is not YAML or JSON at all
 /// (then nothing of it can be trusted); object-level problems are diagnostics.
 pub fn parse_manifest(text: &str, file: &str) -> Result<ParsedFile, String> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(|e| e.to_string())?;
     let mut out = ParsedFile::default();
     for (i, doc) in docs.into_iter().enumerate() {
         read_value(doc, file, &format!("document {}", i + 1), &mut out);
     }
     Ok(out)
+}
+
+/// The parser's defaults (1 024 documents, 250 000 nodes a file) refuse the
+/// manifest dumps of a large cluster; nesting depth and alias expansion stay
+/// bounded, which is what protects against hostile YAML.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = 1_000_000;
+    budget.max_nodes = 100_000_000;
+    budget.max_events = 400_000_000;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 fn str_at<'v>(v: &'v Value, pointer: &str) -> Option<&'v str> {
@@ -213,6 +226,13 @@ spec:
         assert_eq!(d.severity, Severity::Error);
         assert_eq!(d.object.to_string(), "Ingress/default/web");
         assert_eq!(d.field, "spec.rules[0].http.paths[0].backend.service.port.number");
+    }
+
+    #[test]
+    fn large_files_are_read_whole() {
+        let doc = "---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n";
+        let f = parse_manifest(&doc.repeat(5000), "big.yaml").unwrap();
+        assert_eq!(f.objects.len(), 5000);
     }
 
     #[test]

@@ -1,0 +1,79 @@
+//! Map keys and values shared by the kernel programs and the userspace
+//! loader. Layouts are fixed (`#[repr(C)]`, explicit padding) because both
+//! sides read the same bytes; addresses and ports are in network byte order,
+//! as the kernel hands them to the programs.
+#![no_std]
+
+/// Protocol numbers as in the IP header.
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_SCTP: u8 = 132;
+
+/// Service map key: one frontend of a Service port.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServiceKey {
+    /// IPv4 address, network byte order; 0 for a NodePort (any node address).
+    pub address: u32,
+    /// Network byte order.
+    pub port: u16,
+    pub protocol: u8,
+    pub _pad: u8,
+}
+
+/// Service map value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceValue {
+    /// Identifies the Service port; the backend slots are `(id, 1..=count)`.
+    pub id: u32,
+    /// Backends that take new flows (weight > 0, not terminating).
+    pub count: u16,
+    /// `FLAG_*` bits.
+    pub flags: u16,
+    /// `sessionAffinity: ClientIP` timeout in seconds; 0 = none.
+    pub affinity_seconds: u32,
+}
+
+/// `externalTrafficPolicy: Local`: only node-local backends, client address kept.
+pub const FLAG_EXTERNAL_LOCAL: u16 = 1 << 0;
+/// `internalTrafficPolicy: Local`.
+pub const FLAG_INTERNAL_LOCAL: u16 = 1 << 1;
+/// Backend choice by Maglev table rather than at random.
+pub const FLAG_MAGLEV: u16 = 1 << 2;
+
+/// Backend slot key: the `slot`-th backend of service `id` (1-based).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SlotKey {
+    pub id: u32,
+    pub slot: u16,
+    pub _pad: u16,
+}
+
+/// One backend.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backend {
+    /// IPv4 address, network byte order.
+    pub address: u32,
+    /// Network byte order.
+    pub port: u16,
+    /// Relative share; 0 = no new flows (maintenance, terminating).
+    pub weight: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{align_of, size_of};
+
+    /// The kernel side reads these sizes; a change must be deliberate.
+    #[test]
+    fn layouts_are_fixed() {
+        assert_eq!((size_of::<ServiceKey>(), align_of::<ServiceKey>()), (8, 4));
+        assert_eq!((size_of::<ServiceValue>(), align_of::<ServiceValue>()), (12, 4));
+        assert_eq!((size_of::<SlotKey>(), align_of::<SlotKey>()), (8, 4));
+        assert_eq!((size_of::<Backend>(), align_of::<Backend>()), (8, 4));
+    }
+}

@@ -1,0 +1,123 @@
+use super::*;
+use proptest::prelude::*;
+use sluice_config::{ObjectRef, PathMatch, Split, WeightedCluster};
+
+fn route(path: PathMatch, cluster: &str) -> Route {
+    Route {
+        path,
+        split: Split(vec![WeightedCluster { cluster: cluster.into(), weight: 1 }]),
+        source: ObjectRef::new("Ingress", "default", "t"),
+    }
+}
+
+fn config(vhosts: Vec<(&str, Vec<Route>)>, default: Option<&str>) -> RouteConfig {
+    RouteConfig {
+        name: "ingress".into(),
+        virtual_hosts: vhosts
+            .into_iter()
+            .map(|(h, mut routes)| {
+                routes.sort_by(|a, b| a.path.precedence(&b.path));
+                VirtualHost { host: h.into(), routes, tls: None }
+            })
+            .collect(),
+        default_backend: default.map(Split::single),
+    }
+}
+
+fn target(l: Lookup<'_>) -> String {
+    match l {
+        Lookup::Route { route, .. } => route.split.0[0].cluster.clone(),
+        Lookup::DefaultBackend(s) => format!("default:{}", s.0[0].cluster),
+        Lookup::NotFound => "404".into(),
+    }
+}
+
+#[test]
+fn hosts_ports_and_case() {
+    let rc = config(
+        vec![
+            ("foo.com", vec![route(PathMatch::prefix("/"), "exact")]),
+            ("*.foo.com", vec![route(PathMatch::prefix("/"), "wild")]),
+            ("*", vec![route(PathMatch::prefix("/any"), "any")]),
+        ],
+        Some("def"),
+    );
+    let t = RoutesForListener::compile(&rc).unwrap();
+    assert_eq!(target(t.lookup("foo.com", "/")), "exact");
+    assert_eq!(target(t.lookup("FOO.com:8080", "/")), "exact");
+    assert_eq!(target(t.lookup("a.foo.com", "/x")), "wild");
+    assert_eq!(target(t.lookup("b.a.foo.com", "/any/x")), "any");
+    assert_eq!(target(t.lookup("b.a.foo.com", "/x")), "default:def");
+    assert_eq!(target(t.lookup("[2001:db8::1]:80", "/any")), "any");
+}
+
+#[test]
+fn longest_prefix_with_backtracking() {
+    let rc = config(
+        vec![(
+            "h",
+            vec![
+                route(PathMatch::prefix("/a"), "a"),
+                route(PathMatch::prefix("/a/b/c"), "abc"),
+                route(PathMatch::exact("/a/b"), "ab-exact"),
+                route(PathMatch::prefix("/"), "root"),
+            ],
+        )],
+        None,
+    );
+    let t = RoutesForListener::compile(&rc).unwrap();
+    for (path, want) in [
+        ("/a/b/c/d", "abc"),
+        ("/a/b/c", "abc"),
+        ("/a/b/x", "a"),
+        ("/a/b", "ab-exact"),
+        ("/a/b/", "a"),
+        ("/ab", "root"),
+        ("/", "root"),
+        ("/a{x}", "root"),
+    ] {
+        assert_eq!(target(t.lookup("h", path)), want, "{path}");
+    }
+}
+
+#[test]
+fn literal_braces_in_rules_are_not_parameters() {
+    let rc = config(vec![("h", vec![route(PathMatch::prefix("/{id}"), "brace")])], None);
+    let t = RoutesForListener::compile(&rc).unwrap();
+    assert_eq!(target(t.lookup("h", "/{id}/x")), "brace");
+    assert_eq!(target(t.lookup("h", "/42")), "404");
+}
+
+fn segment() -> impl Strategy<Value = String> {
+    prop::sample::select(&["a", "b", "ab", "a.b", "{x}", "*", "%41", ""][..]).prop_map(String::from)
+}
+
+fn path() -> impl Strategy<Value = String> {
+    prop::collection::vec(segment(), 1..5).prop_map(|s| format!("/{}", s.join("/")))
+}
+
+fn rule() -> impl Strategy<Value = PathMatch> {
+    (path(), any::<bool>()).prop_map(|(p, exact)| if exact { PathMatch::exact(p) } else { PathMatch::prefix(&p) })
+}
+
+proptest! {
+    /// The compiled table answers exactly as the reference semantics.
+    #[test]
+    fn compiled_lookup_agrees_with_the_reference(
+        rules in prop::collection::vec(rule(), 0..8),
+        requests in prop::collection::vec(path(), 1..20),
+    ) {
+        let mut routes: Vec<Route> = Vec::new();
+        for (i, r) in rules.into_iter().enumerate() {
+            if routes.iter().all(|x| x.path != r) {
+                routes.push(route(r, &format!("c{i}")));
+            }
+        }
+        let rc = config(vec![("h", routes)], None);
+        let compiled = RoutesForListener::compile(&rc).unwrap();
+        for req in requests {
+            let reference = rc.lookup("h", &req).map(|r| r.split.0[0].cluster.clone()).unwrap_or_else(|| "404".into());
+            prop_assert_eq!(target(compiled.lookup("h", &req)), reference, "request {}", req);
+        }
+    }
+}
