@@ -2,6 +2,7 @@
 //! into typed objects, each problem a diagnostic naming the object and field.
 
 use super::ingress_v1beta1;
+use crate::names::is_dns1123_subdomain;
 use crate::object::{Kind, Object};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -99,7 +100,7 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
         out.diagnostics.push(Diagnostic::error(r, "metadata.name", format!("required; object ignored ({whence})")));
         return;
     }
-    if !is_object_name(&name) {
+    if !is_dns1123_subdomain(&name) {
         out.diagnostics.push(Diagnostic::error(
             r,
             "metadata.name",
@@ -107,7 +108,7 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
         ));
         return;
     }
-    if k.namespaced() && !is_object_name(&namespace) {
+    if k.namespaced() && !is_dns1123_subdomain(&namespace) {
         out.diagnostics.push(Diagnostic::error(
             r,
             "metadata.namespace",
@@ -161,19 +162,6 @@ fn typed<T: DeserializeOwned>(v: Value) -> Result<T, (String, String)> {
         let path = if path == "." { String::new() } else { path };
         (path, e.into_inner().to_string())
     })
-}
-
-/// Kubernetes object names: a lower-case RFC 1123 subdomain.
-fn is_object_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
 }
 
 #[cfg(test)]

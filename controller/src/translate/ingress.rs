@@ -1,8 +1,8 @@
 //! `networking.k8s.io/v1` Ingress into the `ingress` route config.
 
-use super::names::{check_host, check_path};
 use super::order::age;
 use super::{INGRESS_ROUTES, Translator};
+use crate::names::{check_host, check_path};
 use crate::object::{Kind, meta_ref};
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{

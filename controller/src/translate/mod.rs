@@ -7,7 +7,6 @@ mod certificate;
 mod class;
 mod endpoints;
 mod ingress;
-mod names;
 mod order;
 mod service_vip;
 

@@ -1,9 +1,10 @@
 //! Checks of names and paths, as the Kubernetes API server applies them.
+//! Object names and namespaces, Ingress hosts and Ingress paths.
 
 use std::net::IpAddr;
 
 /// RFC 1123 subdomain (lower case), as Kubernetes validates host names.
-pub(super) fn is_dns1123_subdomain(s: &str) -> bool {
+pub(crate) fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|label| {
@@ -17,7 +18,7 @@ pub(super) fn is_dns1123_subdomain(s: &str) -> bool {
 }
 
 /// An Ingress rule or TLS host: a lower-case DNS name or `*.` + one; never an IP.
-pub(super) fn check_host(host: &str) -> Result<(), String> {
+pub(crate) fn check_host(host: &str) -> Result<(), String> {
     if host.parse::<IpAddr>().is_ok() {
         return Err(format!("'{host}' is an IP address; Ingress hosts must be DNS names"));
     }
@@ -32,7 +33,7 @@ pub(super) fn check_host(host: &str) -> Result<(), String> {
 }
 
 /// Paths of `Exact` and `Prefix` rules.
-pub(super) fn check_path(path: &str) -> Result<(), String> {
+pub(crate) fn check_path(path: &str) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err(format!("'{path}' must be an absolute path (start with '/')"));
     }
