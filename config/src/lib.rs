@@ -5,6 +5,7 @@
 //! does I/O or knows Kubernetes: this crate is the seam between producers and
 //! consumers, so both sides can change without knowing each other.
 
+mod canary;
 mod certificate;
 mod cluster;
 mod diagnostic;
@@ -14,10 +15,12 @@ mod object_ref;
 mod options;
 mod path_match;
 mod route;
+mod route_policy;
 mod service_vip;
 mod snapshot;
 mod validate;
 
+pub use canary::{Canary, CanaryVerdict, HeaderMatch, always_never};
 pub use certificate::{Certificate, Sensitive};
 pub use cluster::{Balance, Cluster, DnsTarget, Endpoint};
 pub use diagnostic::{Diagnostic, Severity};
@@ -27,6 +30,7 @@ pub use object_ref::ObjectRef;
 pub use options::{NodePortRange, Options};
 pub use path_match::{PathKind, PathMatch};
 pub use route::{Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
+pub use route_policy::{RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol};
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;
 pub use validate::Invalid;

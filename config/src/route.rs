@@ -1,4 +1,4 @@
-use crate::{HostPattern, ObjectRef, PathMatch};
+use crate::{Canary, HostPattern, ObjectRef, PathMatch, RoutePolicy};
 use serde::{Deserialize, Serialize};
 
 /// A named set of virtual hosts that one or more L7 listeners serve (the
@@ -13,6 +13,9 @@ pub struct RouteConfig {
     /// host (an Ingress `defaultBackend`). `None`: 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<Split>,
+    /// Policy of requests sent to the default backend.
+    #[serde(default, skip_serializing_if = "RoutePolicy::is_default")]
+    pub default_policy: RoutePolicy,
 }
 
 impl RouteConfig {
@@ -58,8 +61,14 @@ pub struct VirtualHostTls {
 pub struct Route {
     #[serde(rename = "match")]
     pub path: PathMatch,
-    /// Where matching requests go. Empty (or all weights 0): 503.
+    /// Where matching requests go, canaries' weights included. Empty (or
+    /// all weights 0): 503.
     pub split: Split,
+    /// Header and cookie rules that pick a canary before the split.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canaries: Vec<Canary>,
+    #[serde(default, skip_serializing_if = "RoutePolicy::is_default")]
+    pub policy: RoutePolicy,
     /// The object this route came from.
     pub source: ObjectRef,
 }

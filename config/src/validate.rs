@@ -85,6 +85,9 @@ impl Snapshot {
                         bad(at.clone(), "routes are not in precedence order");
                     }
                     self.check_split(&r.split, &format!("{at}.split"), &mut bad);
+                    for (c, canary) in r.canaries.iter().enumerate() {
+                        self.check_split(&canary.split, &format!("{at}.canaries[{c}].split"), &mut bad);
+                    }
                 }
             }
         }
@@ -131,6 +134,7 @@ mod tests {
             route_configs: vec![RouteConfig {
                 name: "ingress".into(),
                 default_backend: None,
+                default_policy: RoutePolicy::default(),
                 virtual_hosts: vec![VirtualHost {
                     host: "foo.com".into(),
                     tls: None,
@@ -138,9 +142,17 @@ mod tests {
                         Route {
                             path: PathMatch::exact("/foo"),
                             split: Split::single("default/a:80"),
+                            canaries: vec![],
+                            policy: RoutePolicy::default(),
                             source: src.clone(),
                         },
-                        Route { path: PathMatch::prefix("/"), split: Split::single("default/a:80"), source: src },
+                        Route {
+                            path: PathMatch::prefix("/"),
+                            split: Split::single("default/a:80"),
+                            canaries: vec![],
+                            policy: RoutePolicy::default(),
+                            source: src,
+                        },
                     ],
                 }],
             }],

@@ -1,12 +1,14 @@
 //! `networking.k8s.io/v1` Ingress into the `ingress` route config.
 
+use super::annotations::CanarySpec;
 use super::order::age;
 use super::{INGRESS_ROUTES, Translator};
 use crate::names::{check_host, check_path};
 use crate::object::{Kind, meta_ref};
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Diagnostic, HostPattern, ObjectRef, PathMatch, Route, RouteConfig, Split, VirtualHost, VirtualHostTls,
+    Canary, Diagnostic, HostPattern, ObjectRef, PathMatch, Route, RouteConfig, RoutePolicy, Split, VirtualHost,
+    VirtualHostTls, WeightedCluster,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,7 +21,9 @@ struct HostEntry {
     tls: Option<(VirtualHostTls, ObjectRef)>,
     /// From the `defaultBackend` of the oldest Ingress naming this host:
     /// serves the paths no rule of the host matches (ingress-nginx behaviour).
-    fallback: Option<(Split, ObjectRef)>,
+    fallback: Option<(Split, RoutePolicy, ObjectRef)>,
+    /// Canary weights per route path: (weight, total, canary Ingress).
+    canary_weights: HashMap<PathMatch, Vec<(u32, u32, ObjectRef)>>,
 }
 
 /// What one Ingress's `tls[]` says: host (or `*`) -> certificate.
@@ -33,7 +37,7 @@ struct Builder {
     hosts: BTreeMap<String, HostEntry>,
     /// `(host, path)` -> the Ingress that holds it.
     claims: HashMap<(String, PathMatch), ObjectRef>,
-    default_backend: Option<(Split, ObjectRef)>,
+    default_backend: Option<(Split, RoutePolicy, ObjectRef)>,
 }
 
 impl Translator<'_> {
@@ -41,30 +45,122 @@ impl Translator<'_> {
         let mut ordered: Vec<&Ingress> = self.store.ingresses.values().collect();
         ordered.sort_by_cached_key(|i| age(&i.metadata));
         let mut b = Builder::default();
+        // Main Ingresses first: a canary attaches to the route a main one made.
+        let mut canaries = Vec::new();
         for ing in ordered {
             let r = meta_ref(Kind::Ingress, &ing.metadata);
-            if self.is_ours(ing, &r) {
-                self.ingress(ing, &r, &mut b);
+            if !self.is_ours(ing, &r) {
+                continue;
+            }
+            let annotations = self.annotations(ing, &r);
+            match annotations.canary {
+                Some(spec) => canaries.push((ing, r, spec)),
+                None => self.ingress(ing, &r, annotations.policy, &mut b),
             }
         }
-        let virtual_hosts = b
-            .hosts
-            .into_iter()
-            .filter(|(_, e)| !e.routes.is_empty() || e.fallback.is_some())
-            .map(|(host, mut e)| {
-                if let Some((split, source)) = e.fallback
-                    && !e.routes.iter().any(|r| r.path == PathMatch::prefix("/"))
-                {
-                    e.routes.push(Route { path: PathMatch::prefix("/"), split, source });
+        for (ing, r, spec) in canaries {
+            self.canary_ingress(ing, &r, &spec, &mut b);
+        }
+        let mut virtual_hosts = Vec::new();
+        for (host, mut e) in b.hosts {
+            if e.routes.is_empty() && e.fallback.is_none() {
+                continue;
+            }
+            if let Some((split, policy, source)) = e.fallback
+                && !e.routes.iter().any(|r| r.path == PathMatch::prefix("/"))
+            {
+                e.routes.push(Route { path: PathMatch::prefix("/"), split, canaries: vec![], policy, source });
+            }
+            for route in &mut e.routes {
+                if let Some(weights) = e.canary_weights.get(&route.path) {
+                    self.fold_canary_weights(route, weights);
                 }
-                e.routes.sort_by(|a, b| a.path.precedence(&b.path));
-                VirtualHost { host, routes: e.routes, tls: e.tls.map(|(t, _)| t) }
-            })
-            .collect();
-        RouteConfig { name: INGRESS_ROUTES.into(), virtual_hosts, default_backend: b.default_backend.map(|(s, _)| s) }
+            }
+            e.routes.sort_by(|a, b| a.path.precedence(&b.path));
+            virtual_hosts.push(VirtualHost { host, routes: e.routes, tls: e.tls.map(|(t, _)| t) });
+        }
+        let (default_backend, default_policy) = match b.default_backend {
+            Some((split, policy, _)) => (Some(split), policy),
+            None => (None, RoutePolicy::default()),
+        };
+        RouteConfig { name: INGRESS_ROUTES.into(), virtual_hosts, default_backend, default_policy }
     }
 
-    fn ingress(&mut self, ing: &Ingress, r: &ObjectRef, b: &mut Builder) {
+    /// Puts the canaries' weights into the route's split: canary `i` gets
+    /// `weight_i / total_i` of the requests, the main backend the rest.
+    fn fold_canary_weights(&mut self, route: &mut Route, weights: &[(u32, u32, ObjectRef)]) {
+        if route.split.0.is_empty() {
+            return;
+        }
+        let lcm = weights.iter().fold(1u64, |acc, (_, total, _)| lcm(acc, u64::from(*total)).min(1_000_000));
+        let scaled: Vec<u64> =
+            weights.iter().map(|(w, total, _)| u64::from(*w) * lcm / u64::from(*total).max(1)).collect();
+        let canary_sum: u64 = scaled.iter().sum();
+        if canary_sum > lcm
+            && let Some((_, _, newest)) = weights.last()
+        {
+            self.push(Diagnostic::warning(
+                newest.clone(),
+                format!("metadata.annotations[{}canary-weight]", super::annotations::NGINX),
+                format!(
+                    "the canaries of path '{}' ask for more than 100% together; the main backend gets no \
+                     weighted share",
+                    route.path.path
+                ),
+            ));
+        }
+        let main_share = lcm.saturating_sub(canary_sum);
+        let main_weight: u64 = route.split.0.iter().map(|w| u64::from(w.weight)).sum::<u64>().max(1);
+        let mut split: Vec<(String, u64)> =
+            route.split.0.iter().map(|w| (w.cluster.clone(), u64::from(w.weight) * main_share)).collect();
+        for (canary, share) in route.canaries.iter().zip(&scaled) {
+            for w in &canary.split.0 {
+                split.push((w.cluster.clone(), share * main_weight * u64::from(w.weight)));
+            }
+        }
+        let g = split.iter().fold(0u64, |g, (_, w)| gcd(g, *w)).max(1);
+        route.split = Split(
+            split
+                .into_iter()
+                .map(|(cluster, w)| WeightedCluster { cluster, weight: u32::try_from(w / g).unwrap_or(u32::MAX) })
+                .collect(),
+        );
+    }
+
+    /// A canary Ingress: each of its paths joins the route a main Ingress
+    /// made for the same host and path.
+    fn canary_ingress(&mut self, ing: &Ingress, r: &ObjectRef, spec: &CanarySpec, b: &mut Builder) {
+        let Some(ing_spec) = &ing.spec else { return };
+        for (i, rule) in ing_spec.rules.iter().flatten().enumerate() {
+            let host = rule.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| ANY_HOST.into());
+            for (j, p) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
+                let pf = format!("spec.rules[{i}].http.paths[{j}]");
+                let raw = p.path.as_deref().unwrap_or("");
+                let path = if p.path_type == "Exact" { PathMatch::exact(raw) } else { PathMatch::prefix(raw) };
+                let Some(entry) = b.hosts.get_mut(&host) else {
+                    self.push(no_main(r, &pf, &host, &path));
+                    continue;
+                };
+                let Some(route) = entry.routes.iter_mut().find(|x| x.path == path) else {
+                    self.push(no_main(r, &pf, &host, &path));
+                    continue;
+                };
+                let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"));
+                if split.0.is_empty() {
+                    continue;
+                }
+                route.canaries.push(Canary {
+                    split,
+                    header: spec.header.clone(),
+                    cookie: spec.cookie.clone(),
+                    source: r.clone(),
+                });
+                entry.canary_weights.entry(path).or_default().push((spec.weight, spec.total, r.clone()));
+            }
+        }
+    }
+
+    fn ingress(&mut self, ing: &Ingress, r: &ObjectRef, policy: RoutePolicy, b: &mut Builder) {
         let Some(spec) = &ing.spec else {
             self.push(Diagnostic::error(r.clone(), "spec", "required; the Ingress is left out"));
             return;
@@ -86,8 +182,8 @@ impl Translator<'_> {
             && rules.is_empty()
         {
             match &b.default_backend {
-                None => b.default_backend = Some((split.clone(), r.clone())),
-                Some((_, owner)) => self.push(Diagnostic::warning(
+                None => b.default_backend = Some((split.clone(), policy.clone(), r.clone())),
+                Some((_, _, owner)) => self.push(Diagnostic::warning(
                     r.clone(),
                     "spec.defaultBackend",
                     format!("the default backend is already set by {owner} (older); this one is not used"),
@@ -111,7 +207,7 @@ impl Translator<'_> {
             if let Some(split) = &fallback
                 && entry.fallback.is_none()
             {
-                entry.fallback = Some((split.clone(), r.clone()));
+                entry.fallback = Some((split.clone(), policy.clone(), r.clone()));
             }
             self.attach_tls(&host, &tls, r, entry);
 
@@ -176,7 +272,13 @@ impl Translator<'_> {
                 let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"));
                 b.claims.insert(claim, r.clone());
                 if let Some(entry) = b.hosts.get_mut(&host) {
-                    entry.routes.push(Route { path, split, source: r.clone() });
+                    entry.routes.push(Route {
+                        path,
+                        split,
+                        canaries: vec![],
+                        policy: policy.clone(),
+                        source: r.clone(),
+                    });
                 }
             }
         }
@@ -227,4 +329,24 @@ impl Translator<'_> {
             Some(_) => {}
         }
     }
+}
+
+fn no_main(r: &ObjectRef, field: &str, host: &str, path: &PathMatch) -> Diagnostic {
+    Diagnostic::warning(
+        r.clone(),
+        format!("{field}.path"),
+        format!(
+            "canary for host '{host}' {:?} path '{}', which no main Ingress serves; a canary needs a main Ingress \
+             with the same host and path, so this one is not used",
+            path.kind, path.path
+        ),
+    )
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn lcm(a: u64, b: u64) -> u64 {
+    if a == 0 || b == 0 { a.max(b) } else { a / gcd(a, b) * b }
 }

@@ -2,6 +2,7 @@
 //! deterministic, no I/O, no panics. Each input problem becomes a diagnostic
 //! naming the object and field; the rest of the configuration still applies.
 
+mod annotations;
 mod backend;
 mod certificate;
 mod class;

@@ -1,0 +1,130 @@
+use serde::{Deserialize, Serialize};
+
+/// How requests of a route are proxied: timeouts, retries, limits and the
+/// protocol spoken to the upstream. Defaults are the BCS nginx baseline
+/// (connect 5 s, send and read 60 s, retry the next endpoint on error,
+/// timeout, 502, 503 and 504, body up to 500 MiB).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoutePolicy {
+    pub connect_timeout_ms: u64,
+    /// Between two reads from the upstream (the response may stream longer).
+    pub read_timeout_ms: u64,
+    /// Between two writes to the upstream.
+    pub send_timeout_ms: u64,
+    pub retry: RetryPolicy,
+    /// Largest request body accepted; larger gets 413. `None`: no limit.
+    pub max_body_bytes: Option<u64>,
+    pub upstream_protocol: UpstreamProtocol,
+}
+
+impl Default for RoutePolicy {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 5_000,
+            read_timeout_ms: 60_000,
+            send_timeout_ms: 60_000,
+            retry: RetryPolicy::default(),
+            max_body_bytes: Some(500 * 1024 * 1024),
+            upstream_protocol: UpstreamProtocol::Http1,
+        }
+    }
+}
+
+impl RoutePolicy {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// nginx `proxy_next_upstream` and `proxy_next_upstream_tries`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RetryPolicy {
+    /// When to try another endpoint. Empty: never.
+    pub on: Vec<RetryOn>,
+    /// Attempts in all, the first included.
+    pub tries: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            on: vec![RetryOn::Error, RetryOn::Timeout, RetryOn::Http502, RetryOn::Http503, RetryOn::Http504],
+            tries: 3,
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn retries_status(&self, status: u16) -> bool {
+        self.on.iter().any(|r| r.status() == Some(status))
+    }
+
+    pub fn has(&self, on: RetryOn) -> bool {
+        self.on.contains(&on)
+    }
+}
+
+/// The conditions of nginx's `proxy_next_upstream`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryOn {
+    /// The connection to the endpoint failed or broke before a response.
+    Error,
+    /// Connecting or reading the response header timed out.
+    Timeout,
+    /// The endpoint answered with something that is not HTTP.
+    InvalidHeader,
+    Http500,
+    Http502,
+    Http503,
+    Http504,
+    Http403,
+    Http404,
+    Http429,
+    /// Also retry non-idempotent requests (POST, PATCH, ...).
+    NonIdempotent,
+}
+
+impl RetryOn {
+    pub fn status(self) -> Option<u16> {
+        Some(match self {
+            RetryOn::Http500 => 500,
+            RetryOn::Http502 => 502,
+            RetryOn::Http503 => 503,
+            RetryOn::Http504 => 504,
+            RetryOn::Http403 => 403,
+            RetryOn::Http404 => 404,
+            RetryOn::Http429 => 429,
+            _ => return None,
+        })
+    }
+
+    /// nginx's spelling, as in the `proxy-next-upstream` annotation.
+    pub fn parse(word: &str) -> Option<RetryOn> {
+        Some(match word {
+            "error" => RetryOn::Error,
+            "timeout" => RetryOn::Timeout,
+            "invalid_header" => RetryOn::InvalidHeader,
+            "http_500" => RetryOn::Http500,
+            "http_502" => RetryOn::Http502,
+            "http_503" => RetryOn::Http503,
+            "http_504" => RetryOn::Http504,
+            "http_403" => RetryOn::Http403,
+            "http_404" => RetryOn::Http404,
+            "http_429" => RetryOn::Http429,
+            "non_idempotent" => RetryOn::NonIdempotent,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    #[default]
+    Http1,
+    /// HTTP/2 without TLS, prior knowledge (gRPC).
+    H2c,
+}

@@ -1,0 +1,210 @@
+//! ingress-nginx annotations: the ones Sluice honours, parsed with a
+//! diagnostic per bad value, and an honest warning for every other one.
+
+use super::Translator;
+use k8s_openapi::api::networking::v1::Ingress;
+use sluice_config::{Diagnostic, HeaderMatch, ObjectRef, RetryOn, RoutePolicy, UpstreamProtocol};
+
+pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+/// Annotations read here; any other `nginx.ingress.kubernetes.io/*` one is
+/// reported as not honoured.
+const HONOURED: &[&str] = &[
+    "canary",
+    "canary-weight",
+    "canary-weight-total",
+    "canary-by-header",
+    "canary-by-header-value",
+    "canary-by-header-pattern",
+    "canary-by-cookie",
+    "proxy-connect-timeout",
+    "proxy-read-timeout",
+    "proxy-send-timeout",
+    "proxy-next-upstream",
+    "proxy-next-upstream-tries",
+    "proxy-body-size",
+    "backend-protocol",
+];
+
+/// What an Ingress's annotations ask for.
+pub(super) struct IngressAnnotations {
+    pub policy: RoutePolicy,
+    pub canary: Option<CanarySpec>,
+}
+
+/// `canary: "true"` and its rules.
+#[derive(Clone)]
+pub(super) struct CanarySpec {
+    pub weight: u32,
+    pub total: u32,
+    pub header: Option<HeaderMatch>,
+    pub cookie: Option<String>,
+}
+
+struct Reader<'t, 'a, 's> {
+    t: &'t mut Translator<'a>,
+    r: &'s ObjectRef,
+    ing: &'s Ingress,
+}
+
+impl Reader<'_, '_, '_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.ing.metadata.annotations.as_ref()?.get(&format!("{NGINX}{name}")).map(|s| s.trim())
+    }
+
+    fn bad(&mut self, name: &str, message: String) {
+        self.t.push(Diagnostic::error(self.r.clone(), format!("metadata.annotations[{NGINX}{name}]"), message));
+    }
+
+    /// Seconds, as ingress-nginx writes them ("10"; "10s" is accepted too).
+    fn seconds(&mut self, name: &str) -> Option<u64> {
+        let v = self.get(name)?.to_owned();
+        match v.strip_suffix('s').unwrap_or(&v).parse::<u64>() {
+            Ok(n) if n > 0 && n <= 86_400 => Some(n * 1000),
+            _ => {
+                self.bad(name, format!("'{v}' is not a number of seconds in 1-86400; the default is used"));
+                None
+            }
+        }
+    }
+
+    fn int(&mut self, name: &str, min: u32, max: u32) -> Option<u32> {
+        let v = self.get(name)?.to_owned();
+        match v.parse::<u32>() {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.bad(name, format!("'{v}' is not an integer in {min}-{max}; ignored"));
+                None
+            }
+        }
+    }
+}
+
+/// nginx size syntax: `0` (no limit), `1024`, `512k`, `8m`, `1g`.
+fn parse_size(v: &str) -> Option<Option<u64>> {
+    let v = v.to_ascii_lowercase();
+    let (digits, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&v[..i], &v[i..]),
+        None => (v.as_str(), ""),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let factor = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => return None,
+    };
+    Some(if n == 0 { None } else { Some(n.checked_mul(factor)?) })
+}
+
+impl Translator<'_> {
+    pub(super) fn annotations(&mut self, ing: &Ingress, r: &ObjectRef) -> IngressAnnotations {
+        let mut a = Reader { t: self, r, ing };
+        let mut policy = RoutePolicy::default();
+        if let Some(ms) = a.seconds("proxy-connect-timeout") {
+            policy.connect_timeout_ms = ms;
+        }
+        if let Some(ms) = a.seconds("proxy-read-timeout") {
+            policy.read_timeout_ms = ms;
+        }
+        if let Some(ms) = a.seconds("proxy-send-timeout") {
+            policy.send_timeout_ms = ms;
+        }
+        if let Some(v) = a.get("proxy-next-upstream").map(str::to_owned) {
+            let words: Vec<&str> = v.split_whitespace().collect();
+            if words == ["off"] {
+                policy.retry.on.clear();
+            } else {
+                match words.iter().map(|w| RetryOn::parse(w).ok_or(*w)).collect::<Result<Vec<_>, _>>() {
+                    Ok(on) if !on.is_empty() => policy.retry.on = on,
+                    Ok(_) => a.bad("proxy-next-upstream", "empty; the default is used".into()),
+                    Err(w) => a.bad(
+                        "proxy-next-upstream",
+                        format!("'{w}' is not one of error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off; the default is used"),
+                    ),
+                }
+            }
+        }
+        if let Some(n) = a.int("proxy-next-upstream-tries", 0, 100) {
+            policy.retry.tries = n;
+        }
+        if let Some(v) = a.get("proxy-body-size").map(str::to_owned) {
+            match parse_size(&v) {
+                Some(limit) => policy.max_body_bytes = limit,
+                None => a.bad("proxy-body-size", format!("'{v}' is not a size like 8m, 512k or 0; the default is used")),
+            }
+        }
+        if let Some(v) = a.get("backend-protocol").map(str::to_ascii_uppercase) {
+            match v.as_str() {
+                "HTTP" => {}
+                "GRPC" | "H2C" => policy.upstream_protocol = UpstreamProtocol::H2c,
+                other => a.t.push(Diagnostic::warning(
+                    r.clone(),
+                    format!("metadata.annotations[{NGINX}backend-protocol]"),
+                    format!("'{other}' is not served yet (HTTP and GRPC are); HTTP/1.1 is used"),
+                )),
+            }
+        }
+
+        let canary = if a.get("canary") == Some("true") { Some(canary(&mut a)) } else { None };
+
+        for key in ing.metadata.annotations.iter().flat_map(|m| m.keys()) {
+            if let Some(name) = key.strip_prefix(NGINX)
+                && !HONOURED.contains(&name)
+            {
+                self.push(Diagnostic::warning(
+                    r.clone(),
+                    format!("metadata.annotations[{key}]"),
+                    "not supported by Sluice; ignored",
+                ));
+            }
+        }
+        IngressAnnotations { policy, canary }
+    }
+}
+
+fn canary(a: &mut Reader<'_, '_, '_>) -> CanarySpec {
+    let total = a.int("canary-weight-total", 1, 1_000_000).unwrap_or(100);
+    let weight = a.int("canary-weight", 0, total).unwrap_or(0);
+    let header = a.get("canary-by-header").filter(|h| !h.is_empty()).map(str::to_ascii_lowercase);
+    let header = match header {
+        Some(name) if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b)) => {
+            a.bad("canary-by-header", format!("'{name}' is not a valid header name; ignored"));
+            None
+        }
+        Some(name) => {
+            let value = a.get("canary-by-header-value").filter(|v| !v.is_empty()).map(str::to_owned);
+            let mut pattern = a.get("canary-by-header-pattern").filter(|v| !v.is_empty()).map(str::to_owned);
+            if value.is_some() {
+                pattern = None;
+            }
+            if let Some(p) = &pattern
+                && let Err(e) = regex::Regex::new(&format!("^(?:{p})$"))
+            {
+                a.bad("canary-by-header-pattern", format!("not a valid regular expression ({e}); ignored"));
+                pattern = None;
+            }
+            Some(HeaderMatch { name, value, pattern })
+        }
+        None => None,
+    };
+    let cookie = a.get("canary-by-cookie").filter(|c| !c.is_empty()).map(str::to_owned);
+    CanarySpec { weight, total, header, cookie }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8m"), Some(Some(8 << 20)));
+        assert_eq!(parse_size("512K"), Some(Some(512 << 10)));
+        assert_eq!(parse_size("100"), Some(Some(100)));
+        assert_eq!(parse_size("0"), Some(None));
+        assert_eq!(parse_size("1g"), Some(Some(1 << 30)));
+        assert_eq!(parse_size("8mb"), None);
+        assert_eq!(parse_size("m"), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! ingress-nginx annotations: canaries and proxy policies.
+
+mod common;
+use common::*;
+use sluice_config::{RetryOn, Severity, UpstreamProtocol};
+
+fn annotated(name: &str, host: &str, svc: &str, annotations: &[(&str, &str)]) -> String {
+    let mut a = String::new();
+    for (k, v) in annotations {
+        a += &format!("    nginx.ingress.kubernetes.io/{k}: {v:?}\n");
+    }
+    format!(
+        "\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: default\n  annotations:\n{a}spec:\n  ingressClassName: sluice\n  rules:\n  - host: {host}\n    http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: {svc}, port: {{number: 80}}}}}}}}\n"
+    )
+}
+
+fn services() -> String {
+    service("blue", "192.0.2.1") + &service("green", "192.0.2.2") + &service("red", "192.0.2.3")
+}
+
+fn weights(s: &sluice_config::Snapshot, host: &str) -> Vec<(String, u32)> {
+    route(s, host, "/").unwrap().split.0.iter().map(|w| (w.cluster.clone(), w.weight)).collect()
+}
+
+#[test]
+fn a_canary_weight_splits_the_main_route() {
+    let yaml = services()
+        + &annotated("main", "shop.com", "blue", &[])
+        + &annotated("canary", "shop.com", "green", &[("canary", "true"), ("canary-weight", "30")]);
+    let (s, diags) = run(&yaml);
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    assert_eq!(weights(&s, "shop.com"), [("default/blue:80".into(), 7), ("default/green:80".into(), 3)]);
+    assert_eq!(route(&s, "shop.com", "/").unwrap().canaries.len(), 1);
+}
+
+#[test]
+fn several_canaries_share_by_their_weights() {
+    let yaml = services()
+        + &annotated("main", "shop.com", "blue", &[])
+        + &annotated("c1", "shop.com", "green", &[("canary", "true"), ("canary-weight", "20")])
+        + &annotated("c2", "shop.com", "red", &[("canary", "true"), ("canary-weight", "1"), ("canary-weight-total", "10")]);
+    let (s, diags) = run(&yaml);
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    assert_eq!(
+        weights(&s, "shop.com"),
+        [("default/blue:80".into(), 7), ("default/green:80".into(), 2), ("default/red:80".into(), 1)]
+    );
+}
+
+#[test]
+fn header_and_cookie_canaries_are_kept_as_rules() {
+    let yaml = services()
+        + &annotated("main", "shop.com", "blue", &[])
+        + &annotated(
+            "canary",
+            "shop.com",
+            "green",
+            &[("canary", "true"), ("canary-by-header", "X-Canary"), ("canary-by-header-value", "yes"), ("canary-by-cookie", "beta")],
+        );
+    let (s, diags) = run(&yaml);
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    let r = route(&s, "shop.com", "/").unwrap();
+    let c = &r.canaries[0];
+    let h = c.header.as_ref().unwrap();
+    assert_eq!((h.name.as_str(), h.value.as_deref()), ("x-canary", Some("yes")));
+    assert_eq!(c.cookie.as_deref(), Some("beta"));
+    assert_eq!(c.split.0[0].cluster, "default/green:80");
+    assert_eq!(
+        weights(&s, "shop.com"),
+        [("default/blue:80".into(), 1), ("default/green:80".into(), 0)],
+        "weight 0: the canary gets no share by weight"
+    );
+}
+
+#[test]
+fn a_canary_without_a_main_ingress_is_not_used() {
+    let yaml = services() + &annotated("lonely", "nowhere.com", "green", &[("canary", "true"), ("canary-weight", "50")]);
+    let (s, diags) = run(&yaml);
+    find(&diags, Severity::Warning, "Ingress/default/lonely", "spec.rules[0].http.paths[0].path");
+    assert_eq!(target(&s, "nowhere.com", "/"), ["404"]);
+}
+
+#[test]
+fn policy_annotations() {
+    let yaml = services()
+        + &annotated(
+            "tuned",
+            "api.com",
+            "blue",
+            &[
+                ("proxy-connect-timeout", "2"),
+                ("proxy-read-timeout", "120s"),
+                ("proxy-send-timeout", "30"),
+                ("proxy-next-upstream", "error timeout http_500"),
+                ("proxy-next-upstream-tries", "5"),
+                ("proxy-body-size", "8m"),
+                ("backend-protocol", "GRPC"),
+            ],
+        );
+    let (s, diags) = run(&yaml);
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    let p = &route(&s, "api.com", "/").unwrap().policy;
+    assert_eq!((p.connect_timeout_ms, p.read_timeout_ms, p.send_timeout_ms), (2000, 120_000, 30_000));
+    assert_eq!(p.retry.on, [RetryOn::Error, RetryOn::Timeout, RetryOn::Http500]);
+    assert_eq!(p.retry.tries, 5);
+    assert_eq!(p.max_body_bytes, Some(8 << 20));
+    assert_eq!(p.upstream_protocol, UpstreamProtocol::H2c);
+}
+
+#[test]
+fn bad_annotation_values_are_named_and_defaults_kept() {
+    let yaml = services()
+        + &annotated(
+            "bad",
+            "api.com",
+            "blue",
+            &[
+                ("proxy-connect-timeout", "soon"),
+                ("proxy-next-upstream", "error sometimes"),
+                ("proxy-body-size", "8 megabytes"),
+                ("canary-by-header-pattern", "(unclosed"),
+                ("server-snippet", "return 200;"),
+            ],
+        );
+    let (s, diags) = run(&yaml);
+    for name in ["proxy-connect-timeout", "proxy-next-upstream", "proxy-body-size"] {
+        find(&diags, Severity::Error, "Ingress/default/bad", &format!("nginx.ingress.kubernetes.io/{name}"));
+    }
+    find(&diags, Severity::Warning, "Ingress/default/bad", "nginx.ingress.kubernetes.io/server-snippet");
+    let p = &route(&s, "api.com", "/").unwrap().policy;
+    assert_eq!(*p, sluice_config::RoutePolicy::default(), "every bad value falls back to its default");
+}
