@@ -46,7 +46,7 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("translate", hosts * 5), &s, |b, s| b.iter(|| translate(s, &options)));
         let (snapshot, _) = translate(&s, &options);
         group.bench_with_input(BenchmarkId::new("compile_route_table", hosts * 5), &snapshot, |b, snap| {
-            b.iter(|| RouteTable::compile(snap).expect("compiles"))
+            b.iter(|| RouteTable::compile(snap, None).expect("compiles"))
         });
     }
     group.finish();

@@ -1,13 +1,18 @@
 //! The routing part of a Snapshot in the form requests read: per route
-//! config, hosts in hash maps and one `matchit` router per virtual host.
-//! Lookup agrees with the reference [`sluice_config::RouteConfig::lookup`].
+//! config, hosts in hash maps and one `matchit` router per virtual host;
+//! clusters with their rotations. Lookup agrees with the reference
+//! [`sluice_config::RouteConfig::lookup`].
 
 mod hosts;
 mod paths;
+mod route;
 
+pub use route::CompiledRoute;
+
+use crate::cluster::ClusterState;
 use hosts::HostIndex;
 use paths::PathRouter;
-use sluice_config::{Route, RouteConfig, Snapshot, Split, VirtualHost};
+use sluice_config::{RouteConfig, Snapshot, VirtualHostTls};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -17,20 +22,32 @@ pub enum CompileError {
     Path { route_config: String, host: String, message: String },
 }
 
-/// All route configs of one Snapshot, compiled.
+/// Everything of one Snapshot that requests read, compiled.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     configs: HashMap<String, Arc<RoutesForListener>>,
+    clusters: HashMap<String, Arc<ClusterState>>,
     generation: u64,
 }
 
 impl RouteTable {
-    pub fn compile(snapshot: &Snapshot) -> Result<Self, CompileError> {
+    /// Compiles `snapshot`. Clusters whose endpoints did not change since
+    /// `previous` keep their state (rotation position), so a swap does not
+    /// reshuffle traffic.
+    pub fn compile(snapshot: &Snapshot, previous: Option<&RouteTable>) -> Result<Self, CompileError> {
+        let mut clusters = HashMap::with_capacity(snapshot.clusters.len());
+        for c in &snapshot.clusters {
+            let state = match previous.and_then(|p| p.clusters.get(&c.name)) {
+                Some(old) if old.same_endpoints(c) => old.clone(),
+                _ => Arc::new(ClusterState::new(c)),
+            };
+            clusters.insert(c.name.clone(), state);
+        }
         let mut configs = HashMap::new();
         for rc in &snapshot.route_configs {
-            configs.insert(rc.name.clone(), Arc::new(RoutesForListener::compile(rc)?));
+            configs.insert(rc.name.clone(), Arc::new(RoutesForListener::compile(rc, &clusters)?));
         }
-        Ok(Self { configs, generation: snapshot.generation })
+        Ok(Self { configs, clusters, generation: snapshot.generation })
     }
 
     /// The routes an L7 listener serves (its `routeConfig`).
@@ -38,65 +55,82 @@ impl RouteTable {
         self.configs.get(route_config)
     }
 
+    pub fn clusters(&self) -> impl Iterator<Item = &Arc<ClusterState>> {
+        self.clusters.values()
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation
     }
 }
 
-/// Where a request goes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Lookup<'t> {
-    /// A route of the request's virtual host matched.
-    Route { virtual_host: &'t VirtualHost, route: &'t Route },
-    /// Nothing matched; the configured default backend takes it.
-    DefaultBackend(&'t Split),
-    /// Nothing matched and there is no default backend: 404.
-    NotFound,
+#[derive(Debug)]
+struct CompiledHost {
+    tls: Option<VirtualHostTls>,
+    routes: Vec<Arc<CompiledRoute>>,
+    paths: PathRouter,
 }
 
 /// One route config, compiled.
 #[derive(Debug)]
 pub struct RoutesForListener {
     hosts: HostIndex,
-    virtual_hosts: Vec<VirtualHost>,
-    paths: Vec<PathRouter>,
-    default_backend: Option<Split>,
+    compiled: Vec<CompiledHost>,
+    default_backend: Option<Arc<CompiledRoute>>,
 }
 
 impl RoutesForListener {
-    fn compile(rc: &RouteConfig) -> Result<Self, CompileError> {
-        let mut paths = Vec::with_capacity(rc.virtual_hosts.len());
+    fn compile(rc: &RouteConfig, clusters: &HashMap<String, Arc<ClusterState>>) -> Result<Self, CompileError> {
+        let mut compiled = Vec::with_capacity(rc.virtual_hosts.len());
         for vh in &rc.virtual_hosts {
-            paths.push(PathRouter::compile(&vh.routes).map_err(|message| CompileError::Path {
+            let paths = PathRouter::compile(&vh.routes).map_err(|message| CompileError::Path {
                 route_config: rc.name.clone(),
                 host: vh.host.clone(),
                 message,
-            })?);
+            })?;
+            let routes = vh
+                .routes
+                .iter()
+                .map(|r| {
+                    Arc::new(CompiledRoute::new(
+                        &vh.host,
+                        Some(&r.path),
+                        &r.split,
+                        &r.canaries,
+                        &r.policy,
+                        Some(&r.source),
+                        clusters,
+                    ))
+                })
+                .collect();
+            compiled.push(CompiledHost { tls: vh.tls.clone(), routes, paths });
         }
+        let default_backend = rc
+            .default_backend
+            .as_ref()
+            .map(|split| Arc::new(CompiledRoute::new("", None, split, &[], &rc.default_policy, None, clusters)));
         Ok(Self {
             hosts: HostIndex::build(rc.virtual_hosts.iter().map(|v| v.host.as_str())),
-            virtual_hosts: rc.virtual_hosts.clone(),
-            paths,
-            default_backend: rc.default_backend.clone(),
+            compiled,
+            default_backend,
         })
     }
 
-    /// `host` is the request's Host (a port is ignored, case too); `path` the
-    /// request path without query string.
-    pub fn lookup(&self, host: &str, path: &str) -> Lookup<'_> {
+    /// The route for a request: `host` is its Host (port and case ignored),
+    /// `path` its path without query. The default backend when nothing
+    /// matches; `None`: 404.
+    pub fn lookup(&self, host: &str, path: &str) -> Option<&Arc<CompiledRoute>> {
         if let Some(i) = self.hosts.find(host)
-            && let Some(r) = self.paths[i].find(path)
+            && let Some(r) = self.compiled[i].paths.find(path)
         {
-            return Lookup::Route { virtual_host: &self.virtual_hosts[i], route: &self.virtual_hosts[i].routes[r] };
+            return Some(&self.compiled[i].routes[r]);
         }
-        match &self.default_backend {
-            Some(split) => Lookup::DefaultBackend(split),
-            None => Lookup::NotFound,
-        }
+        self.default_backend.as_ref()
     }
 
-    pub fn virtual_host(&self, host: &str) -> Option<&VirtualHost> {
-        self.hosts.find(host).map(|i| &self.virtual_hosts[i])
+    /// The TLS settings of the virtual host serving `host`.
+    pub fn tls(&self, host: &str) -> Option<&VirtualHostTls> {
+        self.hosts.find(host).and_then(|i| self.compiled[i].tls.as_ref())
     }
 }
 

@@ -1,13 +1,42 @@
 use super::*;
 use proptest::prelude::*;
-use sluice_config::{ObjectRef, PathMatch, Split, WeightedCluster};
+use sluice_config::{ObjectRef, PathMatch, Route, RoutePolicy, Split, VirtualHost, WeightedCluster};
 
 fn route(path: PathMatch, cluster: &str) -> Route {
     Route {
         path,
         split: Split(vec![WeightedCluster { cluster: cluster.into(), weight: 1 }]),
+        canaries: vec![],
+        policy: RoutePolicy::default(),
         source: ObjectRef::new("Ingress", "default", "t"),
     }
+}
+
+/// Clusters named as the routes' splits name them (no endpoints needed here).
+fn clusters_for(rc: &RouteConfig) -> HashMap<String, Arc<ClusterState>> {
+    let names = rc
+        .virtual_hosts
+        .iter()
+        .flat_map(|v| v.routes.iter().flat_map(|r| r.split.0.iter()))
+        .chain(rc.default_backend.iter().flat_map(|s| s.0.iter()))
+        .map(|w| w.cluster.clone());
+    names
+        .map(|n| {
+            let c = sluice_config::Cluster {
+                name: n.clone(),
+                service: ObjectRef::new("Service", "default", "x"),
+                port: 80,
+                balance: Default::default(),
+                endpoints: vec![],
+                dns: None,
+            };
+            (n, Arc::new(ClusterState::new(&c)))
+        })
+        .collect()
+}
+
+fn compile(rc: &RouteConfig) -> RoutesForListener {
+    RoutesForListener::compile(rc, &clusters_for(rc)).unwrap()
 }
 
 fn config(vhosts: Vec<(&str, Vec<Route>)>, default: Option<&str>) -> RouteConfig {
@@ -21,14 +50,17 @@ fn config(vhosts: Vec<(&str, Vec<Route>)>, default: Option<&str>) -> RouteConfig
             })
             .collect(),
         default_backend: default.map(Split::single),
+        default_policy: RoutePolicy::default(),
     }
 }
 
-fn target(l: Lookup<'_>) -> String {
+fn target(l: Option<&Arc<CompiledRoute>>) -> String {
     match l {
-        Lookup::Route { route, .. } => route.split.0[0].cluster.clone(),
-        Lookup::DefaultBackend(s) => format!("default:{}", s.0[0].cluster),
-        Lookup::NotFound => "404".into(),
+        Some(r) => {
+            let c = r.choose(|_| None, |_| None).map(|c| c.name.clone()).unwrap_or_default();
+            if r.label == "default backend" { format!("default:{c}") } else { c }
+        }
+        None => "404".into(),
     }
 }
 
@@ -42,7 +74,7 @@ fn hosts_ports_and_case() {
         ],
         Some("def"),
     );
-    let t = RoutesForListener::compile(&rc).unwrap();
+    let t = compile(&rc);
     assert_eq!(target(t.lookup("foo.com", "/")), "exact");
     assert_eq!(target(t.lookup("FOO.com:8080", "/")), "exact");
     assert_eq!(target(t.lookup("a.foo.com", "/x")), "wild");
@@ -65,7 +97,7 @@ fn longest_prefix_with_backtracking() {
         )],
         None,
     );
-    let t = RoutesForListener::compile(&rc).unwrap();
+    let t = compile(&rc);
     for (path, want) in [
         ("/a/b/c/d", "abc"),
         ("/a/b/c", "abc"),
@@ -83,7 +115,7 @@ fn longest_prefix_with_backtracking() {
 #[test]
 fn literal_braces_in_rules_are_not_parameters() {
     let rc = config(vec![("h", vec![route(PathMatch::prefix("/{id}"), "brace")])], None);
-    let t = RoutesForListener::compile(&rc).unwrap();
+    let t = compile(&rc);
     assert_eq!(target(t.lookup("h", "/{id}/x")), "brace");
     assert_eq!(target(t.lookup("h", "/42")), "404");
 }
@@ -114,7 +146,7 @@ proptest! {
             }
         }
         let rc = config(vec![("h", routes)], None);
-        let compiled = RoutesForListener::compile(&rc).unwrap();
+        let compiled = compile(&rc);
         for req in requests {
             let reference = rc.lookup("h", &req).map(|r| r.split.0[0].cluster.clone()).unwrap_or_else(|| "404".into());
             prop_assert_eq!(target(compiled.lookup("h", &req)), reference, "request {}", req);

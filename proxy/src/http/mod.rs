@@ -1,0 +1,8 @@
+//! The L7 proxy: a pingora `ProxyHttp` service over the swapped RouteTable.
+
+mod context;
+mod forwarded;
+mod retry;
+mod service;
+
+pub use service::{HttpService, Scheme};

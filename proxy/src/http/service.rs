@@ -1,0 +1,326 @@
+//! The pingora `ProxyHttp` service: one table read per request, then route,
+//! canary or split, endpoint, forwarded headers, retries and metrics.
+
+use super::context::RequestCtx;
+use super::forwarded::{self, Downstream};
+use super::retry::{self, RETRY_STATUS};
+use crate::metrics::METRICS;
+use crate::route_table::RouteTable;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use sluice_config::{RetryOn, UpstreamProtocol};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+/// How long an idle upstream connection stays in the keep-alive pool.
+const UPSTREAM_IDLE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// The L7 proxy of one listener.
+pub struct HttpService {
+    table: Arc<ArcSwap<RouteTable>>,
+    route_config: String,
+    port: u16,
+    scheme: Scheme,
+}
+
+impl HttpService {
+    pub fn new(table: Arc<ArcSwap<RouteTable>>, route_config: &str, port: u16, scheme: Scheme) -> Self {
+        Self { table, route_config: route_config.to_owned(), port, scheme }
+    }
+}
+
+/// The request's host: the authority of an absolute URI (HTTP/2, proxies),
+/// else the Host header.
+fn request_host(req: &RequestHeader) -> &str {
+    req.uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()))
+        .unwrap_or("")
+}
+
+fn cookie<'r>(req: &'r RequestHeader, name: &str) -> Option<&'r str> {
+    req.headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+async fn respond_locally(session: &mut Session, ctx: &mut RequestCtx, status: u16) -> Result<bool> {
+    ctx.local_status = Some(status);
+    session.respond_error(status).await?;
+    Ok(true)
+}
+
+#[async_trait]
+impl ProxyHttp for HttpService {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        METRICS.active_requests.inc();
+        ctx.counted = true;
+        // One read of the table per request: the request keeps it whatever swaps happen meanwhile.
+        let table = self.table.load();
+        let req = session.req_header();
+        let route = table.routes(&self.route_config).and_then(|r| r.lookup(request_host(req), req.uri.path()));
+        let Some(route) = route.cloned() else {
+            return respond_locally(session, ctx, 404).await;
+        };
+        if let Some(limit) = route.policy.max_body_bytes {
+            let length = req.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+            if length.and_then(|l| l.parse::<u64>().ok()).is_some_and(|l| l > limit) {
+                ctx.route = Some(route);
+                return respond_locally(session, ctx, 413).await;
+            }
+        }
+        let cluster = route
+            .choose(|name| req.headers.get(name).and_then(|v| v.to_str().ok()), |name| cookie(req, name))
+            .cloned();
+        ctx.route = Some(route.clone());
+        let Some(cluster) = cluster else {
+            return respond_locally(session, ctx, 503).await;
+        };
+        if cluster.ready_endpoints() == 0 && !cluster.has_untried(&[]) {
+            ctx.cluster = Some(cluster);
+            return respond_locally(session, ctx, 503).await;
+        }
+        ctx.cluster = Some(cluster);
+        if route.policy.retry.tries != 1 && !route.policy.retry.on.is_empty() {
+            session.enable_retry_buffering();
+        }
+        Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let limit = ctx.route.as_ref().and_then(|r| r.policy.max_body_bytes);
+        if let (Some(limit), Some(b)) = (limit, body.as_ref()) {
+            ctx.body_bytes += b.len() as u64;
+            if ctx.body_bytes > limit {
+                return Error::e_explain(ErrorType::HTTPStatus(413), "request body over the limit");
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        let (Some(route), Some(cluster)) = (&ctx.route, &ctx.cluster) else {
+            return Error::e_explain(ErrorType::HTTPStatus(503), "no route");
+        };
+        let Some(addr) = cluster.pick(&ctx.tried) else {
+            return Error::e_explain(ErrorType::HTTPStatus(503), "no ready endpoint");
+        };
+        ctx.tried.push(addr);
+        ctx.attempt_started = Some(Instant::now());
+        let p = &route.policy;
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(Duration::from_millis(p.connect_timeout_ms));
+        peer.options.read_timeout = Some(Duration::from_millis(p.read_timeout_ms));
+        peer.options.write_timeout = Some(Duration::from_millis(p.send_timeout_ms));
+        peer.options.idle_timeout = Some(UPSTREAM_IDLE);
+        if p.upstream_protocol == UpstreamProtocol::H2c {
+            peer.options.set_http_version(2, 2);
+        }
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let req = session.req_header();
+        let host = request_host(req).to_owned();
+        let original_uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        forwarded::apply(
+            upstream,
+            &Downstream { client_ip, host: &host, port: self.port, scheme: self.scheme.as_str(), original_uri: &original_uri },
+        )
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let (Some(cluster), Some(started)) = (&ctx.cluster, ctx.attempt_started) {
+            METRICS.upstream_latency.with_label_values(&[cluster.name.as_str()]).observe(started.elapsed().as_secs_f64());
+        }
+        let status = upstream_response.status.as_u16();
+        let (Some(route), Some(cluster)) = (&ctx.route, &ctx.cluster) else { return Ok(()) };
+        if route.policy.retry.retries_status(status)
+            && !session.as_ref().retry_buffer_truncated()
+            && retry::allowed(
+                &route.policy,
+                status_condition(status),
+                session.req_header().method.is_idempotent(),
+                cluster,
+                &ctx.tried,
+            )
+        {
+            METRICS.retries.with_label_values(&[cluster.name.as_str(), status_reason(status)]).inc();
+            return Err(Error::new_up(RETRY_STATUS));
+        }
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let retry = match (retry::condition(e.etype()), &ctx.route, &ctx.cluster) {
+            (Some(on), Some(route), Some(cluster)) => {
+                !session.as_ref().retry_buffer_truncated()
+                    && retry::allowed(&route.policy, on, session.req_header().method.is_idempotent(), cluster, &ctx.tried)
+            }
+            _ => false,
+        };
+        if retry && let Some(cluster) = &ctx.cluster {
+            METRICS.retries.with_label_values(&[cluster.name.as_str(), "connect"]).inc();
+        }
+        e.set_retry(retry);
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        _peer: &HttpPeer,
+        session: &mut Session,
+        mut e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        if *e.etype() == RETRY_STATUS {
+            e.set_retry(true);
+            return e;
+        }
+        let nothing_sent = session.response_written().is_none() && !session.as_ref().retry_buffer_truncated();
+        // A pooled connection the upstream had closed: the request never reached
+        // it, so the same endpoint may be tried again.
+        let mut stale = e.retry;
+        stale.decide_reuse(client_reused);
+        if nothing_sent && stale.retry() && session.req_header().method.is_idempotent() {
+            ctx.tried.pop();
+            e.set_retry(true);
+            return e;
+        }
+        let retry = match (retry::condition(e.etype()), &ctx.route, &ctx.cluster) {
+            (Some(on), Some(route), Some(cluster)) => {
+                nothing_sent
+                    && retry::allowed(&route.policy, on, session.req_header().method.is_idempotent(), cluster, &ctx.tried)
+            }
+            _ => false,
+        };
+        if retry && let Some(cluster) = &ctx.cluster {
+            METRICS.retries.with_label_values(&[cluster.name.as_str(), "error"]).inc();
+        }
+        e.set_retry(retry);
+        e
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            // nginx answers a timed-out upstream with 504.
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
+            _ => match e.esource() {
+                pingora_error::ErrorSource::Upstream => 502,
+                pingora_error::ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                _ => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let _ = session.respond_error(code).await;
+        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if ctx.counted {
+            METRICS.active_requests.dec();
+        }
+        let code = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.local_status)
+            .or_else(|| e.map(|_| 502))
+            .unwrap_or(0);
+        let host = ctx.route.as_ref().map(|r| r.host.as_str()).unwrap_or("");
+        let route = ctx.route.as_ref().map(|r| r.label.as_str()).unwrap_or("");
+        let cluster = ctx.cluster.as_ref().map(|c| c.name.as_str()).unwrap_or("");
+        METRICS.requests.with_label_values(&[host, route, cluster, status_label(code)]).inc();
+    }
+}
+
+fn status_condition(status: u16) -> RetryOn {
+    match status {
+        500 => RetryOn::Http500,
+        502 => RetryOn::Http502,
+        503 => RetryOn::Http503,
+        504 => RetryOn::Http504,
+        403 => RetryOn::Http403,
+        404 => RetryOn::Http404,
+        _ => RetryOn::Http429,
+    }
+}
+
+fn status_reason(status: u16) -> &'static str {
+    match status {
+        500 => "http_500",
+        502 => "http_502",
+        503 => "http_503",
+        504 => "http_504",
+        403 => "http_403",
+        404 => "http_404",
+        _ => "http_429",
+    }
+}
+
+/// Status codes as label values, made once, so the request path formats nothing.
+fn status_label(code: u16) -> &'static str {
+    static LABELS: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| (0..600u16).map(|c| &*Box::leak(c.to_string().into_boxed_str())).collect());
+    LABELS.get(usize::from(code)).copied().unwrap_or("other")
+}

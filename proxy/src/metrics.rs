@@ -1,0 +1,56 @@
+//! Proxy metrics, in the process's default Prometheus registry.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use std::sync::LazyLock;
+
+pub struct ProxyMetrics {
+    /// `host`, `route`, `cluster`, `code`.
+    pub requests: IntCounterVec,
+    /// Time to the upstream's response header, by `cluster`.
+    pub upstream_latency: HistogramVec,
+    /// Requests being served now.
+    pub active_requests: IntGauge,
+    /// Ready endpoints, by `cluster`.
+    pub endpoints: IntGaugeVec,
+    /// Attempts on another endpoint, by `cluster` and `reason`.
+    pub retries: IntCounterVec,
+}
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
+    // A second registration of the same name can only be a programming error;
+    // the metric still works, it is just not exported twice.
+    let _ = prometheus::default_registry().register(Box::new(c.clone()));
+    c
+}
+
+pub static METRICS: LazyLock<ProxyMetrics> = LazyLock::new(|| ProxyMetrics {
+    requests: register(
+        IntCounterVec::new(
+            Opts::new("sluice_http_requests_total", "HTTP requests by host, route, cluster and status code"),
+            &["host", "route", "cluster", "code"],
+        )
+        .expect("valid metric"),
+    ),
+    upstream_latency: register(
+        HistogramVec::new(
+            HistogramOpts::new("sluice_upstream_response_seconds", "Time from request to upstream response header")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["cluster"],
+        )
+        .expect("valid metric"),
+    ),
+    active_requests: register(
+        IntGauge::new("sluice_http_active_requests", "HTTP requests in flight").expect("valid metric"),
+    ),
+    endpoints: register(
+        IntGaugeVec::new(Opts::new("sluice_cluster_endpoints", "Ready endpoints by cluster"), &["cluster"])
+            .expect("valid metric"),
+    ),
+    retries: register(
+        IntCounterVec::new(
+            Opts::new("sluice_upstream_retries_total", "Requests tried again on another endpoint"),
+            &["cluster", "reason"],
+        )
+        .expect("valid metric"),
+    ),
+});

@@ -1,0 +1,124 @@
+//! A route as requests use it: which cluster a request goes to, by canary
+//! rule or weighted split.
+
+use crate::balancer::SmoothWrr;
+use crate::cluster::ClusterState;
+use regex::Regex;
+use sluice_config::{CanaryVerdict, HeaderMatch, ObjectRef, PathMatch, RoutePolicy, Split, always_never};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// A weighted choice between clusters.
+#[derive(Debug)]
+pub(crate) struct WeightedClusters {
+    rotation: SmoothWrr,
+    clusters: Vec<Arc<ClusterState>>,
+}
+
+impl WeightedClusters {
+    fn new(split: &Split, clusters: &HashMap<String, Arc<ClusterState>>, keep: impl Fn(&str) -> bool) -> Self {
+        let mut weights = Vec::new();
+        let mut chosen = Vec::new();
+        for w in split.0.iter().filter(|w| keep(&w.cluster)) {
+            if let Some(c) = clusters.get(&w.cluster) {
+                weights.push(w.weight);
+                chosen.push(c.clone());
+            }
+        }
+        Self { rotation: SmoothWrr::new(&weights), clusters: chosen }
+    }
+
+    fn pick(&self) -> Option<&Arc<ClusterState>> {
+        self.rotation.next().map(|i| &self.clusters[i])
+    }
+}
+
+#[derive(Debug)]
+struct CompiledCanary {
+    header: Option<HeaderMatch>,
+    pattern: Option<Regex>,
+    cookie: Option<String>,
+    target: WeightedClusters,
+}
+
+/// One route, ready for requests.
+#[derive(Debug)]
+pub struct CompiledRoute {
+    /// The virtual host it belongs to (`*` for host-less rules, empty for
+    /// the default backend); a metrics label.
+    pub host: String,
+    /// `Prefix /api`, or `default backend`; a metrics label.
+    pub label: String,
+    pub policy: RoutePolicy,
+    pub source: Option<ObjectRef>,
+    split: WeightedClusters,
+    /// The split without the canaries' clusters: where `never` sends a request.
+    main: WeightedClusters,
+    canaries: Vec<CompiledCanary>,
+}
+
+impl CompiledRoute {
+    pub(crate) fn new(
+        host: &str,
+        path: Option<&PathMatch>,
+        split: &Split,
+        canaries: &[sluice_config::Canary],
+        policy: &RoutePolicy,
+        source: Option<&ObjectRef>,
+        clusters: &HashMap<String, Arc<ClusterState>>,
+    ) -> Self {
+        let canary_clusters: HashSet<&str> =
+            canaries.iter().flat_map(|c| c.split.0.iter().map(|w| w.cluster.as_str())).collect();
+        Self {
+            host: host.to_owned(),
+            label: match path {
+                Some(p) => format!("{:?} {}", p.kind, p.path),
+                None => "default backend".into(),
+            },
+            policy: policy.clone(),
+            source: source.cloned(),
+            split: WeightedClusters::new(split, clusters, |_| true),
+            main: WeightedClusters::new(split, clusters, |c| !canary_clusters.contains(c)),
+            canaries: canaries
+                .iter()
+                .map(|c| CompiledCanary {
+                    pattern: c
+                        .header
+                        .as_ref()
+                        .and_then(|h| h.pattern.as_ref())
+                        .and_then(|p| Regex::new(&format!("^(?:{p})$")).ok()),
+                    header: c.header.clone(),
+                    cookie: c.cookie.clone(),
+                    target: WeightedClusters::new(&c.split, clusters, |_| true),
+                })
+                .collect(),
+        }
+    }
+
+    /// The cluster for a request: canaries' header rules, then their cookie
+    /// rules (ingress-nginx precedence), then the weighted split. `None`: 503.
+    pub fn choose<'h>(
+        &self,
+        header: impl Fn(&str) -> Option<&'h str>,
+        cookie: impl Fn(&str) -> Option<&'h str>,
+    ) -> Option<&Arc<ClusterState>> {
+        for c in &self.canaries {
+            let Some(h) = &c.header else { continue };
+            let verdict = h.verdict(header(&h.name), |v| c.pattern.as_ref().is_some_and(|p| p.is_match(v)));
+            match verdict {
+                CanaryVerdict::Canary => return c.target.pick(),
+                CanaryVerdict::Main => return self.main.pick(),
+                CanaryVerdict::Undecided => {}
+            }
+        }
+        for c in &self.canaries {
+            let Some(name) = &c.cookie else { continue };
+            match cookie(name).map(always_never).unwrap_or(CanaryVerdict::Undecided) {
+                CanaryVerdict::Canary => return c.target.pick(),
+                CanaryVerdict::Main => return self.main.pick(),
+                CanaryVerdict::Undecided => {}
+            }
+        }
+        self.split.pick()
+    }
+}
