@@ -22,6 +22,46 @@ pub enum Command {
     /// with its diagnostics (like `nginx -t`). Exit 0: no errors; 1: errors;
     /// 2: the directory cannot be read.
     Check(CheckArgs),
+    /// Serve: watch the manifests and proxy traffic by them, swapping in each
+    /// change without dropping a request.
+    Run(RunArgs),
+    /// An echo upstream for demos and tests: answers with what it received.
+    #[command(hide = true)]
+    EchoBackend(EchoArgs),
+}
+
+#[derive(Args)]
+pub struct EchoArgs {
+    #[arg(long, required = true)]
+    pub listen: Vec<SocketAddr>,
+    #[arg(long, default_value = "echo")]
+    pub name: String,
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Answer every request with this status (a failing upstream).
+    #[arg(long)]
+    pub status: Option<u16>,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Directory (or single file) of YAML/JSON manifests, watched for changes.
+    #[arg(long, value_name = "DIR")]
+    pub manifests: PathBuf,
+    /// Admin listener: /healthz, /readyz, /metrics, /debug/snapshot.
+    #[arg(long, default_value = "127.0.0.1:10254")]
+    pub admin_listen: SocketAddr,
+    /// Worker threads of the proxy (default: one a CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// After SIGTERM, seconds to keep serving in-flight requests before shutdown starts.
+    #[arg(long, default_value_t = 5)]
+    pub shutdown_grace_seconds: u64,
+    /// Then seconds at most for the shutdown itself.
+    #[arg(long, default_value_t = 5)]
+    pub shutdown_timeout_seconds: u64,
+    #[command(flatten)]
+    pub translate: TranslateArgs,
 }
 
 #[derive(Args)]

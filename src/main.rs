@@ -1,14 +1,27 @@
 //! `sluice`: the Kubernetes edge data plane.
 
+mod admin;
 mod check;
 mod cli;
+mod control_metrics;
+mod echo;
+mod run;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,pingora=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     match cli.command {
         cli::Command::Check(args) => check::run(&args),
+        cli::Command::Run(args) => run::run(&args),
+        cli::Command::EchoBackend(args) => echo::run(&args.listen, &args.name, args.threads, args.status),
     }
 }

@@ -38,7 +38,12 @@ fn several_canaries_share_by_their_weights() {
     let yaml = services()
         + &annotated("main", "shop.com", "blue", &[])
         + &annotated("c1", "shop.com", "green", &[("canary", "true"), ("canary-weight", "20")])
-        + &annotated("c2", "shop.com", "red", &[("canary", "true"), ("canary-weight", "1"), ("canary-weight-total", "10")]);
+        + &annotated(
+            "c2",
+            "shop.com",
+            "red",
+            &[("canary", "true"), ("canary-weight", "1"), ("canary-weight-total", "10")],
+        );
     let (s, diags) = run(&yaml);
     assert!(errors(&diags).is_empty(), "{}", list(&diags));
     assert_eq!(
@@ -55,7 +60,12 @@ fn header_and_cookie_canaries_are_kept_as_rules() {
             "canary",
             "shop.com",
             "green",
-            &[("canary", "true"), ("canary-by-header", "X-Canary"), ("canary-by-header-value", "yes"), ("canary-by-cookie", "beta")],
+            &[
+                ("canary", "true"),
+                ("canary-by-header", "X-Canary"),
+                ("canary-by-header-value", "yes"),
+                ("canary-by-cookie", "beta"),
+            ],
         );
     let (s, diags) = run(&yaml);
     assert!(errors(&diags).is_empty(), "{}", list(&diags));
@@ -74,7 +84,8 @@ fn header_and_cookie_canaries_are_kept_as_rules() {
 
 #[test]
 fn a_canary_without_a_main_ingress_is_not_used() {
-    let yaml = services() + &annotated("lonely", "nowhere.com", "green", &[("canary", "true"), ("canary-weight", "50")]);
+    let yaml =
+        services() + &annotated("lonely", "nowhere.com", "green", &[("canary", "true"), ("canary-weight", "50")]);
     let (s, diags) = run(&yaml);
     find(&diags, Severity::Warning, "Ingress/default/lonely", "spec.rules[0].http.paths[0].path");
     assert_eq!(target(&s, "nowhere.com", "/"), ["404"]);

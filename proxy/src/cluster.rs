@@ -82,7 +82,13 @@ mod tests {
             balance: Balance::RoundRobin,
             endpoints: eps
                 .iter()
-                .map(|(a, w, t)| Endpoint { address: a.parse().unwrap(), weight: *w, terminating: *t, node: None, pod: None })
+                .map(|(a, w, t)| Endpoint {
+                    address: a.parse().unwrap(),
+                    weight: *w,
+                    terminating: *t,
+                    node: None,
+                    pod: None,
+                })
                 .collect(),
             dns: None,
         }
@@ -90,7 +96,11 @@ mod tests {
 
     #[test]
     fn round_robin_honours_weights_and_skips_zero() {
-        let c = ClusterState::new(&cluster(&[("192.0.2.1:80", 2, false), ("192.0.2.2:80", 1, false), ("192.0.2.3:80", 0, false)]));
+        let c = ClusterState::new(&cluster(&[
+            ("192.0.2.1:80", 2, false),
+            ("192.0.2.2:80", 1, false),
+            ("192.0.2.3:80", 0, false),
+        ]));
         let picks: Vec<String> = (0..6).map(|_| c.pick(&[]).unwrap().to_string()).collect();
         assert_eq!(picks.iter().filter(|p| *p == "192.0.2.1:80").count(), 4);
         assert!(!picks.iter().any(|p| p == "192.0.2.3:80"));

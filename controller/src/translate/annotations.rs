@@ -132,7 +132,9 @@ impl Translator<'_> {
         if let Some(v) = a.get("proxy-body-size").map(str::to_owned) {
             match parse_size(&v) {
                 Some(limit) => policy.max_body_bytes = limit,
-                None => a.bad("proxy-body-size", format!("'{v}' is not a size like 8m, 512k or 0; the default is used")),
+                None => {
+                    a.bad("proxy-body-size", format!("'{v}' is not a size like 8m, 512k or 0; the default is used"))
+                }
             }
         }
         if let Some(v) = a.get("backend-protocol").map(str::to_ascii_uppercase) {

@@ -23,7 +23,10 @@ pub struct SmoothWrr {
 enum Picks {
     /// All weights 0, or no items.
     Empty,
-    Cycle { sequence: Box<[u32]>, position: AtomicUsize },
+    Cycle {
+        sequence: Box<[u32]>,
+        position: AtomicUsize,
+    },
     Live(Mutex<Live>),
 }
 

@@ -1,7 +1,7 @@
 //! Headers an upstream sees, as BCS's nginx configuration sets them.
 
-use pingora_http::RequestHeader;
 use pingora_error::Result;
+use pingora_http::RequestHeader;
 use std::net::IpAddr;
 
 pub struct Downstream<'a> {
@@ -18,8 +18,7 @@ pub struct Downstream<'a> {
 /// `Proxy` header removed (httpoxy). Host is passed through unchanged.
 pub fn apply(req: &mut RequestHeader, d: &Downstream<'_>) -> Result<()> {
     let incoming: Option<String> = {
-        let all: Vec<&str> =
-            req.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let all: Vec<&str> = req.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
         if all.is_empty() { None } else { Some(all.join(", ")) }
     };
     if let Some(ip) = d.client_ip {

@@ -101,9 +101,8 @@ impl ProxyHttp for HttpService {
                 return respond_locally(session, ctx, 413).await;
             }
         }
-        let cluster = route
-            .choose(|name| req.headers.get(name).and_then(|v| v.to_str().ok()), |name| cookie(req, name))
-            .cloned();
+        let cluster =
+            route.choose(|name| req.headers.get(name).and_then(|v| v.to_str().ok()), |name| cookie(req, name)).cloned();
         ctx.route = Some(route.clone());
         let Some(cluster) = cluster else {
             return respond_locally(session, ctx, 503).await;
@@ -169,7 +168,13 @@ impl ProxyHttp for HttpService {
         let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         forwarded::apply(
             upstream,
-            &Downstream { client_ip, host: &host, port: self.port, scheme: self.scheme.as_str(), original_uri: &original_uri },
+            &Downstream {
+                client_ip,
+                host: &host,
+                port: self.port,
+                scheme: self.scheme.as_str(),
+                original_uri: &original_uri,
+            },
         )
     }
 
@@ -180,7 +185,10 @@ impl ProxyHttp for HttpService {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if let (Some(cluster), Some(started)) = (&ctx.cluster, ctx.attempt_started) {
-            METRICS.upstream_latency.with_label_values(&[cluster.name.as_str()]).observe(started.elapsed().as_secs_f64());
+            METRICS
+                .upstream_latency
+                .with_label_values(&[cluster.name.as_str()])
+                .observe(started.elapsed().as_secs_f64());
         }
         let status = upstream_response.status.as_u16();
         let (Some(route), Some(cluster)) = (&ctx.route, &ctx.cluster) else { return Ok(()) };
@@ -210,7 +218,13 @@ impl ProxyHttp for HttpService {
         let retry = match (retry::condition(e.etype()), &ctx.route, &ctx.cluster) {
             (Some(on), Some(route), Some(cluster)) => {
                 !session.as_ref().retry_buffer_truncated()
-                    && retry::allowed(&route.policy, on, session.req_header().method.is_idempotent(), cluster, &ctx.tried)
+                    && retry::allowed(
+                        &route.policy,
+                        on,
+                        session.req_header().method.is_idempotent(),
+                        cluster,
+                        &ctx.tried,
+                    )
             }
             _ => false,
         };
@@ -246,7 +260,13 @@ impl ProxyHttp for HttpService {
         let retry = match (retry::condition(e.etype()), &ctx.route, &ctx.cluster) {
             (Some(on), Some(route), Some(cluster)) => {
                 nothing_sent
-                    && retry::allowed(&route.policy, on, session.req_header().method.is_idempotent(), cluster, &ctx.tried)
+                    && retry::allowed(
+                        &route.policy,
+                        on,
+                        session.req_header().method.is_idempotent(),
+                        cluster,
+                        &ctx.tried,
+                    )
             }
             _ => false,
         };

@@ -1,0 +1,123 @@
+//! `sluice run`: the manifest source, the publisher that compiles each new
+//! Snapshot and swaps it in, and the pingora server with the HTTP and admin
+//! listeners.
+
+use crate::admin::{AdminApp, AdminState};
+use crate::cli::RunArgs;
+use crate::control_metrics::{CONTROL, record_diagnostics};
+use arc_swap::ArcSwap;
+use pingora_core::apps::HttpServerOptions;
+use pingora_core::server::Server;
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::services::listening::Service;
+use sluice_config::Severity;
+use sluice_controller::sources::spawn_manifest_pipeline;
+use sluice_controller::{INGRESS_ROUTES, Published};
+use sluice_proxy::RouteTable;
+use sluice_proxy::http::{HttpService, Scheme};
+use sluice_proxy::metrics::METRICS;
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where new Snapshots go: compiled, swapped in, shown on the admin listener.
+pub struct Publisher {
+    pub table: Arc<ArcSwap<RouteTable>>,
+    pub admin: Arc<AdminState>,
+}
+
+impl Publisher {
+    pub fn new() -> Self {
+        Self { table: Arc::new(ArcSwap::from_pointee(RouteTable::default())), admin: Arc::new(AdminState::default()) }
+    }
+
+    pub fn publish(&self, p: &Arc<Published>) {
+        let started = Instant::now();
+        let current = self.table.load_full();
+        let previous = self.admin.live.load_full();
+        if previous.is_none() || current.generation() != p.snapshot.generation {
+            match RouteTable::compile(&p.snapshot, Some(&current)) {
+                Ok(table) => {
+                    for c in table.clusters() {
+                        METRICS.endpoints.with_label_values(&[c.name.as_str()]).set(c.ready_endpoints() as i64);
+                    }
+                    self.table.store(Arc::new(table));
+                    CONTROL.swap_seconds.observe(started.elapsed().as_secs_f64());
+                    CONTROL.generation.set(p.snapshot.generation as i64);
+                    tracing::info!(
+                        generation = p.snapshot.generation,
+                        swap_us = started.elapsed().as_micros() as u64,
+                        "serving new Snapshot"
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(generation = p.snapshot.generation, error = %e, "Snapshot not served; the last one stays");
+                    return;
+                }
+            }
+        }
+        let seen: HashSet<_> = previous.iter().flat_map(|p| p.diagnostics.iter()).collect();
+        for d in p.diagnostics.iter().filter(|d| !seen.contains(d)) {
+            match d.severity {
+                Severity::Error => tracing::error!("{d}"),
+                Severity::Warning => tracing::warn!("{d}"),
+                Severity::Info => tracing::info!("{d}"),
+            }
+        }
+        record_diagnostics(&p.diagnostics);
+        self.admin.live.store(Some(p.clone()));
+    }
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    let options = args.translate.options();
+    let pipeline = match spawn_manifest_pipeline(args.manifests.clone(), options.clone(), Duration::from_millis(20)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sluice run: cannot read {}: {e}", args.manifests.display());
+            return ExitCode::from(2);
+        }
+    };
+    let publisher = Arc::new(Publisher::new());
+    publisher.publish(&pipeline.published.borrow().clone());
+
+    let mut changes = pipeline.published.clone();
+    let feed = publisher.clone();
+    let spawned = std::thread::Builder::new().name("publisher".into()).spawn(move || {
+        let _source = pipeline;
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async move {
+            while changes.changed().await.is_ok() {
+                let next = changes.borrow_and_update().clone();
+                feed.publish(&next);
+            }
+        });
+    });
+    if let Err(e) = spawned {
+        eprintln!("sluice run: cannot start the publisher: {e}");
+        return ExitCode::from(1);
+    }
+
+    let mut conf = ServerConf::default();
+    conf.threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    conf.grace_period_seconds = Some(args.shutdown_grace_seconds);
+    conf.graceful_shutdown_timeout_seconds = Some(args.shutdown_timeout_seconds);
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let http = HttpService::new(publisher.table.clone(), INGRESS_ROUTES, options.http_listen.port(), Scheme::Http);
+    let mut http = pingora_proxy::http_proxy_service_with_name(&server.configuration, http, "sluice http");
+    if let Some(app) = http.app_logic_mut() {
+        let mut o = HttpServerOptions::default();
+        o.h2c = true;
+        app.server_options = Some(o);
+    }
+    http.add_tcp(&options.http_listen.to_string());
+    let mut admin = Service::new("sluice admin".to_owned(), AdminApp { state: publisher.admin.clone() });
+    admin.add_tcp(&args.admin_listen.to_string());
+    server.add_service(http);
+    server.add_service(admin);
+    tracing::info!(http = %options.http_listen, admin = %args.admin_listen, manifests = %args.manifests.display(), "sluice running");
+    server.run_forever()
+}

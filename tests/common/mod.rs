@@ -1,0 +1,210 @@
+//! End-to-end harness: the real `sluice` binary, real echo upstreams in
+//! their own processes, real HTTP clients, loopback addresses only.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sluice");
+
+/// A child process killed (by PID) and reaped when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port free on every given loopback address.
+pub fn free_port(ips: &[&str]) -> u16 {
+    for _ in 0..200 {
+        let port = TcpListener::bind(format!("{}:0", ips[0])).expect("bind probe").local_addr().unwrap().port();
+        let all: Vec<_> = ips.iter().map(|ip| TcpListener::bind(format!("{ip}:{port}"))).collect();
+        if all.iter().all(|r| r.is_ok()) {
+            return port;
+        }
+    }
+    panic!("no free port on {ips:?}");
+}
+
+pub fn wait_connectable(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "{addr} never accepted connections");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An echo upstream named `name` on each address.
+pub fn echo(name: &str, addrs: &[SocketAddr], status: Option<u16>) -> Proc {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("echo-backend").arg("--name").arg(name);
+    for a in addrs {
+        cmd.arg("--listen").arg(a.to_string());
+    }
+    if let Some(s) = status {
+        cmd.arg("--status").arg(s.to_string());
+    }
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start echo backend");
+    for a in addrs {
+        wait_connectable(*a);
+    }
+    Proc(child)
+}
+
+/// An address that never completes a TCP handshake: a listener with a
+/// backlog of 0 that never accepts, its queue already full. Keep the
+/// returned value alive while it is used.
+pub fn blackhole(ip: &str) -> (SocketAddr, Vec<std::net::TcpStream>, socket2::Socket) {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let addr: SocketAddr = format!("{ip}:0").parse().unwrap();
+    sock.bind(&addr.into()).unwrap();
+    sock.listen(0).unwrap();
+    let addr = sock.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            fillers.push(s);
+        }
+    }
+    (addr, fillers, sock)
+}
+
+/// A Service `name` port 80 whose EndpointSlice lists `endpoints`.
+pub fn service(name: &str, endpoints: &[SocketAddr]) -> String {
+    let port = endpoints.first().map(|e| e.port()).unwrap_or(8080);
+    let eps: String =
+        endpoints.iter().map(|e| format!("- addresses: [\"{}\"]\n  conditions: {{ready: true}}\n", e.ip())).collect();
+    format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  ports: [{{name: http, port: 80, targetPort: {port}}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-x, namespace: default, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nports: [{{name: http, port: {port}}}]\nendpoints:\n{}",
+        if eps.is_empty() { "  []\n".to_owned() } else { eps }
+    )
+}
+
+/// An Ingress `name` for host/path to `svc`, with ingress-nginx annotations.
+pub fn ingress(name: &str, host: &str, path: &str, svc: &str, annotations: &[(&str, &str)]) -> String {
+    let mut a = String::new();
+    for (k, v) in annotations {
+        a += &format!("    nginx.ingress.kubernetes.io/{k}: {v:?}\n");
+    }
+    let annotations = if a.is_empty() { String::new() } else { format!("  annotations:\n{a}") };
+    format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: default\n{annotations}spec:\n  ingressClassName: sluice\n  rules:\n  - host: {host}\n    http:\n      paths:\n      - {{path: {path}, pathType: Prefix, backend: {{service: {{name: {svc}, port: {{number: 80}}}}}}}}\n"
+    )
+}
+
+/// Writes a file atomically (write, then rename), as editors and ConfigMap mounts do.
+pub fn write(dir: &Path, name: &str, text: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+/// A running `sluice run` on a manifest directory of its own.
+pub struct Sluice {
+    pub proc: Proc,
+    pub http: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Sluice {
+    pub fn start(files: &[(&str, &str)], extra: &[&str]) -> Sluice {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            write(dir.path(), name, text);
+        }
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
+        let log = std::fs::File::create(dir.path().join(".sluice.log")).unwrap();
+        let child = Command::new(BIN)
+            .args(["run", "--manifests"])
+            .arg(dir.path())
+            .args(["--http-listen", &http.to_string(), "--admin-listen", &admin.to_string(), "--threads", "2"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sluice");
+        let s = Sluice { proc: Proc(child), http, admin, dir };
+        wait_connectable(http);
+        wait_connectable(admin);
+        s
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(".sluice.log")).unwrap_or_default()
+    }
+}
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    let mut c = HttpConnector::new();
+    c.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(c)
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub backend: String,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// One request through Sluice with a Host header and extra headers.
+pub async fn send(
+    c: &HttpClient,
+    to: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Reply, String> {
+    let mut req = http::Request::builder().method(method).uri(format!("http://{to}{path}")).header("host", host);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
+    let resp = c.request(req).await.map_err(|e| format!("{e:?}"))?;
+    let status = resp.status().as_u16();
+    let backend = resp.headers().get("x-backend").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok(Reply { status, backend, body })
+}
+
+pub async fn get(c: &HttpClient, to: SocketAddr, host: &str, path: &str) -> Reply {
+    send(c, to, "GET", host, path, &[], vec![]).await.expect("request")
+}
+
+/// Polls `/debug/snapshot` until its generation reaches `generation`.
+pub async fn wait_generation(c: &HttpClient, s: &Sluice, generation: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get(c, s.admin, "admin", "/debug/snapshot").await;
+        if r.json()["snapshot"]["generation"].as_u64().unwrap_or(0) >= generation {
+            return;
+        }
+        assert!(Instant::now() < deadline, "generation {generation} never served; log:\n{}", s.log());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

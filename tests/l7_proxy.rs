@@ -1,0 +1,284 @@
+//! The L7 proxy end to end: the real binary, echo upstreams on 127.0.0.2 and
+//! 127.0.0.3 sharing a port, requests as a client sends them.
+
+mod common;
+use common::*;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+fn addrs(port: u16, ips: &[&str]) -> Vec<SocketAddr> {
+    ips.iter().map(|ip| format!("{ip}:{port}").parse().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_path_routing_and_default_backend() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    let _a = echo("apache", &addrs(port, &["127.0.0.2"]), None);
+    let _n = echo("nginx", &addrs(port, &["127.0.0.3"]), None);
+    let _d = echo("default", &addrs(port, &["127.0.0.4"]), None);
+    let manifests = service("my-apache", &addrs(port, &["127.0.0.2"]))
+        + &service("my-nginx", &addrs(port, &["127.0.0.3"]))
+        + &service("fallback", &addrs(port, &["127.0.0.4"]))
+        + &ingress("apache", "test.apache.ingress", "/", "my-apache", &[])
+        + &ingress("nginx", "test.nginx.ingress", "/", "my-nginx", &[])
+        + &ingress("api", "test.nginx.ingress", "/api", "my-apache", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    assert_eq!(get(&c, s.http, "test.apache.ingress", "/").await.backend, "apache");
+    assert_eq!(get(&c, s.http, "test.nginx.ingress", "/index.html").await.backend, "nginx");
+    assert_eq!(get(&c, s.http, "test.nginx.ingress", "/api/v1").await.backend, "apache", "the longer prefix wins");
+    assert_eq!(
+        get(&c, s.http, "test.nginx.ingress", "/apiary").await.backend,
+        "nginx",
+        "prefixes match whole segments"
+    );
+    assert_eq!(get(&c, s.http, "TEST.nginx.ingress:80", "/").await.backend, "nginx", "host case and port are ignored");
+    let miss = get(&c, s.http, "web3", "/").await;
+    assert_eq!(miss.status, 404, "no rule and no default backend");
+
+    // A default backend (T-35) takes what no rule matches.
+    let with_default = manifests
+        + "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: catch-all, namespace: default}\nspec:\n  ingressClassName: sluice\n  defaultBackend: {service: {name: fallback, port: {number: 80}}}\n";
+    write(&s.path(), "all.yaml", &with_default);
+    wait_generation(&c, &s, 2).await;
+    let miss = get(&c, s.http, "web3", "/").await;
+    assert_eq!((miss.status, miss.backend.as_str()), (200, "default"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_weight_70_30_over_10000_requests() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let _g = echo("green", &addrs(port, &["127.0.0.3"]), None);
+    let manifests = service("blue", &addrs(port, &["127.0.0.2"]))
+        + &service("green", &addrs(port, &["127.0.0.3"]))
+        + &ingress("main", "shop.example.com", "/", "blue", &[])
+        + &ingress("canary", "shop.example.com", "/", "green", &[("canary", "true"), ("canary-weight", "30")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let c = c.clone();
+        let to = s.http;
+        tasks.push(tokio::spawn(async move {
+            let mut green = 0u32;
+            for _ in 0..625 {
+                let r = get(&c, to, "shop.example.com", "/").await;
+                assert_eq!(r.status, 200);
+                green += u32::from(r.backend == "green");
+            }
+            green
+        }));
+    }
+    let mut green = 0;
+    for t in tasks {
+        green += t.await.unwrap();
+    }
+    let share = f64::from(green) / 10_000.0;
+    eprintln!("canary share over 10000 requests: {:.2}%", share * 100.0);
+    assert!((share - 0.30).abs() <= 0.02, "green got {:.2}%", share * 100.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_and_cookie_canaries() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let _g = echo("green", &addrs(port, &["127.0.0.3"]), None);
+    let _r = echo("red", &addrs(port, &["127.0.0.4"]), None);
+    let manifests = service("blue", &addrs(port, &["127.0.0.2"]))
+        + &service("green", &addrs(port, &["127.0.0.3"]))
+        + &service("red", &addrs(port, &["127.0.0.4"]))
+        + &ingress("main", "shop.example.com", "/", "blue", &[])
+        + &ingress(
+            "by-header",
+            "shop.example.com",
+            "/",
+            "green",
+            &[("canary", "true"), ("canary-by-header", "X-Canary"), ("canary-by-cookie", "beta")],
+        )
+        + &ingress(
+            "by-value",
+            "shop.example.com",
+            "/",
+            "red",
+            &[("canary", "true"), ("canary-by-header", "X-Region"), ("canary-by-header-pattern", "eu-.*")],
+        );
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let via = |headers: &'static [(&'static str, &'static str)]| {
+        let c = c.clone();
+        let to = s.http;
+        async move { send(&c, to, "GET", "shop.example.com", "/", headers, vec![]).await.unwrap().backend }
+    };
+    assert_eq!(via(&[]).await, "blue");
+    assert_eq!(via(&[("x-canary", "always")]).await, "green");
+    assert_eq!(via(&[("x-canary", "never"), ("cookie", "beta=always")]).await, "blue", "header before cookie");
+    assert_eq!(
+        via(&[("x-canary", "maybe"), ("cookie", "a=b; beta=always")]).await,
+        "green",
+        "undecided header, then cookie"
+    );
+    assert_eq!(via(&[("cookie", "beta=never")]).await, "blue");
+    assert_eq!(via(&[("x-region", "eu-west-1")]).await, "red", "pattern match");
+    assert_eq!(via(&[("x-region", "us-east-1")]).await, "blue", "pattern mismatch falls through");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_seen_by_the_upstream() {
+    let port = free_port(&["127.0.0.2"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let manifests =
+        service("blue", &addrs(port, &["127.0.0.2"])) + &ingress("main", "blue.bk.tencent.com", "/", "blue", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let r = send(
+        &c,
+        s.http,
+        "GET",
+        "blue.bk.tencent.com",
+        "/a/b?x=1",
+        &[("x-forwarded-for", "203.0.113.7"), ("proxy", "http://evil.example"), ("upgrade-insecure-requests", "1")],
+        vec![],
+    )
+    .await
+    .unwrap();
+    let h = &r.json()["headers"];
+    let one = |k: &str| h[k][0].as_str().unwrap_or("<absent>").to_owned();
+    assert_eq!(one("host"), "blue.bk.tencent.com");
+    assert_eq!(one("x-real-ip"), "127.0.0.1");
+    assert_eq!(one("x-forwarded-for"), "203.0.113.7, 127.0.0.1");
+    assert_eq!(one("x-original-forwarded-for"), "203.0.113.7");
+    assert_eq!(one("x-forwarded-host"), "blue.bk.tencent.com");
+    assert_eq!(one("x-forwarded-port"), s.http.port().to_string());
+    assert_eq!(one("x-forwarded-proto"), "http");
+    assert_eq!(one("x-original-uri"), "/a/b?x=1");
+    assert_eq!(one("proxy"), "<absent>", "httpoxy: the Proxy header never reaches the upstream");
+    assert_eq!(r.json()["uri"], "/a/b?x=1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_echo() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let port = free_port(&["127.0.0.2"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let manifests =
+        service("blue", &addrs(port, &["127.0.0.2"])) + &ingress("main", "ws.example.com", "/", "blue", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let mut req = format!("ws://{}/ws", s.http).into_client_request().unwrap();
+    req.headers_mut().insert("host", "ws.example.com".parse().unwrap());
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.expect("upgrade through Sluice");
+    assert_eq!(resp.status(), 101);
+    for i in 0..20 {
+        ws.send(Message::text(format!("hello {i}"))).await.unwrap();
+        let back = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(back, Message::text(format!("hello {i}")));
+    }
+    ws.send(Message::binary(vec![0u8, 1, 2, 255])).await.unwrap();
+    let back = ws.next().await.unwrap().unwrap();
+    assert_eq!(back, Message::binary(vec![0u8, 1, 2, 255]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_timeout_gives_504_and_connect_timeout_is_bounded() {
+    let port = free_port(&["127.0.0.2"]);
+    let _b = echo("slow", &addrs(port, &["127.0.0.2"]), None);
+    let (hole, _fillers, _listener) = blackhole("127.0.0.5");
+    let manifests = service("slow", &addrs(port, &["127.0.0.2"]))
+        + &service("hole", &[hole])
+        + &ingress("slow", "slow.example.com", "/", "slow", &[("proxy-read-timeout", "1")])
+        + &ingress("hole", "hole.example.com", "/", "hole", &[("proxy-connect-timeout", "1")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let t = Instant::now();
+    let r = get(&c, s.http, "slow.example.com", "/sleep/3000").await;
+    let took = t.elapsed();
+    assert_eq!(r.status, 504);
+    assert!(took < Duration::from_millis(2900), "the read timeout cut the wait: {took:?}");
+    assert_eq!(get(&c, s.http, "slow.example.com", "/sleep/100").await.status, 200);
+
+    let t = Instant::now();
+    let r = get(&c, s.http, "hole.example.com", "/").await;
+    let took = t.elapsed();
+    assert_eq!(r.status, 504, "connect timeout");
+    assert!(took < Duration::from_secs(4), "bounded by the 1 s connect timeout: {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_when_one_endpoint_is_down_or_failing() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    let _ok = echo("ok", &addrs(port, &["127.0.0.2"]), None);
+    let _bad = echo("bad", &addrs(port, &["127.0.0.4"]), Some(503));
+    // 127.0.0.3 has nothing listening: connection refused.
+    let manifests = service("refused", &addrs(port, &["127.0.0.2", "127.0.0.3"]))
+        + &service("failing", &addrs(port, &["127.0.0.2", "127.0.0.4"]))
+        + &ingress("refused", "refused.example.com", "/", "refused", &[])
+        + &ingress("failing", "failing.example.com", "/", "failing", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    for host in ["refused.example.com", "failing.example.com"] {
+        for i in 0..40 {
+            let r = get(&c, s.http, host, "/").await;
+            assert_eq!(
+                (r.status, r.backend.as_str()),
+                (200, "ok"),
+                "{host} request {i}: retried on the other endpoint"
+            );
+        }
+    }
+    // A POST is not idempotent: not retried after a 503 (nginx's default).
+    let mut saw_503 = false;
+    for _ in 0..10 {
+        let r = send(&c, s.http, "POST", "failing.example.com", "/", &[], b"order".to_vec()).await.unwrap();
+        saw_503 |= r.status == 503;
+    }
+    assert!(saw_503, "POSTs that hit the failing endpoint get its 503");
+    let metrics = String::from_utf8_lossy(&get(&c, s.admin, "admin", "/metrics").await.body).into_owned();
+    assert!(
+        metrics.contains("sluice_upstream_retries_total{cluster=\"default/failing:80\",reason=\"http_503\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_limit_413_and_no_endpoints_503() {
+    let port = free_port(&["127.0.0.2"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let manifests = service("blue", &addrs(port, &["127.0.0.2"]))
+        + &service("empty", &[])
+        + &ingress("small", "upload.example.com", "/", "blue", &[("proxy-body-size", "1k")])
+        + &ingress("empty", "empty.example.com", "/", "empty", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let ok = send(&c, s.http, "POST", "upload.example.com", "/", &[], vec![b'x'; 1000]).await.unwrap();
+    assert_eq!((ok.status, ok.json()["bodyBytes"].as_u64()), (200, Some(1000)));
+    let big = send(&c, s.http, "POST", "upload.example.com", "/", &[], vec![b'x'; 4096]).await.unwrap();
+    assert_eq!(big.status, 413);
+    assert_eq!(get(&c, s.http, "empty.example.com", "/").await.status, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_endpoints() {
+    let port = free_port(&["127.0.0.2"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let manifests = service("blue", &addrs(port, &["127.0.0.2"])) + &ingress("main", "a.example.com", "/", "blue", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    assert_eq!(get(&c, s.admin, "admin", "/healthz").await.status, 200);
+    assert_eq!(get(&c, s.admin, "admin", "/readyz").await.status, 200);
+    let snap = get(&c, s.admin, "admin", "/debug/snapshot").await.json();
+    assert_eq!(snap["snapshot"]["generation"], 1);
+    assert_eq!(snap["snapshot"]["routeConfigs"][0]["virtualHosts"][0]["host"], "a.example.com");
+    get(&c, s.http, "a.example.com", "/").await;
+    let metrics = String::from_utf8_lossy(&get(&c, s.admin, "admin", "/metrics").await.body).into_owned();
+    for want in [
+        "sluice_http_requests_total{cluster=\"default/blue:80\",code=\"200\",host=\"a.example.com\",route=\"Prefix /\"} 1",
+        "sluice_config_generation 1",
+        "sluice_cluster_endpoints{cluster=\"default/blue:80\"} 1",
+        "sluice_config_diagnostics{severity=\"error\"} 0",
+        "sluice_upstream_response_seconds_bucket",
+        "sluice_config_swap_seconds_count 1",
+    ] {
+        assert!(metrics.contains(want), "missing {want} in:\n{metrics}");
+    }
+}
