@@ -99,10 +99,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::from(1);
     }
 
-    let mut conf = ServerConf::default();
-    conf.threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    conf.grace_period_seconds = Some(args.shutdown_grace_seconds);
-    conf.graceful_shutdown_timeout_seconds = Some(args.shutdown_timeout_seconds);
+    let conf = ServerConf {
+        threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        grace_period_seconds: Some(args.shutdown_grace_seconds),
+        graceful_shutdown_timeout_seconds: Some(args.shutdown_timeout_seconds),
+        ..ServerConf::default()
+    };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
