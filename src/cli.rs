@@ -25,9 +25,23 @@ pub enum Command {
     /// Serve: watch the manifests and proxy traffic by them, swapping in each
     /// change without dropping a request.
     Run(RunArgs),
+    /// The built-in example, live: blue and green echo backends, a canary
+    /// Ingress, and the split moved by editing the manifests.
+    Demo(DemoArgs),
     /// An echo upstream for demos and tests: answers with what it received.
     #[command(hide = true)]
     EchoBackend(EchoArgs),
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:10254")]
+    pub admin_listen: SocketAddr,
+    /// Pause after each step of the split, in milliseconds.
+    #[arg(long, default_value_t = 1500)]
+    pub step_ms: u64,
 }
 
 #[derive(Args)]

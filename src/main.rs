@@ -4,6 +4,7 @@ mod admin;
 mod check;
 mod cli;
 mod control_metrics;
+mod demo;
 mod echo;
 mod run;
 
@@ -22,6 +23,9 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Run(args) => run::run(&args),
+        cli::Command::Demo(args) => {
+            demo::run(args.http_listen, args.admin_listen, std::time::Duration::from_millis(args.step_ms))
+        }
         cli::Command::EchoBackend(args) => echo::run(&args.listen, &args.name, args.threads, args.status),
     }
 }
