@@ -76,7 +76,8 @@ pub fn run(http: SocketAddr, admin: SocketAddr, step: Duration) -> ExitCode {
 async fn demo(http: SocketAddr, admin: SocketAddr, step: Duration) -> Result<(), String> {
     let blue = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let green = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let (blue_at, green_at) = (blue.local_addr().map_err(|e| e.to_string())?, green.local_addr().map_err(|e| e.to_string())?);
+    let (blue_at, green_at) =
+        (blue.local_addr().map_err(|e| e.to_string())?, green.local_addr().map_err(|e| e.to_string())?);
     tokio::spawn(echo::serve(blue, Arc::from("blue"), None));
     tokio::spawn(echo::serve(green, Arc::from("green"), None));
 

@@ -21,7 +21,8 @@ async fn a_hundred_flips_under_load_lose_nothing() {
     let green: SocketAddr = format!("127.0.0.3:{port}").parse().unwrap();
     let _b = echo("blue", &[blue], None);
     let _g = echo("green", &[green], None);
-    let base = service("blue", &[blue]) + &service("green", &[green]) + &ingress("main", "shop.example.com", "/", "blue", &[]);
+    let base =
+        service("blue", &[blue]) + &service("green", &[green]) + &ingress("main", "shop.example.com", "/", "blue", &[]);
     let s = Sluice::start(&[("base.yaml", &base), ("canary.yaml", &canary(0))], &[]);
     let origin = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));

@@ -122,6 +122,11 @@ impl Translator<'_> {
                     Some(IntOrString::Int(n)) => u16::try_from(*n).ok().filter(|p| *p != 0),
                     _ => None,
                 };
+                self.push(Diagnostic::warning(
+                    service.clone(),
+                    "spec.type",
+                    format!("ExternalName backends ({hostname}) are not proxied yet; requests routed here get 503"),
+                ));
                 (Vec::new(), Some(DnsTarget { hostname, port: target.unwrap_or(service_port) }))
             }
         } else {
