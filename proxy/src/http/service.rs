@@ -297,6 +297,11 @@ impl ProxyHttp for HttpService {
         FailToProxy { error_code: code, can_reuse_downstream: false }
     }
 
+    /// A client that goes away is not an error of the proxy (nginx logs 499).
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {
+        client_went_away(error)
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         if ctx.counted {
             METRICS.active_requests.dec();
@@ -305,13 +310,18 @@ impl ProxyHttp for HttpService {
             .response_written()
             .map(|r| r.status.as_u16())
             .or(ctx.local_status)
-            .or_else(|| e.map(|_| 502))
+            .or_else(|| e.map(|e| if client_went_away(e) { 499 } else { 502 }))
             .unwrap_or(0);
         let host = ctx.route.as_ref().map(|r| r.host.as_str()).unwrap_or("");
         let route = ctx.route.as_ref().map(|r| r.label.as_str()).unwrap_or("");
         let cluster = ctx.cluster.as_ref().map(|c| c.name.as_str()).unwrap_or("");
         METRICS.requests.with_label_values(&[host, route, cluster, status_label(code)]).inc();
     }
+}
+
+fn client_went_away(e: &Error) -> bool {
+    *e.esource() == pingora_error::ErrorSource::Downstream
+        && matches!(e.etype(), ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError)
 }
 
 fn status_condition(status: u16) -> RetryOn {
