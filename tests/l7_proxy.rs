@@ -282,3 +282,83 @@ async fn admin_endpoints() {
         assert!(metrics.contains(want), "missing {want} in:\n{metrics}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_to_upstreams_and_from_clients() {
+    let port = free_port(&["127.0.0.2"]);
+    let _b = echo("grpc", &addrs(port, &["127.0.0.2"]), None);
+    let manifests = service("grpc", &addrs(port, &["127.0.0.2"]))
+        + &ingress("h1", "h1.example.com", "/", "grpc", &[])
+        + &ingress("h2", "h2.example.com", "/", "grpc", &[("backend-protocol", "GRPC")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    assert_eq!(get(&c, s.http, "h1.example.com", "/").await.json()["version"], "HTTP/1.1");
+    assert_eq!(
+        get(&c, s.http, "h2.example.com", "/").await.json()["version"],
+        "HTTP/2.0",
+        "h2c prior knowledge upstream"
+    );
+
+    // A client speaking h2c (prior knowledge) to Sluice, as a user would try it.
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code}"])
+        .args(["-H", "Host: h1.example.com", &format!("http://{}/x", s.http)])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_body_over_the_limit_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = free_port(&["127.0.0.2"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let manifests = service("blue", &addrs(port, &["127.0.0.2"]))
+        + &ingress("small", "upload.example.com", "/", "blue", &[("proxy-body-size", "1k")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let mut tcp = tokio::net::TcpStream::connect(s.http).await.unwrap();
+    let chunk = "x".repeat(1000);
+    let mut req = String::from("POST / HTTP/1.1\r\nHost: upload.example.com\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for _ in 0..4 {
+        req += &format!("{:x}\r\n{chunk}\r\n", chunk.len());
+    }
+    req += "0\r\n\r\n";
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.unwrap().unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_edit_keeps_the_last_good_route_serving() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let _g = echo("green", &addrs(port, &["127.0.0.3"]), None);
+    let services = service("blue", &addrs(port, &["127.0.0.2"])) + &service("green", &addrs(port, &["127.0.0.3"]));
+    let s = Sluice::start(
+        &[("svc.yaml", &services), ("ing.yaml", &ingress("web", "a.example.com", "/", "blue", &[]))],
+        &[],
+    );
+    let c = client();
+    assert_eq!(get(&c, s.http, "a.example.com", "/").await.backend, "blue");
+    // The edit names green but breaks the port: the Ingress keeps its last good form.
+    let broken = ingress("web", "a.example.com", "/", "green", &[]).replace("number: 80", "number: eighty");
+    write(&s.path(), "ing.yaml", &broken);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let snap = get(&c, s.admin, "admin", "/debug/snapshot").await.json();
+        let errors: Vec<_> =
+            snap["diagnostics"].as_array().unwrap().iter().filter(|d| d["severity"] == "error").cloned().collect();
+        if !errors.is_empty() {
+            assert_eq!(errors[0]["object"]["name"], "web");
+            assert_eq!(errors[0]["field"], "spec.rules[0].http.paths[0].backend.service.port.number");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the error was never reported");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..20 {
+        assert_eq!(get(&c, s.http, "a.example.com", "/").await.backend, "blue", "the last good version serves");
+    }
+}
