@@ -25,11 +25,22 @@ use std::time::{Duration, Instant};
 pub struct Publisher {
     pub table: Arc<ArcSwap<RouteTable>>,
     pub admin: Arc<AdminState>,
+    /// Runs the active health probes, off the proxy's threads.
+    probes: tokio::runtime::Runtime,
 }
 
 impl Publisher {
-    pub fn new() -> Self {
-        Self { table: Arc::new(ArcSwap::from_pointee(RouteTable::default())), admin: Arc::new(AdminState::default()) }
+    pub fn new() -> std::io::Result<Self> {
+        let probes = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("health-probes")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            table: Arc::new(ArcSwap::from_pointee(RouteTable::default())),
+            admin: Arc::new(AdminState::default()),
+            probes,
+        })
     }
 
     pub fn publish(&self, p: &Arc<Published>) {
@@ -42,6 +53,7 @@ impl Publisher {
                     for c in table.clusters() {
                         METRICS.endpoints.with_label_values(&[c.name.as_str()]).set(c.ready_endpoints() as i64);
                     }
+                    table.start_probes(self.probes.handle());
                     self.table.store(Arc::new(table));
                     CONTROL.swap_seconds.observe(started.elapsed().as_secs_f64());
                     CONTROL.generation.set(p.snapshot.generation as i64);
@@ -79,7 +91,13 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let publisher = Arc::new(Publisher::new());
+    let publisher = match Publisher::new() {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            eprintln!("sluice run: cannot start the health probe runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
     publisher.publish(&pipeline.published.borrow().clone());
 
     let mut changes = pipeline.published.clone();

@@ -216,6 +216,15 @@ async fn retries_when_one_endpoint_is_down_or_failing() {
         + &ingress("failing", "failing.example.com", "/", "failing", &[]);
     let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
     let c = client();
+    // A POST is not idempotent: not retried after a 503 (nginx's default), so
+    // the POSTs that reach the failing endpoint get its 503.
+    let mut saw_503 = false;
+    for _ in 0..4 {
+        let r = send(&c, s.http, "POST", "failing.example.com", "/", &[], b"order".to_vec()).await.unwrap();
+        saw_503 |= r.status == 503;
+    }
+    assert!(saw_503, "POSTs that hit the failing endpoint get its 503");
+    // Idempotent requests are tried again on the other endpoint.
     for host in ["refused.example.com", "failing.example.com"] {
         for i in 0..40 {
             let r = get(&c, s.http, host, "/").await;
@@ -226,18 +235,19 @@ async fn retries_when_one_endpoint_is_down_or_failing() {
             );
         }
     }
-    // A POST is not idempotent: not retried after a 503 (nginx's default).
-    let mut saw_503 = false;
+    // After 5 failures in a row each failing endpoint is ejected: POSTs are safe again.
     for _ in 0..10 {
         let r = send(&c, s.http, "POST", "failing.example.com", "/", &[], b"order".to_vec()).await.unwrap();
-        saw_503 |= r.status == 503;
+        assert_eq!(r.status, 200);
     }
-    assert!(saw_503, "POSTs that hit the failing endpoint get its 503");
     let metrics = String::from_utf8_lossy(&get(&c, s.admin, "admin", "/metrics").await.body).into_owned();
-    assert!(
-        metrics.contains("sluice_upstream_retries_total{cluster=\"default/failing:80\",reason=\"http_503\"}"),
-        "{metrics}"
-    );
+    for want in [
+        "sluice_upstream_retries_total{cluster=\"default/failing:80\",reason=\"http_503\"}",
+        "sluice_endpoint_ejections_total{cluster=\"default/failing:80\"} 1",
+        "sluice_endpoint_ejections_total{cluster=\"default/refused:80\"} 1",
+    ] {
+        assert!(metrics.contains(want), "missing {want} in:\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,4 @@
-use crate::ObjectRef;
+use crate::{Affinity, Balance, HealthPolicy, ObjectRef};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -11,20 +11,17 @@ pub struct Cluster {
     pub service: ObjectRef,
     /// The Service port (not the target port).
     pub port: u16,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Balance::is_default")]
     pub balance: Balance,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    #[serde(default, skip_serializing_if = "HealthPolicy::is_default")]
+    pub health: HealthPolicy,
     /// Sorted by address.
     pub endpoints: Vec<Endpoint>,
     /// For `ExternalName` Services: a DNS name resolved by the consumer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsTarget>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Balance {
-    #[default]
-    RoundRobin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,10 +5,12 @@
 //! does I/O or knows Kubernetes: this crate is the seam between producers and
 //! consumers, so both sides can change without knowing each other.
 
+mod balance;
 mod canary;
 mod certificate;
 mod cluster;
 mod diagnostic;
+mod hash_key;
 mod host_match;
 mod listener;
 mod object_ref;
@@ -20,10 +22,15 @@ mod service_vip;
 mod snapshot;
 mod validate;
 
+pub use balance::{
+    ActiveCheck, Affinity, AffinityMode, Balance, CheckProtocol, DEFAULT_MAGLEV_TABLE_SIZE, HealthPolicy, PassiveCheck,
+    SOURCE_ADDRESS_KEY,
+};
 pub use canary::{Canary, CanaryVerdict, HeaderMatch, always_never};
 pub use certificate::{Certificate, Sensitive};
-pub use cluster::{Balance, Cluster, DnsTarget, Endpoint};
+pub use cluster::{Cluster, DnsTarget, Endpoint};
 pub use diagnostic::{Diagnostic, Severity};
+pub use hash_key::{KeyPart, parse_hash_key};
 pub use host_match::HostPattern;
 pub use listener::{Listener, ListenerKind};
 pub use object_ref::ObjectRef;

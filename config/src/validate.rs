@@ -161,6 +161,8 @@ mod tests {
                 service: ObjectRef::new("Service", "default", "a"),
                 port: 80,
                 balance: Balance::RoundRobin,
+                affinity: None,
+                health: HealthPolicy::default(),
                 endpoints: vec![Endpoint {
                     address: "192.0.2.1:8080".parse().unwrap(),
                     weight: 1,

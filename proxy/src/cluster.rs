@@ -1,126 +1,304 @@
-//! A cluster as requests use it: its endpoints and the rotation over them.
+//! A cluster as requests use it: its endpoints with their health and load,
+//! the algorithm that picks one, and the affinity that keeps a client on one.
 
-use crate::balancer::SmoothWrr;
-use sluice_config::{Cluster, Endpoint};
-use std::net::SocketAddr;
+use crate::affinity::{ClientIpTable, cookie_value, endpoint_id, set_cookie};
+use crate::balancer::{Maglev, SmoothWrr, key_hash, least_loaded};
+use crate::clock::now_ms;
+use crate::health::EndpointHealth;
+use crate::metrics::METRICS;
+use sluice_config::{ActiveCheck, Affinity, AffinityMode, Balance, Cluster, KeyPart, parse_hash_key};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+#[derive(Debug)]
+struct Member {
+    address: SocketAddr,
+    weight: u32,
+    id: u64,
+    health: EndpointHealth,
+    in_flight: AtomicU64,
+}
+
+#[derive(Debug)]
+enum Picker {
+    RoundRobin(SmoothWrr),
+    LeastConnections(AtomicUsize),
+    Hash(Maglev),
+}
+
+/// What a pick knows of the request or connection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PickInput<'a> {
+    pub client_ip: Option<IpAddr>,
+    /// The hash of the cluster's key for this request (see [`ClusterState::hash_key`]).
+    pub key_hash: Option<u64>,
+    /// The request's `Cookie` header values, joined.
+    pub cookies: Option<&'a str>,
+}
+
+/// The endpoint picked, and the cookie to set when a session starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picked {
+    pub index: usize,
+    pub address: SocketAddr,
+    pub set_cookie: Option<String>,
+}
 
 #[derive(Debug)]
 pub struct ClusterState {
     pub name: String,
-    /// As in the Snapshot; kept to tell whether a new Snapshot changed them.
-    endpoints: Vec<Endpoint>,
-    /// Endpoints taking new traffic (weight > 0, not terminating).
-    active: Vec<SocketAddr>,
-    active_rotation: SmoothWrr,
-    /// Serving but terminating: used only when no endpoint is active.
-    terminating: Vec<SocketAddr>,
+    config: Cluster,
+    members: Vec<Member>,
+    /// Members taking new traffic (weight > 0, not terminating).
+    active: Vec<usize>,
+    /// Serving but terminating: used only when no member is active.
+    terminating: Vec<usize>,
     terminating_rotation: SmoothWrr,
+    picker: Picker,
+    hash_key: Option<Vec<KeyPart>>,
+    client_ips: Option<ClientIpTable>,
+    /// Balanced cookie affinity: session keys hashed onto the active members.
+    session_table: Option<Maglev>,
+    probes_started: AtomicBool,
 }
 
 impl ClusterState {
-    pub fn new(c: &Cluster) -> Self {
-        let (mut active, mut aw, mut terminating, mut tw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for e in &c.endpoints {
-            if e.terminating {
-                terminating.push(e.address);
-                tw.push(e.weight.max(1));
-            } else if e.weight > 0 {
-                active.push(e.address);
-                aw.push(e.weight);
+    /// Builds the state of `c`, carrying health and client-IP affinity of the
+    /// endpoints that `previous` also had.
+    pub fn new(c: &Cluster, previous: Option<&ClusterState>) -> Self {
+        let members: Vec<Member> = c
+            .endpoints
+            .iter()
+            .map(|e| {
+                let health = previous
+                    .and_then(|p| p.members.iter().find(|m| m.address == e.address))
+                    .map(|m| EndpointHealth::carried_from(&m.health))
+                    .unwrap_or_default();
+                Member {
+                    address: e.address,
+                    weight: if e.terminating { e.weight.max(1) } else { e.weight },
+                    id: endpoint_id(&e.address),
+                    health,
+                    in_flight: AtomicU64::new(0),
+                }
+            })
+            .collect();
+        let active: Vec<usize> =
+            (0..members.len()).filter(|i| !c.endpoints[*i].terminating && members[*i].weight > 0).collect();
+        let terminating: Vec<usize> = (0..members.len()).filter(|i| c.endpoints[*i].terminating).collect();
+        let weights: Vec<u32> = active.iter().map(|i| members[*i].weight).collect();
+        let ids: Vec<(u64, u32)> = active.iter().map(|i| (members[*i].id, members[*i].weight)).collect();
+        let picker = match &c.balance {
+            Balance::RoundRobin => Picker::RoundRobin(SmoothWrr::new(&weights)),
+            Balance::LeastConnections => Picker::LeastConnections(AtomicUsize::new(0)),
+            Balance::Hash { table_size, .. } => Picker::Hash(Maglev::new(&ids, *table_size)),
+        };
+        let hash_key = match &c.balance {
+            Balance::Hash { key, .. } => parse_hash_key(key).ok(),
+            _ => None,
+        };
+        let client_ips = match &c.affinity {
+            Some(Affinity::ClientIp { timeout_seconds }) => {
+                let table = ClientIpTable::new(*timeout_seconds);
+                if let Some(old) = previous.and_then(|p| p.client_ips.as_ref()) {
+                    old.carry_into(&table, |a| active.iter().any(|i| members[*i].address == *a), now_ms());
+                }
+                Some(table)
             }
-        }
+            _ => None,
+        };
+        let session_table = match &c.affinity {
+            Some(Affinity::Cookie { mode: AffinityMode::Balanced, .. }) => {
+                Some(Maglev::new(&ids, sluice_config::DEFAULT_MAGLEV_TABLE_SIZE))
+            }
+            _ => None,
+        };
+        let tweights: Vec<u32> = terminating.iter().map(|i| members[*i].weight).collect();
         Self {
             name: c.name.clone(),
-            endpoints: c.endpoints.clone(),
+            config: c.clone(),
+            terminating_rotation: SmoothWrr::new(&tweights),
+            members,
             active,
-            active_rotation: SmoothWrr::new(&aw),
             terminating,
-            terminating_rotation: SmoothWrr::new(&tw),
+            picker,
+            hash_key,
+            client_ips,
+            session_table,
+            probes_started: AtomicBool::new(false),
         }
     }
 
-    /// Whether `c` has exactly these endpoints (so this state, with its
-    /// rotation position, can serve the new table unchanged).
-    pub fn same_endpoints(&self, c: &Cluster) -> bool {
-        self.endpoints == c.endpoints
+    /// Whether `c` is exactly what this state serves (then it stays, with its
+    /// rotation position, connection counts, hash tables, affinity and health).
+    pub fn serves(&self, c: &Cluster) -> bool {
+        self.config == *c
     }
 
-    /// The next endpoint not in `tried`.
-    pub fn pick(&self, tried: &[SocketAddr]) -> Option<SocketAddr> {
-        let (list, rotation) = if self.active.is_empty() {
-            (&self.terminating, &self.terminating_rotation)
-        } else {
-            (&self.active, &self.active_rotation)
+    /// The request key the cluster hashes, when it balances by hash.
+    pub fn hash_key(&self) -> Option<&[KeyPart]> {
+        self.hash_key.as_deref()
+    }
+
+    /// Whether the cluster keeps clients by address (so a split should too).
+    pub fn client_ip_affinity(&self) -> bool {
+        self.client_ips.is_some()
+    }
+
+    fn pool(&self) -> (&[usize], bool) {
+        if self.active.is_empty() { (&self.terminating, true) } else { (&self.active, false) }
+    }
+
+    /// Picks an endpoint not in `tried`. Healthy endpoints first; when none
+    /// is healthy, any of them (panic mode, counted).
+    pub fn pick(&self, input: &PickInput<'_>, tried: &[SocketAddr]) -> Option<Picked> {
+        let now = now_ms();
+        let (pool, terminating) = self.pool();
+        let untried = |m: usize| !tried.contains(&self.members[m].address);
+        let healthy = |m: usize| self.members[m].health.available(now);
+        let any_healthy = pool.iter().any(|&m| untried(m) && healthy(m));
+        if !any_healthy && pool.iter().any(|&m| untried(m)) {
+            METRICS.panic.with_label_values(&[self.name.as_str()]).inc();
+        }
+        let usable = |m: usize| untried(m) && (!any_healthy || healthy(m));
+
+        let affinity = self.config.affinity.as_ref();
+        let mut set = None;
+        if let (Some(table), Some(ip)) = (&self.client_ips, input.client_ip)
+            && let Some(addr) = table.get(ip, now)
+            && let Some(m) = pool.iter().copied().find(|m| self.members[*m].address == addr)
+            && usable(m)
+        {
+            table.touch(ip, addr, now);
+            return Some(self.picked(m, None));
+        }
+        let cookie = match affinity {
+            Some(Affinity::Cookie { name, .. }) => input.cookies.and_then(|c| cookie_value(c, name)),
+            _ => None,
         };
-        if tried.is_empty() {
-            return rotation.next().map(|i| list[i]);
+        if let Some(Affinity::Cookie { mode: AffinityMode::Persistent, .. }) = affinity
+            && let Some(id) = cookie.and_then(|v| u64::from_str_radix(v, 16).ok())
+            && let Some(m) = pool.iter().copied().find(|m| self.members[*m].id == id)
+            && usable(m)
+        {
+            return Some(self.picked(m, None));
         }
-        rotation.next_except(|i| tried.contains(&list[i])).map(|i| list[i])
+        if let (Some(table), false) = (&self.session_table, terminating) {
+            let key = match cookie {
+                Some(k) if !k.is_empty() => k.to_owned(),
+                _ => {
+                    let k = format!("{:016x}", fastrand::u64(..));
+                    set = affinity.and_then(|a| set_cookie(a, &k));
+                    k
+                }
+            };
+            let m = table.get_usable(key_hash(key.as_bytes()), |k| usable(pool[k])).map(|k| pool[k])?;
+            return Some(self.picked(m, set));
+        }
+
+        let k = if terminating {
+            self.terminating_rotation.next_except(|k| !usable(pool[k]))
+        } else {
+            match &self.picker {
+                Picker::RoundRobin(r) => r.next_except(|k| !usable(pool[k])),
+                Picker::LeastConnections(start) => least_loaded(
+                    pool.len(),
+                    start.fetch_add(1, Ordering::Relaxed),
+                    |k| usable(pool[k]),
+                    |k| self.members[pool[k]].in_flight.load(Ordering::Relaxed),
+                    |k| u64::from(self.members[pool[k]].weight),
+                ),
+                Picker::Hash(t) => {
+                    let h = input.key_hash.unwrap_or_else(|| fastrand::u64(..));
+                    t.get_usable(h, |k| usable(pool[k]))
+                }
+            }
+        };
+        let m = pool[k?];
+        if let (Some(table), Some(ip)) = (&self.client_ips, input.client_ip) {
+            table.touch(ip, self.members[m].address, now);
+        }
+        if let Some(Affinity::Cookie { mode: AffinityMode::Persistent, .. }) = affinity {
+            set = affinity.and_then(|a| set_cookie(a, &format!("{:016x}", self.members[m].id)));
+        }
+        Some(self.picked(m, set))
     }
 
-    /// Whether an endpoint not in `tried` is left.
+    fn picked(&self, m: usize, set_cookie: Option<String>) -> Picked {
+        Picked { index: m, address: self.members[m].address, set_cookie }
+    }
+
+    /// Counts a request (or connection) in flight on `index` until the
+    /// returned guard is dropped.
+    pub fn begin(self: &Arc<Self>, index: usize) -> InFlight {
+        if let Some(m) = self.members.get(index) {
+            m.in_flight.fetch_add(1, Ordering::Relaxed);
+        }
+        InFlight { cluster: self.clone(), index }
+    }
+
+    /// The outcome of a request on `index`, for passive ejection.
+    pub fn report(&self, index: usize, ok: bool) {
+        let Some(m) = self.members.get(index) else { return };
+        if m.health.record(ok, &self.config.health.passive, now_ms()) {
+            tracing::warn!(cluster = %self.name, endpoint = %m.address, "endpoint ejected after consecutive failures");
+            METRICS.ejections.with_label_values(&[self.name.as_str()]).inc();
+        }
+    }
+
     pub fn has_untried(&self, tried: &[SocketAddr]) -> bool {
-        let list = if self.active.is_empty() { &self.terminating } else { &self.active };
-        list.iter().any(|a| !tried.contains(a))
+        self.pool().0.iter().any(|m| !tried.contains(&self.members[*m].address))
     }
 
     pub fn ready_endpoints(&self) -> usize {
         self.active.len()
     }
+
+    pub fn address(&self, index: usize) -> SocketAddr {
+        self.members[index].address
+    }
+
+    pub fn in_flight(&self, index: usize) -> u64 {
+        self.members.get(index).map(|m| m.in_flight.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    pub fn active_check(&self) -> Option<&ActiveCheck> {
+        self.config.health.active.as_ref()
+    }
+
+    /// `true` the first time only: the caller starts the probes.
+    pub(crate) fn claim_probes(&self) -> bool {
+        !self.probes_started.swap(true, Ordering::Relaxed)
+    }
+
+    pub(crate) fn probe_targets(&self, port: Option<u16>) -> Vec<(usize, SocketAddr)> {
+        self.members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i, port.map(|p| SocketAddr::new(m.address.ip(), p)).unwrap_or(m.address)))
+            .collect()
+    }
+
+    pub(crate) fn record_probe(&self, index: usize, ok: bool, check: &ActiveCheck) -> Option<bool> {
+        self.members.get(index).and_then(|m| m.health.record_probe(ok, check))
+    }
+}
+
+/// A request or connection in flight on an endpoint (for least connections).
+#[derive(Debug)]
+pub struct InFlight {
+    cluster: Arc<ClusterState>,
+    index: usize,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(m) = self.cluster.members.get(self.index) {
+            m.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sluice_config::{Balance, ObjectRef};
-
-    fn cluster(eps: &[(&str, u32, bool)]) -> Cluster {
-        Cluster {
-            name: "default/a:80".into(),
-            service: ObjectRef::new("Service", "default", "a"),
-            port: 80,
-            balance: Balance::RoundRobin,
-            endpoints: eps
-                .iter()
-                .map(|(a, w, t)| Endpoint {
-                    address: a.parse().unwrap(),
-                    weight: *w,
-                    terminating: *t,
-                    node: None,
-                    pod: None,
-                })
-                .collect(),
-            dns: None,
-        }
-    }
-
-    #[test]
-    fn round_robin_honours_weights_and_skips_zero() {
-        let c = ClusterState::new(&cluster(&[
-            ("192.0.2.1:80", 2, false),
-            ("192.0.2.2:80", 1, false),
-            ("192.0.2.3:80", 0, false),
-        ]));
-        let picks: Vec<String> = (0..6).map(|_| c.pick(&[]).unwrap().to_string()).collect();
-        assert_eq!(picks.iter().filter(|p| *p == "192.0.2.1:80").count(), 4);
-        assert!(!picks.iter().any(|p| p == "192.0.2.3:80"));
-    }
-
-    #[test]
-    fn terminating_only_when_nothing_else() {
-        let c = ClusterState::new(&cluster(&[("192.0.2.1:80", 1, false), ("192.0.2.2:80", 1, true)]));
-        assert!((0..10).all(|_| c.pick(&[]).unwrap().to_string() == "192.0.2.1:80"));
-        let c = ClusterState::new(&cluster(&[("192.0.2.2:80", 1, true)]));
-        assert_eq!(c.pick(&[]).unwrap().to_string(), "192.0.2.2:80");
-    }
-
-    #[test]
-    fn retries_avoid_tried_endpoints() {
-        let c = ClusterState::new(&cluster(&[("192.0.2.1:80", 1, false), ("192.0.2.2:80", 1, false)]));
-        let first = c.pick(&[]).unwrap();
-        let second = c.pick(&[first]).unwrap();
-        assert_ne!(first, second);
-        assert!(!c.has_untried(&[first, second]));
-        assert_eq!(c.pick(&[first, second]), None);
-    }
-}
+mod tests;

@@ -3,12 +3,14 @@
 //! [`RouteTable`] and swapped in whole; requests only ever read a compiled
 //! table, once each.
 
-mod balancer;
+mod affinity;
+pub mod balancer;
+mod clock;
 mod cluster;
+pub mod health;
 pub mod http;
 pub mod metrics;
 mod route_table;
 
-pub use balancer::SmoothWrr;
-pub use cluster::ClusterState;
-pub use route_table::{CompileError, CompiledRoute, RouteTable, RoutesForListener};
+pub use cluster::{ClusterState, InFlight, PickInput, Picked};
+pub use route_table::{CompileError, CompiledRoute, RouteTable, RoutesForListener, SplitKey};

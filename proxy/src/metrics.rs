@@ -14,6 +14,12 @@ pub struct ProxyMetrics {
     pub endpoints: IntGaugeVec,
     /// Attempts on another endpoint, by `cluster` and `reason`.
     pub retries: IntCounterVec,
+    /// Passive ejections, by `cluster`.
+    pub ejections: IntCounterVec,
+    /// Picks made with every endpoint unhealthy (all used), by `cluster`.
+    pub panic: IntCounterVec,
+    /// Active-probe verdict changes, by `cluster` and `to` (up, down).
+    pub health_changes: IntCounterVec,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
@@ -50,6 +56,27 @@ pub static METRICS: LazyLock<ProxyMetrics> = LazyLock::new(|| ProxyMetrics {
         IntCounterVec::new(
             Opts::new("sluice_upstream_retries_total", "Requests tried again on another endpoint"),
             &["cluster", "reason"],
+        )
+        .expect("valid metric"),
+    ),
+    ejections: register(
+        IntCounterVec::new(
+            Opts::new("sluice_endpoint_ejections_total", "Endpoints ejected after consecutive failures"),
+            &["cluster"],
+        )
+        .expect("valid metric"),
+    ),
+    panic: register(
+        IntCounterVec::new(
+            Opts::new("sluice_cluster_panic_total", "Picks made with no healthy endpoint (all endpoints used)"),
+            &["cluster"],
+        )
+        .expect("valid metric"),
+    ),
+    health_changes: register(
+        IntCounterVec::new(
+            Opts::new("sluice_endpoint_health_changes_total", "Active health check verdict changes"),
+            &["cluster", "to"],
         )
         .expect("valid metric"),
     ),

@@ -3,7 +3,10 @@
 
 use super::Translator;
 use k8s_openapi::api::networking::v1::Ingress;
-use sluice_config::{Diagnostic, HeaderMatch, ObjectRef, RetryOn, RoutePolicy, UpstreamProtocol};
+use sluice_config::{
+    Affinity, AffinityMode, Balance, DEFAULT_MAGLEV_TABLE_SIZE, Diagnostic, HeaderMatch, ObjectRef, RetryOn,
+    RoutePolicy, UpstreamProtocol, parse_hash_key,
+};
 
 pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -24,12 +27,49 @@ const HONOURED: &[&str] = &[
     "proxy-next-upstream-tries",
     "proxy-body-size",
     "backend-protocol",
+    "load-balance",
+    "upstream-hash-by",
+    "affinity",
+    "affinity-mode",
+    "session-cookie-name",
+    "session-cookie-max-age",
+    "session-cookie-expires",
+    "session-cookie-path",
+    "session-cookie-samesite",
 ];
 
 /// What an Ingress's annotations ask for.
 pub(super) struct IngressAnnotations {
     pub policy: RoutePolicy,
+    pub cluster: ClusterPolicy,
     pub canary: Option<CanarySpec>,
+}
+
+/// How the clusters an Ingress names balance and keep affinity. A cluster
+/// is a Service port with one such policy.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(super) struct ClusterPolicy {
+    pub balance: Balance,
+    pub affinity: Option<Affinity>,
+}
+
+impl ClusterPolicy {
+    /// A suffix that keeps clusters of one Service port with different
+    /// policies apart: `~leastconn`, `~hash:$remote_addr`, `~cookie:INGRESSCOOKIE`.
+    pub fn name_suffix(&self) -> String {
+        let mut tags = Vec::new();
+        match &self.balance {
+            Balance::RoundRobin => {}
+            Balance::LeastConnections => tags.push("leastconn".to_owned()),
+            Balance::Hash { key, .. } => tags.push(format!("hash:{key}")),
+        }
+        match &self.affinity {
+            None => {}
+            Some(Affinity::Cookie { name, mode, .. }) => tags.push(format!("cookie:{name}:{mode:?}").to_lowercase()),
+            Some(Affinity::ClientIp { timeout_seconds }) => tags.push(format!("clientip:{timeout_seconds}")),
+        }
+        if tags.is_empty() { String::new() } else { format!("~{}", tags.join(",")) }
+    }
 }
 
 /// `canary: "true"` and its rules.
@@ -149,6 +189,7 @@ impl Translator<'_> {
             }
         }
 
+        let cluster = cluster_policy(&mut a);
         let canary = if a.get("canary") == Some("true") { Some(canary(&mut a)) } else { None };
 
         for key in ing.metadata.annotations.iter().flat_map(|m| m.keys()) {
@@ -162,8 +203,70 @@ impl Translator<'_> {
                 ));
             }
         }
-        IngressAnnotations { policy, canary }
+        IngressAnnotations { policy, cluster, canary }
     }
+}
+
+fn cluster_policy(a: &mut Reader<'_, '_, '_>) -> ClusterPolicy {
+    let mut p = ClusterPolicy::default();
+    if let Some(v) = a.get("load-balance").map(str::to_owned) {
+        match v.as_str() {
+            "round_robin" => {}
+            "least_conn" | "leastconn" | "least_connections" => p.balance = Balance::LeastConnections,
+            "ewma" => {
+                p.balance = Balance::LeastConnections;
+                a.t.push(Diagnostic::warning(
+                    a.r.clone(),
+                    format!("metadata.annotations[{NGINX}load-balance]"),
+                    "ewma is served as least connections",
+                ));
+            }
+            other => {
+                a.bad("load-balance", format!("'{other}' is not round_robin, least_conn or ewma; round robin is used"))
+            }
+        }
+    }
+    // As in ingress-nginx, a hash key takes precedence over load-balance.
+    if let Some(v) = a.get("upstream-hash-by").map(str::to_owned) {
+        match parse_hash_key(&v) {
+            Ok(_) => p.balance = Balance::Hash { key: v, table_size: DEFAULT_MAGLEV_TABLE_SIZE },
+            Err(e) => a.bad("upstream-hash-by", format!("{e}; ignored")),
+        }
+    }
+    match a.get("affinity").map(str::to_owned) {
+        None => {}
+        Some(v) if v == "cookie" => {
+            let name = a.get("session-cookie-name").filter(|n| !n.is_empty()).unwrap_or("INGRESSCOOKIE").to_owned();
+            let max_age = match a.get("session-cookie-max-age").or_else(|| a.get("session-cookie-expires")) {
+                None => None,
+                Some(m) => match m.parse::<u64>() {
+                    Ok(s) => Some(s),
+                    Err(_) => {
+                        let m = m.to_owned();
+                        a.bad(
+                            "session-cookie-max-age",
+                            format!("'{m}' is not a number of seconds; a session cookie is used"),
+                        );
+                        None
+                    }
+                },
+            };
+            let mode = match a.get("affinity-mode") {
+                None | Some("balanced") => AffinityMode::Balanced,
+                Some("persistent") => AffinityMode::Persistent,
+                Some(other) => {
+                    let other = other.to_owned();
+                    a.bad("affinity-mode", format!("'{other}' is not balanced or persistent; balanced is used"));
+                    AffinityMode::Balanced
+                }
+            };
+            let path = a.get("session-cookie-path").filter(|p| p.starts_with('/')).unwrap_or("/").to_owned();
+            let same_site = a.get("session-cookie-samesite").map(str::to_owned);
+            p.affinity = Some(Affinity::Cookie { name, max_age_seconds: max_age, path, mode, same_site });
+        }
+        Some(other) => a.bad("affinity", format!("'{other}' is not supported (cookie is); no affinity")),
+    }
+    p
 }
 
 fn canary(a: &mut Reader<'_, '_, '_>) -> CanarySpec {

@@ -1,16 +1,23 @@
 //! An Ingress backend (Service + port) into a cluster and a split.
 
 use super::Translator;
+use super::annotations::ClusterPolicy;
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::networking::v1::IngressBackend;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use sluice_config::{Balance, Cluster, Diagnostic, DnsTarget, ObjectRef, Split};
+use sluice_config::{Affinity, Cluster, Diagnostic, DnsTarget, HealthPolicy, ObjectRef, Split};
 
 impl Translator<'_> {
     /// The split for one Ingress backend. On a broken reference the split is
     /// empty (503) and a diagnostic names the field: the route is kept so a
     /// shorter path cannot take its requests by accident.
-    pub(super) fn backend_split(&mut self, ing: &ObjectRef, backend: &IngressBackend, field: &str) -> Split {
+    pub(super) fn backend_split(
+        &mut self,
+        ing: &ObjectRef,
+        backend: &IngressBackend,
+        field: &str,
+        policy: &ClusterPolicy,
+    ) -> Split {
         let ns = ing.namespace.as_str();
         let service = match (&backend.service, &backend.resource) {
             (Some(_), Some(_)) => {
@@ -96,22 +103,33 @@ impl Translator<'_> {
             ));
             return Split::default();
         }
-        match self.cluster_for(&key, svc, index) {
+        match self.cluster_for(&key, svc, index, policy) {
             Some(name) => Split::single(name),
             None => Split::default(),
         }
     }
 
-    /// The cluster of a Service port, built once per translation.
-    pub(super) fn cluster_for(&mut self, key: &(String, String), svc: &Service, index: usize) -> Option<String> {
+    /// The cluster of a Service port with a balancing policy, built once per
+    /// translation. A Service's `sessionAffinity: ClientIP` applies when the
+    /// Ingress asks for no affinity of its own.
+    pub(super) fn cluster_for(
+        &mut self,
+        key: &(String, String),
+        svc: &Service,
+        index: usize,
+        policy: &ClusterPolicy,
+    ) -> Option<String> {
         let spec = svc.spec.as_ref()?;
         let port = spec.ports.as_ref()?.get(index)?;
         let service_port = u16::try_from(port.port).ok().filter(|p| *p != 0)?;
-        let name = format!("{}/{}:{}", key.0, key.1, service_port);
+        let name = format!("{}/{}:{}{}", key.0, key.1, service_port, policy.name_suffix());
         if self.clusters.contains_key(&name) {
             return Some(name);
         }
         let service = ObjectRef::new("Service", &key.0, &key.1);
+        let affinity = policy.affinity.clone().or_else(|| {
+            self.client_ip_affinity(svc, &service).map(|timeout_seconds| Affinity::ClientIp { timeout_seconds })
+        });
         let (endpoints, dns) = if spec.type_.as_deref() == Some("ExternalName") {
             let hostname = spec.external_name.clone().unwrap_or_default();
             if hostname.is_empty() {
@@ -142,7 +160,16 @@ impl Translator<'_> {
         };
         self.clusters.insert(
             name.clone(),
-            Cluster { name: name.clone(), service, port: service_port, balance: Balance::RoundRobin, endpoints, dns },
+            Cluster {
+                name: name.clone(),
+                service,
+                port: service_port,
+                balance: policy.balance.clone(),
+                affinity,
+                health: HealthPolicy::default(),
+                endpoints,
+                dns,
+            },
         );
         Some(name)
     }

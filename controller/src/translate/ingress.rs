@@ -1,6 +1,6 @@
 //! `networking.k8s.io/v1` Ingress into the `ingress` route config.
 
-use super::annotations::CanarySpec;
+use super::annotations::{CanarySpec, ClusterPolicy};
 use super::order::age;
 use super::{INGRESS_ROUTES, Translator};
 use crate::names::{check_host, check_path};
@@ -54,12 +54,12 @@ impl Translator<'_> {
             }
             let annotations = self.annotations(ing, &r);
             match annotations.canary {
-                Some(spec) => canaries.push((ing, r, spec)),
-                None => self.ingress(ing, &r, annotations.policy, &mut b),
+                Some(spec) => canaries.push((ing, r, spec, annotations.cluster)),
+                None => self.ingress(ing, &r, annotations.policy, &annotations.cluster, &mut b),
             }
         }
-        for (ing, r, spec) in canaries {
-            self.canary_ingress(ing, &r, &spec, &mut b);
+        for (ing, r, spec, cluster) in canaries {
+            self.canary_ingress(ing, &r, &spec, &cluster, &mut b);
         }
         let mut virtual_hosts = Vec::new();
         for (host, mut e) in b.hosts {
@@ -129,7 +129,14 @@ impl Translator<'_> {
 
     /// A canary Ingress: each of its paths joins the route a main Ingress
     /// made for the same host and path.
-    fn canary_ingress(&mut self, ing: &Ingress, r: &ObjectRef, spec: &CanarySpec, b: &mut Builder) {
+    fn canary_ingress(
+        &mut self,
+        ing: &Ingress,
+        r: &ObjectRef,
+        spec: &CanarySpec,
+        cluster: &ClusterPolicy,
+        b: &mut Builder,
+    ) {
         let Some(ing_spec) = &ing.spec else { return };
         for (i, rule) in ing_spec.rules.iter().flatten().enumerate() {
             let host = rule.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| ANY_HOST.into());
@@ -145,7 +152,7 @@ impl Translator<'_> {
                     self.push(no_main(r, &pf, &host, &path));
                     continue;
                 };
-                let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"));
+                let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), cluster);
                 if split.0.is_empty() {
                     continue;
                 }
@@ -160,7 +167,7 @@ impl Translator<'_> {
         }
     }
 
-    fn ingress(&mut self, ing: &Ingress, r: &ObjectRef, policy: RoutePolicy, b: &mut Builder) {
+    fn ingress(&mut self, ing: &Ingress, r: &ObjectRef, policy: RoutePolicy, cluster: &ClusterPolicy, b: &mut Builder) {
         let Some(spec) = &ing.spec else {
             self.push(Diagnostic::error(r.clone(), "spec", "required; the Ingress is left out"));
             return;
@@ -177,7 +184,8 @@ impl Translator<'_> {
 
         let tls = self.tls_entries(ing, r);
 
-        let fallback = spec.default_backend.as_ref().map(|db| self.backend_split(r, db, "spec.defaultBackend"));
+        let fallback =
+            spec.default_backend.as_ref().map(|db| self.backend_split(r, db, "spec.defaultBackend", cluster));
         if let Some(split) = &fallback
             && rules.is_empty()
         {
@@ -269,7 +277,7 @@ impl Translator<'_> {
                     self.push(Diagnostic::error(r.clone(), format!("{pf}.path"), message));
                     continue;
                 }
-                let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"));
+                let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), cluster);
                 b.claims.insert(claim, r.clone());
                 if let Some(entry) = b.hosts.get_mut(&host) {
                     entry.routes.push(Route {

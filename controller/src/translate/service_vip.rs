@@ -29,7 +29,7 @@ impl Translator<'_> {
             if ty == "ExternalName" || spec.cluster_ip.as_deref() == Some("None") {
                 continue;
             }
-            let affinity = self.affinity(svc, &r);
+            let affinity = self.client_ip_affinity(svc, &r);
             let etp = self.policy(spec.external_traffic_policy.as_deref(), &r, "spec.externalTrafficPolicy");
             let itp = self.policy(spec.internal_traffic_policy.as_deref(), &r, "spec.internalTrafficPolicy");
 
@@ -191,7 +191,8 @@ impl Translator<'_> {
         }
     }
 
-    fn affinity(&mut self, svc: &Service, r: &ObjectRef) -> Option<u32> {
+    /// `sessionAffinity: ClientIP` and its timeout in seconds.
+    pub(super) fn client_ip_affinity(&mut self, svc: &Service, r: &ObjectRef) -> Option<u32> {
         let spec = svc.spec.as_ref()?;
         match spec.session_affinity.as_deref() {
             None | Some("None") => None,

@@ -1,6 +1,6 @@
-use crate::cluster::ClusterState;
+use crate::cluster::{ClusterState, InFlight};
 use crate::route_table::CompiledRoute;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,4 +19,13 @@ pub struct RequestCtx {
     pub counted: bool,
     /// Request body bytes seen, for the body size limit.
     pub body_bytes: u64,
+    pub client_ip: Option<IpAddr>,
+    /// The hash of the cluster's key (source hashing and the like).
+    pub key_hash: Option<u64>,
+    /// The endpoint (member index) of the current attempt.
+    pub current: Option<usize>,
+    /// Counts the current attempt in flight (least connections).
+    pub lease: Option<InFlight>,
+    /// Starts a cookie-affinity session.
+    pub set_cookie: Option<String>,
 }

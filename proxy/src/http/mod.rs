@@ -2,6 +2,7 @@
 
 mod context;
 mod forwarded;
+mod hash_key;
 mod retry;
 mod service;
 

@@ -3,9 +3,11 @@
 
 use super::context::RequestCtx;
 use super::forwarded::{self, Downstream};
+use super::hash_key::{ip_hash, key_hash};
 use super::retry::{self, RETRY_STATUS};
+use crate::cluster::PickInput;
 use crate::metrics::METRICS;
-use crate::route_table::RouteTable;
+use crate::route_table::{RouteTable, SplitKey};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -101,8 +103,20 @@ impl ProxyHttp for HttpService {
                 return respond_locally(session, ctx, 413).await;
             }
         }
-        let cluster =
-            route.choose(|name| req.headers.get(name).and_then(|v| v.to_str().ok()), |name| cookie(req, name)).cloned();
+        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        ctx.client_ip = client_ip;
+        let host = request_host(req);
+        let split_hash = match route.split_key() {
+            Some(SplitKey::Hash(parts)) => Some(key_hash(parts, req, host, client_ip)),
+            Some(SplitKey::ClientIp) => client_ip.map(ip_hash),
+            None => None,
+        };
+        let cluster = route
+            .choose(|name| req.headers.get(name).and_then(|v| v.to_str().ok()), |name| cookie(req, name), split_hash)
+            .cloned();
+        if let Some(parts) = cluster.as_ref().and_then(|c| c.hash_key()) {
+            ctx.key_hash = Some(key_hash(parts, req, host, client_ip));
+        }
         ctx.route = Some(route.clone());
         let Some(cluster) = cluster else {
             return respond_locally(session, ctx, 503).await;
@@ -135,14 +149,33 @@ impl ProxyHttp for HttpService {
         Ok(())
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         let (Some(route), Some(cluster)) = (&ctx.route, &ctx.cluster) else {
             return Error::e_explain(ErrorType::HTTPStatus(503), "no route");
         };
-        let Some(addr) = cluster.pick(&ctx.tried) else {
+        let req = session.req_header();
+        let mut cookies = req.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok());
+        let joined;
+        let cookies = match (cookies.next(), cookies.next()) {
+            (Some(one), None) => Some(one),
+            (Some(first), Some(second)) => {
+                joined =
+                    std::iter::once(first).chain(std::iter::once(second)).chain(cookies).collect::<Vec<_>>().join("; ");
+                Some(joined.as_str())
+            }
+            _ => None,
+        };
+        let input = PickInput { client_ip: ctx.client_ip, key_hash: ctx.key_hash, cookies };
+        let Some(picked) = cluster.pick(&input, &ctx.tried) else {
             return Error::e_explain(ErrorType::HTTPStatus(503), "no ready endpoint");
         };
+        let addr = picked.address;
         ctx.tried.push(addr);
+        ctx.current = Some(picked.index);
+        ctx.lease = Some(cluster.begin(picked.index));
+        if picked.set_cookie.is_some() {
+            ctx.set_cookie = picked.set_cookie;
+        }
         ctx.attempt_started = Some(Instant::now());
         let p = &route.policy;
         let mut peer = HttpPeer::new(addr, false, String::new());
@@ -192,6 +225,9 @@ impl ProxyHttp for HttpService {
         }
         let status = upstream_response.status.as_u16();
         let (Some(route), Some(cluster)) = (&ctx.route, &ctx.cluster) else { return Ok(()) };
+        if let Some(i) = ctx.current {
+            cluster.report(i, !matches!(status, 502..=504));
+        }
         if route.policy.retry.retries_status(status)
             && !session.as_ref().retry_buffer_truncated()
             && retry::allowed(
@@ -208,6 +244,18 @@ impl ProxyHttp for HttpService {
         Ok(())
     }
 
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(cookie) = ctx.set_cookie.take() {
+            response.append_header(http::header::SET_COOKIE, cookie)?;
+        }
+        Ok(())
+    }
+
     fn fail_to_connect(
         &self,
         session: &mut Session,
@@ -215,6 +263,9 @@ impl ProxyHttp for HttpService {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        if let (Some(cluster), Some(i)) = (&ctx.cluster, ctx.current) {
+            cluster.report(i, false);
+        }
         let retry = match (retry::condition(e.etype()), &ctx.route, &ctx.cluster) {
             (Some(on), Some(route), Some(cluster)) => {
                 !session.as_ref().retry_buffer_truncated()

@@ -7,7 +7,7 @@ mod hosts;
 mod paths;
 mod route;
 
-pub use route::CompiledRoute;
+pub use route::{CompiledRoute, SplitKey};
 
 use crate::cluster::ClusterState;
 use hosts::HostIndex;
@@ -38,8 +38,8 @@ impl RouteTable {
         let mut clusters = HashMap::with_capacity(snapshot.clusters.len());
         for c in &snapshot.clusters {
             let state = match previous.and_then(|p| p.clusters.get(&c.name)) {
-                Some(old) if old.same_endpoints(c) => old.clone(),
-                _ => Arc::new(ClusterState::new(c)),
+                Some(old) if old.serves(c) => old.clone(),
+                old => Arc::new(ClusterState::new(c, old.map(|o| o.as_ref()))),
             };
             clusters.insert(c.name.clone(), state);
         }
@@ -57,6 +57,14 @@ impl RouteTable {
 
     pub fn clusters(&self) -> impl Iterator<Item = &Arc<ClusterState>> {
         self.clusters.values()
+    }
+
+    /// Starts the active health probes of clusters that have them and whose
+    /// probes do not run yet; they stop when their cluster state is dropped.
+    pub fn start_probes(&self, runtime: &tokio::runtime::Handle) {
+        for c in self.clusters.values() {
+            crate::health::active::ensure_started(c, runtime);
+        }
     }
 
     pub fn generation(&self) -> u64 {

@@ -1,10 +1,10 @@
 //! A route as requests use it: which cluster a request goes to, by canary
 //! rule or weighted split.
 
-use crate::balancer::SmoothWrr;
+use crate::balancer::{SmoothWrr, key_hash, rendezvous};
 use crate::cluster::ClusterState;
 use regex::Regex;
-use sluice_config::{CanaryVerdict, HeaderMatch, ObjectRef, PathMatch, RoutePolicy, Split, always_never};
+use sluice_config::{CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, RoutePolicy, Split, always_never};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -13,23 +13,32 @@ use std::sync::Arc;
 pub(crate) struct WeightedClusters {
     rotation: SmoothWrr,
     clusters: Vec<Arc<ClusterState>>,
+    /// (stable id, weight) per cluster, for choosing by a client key.
+    ids: Vec<(u64, u32)>,
 }
 
 impl WeightedClusters {
     fn new(split: &Split, clusters: &HashMap<String, Arc<ClusterState>>, keep: impl Fn(&str) -> bool) -> Self {
         let mut weights = Vec::new();
         let mut chosen = Vec::new();
+        let mut ids = Vec::new();
         for w in split.0.iter().filter(|w| keep(&w.cluster)) {
             if let Some(c) = clusters.get(&w.cluster) {
                 weights.push(w.weight);
                 chosen.push(c.clone());
+                ids.push((key_hash(w.cluster.as_bytes()), w.weight));
             }
         }
-        Self { rotation: SmoothWrr::new(&weights), clusters: chosen }
+        Self { rotation: SmoothWrr::new(&weights), clusters: chosen, ids }
     }
 
-    fn pick(&self) -> Option<&Arc<ClusterState>> {
-        self.rotation.next().map(|i| &self.clusters[i])
+    /// By rotation, or by a client key: then a client stays on its side of
+    /// the split while the weights stay.
+    fn pick(&self, key: Option<u64>) -> Option<&Arc<ClusterState>> {
+        match key {
+            Some(k) if self.clusters.len() > 1 => rendezvous(k, &self.ids).map(|i| &self.clusters[i]),
+            _ => self.rotation.next().map(|i| &self.clusters[i]),
+        }
     }
 }
 
@@ -55,6 +64,16 @@ pub struct CompiledRoute {
     /// The split without the canaries' clusters: where `never` sends a request.
     main: WeightedClusters,
     canaries: Vec<CompiledCanary>,
+    split_key: Option<SplitKey>,
+}
+
+/// The client key a split is chosen by, when its clusters keep clients.
+#[derive(Debug, Clone)]
+pub enum SplitKey {
+    /// The clusters hash this request key: the split hashes it first.
+    Hash(Vec<KeyPart>),
+    /// The clusters keep clients by address.
+    ClientIp,
 }
 
 impl CompiledRoute {
@@ -69,6 +88,11 @@ impl CompiledRoute {
     ) -> Self {
         let canary_clusters: HashSet<&str> =
             canaries.iter().flat_map(|c| c.split.0.iter().map(|w| w.cluster.as_str())).collect();
+        let members = split.0.iter().filter_map(|w| clusters.get(&w.cluster));
+        let split_key = members.clone().find_map(|c| c.hash_key().map(|k| SplitKey::Hash(k.to_vec()))).or_else(|| {
+            let mut m = members;
+            m.any(|c| c.client_ip_affinity()).then_some(SplitKey::ClientIp)
+        });
         Self {
             host: host.to_owned(),
             label: match path {
@@ -92,33 +116,42 @@ impl CompiledRoute {
                     target: WeightedClusters::new(&c.split, clusters, |_| true),
                 })
                 .collect(),
+            split_key,
         }
     }
 
+    /// What the split's side is chosen by, if anything but rotation.
+    pub fn split_key(&self) -> Option<&SplitKey> {
+        self.split_key.as_ref()
+    }
+
     /// The cluster for a request: canaries' header rules, then their cookie
-    /// rules (ingress-nginx precedence), then the weighted split. `None`: 503.
+    /// rules (ingress-nginx precedence), then the weighted split, chosen by
+    /// `split_hash` (the hash of [`CompiledRoute::split_key`]) when given.
+    /// `None`: 503.
     pub fn choose<'h>(
         &self,
         header: impl Fn(&str) -> Option<&'h str>,
         cookie: impl Fn(&str) -> Option<&'h str>,
+        split_hash: Option<u64>,
     ) -> Option<&Arc<ClusterState>> {
         for c in &self.canaries {
             let Some(h) = &c.header else { continue };
             let verdict = h.verdict(header(&h.name), |v| c.pattern.as_ref().is_some_and(|p| p.is_match(v)));
             match verdict {
-                CanaryVerdict::Canary => return c.target.pick(),
-                CanaryVerdict::Main => return self.main.pick(),
+                CanaryVerdict::Canary => return c.target.pick(split_hash),
+                CanaryVerdict::Main => return self.main.pick(split_hash),
                 CanaryVerdict::Undecided => {}
             }
         }
         for c in &self.canaries {
             let Some(name) = &c.cookie else { continue };
             match cookie(name).map(always_never).unwrap_or(CanaryVerdict::Undecided) {
-                CanaryVerdict::Canary => return c.target.pick(),
-                CanaryVerdict::Main => return self.main.pick(),
+                CanaryVerdict::Canary => return c.target.pick(split_hash),
+                CanaryVerdict::Main => return self.main.pick(split_hash),
                 CanaryVerdict::Undecided => {}
             }
         }
-        self.split.pick()
+        self.split.pick(split_hash)
     }
 }

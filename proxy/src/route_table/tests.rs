@@ -27,10 +27,12 @@ fn clusters_for(rc: &RouteConfig) -> HashMap<String, Arc<ClusterState>> {
                 service: ObjectRef::new("Service", "default", "x"),
                 port: 80,
                 balance: Default::default(),
+                affinity: None,
+                health: Default::default(),
                 endpoints: vec![],
                 dns: None,
             };
-            (n, Arc::new(ClusterState::new(&c)))
+            (n, Arc::new(ClusterState::new(&c, None)))
         })
         .collect()
 }
@@ -57,7 +59,7 @@ fn config(vhosts: Vec<(&str, Vec<Route>)>, default: Option<&str>) -> RouteConfig
 fn target(l: Option<&Arc<CompiledRoute>>) -> String {
     match l {
         Some(r) => {
-            let c = r.choose(|_| None, |_| None).map(|c| c.name.clone()).unwrap_or_default();
+            let c = r.choose(|_| None, |_| None, None).map(|c| c.name.clone()).unwrap_or_default();
             if r.label == "default backend" { format!("default:{c}") } else { c }
         }
         None => "404".into(),
