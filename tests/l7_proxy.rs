@@ -280,7 +280,15 @@ async fn admin_endpoints() {
     assert_eq!(snap["snapshot"]["generation"], 1);
     assert_eq!(snap["snapshot"]["routeConfigs"][0]["virtualHosts"][0]["host"], "a.example.com");
     get(&c, s.http, "a.example.com", "/").await;
-    let metrics = String::from_utf8_lossy(&get(&c, s.admin, "admin", "/metrics").await.body).into_owned();
+    // Requests are counted once logged, just after their response is sent.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = String::from_utf8_lossy(&get(&c, s.admin, "admin", "/metrics").await.body).into_owned();
+        if metrics.contains("code=\"200\",host=\"a.example.com\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for want in [
         "sluice_http_requests_total{cluster=\"default/blue:80\",code=\"200\",host=\"a.example.com\",route=\"Prefix /\"} 1",
         "sluice_config_generation 1",

@@ -7,6 +7,7 @@ use crate::clock::now_ms;
 use crate::health::EndpointHealth;
 use crate::metrics::METRICS;
 use sluice_config::{ActiveCheck, Affinity, AffinityMode, Balance, Cluster, KeyPart, parse_hash_key};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -50,6 +51,8 @@ pub struct ClusterState {
     pub name: String,
     config: Cluster,
     members: Vec<Member>,
+    /// Member index by address.
+    by_address: HashMap<SocketAddr, usize>,
     /// Members taking new traffic (weight > 0, not terminating).
     active: Vec<usize>,
     /// Serving but terminating: used only when no member is active.
@@ -115,9 +118,11 @@ impl ClusterState {
             _ => None,
         };
         let tweights: Vec<u32> = terminating.iter().map(|i| members[*i].weight).collect();
+        let by_address = members.iter().enumerate().map(|(i, m)| (m.address, i)).collect();
         Self {
             name: c.name.clone(),
             config: c.clone(),
+            by_address,
             terminating_rotation: SmoothWrr::new(&tweights),
             members,
             active,
@@ -167,7 +172,8 @@ impl ClusterState {
         let mut set = None;
         if let (Some(table), Some(ip)) = (&self.client_ips, input.client_ip)
             && let Some(addr) = table.get(ip, now)
-            && let Some(m) = pool.iter().copied().find(|m| self.members[*m].address == addr)
+            && let Some(&m) = self.by_address.get(&addr)
+            && pool.contains(&m)
             && usable(m)
         {
             table.touch(ip, addr, now);

@@ -24,12 +24,16 @@ impl Drop for Proc {
     }
 }
 
-/// A port free on every given loopback address.
+/// A port free on every given loopback address, never handed out twice in
+/// this process (tests run in parallel and bind their ports later).
 pub fn free_port(ips: &[&str]) -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     for _ in 0..200 {
         let port = TcpListener::bind(format!("{}:0", ips[0])).expect("bind probe").local_addr().unwrap().port();
         let all: Vec<_> = ips.iter().map(|ip| TcpListener::bind(format!("{ip}:{port}"))).collect();
-        if all.iter().all(|r| r.is_ok()) {
+        let mut given = GIVEN.lock().unwrap();
+        if all.iter().all(|r| r.is_ok()) && !given.contains(&port) {
+            given.push(port);
             return port;
         }
     }
@@ -55,10 +59,14 @@ pub fn echo(name: &str, addrs: &[SocketAddr], status: Option<u16>) -> Proc {
         cmd.arg("--status").arg(s.to_string());
     }
     let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start echo backend");
+    let mut p = Proc(child);
     for a in addrs {
         wait_connectable(*a);
     }
-    Proc(child)
+    // Connectable, and by this process: one that failed to bind has exited.
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(p.0.try_wait().unwrap().is_none(), "echo backend {name} could not listen on {addrs:?}");
+    p
 }
 
 /// An address that never completes a TCP handshake: a listener with a
@@ -135,9 +143,10 @@ impl Sluice {
             .stderr(log)
             .spawn()
             .expect("start sluice");
-        let s = Sluice { proc: Proc(child), http, admin, dir };
+        let mut s = Sluice { proc: Proc(child), http, admin, dir };
         wait_connectable(http);
         wait_connectable(admin);
+        assert!(s.proc.0.try_wait().unwrap().is_none(), "sluice exited at start:\n{}", s.log());
         s
     }
 
@@ -153,8 +162,14 @@ impl Sluice {
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 pub fn client() -> HttpClient {
+    client_from(None)
+}
+
+/// A client whose connections come from `source` (a loopback address).
+pub fn client_from(source: Option<std::net::IpAddr>) -> HttpClient {
     let mut c = HttpConnector::new();
     c.set_nodelay(true);
+    c.set_local_address(source);
     Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(c)
 }
 

@@ -22,7 +22,10 @@ impl ClientIpTable {
     }
 
     fn shard(&self, ip: &IpAddr) -> &Mutex<HashMap<IpAddr, (SocketAddr, u64)>> {
-        let h = crate::balancer::key_hash(ip.to_string().as_bytes());
+        let h = match ip {
+            IpAddr::V4(v4) => crate::balancer::key_hash(&v4.octets()),
+            IpAddr::V6(v6) => crate::balancer::key_hash(&v6.octets()),
+        };
         &self.shards[(h % SHARDS as u64) as usize]
     }
 

@@ -241,3 +241,29 @@ proptest! {
         }
     }
 }
+
+/// Source hashing is fair: over many sets of 50 client addresses, the share
+/// each endpoint gets behaves as a fair coin would (mean 1/N, binomial spread).
+#[test]
+fn source_hashing_spreads_clients_like_a_fair_draw() {
+    for n in [2usize, 3] {
+        let c = state(&n_endpoints(n), Balance::source_hash());
+        let mut shares = Vec::new();
+        for set in 0..200u32 {
+            let mut counts = vec![0u32; n];
+            for i in 0..50u32 {
+                let ip = std::net::Ipv4Addr::from(0x7f00_0000 + set * 256 + i + 1);
+                let h = crate::balancer::key_hash(&ip.octets());
+                let picked = c.pick(&PickInput { key_hash: Some(h), ..Default::default() }, &[]).unwrap().index;
+                counts[picked] += 1;
+            }
+            shares.push(f64::from(counts[0]) / 50.0);
+        }
+        let mean = shares.iter().sum::<f64>() / shares.len() as f64;
+        let var = shares.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / shares.len() as f64;
+        let p = 1.0 / n as f64;
+        assert!((mean - p).abs() < 0.02, "n {n}: mean share {mean}");
+        // Binomial variance p(1-p)/50, with slack for 200 samples.
+        assert!(var < 1.5 * p * (1.0 - p) / 50.0, "n {n}: variance {var}");
+    }
+}
