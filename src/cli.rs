@@ -109,6 +109,19 @@ pub struct TranslateArgs {
     /// The API server's --service-node-port-range, FIRST-LAST.
     #[arg(long, default_value = "30000-32767", value_parser = parse_range)]
     pub node_port_range: NodePortRange,
+    /// Maglev table size for consistent hashing: a prime in 251-5000011; keep
+    /// it above 100 × the endpoints of a cluster for an even spread.
+    #[arg(long, default_value_t = sluice_config::DEFAULT_MAGLEV_TABLE_SIZE, value_parser = parse_prime)]
+    pub maglev_table_size: u32,
+}
+
+fn parse_prime(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|e| format!("{s}: {e}"))?;
+    let prime = n >= 2 && (2..).take_while(|d: &u32| d * d <= n).all(|d| !n.is_multiple_of(d));
+    if !(251..=5_000_011).contains(&n) || !prime {
+        return Err(format!("{n} is not a prime in 251-5000011"));
+    }
+    Ok(n)
 }
 
 fn parse_range(s: &str) -> Result<NodePortRange, String> {
@@ -131,6 +144,7 @@ impl TranslateArgs {
             https_listen: self.https_listen,
             default_certificate: self.default_certificate.clone(),
             node_port_range: self.node_port_range,
+            maglev_table_size: self.maglev_table_size,
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct Options {
     /// `namespace/name` of the Secret served when no SNI name matches.
     pub default_certificate: Option<String>,
     pub node_port_range: NodePortRange,
+    /// Maglev table size of hashing clusters (a prime).
+    pub maglev_table_size: u32,
 }
 
 impl Default for Options {
@@ -30,6 +32,7 @@ impl Default for Options {
             https_listen: SocketAddr::from(([0, 0, 0, 0], 443)),
             default_certificate: None,
             node_port_range: NodePortRange::default(),
+            maglev_table_size: crate::DEFAULT_MAGLEV_TABLE_SIZE,
         }
     }
 }

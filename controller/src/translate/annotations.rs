@@ -4,8 +4,8 @@
 use super::Translator;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Affinity, AffinityMode, Balance, DEFAULT_MAGLEV_TABLE_SIZE, Diagnostic, HeaderMatch, ObjectRef, RetryOn,
-    RoutePolicy, UpstreamProtocol, parse_hash_key,
+    Affinity, AffinityMode, Balance, Diagnostic, HeaderMatch, ObjectRef, RetryOn, RoutePolicy, UpstreamProtocol,
+    parse_hash_key,
 };
 
 pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
@@ -189,7 +189,8 @@ impl Translator<'_> {
             }
         }
 
-        let cluster = cluster_policy(&mut a);
+        let table_size = a.t.options.maglev_table_size;
+        let cluster = cluster_policy(&mut a, table_size);
         let canary = if a.get("canary") == Some("true") { Some(canary(&mut a)) } else { None };
 
         for key in ing.metadata.annotations.iter().flat_map(|m| m.keys()) {
@@ -207,7 +208,7 @@ impl Translator<'_> {
     }
 }
 
-fn cluster_policy(a: &mut Reader<'_, '_, '_>) -> ClusterPolicy {
+fn cluster_policy(a: &mut Reader<'_, '_, '_>, table_size: u32) -> ClusterPolicy {
     let mut p = ClusterPolicy::default();
     if let Some(v) = a.get("load-balance").map(str::to_owned) {
         match v.as_str() {
@@ -229,7 +230,7 @@ fn cluster_policy(a: &mut Reader<'_, '_, '_>) -> ClusterPolicy {
     // As in ingress-nginx, a hash key takes precedence over load-balance.
     if let Some(v) = a.get("upstream-hash-by").map(str::to_owned) {
         match parse_hash_key(&v) {
-            Ok(_) => p.balance = Balance::Hash { key: v, table_size: DEFAULT_MAGLEV_TABLE_SIZE },
+            Ok(_) => p.balance = Balance::Hash { key: v, table_size },
             Err(e) => a.bad("upstream-hash-by", format!("{e}; ignored")),
         }
     }
