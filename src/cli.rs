@@ -74,6 +74,9 @@ pub struct RunArgs {
     /// Then seconds at most for the shutdown itself.
     #[arg(long, default_value_t = 5)]
     pub shutdown_timeout_seconds: u64,
+    /// Seconds the connections of a removed L4 listener may go on.
+    #[arg(long, default_value_t = 300)]
+    pub drain_seconds: u64,
     #[command(flatten)]
     pub translate: TranslateArgs,
 }
@@ -113,6 +116,16 @@ pub struct TranslateArgs {
     /// it above 100 × the endpoints of a cluster for an even spread.
     #[arg(long, default_value_t = sluice_config::DEFAULT_MAGLEV_TABLE_SIZE, value_parser = parse_prime)]
     pub maglev_table_size: u32,
+    /// ingress-nginx's TCP listeners ConfigMap, NAMESPACE/NAME:
+    /// `"<port>": "<namespace>/<service>:<port>[:PROXY][:PROXY]"`.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub tcp_services_configmap: Option<String>,
+    /// The same for UDP listeners.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub udp_services_configmap: Option<String>,
+    /// Address the L4 (TCP/UDP) listeners bind.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub l4_bind: std::net::IpAddr,
 }
 
 fn parse_prime(s: &str) -> Result<u32, String> {
@@ -145,6 +158,9 @@ impl TranslateArgs {
             default_certificate: self.default_certificate.clone(),
             node_port_range: self.node_port_range,
             maglev_table_size: self.maglev_table_size,
+            tcp_services_configmap: self.tcp_services_configmap.clone(),
+            udp_services_configmap: self.udp_services_configmap.clone(),
+            l4_bind: self.l4_bind,
         }
     }
 }

@@ -10,11 +10,12 @@ use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::Server;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::services::listening::Service;
-use sluice_config::Severity;
+use sluice_config::{Diagnostic, ObjectRef, Severity};
 use sluice_controller::sources::spawn_manifest_pipeline;
 use sluice_controller::{INGRESS_ROUTES, Published};
 use sluice_proxy::RouteTable;
 use sluice_proxy::http::{HttpService, Scheme};
+use sluice_proxy::l4::L4Manager;
 use sluice_proxy::metrics::METRICS;
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -27,17 +28,28 @@ pub struct Publisher {
     pub admin: Arc<AdminState>,
     /// Runs the active health probes, off the proxy's threads.
     probes: tokio::runtime::Runtime,
+    /// Opens and closes the TCP/UDP listeners, on a runtime of their own.
+    l4: L4Manager,
+    _l4_runtime: tokio::runtime::Runtime,
 }
 
 impl Publisher {
-    pub fn new() -> std::io::Result<Self> {
+    pub fn new(l4_threads: usize, drain: Duration) -> std::io::Result<Self> {
         let probes = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("health-probes")
             .enable_all()
             .build()?;
+        let l4_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(l4_threads.max(1))
+            .thread_name("l4")
+            .enable_all()
+            .build()?;
+        let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         Ok(Self {
-            table: Arc::new(ArcSwap::from_pointee(RouteTable::default())),
+            l4: L4Manager::new(table.clone(), l4_runtime.handle().clone(), drain),
+            _l4_runtime: l4_runtime,
+            table,
             admin: Arc::new(AdminState::default()),
             probes,
         })
@@ -69,6 +81,25 @@ impl Publisher {
                 }
             }
         }
+        // Listeners that cannot bind are a fact of this machine, not of the
+        // inputs: reported on the object that asked for the port.
+        let mut p = p.clone();
+        let failed = self.l4.reconcile();
+        if !failed.is_empty() {
+            let table = self.table.load();
+            let mut with = (*p).clone();
+            for (name, why) in failed {
+                let source = table.l4(&name).and_then(|l| l.policy.source.clone());
+                let port = table.l4(&name).map(|l| l.address.port()).unwrap_or_default();
+                with.diagnostics.push(Diagnostic::error(
+                    source.unwrap_or_else(|| ObjectRef::new("Listener", "", name.as_str())),
+                    format!("data[{port}]"),
+                    why,
+                ));
+            }
+            p = Arc::new(with);
+        }
+        let p = &p;
         let seen: HashSet<_> = previous.iter().flat_map(|p| p.diagnostics.iter()).collect();
         for d in p.diagnostics.iter().filter(|d| !seen.contains(d)) {
             match d.severity {
@@ -91,7 +122,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let publisher = match Publisher::new() {
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let publisher = match Publisher::new(threads, Duration::from_secs(args.drain_seconds)) {
         Ok(p) => Arc::new(p),
         Err(e) => {
             eprintln!("sluice run: cannot start the health probe runtime: {e}");
@@ -118,7 +150,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 
     let conf = ServerConf {
-        threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        threads,
         grace_period_seconds: Some(args.shutdown_grace_seconds),
         graceful_shutdown_timeout_seconds: Some(args.shutdown_timeout_seconds),
         ..ServerConf::default()

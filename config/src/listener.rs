@@ -1,4 +1,4 @@
-use crate::Split;
+use crate::{L4Policy, Split};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -26,10 +26,18 @@ pub enum ListenerKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         default_certificate: Option<String>,
     },
-    /// Raw TCP forwarded to a weighted split of clusters.
-    Tcp { split: Split },
-    /// UDP datagrams forwarded to a weighted split of clusters.
-    Udp { split: Split },
+    /// Raw TCP forwarded to a weighted split of clusters (per connection).
+    Tcp {
+        split: Split,
+        #[serde(default)]
+        policy: L4Policy,
+    },
+    /// UDP datagrams forwarded to a weighted split of clusters (per client flow).
+    Udp {
+        split: Split,
+        #[serde(default)]
+        policy: L4Policy,
+    },
 }
 
 impl ListenerKind {
@@ -42,7 +50,14 @@ impl ListenerKind {
 
     pub fn split(&self) -> Option<&Split> {
         match self {
-            ListenerKind::Tcp { split } | ListenerKind::Udp { split } => Some(split),
+            ListenerKind::Tcp { split, .. } | ListenerKind::Udp { split, .. } => Some(split),
+            ListenerKind::Http { .. } | ListenerKind::Https { .. } => None,
+        }
+    }
+
+    pub fn l4_policy(&self) -> Option<&L4Policy> {
+        match self {
+            ListenerKind::Tcp { policy, .. } | ListenerKind::Udp { policy, .. } => Some(policy),
             ListenerKind::Http { .. } | ListenerKind::Https { .. } => None,
         }
     }

@@ -20,6 +20,12 @@ pub struct Options {
     pub node_port_range: NodePortRange,
     /// Maglev table size of hashing clusters (a prime).
     pub maglev_table_size: u32,
+    /// ingress-nginx `--tcp-services-configmap` / `--udp-services-configmap`,
+    /// as `namespace/name`.
+    pub tcp_services_configmap: Option<String>,
+    pub udp_services_configmap: Option<String>,
+    /// Address L4 listeners bind (`--l4-bind`).
+    pub l4_bind: std::net::IpAddr,
 }
 
 impl Default for Options {
@@ -33,6 +39,9 @@ impl Default for Options {
             default_certificate: None,
             node_port_range: NodePortRange::default(),
             maglev_table_size: crate::DEFAULT_MAGLEV_TABLE_SIZE,
+            tcp_services_configmap: None,
+            udp_services_configmap: None,
+            l4_bind: std::net::IpAddr::from([0, 0, 0, 0]),
         }
     }
 }

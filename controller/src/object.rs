@@ -1,4 +1,4 @@
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -15,6 +15,7 @@ pub enum Kind {
     Endpoints,
     Pod,
     Secret,
+    ConfigMap,
 }
 
 impl Kind {
@@ -27,6 +28,7 @@ impl Kind {
             Kind::Endpoints => "Endpoints",
             Kind::Pod => "Pod",
             Kind::Secret => "Secret",
+            Kind::ConfigMap => "ConfigMap",
         }
     }
 
@@ -39,6 +41,7 @@ impl Kind {
             Kind::Endpoints,
             Kind::Pod,
             Kind::Secret,
+            Kind::ConfigMap,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)
@@ -68,6 +71,7 @@ pub enum Object {
     Endpoints(Endpoints),
     Pod(Pod),
     Secret(Secret),
+    ConfigMap(ConfigMap),
 }
 
 impl Object {
@@ -80,6 +84,7 @@ impl Object {
             Object::Endpoints(_) => Kind::Endpoints,
             Object::Pod(_) => Kind::Pod,
             Object::Secret(_) => Kind::Secret,
+            Object::ConfigMap(_) => Kind::ConfigMap,
         }
     }
 
@@ -92,6 +97,7 @@ impl Object {
             Object::Endpoints(o) => &o.metadata,
             Object::Pod(o) => &o.metadata,
             Object::Secret(o) => &o.metadata,
+            Object::ConfigMap(o) => &o.metadata,
         }
     }
 

@@ -1,5 +1,5 @@
 use crate::object::{Kind, Object};
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use sluice_config::ObjectRef;
@@ -19,6 +19,7 @@ pub struct Store {
     pub endpoints: BTreeMap<Key, Endpoints>,
     pub pods: BTreeMap<Key, Pod>,
     pub secrets: BTreeMap<Key, Secret>,
+    pub config_maps: BTreeMap<Key, ConfigMap>,
 }
 
 fn key_of(object: &Object) -> Key {
@@ -38,6 +39,7 @@ impl Store {
             Object::Endpoints(o) => self.endpoints.insert(key, o).map(Object::Endpoints),
             Object::Pod(o) => self.pods.insert(key, o).map(Object::Pod),
             Object::Secret(o) => self.secrets.insert(key, o).map(Object::Secret),
+            Object::ConfigMap(o) => self.config_maps.insert(key, o).map(Object::ConfigMap),
         }
     }
 
@@ -50,6 +52,7 @@ impl Store {
             Kind::Endpoints => self.endpoints.remove(key).map(Object::Endpoints),
             Kind::Pod => self.pods.remove(key).map(Object::Pod),
             Kind::Secret => self.secrets.remove(key).map(Object::Secret),
+            Kind::ConfigMap => self.config_maps.remove(key).map(Object::ConfigMap),
         }
     }
 
@@ -64,6 +67,7 @@ impl Store {
             Kind::Endpoints => self.endpoints.get(&key).cloned().map(Object::Endpoints),
             Kind::Pod => self.pods.get(&key).cloned().map(Object::Pod),
             Kind::Secret => self.secrets.get(&key).cloned().map(Object::Secret),
+            Kind::ConfigMap => self.config_maps.get(&key).cloned().map(Object::ConfigMap),
         }
     }
 
@@ -76,7 +80,8 @@ impl Store {
         let e = self.endpoints.values().cloned().map(Object::Endpoints);
         let p = self.pods.values().cloned().map(Object::Pod);
         let x = self.secrets.values().cloned().map(Object::Secret);
-        i.chain(c).chain(s).chain(es).chain(e).chain(p).chain(x)
+        let m = self.config_maps.values().cloned().map(Object::ConfigMap);
+        i.chain(c).chain(s).chain(es).chain(e).chain(p).chain(x).chain(m)
     }
 
     pub fn len(&self) -> usize {
@@ -87,6 +92,7 @@ impl Store {
             + self.endpoints.len()
             + self.pods.len()
             + self.secrets.len()
+            + self.config_maps.len()
     }
 
     pub fn is_empty(&self) -> bool {

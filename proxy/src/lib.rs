@@ -9,8 +9,9 @@ mod clock;
 mod cluster;
 pub mod health;
 pub mod http;
+pub mod l4;
 pub mod metrics;
 mod route_table;
 
 pub use cluster::{ClusterState, InFlight, PickInput, Picked};
-pub use route_table::{CompileError, CompiledRoute, RouteTable, RoutesForListener, SplitKey};
+pub use route_table::{CompileError, CompiledRoute, L4Listener, RouteTable, RoutesForListener, SplitKey};

@@ -20,6 +20,14 @@ pub struct ProxyMetrics {
     pub panic: IntCounterVec,
     /// Active-probe verdict changes, by `cluster` and `to` (up, down).
     pub health_changes: IntCounterVec,
+    /// L4 connections by `listener` and `result` (accepted, refused, failed).
+    pub l4_connections: IntCounterVec,
+    /// L4 connections open now, by `listener`.
+    pub l4_active: IntGaugeVec,
+    /// L4 bytes by `listener`, `cluster` and `direction` (in: from clients, out: to clients).
+    pub l4_bytes: IntCounterVec,
+    /// Listeners that could not bind, by `listener`.
+    pub l4_bind_errors: IntCounterVec,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
@@ -79,5 +87,27 @@ pub static METRICS: LazyLock<ProxyMetrics> = LazyLock::new(|| ProxyMetrics {
             &["cluster", "to"],
         )
         .expect("valid metric"),
+    ),
+    l4_connections: register(
+        IntCounterVec::new(
+            Opts::new("sluice_l4_connections_total", "L4 connections by listener and result"),
+            &["listener", "result"],
+        )
+        .expect("valid metric"),
+    ),
+    l4_active: register(
+        IntGaugeVec::new(Opts::new("sluice_l4_active_connections", "L4 connections open"), &["listener"])
+            .expect("valid metric"),
+    ),
+    l4_bytes: register(
+        IntCounterVec::new(
+            Opts::new("sluice_l4_bytes_total", "L4 bytes by listener, cluster and direction"),
+            &["listener", "cluster", "direction"],
+        )
+        .expect("valid metric"),
+    ),
+    l4_bind_errors: register(
+        IntCounterVec::new(Opts::new("sluice_l4_bind_errors_total", "L4 listeners that could not bind"), &["listener"])
+            .expect("valid metric"),
     ),
 });

@@ -80,6 +80,7 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
         ("v1", "Endpoints") => Some(Kind::Endpoints),
         ("v1", "Pod") => Some(Kind::Pod),
         ("v1", "Secret") => Some(Kind::Secret),
+        ("v1", "ConfigMap") => Some(Kind::ConfigMap),
         _ => None,
     };
     let Some(k) = known else {
@@ -144,6 +145,7 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
             Kind::Endpoints => typed(doc).map(Object::Endpoints),
             Kind::Pod => typed(doc).map(Object::Pod),
             Kind::Secret => typed(doc).map(Object::Secret),
+            Kind::ConfigMap => typed(doc).map(Object::ConfigMap),
         }
     };
     match object {

@@ -8,6 +8,7 @@ mod certificate;
 mod class;
 mod endpoints;
 mod ingress;
+mod l4_services;
 mod order;
 mod service_vip;
 
@@ -30,8 +31,9 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub fn translate(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>) {
     let mut t = Translator::new(store, options);
     let routes = t.ingresses();
+    let l4 = t.l4_services();
     let services = t.service_vips();
-    t.finish(routes, services)
+    t.finish(routes, l4, services)
 }
 
 /// Working state of one translation.
@@ -85,11 +87,16 @@ impl<'a> Translator<'a> {
         self.diags.push(d);
     }
 
-    fn finish(mut self, routes: RouteConfig, services: Vec<ServiceVip>) -> (Snapshot, Vec<Diagnostic>) {
+    fn finish(
+        mut self,
+        routes: RouteConfig,
+        l4: Vec<Listener>,
+        services: Vec<ServiceVip>,
+    ) -> (Snapshot, Vec<Diagnostic>) {
         let default_certificate = self.default_certificate();
         let snapshot = Snapshot {
             generation: 0,
-            listeners: vec![
+            listeners: [
                 Listener {
                     name: "http".into(),
                     address: self.options.http_listen,
@@ -100,7 +107,10 @@ impl<'a> Translator<'a> {
                     address: self.options.https_listen,
                     kind: ListenerKind::Https { route_config: INGRESS_ROUTES.into(), default_certificate },
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(l4)
+            .collect(),
             route_configs: vec![routes],
             clusters: std::mem::take(&mut self.clusters).into_values().collect(),
             certificates: std::mem::take(&mut self.certificates).into_values().collect(),

@@ -6,4 +6,5 @@ mod hash_key;
 mod retry;
 mod service;
 
+pub use hash_key::ip_hash;
 pub use service::{HttpService, Scheme};

@@ -12,8 +12,9 @@ pub use route::{CompiledRoute, SplitKey};
 use crate::cluster::ClusterState;
 use hosts::HostIndex;
 use paths::PathRouter;
-use sluice_config::{RouteConfig, Snapshot, VirtualHostTls};
+use sluice_config::{L4Policy, RouteConfig, RoutePolicy, Snapshot, VirtualHostTls};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +28,20 @@ pub enum CompileError {
 pub struct RouteTable {
     configs: HashMap<String, Arc<RoutesForListener>>,
     clusters: HashMap<String, Arc<ClusterState>>,
+    l4: HashMap<String, Arc<L4Listener>>,
     generation: u64,
+}
+
+/// A TCP or UDP listener, compiled: where it listens and where its
+/// connections go.
+#[derive(Debug)]
+pub struct L4Listener {
+    pub name: String,
+    pub address: SocketAddr,
+    pub udp: bool,
+    pub policy: L4Policy,
+    /// Its split, as a route (the label is the listener's name).
+    pub route: Arc<CompiledRoute>,
 }
 
 impl RouteTable {
@@ -47,7 +61,24 @@ impl RouteTable {
         for rc in &snapshot.route_configs {
             configs.insert(rc.name.clone(), Arc::new(RoutesForListener::compile(rc, &clusters)?));
         }
-        Ok(Self { configs, clusters, generation: snapshot.generation })
+        let mut l4 = HashMap::new();
+        for l in &snapshot.listeners {
+            let (Some(split), Some(policy)) = (l.kind.split(), l.kind.l4_policy()) else { continue };
+            let mut route =
+                CompiledRoute::new("", None, split, &[], &RoutePolicy::default(), policy.source.as_ref(), &clusters);
+            route.label = l.name.clone();
+            l4.insert(
+                l.name.clone(),
+                Arc::new(L4Listener {
+                    name: l.name.clone(),
+                    address: l.address,
+                    udp: l.kind.is_udp(),
+                    policy: policy.clone(),
+                    route: Arc::new(route),
+                }),
+            );
+        }
+        Ok(Self { configs, clusters, l4, generation: snapshot.generation })
     }
 
     /// The routes an L7 listener serves (its `routeConfig`).
@@ -69,6 +100,14 @@ impl RouteTable {
 
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    pub fn l4(&self, name: &str) -> Option<&Arc<L4Listener>> {
+        self.l4.get(name)
+    }
+
+    pub fn l4_listeners(&self) -> impl Iterator<Item = &Arc<L4Listener>> {
+        self.l4.values()
     }
 }
 

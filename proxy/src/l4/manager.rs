@@ -1,0 +1,91 @@
+//! Opening and closing L4 listeners as the table changes: an added port
+//! serves as soon as the new table is swapped in; a removed port stops
+//! accepting at once while its connections go on until they end or the
+//! drain timeout passes.
+
+use super::tcp;
+use crate::metrics::METRICS;
+use crate::route_table::RouteTable;
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+struct Running {
+    address: SocketAddr,
+    udp: bool,
+    stop: watch::Sender<bool>,
+}
+
+pub struct L4Manager {
+    table: Arc<ArcSwap<RouteTable>>,
+    runtime: tokio::runtime::Handle,
+    drain: Duration,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+impl L4Manager {
+    pub fn new(table: Arc<ArcSwap<RouteTable>>, runtime: tokio::runtime::Handle, drain: Duration) -> Self {
+        Self { table, runtime, drain, running: Mutex::new(HashMap::new()) }
+    }
+
+    /// Makes the running listeners those of the current table. Returns the
+    /// listeners that could not bind, with the reason.
+    pub fn reconcile(&self) -> Vec<(String, String)> {
+        let table = self.table.load_full();
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|name, r| {
+            let keep = table.l4(name).is_some_and(|l| l.address == r.address && l.udp == r.udp);
+            if !keep {
+                let _ = r.stop.send(true);
+                tracing::info!(listener = %name, address = %r.address, "L4 listener closed; its connections drain");
+            }
+            keep
+        });
+        let mut failed = Vec::new();
+        for l in table.l4_listeners() {
+            if running.contains_key(&l.name) {
+                continue;
+            }
+            if l.udp {
+                failed.push((l.name.clone(), "UDP listeners are not served yet".to_owned()));
+                continue;
+            }
+            let bound = std::net::TcpListener::bind(l.address).and_then(|s| {
+                s.set_nonblocking(true)?;
+                Ok(s)
+            });
+            let std_listener = match bound {
+                Ok(s) => s,
+                Err(e) => {
+                    METRICS.l4_bind_errors.with_label_values(&[l.name.as_str()]).inc();
+                    tracing::error!(listener = %l.name, address = %l.address, error = %e, "cannot listen");
+                    failed.push((l.name.clone(), format!("cannot listen on {}: {e}", l.address)));
+                    continue;
+                }
+            };
+            let (stop, stopped) = watch::channel(false);
+            let (name, table, drain) = (l.name.clone(), self.table.clone(), self.drain);
+            let _guard = self.runtime.enter();
+            match tokio::net::TcpListener::from_std(std_listener) {
+                Ok(listener) => {
+                    self.runtime.spawn(tcp::accept_loop(listener, name.clone(), table, stopped, drain));
+                    tracing::info!(listener = %name, address = %l.address, "L4 listener open");
+                    running.insert(name, Running { address: l.address, udp: false, stop });
+                }
+                Err(e) => failed.push((name, e.to_string())),
+            }
+        }
+        failed
+    }
+}
+
+impl Drop for L4Manager {
+    fn drop(&mut self) {
+        for r in self.running.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            let _ = r.stop.send(true);
+        }
+    }
+}

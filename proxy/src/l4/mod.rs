@@ -1,0 +1,11 @@
+//! L4: TCP (and, next, UDP) listeners that come and go with the Snapshot.
+//! pingora binds its listeners once at start, so L4 runs its own accept
+//! loops on a tokio runtime, with the same balancing library as L7.
+
+mod manager;
+pub mod proxy_protocol;
+mod pump;
+mod tcp;
+
+pub use manager::L4Manager;
+pub use pump::{Moved, pump};

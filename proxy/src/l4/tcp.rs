@@ -1,0 +1,142 @@
+//! One TCP listener: accept, enforce maxconn, read a PROXY header if asked,
+//! pick a cluster and an endpoint (retrying others on connect failure),
+//! send a PROXY header if asked, then pump bytes both ways.
+
+use super::proxy_protocol;
+use super::pump::pump;
+use crate::cluster::PickInput;
+use crate::http::ip_hash;
+use crate::metrics::METRICS;
+use crate::route_table::RouteTable;
+use arc_swap::ArcSwap;
+use sluice_config::KeyPart;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How long a client has to send its PROXY header.
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connect attempts on distinct endpoints before giving up.
+const CONNECT_TRIES: usize = 3;
+
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    name: String,
+    table: Arc<ArcSwap<RouteTable>>,
+    mut stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let active = Arc::new(AtomicU64::new(0));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let current = table.load_full();
+                let Some(l) = current.l4(&name) else { continue };
+                if let Some(max) = l.policy.max_connections
+                    && active.load(Ordering::Relaxed) >= u64::from(max)
+                {
+                    METRICS.l4_connections.with_label_values(&[name.as_str(), "refused"]).inc();
+                    drop(stream);
+                    continue;
+                }
+                METRICS.l4_connections.with_label_values(&[name.as_str(), "accepted"]).inc();
+                active.fetch_add(1, Ordering::Relaxed);
+                let (name, table, active, stop) = (name.clone(), table.clone(), active.clone(), stop.clone());
+                tokio::spawn(async move {
+                    METRICS.l4_active.with_label_values(&[name.as_str()]).inc();
+                    tokio::select! {
+                        _ = serve(stream, peer, &name, table) => {}
+                        _ = drained(stop, drain) => {}
+                    }
+                    METRICS.l4_active.with_label_values(&[name.as_str()]).dec();
+                    active.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+        }
+    }
+}
+
+/// Resolves `drain` after the listener is closed.
+async fn drained(mut stop: watch::Receiver<bool>, drain: Duration) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            break;
+        }
+    }
+    tokio::time::sleep(drain).await;
+}
+
+async fn serve(mut client: TcpStream, peer: SocketAddr, name: &str, table: Arc<ArcSwap<RouteTable>>) {
+    let _ = client.set_nodelay(true);
+    // The table as the connection starts; it keeps it to the end.
+    let table = table.load_full();
+    let Some(l) = table.l4(name).cloned() else { return };
+    let mut client_addr = peer;
+    let mut early = Vec::new();
+    if l.policy.decode_proxy_protocol {
+        match tokio::time::timeout(PROXY_HEADER_TIMEOUT, proxy_protocol::decode(&mut client)).await {
+            Ok(Ok((addr, rest))) => {
+                client_addr = addr.unwrap_or(peer);
+                early = rest;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(listener = name, %peer, error = %e, "closing: bad PROXY header");
+                METRICS.l4_connections.with_label_values(&[name, "failed"]).inc();
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+    let client_hash = ip_hash(client_addr.ip());
+    let split_hash = l.route.split_key().map(|_| client_hash);
+    let Some(cluster) = l.route.choose(|_| None, |_| None, split_hash).cloned() else {
+        METRICS.l4_connections.with_label_values(&[name, "failed"]).inc();
+        return;
+    };
+    // L4 has no request: every hash key is the client address.
+    let key_hash = cluster.hash_key().map(|k: &[KeyPart]| if k.is_empty() { 0 } else { client_hash });
+    let input = PickInput { client_ip: Some(client_addr.ip()), key_hash, cookies: None };
+    let connect_timeout = Duration::from_millis(l.policy.connect_timeout_ms);
+    let mut tried = Vec::new();
+    let (mut upstream, index) = loop {
+        let Some(picked) = cluster.pick(&input, &tried) else {
+            METRICS.l4_connections.with_label_values(&[name, "failed"]).inc();
+            return;
+        };
+        tried.push(picked.address);
+        match tokio::time::timeout(connect_timeout, TcpStream::connect(picked.address)).await {
+            Ok(Ok(s)) => {
+                cluster.report(picked.index, true);
+                break (s, picked.index);
+            }
+            _ => {
+                cluster.report(picked.index, false);
+                if tried.len() >= CONNECT_TRIES || !cluster.has_untried(&tried) {
+                    METRICS.l4_connections.with_label_values(&[name, "failed"]).inc();
+                    return;
+                }
+            }
+        }
+    };
+    let _lease = cluster.begin(index);
+    let _ = upstream.set_nodelay(true);
+    if let Some(version) = l.policy.send_proxy_protocol {
+        let local = client.local_addr().unwrap_or(l.address);
+        if upstream.write_all(&proxy_protocol::encode(version, client_addr, local)).await.is_err() {
+            return;
+        }
+    }
+    if !early.is_empty() && upstream.write_all(&early).await.is_err() {
+        return;
+    }
+    let moved = pump(client, upstream, Duration::from_millis(l.policy.idle_timeout_ms)).await;
+    let cluster_name = cluster.name.as_str();
+    METRICS.l4_bytes.with_label_values(&[name, cluster_name, "in"]).inc_by(moved.to_upstream + early.len() as u64);
+    METRICS.l4_bytes.with_label_values(&[name, cluster_name, "out"]).inc_by(moved.to_client);
+}
