@@ -3,7 +3,7 @@
 //! accepting at once while its connections go on until they end or the
 //! drain timeout passes.
 
-use super::tcp;
+use super::{tcp, udp};
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
 use arc_swap::ArcSwap;
@@ -50,7 +50,30 @@ impl L4Manager {
                 continue;
             }
             if l.udp {
-                failed.push((l.name.clone(), "UDP listeners are not served yet".to_owned()));
+                let bound = std::net::UdpSocket::bind(l.address).and_then(|s| {
+                    s.set_nonblocking(true)?;
+                    Ok(s)
+                });
+                let (stop, stopped) = watch::channel(false);
+                let _guard = self.runtime.enter();
+                match bound.and_then(tokio::net::UdpSocket::from_std) {
+                    Ok(socket) => {
+                        self.runtime.spawn(udp::serve_loop(
+                            socket,
+                            l.name.clone(),
+                            self.table.clone(),
+                            stopped,
+                            self.drain,
+                        ));
+                        tracing::info!(listener = %l.name, address = %l.address, "L4 UDP listener open");
+                        running.insert(l.name.clone(), Running { address: l.address, udp: true, stop });
+                    }
+                    Err(e) => {
+                        METRICS.l4_bind_errors.with_label_values(&[l.name.as_str()]).inc();
+                        tracing::error!(listener = %l.name, address = %l.address, error = %e, "cannot listen");
+                        failed.push((l.name.clone(), format!("cannot listen on {}/udp: {e}", l.address)));
+                    }
+                }
                 continue;
             }
             let bound = std::net::TcpListener::bind(l.address).and_then(|s| {

@@ -1,4 +1,4 @@
-//! L4: TCP (and, next, UDP) listeners that come and go with the Snapshot.
+//! L4: TCP and UDP listeners that come and go with the Snapshot.
 //! pingora binds its listeners once at start, so L4 runs its own accept
 //! loops on a tokio runtime, with the same balancing library as L7.
 
@@ -6,6 +6,7 @@ mod manager;
 pub mod proxy_protocol;
 mod pump;
 mod tcp;
+mod udp;
 
 pub use manager::L4Manager;
 pub use pump::{Moved, pump};

@@ -1,0 +1,155 @@
+//! One UDP listener: each client address is a flow with its own connected
+//! socket to the endpoint picked for it; replies are sent from the
+//! listener's own socket, so the client sees the address it sent to. A flow
+//! ends after the idle timeout without a datagram either way.
+
+use crate::clock::now_ms;
+use crate::cluster::{InFlight, PickInput};
+use crate::http::ip_hash;
+use crate::metrics::METRICS;
+use crate::route_table::RouteTable;
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+
+struct Flow {
+    upstream: Arc<UdpSocket>,
+    last: Arc<AtomicU64>,
+    cluster: String,
+}
+
+type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<Flow>>>>;
+
+pub(super) async fn serve_loop(
+    socket: UdpSocket,
+    name: String,
+    table: Arc<ArcSwap<RouteTable>>,
+    mut stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let socket = Arc::new(socket);
+    let flows: Flows = Arc::new(Mutex::new(HashMap::new()));
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, client) = tokio::select! {
+            _ = stop.changed() => break,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(_) => continue,
+            },
+        };
+        let existing = flows.lock().unwrap_or_else(|e| e.into_inner()).get(&client).cloned();
+        let flow = match existing {
+            Some(f) => f,
+            None => match open_flow(&socket, client, &name, &table, &flows, stop.clone(), drain).await {
+                Some(f) => f,
+                None => continue,
+            },
+        };
+        flow.last.store(now_ms(), Ordering::Relaxed);
+        if flow.upstream.send(&buf[..n]).await.is_ok() {
+            METRICS.l4_bytes.with_label_values(&[name.as_str(), flow.cluster.as_str(), "in"]).inc_by(n as u64);
+        }
+    }
+}
+
+async fn open_flow(
+    listener: &Arc<UdpSocket>,
+    client: SocketAddr,
+    name: &str,
+    table: &Arc<ArcSwap<RouteTable>>,
+    flows: &Flows,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+) -> Option<Arc<Flow>> {
+    let table = table.load_full();
+    let l = table.l4(name)?.clone();
+    let open = flows.lock().unwrap_or_else(|e| e.into_inner()).len();
+    if l.policy.max_connections.is_some_and(|max| open >= max as usize) {
+        METRICS.l4_connections.with_label_values(&[name, "refused"]).inc();
+        return None;
+    }
+    let client_hash = ip_hash(client.ip());
+    let cluster = l.route.choose(|_| None, |_| None, l.route.split_key().map(|_| client_hash))?.clone();
+    let input =
+        PickInput { client_ip: Some(client.ip()), key_hash: cluster.hash_key().map(|_| client_hash), cookies: None };
+    let picked = cluster.pick(&input, &[])?;
+    let bind: SocketAddr = if picked.address.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+    let upstream = UdpSocket::bind(bind).await.ok()?;
+    if upstream.connect(picked.address).await.is_err() {
+        cluster.report(picked.index, false);
+        return None;
+    }
+    METRICS.l4_connections.with_label_values(&[name, "accepted"]).inc();
+    METRICS.l4_active.with_label_values(&[name]).inc();
+    let flow = Arc::new(Flow {
+        upstream: Arc::new(upstream),
+        last: Arc::new(AtomicU64::new(now_ms())),
+        cluster: cluster.name.clone(),
+    });
+    flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, flow.clone());
+    let lease = cluster.begin(picked.index);
+    let idle = l.policy.idle_timeout_ms;
+    tokio::spawn(replies(
+        listener.clone(),
+        client,
+        flow.clone(),
+        flows.clone(),
+        name.to_owned(),
+        idle,
+        lease,
+        stop,
+        drain,
+    ));
+    Some(flow)
+}
+
+/// Sends the endpoint's datagrams back to the client until the flow idles out.
+#[allow(clippy::too_many_arguments)]
+async fn replies(
+    listener: Arc<UdpSocket>,
+    client: SocketAddr,
+    flow: Arc<Flow>,
+    flows: Flows,
+    name: String,
+    idle_ms: u64,
+    _lease: InFlight,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let mut buf = vec![0u8; 65_535];
+    let drained = async {
+        let mut stop = stop;
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+        tokio::time::sleep(drain).await;
+    };
+    tokio::pin!(drained);
+    loop {
+        let since = now_ms().saturating_sub(flow.last.load(Ordering::Relaxed));
+        if since >= idle_ms {
+            break;
+        }
+        tokio::select! {
+            _ = &mut drained => break,
+            _ = tokio::time::sleep(Duration::from_millis(idle_ms - since)) => {}
+            r = flow.upstream.recv(&mut buf) => {
+                let Ok(n) = r else { break };
+                flow.last.store(now_ms(), Ordering::Relaxed);
+                if listener.send_to(&buf[..n], client).await.is_ok() {
+                    METRICS.l4_bytes.with_label_values(&[name.as_str(), flow.cluster.as_str(), "out"]).inc_by(n as u64);
+                }
+            }
+        }
+    }
+    flows.lock().unwrap_or_else(|e| e.into_inner()).remove(&client);
+    METRICS.l4_active.with_label_values(&[name.as_str()]).dec();
+}
