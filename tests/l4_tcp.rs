@@ -253,3 +253,60 @@ async fn proxy_protocol_v2_reaches_the_upstream() {
     assert_eq!(addr, Some(format!("127.0.3.7:{client_port}").parse().unwrap()));
     assert_eq!(rest, b"hello");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_close_is_carried_through() {
+    // An upstream that reads to EOF, then answers with what it counted.
+    let port = free_port(&["127.0.0.2"]);
+    let a: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let l = TcpListener::bind(a).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut all = Vec::new();
+                if s.read_to_end(&mut all).await.is_ok() {
+                    let _ = s.write_all(format!("got {} bytes", all.len()).as_bytes()).await;
+                }
+            });
+        }
+    });
+    let listen = free_port(&["127.0.0.1"]);
+    let _s = Sluice::start(
+        &[("all.yaml", &(service("counter", &[a]) + &tcp_services(&[(listen, "default/counter:80")])))],
+        &l4_flags(),
+    );
+    wait_listening(listen).await;
+    let mut c = TcpStream::connect(("127.0.0.1", listen)).await.unwrap();
+    c.write_all(&vec![7u8; 100_000]).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), c.read_to_string(&mut answer)).await.unwrap().unwrap();
+    assert_eq!(answer, "got 100000 bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_that_cannot_be_bound_is_reported_on_its_configmap() {
+    let port = free_port(&["127.0.0.2"]);
+    let a: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    echo_server(a, "x").await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    let s =
+        Sluice::start(&[("all.yaml", &(service("x", &[a]) + &tcp_services(&[(busy, "default/x:80")])))], &l4_flags());
+    let c = client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let snap = get(&c, s.admin, "admin", "/debug/snapshot").await.json();
+        let found =
+            snap["diagnostics"].as_array().unwrap().iter().find(|d| d["field"] == format!("data[{busy}]")).cloned();
+        if let Some(d) = found {
+            assert_eq!(d["severity"], "error");
+            assert_eq!(d["object"]["kind"], "ConfigMap");
+            assert!(d["message"].as_str().unwrap().contains("cannot listen"), "{d}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bind failure was never reported");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(taken);
+}
