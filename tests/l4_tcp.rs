@@ -310,3 +310,25 @@ async fn a_port_that_cannot_be_bound_is_reported_on_its_configmap() {
     }
     drop(taken);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_address_from_proxy_v1_is_passed_on_in_v2() {
+    let port = free_port(&["127.0.0.2"]);
+    let a: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let mut seen = recording_server(a).await;
+    let listen = free_port(&["127.0.0.1"]);
+    let manifests = service("pp", &[a]) + &tcp_services(&[(listen, "default/pp:80:PROXY:PROXYV2")]);
+    let _s = Sluice::start(&[("all.yaml", &manifests)], &l4_flags());
+    wait_listening(listen).await;
+    let mut c = TcpStream::connect(("127.0.0.1", listen)).await.unwrap();
+    c.write_all(b"PROXY TCP4 203.0.113.50 192.0.2.9 40000 443\r\nhello").await.unwrap();
+    let got = loop {
+        let got = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await.unwrap().unwrap();
+        if got.ends_with(b"hello") {
+            break got;
+        }
+    };
+    let (addr, rest) = sluice_proxy::l4::proxy_protocol::decode(&mut got.as_slice()).await.unwrap();
+    assert_eq!(addr, Some("203.0.113.50:40000".parse().unwrap()), "the client the first proxy saw");
+    assert_eq!(rest, b"hello");
+}
