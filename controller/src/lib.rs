@@ -6,6 +6,7 @@
 //! diagnostics without I/O; a [`Reconciler`] numbers Snapshots and keeps the
 //! last good form of objects whose new form is broken.
 
+pub mod bcs;
 mod names;
 mod object;
 mod reconcile;

@@ -16,6 +16,8 @@ pub enum Kind {
     Pod,
     Secret,
     ConfigMap,
+    /// The seed's Mesos-era BCS ingress (`kind: ingress`).
+    SeedIngress,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::Secret => "Secret",
             Kind::ConfigMap => "ConfigMap",
+            Kind::SeedIngress => "ingress",
         }
     }
 
@@ -42,6 +45,7 @@ impl Kind {
             Kind::Pod,
             Kind::Secret,
             Kind::ConfigMap,
+            Kind::SeedIngress,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)
@@ -72,6 +76,7 @@ pub enum Object {
     Pod(Pod),
     Secret(Secret),
     ConfigMap(ConfigMap),
+    SeedIngress(crate::bcs::SeedIngress),
 }
 
 impl Object {
@@ -85,6 +90,7 @@ impl Object {
             Object::Pod(_) => Kind::Pod,
             Object::Secret(_) => Kind::Secret,
             Object::ConfigMap(_) => Kind::ConfigMap,
+            Object::SeedIngress(_) => Kind::SeedIngress,
         }
     }
 
@@ -98,6 +104,7 @@ impl Object {
             Object::Pod(o) => &o.metadata,
             Object::Secret(o) => &o.metadata,
             Object::ConfigMap(o) => &o.metadata,
+            Object::SeedIngress(o) => &o.metadata,
         }
     }
 

@@ -20,6 +20,7 @@ pub struct Store {
     pub pods: BTreeMap<Key, Pod>,
     pub secrets: BTreeMap<Key, Secret>,
     pub config_maps: BTreeMap<Key, ConfigMap>,
+    pub seed_ingresses: BTreeMap<Key, crate::bcs::SeedIngress>,
 }
 
 fn key_of(object: &Object) -> Key {
@@ -40,6 +41,7 @@ impl Store {
             Object::Pod(o) => self.pods.insert(key, o).map(Object::Pod),
             Object::Secret(o) => self.secrets.insert(key, o).map(Object::Secret),
             Object::ConfigMap(o) => self.config_maps.insert(key, o).map(Object::ConfigMap),
+            Object::SeedIngress(o) => self.seed_ingresses.insert(key, o).map(Object::SeedIngress),
         }
     }
 
@@ -53,6 +55,7 @@ impl Store {
             Kind::Pod => self.pods.remove(key).map(Object::Pod),
             Kind::Secret => self.secrets.remove(key).map(Object::Secret),
             Kind::ConfigMap => self.config_maps.remove(key).map(Object::ConfigMap),
+            Kind::SeedIngress => self.seed_ingresses.remove(key).map(Object::SeedIngress),
         }
     }
 
@@ -68,6 +71,7 @@ impl Store {
             Kind::Pod => self.pods.get(&key).cloned().map(Object::Pod),
             Kind::Secret => self.secrets.get(&key).cloned().map(Object::Secret),
             Kind::ConfigMap => self.config_maps.get(&key).cloned().map(Object::ConfigMap),
+            Kind::SeedIngress => self.seed_ingresses.get(&key).cloned().map(Object::SeedIngress),
         }
     }
 
@@ -81,7 +85,8 @@ impl Store {
         let p = self.pods.values().cloned().map(Object::Pod);
         let x = self.secrets.values().cloned().map(Object::Secret);
         let m = self.config_maps.values().cloned().map(Object::ConfigMap);
-        i.chain(c).chain(s).chain(es).chain(e).chain(p).chain(x).chain(m)
+        let b = self.seed_ingresses.values().cloned().map(Object::SeedIngress);
+        i.chain(c).chain(s).chain(es).chain(e).chain(p).chain(x).chain(m).chain(b)
     }
 
     pub fn len(&self) -> usize {
@@ -93,6 +98,7 @@ impl Store {
             + self.pods.len()
             + self.secrets.len()
             + self.config_maps.len()
+            + self.seed_ingresses.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -81,6 +81,8 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
         ("v1", "Pod") => Some(Kind::Pod),
         ("v1", "Secret") => Some(Kind::Secret),
         ("v1", "ConfigMap") => Some(Kind::ConfigMap),
+        // The seed's form B lost its apiVersion to transcription: any goes.
+        (_, "ingress") => Some(Kind::SeedIngress),
         _ => None,
     };
     let Some(k) = known else {
@@ -118,6 +120,12 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
         return;
     }
     if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+        // The seed writes `annotation` (singular); it means annotations.
+        if k == Kind::SeedIngress
+            && let Some(a) = meta.remove("annotation")
+        {
+            meta.entry("annotations").or_insert(a);
+        }
         if k.namespaced() {
             meta.insert("namespace".into(), Value::String(namespace.clone()));
         } else {
@@ -146,6 +154,7 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
             Kind::Pod => typed(doc).map(Object::Pod),
             Kind::Secret => typed(doc).map(Object::Secret),
             Kind::ConfigMap => typed(doc).map(Object::ConfigMap),
+            Kind::SeedIngress => typed(doc).map(Object::SeedIngress),
         }
     };
     match object {

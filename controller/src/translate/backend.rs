@@ -174,3 +174,42 @@ impl Translator<'_> {
         Some(name)
     }
 }
+
+impl Translator<'_> {
+    /// The cluster of Service `name` (in `r`'s namespace) at `port`, which
+    /// must speak `protocol`; a diagnostic on `field` when it cannot be.
+    pub(super) fn service_port_cluster(
+        &mut self,
+        r: &ObjectRef,
+        field: &str,
+        name: &str,
+        port: &super::bcs_seed::PortRef,
+        protocol: &str,
+        policy: &ClusterPolicy,
+    ) -> Option<String> {
+        use super::bcs_seed::PortRef;
+        let key = (r.namespace.clone(), name.to_owned());
+        let Some(svc) = self.store.services.get(&key) else {
+            self.push(Diagnostic::error(r.clone(), field, format!("Service {}/{name} not found", r.namespace)));
+            return None;
+        };
+        let ports: &[ServicePort] = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
+        let index = match port {
+            PortRef::Number(n) => ports.iter().position(|p| i64::from(p.port) == *n),
+            PortRef::Name(n) => ports.iter().position(|p| p.name.as_deref() == Some(n.as_str())),
+        };
+        let wanted = match port {
+            PortRef::Number(n) => n.to_string(),
+            PortRef::Name(n) => format!("'{n}'"),
+        };
+        let Some(index) = index.filter(|i| ports[*i].protocol.as_deref().unwrap_or("TCP") == protocol) else {
+            self.push(Diagnostic::error(
+                r.clone(),
+                field,
+                format!("Service {}/{name} has no {protocol} port {wanted}", r.namespace),
+            ));
+            return None;
+        };
+        self.cluster_for(&key, svc, index, policy)
+    }
+}

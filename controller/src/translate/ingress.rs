@@ -3,6 +3,7 @@
 use super::annotations::{CanarySpec, ClusterPolicy};
 use super::order::age;
 use super::{INGRESS_ROUTES, Translator};
+use crate::bcs::SeedIngress;
 use crate::names::{check_host, check_path};
 use crate::object::{Kind, meta_ref};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -42,12 +43,44 @@ struct Builder {
 
 impl Translator<'_> {
     pub(super) fn ingresses(&mut self) -> RouteConfig {
-        let mut ordered: Vec<&Ingress> = self.store.ingresses.values().collect();
-        ordered.sort_by_cached_key(|i| age(&i.metadata));
+        // Kubernetes Ingresses and BCS seed ingresses in one age order: where
+        // both claim a host and path, the older object keeps it (bcs.md §5).
+        enum Source<'s> {
+            Ingress(&'s Ingress),
+            Seed(&'s SeedIngress),
+        }
+        let mut ordered: Vec<(super::order::AgeKey, Source<'_>)> = self
+            .store
+            .ingresses
+            .values()
+            .map(|i| (age(&i.metadata), Source::Ingress(i)))
+            .chain(self.store.seed_ingresses.values().map(|s| (age(&s.metadata), Source::Seed(s))))
+            .collect();
+        ordered.sort_by(|a, b| a.0.cmp(&b.0));
         let mut b = Builder::default();
         // Main Ingresses first: a canary attaches to the route a main one made.
         let mut canaries = Vec::new();
-        for ing in ordered {
+        for (_, source) in ordered {
+            let ing = match source {
+                Source::Ingress(ing) => ing,
+                Source::Seed(seed) => {
+                    let r = meta_ref(Kind::SeedIngress, &seed.metadata);
+                    if self.seed_is_ours(seed, &r) {
+                        self.seed_http_rules(seed, &r, &mut |t, host, path, split, field| {
+                            if t.claim(&mut b, &r, &field, &host, &path) {
+                                b.hosts.entry(host).or_default().routes.push(Route {
+                                    path,
+                                    split,
+                                    canaries: vec![],
+                                    policy: RoutePolicy::default(),
+                                    source: r.clone(),
+                                });
+                            }
+                        });
+                    }
+                    continue;
+                }
+            };
             let r = meta_ref(Kind::Ingress, &ing.metadata);
             if !self.is_ours(ing, &r) {
                 continue;
@@ -263,22 +296,10 @@ impl Translator<'_> {
                         continue;
                     }
                 };
-                let claim = (host.clone(), path.clone());
-                if let Some(owner) = b.claims.get(&claim) {
-                    let message = if owner == r {
-                        format!("duplicate of an earlier path of this Ingress for host '{host}'; left out")
-                    } else {
-                        format!(
-                            "host '{host}' {:?} path '{}' is already served by {owner}, which is older and keeps it; \
-                             left out",
-                            path.kind, path.path
-                        )
-                    };
-                    self.push(Diagnostic::error(r.clone(), format!("{pf}.path"), message));
+                if !self.claim(b, r, &format!("{pf}.path"), &host, &path) {
                     continue;
                 }
                 let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), cluster);
-                b.claims.insert(claim, r.clone());
                 if let Some(entry) = b.hosts.get_mut(&host) {
                     entry.routes.push(Route {
                         path,
@@ -290,6 +311,26 @@ impl Translator<'_> {
                 }
             }
         }
+    }
+
+    /// Claims a host and path for `r`; false (with a diagnostic on `field`)
+    /// when an older object, or an earlier path of the same one, holds it.
+    fn claim(&mut self, b: &mut Builder, r: &ObjectRef, field: &str, host: &str, path: &PathMatch) -> bool {
+        let key = (host.to_owned(), path.clone());
+        if let Some(owner) = b.claims.get(&key) {
+            let message = if owner == r {
+                format!("duplicate of an earlier path of this object for host '{host}'; left out")
+            } else {
+                format!(
+                    "host '{host}' {:?} path '{}' is already served by {owner}, which is older and keeps it; left out",
+                    path.kind, path.path
+                )
+            };
+            self.push(Diagnostic::error(r.clone(), field, message));
+            return false;
+        }
+        b.claims.insert(key, r.clone());
+        true
     }
 
     fn tls_entries(&mut self, ing: &Ingress, r: &ObjectRef) -> Vec<TlsEntry> {

@@ -5,6 +5,10 @@
 
 use super::Translator;
 use super::annotations::ClusterPolicy;
+use super::bcs_seed::rule_kind;
+use super::order::{AgeKey, age};
+use crate::bcs::SeedIngress;
+use crate::object::{Kind, meta_ref};
 use sluice_config::{Diagnostic, L4Policy, Listener, ListenerKind, ObjectRef, ProxyProtocolVersion, Split};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -29,27 +33,118 @@ impl Translator<'_> {
             }
         }
         let mut out = Vec::new();
+        // Every source of ports, oldest first: the first owner keeps a port.
+        enum Source<'s> {
+            ConfigMap(ObjectRef, bool),
+            Seed(&'s SeedIngress),
+        }
+        let mut sources: Vec<(AgeKey, Source<'_>)> = Vec::new();
         let maps =
             [(self.options.tcp_services_configmap.clone(), false), (self.options.udp_services_configmap.clone(), true)];
         for (name, udp) in maps {
             let Some(name) = name else { continue };
             let (ns, cm) = name.split_once('/').unwrap_or(("default", name.as_str()));
             let r = ObjectRef::new("ConfigMap", ns, cm);
-            let Some(map) = self.store.config_maps.get(&(ns.to_owned(), cm.to_owned())) else {
-                let flag = if udp { "--udp-services-configmap" } else { "--tcp-services-configmap" };
-                self.push(Diagnostic::warning(r, "", format!("named by {flag} but not found; no listeners from it")));
-                continue;
-            };
-            let mut entries: Vec<(String, String)> =
-                map.data.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
-            entries.sort_by_key(|(k, _)| k.parse::<u32>().unwrap_or(u32::MAX));
-            for (key, value) in entries {
-                if let Some(l) = self.l4_entry(&r, &key, &value, udp, bind, &mut owners) {
-                    out.push(l);
+            match self.store.config_maps.get(&(ns.to_owned(), cm.to_owned())) {
+                Some(map) => sources.push((age(&map.metadata), Source::ConfigMap(r, udp))),
+                None => {
+                    let flag = if udp { "--udp-services-configmap" } else { "--tcp-services-configmap" };
+                    self.push(Diagnostic::warning(
+                        r,
+                        "",
+                        format!("named by {flag} but not found; no listeners from it"),
+                    ));
+                }
+            }
+        }
+        for seed in self.store.seed_ingresses.values() {
+            sources.push((age(&seed.metadata), Source::Seed(seed)));
+        }
+        sources.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, source) in sources {
+            match source {
+                Source::ConfigMap(r, udp) => {
+                    let Some(map) = self.store.config_maps.get(&(r.namespace.clone(), r.name.clone())) else {
+                        continue;
+                    };
+                    let mut entries: Vec<(String, String)> =
+                        map.data.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    entries.sort_by_key(|(k, _)| k.parse::<u32>().unwrap_or(u32::MAX));
+                    for (key, value) in entries {
+                        if let Some(l) = self.l4_entry(&r, &key, &value, udp, bind, &mut owners) {
+                            out.push(l);
+                        }
+                    }
+                }
+                Source::Seed(seed) => {
+                    let listeners = self.seed_tcp_rules(seed, bind, &mut owners);
+                    out.extend(listeners);
                 }
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// The seed's TCP rules: a listener on each `listenPort`.
+    fn seed_tcp_rules(&mut self, seed: &SeedIngress, bind: IpAddr, owners: &mut PortOwners) -> Vec<Listener> {
+        let r = meta_ref(Kind::SeedIngress, &seed.metadata);
+        let mut out = Vec::new();
+        // The lbGroup verdict was given with the HTTP rules; here it is only applied.
+        if seed.spec.lb_group.as_deref().unwrap_or("") != self.options.lb_group {
+            return out;
+        }
+        for (i, rule) in seed.spec.rules.iter().enumerate() {
+            match rule_kind(rule).as_deref() {
+                Some("TCP") => {}
+                Some("HTTP") => continue,
+                other => {
+                    self.push(Diagnostic::error(
+                        r.clone(),
+                        format!("spec.rules[{i}].kind"),
+                        format!("'{}' is not HTTP or TCP; rule left out", other.unwrap_or("")),
+                    ));
+                    continue;
+                }
+            }
+            let tf = format!("spec.rules[{i}].tcpIngress");
+            let Some(tcp) = &rule.tcp_ingress else {
+                self.push(Diagnostic::error(r.clone(), tf, "required for kind TCP"));
+                continue;
+            };
+            let port = tcp
+                .listen_port
+                .as_ref()
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0);
+            let Some(port) = port else {
+                self.push(Diagnostic::error(r.clone(), format!("{tf}.listenPort"), "required: a port in 1-65535"));
+                continue;
+            };
+            let policy = self.seed_balance(rule, &r, &format!("spec.rules[{i}]"));
+            let split = self.seed_split(&r, &tcp.backend, &format!("{tf}.backend"), &policy, "TCP");
+            if let Some(owner) = owners.get(&(port, false)) {
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    format!("{tf}.listenPort"),
+                    format!("port {port}/TCP is already taken by {owner}, which keeps it; this rule is left out"),
+                ));
+                continue;
+            }
+            owners.insert((port, false), format!("{r} {tf}.listenPort"));
+            let mut l4 = L4Policy { source: Some(r.clone()), ..L4Policy::default() };
+            if let Some(max) =
+                rule.max_conn.as_ref().and_then(serde_json::Value::as_u64).and_then(|m| u32::try_from(m).ok())
+            {
+                l4.max_connections = Some(max).filter(|m| *m > 0);
+            }
+            out.push(Listener {
+                name: format!("tcp-{port}"),
+                address: SocketAddr::new(bind, port),
+                kind: ListenerKind::Tcp { split, policy: l4 },
+            });
+        }
         out
     }
 

@@ -1,0 +1,208 @@
+//! The seed's Mesos-era BCS ingress into routes and listeners (bcs.md §2):
+//! only the instance whose `--lb-group` equals `lbGroup` serves it; an HTTP
+//! rule is a host with its first path only (the seed's constraint), split
+//! between Services by their weights as shares of traffic; a TCP rule is a
+//! listener on `listenPort` split the same way, per connection.
+
+use super::Translator;
+use super::annotations::ClusterPolicy;
+use crate::bcs::{SeedBackend, SeedIngress, SeedRule};
+use crate::names::check_host;
+use serde_json::Value;
+use sluice_config::{Balance, Diagnostic, ObjectRef, PathMatch, Split, WeightedCluster};
+
+/// A seed rule's kind, form A (no `kind`, `http` present) read as HTTP.
+pub(super) fn rule_kind(rule: &SeedRule) -> Option<String> {
+    match &rule.kind {
+        Some(k) => Some(k.to_ascii_uppercase()),
+        None if rule.http.is_some() || rule.http_ingress.is_some() => Some("HTTP".into()),
+        None if rule.tcp_ingress.is_some() => Some("TCP".into()),
+        None => None,
+    }
+}
+
+impl Translator<'_> {
+    /// Whether this instance serves the seed ingress (its lbGroup); says why not.
+    pub(super) fn seed_is_ours(&mut self, seed: &SeedIngress, r: &ObjectRef) -> bool {
+        let group = seed.spec.lb_group.as_deref().unwrap_or("");
+        if group == self.options.lb_group {
+            return true;
+        }
+        let ours = self.options.lb_group.clone();
+        self.push(Diagnostic::info(
+            r.clone(),
+            "spec.lbGroup",
+            format!("'{group}' is another LB group (this instance serves --lb-group {ours}): not served here"),
+        ));
+        false
+    }
+
+    pub(super) fn seed_balance(&mut self, rule: &SeedRule, r: &ObjectRef, field: &str) -> ClusterPolicy {
+        let balance = match rule.balance.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") | Some("roundrobin") => Balance::RoundRobin,
+            Some("source") => Balance::Hash {
+                key: sluice_config::SOURCE_ADDRESS_KEY.into(),
+                table_size: self.options.maglev_table_size,
+            },
+            Some("leastconn") => Balance::LeastConnections,
+            Some(other) => {
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    format!("{field}.balance"),
+                    format!("'{other}' is not roundrobin, source or leastconn; roundrobin is used"),
+                ));
+                Balance::RoundRobin
+            }
+        };
+        ClusterPolicy { balance, affinity: None }
+    }
+
+    /// The weighted split of a rule's backends: each Service gets its weight
+    /// as a share of the traffic whatever its endpoint count.
+    pub(super) fn seed_split(
+        &mut self,
+        r: &ObjectRef,
+        backends: &Value,
+        field: &str,
+        policy: &ClusterPolicy,
+        want_protocol: &str,
+    ) -> Split {
+        let list: Vec<(String, Value)> = match backends {
+            Value::Array(items) => {
+                items.iter().enumerate().map(|(j, v)| (format!("{field}[{j}]"), v.clone())).collect()
+            }
+            Value::Object(_) => vec![(field.to_owned(), backends.clone())],
+            _ => {
+                self.push(Diagnostic::error(r.clone(), field, "required: a backend or a list of backends"));
+                return Split::default();
+            }
+        };
+        let mut split = Vec::new();
+        for (bf, value) in list {
+            let backend: SeedBackend = match serde_path_to_error::deserialize(value) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.push(Diagnostic::error(r.clone(), format!("{bf}.{}", e.path()), e.into_inner().to_string()));
+                    continue;
+                }
+            };
+            let weight = match &backend.weight {
+                None => 1,
+                Some(Value::Number(n)) => match n.as_u64().and_then(|w| u32::try_from(w).ok()) {
+                    Some(w) => w,
+                    None => {
+                        self.push(Diagnostic::error(
+                            r.clone(),
+                            format!("{bf}.weight"),
+                            format!("{n} is not an integer ≥ 0; this backend is left out"),
+                        ));
+                        continue;
+                    }
+                },
+                Some(other) => {
+                    self.push(Diagnostic::error(
+                        r.clone(),
+                        format!("{bf}.weight"),
+                        format!("{other} is not an integer ≥ 0; this backend is left out"),
+                    ));
+                    continue;
+                }
+            };
+            let port = backend.service_port.as_ref().or(backend.port.as_ref());
+            let port = match port {
+                Some(Value::Number(n)) => n.as_i64().map(PortRef::Number),
+                Some(Value::String(s)) => Some(match s.parse::<i64>() {
+                    Ok(n) => PortRef::Number(n),
+                    Err(_) => PortRef::Name(s.clone()),
+                }),
+                _ => None,
+            };
+            let Some(port) = port else {
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    format!("{bf}.servicePort"),
+                    "required (a port number or name)",
+                ));
+                continue;
+            };
+            if let Some(cluster) = self.service_port_cluster(
+                r,
+                &format!("{bf}.serviceName"),
+                &backend.service_name,
+                &port,
+                want_protocol,
+                policy,
+            ) {
+                split.push(WeightedCluster { cluster, weight });
+            }
+        }
+        if !split.is_empty() && split.iter().all(|w| w.weight == 0) {
+            self.push(Diagnostic::warning(r.clone(), field, "every weight is 0: no backend gets traffic"));
+        }
+        Split(split)
+    }
+
+    /// Routes of the seed's HTTP rules, into the shared builder.
+    pub(super) fn seed_http_rules(
+        &mut self,
+        seed: &SeedIngress,
+        r: &ObjectRef,
+        add: &mut dyn FnMut(&mut Self, String, PathMatch, Split, String),
+    ) {
+        for (i, rule) in seed.spec.rules.iter().enumerate() {
+            if rule_kind(rule).as_deref() != Some("HTTP") {
+                continue;
+            }
+            let (http, hf) = match (&rule.http_ingress, &rule.http) {
+                (Some(h), _) => (h, format!("spec.rules[{i}].httpIngress")),
+                (None, Some(h)) => (h, format!("spec.rules[{i}].http")),
+                (None, None) => {
+                    self.push(Diagnostic::error(
+                        r.clone(),
+                        format!("spec.rules[{i}].httpIngress"),
+                        "required for kind HTTP",
+                    ));
+                    continue;
+                }
+            };
+            let Some(host) = http.host.clone().or_else(|| rule.host.clone()).filter(|h| !h.is_empty()) else {
+                self.push(Diagnostic::error(r.clone(), format!("{hf}.host"), "required: the domain to balance"));
+                continue;
+            };
+            if let Err(e) = check_host(&host) {
+                self.push(Diagnostic::error(r.clone(), format!("{hf}.host"), format!("{e}; rule left out")));
+                continue;
+            }
+            let Some(first) = http.paths.first() else {
+                self.push(Diagnostic::error(r.clone(), format!("{hf}.paths"), "needs one path"));
+                continue;
+            };
+            if http.paths.len() > 1 {
+                let ignored: Vec<String> = http.paths[1..].iter().map(|p| p.path.clone().unwrap_or_default()).collect();
+                self.push(Diagnostic::warning(
+                    r.clone(),
+                    format!("{hf}.paths[1]"),
+                    format!("only the first path is served, as BCS does; ignored: {}", ignored.join(", ")),
+                ));
+            }
+            let raw = first.path.clone().unwrap_or_else(|| "/".into());
+            if !raw.starts_with('/') {
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    format!("{hf}.paths[0].path"),
+                    format!("'{raw}' must start with '/'"),
+                ));
+                continue;
+            }
+            let policy = self.seed_balance(rule, r, &format!("spec.rules[{i}]"));
+            let split = self.seed_split(r, &first.backend, &format!("{hf}.paths[0].backend"), &policy, "TCP");
+            add(self, host, PathMatch::prefix(&raw), split, format!("{hf}.paths[0].path"));
+        }
+    }
+}
+
+/// A Service port as an input names it.
+pub(super) enum PortRef {
+    Number(i64),
+    Name(String),
+}
