@@ -1,0 +1,106 @@
+//! The seed's weighted BCS ingress end to end (seeds-digest T-01, T-02):
+//! the seed's hosts, paths and weights, real backends.
+
+mod common;
+use common::*;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+
+async fn greeter(addr: SocketAddr, name: &'static str) {
+    let l = TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = s.write_all(name.as_bytes()).await;
+        }
+    });
+}
+
+fn seed_ingress(tcp_port: u16) -> String {
+    format!(
+        r#"
+---
+{{"apiVersion": "v1", "kind": "ingress", "metadata": {{"name": "ingress-demo", "namespace": "default"}},
+ "spec": {{"lbGroup": "external", "clusterid": "sz-loldemo-0000123", "rules": [
+   {{"kind": "HTTP", "balance": "roundrobin", "httpIngress": {{"host": "demo.bcs.com", "paths": [
+      {{"path": "/read/demo", "backend": [
+        {{"serviceName": "service-1", "servicePort": "8801", "weight": 70}},
+        {{"serviceName": "service-2", "servicePort": "8802", "weight": 30}}]}}]}}}},
+   {{"kind": "TCP", "balance": "roundrobin", "tcpIngress": {{"listenPort": {tcp_port}, "backend": [
+      {{"serviceName": "service-3", "servicePort": "8803", "weight": 70}},
+      {{"serviceName": "service-4", "servicePort": "8804", "weight": 30}}]}}}}]}}}}
+"#
+    )
+}
+
+/// Service `name` on `service_port`, whose endpoints are `addrs`.
+fn svc(name: &str, service_port: u16, addrs: &[SocketAddr]) -> String {
+    service(name, addrs).replace("port: 80,", &format!("port: {service_port},"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t01_http_70_30_and_t02_tcp_70_30() {
+    // service-1 has three endpoints and service-2 one: the split is between
+    // Services, whatever their endpoint counts.
+    let port = free_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]);
+    let at = |ip: &str| -> SocketAddr { format!("{ip}:{port}").parse().unwrap() };
+    let _s1 = echo("service-1", &[at("127.0.0.2"), at("127.0.0.3"), at("127.0.0.4")], None);
+    let _s2 = echo("service-2", &[at("127.0.0.5")], None);
+    let tport = free_port(&["127.0.0.6", "127.0.0.7"]);
+    let (t3, t4): (SocketAddr, SocketAddr) =
+        (format!("127.0.0.6:{tport}").parse().unwrap(), format!("127.0.0.7:{tport}").parse().unwrap());
+    greeter(t3, "service-3").await;
+    greeter(t4, "service-4").await;
+    let listen = free_port(&["127.0.0.1"]);
+    let manifests = svc("service-1", 8801, &[at("127.0.0.2"), at("127.0.0.3"), at("127.0.0.4")])
+        + &svc("service-2", 8802, &[at("127.0.0.5")])
+        + &svc("service-3", 8803, &[t3])
+        + &svc("service-4", 8804, &[t4])
+        + &seed_ingress(listen);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &["--l4-bind", "127.0.0.1"]);
+
+    // T-01: 10 000 requests to demo.bcs.com/read/demo.
+    let c = client();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (c, to) = (c.clone(), s.http);
+        tasks.push(tokio::spawn(async move {
+            let mut n = HashMap::<String, u32>::new();
+            for _ in 0..625 {
+                let r = get(&c, to, "demo.bcs.com", "/read/demo").await;
+                assert_eq!(r.status, 200);
+                *n.entry(r.backend).or_default() += 1;
+            }
+            n
+        }));
+    }
+    let mut http = HashMap::<String, u32>::new();
+    for t in tasks {
+        for (k, v) in t.await.unwrap() {
+            *http.entry(k).or_default() += v;
+        }
+    }
+    let share = f64::from(http["service-1"]) / 10_000.0;
+    eprintln!("T-01 requests: {http:?}");
+    assert!((share - 0.70).abs() <= 0.02, "service-1 got {:.2} %", share * 100.0);
+
+    // T-02: 2 000 connections to the listenPort.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", listen)).await.is_err() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut tcp = HashMap::<String, u32>::new();
+    for _ in 0..2000 {
+        let mut s = TcpStream::connect(("127.0.0.1", listen)).await.unwrap();
+        let mut name = String::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut name)).await.unwrap().unwrap();
+        *tcp.entry(name).or_default() += 1;
+    }
+    let share = f64::from(tcp["service-3"]) / 2000.0;
+    eprintln!("T-02 connections: {tcp:?}");
+    assert!((share - 0.70).abs() <= 0.03, "service-3 got {:.2} %", share * 100.0);
+}
