@@ -51,6 +51,9 @@ pub(super) struct IngressAnnotations {
 pub(super) struct ClusterPolicy {
     pub balance: Balance,
     pub affinity: Option<Affinity>,
+    /// Sets the cluster apart when its endpoints are weighted by another rule
+    /// (BCS export groups).
+    pub tag: Option<&'static str>,
 }
 
 impl ClusterPolicy {
@@ -67,6 +70,9 @@ impl ClusterPolicy {
             None => {}
             Some(Affinity::Cookie { name, mode, .. }) => tags.push(format!("cookie:{name}:{mode:?}").to_lowercase()),
             Some(Affinity::ClientIp { timeout_seconds }) => tags.push(format!("clientip:{timeout_seconds}")),
+        }
+        if let Some(t) = self.tag {
+            tags.push(t.to_owned());
         }
         if tags.is_empty() { String::new() } else { format!("~{}", tags.join(",")) }
     }

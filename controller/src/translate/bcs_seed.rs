@@ -54,7 +54,7 @@ impl Translator<'_> {
                 Balance::RoundRobin
             }
         };
-        ClusterPolicy { balance, affinity: None }
+        ClusterPolicy { balance, affinity: None, tag: None }
     }
 
     /// The weighted split of a rule's backends: each Service gets its weight

@@ -6,6 +6,7 @@ use super::{INGRESS_ROUTES, Translator};
 use crate::bcs::SeedIngress;
 use crate::names::{check_host, check_path};
 use crate::object::{Kind, meta_ref};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
     Canary, Diagnostic, HostPattern, ObjectRef, PathMatch, Route, RouteConfig, RoutePolicy, Split, VirtualHost,
@@ -48,13 +49,18 @@ impl Translator<'_> {
         enum Source<'s> {
             Ingress(&'s Ingress),
             Seed(&'s SeedIngress),
+            Export(&'s crate::store::Key, &'s Service),
         }
+        let exported = self.store.services.iter().filter(|(_, s)| {
+            s.metadata.labels.as_ref().is_some_and(|l| l.contains_key(super::bcs_export::GROUP_LABEL))
+        });
         let mut ordered: Vec<(super::order::AgeKey, Source<'_>)> = self
             .store
             .ingresses
             .values()
             .map(|i| (age(&i.metadata), Source::Ingress(i)))
             .chain(self.store.seed_ingresses.values().map(|s| (age(&s.metadata), Source::Seed(s))))
+            .chain(exported.map(|(k, s)| (age(&s.metadata), Source::Export(k, s))))
             .collect();
         ordered.sort_by(|a, b| a.0.cmp(&b.0));
         let mut b = Builder::default();
@@ -63,6 +69,10 @@ impl Translator<'_> {
         for (_, source) in ordered {
             let ing = match source {
                 Source::Ingress(ing) => ing,
+                Source::Export(key, svc) => {
+                    self.exported_http(key, svc, &mut b);
+                    continue;
+                }
                 Source::Seed(seed) => {
                     let r = meta_ref(Kind::SeedIngress, &seed.metadata);
                     if self.seed_is_ours(seed, &r) {
@@ -310,6 +320,50 @@ impl Translator<'_> {
                     });
                 }
             }
+        }
+    }
+
+    /// The HTTP ports of a BCS-exported Service: its domain, path `/`.
+    fn exported_http(&mut self, key: &crate::store::Key, svc: &Service, b: &mut Builder) {
+        let r = meta_ref(Kind::Service, &svc.metadata);
+        let Some(export) = self.export_of(svc, &r) else { return };
+        let ports = svc.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
+        for (i, port) in ports.iter().enumerate() {
+            if !super::bcs_export::is_http_port(port) {
+                continue;
+            }
+            let domain = svc.metadata.annotations.as_ref().and_then(|a| a.get(super::bcs_export::DOMAIN_ANNOTATION));
+            let Some(domain) = domain.filter(|d| !d.is_empty()).cloned() else {
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    format!("metadata.annotations[{}]", super::bcs_export::DOMAIN_ANNOTATION),
+                    format!("required: the host exported HTTP port {} is served on", port.port),
+                ));
+                continue;
+            };
+            if let Err(e) = check_host(&domain) {
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    format!("metadata.annotations[{}]", super::bcs_export::DOMAIN_ANNOTATION),
+                    e,
+                ));
+                continue;
+            }
+            let path = PathMatch::prefix("/");
+            if !self.claim(b, &r, &format!("spec.ports[{i}]"), &domain, &path) {
+                continue;
+            }
+            let split = match self.export_cluster(key, svc, i, &export) {
+                Some(c) => Split::single(c),
+                None => Split::default(),
+            };
+            b.hosts.entry(domain).or_default().routes.push(Route {
+                path,
+                split,
+                canaries: vec![],
+                policy: RoutePolicy::default(),
+                source: r.clone(),
+            });
         }
     }
 

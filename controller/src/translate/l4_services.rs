@@ -37,6 +37,7 @@ impl Translator<'_> {
         enum Source<'s> {
             ConfigMap(ObjectRef, bool),
             Seed(&'s SeedIngress),
+            Export(&'s crate::store::Key, &'s k8s_openapi::api::core::v1::Service),
         }
         let mut sources: Vec<(AgeKey, Source<'_>)> = Vec::new();
         let maps =
@@ -60,6 +61,11 @@ impl Translator<'_> {
         for seed in self.store.seed_ingresses.values() {
             sources.push((age(&seed.metadata), Source::Seed(seed)));
         }
+        for (key, svc) in &self.store.services {
+            if svc.metadata.labels.as_ref().is_some_and(|l| l.contains_key(super::bcs_export::GROUP_LABEL)) {
+                sources.push((age(&svc.metadata), Source::Export(key, svc)));
+            }
+        }
         sources.sort_by(|a, b| a.0.cmp(&b.0));
         for (_, source) in sources {
             match source {
@@ -80,9 +86,63 @@ impl Translator<'_> {
                     let listeners = self.seed_tcp_rules(seed, bind, &mut owners);
                     out.extend(listeners);
                 }
+                Source::Export(key, svc) => {
+                    let listeners = self.exported_tcp(key, svc, bind, &mut owners);
+                    out.extend(listeners);
+                }
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// The TCP ports of a BCS-exported Service: a listener on each port.
+    fn exported_tcp(
+        &mut self,
+        key: &crate::store::Key,
+        svc: &k8s_openapi::api::core::v1::Service,
+        bind: IpAddr,
+        owners: &mut PortOwners,
+    ) -> Vec<Listener> {
+        let r = meta_ref(Kind::Service, &svc.metadata);
+        let mut out = Vec::new();
+        let Some(export) = self.export_of(svc, &r) else { return out };
+        let ports = svc.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
+        for (i, p) in ports.iter().enumerate() {
+            if super::bcs_export::is_http_port(p) {
+                continue;
+            }
+            let field = format!("spec.ports[{i}]");
+            if p.protocol.as_deref().unwrap_or("TCP") != "TCP" {
+                self.push(Diagnostic::warning(
+                    r.clone(),
+                    field,
+                    "only HTTP and TCP ports are exported (as bcs-loadbalance); this port is not",
+                ));
+                continue;
+            }
+            let Some(port) = u16::try_from(p.port).ok().filter(|p| *p != 0) else { continue };
+            if let Some(owner) = owners.get(&(port, false)) {
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    field,
+                    format!("port {port}/TCP is already taken by {owner}, which keeps it; this port is not exported"),
+                ));
+                continue;
+            }
+            let Some(cluster) = self.export_cluster(key, svc, i, &export) else { continue };
+            owners.insert((port, false), format!("{r} {field}"));
+            let policy = L4Policy {
+                source: Some(r.clone()),
+                max_connections: Some(export.max_connections),
+                ..L4Policy::default()
+            };
+            out.push(Listener {
+                name: format!("tcp-{port}"),
+                address: SocketAddr::new(bind, port),
+                kind: ListenerKind::Tcp { split: Split::single(cluster), policy },
+            });
+        }
         out
     }
 

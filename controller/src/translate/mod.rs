@@ -4,6 +4,7 @@
 
 mod annotations;
 mod backend;
+mod bcs_export;
 mod bcs_seed;
 mod certificate;
 mod class;

@@ -1,0 +1,132 @@
+//! Service export labels of BCS (bcs.md §3): `BCSGROUP` lists the LB groups
+//! that export the Service; `BCSBALANCE` picks the algorithm;
+//! `BCS-WEIGHT-<v>` gives the group of endpoints whose Pod carries a label
+//! value `<v>` that weight as a share of the traffic, whatever its size.
+
+use super::Translator;
+use super::annotations::ClusterPolicy;
+use crate::store::Key;
+use k8s_openapi::api::core::v1::Service;
+use sluice_config::{Balance, Diagnostic, ObjectRef};
+use std::collections::BTreeMap;
+
+pub(super) const GROUP_LABEL: &str = "BCSGROUP";
+const BALANCE_LABEL: &str = "BCSBALANCE";
+const WEIGHT_PREFIX: &str = "BCS-WEIGHT-";
+pub(super) const DOMAIN_ANNOTATION: &str = "bcs.tencent.com/domain";
+const MAXCONN_ANNOTATION: &str = "bcs.tencent.com/maxconn";
+/// bcs-loadbalance's `MaxConn` default.
+const DEFAULT_MAXCONN: u32 = 20_000;
+
+/// What the labels of an exported Service ask for.
+pub(super) struct Export {
+    pub policy: ClusterPolicy,
+    /// `<v>` -> weight.
+    pub weights: Vec<(String, u32)>,
+    pub max_connections: u32,
+}
+
+/// Whether a Service port is HTTP (by name or `appProtocol`).
+pub(super) fn is_http_port(p: &k8s_openapi::api::core::v1::ServicePort) -> bool {
+    p.name.as_deref().is_some_and(|n| n.to_ascii_lowercase().starts_with("http"))
+        || p.app_protocol.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("http"))
+}
+
+impl Translator<'_> {
+    /// The export of `svc` on this LB group, `None` when it is not exported
+    /// here or its labels are unusable (then with a diagnostic).
+    pub(super) fn export_of(&mut self, svc: &Service, r: &ObjectRef) -> Option<Export> {
+        let labels = svc.metadata.labels.as_ref()?;
+        let groups = labels.get(GROUP_LABEL)?;
+        if !groups.split(',').any(|g| g.trim() == self.options.lb_group) {
+            return None;
+        }
+        let balance = match labels.get(BALANCE_LABEL).map(|b| b.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("roundrobin") => Balance::RoundRobin,
+            Some("source") => Balance::Hash {
+                key: sluice_config::SOURCE_ADDRESS_KEY.into(),
+                table_size: self.options.maglev_table_size,
+            },
+            Some("leastconn") => Balance::LeastConnections,
+            Some(other) => {
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    format!("metadata.labels[{BALANCE_LABEL}]"),
+                    format!("'{other}' is not roundrobin, source or leastconn; roundrobin is used"),
+                ));
+                Balance::RoundRobin
+            }
+        };
+        let mut weights = Vec::new();
+        for (k, v) in labels {
+            let Some(group) = k.strip_prefix(WEIGHT_PREFIX) else { continue };
+            match v.trim().parse::<u32>() {
+                Ok(w) if !group.is_empty() => weights.push((group.to_owned(), w)),
+                _ => {
+                    self.push(Diagnostic::error(
+                        r.clone(),
+                        format!("metadata.labels[{k}]"),
+                        format!("'{v}' is not an integer ≥ 0; the Service is not exported until it is"),
+                    ));
+                    return None;
+                }
+            }
+        }
+        let max_connections = match svc.metadata.annotations.as_ref().and_then(|a| a.get(MAXCONN_ANNOTATION)) {
+            None => DEFAULT_MAXCONN,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    self.push(Diagnostic::error(
+                        r.clone(),
+                        format!("metadata.annotations[{MAXCONN_ANNOTATION}]"),
+                        format!("'{v}' is not a positive integer; {DEFAULT_MAXCONN} is used"),
+                    ));
+                    DEFAULT_MAXCONN
+                }
+            },
+        };
+        Some(Export {
+            policy: ClusterPolicy { balance, affinity: None, tag: Some("bcs-export") },
+            weights,
+            max_connections,
+        })
+    }
+
+    /// The cluster of an exported Service port, its endpoints weighted by
+    /// the `BCS-WEIGHT-<v>` groups: each group's weight shared exactly over
+    /// its endpoints; endpoints in no group form one group of weight 1.
+    pub(super) fn export_cluster(&mut self, key: &Key, svc: &Service, index: usize, export: &Export) -> Option<String> {
+        let name = self.cluster_for(key, svc, index, &export.policy)?;
+        if export.weights.is_empty() {
+            return Some(name);
+        }
+        let store = self.store;
+        let cluster = self.clusters.get_mut(&name)?;
+        let group_of = |pod: Option<&String>| -> (String, u32) {
+            let labels =
+                pod.and_then(|p| store.pods.get(&(key.0.clone(), p.clone()))).and_then(|p| p.metadata.labels.as_ref());
+            export
+                .weights
+                .iter()
+                .find(|(v, _)| labels.is_some_and(|l| l.values().any(|lv| lv == v)))
+                .map(|(v, w)| (v.clone(), *w))
+                .unwrap_or_else(|| (String::new(), 1))
+        };
+        let groups: Vec<(String, u32)> = cluster.endpoints.iter().map(|e| group_of(e.pod.as_ref())).collect();
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        for (g, _) in &groups {
+            *counts.entry(g.as_str()).or_default() += 1;
+        }
+        let lcm = counts.values().fold(1u64, |acc, n| (acc / gcd(acc, *n) * n).min(1_000_000));
+        for (e, (g, w)) in cluster.endpoints.iter_mut().zip(&groups) {
+            let n = counts.get(g.as_str()).copied().unwrap_or(1);
+            e.weight = u32::try_from(u64::from(*w) * lcm / n).unwrap_or(u32::MAX);
+        }
+        Some(name)
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
