@@ -104,3 +104,126 @@ async fn t01_http_70_30_and_t02_tcp_70_30() {
     eprintln!("T-02 connections: {tcp:?}");
     assert!((share - 0.70).abs() <= 0.03, "service-3 got {:.2} %", share * 100.0);
 }
+
+fn cutover_ingress(blue: u32, green: u32, tcp_port: u16) -> String {
+    format!(
+        r#"
+---
+{{"apiVersion": "v1", "kind": "ingress", "metadata": {{"name": "shop", "namespace": "default"}},
+ "spec": {{"lbGroup": "external", "rules": [
+   {{"kind": "HTTP", "httpIngress": {{"host": "shop.bcs.com", "paths": [{{"path": "/", "backend": [
+      {{"serviceName": "blue", "servicePort": 80, "weight": {blue}}}, {{"serviceName": "green", "servicePort": 80, "weight": {green}}}]}}]}}}},
+   {{"kind": "TCP", "tcpIngress": {{"listenPort": {tcp_port}, "backend": [
+      {{"serviceName": "blue-tcp", "servicePort": 80, "weight": {blue}}}, {{"serviceName": "green-tcp", "servicePort": 80, "weight": {green}}}]}}}}]}}}}
+"#
+    )
+}
+
+/// Blue-green cut-over under load: the weights flip from 100/0 to 0/100 by
+/// a manifest edit while 64 connections send requests. Nothing fails,
+/// established TCP connections on the old side go on, new traffic moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_cutover_under_load() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let (blue, green): (SocketAddr, SocketAddr) =
+        (format!("127.0.0.2:{port}").parse().unwrap(), format!("127.0.0.3:{port}").parse().unwrap());
+    let _b = echo("blue", &[blue], None);
+    let _g = echo("green", &[green], None);
+    // TCP sides that greet, then echo lines.
+    let tport = free_port(&["127.0.0.4", "127.0.0.5"]);
+    let mut tcp_sides = Vec::new();
+    for (ip, name) in [("127.0.0.4", "blue"), ("127.0.0.5", "green")] {
+        let addr: SocketAddr = format!("{ip}:{tport}").parse().unwrap();
+        let l = TcpListener::bind(addr).await.unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let (r, mut w) = s.into_split();
+                    let _ = w.write_all(format!("{name}\n").as_bytes()).await;
+                    let mut lines = BufReader::new(r).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let _ = w.write_all(format!("{name}:{line}\n").as_bytes()).await;
+                    }
+                });
+            }
+        });
+        tcp_sides.push(addr);
+    }
+    let listen = free_port(&["127.0.0.1"]);
+    let services = service("blue", &[blue])
+        + &service("green", &[green])
+        + &service("blue-tcp", &[tcp_sides[0]])
+        + &service("green-tcp", &[tcp_sides[1]]);
+    let s = Sluice::start(
+        &[("svc.yaml", &services), ("shop.yaml", &cutover_ingress(100, 0, listen))],
+        &["--l4-bind", "127.0.0.1"],
+    );
+
+    // An established TCP session on blue.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tcp = loop {
+        if let Ok(t) = TcpStream::connect(("127.0.0.1", listen)).await {
+            break t;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (r, mut w) = tcp.into_split();
+    let mut lines = BufReader::new(r).lines();
+    assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("blue"));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (failed, green_after) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let flipped_at = Arc::new(AtomicU64::new(u64::MAX));
+    let origin = Instant::now();
+    let first_green = Arc::new(AtomicU64::new(u64::MAX));
+    let c = client();
+    let mut load = Vec::new();
+    for _ in 0..64 {
+        let (c, stop, failed, first_green, to) = (c.clone(), stop.clone(), failed.clone(), first_green.clone(), s.http);
+        let green_after = green_after.clone();
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match send(&c, to, "GET", "shop.bcs.com", "/", &[], vec![]).await {
+                    Ok(r) if r.status == 200 => {
+                        if r.backend == "green" {
+                            first_green.fetch_min(origin.elapsed().as_micros() as u64, Ordering::Relaxed);
+                            green_after.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    _ => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(green_after.load(Ordering::Relaxed), 0, "all traffic on blue before the flip");
+    flipped_at.store(origin.elapsed().as_micros() as u64, Ordering::Relaxed);
+    write(&s.path(), "shop.yaml", &cutover_ingress(0, 100, listen));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while first_green.load(Ordering::Relaxed) == u64::MAX {
+        assert!(Instant::now() < deadline, "the flip never went live");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.await.unwrap();
+    }
+    let live_after = Duration::from_micros(first_green.load(Ordering::Relaxed) - flipped_at.load(Ordering::Relaxed));
+    eprintln!("cut-over live {live_after:?} after the edit; {} requests on green", green_after.load(Ordering::Relaxed));
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "no request fails during the cut-over");
+
+    // The established blue session goes on; a new connection lands on green.
+    w.write_all(b"still there\n").await.unwrap();
+    assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("blue:still there"));
+    let mut fresh = TcpStream::connect(("127.0.0.1", listen)).await.unwrap();
+    let mut greeting = [0u8; 6];
+    fresh.read_exact(&mut greeting).await.unwrap();
+    assert_eq!(&greeting, b"green\n");
+}
