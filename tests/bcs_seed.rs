@@ -227,3 +227,82 @@ async fn blue_green_cutover_under_load() {
     fresh.read_exact(&mut greeting).await.unwrap();
     assert_eq!(&greeting, b"green\n");
 }
+
+/// T-06: BCS-WEIGHT-lol-summoner 3, BCS-WEIGHT-new-lol-summoner 7, with one
+/// pod of the first and three of the second: 30/70 of the requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t06_bcs_weight_3_7_across_unequal_pod_counts() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]);
+    let _old = echo("lol-summoner", &[format!("127.0.0.2:{port}").parse().unwrap()], None);
+    let _new = echo(
+        "new-lol-summoner",
+        &["127.0.0.3", "127.0.0.4", "127.0.0.5"].map(|ip| format!("{ip}:{port}").parse().unwrap()),
+        None,
+    );
+    let mut pods = String::new();
+    for (i, (app, ip)) in [
+        ("lol-summoner", "127.0.0.2"),
+        ("new-lol-summoner", "127.0.0.3"),
+        ("new-lol-summoner", "127.0.0.4"),
+        ("new-lol-summoner", "127.0.0.5"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        pods += &format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, namespace: default, labels: {{app: {app}, tier: game}}}}\nspec: {{containers: [{{name: c, image: x, ports: [{{name: http, containerPort: {port}}}]}}]}}\nstatus: {{podIP: \"{ip}\", conditions: [{{type: Ready, status: \"True\"}}]}}\n"
+        );
+    }
+    let svc = "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: template-service\n  namespace: default\n  labels: {BCSGROUP: external, BCS-WEIGHT-lol-summoner: \"3\", BCS-WEIGHT-new-lol-summoner: \"7\"}\n  annotations: {bcs.tencent.com/domain: demo.bcs.com}\nspec:\n  selector: {tier: game}\n  ports: [{name: http-8080, port: 80, targetPort: http}]\n";
+    let s = Sluice::start(&[("all.yaml", &(pods + svc))], &[]);
+    let c = client();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (c, to) = (c.clone(), s.http);
+        tasks.push(tokio::spawn(async move {
+            let mut old = 0u32;
+            for _ in 0..625 {
+                let r = get(&c, to, "demo.bcs.com", "/").await;
+                assert_eq!(r.status, 200);
+                old += u32::from(r.backend == "lol-summoner");
+            }
+            old
+        }));
+    }
+    let mut old = 0;
+    for t in tasks {
+        old += t.await.unwrap();
+    }
+    let share = f64::from(old) / 10_000.0;
+    eprintln!("T-06: lol-summoner {:.2} %", share * 100.0);
+    assert!((share - 0.30).abs() <= 0.02, "lol-summoner got {:.2} %", share * 100.0);
+}
+
+/// T-05: `balance: source`: one client keeps one endpoint; clients spread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t05_source_balance_keeps_a_client_on_one_endpoint() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    let addrs: Vec<SocketAddr> =
+        ["127.0.0.2", "127.0.0.3", "127.0.0.4"].iter().map(|ip| format!("{ip}:{port}").parse().unwrap()).collect();
+    let _a = echo("a", &addrs[..1], None);
+    let _b = echo("b", &addrs[1..2], None);
+    let _c = echo("c", &addrs[2..], None);
+    let ingress = r#"
+---
+{"kind": "ingress", "metadata": {"name": "src"}, "spec": {"lbGroup": "external", "rules": [
+  {"kind": "HTTP", "balance": "source", "httpIngress": {"host": "demo.bcs.com", "paths": [{"path": "/", "backend": [{"serviceName": "game", "servicePort": 80, "weight": 1}]}]}}]}}
+"#;
+    let s = Sluice::start(&[("all.yaml", &(service("game", &addrs) + ingress))], &[]);
+    let mut homes = std::collections::HashSet::new();
+    for c in 1..=20u8 {
+        let client = client_from(Some(format!("127.0.6.{c}").parse().unwrap()));
+        let first = get(&client, s.http, "demo.bcs.com", "/").await;
+        assert_eq!(first.status, 200);
+        let first = first.backend;
+        for _ in 0..100 {
+            assert_eq!(get(&client, s.http, "demo.bcs.com", "/").await.backend, first);
+        }
+        homes.insert(first);
+    }
+    assert!(homes.len() > 1, "different clients reach different endpoints");
+}

@@ -169,3 +169,12 @@ spec:
     find(&diags, Severity::Error, "ingress/default/ingress-demo", "spec.rules[0].httpIngress.paths[0].path");
     assert_eq!(target(&s, "demo.bcs.com", "/read/demo"), ["default/service-3:8803"]);
 }
+
+#[test]
+fn form_b_without_apiversion_as_the_seed_prints_it_is_read() {
+    let doc = seed("cut", "external", false, 8083).replace(r#""apiVersion": "v1", "#, "");
+    assert!(!doc.contains("apiVersion"));
+    let (s, diags) = run(&(services() + &doc));
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    assert!(route(&s, "demo.bcs.com", "/read/demo").is_some());
+}

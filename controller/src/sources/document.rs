@@ -56,7 +56,10 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
         ));
         return;
     }
-    let (Some(api), Some(kind)) = (str_at(&doc, "/apiVersion"), str_at(&doc, "/kind")) else {
+    // The seed's weighted ingress (form B) lost its apiVersion to transcription;
+    // documents copied from it have none.
+    let api = str_at(&doc, "/apiVersion").or_else(|| (str_at(&doc, "/kind") == Some("ingress")).then_some("v1"));
+    let (Some(api), Some(kind)) = (api, str_at(&doc, "/kind")) else {
         out.diagnostics.push(Diagnostic::error(ObjectRef::file(file), at, "has no apiVersion and kind; ignored"));
         return;
     };
