@@ -2,17 +2,13 @@
 
 use prometheus::{Histogram, HistogramOpts, IntGauge, IntGaugeVec, Opts};
 use sluice_config::{Diagnostic, Severity};
+use sluice_proxy::metrics::register;
 use std::sync::LazyLock;
 
 pub struct ControlMetrics {
     pub generation: IntGauge,
     pub swap_seconds: Histogram,
     pub diagnostics: IntGaugeVec,
-}
-
-fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
-    let _ = prometheus::default_registry().register(Box::new(c.clone()));
-    c
 }
 
 pub static CONTROL: LazyLock<ControlMetrics> = LazyLock::new(|| ControlMetrics {

@@ -30,7 +30,8 @@ pub struct ProxyMetrics {
     pub l4_bind_errors: IntCounterVec,
 }
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
+/// Registers a metric in the default registry and returns it.
+pub fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
     // A second registration of the same name can only be a programming error;
     // the metric still works, it is just not exported twice.
     let _ = prometheus::default_registry().register(Box::new(c.clone()));

@@ -25,15 +25,20 @@ impl Drop for Proc {
 }
 
 /// A port free on every given loopback address, never handed out twice in
-/// this process (tests run in parallel and bind their ports later).
+/// this process (tests run in parallel and bind their ports later). Taken
+/// below the kernel's ephemeral range (32768 and up), so that the thousands
+/// of outgoing connections a test makes cannot be holding it.
 pub fn free_port(ips: &[&str]) -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    for _ in 0..200 {
-        let port = TcpListener::bind(format!("{}:0", ips[0])).expect("bind probe").local_addr().unwrap().port();
-        let all: Vec<_> = ips.iter().map(|ip| TcpListener::bind(format!("{ip}:{port}"))).collect();
-        let mut given = GIVEN.lock().unwrap();
-        if all.iter().all(|r| r.is_ok()) && !given.contains(&port) {
-            given.push(port);
+    static NEXT: std::sync::Mutex<u16> = std::sync::Mutex::new(0);
+    let mut next = NEXT.lock().unwrap();
+    if *next == 0 {
+        *next = 20_000 + (std::process::id() % 6_000) as u16;
+    }
+    for _ in 0..12_000 {
+        let port = *next;
+        *next = if *next >= 31_999 { 20_000 } else { *next + 1 };
+        let udp = ips.iter().all(|ip| std::net::UdpSocket::bind(format!("{ip}:{port}")).is_ok());
+        if udp && ips.iter().all(|ip| TcpListener::bind(format!("{ip}:{port}")).is_ok()) {
             return port;
         }
     }

@@ -7,7 +7,7 @@ use super::Translator;
 use super::annotations::ClusterPolicy;
 use crate::store::Key;
 use k8s_openapi::api::core::v1::Service;
-use sluice_config::{Balance, Diagnostic, ObjectRef};
+use sluice_config::{Diagnostic, ObjectRef};
 use std::collections::BTreeMap;
 
 pub(super) const GROUP_LABEL: &str = "BCSGROUP";
@@ -41,22 +41,11 @@ impl Translator<'_> {
         if !groups.split(',').any(|g| g.trim() == self.options.lb_group) {
             return None;
         }
-        let balance = match labels.get(BALANCE_LABEL).map(|b| b.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("") | Some("roundrobin") => Balance::RoundRobin,
-            Some("source") => Balance::Hash {
-                key: sluice_config::SOURCE_ADDRESS_KEY.into(),
-                table_size: self.options.maglev_table_size,
-            },
-            Some("leastconn") => Balance::LeastConnections,
-            Some(other) => {
-                self.push(Diagnostic::error(
-                    r.clone(),
-                    format!("metadata.labels[{BALANCE_LABEL}]"),
-                    format!("'{other}' is not roundrobin, source or leastconn; roundrobin is used"),
-                ));
-                Balance::RoundRobin
-            }
-        };
+        let balance = self.bcs_balance(
+            labels.get(BALANCE_LABEL).map(String::as_str),
+            r,
+            &format!("metadata.labels[{BALANCE_LABEL}]"),
+        );
         let mut weights = Vec::new();
         for (k, v) in labels {
             let Some(group) = k.strip_prefix(WEIGHT_PREFIX) else { continue };

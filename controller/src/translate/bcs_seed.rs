@@ -38,7 +38,14 @@ impl Translator<'_> {
     }
 
     pub(super) fn seed_balance(&mut self, rule: &SeedRule, r: &ObjectRef, field: &str) -> ClusterPolicy {
-        let balance = match rule.balance.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let balance = self.bcs_balance(rule.balance.as_deref(), r, &format!("{field}.balance"));
+        ClusterPolicy { balance, affinity: None, tag: None }
+    }
+
+    /// A BCS balance value (`roundrobin` by default, `source`, `leastconn`),
+    /// as rules and the `BCSBALANCE` label write it.
+    pub(super) fn bcs_balance(&mut self, value: Option<&str>, r: &ObjectRef, field: &str) -> Balance {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("") | Some("roundrobin") => Balance::RoundRobin,
             Some("source") => Balance::Hash {
                 key: sluice_config::SOURCE_ADDRESS_KEY.into(),
@@ -48,13 +55,12 @@ impl Translator<'_> {
             Some(other) => {
                 self.push(Diagnostic::error(
                     r.clone(),
-                    format!("{field}.balance"),
+                    field,
                     format!("'{other}' is not roundrobin, source or leastconn; roundrobin is used"),
                 ));
                 Balance::RoundRobin
             }
-        };
-        ClusterPolicy { balance, affinity: None, tag: None }
+        }
     }
 
     /// The weighted split of a rule's backends: each Service gets its weight

@@ -263,25 +263,8 @@ impl ProxyHttp for HttpService {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        if let (Some(cluster), Some(i)) = (&ctx.cluster, ctx.current) {
-            cluster.report(i, false);
-        }
-        let retry = match (retry::condition(e.etype()), &ctx.route, &ctx.cluster) {
-            (Some(on), Some(route), Some(cluster)) => {
-                !session.as_ref().retry_buffer_truncated()
-                    && retry::allowed(
-                        &route.policy,
-                        on,
-                        session.req_header().method.is_idempotent(),
-                        cluster,
-                        &ctx.tried,
-                    )
-            }
-            _ => false,
-        };
-        if retry && let Some(cluster) = &ctx.cluster {
-            METRICS.retries.with_label_values(&[cluster.name.as_str(), "connect"]).inc();
-        }
+        let may_resend = !session.as_ref().retry_buffer_truncated();
+        let retry = after_failure(ctx, session, &e, may_resend, "connect");
         e.set_retry(retry);
         e
     }
@@ -308,22 +291,7 @@ impl ProxyHttp for HttpService {
             e.set_retry(true);
             return e;
         }
-        let retry = match (retry::condition(e.etype()), &ctx.route, &ctx.cluster) {
-            (Some(on), Some(route), Some(cluster)) => {
-                nothing_sent
-                    && retry::allowed(
-                        &route.policy,
-                        on,
-                        session.req_header().method.is_idempotent(),
-                        cluster,
-                        &ctx.tried,
-                    )
-            }
-            _ => false,
-        };
-        if retry && let Some(cluster) = &ctx.cluster {
-            METRICS.retries.with_label_values(&[cluster.name.as_str(), "error"]).inc();
-        }
+        let retry = after_failure(ctx, session, &e, nothing_sent, "error");
         e.set_retry(retry);
         e
     }
@@ -368,6 +336,30 @@ impl ProxyHttp for HttpService {
         let cluster = ctx.cluster.as_ref().map(|c| c.name.as_str()).unwrap_or("");
         METRICS.requests.with_label_values(&[host, route, cluster, status_label(code)]).inc();
     }
+}
+
+/// After a failed attempt: counts it against the endpoint (for passive
+/// ejection) when the upstream side failed, and decides whether pingora
+/// tries again on another endpoint (counted by `reason`).
+fn after_failure(ctx: &mut RequestCtx, session: &Session, e: &Error, may_resend: bool, reason: &str) -> bool {
+    let condition = retry::condition(e.etype());
+    if *e.esource() == pingora_error::ErrorSource::Upstream
+        && condition.is_some()
+        && let (Some(cluster), Some(i)) = (&ctx.cluster, ctx.current)
+    {
+        cluster.report(i, false);
+    }
+    let retry = match (condition, &ctx.route, &ctx.cluster) {
+        (Some(on), Some(route), Some(cluster)) => {
+            may_resend
+                && retry::allowed(&route.policy, on, session.req_header().method.is_idempotent(), cluster, &ctx.tried)
+        }
+        _ => false,
+    };
+    if retry && let Some(cluster) = &ctx.cluster {
+        METRICS.retries.with_label_values(&[cluster.name.as_str(), reason]).inc();
+    }
+    retry
 }
 
 fn client_went_away(e: &Error) -> bool {
