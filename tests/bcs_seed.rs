@@ -306,3 +306,23 @@ async fn t05_source_balance_keeps_a_client_on_one_endpoint() {
     }
     assert!(homes.len() > 1, "different clients reach different endpoints");
 }
+
+/// bcs.md §3: past an exported Service's maxconn, L7 answers 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l7_maxconn_of_an_exported_service_answers_503() {
+    let port = free_port(&["127.0.0.2"]);
+    let at: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let _e = echo("slow", &[at], None);
+    let svc = service("limited", &[at]).replace(
+        "metadata: {name: limited, namespace: default}",
+        "metadata: {name: limited, namespace: default, labels: {BCSGROUP: external}, annotations: {bcs.tencent.com/domain: limited.bcs.com, bcs.tencent.com/maxconn: \"1\"}}",
+    );
+    let s = Sluice::start(&[("all.yaml", &svc)], &[]);
+    let c = client();
+    let (c2, to) = (c.clone(), s.http);
+    let slow = tokio::spawn(async move { get(&c2, to, "limited.bcs.com", "/sleep/1500").await.status });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(get(&c, s.http, "limited.bcs.com", "/").await.status, 503, "the one slot is taken");
+    assert_eq!(slow.await.unwrap(), 200);
+    assert_eq!(get(&c, s.http, "limited.bcs.com", "/").await.status, 200, "free again");
+}

@@ -17,6 +17,9 @@ pub struct Cluster {
     pub affinity: Option<Affinity>,
     #[serde(default, skip_serializing_if = "HealthPolicy::is_default")]
     pub health: HealthPolicy,
+    /// Requests (L7) in flight at once on this instance; past it, 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
     /// Sorted by address.
     pub endpoints: Vec<Endpoint>,
     /// For `ExternalName` Services: a DNS name resolved by the consumer.

@@ -163,6 +163,7 @@ mod tests {
                 balance: Balance::RoundRobin,
                 affinity: None,
                 health: HealthPolicy::default(),
+                max_connections: None,
                 endpoints: vec![Endpoint {
                     address: "192.0.2.1:8080".parse().unwrap(),
                     weight: 1,

@@ -115,3 +115,18 @@ fn t12_a_tcp_port_exported_twice_and_t13_udp() {
     find(&diags, Severity::Warning, "Service/default/dns", "spec.ports[0]");
     assert_eq!(s.listeners.iter().filter(|l| l.name == "tcp-28800").count(), 1);
 }
+
+#[test]
+fn maxconn_of_an_exported_service_caps_its_clusters() {
+    let yaml = pods("a", 1, 10)
+        + &exported("BCSGROUP: external", PORTS)
+            .replace("annotations: {", "annotations: {bcs.tencent.com/maxconn: \"50\", ");
+    let (s, diags) = run(&yaml);
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    let cluster = &route(&s, "demo.bcs.com", "/").unwrap().split.0[0].cluster;
+    assert_eq!(s.cluster(cluster).unwrap().max_connections, Some(50));
+    let ListenerKind::Tcp { policy, .. } = &s.listeners.iter().find(|l| l.name == "tcp-28800").unwrap().kind else {
+        panic!()
+    };
+    assert_eq!(policy.max_connections, Some(50));
+}

@@ -23,6 +23,7 @@ fn cluster(n: usize, balance: Balance, affinity: Option<Affinity>) -> ClusterSta
         balance,
         affinity,
         health: HealthPolicy::default(),
+        max_connections: None,
         endpoints,
         dns: None,
     };

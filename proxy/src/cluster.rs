@@ -64,6 +64,8 @@ pub struct ClusterState {
     /// Balanced cookie affinity: session keys hashed onto the active members.
     session_table: Option<Maglev>,
     probes_started: AtomicBool,
+    /// Requests or connections in flight on all members.
+    in_flight: AtomicU64,
 }
 
 impl ClusterState {
@@ -132,6 +134,7 @@ impl ClusterState {
             client_ips,
             session_table,
             probes_started: AtomicBool::new(false),
+            in_flight: AtomicU64::new(0),
         }
     }
 
@@ -241,6 +244,7 @@ impl ClusterState {
         if let Some(m) = self.members.get(index) {
             m.in_flight.fetch_add(1, Ordering::Relaxed);
         }
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight { cluster: self.clone(), index }
     }
 
@@ -255,6 +259,11 @@ impl ClusterState {
 
     pub fn has_untried(&self, tried: &[SocketAddr]) -> bool {
         self.pool().0.iter().any(|m| !tried.contains(&self.members[*m].address))
+    }
+
+    /// Whether the cluster's `max_connections` are all in flight.
+    pub fn at_capacity(&self) -> bool {
+        self.config.max_connections.is_some_and(|max| self.in_flight.load(Ordering::Relaxed) >= u64::from(max))
     }
 
     pub fn ready_endpoints(&self) -> usize {
@@ -303,6 +312,7 @@ impl Drop for InFlight {
         if let Some(m) = self.cluster.members.get(self.index) {
             m.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
+        self.cluster.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

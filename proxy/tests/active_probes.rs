@@ -41,6 +41,7 @@ fn cluster(addrs: &[SocketAddr], protocol: CheckProtocol) -> Arc<ClusterState> {
             }),
             passive: Default::default(),
         },
+        max_connections: None,
         endpoints: addrs
             .iter()
             .map(|a| Endpoint { address: *a, weight: 1, terminating: false, node: None, pod: None })

@@ -33,6 +33,7 @@ fn cluster(name: &str, at: SocketAddr, balance: Balance) -> Cluster {
         balance,
         affinity: None,
         health: Default::default(),
+        max_connections: None,
         endpoints: vec![Endpoint { address: at, weight: 1, terminating: false, node: None, pod: None }],
         dns: None,
     }

@@ -167,6 +167,7 @@ impl Translator<'_> {
                 balance: policy.balance.clone(),
                 affinity,
                 health: HealthPolicy::default(),
+                max_connections: None,
                 endpoints,
                 dns,
             },

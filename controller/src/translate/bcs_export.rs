@@ -87,11 +87,12 @@ impl Translator<'_> {
     /// its endpoints; endpoints in no group form one group of weight 1.
     pub(super) fn export_cluster(&mut self, key: &Key, svc: &Service, index: usize, export: &Export) -> Option<String> {
         let name = self.cluster_for(key, svc, index, &export.policy)?;
+        let store = self.store;
+        let cluster = self.clusters.get_mut(&name)?;
+        cluster.max_connections = Some(export.max_connections);
         if export.weights.is_empty() {
             return Some(name);
         }
-        let store = self.store;
-        let cluster = self.clusters.get_mut(&name)?;
         let group_of = |pod: Option<&String>| -> (String, u32) {
             let labels =
                 pod.and_then(|p| store.pods.get(&(key.0.clone(), p.clone()))).and_then(|p| p.metadata.labels.as_ref());

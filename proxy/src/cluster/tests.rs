@@ -13,6 +13,7 @@ fn cluster(eps: &[(&str, u32, bool)], balance: Balance, affinity: Option<Affinit
             active: None,
             passive: PassiveCheck { consecutive_failures: 2, base_ejection_ms: 60_000, max_ejection_ms: 60_000 },
         },
+        max_connections: None,
         endpoints: eps
             .iter()
             .map(|(a, w, t)| Endpoint {

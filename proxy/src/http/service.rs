@@ -121,7 +121,7 @@ impl ProxyHttp for HttpService {
         let Some(cluster) = cluster else {
             return respond_locally(session, ctx, 503).await;
         };
-        if cluster.ready_endpoints() == 0 && !cluster.has_untried(&[]) {
+        if (cluster.ready_endpoints() == 0 && !cluster.has_untried(&[])) || cluster.at_capacity() {
             ctx.cluster = Some(cluster);
             return respond_locally(session, ctx, 503).await;
         }

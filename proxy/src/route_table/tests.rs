@@ -29,6 +29,7 @@ fn clusters_for(rc: &RouteConfig) -> HashMap<String, Arc<ClusterState>> {
                 balance: Default::default(),
                 affinity: None,
                 health: Default::default(),
+                max_connections: None,
                 endpoints: vec![],
                 dns: None,
             };
