@@ -326,3 +326,96 @@ async fn l7_maxconn_of_an_exported_service_answers_503() {
     assert_eq!(slow.await.unwrap(), 200);
     assert_eq!(get(&c, s.http, "limited.bcs.com", "/").await.status, 200, "free again");
 }
+
+fn two_path_rule(name: &str, group: &str, tcp_port: u16, tcp_service: &str) -> String {
+    format!(
+        r#"
+---
+{{"apiVersion": "v1", "kind": "ingress", "metadata": {{"name": "{name}", "namespace": "default"}},
+ "spec": {{"lbGroup": "{group}", "rules": [
+   {{"kind": "HTTP", "httpIngress": {{"host": "{name}.bcs.com", "paths": [
+      {{"path": "/a", "backend": [{{"serviceName": "one", "servicePort": 80, "weight": 1}}]}},
+      {{"path": "/b", "backend": [{{"serviceName": "one", "servicePort": 80, "weight": 1}}]}}]}}}},
+   {{"kind": "TCP", "tcpIngress": {{"listenPort": {tcp_port}, "backend": [{{"serviceName": "{tcp_service}", "servicePort": 80, "weight": 1}}]}}}}]}}}}
+"#
+    )
+}
+
+/// T-03 only the first path, T-04 lbGroup, T-12 a TCP port conflict (the
+/// older keeps it and keeps working), T-07 a weight flipped to 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t03_t04_t07_t12_paths_groups_conflicts_and_zero_weight() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let (one, two): (SocketAddr, SocketAddr) =
+        (format!("127.0.0.2:{port}").parse().unwrap(), format!("127.0.0.3:{port}").parse().unwrap());
+    let _one = echo("one", &[one], None);
+    greeter(two, "first-owner").await;
+    let other = free_port(&["127.0.0.4"]);
+    let other_at: SocketAddr = format!("127.0.0.4:{other}").parse().unwrap();
+    greeter(other_at, "second-owner").await;
+    let listen = free_port(&["127.0.0.1"]);
+    let internal = free_port(&["127.0.0.1"]);
+    let manifests = service("one", &[one])
+        + &service("tcp-one", &[two])
+        + &service("tcp-two", &[other_at])
+        + &two_path_rule("aaa", "external", listen, "tcp-one")
+        + &two_path_rule("bbb", "external", listen, "tcp-two")
+        + &two_path_rule("ccc", "internal", internal, "tcp-two");
+    let s = Sluice::start(&[("all.yaml", &manifests)], &["--l4-bind", "127.0.0.1"]);
+    let c = client();
+    // T-03: /a is served, /b is not (404: no default backend).
+    assert_eq!(get(&c, s.http, "aaa.bcs.com", "/a").await.backend, "one");
+    assert_eq!(get(&c, s.http, "aaa.bcs.com", "/b").await.status, 404);
+    // T-04: lbGroup internal is not served by this (external) instance.
+    assert_eq!(get(&c, s.http, "ccc.bcs.com", "/a").await.status, 404);
+    assert!(TcpStream::connect(("127.0.0.1", internal)).await.is_err());
+    // T-12: both ask for the same listenPort; aaa (older by name) keeps it.
+    let mut conn = TcpStream::connect(("127.0.0.1", listen)).await.unwrap();
+    let mut greeting = String::new();
+    tokio::time::timeout(Duration::from_secs(5), conn.read_to_string(&mut greeting)).await.unwrap().unwrap();
+    assert_eq!(greeting, "first-owner");
+    let snap = get(&c, s.admin, "admin", "/debug/snapshot").await.json();
+    let conflict = snap["diagnostics"].as_array().unwrap().iter().any(|d| {
+        d["object"]["name"] == "bbb" && d["field"] == "spec.rules[1].tcpIngress.listenPort" && d["severity"] == "error"
+    });
+    assert!(conflict, "the conflict is reported on the newer object");
+    assert_eq!(get(&c, s.http, "bbb.bcs.com", "/a").await.backend, "one", "its HTTP rule still serves");
+
+    // T-07: a weight set to 0 gets no traffic.
+    let zero = r#"
+---
+{"kind": "ingress", "metadata": {"name": "zero"}, "spec": {"lbGroup": "external", "rules": [
+  {"kind": "HTTP", "httpIngress": {"host": "zero.bcs.com", "paths": [{"path": "/", "backend": [
+    {"serviceName": "one", "servicePort": 80, "weight": 0}, {"serviceName": "tcp-one", "servicePort": 80, "weight": 5}]}]}}]}}
+"#;
+    write(&s.path(), "zero.yaml", zero);
+    wait_generation(&c, &s, 2).await;
+    for _ in 0..20 {
+        let r = get(&c, s.http, "zero.bcs.com", "/").await;
+        assert_ne!(r.backend, "one", "weight 0: no requests");
+    }
+}
+
+/// T-11: an exported Service's HTTP port is served by its domain on the HTTP
+/// listener, its TCP port on the Service's own port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t11_http_port_by_domain_tcp_port_on_its_port() {
+    let port = free_port(&["127.0.0.2"]);
+    let at: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let _web = echo("game", &[at], None);
+    let tcp_port = free_port(&["127.0.0.1"]);
+    let svc = format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: game, namespace: default, labels: {{BCSGROUP: external}}, annotations: {{bcs.tencent.com/domain: demo.bcs.com}}}}\nspec:\n  ports: [{{name: http-8080, port: 80, targetPort: {port}}}, {{name: tcp-game, port: {tcp_port}, targetPort: {port}}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: game-1, namespace: default, labels: {{kubernetes.io/service-name: game}}}}\naddressType: IPv4\nports: [{{name: http-8080, port: {port}}}, {{name: tcp-game, port: {port}}}]\nendpoints: [{{addresses: [\"127.0.0.2\"]}}]\n"
+    );
+    let s = Sluice::start(&[("all.yaml", &svc)], &["--l4-bind", "127.0.0.1"]);
+    let c = client();
+    assert_eq!(get(&c, s.http, "demo.bcs.com", "/").await.backend, "game", "HTTP port by domain");
+    // The TCP port tunnels to the same endpoint: an HTTP request through it reaches the echo.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", tcp_port)).await.is_err() {
+        assert!(Instant::now() < deadline, "the TCP port never listened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let through: SocketAddr = format!("127.0.0.1:{tcp_port}").parse().unwrap();
+    assert_eq!(get(&c, through, "anything", "/").await.backend, "game", "TCP port on its own port");
+}
