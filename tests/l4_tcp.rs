@@ -209,6 +209,14 @@ async fn maxconn_closes_connections_past_the_limit() {
     let listen = free_port(&["127.0.0.1"]);
     let s = Sluice::start(&[("all.yaml", &(svc + &tcp_services(&[(listen, "default/limited:80")])))], &l4_flags());
     wait_listening(listen).await;
+    // The readiness probe's connection counts until it has wound down.
+    let c = client();
+    let idle = format!("sluice_l4_active_connections{{listener=\"tcp-{listen}\"}} 0");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !String::from_utf8_lossy(&get(&c, s.admin, "admin", "/metrics").await.body).contains(&idle) {
+        assert!(Instant::now() < deadline, "the probe connection never wound down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let held = [greet(listen, None).await, greet(listen, None).await];
     assert!(held.iter().all(|(_, n)| n == "only"));
     // The third is closed at once, without a greeting.
@@ -217,9 +225,12 @@ async fn maxconn_closes_connections_past_the_limit() {
     let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut b)).await.unwrap().unwrap_or(0);
     assert_eq!(n, 0, "closed without data");
     drop(held);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !String::from_utf8_lossy(&get(&c, s.admin, "admin", "/metrics").await.body).contains(&idle) {
+        assert!(Instant::now() < deadline, "the held connections never wound down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(greet(listen, None).await.1, "only", "room again once they close");
-    let c = client();
     let metrics = String::from_utf8_lossy(&get(&c, s.admin, "admin", "/metrics").await.body).into_owned();
     assert!(
         metrics.contains(&format!("sluice_l4_connections_total{{listener=\"tcp-{listen}\",result=\"refused\"}} 1")),

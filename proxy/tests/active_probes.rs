@@ -79,6 +79,8 @@ async fn http_probes_take_out_and_bring_back_an_endpoint() {
     until("the failing endpoint to be taken out", || picked(&c) == HashSet::from([good_at])).await;
     // Answering 200 again: healthy after two probes.
     failing.abort();
+    // The aborted task drops its listener when it ends: wait for that before binding again.
+    let _ = failing.await;
     let back = TcpListener::bind(flaky_at).await.unwrap();
     tokio::spawn(server(back, 200));
     until("the endpoint to come back", || picked(&c) == HashSet::from([good_at, flaky_at])).await;
