@@ -57,10 +57,6 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    pub fn retries_status(&self, status: u16) -> bool {
-        self.on.iter().any(|r| r.status() == Some(status))
-    }
-
     pub fn has(&self, on: RetryOn) -> bool {
         self.on.contains(&on)
     }
@@ -101,22 +97,44 @@ impl RetryOn {
         })
     }
 
+    const ALL: [RetryOn; 11] = [
+        RetryOn::Error,
+        RetryOn::Timeout,
+        RetryOn::InvalidHeader,
+        RetryOn::Http500,
+        RetryOn::Http502,
+        RetryOn::Http503,
+        RetryOn::Http504,
+        RetryOn::Http403,
+        RetryOn::Http404,
+        RetryOn::Http429,
+        RetryOn::NonIdempotent,
+    ];
+
     /// nginx's spelling, as in the `proxy-next-upstream` annotation.
+    pub fn name(self) -> &'static str {
+        match self {
+            RetryOn::Error => "error",
+            RetryOn::Timeout => "timeout",
+            RetryOn::InvalidHeader => "invalid_header",
+            RetryOn::Http500 => "http_500",
+            RetryOn::Http502 => "http_502",
+            RetryOn::Http503 => "http_503",
+            RetryOn::Http504 => "http_504",
+            RetryOn::Http403 => "http_403",
+            RetryOn::Http404 => "http_404",
+            RetryOn::Http429 => "http_429",
+            RetryOn::NonIdempotent => "non_idempotent",
+        }
+    }
+
     pub fn parse(word: &str) -> Option<RetryOn> {
-        Some(match word {
-            "error" => RetryOn::Error,
-            "timeout" => RetryOn::Timeout,
-            "invalid_header" => RetryOn::InvalidHeader,
-            "http_500" => RetryOn::Http500,
-            "http_502" => RetryOn::Http502,
-            "http_503" => RetryOn::Http503,
-            "http_504" => RetryOn::Http504,
-            "http_403" => RetryOn::Http403,
-            "http_404" => RetryOn::Http404,
-            "http_429" => RetryOn::Http429,
-            "non_idempotent" => RetryOn::NonIdempotent,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|r| r.name() == word)
+    }
+
+    /// The condition a response status is, if any.
+    pub fn for_status(status: u16) -> Option<RetryOn> {
+        Self::ALL.into_iter().find(|r| r.status() == Some(status))
     }
 }
 

@@ -9,6 +9,11 @@ pub fn cookie_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
     header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
+/// The value of cookie `name` in a request (over all its `Cookie` headers).
+pub fn request_cookie<'r>(req: &'r pingora_http::RequestHeader, name: &str) -> Option<&'r str> {
+    req.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| cookie_value(v, name))
+}
+
 /// The stable id of an endpoint, as a persistent cookie carries it.
 pub fn endpoint_id(addr: &SocketAddr) -> u64 {
     crate::balancer::key_hash(addr.to_string().as_bytes())

@@ -30,13 +30,7 @@ pub fn key_hash(parts: &[KeyPart], req: &RequestHeader, host: &str, client_ip: O
                 }
             }
             KeyPart::Cookie(name) => {
-                let found = req
-                    .headers
-                    .get_all(http::header::COOKIE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find_map(|v| crate::affinity::cookie_value(v, name));
-                if let Some(v) = found {
+                if let Some(v) = crate::affinity::request_cookie(req, name) {
                     buf.extend_from_slice(v.as_bytes());
                 }
             }

@@ -5,6 +5,7 @@ use super::context::RequestCtx;
 use super::forwarded::{self, Downstream};
 use super::hash_key::{ip_hash, key_hash};
 use super::retry::{self, RETRY_STATUS};
+use crate::affinity::request_cookie;
 use crate::cluster::PickInput;
 use crate::metrics::METRICS;
 use crate::route_table::{RouteTable, SplitKey};
@@ -61,17 +62,6 @@ fn request_host(req: &RequestHeader) -> &str {
         .unwrap_or("")
 }
 
-fn cookie<'r>(req: &'r RequestHeader, name: &str) -> Option<&'r str> {
-    req.headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 async fn respond_locally(session: &mut Session, ctx: &mut RequestCtx, status: u16) -> Result<bool> {
     ctx.local_status = Some(status);
     session.respond_error(status).await?;
@@ -112,7 +102,11 @@ impl ProxyHttp for HttpService {
             None => None,
         };
         let cluster = route
-            .choose(|name| req.headers.get(name).and_then(|v| v.to_str().ok()), |name| cookie(req, name), split_hash)
+            .choose(
+                |name| req.headers.get(name).and_then(|v| v.to_str().ok()),
+                |name| request_cookie(req, name),
+                split_hash,
+            )
             .cloned();
         if let Some(parts) = cluster.as_ref().and_then(|c| c.hash_key()) {
             ctx.key_hash = Some(key_hash(parts, req, host, client_ip));
@@ -121,7 +115,7 @@ impl ProxyHttp for HttpService {
         let Some(cluster) = cluster else {
             return respond_locally(session, ctx, 503).await;
         };
-        if (cluster.ready_endpoints() == 0 && !cluster.has_untried(&[])) || cluster.at_capacity() {
+        if !cluster.has_untried(&[]) || cluster.at_capacity() {
             ctx.cluster = Some(cluster);
             return respond_locally(session, ctx, 503).await;
         }
@@ -193,22 +187,17 @@ impl ProxyHttp for HttpService {
         &self,
         session: &mut Session,
         upstream: &mut RequestHeader,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<()> {
         let req = session.req_header();
-        let host = request_host(req).to_owned();
-        let original_uri = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
-        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-        forwarded::apply(
-            upstream,
-            &Downstream {
-                client_ip,
-                host: &host,
-                port: self.port,
-                scheme: self.scheme.as_str(),
-                original_uri: &original_uri,
-            },
-        )
+        let downstream = Downstream {
+            client_ip: ctx.client_ip,
+            host: request_host(req),
+            port: self.port,
+            scheme: self.scheme.as_str(),
+            original_uri: req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+        };
+        forwarded::apply(upstream, &downstream)
     }
 
     async fn upstream_response_filter(
@@ -228,17 +217,11 @@ impl ProxyHttp for HttpService {
         if let Some(i) = ctx.current {
             cluster.report(i, !matches!(status, 502..=504));
         }
-        if route.policy.retry.retries_status(status)
+        if let Some(on) = RetryOn::for_status(status).filter(|on| route.policy.retry.has(*on))
             && !session.as_ref().retry_buffer_truncated()
-            && retry::allowed(
-                &route.policy,
-                status_condition(status),
-                session.req_header().method.is_idempotent(),
-                cluster,
-                &ctx.tried,
-            )
+            && retry::allowed(&route.policy, on, session.req_header().method.is_idempotent(), cluster, &ctx.tried)
         {
-            METRICS.retries.with_label_values(&[cluster.name.as_str(), status_reason(status)]).inc();
+            METRICS.retries.with_label_values(&[cluster.name.as_str(), on.name()]).inc();
             return Err(Error::new_up(RETRY_STATUS));
         }
         Ok(())
@@ -365,30 +348,6 @@ fn after_failure(ctx: &mut RequestCtx, session: &Session, e: &Error, may_resend:
 fn client_went_away(e: &Error) -> bool {
     *e.esource() == pingora_error::ErrorSource::Downstream
         && matches!(e.etype(), ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError)
-}
-
-fn status_condition(status: u16) -> RetryOn {
-    match status {
-        500 => RetryOn::Http500,
-        502 => RetryOn::Http502,
-        503 => RetryOn::Http503,
-        504 => RetryOn::Http504,
-        403 => RetryOn::Http403,
-        404 => RetryOn::Http404,
-        _ => RetryOn::Http429,
-    }
-}
-
-fn status_reason(status: u16) -> &'static str {
-    match status {
-        500 => "http_500",
-        502 => "http_502",
-        503 => "http_503",
-        504 => "http_504",
-        403 => "http_403",
-        404 => "http_404",
-        _ => "http_429",
-    }
 }
 
 /// Status codes as label values, made once, so the request path formats nothing.

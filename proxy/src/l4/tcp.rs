@@ -9,7 +9,6 @@ use crate::http::ip_hash;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
 use arc_swap::ArcSwap;
-use sluice_config::KeyPart;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,7 +99,7 @@ async fn serve(mut client: TcpStream, peer: SocketAddr, name: &str, table: Arc<A
         return;
     };
     // L4 has no request: every hash key is the client address.
-    let key_hash = cluster.hash_key().map(|k: &[KeyPart]| if k.is_empty() { 0 } else { client_hash });
+    let key_hash = cluster.hash_key().map(|_| client_hash);
     let input = PickInput { client_ip: Some(client_addr.ip()), key_hash, cookies: None };
     let connect_timeout = Duration::from_millis(l.policy.connect_timeout_ms);
     let mut tried = Vec::new();
