@@ -2,6 +2,8 @@
 
 use super::Translator;
 use super::annotations::ClusterPolicy;
+use super::bcs_seed::PortRef;
+use crate::store::{Key, Store};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::networking::v1::IngressBackend;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -176,41 +178,51 @@ impl Translator<'_> {
     }
 }
 
-impl Translator<'_> {
-    /// The cluster of Service `name` (in `r`'s namespace) at `port`, which
-    /// must speak `protocol`; a diagnostic on `field` when it cannot be.
-    pub(super) fn service_port_cluster(
+impl<'a> Translator<'a> {
+    /// Service `namespace/name`, with the index of its `port`, which must
+    /// speak `protocol`; a diagnostic on `r`'s `field` when there is none.
+    pub(super) fn resolve_service_port(
         &mut self,
         r: &ObjectRef,
         field: &str,
+        namespace: &str,
         name: &str,
-        port: &super::bcs_seed::PortRef,
+        port: &PortRef,
         protocol: &str,
-        policy: &ClusterPolicy,
-    ) -> Option<String> {
-        use super::bcs_seed::PortRef;
-        let key = (r.namespace.clone(), name.to_owned());
-        let Some(svc) = self.store.services.get(&key) else {
-            self.push(Diagnostic::error(r.clone(), field, format!("Service {}/{name} not found", r.namespace)));
+    ) -> Option<(Key, &'a Service, usize)> {
+        let store: &'a Store = self.store;
+        let key = (namespace.to_owned(), name.to_owned());
+        let Some(svc) = store.services.get(&key) else {
+            self.push(Diagnostic::error(r.clone(), field, format!("Service {namespace}/{name} not found")));
             return None;
         };
         let ports: &[ServicePort] = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
-        let index = match port {
-            PortRef::Number(n) => ports.iter().position(|p| i64::from(p.port) == *n),
-            PortRef::Name(n) => ports.iter().position(|p| p.name.as_deref() == Some(n.as_str())),
-        };
-        let wanted = match port {
-            PortRef::Number(n) => n.to_string(),
-            PortRef::Name(n) => format!("'{n}'"),
+        let (index, wanted) = match port {
+            PortRef::Number(n) => (ports.iter().position(|p| i64::from(p.port) == *n), n.to_string()),
+            PortRef::Name(n) => (ports.iter().position(|p| p.name.as_deref() == Some(n.as_str())), n.clone()),
         };
         let Some(index) = index.filter(|i| ports[*i].protocol.as_deref().unwrap_or("TCP") == protocol) else {
             self.push(Diagnostic::error(
                 r.clone(),
                 field,
-                format!("Service {}/{name} has no {protocol} port {wanted}", r.namespace),
+                format!("Service {namespace}/{name} has no {protocol} port '{wanted}'"),
             ));
             return None;
         };
+        Some((key, svc, index))
+    }
+
+    /// The cluster of Service `name` (in `r`'s namespace) at `port`.
+    pub(super) fn service_port_cluster(
+        &mut self,
+        r: &ObjectRef,
+        field: &str,
+        name: &str,
+        port: &PortRef,
+        protocol: &str,
+        policy: &ClusterPolicy,
+    ) -> Option<String> {
+        let (key, svc, index) = self.resolve_service_port(r, field, &r.namespace.clone(), name, port, protocol)?;
         self.cluster_for(&key, svc, index, policy)
     }
 }

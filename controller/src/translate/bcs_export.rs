@@ -19,6 +19,7 @@ const MAXCONN_ANNOTATION: &str = "bcs.tencent.com/maxconn";
 const DEFAULT_MAXCONN: u32 = 20_000;
 
 /// What the labels of an exported Service ask for.
+#[derive(Clone)]
 pub(super) struct Export {
     pub policy: ClusterPolicy,
     /// `<v>` -> weight.
@@ -34,8 +35,18 @@ pub(super) fn is_http_port(p: &k8s_openapi::api::core::v1::ServicePort) -> bool 
 
 impl Translator<'_> {
     /// The export of `svc` on this LB group, `None` when it is not exported
-    /// here or its labels are unusable (then with a diagnostic).
-    pub(super) fn export_of(&mut self, svc: &Service, r: &ObjectRef) -> Option<Export> {
+    /// here or its labels are unusable (then with a diagnostic). Read once
+    /// per translation: its HTTP ports and its TCP ports both ask.
+    pub(super) fn export_of(&mut self, key: &Key, svc: &Service, r: &ObjectRef) -> Option<Export> {
+        if let Some(done) = self.exports.get(key) {
+            return done.clone();
+        }
+        let export = self.read_export(svc, r);
+        self.exports.insert(key.clone(), export.clone());
+        export
+    }
+
+    fn read_export(&mut self, svc: &Service, r: &ObjectRef) -> Option<Export> {
         let labels = svc.metadata.labels.as_ref()?;
         let groups = labels.get(GROUP_LABEL)?;
         if !groups.split(',').any(|g| g.trim() == self.options.lb_group) {
@@ -61,25 +72,30 @@ impl Translator<'_> {
                 }
             }
         }
-        let max_connections = match svc.metadata.annotations.as_ref().and_then(|a| a.get(MAXCONN_ANNOTATION)) {
-            None => DEFAULT_MAXCONN,
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    self.push(Diagnostic::error(
-                        r.clone(),
-                        format!("metadata.annotations[{MAXCONN_ANNOTATION}]"),
-                        format!("'{v}' is not a positive integer; {DEFAULT_MAXCONN} is used"),
-                    ));
-                    DEFAULT_MAXCONN
-                }
-            },
-        };
+        let max_connections =
+            self.service_maxconn(svc, r, &format!("{DEFAULT_MAXCONN} is used")).unwrap_or(DEFAULT_MAXCONN);
         Some(Export {
             policy: ClusterPolicy { balance, affinity: None, tag: Some("bcs-export") },
             weights,
             max_connections,
         })
+    }
+
+    /// A Service's `bcs.tencent.com/maxconn`; `None` when absent or not a
+    /// positive integer (then an error ending in `otherwise`).
+    pub(super) fn service_maxconn(&mut self, svc: &Service, r: &ObjectRef, otherwise: &str) -> Option<u32> {
+        let v = svc.metadata.annotations.as_ref().and_then(|a| a.get(MAXCONN_ANNOTATION))?;
+        match v.trim().parse::<u32>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    format!("metadata.annotations[{MAXCONN_ANNOTATION}]"),
+                    format!("'{v}' is not a positive integer; {otherwise}"),
+                ));
+                None
+            }
+        }
     }
 
     /// The cluster of an exported Service port, its endpoints weighted by
@@ -108,15 +124,11 @@ impl Translator<'_> {
         for (g, _) in &groups {
             *counts.entry(g.as_str()).or_default() += 1;
         }
-        let lcm = counts.values().fold(1u64, |acc, n| (acc / gcd(acc, *n) * n).min(1_000_000));
+        let lcm = counts.values().fold(1u64, |acc, n| super::lcm(acc, *n).min(1_000_000));
         for (e, (g, w)) in cluster.endpoints.iter_mut().zip(&groups) {
             let n = counts.get(g.as_str()).copied().unwrap_or(1);
             e.weight = u32::try_from(u64::from(*w) * lcm / n).unwrap_or(u32::MAX);
         }
         Some(name)
     }
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
 }

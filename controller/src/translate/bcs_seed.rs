@@ -117,10 +117,7 @@ impl Translator<'_> {
             let port = backend.service_port.as_ref().or(backend.port.as_ref());
             let port = match port {
                 Some(Value::Number(n)) => n.as_i64().map(PortRef::Number),
-                Some(Value::String(s)) => Some(match s.parse::<i64>() {
-                    Ok(n) => PortRef::Number(n),
-                    Err(_) => PortRef::Name(s.clone()),
-                }),
+                Some(Value::String(s)) => Some(PortRef::from_text(s)),
                 _ => None,
             };
             let Some(port) = port else {
@@ -211,4 +208,14 @@ impl Translator<'_> {
 pub(super) enum PortRef {
     Number(i64),
     Name(String),
+}
+
+impl PortRef {
+    /// `"8080"` is a number, anything else a port name.
+    pub(super) fn from_text(s: &str) -> Self {
+        match s.parse::<i64>() {
+            Ok(n) => PortRef::Number(n),
+            Err(_) => PortRef::Name(s.to_owned()),
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::annotations::{CanarySpec, ClusterPolicy};
 use super::order::age;
-use super::{INGRESS_ROUTES, Translator};
+use super::{INGRESS_ROUTES, Translator, gcd, lcm};
 use crate::bcs::SeedIngress;
 use crate::names::{check_host, check_path};
 use crate::object::{Kind, meta_ref};
@@ -326,7 +326,7 @@ impl Translator<'_> {
     /// The HTTP ports of a BCS-exported Service: its domain, path `/`.
     fn exported_http(&mut self, key: &crate::store::Key, svc: &Service, b: &mut Builder) {
         let r = meta_ref(Kind::Service, &svc.metadata);
-        let Some(export) = self.export_of(svc, &r) else { return };
+        let Some(export) = self.export_of(key, svc, &r) else { return };
         let ports = svc.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
         for (i, port) in ports.iter().enumerate() {
             if !super::bcs_export::is_http_port(port) {
@@ -444,12 +444,4 @@ fn no_main(r: &ObjectRef, field: &str, host: &str, path: &PathMatch) -> Diagnost
             path.kind, path.path
         ),
     )
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
-fn lcm(a: u64, b: u64) -> u64 {
-    if a == 0 || b == 0 { a.max(b) } else { a / gcd(a, b) * b }
 }

@@ -5,15 +5,13 @@
 
 use super::Translator;
 use super::annotations::ClusterPolicy;
-use super::bcs_seed::rule_kind;
+use super::bcs_seed::{PortRef, rule_kind};
 use super::order::{AgeKey, age};
 use crate::bcs::SeedIngress;
 use crate::object::{Kind, meta_ref};
 use sluice_config::{Diagnostic, L4Policy, Listener, ListenerKind, ObjectRef, ProxyProtocolVersion, Split};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-
-const MAXCONN_ANNOTATION: &str = "bcs.tencent.com/maxconn";
 
 /// Which object holds each (port, UDP?) so far, for conflict diagnostics.
 pub(super) type PortOwners = BTreeMap<(u16, bool), String>;
@@ -106,7 +104,7 @@ impl Translator<'_> {
     ) -> Vec<Listener> {
         let r = meta_ref(Kind::Service, &svc.metadata);
         let mut out = Vec::new();
-        let Some(export) = self.export_of(svc, &r) else { return out };
+        let Some(export) = self.export_of(key, svc, &r) else { return out };
         let ports = svc.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
         for (i, p) in ports.iter().enumerate() {
             if super::bcs_export::is_http_port(p) {
@@ -267,36 +265,11 @@ impl Translator<'_> {
             policy.send_proxy_protocol = None;
         }
         let (ns, svc) = target.split_once('/').unwrap_or((r.namespace.as_str(), target));
-        let skey = (ns.to_owned(), svc.to_owned());
-        let Some(service) = self.store.services.get(&skey) else {
-            self.push(Diagnostic::error(r.clone(), field, format!("Service {ns}/{svc} not found")));
-            return None;
-        };
-        let ports = service.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
-        let index = match service_port.parse::<i32>() {
-            Ok(n) => ports.iter().position(|p| p.port == n),
-            Err(_) => ports.iter().position(|p| p.name.as_deref() == Some(service_port)),
-        };
         let want = if udp { "UDP" } else { "TCP" };
-        let Some(index) = index.filter(|i| ports[*i].protocol.as_deref().unwrap_or("TCP") == want) else {
-            self.push(Diagnostic::error(
-                r.clone(),
-                field,
-                format!("Service {ns}/{svc} has no {want} port '{service_port}'"),
-            ));
-            return None;
-        };
+        let (skey, service, index) =
+            self.resolve_service_port(r, &field, ns, svc, &PortRef::from_text(service_port), want)?;
         // bcs.md §3: a Service's maxconn annotation limits its connections on one instance.
-        if let Some(v) = service.metadata.annotations.as_ref().and_then(|a| a.get(MAXCONN_ANNOTATION)) {
-            match v.trim().parse::<u32>() {
-                Ok(n) if n > 0 => policy.max_connections = Some(n),
-                _ => self.push(Diagnostic::error(
-                    ObjectRef::new("Service", ns, svc),
-                    format!("metadata.annotations[{MAXCONN_ANNOTATION}]"),
-                    format!("'{v}' is not a positive integer; no limit"),
-                )),
-            }
-        }
+        policy.max_connections = self.service_maxconn(service, &meta_ref(Kind::Service, &service.metadata), "no limit");
         if let Some(owner) = owners.get(&(port, udp)) {
             self.push(Diagnostic::error(
                 r.clone(),

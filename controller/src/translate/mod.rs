@@ -29,6 +29,16 @@ pub const INGRESS_ROUTES: &str = "ingress";
 /// The label that ties an EndpointSlice to its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
+/// Greatest common divisor, for reducing weights.
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Least common multiple, for putting shares over one denominator.
+fn lcm(a: u64, b: u64) -> u64 {
+    if a == 0 || b == 0 { a.max(b) } else { a / gcd(a, b) * b }
+}
+
 /// Translates the store into a Snapshot (generation 0) and its diagnostics.
 pub fn translate(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>) {
     let mut t = Translator::new(store, options);
@@ -51,6 +61,8 @@ pub(crate) struct Translator<'a> {
     slices_by_service: HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>>,
     /// `(namespace, service, port index)` -> resolved endpoints.
     endpoint_cache: HashMap<(Key, usize), Vec<Endpoint>>,
+    /// Service -> its BCS export on this LB group, if any.
+    exports: HashMap<Key, Option<bcs_export::Export>>,
 }
 
 impl<'a> Translator<'a> {
@@ -64,6 +76,7 @@ impl<'a> Translator<'a> {
             secret_results: HashMap::new(),
             slices_by_service: HashMap::new(),
             endpoint_cache: HashMap::new(),
+            exports: HashMap::new(),
         };
         t.index_slices();
         t
