@@ -5,6 +5,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sluice_config::ObjectRef;
 use std::fmt;
 
+/// How diagnostics name the BCS Ingress kind: `kubectl`'s resource.group
+/// form, distinct from the Kubernetes Ingress.
+pub const BCS_INGRESS_KIND: &str = "Ingress.networkextension.bkbcs.tencent.com";
+
 /// The kinds of input object translation reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -18,6 +22,8 @@ pub enum Kind {
     ConfigMap,
     /// The seed's Mesos-era BCS ingress (`kind: ingress`).
     SeedIngress,
+    /// `networkextension.bkbcs.tencent.com/v1` Ingress.
+    BcsIngress,
 }
 
 impl Kind {
@@ -32,6 +38,7 @@ impl Kind {
             Kind::Secret => "Secret",
             Kind::ConfigMap => "ConfigMap",
             Kind::SeedIngress => "ingress",
+            Kind::BcsIngress => BCS_INGRESS_KIND,
         }
     }
 
@@ -46,6 +53,7 @@ impl Kind {
             Kind::Secret,
             Kind::ConfigMap,
             Kind::SeedIngress,
+            Kind::BcsIngress,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)
@@ -77,6 +85,7 @@ pub enum Object {
     Secret(Secret),
     ConfigMap(ConfigMap),
     SeedIngress(crate::bcs::SeedIngress),
+    BcsIngress(crate::bcs::BcsIngress),
 }
 
 impl Object {
@@ -91,6 +100,7 @@ impl Object {
             Object::Secret(_) => Kind::Secret,
             Object::ConfigMap(_) => Kind::ConfigMap,
             Object::SeedIngress(_) => Kind::SeedIngress,
+            Object::BcsIngress(_) => Kind::BcsIngress,
         }
     }
 
@@ -105,6 +115,7 @@ impl Object {
             Object::Secret(o) => &o.metadata,
             Object::ConfigMap(o) => &o.metadata,
             Object::SeedIngress(o) => &o.metadata,
+            Object::BcsIngress(o) => &o.metadata,
         }
     }
 

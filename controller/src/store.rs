@@ -21,6 +21,7 @@ pub struct Store {
     pub secrets: BTreeMap<Key, Secret>,
     pub config_maps: BTreeMap<Key, ConfigMap>,
     pub seed_ingresses: BTreeMap<Key, crate::bcs::SeedIngress>,
+    pub bcs_ingresses: BTreeMap<Key, crate::bcs::BcsIngress>,
 }
 
 fn key_of(object: &Object) -> Key {
@@ -42,6 +43,7 @@ impl Store {
             Object::Secret(o) => self.secrets.insert(key, o).map(Object::Secret),
             Object::ConfigMap(o) => self.config_maps.insert(key, o).map(Object::ConfigMap),
             Object::SeedIngress(o) => self.seed_ingresses.insert(key, o).map(Object::SeedIngress),
+            Object::BcsIngress(o) => self.bcs_ingresses.insert(key, o).map(Object::BcsIngress),
         }
     }
 
@@ -56,6 +58,7 @@ impl Store {
             Kind::Secret => self.secrets.remove(key).map(Object::Secret),
             Kind::ConfigMap => self.config_maps.remove(key).map(Object::ConfigMap),
             Kind::SeedIngress => self.seed_ingresses.remove(key).map(Object::SeedIngress),
+            Kind::BcsIngress => self.bcs_ingresses.remove(key).map(Object::BcsIngress),
         }
     }
 
@@ -72,6 +75,7 @@ impl Store {
             Kind::Secret => self.secrets.get(&key).cloned().map(Object::Secret),
             Kind::ConfigMap => self.config_maps.get(&key).cloned().map(Object::ConfigMap),
             Kind::SeedIngress => self.seed_ingresses.get(&key).cloned().map(Object::SeedIngress),
+            Kind::BcsIngress => self.bcs_ingresses.get(&key).cloned().map(Object::BcsIngress),
         }
     }
 
@@ -86,7 +90,8 @@ impl Store {
         let x = self.secrets.values().cloned().map(Object::Secret);
         let m = self.config_maps.values().cloned().map(Object::ConfigMap);
         let b = self.seed_ingresses.values().cloned().map(Object::SeedIngress);
-        i.chain(c).chain(s).chain(es).chain(e).chain(p).chain(x).chain(m).chain(b)
+        let n = self.bcs_ingresses.values().cloned().map(Object::BcsIngress);
+        i.chain(c).chain(s).chain(es).chain(e).chain(p).chain(x).chain(m).chain(b).chain(n)
     }
 
     pub fn len(&self) -> usize {
@@ -99,6 +104,7 @@ impl Store {
             + self.secrets.len()
             + self.config_maps.len()
             + self.seed_ingresses.len()
+            + self.bcs_ingresses.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,6 +1,8 @@
 //! BCS (Tencent BlueKing Container Service) objects Sluice reads: the
-//! Mesos-era seed ingress here; the networkextension Ingress CRD next.
+//! Mesos-era seed ingress and the networkextension Ingress CRD.
 
+mod network_ingress;
 mod seed_ingress;
 
+pub use network_ingress::*;
 pub use seed_ingress::{SeedBackend, SeedHttp, SeedIngress, SeedPath, SeedRule, SeedSpec, SeedTcp};

@@ -84,6 +84,7 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
         ("v1", "Pod") => Some(Kind::Pod),
         ("v1", "Secret") => Some(Kind::Secret),
         ("v1", "ConfigMap") => Some(Kind::ConfigMap),
+        ("networkextension.bkbcs.tencent.com/v1", "Ingress") => Some(Kind::BcsIngress),
         // The seed's form B lost its apiVersion to transcription: any goes.
         (_, "ingress") => Some(Kind::SeedIngress),
         _ => None,
@@ -158,6 +159,7 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
             Kind::Secret => typed(doc).map(Object::Secret),
             Kind::ConfigMap => typed(doc).map(Object::ConfigMap),
             Kind::SeedIngress => typed(doc).map(Object::SeedIngress),
+            Kind::BcsIngress => typed(doc).map(Object::BcsIngress),
         }
     };
     match object {

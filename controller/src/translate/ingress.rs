@@ -50,6 +50,7 @@ impl Translator<'_> {
             Ingress(&'s Ingress),
             Seed(&'s SeedIngress),
             Export(&'s crate::store::Key, &'s Service),
+            Bcs(&'s crate::bcs::BcsIngress),
         }
         let exported = self.store.services.iter().filter(|(_, s)| {
             s.metadata.labels.as_ref().is_some_and(|l| l.contains_key(super::bcs_export::GROUP_LABEL))
@@ -61,6 +62,7 @@ impl Translator<'_> {
             .map(|i| (age(&i.metadata), Source::Ingress(i)))
             .chain(self.store.seed_ingresses.values().map(|s| (age(&s.metadata), Source::Seed(s))))
             .chain(exported.map(|(k, s)| (age(&s.metadata), Source::Export(k, s))))
+            .chain(self.store.bcs_ingresses.values().map(|i| (age(&i.metadata), Source::Bcs(i))))
             .collect();
         ordered.sort_by(|a, b| a.0.cmp(&b.0));
         let mut b = Builder::default();
@@ -71,6 +73,25 @@ impl Translator<'_> {
                 Source::Ingress(ing) => ing,
                 Source::Export(key, svc) => {
                     self.exported_http(key, svc, &mut b);
+                    continue;
+                }
+                Source::Bcs(ing) => {
+                    let r = meta_ref(Kind::BcsIngress, &ing.metadata);
+                    for route in self.bcs_shared_routes(ing, &r) {
+                        if self.claim(&mut b, &r, &route.field, &route.host, &route.path) {
+                            let entry = b.hosts.entry(route.host).or_default();
+                            if entry.tls.is_none() {
+                                entry.tls = route.tls.map(|t| (t, r.clone()));
+                            }
+                            entry.routes.push(Route {
+                                path: route.path,
+                                split: route.split,
+                                canaries: vec![],
+                                policy: route.policy,
+                                source: r.clone(),
+                            });
+                        }
+                    }
                     continue;
                 }
                 Source::Seed(seed) => {

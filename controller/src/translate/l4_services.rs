@@ -36,6 +36,7 @@ impl Translator<'_> {
             ConfigMap(ObjectRef, bool),
             Seed(&'s SeedIngress),
             Export(&'s crate::store::Key, &'s k8s_openapi::api::core::v1::Service),
+            Bcs(&'s crate::bcs::BcsIngress),
         }
         let mut sources: Vec<(AgeKey, Source<'_>)> = Vec::new();
         let maps =
@@ -64,6 +65,9 @@ impl Translator<'_> {
                 sources.push((age(&svc.metadata), Source::Export(key, svc)));
             }
         }
+        for ing in self.store.bcs_ingresses.values() {
+            sources.push((age(&ing.metadata), Source::Bcs(ing)));
+        }
         sources.sort_by(|a, b| a.0.cmp(&b.0));
         for (_, source) in sources {
             match source {
@@ -86,6 +90,10 @@ impl Translator<'_> {
                 }
                 Source::Export(key, svc) => {
                     let listeners = self.exported_tcp(key, svc, bind, &mut owners);
+                    out.extend(listeners);
+                }
+                Source::Bcs(ing) => {
+                    let listeners = self.bcs_listeners(ing, bind, &mut owners);
                     out.extend(listeners);
                 }
             }

@@ -4,7 +4,9 @@
 
 mod annotations;
 mod backend;
+mod bcs_backends;
 mod bcs_export;
+mod bcs_ingress;
 mod bcs_seed;
 mod certificate;
 mod class;
@@ -63,6 +65,8 @@ pub(crate) struct Translator<'a> {
     endpoint_cache: HashMap<(Key, usize), Vec<Endpoint>>,
     /// Service -> its BCS export on this LB group, if any.
     exports: HashMap<Key, Option<bcs_export::Export>>,
+    /// Route configs of L7 listeners on their own ports (BCS Ingress rules).
+    extra_route_configs: Vec<RouteConfig>,
 }
 
 impl<'a> Translator<'a> {
@@ -77,6 +81,7 @@ impl<'a> Translator<'a> {
             slices_by_service: HashMap::new(),
             endpoint_cache: HashMap::new(),
             exports: HashMap::new(),
+            extra_route_configs: Vec::new(),
         };
         t.index_slices();
         t
@@ -126,7 +131,7 @@ impl<'a> Translator<'a> {
             .into_iter()
             .chain(l4)
             .collect(),
-            route_configs: vec![routes],
+            route_configs: std::iter::once(routes).chain(std::mem::take(&mut self.extra_route_configs)).collect(),
             clusters: std::mem::take(&mut self.clusters).into_values().collect(),
             certificates: std::mem::take(&mut self.certificates).into_values().collect(),
             services,
