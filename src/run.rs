@@ -14,13 +14,17 @@ use sluice_config::{Diagnostic, ObjectRef, Severity};
 use sluice_controller::sources::spawn_manifest_pipeline;
 use sluice_controller::{INGRESS_ROUTES, Published};
 use sluice_proxy::RouteTable;
-use sluice_proxy::http::{HttpService, Scheme};
+use sluice_proxy::http::{HttpListeners, HttpService, Scheme};
 use sluice_proxy::l4::L4Manager;
 use sluice_proxy::metrics::METRICS;
 use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The listener pingora's server owns (`--http-listen`); the others open and
+/// close with the Snapshot.
+const FIXED_HTTP_LISTENER: &str = "http";
 
 /// Where new Snapshots go: compiled, swapped in, shown on the admin listener.
 pub struct Publisher {
@@ -30,6 +34,8 @@ pub struct Publisher {
     probes: tokio::runtime::Runtime,
     /// Opens and closes the TCP/UDP listeners, on a runtime of their own.
     l4: L4Manager,
+    /// Opens and closes the HTTP listeners of their own ports, on the same runtime.
+    http: HttpListeners,
     _l4_runtime: tokio::runtime::Runtime,
 }
 
@@ -48,6 +54,7 @@ impl Publisher {
         let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         Ok(Self {
             l4: L4Manager::new(table.clone(), l4_runtime.handle().clone(), drain),
+            http: HttpListeners::new(table.clone(), l4_runtime.handle().clone(), &[FIXED_HTTP_LISTENER]),
             _l4_runtime: l4_runtime,
             table,
             admin: Arc::new(AdminState::default()),
@@ -84,18 +91,21 @@ impl Publisher {
         // Listeners that cannot bind are a fact of this machine, not of the
         // inputs: reported on the object that asked for the port.
         let mut p = p.clone();
-        let failed = self.l4.reconcile();
-        if !failed.is_empty() {
+        let failed_l4 = self.l4.reconcile();
+        let failed_http = self.http.reconcile();
+        if !failed_l4.is_empty() || !failed_http.is_empty() {
             let table = self.table.load();
             let mut with = (*p).clone();
-            for (name, why) in failed {
-                let source = table.l4(&name).and_then(|l| l.policy.source.clone());
-                let port = table.l4(&name).map(|l| l.address.port()).unwrap_or_default();
-                with.diagnostics.push(Diagnostic::error(
-                    source.unwrap_or_else(|| ObjectRef::new("Listener", "", name.as_str())),
-                    format!("data[{port}]"),
-                    why,
-                ));
+            for (name, why) in failed_l4.into_iter().chain(failed_http) {
+                let (source, port) = match (table.l4(&name), table.http_listeners().get(&name)) {
+                    (Some(l), _) => (l.policy.source.clone(), l.address.port()),
+                    (None, Some(l)) => (l.source.clone(), l.address.port()),
+                    (None, None) => (None, 0),
+                };
+                let source = source.unwrap_or_else(|| ObjectRef::new("Listener", "", name.as_str()));
+                // A ConfigMap names the port by its data key; other objects hold it in a port field.
+                let field = if source.kind == "ConfigMap" { format!("data[{port}]") } else { format!("port {port}") };
+                with.diagnostics.push(Diagnostic::error(source, field, why));
             }
             p = Arc::new(with);
         }

@@ -14,4 +14,4 @@ pub mod metrics;
 mod route_table;
 
 pub use cluster::{ClusterState, InFlight, PickInput, Picked};
-pub use route_table::{CompileError, CompiledRoute, L4Listener, RouteTable, RoutesForListener, SplitKey};
+pub use route_table::{CompileError, CompiledRoute, HttpListener, L4Listener, RouteTable, RoutesForListener, SplitKey};

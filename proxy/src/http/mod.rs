@@ -3,8 +3,10 @@
 mod context;
 mod forwarded;
 mod hash_key;
+mod listeners;
 mod retry;
 mod service;
 
 pub use hash_key::ip_hash;
+pub use listeners::HttpListeners;
 pub use service::{HttpService, Scheme};

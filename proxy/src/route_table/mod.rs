@@ -12,7 +12,7 @@ pub use route::{CompiledRoute, SplitKey};
 use crate::cluster::ClusterState;
 use hosts::HostIndex;
 use paths::PathRouter;
-use sluice_config::{L4Policy, RouteConfig, RoutePolicy, Snapshot, VirtualHostTls};
+use sluice_config::{L4Policy, ListenerKind, ObjectRef, RouteConfig, RoutePolicy, Snapshot, VirtualHostTls};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,7 +29,17 @@ pub struct RouteTable {
     configs: HashMap<String, Arc<RoutesForListener>>,
     clusters: HashMap<String, Arc<ClusterState>>,
     l4: HashMap<String, Arc<L4Listener>>,
+    http: HashMap<String, HttpListener>,
     generation: u64,
+}
+
+/// A plain-HTTP listener: where it listens, its route config, and the
+/// object that asked for it (the source of its first route).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpListener {
+    pub address: SocketAddr,
+    pub route_config: String,
+    pub source: Option<ObjectRef>,
 }
 
 /// A TCP or UDP listener, compiled: where it listens and where its
@@ -62,7 +72,17 @@ impl RouteTable {
             configs.insert(rc.name.clone(), Arc::new(RoutesForListener::compile(rc, &clusters)?));
         }
         let mut l4 = HashMap::new();
+        let mut http = HashMap::new();
         for l in &snapshot.listeners {
+            if let ListenerKind::Http { route_config } = &l.kind {
+                let source = snapshot
+                    .route_config(route_config)
+                    .and_then(|rc| rc.virtual_hosts.first())
+                    .and_then(|vh| vh.routes.first())
+                    .map(|r| r.source.clone());
+                let listener = HttpListener { address: l.address, route_config: route_config.clone(), source };
+                http.insert(l.name.clone(), listener);
+            }
             let (Some(split), Some(policy)) = (l.kind.split(), l.kind.l4_policy()) else { continue };
             let mut route =
                 CompiledRoute::new("", None, split, &[], &RoutePolicy::default(), policy.source.as_ref(), &clusters);
@@ -78,7 +98,7 @@ impl RouteTable {
                 }),
             );
         }
-        Ok(Self { configs, clusters, l4, generation: snapshot.generation })
+        Ok(Self { configs, clusters, l4, http, generation: snapshot.generation })
     }
 
     /// The routes an L7 listener serves (its `routeConfig`).
@@ -108,6 +128,11 @@ impl RouteTable {
 
     pub fn l4_listeners(&self) -> impl Iterator<Item = &Arc<L4Listener>> {
         self.l4.values()
+    }
+
+    /// Plain-HTTP listeners by name.
+    pub fn http_listeners(&self) -> &HashMap<String, HttpListener> {
+        &self.http
     }
 }
 
