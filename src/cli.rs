@@ -28,6 +28,12 @@ pub enum Command {
     /// The built-in example, live: blue and green echo backends, a canary
     /// Ingress, and the split moved by editing the manifests.
     Demo(DemoArgs),
+    /// Convert a seed-format (Mesos-era `kind: ingress`) BCS ingress file into
+    /// the equivalent networkextension Ingress YAML, with a comment where the
+    /// two differ.
+    Convert(ConvertArgs),
+    /// Print the CustomResourceDefinitions Sluice reads (deploy/crds is this output).
+    Crd,
     /// An echo upstream for demos and tests: answers with what it received.
     #[command(hide = true)]
     EchoBackend(EchoArgs),
@@ -42,6 +48,15 @@ pub struct DemoArgs {
     /// Pause after each step of the split, in milliseconds.
     #[arg(long, default_value_t = 1500)]
     pub step_ms: u64,
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// A YAML or JSON file holding seed ingresses.
+    pub file: PathBuf,
+    /// The listener port of the converted HTTP rules.
+    #[arg(long, default_value_t = 80)]
+    pub http_port: u16,
 }
 
 #[derive(Args)]

@@ -4,6 +4,7 @@ mod admin;
 mod check;
 mod cli;
 mod control_metrics;
+mod convert;
 mod demo;
 mod echo;
 mod run;
@@ -26,6 +27,8 @@ fn main() -> ExitCode {
         cli::Command::Demo(args) => {
             demo::run(args.http_listen, args.admin_listen, std::time::Duration::from_millis(args.step_ms))
         }
+        cli::Command::Convert(args) => convert::run(&args),
+        cli::Command::Crd => convert::print_crds(),
         cli::Command::EchoBackend(args) => echo::run(&args.listen, &args.name, args.threads, args.status),
     }
 }

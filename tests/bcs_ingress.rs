@@ -36,7 +36,9 @@ fn crd(http_port: Option<u16>, tcp_port: u16) -> String {
     let svcs = "[{serviceName: blue, servicePort: 80, isDirectConnect: true, weight: {value: 10}}, \
                 {serviceName: green, servicePort: 80, isDirectConnect: true, weight: {value: 20}}]";
     let http = http_port
-        .map(|p| format!("  - {{port: {p}, protocol: HTTP, layer7Routes: [{{domain: game.example, services: {svcs}}}]}}\n"))
+        .map(|p| {
+            format!("  - {{port: {p}, protocol: HTTP, layer7Routes: [{{domain: game.example, services: {svcs}}}]}}\n")
+        })
         .unwrap_or_default();
     format!(
         "---\napiVersion: networkextension.bkbcs.tencent.com/v1\nkind: Ingress\nmetadata: {{name: game, namespace: default}}\n\

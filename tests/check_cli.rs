@@ -19,7 +19,7 @@ fn check(dir: &Path, args: &[&str]) -> (i32, Value, String) {
 /// After a deliberate change of the output: `SLUICE_BLESS=1 cargo test --test check_cli`.
 #[test]
 fn examples_print_their_expected_snapshots() {
-    for name in ["blue-green", "fanout", "tls", "services", "bcs"] {
+    for name in ["blue-green", "fanout", "tls", "services", "bcs", "bcs-crd"] {
         let (code, got, stderr) = check(&root().join("examples").join(name), &[]);
         assert_eq!(code, 0, "{name}: {stderr}");
         let expected_path = root().join("tests/expected").join(format!("{name}.json"));

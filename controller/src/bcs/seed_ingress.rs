@@ -92,3 +92,15 @@ pub struct SeedBackend {
     #[serde(default)]
     pub weight: Option<Value>,
 }
+
+impl SeedRule {
+    /// `HTTP` or `TCP`, upper-cased; form A (no `kind`, `http` present) is HTTP.
+    pub fn effective_kind(&self) -> Option<String> {
+        match &self.kind {
+            Some(k) => Some(k.to_ascii_uppercase()),
+            None if self.http.is_some() || self.http_ingress.is_some() => Some("HTTP".into()),
+            None if self.tcp_ingress.is_some() => Some("TCP".into()),
+            None => None,
+        }
+    }
+}

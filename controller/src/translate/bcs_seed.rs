@@ -11,16 +11,6 @@ use crate::names::check_host;
 use serde_json::Value;
 use sluice_config::{Balance, Diagnostic, ObjectRef, PathMatch, Split, WeightedCluster};
 
-/// A seed rule's kind, form A (no `kind`, `http` present) read as HTTP.
-pub(super) fn rule_kind(rule: &SeedRule) -> Option<String> {
-    match &rule.kind {
-        Some(k) => Some(k.to_ascii_uppercase()),
-        None if rule.http.is_some() || rule.http_ingress.is_some() => Some("HTTP".into()),
-        None if rule.tcp_ingress.is_some() => Some("TCP".into()),
-        None => None,
-    }
-}
-
 impl Translator<'_> {
     /// Whether this instance serves the seed ingress (its lbGroup); says why not.
     pub(super) fn seed_is_ours(&mut self, seed: &SeedIngress, r: &ObjectRef) -> bool {
@@ -153,7 +143,7 @@ impl Translator<'_> {
         add: &mut dyn FnMut(&mut Self, String, PathMatch, Split, String),
     ) {
         for (i, rule) in seed.spec.rules.iter().enumerate() {
-            if rule_kind(rule).as_deref() != Some("HTTP") {
+            if rule.effective_kind().as_deref() != Some("HTTP") {
                 continue;
             }
             let (http, hf) = match (&rule.http_ingress, &rule.http) {

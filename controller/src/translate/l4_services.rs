@@ -5,7 +5,7 @@
 
 use super::Translator;
 use super::annotations::ClusterPolicy;
-use super::bcs_seed::{PortRef, rule_kind};
+use super::bcs_seed::PortRef;
 use super::order::{AgeKey, age};
 use crate::bcs::SeedIngress;
 use crate::object::{Kind, meta_ref};
@@ -161,7 +161,7 @@ impl Translator<'_> {
             return out;
         }
         for (i, rule) in seed.spec.rules.iter().enumerate() {
-            match rule_kind(rule).as_deref() {
+            match rule.effective_kind().as_deref() {
                 Some("TCP") => {}
                 Some("HTTP") => continue,
                 other => {

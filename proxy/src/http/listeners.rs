@@ -88,10 +88,7 @@ impl HttpListeners {
             let (stop, stopped) = watch::channel(false);
             self.runtime.spawn(accept_loop(listener.into(), Arc::new(proxy), stopped));
             tracing::info!(listener = %name, address = %address, "HTTP listener open");
-            running.insert(
-                name.clone(),
-                Running { address: *address, route_config: route_config.clone(), stop },
-            );
+            running.insert(name.clone(), Running { address: *address, route_config: route_config.clone(), stop });
         }
         failed
     }
