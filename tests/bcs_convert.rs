@@ -33,8 +33,12 @@ fn properties<'v>(schema: &'v Value, path: &[&str]) -> Vec<&'v str> {
     for p in path {
         at = if *p == "[]" { &at["items"] } else { &at["properties"][*p] };
     }
-    let mut names: Vec<&str> =
-        at["properties"].as_object().expect(&path.join(".")).keys().map(|k| k.as_str()).collect();
+    let mut names: Vec<&str> = at["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{}", path.join(".")))
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     names.sort();
     names
 }
