@@ -43,6 +43,8 @@ pub enum Command {
 pub struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub https_listen: SocketAddr,
     #[arg(long, default_value = "127.0.0.1:10254")]
     pub admin_listen: SocketAddr,
     /// Pause after each step of the split, in milliseconds.

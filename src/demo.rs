@@ -56,7 +56,7 @@ impl Drop for Child {
     }
 }
 
-pub fn run(http: SocketAddr, admin: SocketAddr, step: Duration) -> ExitCode {
+pub fn run(http: SocketAddr, https: SocketAddr, admin: SocketAddr, step: Duration) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -64,7 +64,7 @@ pub fn run(http: SocketAddr, admin: SocketAddr, step: Duration) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(demo(http, admin, step)) {
+    match rt.block_on(demo(http, https, admin, step)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sluice demo: {e}");
@@ -73,7 +73,7 @@ pub fn run(http: SocketAddr, admin: SocketAddr, step: Duration) -> ExitCode {
     }
 }
 
-async fn demo(http: SocketAddr, admin: SocketAddr, step: Duration) -> Result<(), String> {
+async fn demo(http: SocketAddr, https: SocketAddr, admin: SocketAddr, step: Duration) -> Result<(), String> {
     let blue = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let green = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let (blue_at, green_at) =
@@ -90,6 +90,7 @@ async fn demo(http: SocketAddr, admin: SocketAddr, step: Duration) -> Result<(),
         .args(["run", "--threads", "1", "--manifests"])
         .arg(dir.path())
         .args(["--http-listen", &http.to_string(), "--admin-listen", &admin.to_string()])
+        .args(["--https-listen", &https.to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -24,9 +24,12 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Run(args) => run::run(&args),
-        cli::Command::Demo(args) => {
-            demo::run(args.http_listen, args.admin_listen, std::time::Duration::from_millis(args.step_ms))
-        }
+        cli::Command::Demo(args) => demo::run(
+            args.http_listen,
+            args.https_listen,
+            args.admin_listen,
+            std::time::Duration::from_millis(args.step_ms),
+        ),
         cli::Command::Convert(args) => convert::run(&args),
         cli::Command::Crd => convert::print_crds(),
         cli::Command::EchoBackend(args) => echo::run(&args.listen, &args.name, args.threads, args.status),

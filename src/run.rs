@@ -54,7 +54,8 @@ impl Publisher {
         let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         Ok(Self {
             l4: L4Manager::new(table.clone(), l4_runtime.handle().clone(), drain),
-            http: HttpListeners::new(table.clone(), l4_runtime.handle().clone(), &[FIXED_HTTP_LISTENER]),
+            http: HttpListeners::new(table.clone(), l4_runtime.handle().clone(), &[FIXED_HTTP_LISTENER])
+                .map_err(std::io::Error::other)?,
             _l4_runtime: l4_runtime,
             table,
             admin: Arc::new(AdminState::default()),
@@ -71,6 +72,12 @@ impl Publisher {
                 Ok(table) => {
                     for c in table.clusters() {
                         METRICS.endpoints.with_label_values(&[c.name.as_str()]).set(c.ready_endpoints() as i64);
+                    }
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as i64);
+                    for c in &p.snapshot.certificates {
+                        METRICS.certificate_expiry.with_label_values(&[c.name.as_str()]).set(c.not_after - now);
                     }
                     table.start_probes(self.probes.handle());
                     self.table.store(Arc::new(table));
@@ -91,6 +98,19 @@ impl Publisher {
         // Listeners that cannot bind are a fact of this machine, not of the
         // inputs: reported on the object that asked for the port.
         let mut p = p.clone();
+        let unusable = self.table.load().certificates().failed().to_vec();
+        if !unusable.is_empty() {
+            let mut with = (*p).clone();
+            for (name, why) in unusable {
+                let secret = p.snapshot.certificates.iter().find(|c| c.name == name).map(|c| c.secret.clone());
+                with.diagnostics.push(Diagnostic::error(
+                    secret.unwrap_or_else(|| ObjectRef::new("Certificate", "", name.as_str())),
+                    "data",
+                    format!("cannot be served: {why}; the default certificate is served in its place"),
+                ));
+            }
+            p = Arc::new(with);
+        }
         let failed_l4 = self.l4.reconcile();
         let failed_http = self.http.reconcile();
         if !failed_l4.is_empty() || !failed_http.is_empty() {

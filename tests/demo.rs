@@ -8,8 +8,9 @@ use std::process::{Command, Stdio};
 fn the_demo_shows_the_split_moving() {
     let http = format!("127.0.0.1:{}", free_port(&["127.0.0.1"]));
     let admin = format!("127.0.0.1:{}", free_port(&["127.0.0.1"]));
+    let https = format!("127.0.0.1:{}", free_port(&["127.0.0.1"]));
     let out = Command::new(BIN)
-        .args(["demo", "--step-ms", "0", "--http-listen", &http, "--admin-listen", &admin])
+        .args(["demo", "--step-ms", "0", "--http-listen", &http, "--admin-listen", &admin, "--https-listen", &https])
         .stdin(Stdio::null())
         .output()
         .expect("run the demo");

@@ -12,6 +12,9 @@ pub mod http;
 pub mod l4;
 pub mod metrics;
 mod route_table;
+pub mod tls;
 
 pub use cluster::{ClusterState, InFlight, PickInput, Picked};
-pub use route_table::{CompileError, CompiledRoute, HttpListener, L4Listener, RouteTable, RoutesForListener, SplitKey};
+pub use route_table::{
+    CompileError, CompiledRoute, HttpListener, L4Listener, ListenerTls, RouteTable, RoutesForListener, SplitKey,
+};

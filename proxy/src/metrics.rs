@@ -4,6 +4,10 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeV
 use std::sync::LazyLock;
 
 pub struct ProxyMetrics {
+    /// TLS handshakes by `listener` and `result` (ok, failed).
+    pub tls_handshakes: IntCounterVec,
+    /// Seconds until each certificate expires (negative: expired), by `certificate`.
+    pub certificate_expiry: IntGaugeVec,
     /// `host`, `route`, `cluster`, `code`.
     pub requests: IntCounterVec,
     /// Time to the upstream's response header, by `cluster`.
@@ -39,6 +43,20 @@ pub fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
 }
 
 pub static METRICS: LazyLock<ProxyMetrics> = LazyLock::new(|| ProxyMetrics {
+    tls_handshakes: register(
+        IntCounterVec::new(
+            Opts::new("sluice_tls_handshakes_total", "TLS handshakes by listener and result"),
+            &["listener", "result"],
+        )
+        .expect("valid metric"),
+    ),
+    certificate_expiry: register(
+        IntGaugeVec::new(
+            Opts::new("sluice_certificate_expiry_seconds", "Seconds until a certificate expires, by certificate"),
+            &["certificate"],
+        )
+        .expect("valid metric"),
+    ),
     requests: register(
         IntCounterVec::new(
             Opts::new("sluice_http_requests_total", "HTTP requests by host, route, cluster and status code"),

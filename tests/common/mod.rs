@@ -126,6 +126,7 @@ pub fn write(dir: &Path, name: &str, text: &str) {
 pub struct Sluice {
     pub proc: Proc,
     pub http: SocketAddr,
+    pub https: SocketAddr,
     pub admin: SocketAddr,
     pub dir: tempfile::TempDir,
 }
@@ -138,17 +139,19 @@ impl Sluice {
         }
         let http: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
+        let https: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
         let log = std::fs::File::create(dir.path().join(".sluice.log")).unwrap();
         let child = Command::new(BIN)
             .args(["run", "--manifests"])
             .arg(dir.path())
             .args(["--http-listen", &http.to_string(), "--admin-listen", &admin.to_string(), "--threads", "2"])
+            .args(["--https-listen", &https.to_string()])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start sluice");
-        let mut s = Sluice { proc: Proc(child), http, admin, dir };
+        let mut s = Sluice { proc: Proc(child), http, https, admin, dir };
         wait_connectable(http);
         wait_connectable(admin);
         assert!(s.proc.0.try_wait().unwrap().is_none(), "sluice exited at start:\n{}", s.log());

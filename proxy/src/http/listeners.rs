@@ -1,18 +1,21 @@
-//! L7 listeners that come and go with the Snapshot (a BCS Ingress rule's
-//! port), beside the fixed `--http-listen` one that pingora's server owns.
-//! Each accepted connection is handed to a pingora `HttpProxy` of that
-//! listener's route config, so it is served exactly as the fixed listener
-//! serves. A removed listener stops accepting at once; its connections
-//! finish the request in flight and close.
+//! L7 listeners that come and go with the Snapshot (HTTPS, a BCS Ingress
+//! rule's port), beside the fixed `--http-listen` one that pingora's server
+//! owns. Each accepted connection (after the TLS handshake, on HTTPS) is
+//! handed to a pingora `HttpProxy` of that listener's route config, so it is
+//! served exactly as the fixed listener serves. A removed listener stops
+//! accepting at once; its connections finish the request in flight and close.
 
 use super::service::{HttpService, Scheme};
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
+use crate::tls::{SniResolver, self_signed, server_config};
 use arc_swap::ArcSwap;
 use pingora_core::apps::{HttpServerOptions, ServerApp};
+use pingora_core::listeners::tls::Acceptor;
 use pingora_core::protocols::Stream;
 use pingora_core::protocols::l4::listener::Listener;
 use pingora_core::server::configuration::ServerConf;
+use rustls::sign::CertifiedKey;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,6 +24,7 @@ use tokio::sync::watch;
 struct Running {
     address: SocketAddr,
     route_config: String,
+    tls: bool,
     stop: watch::Sender<bool>,
 }
 
@@ -31,17 +35,24 @@ pub struct HttpListeners {
     /// Listeners served elsewhere (by the pingora server), by name.
     fixed: HashSet<String>,
     running: Mutex<HashMap<String, Running>>,
+    /// Served on HTTPS when no certificate applies.
+    fallback: Arc<CertifiedKey>,
 }
 
 impl HttpListeners {
-    pub fn new(table: Arc<ArcSwap<RouteTable>>, runtime: tokio::runtime::Handle, fixed: &[&str]) -> Self {
-        Self {
+    pub fn new(
+        table: Arc<ArcSwap<RouteTable>>,
+        runtime: tokio::runtime::Handle,
+        fixed: &[&str],
+    ) -> Result<Self, String> {
+        Ok(Self {
             table,
             runtime,
             conf: Arc::new(ServerConf::default()),
             fixed: fixed.iter().map(|s| (*s).to_owned()).collect(),
             running: Mutex::new(HashMap::new()),
-        }
+            fallback: Arc::new(self_signed().map_err(|e| format!("cannot make the fallback certificate: {e}"))?),
+        })
     }
 
     /// Makes the running listeners those of the current table. Returns the
@@ -51,7 +62,9 @@ impl HttpListeners {
         let wanted = table.http_listeners();
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         running.retain(|name, r| {
-            let keep = wanted.get(name).is_some_and(|l| l.address == r.address && l.route_config == r.route_config);
+            let keep = wanted.get(name).is_some_and(|l| {
+                l.address == r.address && l.route_config == r.route_config && l.tls.is_some() == r.tls
+            });
             if !keep {
                 let _ = r.stop.send(true);
                 tracing::info!(listener = %name, address = %r.address, "HTTP listener closed");
@@ -80,15 +93,31 @@ impl HttpListeners {
                     continue;
                 }
             };
-            let service = HttpService::new(self.table.clone(), route_config, address.port(), Scheme::Http);
+            let acceptor = match &l.tls {
+                None => None,
+                Some(_) => {
+                    let resolver = SniResolver::new(self.table.clone(), name, self.fallback.clone());
+                    match server_config(Arc::new(resolver)) {
+                        Ok(config) => Some(Arc::new(Acceptor::from_server_config(Arc::new(config)))),
+                        Err(e) => {
+                            failed.push((name.clone(), format!("cannot set up TLS: {e}")));
+                            continue;
+                        }
+                    }
+                }
+            };
+            let tls = acceptor.is_some();
+            let scheme = if tls { Scheme::Https } else { Scheme::Http };
+            let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme);
             let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
             let mut options = HttpServerOptions::default();
-            options.h2c = true;
+            options.h2c = !tls;
             proxy.server_options = Some(options);
             let (stop, stopped) = watch::channel(false);
-            self.runtime.spawn(accept_loop(listener.into(), Arc::new(proxy), stopped));
-            tracing::info!(listener = %name, address = %address, "HTTP listener open");
-            running.insert(name.clone(), Running { address: *address, route_config: route_config.clone(), stop });
+            self.runtime.spawn(accept_loop(listener.into(), name.clone(), acceptor, Arc::new(proxy), stopped));
+            tracing::info!(listener = %name, address = %address, tls, "HTTP listener open");
+            let route_config = route_config.clone();
+            running.insert(name.clone(), Running { address: *address, route_config, tls, stop });
         }
         failed
     }
@@ -104,6 +133,8 @@ impl Drop for HttpListeners {
 
 async fn accept_loop<A: ServerApp + Send + Sync + 'static>(
     listener: Listener,
+    name: String,
+    acceptor: Option<Arc<Acceptor>>,
     app: Arc<A>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -115,9 +146,22 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(
         // pingora's listener fills in the client address the proxy reads.
         let Ok(mut accepted) = accepted else { continue };
         let _ = accepted.set_nodelay();
-        let (app, shutdown) = (app.clone(), stopped.clone());
+        let (app, shutdown, acceptor, name) = (app.clone(), stopped.clone(), acceptor.clone(), name.clone());
         tokio::spawn(async move {
-            let mut stream: Stream = Box::new(accepted);
+            let mut stream: Stream = match acceptor {
+                None => Box::new(accepted),
+                Some(acceptor) => match acceptor.tls_handshake(accepted).await {
+                    Ok(tls) => {
+                        METRICS.tls_handshakes.with_label_values(&[name.as_str(), "ok"]).inc();
+                        Box::new(tls)
+                    }
+                    Err(e) => {
+                        METRICS.tls_handshakes.with_label_values(&[name.as_str(), "failed"]).inc();
+                        tracing::debug!(listener = %name, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
             // A reusable (keep-alive) connection comes back for its next request.
             while let Some(next) = app.process_new(stream, &shutdown).await {
                 stream = next;

@@ -10,6 +10,7 @@ mod route;
 pub use route::{CompiledRoute, SplitKey};
 
 use crate::cluster::ClusterState;
+use crate::tls::CertificateSet;
 use hosts::HostIndex;
 use paths::PathRouter;
 use sluice_config::{L4Policy, ListenerKind, ObjectRef, RouteConfig, RoutePolicy, Snapshot, VirtualHostTls};
@@ -30,16 +31,24 @@ pub struct RouteTable {
     clusters: HashMap<String, Arc<ClusterState>>,
     l4: HashMap<String, Arc<L4Listener>>,
     http: HashMap<String, HttpListener>,
+    certificates: CertificateSet,
     generation: u64,
 }
 
-/// A plain-HTTP listener: where it listens, its route config, and the
-/// object that asked for it (the source of its first route).
+/// An HTTP or HTTPS listener: where it listens, its route config, its TLS
+/// side, and the object that asked for it (the source of its first route).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpListener {
     pub address: SocketAddr,
     pub route_config: String,
+    pub tls: Option<ListenerTls>,
     pub source: Option<ObjectRef>,
+}
+
+/// An HTTPS listener's certificate when no virtual host's applies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerTls {
+    pub default_certificate: Option<String>,
 }
 
 /// A TCP or UDP listener, compiled: where it listens and where its
@@ -74,13 +83,20 @@ impl RouteTable {
         let mut l4 = HashMap::new();
         let mut http = HashMap::new();
         for l in &snapshot.listeners {
-            if let ListenerKind::Http { route_config } = &l.kind {
+            let http_side = match &l.kind {
+                ListenerKind::Http { route_config } => Some((route_config, None)),
+                ListenerKind::Https { route_config, default_certificate } => {
+                    Some((route_config, Some(ListenerTls { default_certificate: default_certificate.clone() })))
+                }
+                _ => None,
+            };
+            if let Some((route_config, tls)) = http_side {
                 let source = snapshot
                     .route_config(route_config)
                     .and_then(|rc| rc.virtual_hosts.first())
                     .and_then(|vh| vh.routes.first())
                     .map(|r| r.source.clone());
-                let listener = HttpListener { address: l.address, route_config: route_config.clone(), source };
+                let listener = HttpListener { address: l.address, route_config: route_config.clone(), tls, source };
                 http.insert(l.name.clone(), listener);
             }
             let (Some(split), Some(policy)) = (l.kind.split(), l.kind.l4_policy()) else { continue };
@@ -98,7 +114,8 @@ impl RouteTable {
                 }),
             );
         }
-        Ok(Self { configs, clusters, l4, http, generation: snapshot.generation })
+        let certificates = CertificateSet::compile(snapshot, previous.map(|p| &p.certificates));
+        Ok(Self { configs, clusters, l4, http, certificates, generation: snapshot.generation })
     }
 
     /// The routes an L7 listener serves (its `routeConfig`).
@@ -130,7 +147,12 @@ impl RouteTable {
         self.l4.values()
     }
 
-    /// Plain-HTTP listeners by name.
+    /// The Snapshot's certificates, parsed.
+    pub fn certificates(&self) -> &CertificateSet {
+        &self.certificates
+    }
+
+    /// HTTP and HTTPS listeners by name.
     pub fn http_listeners(&self) -> &HashMap<String, HttpListener> {
         &self.http
     }
@@ -203,6 +225,11 @@ impl RoutesForListener {
     /// The TLS settings of the virtual host serving `host`.
     pub fn tls(&self, host: &str) -> Option<&VirtualHostTls> {
         self.hosts.find(host).and_then(|i| self.compiled[i].tls.as_ref())
+    }
+
+    /// The certificate named for the virtual host of an SNI name.
+    pub fn certificate_for(&self, sni: &str) -> Option<&str> {
+        self.tls(sni).and_then(|t| t.certificate.as_deref())
     }
 }
 

@@ -1,0 +1,72 @@
+//! The Snapshot's certificates as rustls signing keys, by name. A certificate
+//! whose PEM did not change since the previous table keeps its parsed key.
+
+use rustls::crypto::ring::sign::any_supported_type;
+use rustls::sign::CertifiedKey;
+use sluice_config::Snapshot;
+use std::collections::HashMap;
+use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64;
+
+#[derive(Debug, Default)]
+pub struct CertificateSet {
+    /// name -> (hash of its PEM, key).
+    by_name: HashMap<String, (u64, Arc<CertifiedKey>)>,
+    /// Certificates that could not be loaded, with the reason.
+    failed: Vec<(String, String)>,
+}
+
+/// A chain and private key in PEM as a rustls key.
+pub fn certified_key(chain_pem: &str, key_pem: &str) -> Result<CertifiedKey, String> {
+    let chain: Vec<_> = rustls_pemfile::certs(&mut chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("certificate chain: {e}"))?;
+    if chain.is_empty() {
+        return Err("no certificate in the chain".into());
+    }
+    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
+        .map_err(|e| format!("private key: {e}"))?
+        .ok_or("no private key")?;
+    let signing = any_supported_type(&key).map_err(|e| format!("private key: {e}"))?;
+    let key = CertifiedKey::new(chain, signing);
+    key.keys_match().map_err(|e| format!("the key does not match the certificate: {e}"))?;
+    Ok(key)
+}
+
+/// A self-signed certificate for when no certificate applies (ingress-nginx
+/// serves its "Fake Certificate" the same way).
+pub fn self_signed() -> Result<CertifiedKey, String> {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["sluice-default.invalid".to_owned()]).map_err(|e| e.to_string())?;
+    certified_key(&cert.cert.pem(), &cert.signing_key.serialize_pem())
+}
+
+impl CertificateSet {
+    pub fn compile(snapshot: &Snapshot, previous: Option<&CertificateSet>) -> Self {
+        let mut set = CertificateSet::default();
+        for c in &snapshot.certificates {
+            let hash = xxh3_64(format!("{}\n{}", c.chain_pem, c.key_pem.0).as_bytes());
+            if let Some((h, key)) = previous.and_then(|p| p.by_name.get(&c.name))
+                && *h == hash
+            {
+                set.by_name.insert(c.name.clone(), (hash, key.clone()));
+                continue;
+            }
+            match certified_key(&c.chain_pem, &c.key_pem.0) {
+                Ok(key) => {
+                    set.by_name.insert(c.name.clone(), (hash, Arc::new(key)));
+                }
+                Err(e) => set.failed.push((c.name.clone(), e)),
+            }
+        }
+        set
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<CertifiedKey>> {
+        self.by_name.get(name).map(|(_, k)| k)
+    }
+
+    pub fn failed(&self) -> &[(String, String)] {
+        &self.failed
+    }
+}

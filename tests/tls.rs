@@ -1,0 +1,132 @@
+//! TLS termination as users check it: certificates made by rcgen at test
+//! time, `openssl s_client` for what is served, `curl` for requests.
+
+mod common;
+use common::*;
+use std::net::SocketAddr;
+use std::process::Command;
+
+/// A self-signed certificate for `names`, its subject CN `cn`: (chain, key) PEM.
+fn cert(cn: &str, names: &[&str]) -> (String, String) {
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn secret(name: &str, (crt, key): &(String, String)) -> String {
+    let v = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": "default"},
+        "stringData": {"tls.crt": crt, "tls.key": key},
+    });
+    format!("---\n{v}\n")
+}
+
+fn tls_ingress() -> String {
+    "---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: default}
+spec:
+  ingressClassName: sluice
+  tls:
+  - {hosts: [a.example], secretName: a}
+  - {hosts: ['*.wild.example'], secretName: wild}
+  rules:
+  - host: a.example
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+  - host: '*.wild.example'
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+  - host: plain.example
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+"
+    .to_owned()
+}
+
+/// The subject CN of the certificate served for `sni` (none: no SNI).
+fn served_cn(at: SocketAddr, sni: Option<&str>) -> String {
+    let mut cmd = format!("openssl s_client -connect {at} </dev/null 2>/dev/null");
+    if let Some(sni) = sni {
+        cmd = format!("openssl s_client -connect {at} -servername {sni} </dev/null 2>/dev/null");
+    } else {
+        cmd = cmd.replace("s_client", "s_client -noservername");
+    }
+    let out = Command::new("sh").arg("-c").arg(format!("{cmd} | openssl x509 -noout -subject")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.trim().rsplit(['=', ' ']).next().unwrap_or("").to_owned()
+}
+
+/// `curl` over HTTPS to `host`, resolved to Sluice: (status, HTTP version, body).
+fn curl(at: SocketAddr, host: &str, extra: &[&str]) -> (String, String, String) {
+    let url = format!("https://{host}:{}/", at.port());
+    let resolve = format!("{host}:{}:{}", at.port(), at.ip());
+    let out = Command::new("curl")
+        .args(["-sk", "--max-time", "5", "--resolve", &resolve, "-w", "\n%{http_code} %{http_version}"])
+        .args(extra)
+        .arg(&url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, tail) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let (code, version) = tail.split_once(' ').unwrap_or((tail, ""));
+    (code.to_owned(), version.to_owned(), body.to_owned())
+}
+
+#[test]
+fn sni_wildcard_default_h2_and_rotation() {
+    let port = free_port(&["127.0.0.2"]);
+    let backend: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let _e = echo("web", &[backend], None);
+    let a1 = secret("a", &cert("a-v1", &["a.example"]));
+    let files = service("web", &[backend])
+        + &tls_ingress()
+        + &a1
+        + &secret("wild", &cert("wild-v1", &["*.wild.example"]))
+        + &secret("fallback", &cert("default-v1", &["default.example"]));
+    let s = Sluice::start(&[("all.yaml", &files)], &["--default-certificate", "default/fallback"]);
+    wait_connectable(s.https);
+
+    assert_eq!(served_cn(s.https, Some("a.example")), "a-v1", "exact SNI");
+    assert_eq!(served_cn(s.https, Some("x.wild.example")), "wild-v1", "wildcard SNI");
+    assert_eq!(served_cn(s.https, Some("plain.example")), "default-v1", "a host without TLS: the default");
+    assert_eq!(served_cn(s.https, None), "default-v1", "no SNI: the default");
+
+    let (code, version, body) = curl(s.https, "a.example", &["--http2"]);
+    assert_eq!((code.as_str(), version.as_str()), ("200", "2"), "HTTP/2 by ALPN");
+    assert!(body.contains(r#""x-forwarded-proto":["https"]"#), "{body}");
+    let (code, version, _) = curl(s.https, "x.wild.example", &["--http1.1"]);
+    assert_eq!((code.as_str(), version.as_str()), ("200", "1.1"));
+    let (code, _, _) = curl(s.https, "a.example", &["--tlsv1.2", "--tls-max", "1.2"]);
+    assert_eq!(code, "200", "TLS 1.2 is served");
+    let (code, _, _) = curl(s.https, "a.example", &["--tlsv1.0", "--tls-max", "1.1"]);
+    assert_eq!(code, "000", "TLS 1.1 is refused");
+
+    // Rotation under load: 2 000 requests over 16 connections while the Secret changes.
+    let url = format!("https://a.example:{}/", s.https.port());
+    let config = (0..2000).map(|_| format!("url = \"{url}\"\noutput = /dev/null\n")).collect::<String>();
+    let list = s.path().join(".urls");
+    std::fs::write(&list, config).unwrap();
+    let resolve = format!("a.example:{}:127.0.0.1", s.https.port());
+    let load = Command::new("curl")
+        .args(["-sk", "--parallel", "--parallel-max", "16", "--resolve", &resolve, "-w", "%{http_code}\n", "-K"])
+        .arg(&list)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    write(&s.path(), "all.yaml", &files.replace(&a1, &secret("a", &cert("a-v2", &["a.example"]))));
+    let rotated_at = std::time::Instant::now();
+    let out = load.wait_with_output().unwrap();
+    eprintln!("load went on {:?} after the rotation was written", rotated_at.elapsed());
+    let codes = String::from_utf8_lossy(&out.stdout);
+    let failed = codes.lines().filter(|c| *c != "200").count();
+    assert_eq!(codes.lines().count(), 2000);
+    assert_eq!(failed, 0, "requests failed during the rotation");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while served_cn(s.https, Some("a.example")) != "a-v2" {
+        assert!(std::time::Instant::now() < deadline, "the new certificate was never served");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
