@@ -72,6 +72,9 @@ pub struct EchoArgs {
     /// Answer every request with this status (a failing upstream).
     #[arg(long)]
     pub status: Option<u16>,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with a self-signed certificate.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Args)]

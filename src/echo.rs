@@ -17,22 +17,50 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 /// Serves `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, name: Arc<str>, status: Option<u16>) {
+    serve_with(listener, name, status, None).await
+}
+
+/// Serves `listener`, over TLS (ALPN h2, http/1.1) when given an acceptor.
+pub async fn serve_with(listener: TcpListener, name: Arc<str>, status: Option<u16>, tls: Option<TlsAcceptor>) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else { continue };
         let _ = stream.set_nodelay(true);
-        let name = name.clone();
+        let (name, tls) = (name.clone(), tls.clone());
         tokio::spawn(async move {
             let svc = service_fn(move |req| handle(req, peer, name.clone(), status));
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                .await;
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            match tls {
+                None => {
+                    let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await;
+                }
+                Some(acceptor) => {
+                    let Ok(stream) = acceptor.accept(stream).await else { return };
+                    let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await;
+                }
+            }
         });
     }
+}
+
+/// A TLS acceptor with a self-signed certificate made now.
+fn self_signed_acceptor() -> Result<TlsAcceptor, String> {
+    let cert = rcgen::generate_simple_self_signed(vec!["echo.invalid".to_owned()]).map_err(|e| e.to_string())?;
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 fn respond(name: &str, status: StatusCode, body: impl Into<Bytes>, content_type: &str) -> Response<Full<Bytes>> {
@@ -115,7 +143,20 @@ fn websocket(req: &mut Request<Incoming>, name: &str) -> Response<Full<Bytes>> {
 }
 
 /// `sluice echo-backend`: serve on every address until killed.
-pub fn run(listen: &[SocketAddr], name: &str, threads: usize, status: Option<u16>) -> std::process::ExitCode {
+pub fn run(
+    listen: &[SocketAddr],
+    name: &str,
+    threads: usize,
+    status: Option<u16>,
+    tls: bool,
+) -> std::process::ExitCode {
+    let acceptor = match tls.then(self_signed_acceptor).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sluice echo-backend: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads.max(1)).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -127,7 +168,7 @@ pub fn run(listen: &[SocketAddr], name: &str, threads: usize, status: Option<u16
         let mut tasks = Vec::new();
         for addr in listen {
             match TcpListener::bind(addr).await {
-                Ok(l) => tasks.push(tokio::spawn(serve(l, Arc::from(name), status))),
+                Ok(l) => tasks.push(tokio::spawn(serve_with(l, Arc::from(name), status, acceptor.clone()))),
                 Err(e) => {
                     eprintln!("sluice echo-backend: cannot listen on {addr}: {e}");
                     return std::process::ExitCode::from(2);

@@ -32,6 +32,6 @@ fn main() -> ExitCode {
         ),
         cli::Command::Convert(args) => convert::run(&args),
         cli::Command::Crd => convert::print_crds(),
-        cli::Command::EchoBackend(args) => echo::run(&args.listen, &args.name, args.threads, args.status),
+        cli::Command::EchoBackend(args) => echo::run(&args.listen, &args.name, args.threads, args.status, args.tls),
     }
 }

@@ -188,7 +188,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let http = HttpService::new(publisher.table.clone(), INGRESS_ROUTES, options.http_listen.port(), Scheme::Http);
+    let http = HttpService::new(publisher.table.clone(), INGRESS_ROUTES, options.http_listen.port(), Scheme::Http)
+        .with_https_port(options.https_listen.port());
     let mut http = pingora_proxy::http_proxy_service_with_name(&server.configuration, http, "sluice http");
     if let Some(app) = http.app_logic_mut() {
         let mut o = HttpServerOptions::default();

@@ -130,3 +130,78 @@ fn sni_wildcard_default_h2_and_rotation() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+fn ingress_with(name: &str, host: &str, service: &str, annotations: &str, tls: bool) -> String {
+    let tls = if tls { format!("  tls: [{{hosts: [{host}], secretName: a}}]\n") } else { String::new() };
+    format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: default\n  \
+         annotations: {{{annotations}}}\nspec:\n  ingressClassName: sluice\n{tls}  rules:\n  - host: {host}\n    \
+         http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: {service}, port: {{number: 80}}}}}}}}]}}\n"
+    )
+}
+
+/// (status, Location) of a plain-HTTP request through Sluice.
+fn plain(at: SocketAddr, host: &str, path: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "5", "-H", &format!("Host: {host}")])
+        .args(["-w", "%{http_code} %{redirect_url}"])
+        .arg(format!("http://{at}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (code, location) = text.split_once(' ').unwrap_or((&text, ""));
+    (code.to_owned(), location.to_owned())
+}
+
+const NGINX: &str = "nginx.ingress.kubernetes.io";
+
+#[test]
+fn redirects_and_tls_to_upstreams() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let plain_backend: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let tls_backend: SocketAddr = format!("127.0.0.3:{port}").parse().unwrap();
+    let _e = echo("web", &[plain_backend], None);
+    let _t = echo_tls("secure", &[tls_backend]);
+    let files = service("web", &[plain_backend])
+        + &service("secure", &[tls_backend])
+        + &secret("a", &cert("a-v1", &["a.example", "b.example", "s.example", "g.example"]))
+        + &ingress_with("a", "a.example", "web", "", true)
+        + &ingress_with("b", "b.example", "web", &format!("{NGINX}/ssl-redirect: \"false\""), true)
+        + &ingress_with("c", "c.example", "web", &format!("{NGINX}/force-ssl-redirect: \"true\""), false)
+        + &ingress_with("d", "d.example", "web", "", false)
+        + &ingress_with("s", "s.example", "secure", &format!("{NGINX}/backend-protocol: HTTPS"), true)
+        + &ingress_with("g", "g.example", "secure", &format!("{NGINX}/backend-protocol: GRPCS"), true);
+    let s = Sluice::start(&[("all.yaml", &files)], &[]);
+    wait_connectable(s.https);
+    let https = s.https.port();
+
+    assert_eq!(plain(s.http, "a.example", "/x?y=1"), ("308".into(), format!("https://a.example:{https}/x?y=1")));
+    assert_eq!(plain(s.http, "b.example", "/").0, "200", "ssl-redirect false");
+    assert_eq!(plain(s.http, "c.example", "/").1, format!("https://c.example:{https}/"), "force-ssl-redirect");
+    assert_eq!(plain(s.http, "d.example", "/").0, "200", "no TLS, no redirect");
+    let (code, _, body) = curl(s.https, "a.example", &[]);
+    assert_eq!(code, "200", "the HTTPS side of a redirected host serves");
+    assert!(body.contains("\"backend\":\"web\""), "{body}");
+
+    // backend-protocol HTTPS and GRPCS: TLS to the upstream (self-signed: not verified by default).
+    let (code, _, body) = curl(s.https, "s.example", &["--http1.1"]);
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("\"version\":\"HTTP/1.1\""), "{body}");
+    let (code, _, body) = curl(s.https, "g.example", &["--http2"]);
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("\"version\":\"HTTP/2.0\""), "h2 over TLS to the upstream: {body}");
+    let (code, _, _) = curl(s.http, "s.example", &[]);
+    assert_eq!(code, "000", "(plain port spoken to with TLS)");
+
+    // proxy-ssl-verify on: the self-signed upstream is refused (502).
+    let verified = files.replace(
+        &format!("{NGINX}/backend-protocol: HTTPS"),
+        &format!("{NGINX}/backend-protocol: HTTPS, {NGINX}/proxy-ssl-verify: \"true\""),
+    );
+    write(&s.path(), "all.yaml", &verified);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while curl(s.https, "s.example", &[]).0 != "502" {
+        assert!(std::time::Instant::now() < deadline, "the unverifiable upstream was never refused");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

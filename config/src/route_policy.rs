@@ -16,6 +16,14 @@ pub struct RoutePolicy {
     /// Largest request body accepted; larger gets 413. `None`: no limit.
     pub max_body_bytes: Option<u64>,
     pub upstream_protocol: UpstreamProtocol,
+    /// Check the upstream's certificate (HTTPS and GRPCS upstreams;
+    /// ingress-nginx `proxy-ssl-verify`). Off by default, as there.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub upstream_verify: bool,
+    /// Plain-HTTP requests get a 308 to HTTPS (ingress-nginx `ssl-redirect`
+    /// for TLS hosts, `force-ssl-redirect` for any).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ssl_redirect: bool,
 }
 
 impl Default for RoutePolicy {
@@ -27,6 +35,8 @@ impl Default for RoutePolicy {
             retry: RetryPolicy::default(),
             max_body_bytes: Some(500 * 1024 * 1024),
             upstream_protocol: UpstreamProtocol::Http1,
+            upstream_verify: false,
+            ssl_redirect: false,
         }
     }
 }
@@ -145,4 +155,8 @@ pub enum UpstreamProtocol {
     Http1,
     /// HTTP/2 without TLS, prior knowledge (gRPC).
     H2c,
+    /// HTTP/1.1 over TLS.
+    Https,
+    /// HTTP/2 over TLS (gRPC over TLS).
+    Grpcs,
 }

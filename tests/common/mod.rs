@@ -55,8 +55,17 @@ pub fn wait_connectable(addr: SocketAddr) {
 
 /// An echo upstream named `name` on each address.
 pub fn echo(name: &str, addrs: &[SocketAddr], status: Option<u16>) -> Proc {
+    echo_with(name, addrs, status, &[])
+}
+
+/// An echo upstream serving HTTPS (HTTP/1.1 and HTTP/2 by ALPN), self-signed.
+pub fn echo_tls(name: &str, addrs: &[SocketAddr]) -> Proc {
+    echo_with(name, addrs, None, &["--tls"])
+}
+
+fn echo_with(name: &str, addrs: &[SocketAddr], status: Option<u16>, extra: &[&str]) -> Proc {
     let mut cmd = Command::new(BIN);
-    cmd.arg("echo-backend").arg("--name").arg(name);
+    cmd.arg("echo-backend").arg("--name").arg(name).args(extra);
     for a in addrs {
         cmd.arg("--listen").arg(a.to_string());
     }

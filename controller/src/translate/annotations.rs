@@ -27,6 +27,9 @@ const HONOURED: &[&str] = &[
     "proxy-next-upstream-tries",
     "proxy-body-size",
     "backend-protocol",
+    "proxy-ssl-verify",
+    "ssl-redirect",
+    "force-ssl-redirect",
     "load-balance",
     "upstream-hash-by",
     "affinity",
@@ -41,6 +44,10 @@ const HONOURED: &[&str] = &[
 /// What an Ingress's annotations ask for.
 pub(super) struct IngressAnnotations {
     pub policy: RoutePolicy,
+    /// Redirect plain HTTP to HTTPS on the hosts this Ingress gives TLS.
+    pub ssl_redirect: bool,
+    /// Redirect plain HTTP to HTTPS on every host of this Ingress.
+    pub force_ssl_redirect: bool,
     pub cluster: ClusterPolicy,
     pub canary: Option<CanarySpec>,
 }
@@ -110,6 +117,19 @@ impl Reader<'_, '_, '_> {
             _ => {
                 self.bad(name, format!("'{v}' is not a number of seconds in 1-86400; the default is used"));
                 None
+            }
+        }
+    }
+
+    /// `"true"` / `"false"` (ingress-nginx's `on` / `off` too).
+    fn flag(&mut self, name: &str, default: bool) -> bool {
+        let Some(v) = self.get(name).map(str::to_ascii_lowercase) else { return default };
+        match v.as_str() {
+            "true" | "on" => true,
+            "false" | "off" => false,
+            _ => {
+                self.bad(name, format!("'{v}' is not true or false; {default} is used"));
+                default
             }
         }
     }
@@ -187,13 +207,18 @@ impl Translator<'_> {
             match v.as_str() {
                 "HTTP" => {}
                 "GRPC" | "H2C" => policy.upstream_protocol = UpstreamProtocol::H2c,
+                "HTTPS" => policy.upstream_protocol = UpstreamProtocol::Https,
+                "GRPCS" => policy.upstream_protocol = UpstreamProtocol::Grpcs,
                 other => a.t.push(Diagnostic::warning(
                     r.clone(),
                     format!("metadata.annotations[{NGINX}backend-protocol]"),
-                    format!("'{other}' is not served yet (HTTP and GRPC are); HTTP/1.1 is used"),
+                    format!("'{other}' is not served (HTTP, HTTPS, GRPC, GRPCS are); HTTP/1.1 is used"),
                 )),
             }
         }
+        policy.upstream_verify = a.flag("proxy-ssl-verify", false);
+        let ssl_redirect = a.flag("ssl-redirect", true);
+        let force_ssl_redirect = a.flag("force-ssl-redirect", false);
 
         let table_size = a.t.options.maglev_table_size;
         let cluster = cluster_policy(&mut a, table_size);
@@ -210,7 +235,7 @@ impl Translator<'_> {
                 ));
             }
         }
-        IngressAnnotations { policy, cluster, canary }
+        IngressAnnotations { policy, ssl_redirect, force_ssl_redirect, cluster, canary }
     }
 }
 

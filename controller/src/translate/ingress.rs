@@ -119,7 +119,10 @@ impl Translator<'_> {
             let annotations = self.annotations(ing, &r);
             match annotations.canary {
                 Some(spec) => canaries.push((ing, r, spec, annotations.cluster)),
-                None => self.ingress(ing, &r, annotations.policy, &annotations.cluster, &mut b),
+                None => {
+                    let redirect = (annotations.ssl_redirect, annotations.force_ssl_redirect);
+                    self.ingress(ing, &r, annotations.policy, redirect, &annotations.cluster, &mut b)
+                }
             }
         }
         for (ing, r, spec, cluster) in canaries {
@@ -231,7 +234,16 @@ impl Translator<'_> {
         }
     }
 
-    fn ingress(&mut self, ing: &Ingress, r: &ObjectRef, policy: RoutePolicy, cluster: &ClusterPolicy, b: &mut Builder) {
+    /// `redirect`: (ssl-redirect, force-ssl-redirect).
+    fn ingress(
+        &mut self,
+        ing: &Ingress,
+        r: &ObjectRef,
+        policy: RoutePolicy,
+        redirect: (bool, bool),
+        cluster: &ClusterPolicy,
+        b: &mut Builder,
+    ) {
         let Some(spec) = &ing.spec else {
             self.push(Diagnostic::error(r.clone(), "spec", "required; the Ingress is left out"));
             return;
@@ -281,7 +293,9 @@ impl Translator<'_> {
             {
                 entry.fallback = Some((split.clone(), policy.clone(), r.clone()));
             }
-            self.attach_tls(&host, &tls, r, entry);
+            let has_tls = self.attach_tls(&host, &tls, r, entry);
+            let mut policy = policy.clone();
+            policy.ssl_redirect = redirect.1 || (redirect.0 && has_tls);
 
             let Some(http) = &rule.http else { continue };
             for (j, p) in http.paths.iter().enumerate() {
@@ -434,14 +448,15 @@ impl Translator<'_> {
 
     /// Marks a rule host as a TLS host when this Ingress's `tls[]` covers it
     /// (same host, a wildcard over it, or a host-less entry for host-less rules).
-    fn attach_tls(&mut self, host: &str, tls: &[TlsEntry], r: &ObjectRef, entry: &mut HostEntry) {
+    /// Gives the host its certificate from `tls`; whether `tls` covers it.
+    fn attach_tls(&mut self, host: &str, tls: &[TlsEntry], r: &ObjectRef, entry: &mut HostEntry) -> bool {
         let covering = tls.iter().find(|t| t.host == host).or_else(|| {
             if host == ANY_HOST {
                 return None;
             }
             tls.iter().find(|t| t.host.starts_with("*.") && HostPattern::parse(&t.host).matches(host))
         });
-        let Some(t) = covering else { return };
+        let Some(t) = covering else { return false };
         let wanted = VirtualHostTls { certificate: t.certificate.clone() };
         match &entry.tls {
             None => entry.tls = Some((wanted, r.clone())),
@@ -452,6 +467,7 @@ impl Translator<'_> {
             )),
             Some(_) => {}
         }
+        true
     }
 }
 

@@ -44,12 +44,36 @@ pub struct HttpService {
     route_config: String,
     port: u16,
     scheme: Scheme,
+    /// Where `ssl-redirect` sends plain-HTTP requests.
+    https_port: u16,
 }
 
 impl HttpService {
     pub fn new(table: Arc<ArcSwap<RouteTable>>, route_config: &str, port: u16, scheme: Scheme) -> Self {
-        Self { table, route_config: route_config.to_owned(), port, scheme }
+        Self { table, route_config: route_config.to_owned(), port, scheme, https_port: 443 }
     }
+
+    /// The port of the HTTPS listener redirects point to.
+    pub fn with_https_port(mut self, port: u16) -> Self {
+        self.https_port = port;
+        self
+    }
+}
+
+/// A Host value without its port (IPv6 literals keep their brackets).
+fn host_without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => h,
+        _ => host,
+    }
+}
+
+/// The `Location` of a redirect to HTTPS: same host (its port replaced),
+/// path and query.
+fn https_location(req: &RequestHeader, https_port: u16) -> String {
+    let host = host_without_port(request_host(req));
+    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    if https_port == 443 { format!("https://{host}{path}") } else { format!("https://{host}:{https_port}{path}") }
 }
 
 /// The request's host: the authority of an absolute URI (HTTP/2, proxies),
@@ -86,6 +110,16 @@ impl ProxyHttp for HttpService {
         let Some(route) = route.cloned() else {
             return respond_locally(session, ctx, 404).await;
         };
+        if self.scheme == Scheme::Http && route.policy.ssl_redirect {
+            let location = https_location(req, self.https_port);
+            ctx.route = Some(route);
+            ctx.local_status = Some(308);
+            let mut resp = ResponseHeader::build(308, Some(2))?;
+            resp.insert_header(http::header::LOCATION, location)?;
+            resp.insert_header(http::header::CONTENT_LENGTH, "0")?;
+            session.write_response_header(Box::new(resp), true).await?;
+            return Ok(true);
+        }
         if let Some(limit) = route.policy.max_body_bytes {
             let length = req.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
             if length.and_then(|l| l.parse::<u64>().ok()).is_some_and(|l| l > limit) {
@@ -172,13 +206,19 @@ impl ProxyHttp for HttpService {
         }
         ctx.attempt_started = Some(Instant::now());
         let p = &route.policy;
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let tls = matches!(p.upstream_protocol, UpstreamProtocol::Https | UpstreamProtocol::Grpcs);
+        let sni = if tls { host_without_port(request_host(session.req_header())).to_owned() } else { String::new() };
+        let mut peer = HttpPeer::new(addr, tls, sni);
+        peer.options.verify_cert = p.upstream_verify;
+        peer.options.verify_hostname = p.upstream_verify;
         peer.options.connection_timeout = Some(Duration::from_millis(p.connect_timeout_ms));
         peer.options.read_timeout = Some(Duration::from_millis(p.read_timeout_ms));
         peer.options.write_timeout = Some(Duration::from_millis(p.send_timeout_ms));
         peer.options.idle_timeout = Some(UPSTREAM_IDLE);
-        if p.upstream_protocol == UpstreamProtocol::H2c {
-            peer.options.set_http_version(2, 2);
+        match p.upstream_protocol {
+            UpstreamProtocol::H2c | UpstreamProtocol::Grpcs => peer.options.set_http_version(2, 2),
+            UpstreamProtocol::Https => peer.options.set_http_version(1, 1),
+            UpstreamProtocol::Http1 => {}
         }
         Ok(Box::new(peer))
     }
