@@ -205,3 +205,89 @@ fn redirects_and_tls_to_upstreams() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A CA (cert PEM) and a client certificate it signed: (ca, (client chain, client key)).
+fn ca_and_client(cn: &str) -> (String, (String, String)) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, format!("{cn} CA"));
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params.extended_key_usages.push(rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let client = params.signed_by(&key, &issuer).unwrap();
+    (ca.pem(), (client.pem(), key.serialize_pem()))
+}
+
+fn ca_secret(name: &str, ca: &str) -> String {
+    let v = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": "default"},
+        "stringData": {"ca.crt": ca},
+    });
+    format!("---\n{v}\n")
+}
+
+#[test]
+fn passthrough_and_client_certificates() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let plain_backend: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let tls_backend: SocketAddr = format!("127.0.0.3:{port}").parse().unwrap();
+    let _e = echo("web", &[plain_backend], None);
+    let _t = echo_tls("terminator", &[tls_backend]);
+    let (ca, client) = ca_and_client("alice");
+    let (_, stranger) = ca_and_client("mallory");
+    let dir = tempfile::tempdir().unwrap();
+    let save = |name: &str, (crt, key): &(String, String)| {
+        std::fs::write(dir.path().join(format!("{name}.crt")), crt).unwrap();
+        std::fs::write(dir.path().join(format!("{name}.key")), key).unwrap();
+        (
+            dir.path().join(format!("{name}.crt")).display().to_string(),
+            dir.path().join(format!("{name}.key")).display().to_string(),
+        )
+    };
+    let (alice_crt, alice_key) = save("alice", &client);
+    let (mallory_crt, mallory_key) = save("mallory", &stranger);
+    let files = service("web", &[plain_backend])
+        + &service("terminator", &[tls_backend])
+        + &secret("a", &cert("a-v1", &["m.example", "o.example"]))
+        + &ca_secret("clients", &ca)
+        + &ingress_with("p", "pass.example", "terminator", &format!("{NGINX}/ssl-passthrough: \"true\""), false)
+        + &ingress_with("m", "m.example", "web", &format!("{NGINX}/auth-tls-secret: default/clients"), true)
+        + &ingress_with(
+            "o",
+            "o.example",
+            "web",
+            &format!("{NGINX}/auth-tls-secret: default/clients, {NGINX}/auth-tls-verify-client: optional"),
+            true,
+        );
+    let s = Sluice::start(&[("all.yaml", &files)], &[]);
+    wait_connectable(s.https);
+
+    // Passthrough: the upstream's own certificate, the upstream terminates.
+    assert_eq!(served_cn(s.https, Some("pass.example")), "cert", "the upstream's rcgen certificate");
+    let (code, _, body) = curl(s.https, "pass.example", &[]);
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains(r#""backend":"terminator""#), "{body}");
+    assert!(!body.contains("x-forwarded-for"), "Sluice did not see the requests: {body}");
+
+    // Required client certificate: accepted with one the CA signed, refused otherwise.
+    assert_eq!(curl(s.https, "m.example", &["--cert", &alice_crt, "--key", &alice_key]).0, "200");
+    assert_eq!(curl(s.https, "m.example", &[]).0, "000", "no certificate: the handshake fails");
+    assert_eq!(curl(s.https, "m.example", &["--cert", &mallory_crt, "--key", &mallory_key]).0, "000");
+    // Optional: in without one, never with a bad one.
+    assert_eq!(curl(s.https, "o.example", &[]).0, "200");
+    assert_eq!(curl(s.https, "o.example", &["--cert", &alice_crt, "--key", &alice_key]).0, "200");
+    assert_eq!(curl(s.https, "o.example", &["--cert", &mallory_crt, "--key", &mallory_key]).0, "000");
+    // A connection made for o.example (no certificate) cannot be used for m.example.
+    let out = Command::new("curl")
+        .args(["-sk", "--http1.1", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--resolve", &format!("o.example:{}:127.0.0.1", s.https.port()), "-H", "Host: m.example"])
+        .arg(format!("https://o.example:{}/", s.https.port()))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "421");
+}

@@ -18,6 +18,17 @@ pub struct Certificate {
     pub key_pem: Sensitive,
 }
 
+/// CA certificates (PEM) that client certificates must chain to: the
+/// `ca.crt` of a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateAuthority {
+    /// `namespace/secret`.
+    pub name: String,
+    pub secret: ObjectRef,
+    pub pem: String,
+}
+
 /// Secret material: kept in memory, never printed by `check` or the admin API.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Sensitive(pub String);

@@ -28,7 +28,7 @@ pub use balance::{
     SOURCE_ADDRESS_KEY,
 };
 pub use canary::{Canary, CanaryVerdict, HeaderMatch, always_never};
-pub use certificate::{Certificate, Sensitive};
+pub use certificate::{Certificate, CertificateAuthority, Sensitive};
 pub use cluster::{Cluster, DnsTarget, Endpoint};
 pub use diagnostic::{Diagnostic, Severity};
 pub use hash_key::{KeyPart, parse_hash_key};
@@ -38,7 +38,7 @@ pub use listener::{Listener, ListenerKind};
 pub use object_ref::ObjectRef;
 pub use options::{NodePortRange, Options};
 pub use path_match::{PathKind, PathMatch};
-pub use route::{Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
+pub use route::{ClientVerify, Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
 pub use route_policy::{RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol};
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;

@@ -54,6 +54,25 @@ pub struct VirtualHostTls {
     /// with the default certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// Hand the TLS stream to the backend of `/` by SNI, undecrypted
+    /// (ingress-nginx `ssl-passthrough`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passthrough: bool,
+    /// Ask clients of this host for a certificate signed by a CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_verify: Option<ClientVerify>,
+}
+
+/// Client-certificate checking (ingress-nginx `auth-tls-*`, BCS `MUTUAL`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientVerify {
+    /// Name of an entry of [`crate::Snapshot::certificate_authorities`].
+    pub ca: String,
+    /// A client without a certificate is let in (`optional`); one with a bad
+    /// certificate never is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-use crate::{Certificate, Cluster, Listener, RouteConfig, ServiceVip};
+use crate::{Certificate, CertificateAuthority, Cluster, Listener, RouteConfig, ServiceVip};
 use serde::{Deserialize, Serialize};
 
 /// Everything the data plane must do, at one moment. Immutable once built;
@@ -16,6 +16,9 @@ pub struct Snapshot {
     pub certificates: Vec<Certificate>,
     /// The service-VIP table for the kernel, sorted by name.
     pub services: Vec<ServiceVip>,
+    /// CA bundles that check client certificates, sorted by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificate_authorities: Vec<CertificateAuthority>,
 }
 
 impl Snapshot {
@@ -25,6 +28,10 @@ impl Snapshot {
 
     pub fn route_config(&self, name: &str) -> Option<&RouteConfig> {
         self.route_configs.iter().find(|r| r.name == name)
+    }
+
+    pub fn certificate_authority(&self, name: &str) -> Option<&CertificateAuthority> {
+        self.certificate_authorities.iter().find(|c| c.name == name)
     }
 
     pub fn certificate(&self, name: &str) -> Option<&Certificate> {
@@ -38,5 +45,6 @@ impl Snapshot {
             && self.clusters == other.clusters
             && self.certificates == other.certificates
             && self.services == other.services
+            && self.certificate_authorities == other.certificate_authorities
     }
 }

@@ -64,6 +64,11 @@ impl Snapshot {
                 if !hosts.insert(HostPattern::parse(&vh.host)) {
                     bad(at.clone(), "duplicate host");
                 }
+                if let Some(ca) = vh.tls.as_ref().and_then(|t| t.client_verify.as_ref())
+                    && self.certificate_authority(&ca.ca).is_none()
+                {
+                    bad(at.clone(), "names a certificate authority that does not exist");
+                }
                 if let Some(cert) = vh.tls.as_ref().and_then(|t| t.certificate.as_ref())
                     && self.certificate(cert).is_none()
                 {
@@ -175,6 +180,7 @@ mod tests {
             }],
             certificates: vec![],
             services: vec![],
+            certificate_authorities: vec![],
         }
     }
 

@@ -373,3 +373,39 @@ fn port_mappings_are_reported_not_served() {
     let d = find(&diags, Severity::Warning, &format!("{KIND}/default/seg"), "spec.portMappings[0]");
     assert!(d.message.contains("not served"), "{d}");
 }
+
+/// `MUTUAL` with `certCaID`: the host checks client certificates against the
+/// CA Secret; without a usable CA the rule is not served at all.
+#[test]
+fn mutual_certificates_check_clients_or_the_rule_is_not_served() {
+    let cert = rcgen::generate_simple_self_signed(vec!["game.example".to_owned()]).unwrap();
+    let tls = format!(
+        "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: tls, namespace: default}}\ntype: kubernetes.io/tls\n\
+         stringData: {{tls.crt: {:?}, tls.key: {:?}}}\n",
+        cert.cert.pem(),
+        cert.signing_key.serialize_pem()
+    );
+    let ca = format!(
+        "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: ca, namespace: default}}\nstringData: {{ca.crt: {:?}}}\n",
+        cert.cert.pem()
+    );
+    let rule = |ca_id: &str| {
+        format!(
+            "  - port: 8443\n    protocol: HTTPS\n    certificate: {{mode: MUTUAL, certID: tls, certCaID: {ca_id}}}\n    \
+             layer7Routes: [{{domain: game.example, services: [{{serviceName: web, servicePort: 80, isDirectConnect: true}}]}}]\n"
+        )
+    };
+    let (s, diags) = run(&(web_pods() + &tls + &ca + &crd("m", "", &rule("ca"))));
+    let l = s.listeners.iter().find(|l| l.name == "https-8443").unwrap_or_else(|| panic!("{}", list(&diags)));
+    let ListenerKind::Https { route_config, default_certificate } = &l.kind else { panic!("not HTTPS") };
+    assert_eq!(default_certificate.as_deref(), Some("default/tls"));
+    let vh = &s.route_config(route_config).unwrap().virtual_hosts[0];
+    let verify = vh.tls.as_ref().and_then(|t| t.client_verify.as_ref()).expect("client check");
+    assert_eq!((verify.ca.as_str(), verify.optional), ("default/ca", false));
+    assert_eq!(s.certificate_authorities[0].name, "default/ca");
+
+    let (s, diags) = run(&(web_pods() + &tls + &crd("m", "", &rule("nope"))));
+    let served = s.route_configs.iter().flat_map(|rc| &rc.virtual_hosts).any(|vh| vh.host == "game.example");
+    assert!(!served, "never served without its client check");
+    find(&diags, Severity::Error, &format!("{KIND}/default/m"), "certificate.certCaID");
+}

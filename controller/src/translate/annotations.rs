@@ -4,8 +4,8 @@
 use super::Translator;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Affinity, AffinityMode, Balance, Diagnostic, HeaderMatch, ObjectRef, RetryOn, RoutePolicy, UpstreamProtocol,
-    parse_hash_key,
+    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RetryOn, RoutePolicy,
+    UpstreamProtocol, parse_hash_key,
 };
 
 pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
@@ -30,6 +30,9 @@ const HONOURED: &[&str] = &[
     "proxy-ssl-verify",
     "ssl-redirect",
     "force-ssl-redirect",
+    "ssl-passthrough",
+    "auth-tls-secret",
+    "auth-tls-verify-client",
     "load-balance",
     "upstream-hash-by",
     "affinity",
@@ -41,13 +44,26 @@ const HONOURED: &[&str] = &[
     "session-cookie-samesite",
 ];
 
-/// What an Ingress's annotations ask for.
-pub(super) struct IngressAnnotations {
-    pub policy: RoutePolicy,
+/// What an Ingress's annotations ask of its hosts' TLS side.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TlsAnnotations {
     /// Redirect plain HTTP to HTTPS on the hosts this Ingress gives TLS.
     pub ssl_redirect: bool,
     /// Redirect plain HTTP to HTTPS on every host of this Ingress.
     pub force_ssl_redirect: bool,
+    /// Pass the TLS stream through to the backend, by SNI.
+    pub passthrough: bool,
+    /// Check client certificates on this Ingress's TLS hosts.
+    pub client_verify: Option<ClientVerify>,
+    /// A client-certificate check was asked for but cannot be set up: the
+    /// hosts are not served rather than served without it.
+    pub refuse: bool,
+}
+
+/// What an Ingress's annotations ask for.
+pub(super) struct IngressAnnotations {
+    pub policy: RoutePolicy,
+    pub tls: TlsAnnotations,
     pub cluster: ClusterPolicy,
     pub canary: Option<CanarySpec>,
 }
@@ -217,8 +233,13 @@ impl Translator<'_> {
             }
         }
         policy.upstream_verify = a.flag("proxy-ssl-verify", false);
-        let ssl_redirect = a.flag("ssl-redirect", true);
-        let force_ssl_redirect = a.flag("force-ssl-redirect", false);
+        let mut tls = TlsAnnotations {
+            ssl_redirect: a.flag("ssl-redirect", true),
+            force_ssl_redirect: a.flag("force-ssl-redirect", false),
+            passthrough: a.flag("ssl-passthrough", false),
+            ..TlsAnnotations::default()
+        };
+        client_verify(&mut a, &mut tls);
 
         let table_size = a.t.options.maglev_table_size;
         let cluster = cluster_policy(&mut a, table_size);
@@ -235,7 +256,35 @@ impl Translator<'_> {
                 ));
             }
         }
-        IngressAnnotations { policy, ssl_redirect, force_ssl_redirect, cluster, canary }
+        IngressAnnotations { policy, tls, cluster, canary }
+    }
+}
+
+/// `auth-tls-secret: NAMESPACE/NAME` (its `ca.crt`) and
+/// `auth-tls-verify-client: on | optional | off`.
+fn client_verify(a: &mut Reader<'_, '_, '_>, tls: &mut TlsAnnotations) {
+    let mode = a.get("auth-tls-verify-client").map(str::to_ascii_lowercase).unwrap_or_else(|| "on".into());
+    let Some(secret) = a.get("auth-tls-secret").map(str::to_owned) else { return };
+    let optional = match mode.as_str() {
+        "on" => false,
+        "optional" => true,
+        "off" => return,
+        other => {
+            a.bad("auth-tls-verify-client", format!("'{other}' is not on, optional or off; its hosts are not served"));
+            tls.refuse = true;
+            return;
+        }
+    };
+    let namespace = a.r.namespace.clone();
+    let (ns, name) = secret.split_once('/').unwrap_or((namespace.as_str(), secret.as_str()));
+    let (ns, name, r) = (ns.to_owned(), name.to_owned(), a.r.clone());
+    let field = format!("metadata.annotations[{NGINX}auth-tls-secret]");
+    match a.t.authority_for(&ns, &name, &r, &field) {
+        Some(ca) => tls.client_verify = Some(ClientVerify { ca, optional }),
+        None => {
+            a.bad("auth-tls-secret", "no usable CA: this Ingress's hosts are not served without the check".into());
+            tls.refuse = true;
+        }
     }
 }
 

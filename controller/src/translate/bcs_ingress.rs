@@ -15,9 +15,9 @@ use crate::bcs::{
 use crate::names::check_host;
 use crate::object::{Kind, meta_ref};
 use sluice_config::{
-    ActiveCheck, Affinity, AffinityMode, Balance, CheckProtocol, Cluster, Diagnostic, HealthPolicy, L4Policy, Listener,
-    ListenerKind, ObjectRef, PathMatch, Route, RouteConfig, RoutePolicy, Split, UpstreamProtocol, VirtualHost,
-    VirtualHostTls,
+    ActiveCheck, Affinity, AffinityMode, Balance, CheckProtocol, ClientVerify, Cluster, Diagnostic, HealthPolicy,
+    L4Policy, Listener, ListenerKind, ObjectRef, PathMatch, Route, RouteConfig, RoutePolicy, Split, UpstreamProtocol,
+    VirtualHost, VirtualHostTls,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -389,11 +389,6 @@ impl Translator<'_> {
                             .certificate
                             .as_ref()
                             .and_then(|c| self.bcs_certificate(&r, &format!("spec.rules[{i}].certificate"), c, ing));
-                        self.push(Diagnostic::warning(
-                            r.clone(),
-                            format!("spec.rules[{i}].protocol"),
-                            "HTTPS listeners are translated but not yet served (TLS termination is pending)",
-                        ));
                         Listener {
                             name: format!("https-{port}"),
                             address,
@@ -440,17 +435,6 @@ impl Translator<'_> {
         rule: &IngressRule,
         protocol: Protocol,
     ) -> Option<HostRoutes> {
-        if rule.certificate.as_ref().is_some_and(|c| c.mode == "MUTUAL")
-            || rule.layer7_routes.iter().any(|l| l.certificate.as_ref().is_some_and(|c| c.mode == "MUTUAL"))
-        {
-            self.push(Diagnostic::error(
-                r.clone(),
-                format!("spec.rules[{i}].certificate.mode"),
-                "MUTUAL (client certificate checks) is not supported yet; rather than serve without the check, \
-                 this rule is left out",
-            ));
-            return None;
-        }
         let sni = rule.listener_attribute.as_ref().is_some_and(|a| a.sni_switch != 0);
         let mut hosts = HostRoutes::new();
         let mut claimed = HashSet::new();
@@ -491,14 +475,27 @@ impl Translator<'_> {
                 )),
                 _ => {}
             }
-            let tls = match (protocol, sni, &l7.certificate) {
-                (Protocol::Https, true, Some(c)) => {
-                    Some(VirtualHostTls { certificate: self.bcs_certificate(r, &format!("{rf}.certificate"), c, ing) })
+            let certificate = match (protocol, sni, &l7.certificate) {
+                (Protocol::Https, true, Some(c)) => Some((c, format!("{rf}.certificate"))),
+                (Protocol::Https, _, _) => {
+                    rule.certificate.as_ref().map(|c| (c, format!("spec.rules[{i}].certificate")))
                 }
-                (Protocol::Https, _, _) => rule.certificate.as_ref().map(|c| VirtualHostTls {
-                    certificate: self.bcs_certificate(r, &format!("spec.rules[{i}].certificate"), c, ing),
-                }),
                 _ => None,
+            };
+            let tls = match certificate {
+                None => None,
+                Some((c, cf)) => {
+                    let client_verify = if c.mode == "MUTUAL" {
+                        // Rather than serve without the check, the rule is left out.
+                        let ns = ing.metadata.namespace.clone().unwrap_or_default();
+                        let ca = self.authority_for(&ns, &c.cert_ca_id, r, &format!("{cf}.certCaID"))?;
+                        Some(ClientVerify { ca, optional: false })
+                    } else {
+                        None
+                    };
+                    let certificate = self.bcs_certificate(r, &cf, c, ing);
+                    Some(VirtualHostTls { certificate, passthrough: false, client_verify })
+                }
             };
             let entry = hosts.entry(l7.domain.clone()).or_default();
             entry.0.push(Route { path, split: Split::single(cluster), canaries: vec![], policy, source: r.clone() });

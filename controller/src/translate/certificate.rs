@@ -1,14 +1,15 @@
 //! TLS Secrets (`kubernetes.io/tls`, or `Opaque` with `tls.crt`/`tls.key`)
-//! into Snapshot certificates.
+//! into Snapshot certificates; `ca.crt` into certificate authorities.
 
 use super::Translator;
 use k8s_openapi::api::core::v1::Secret;
-use sluice_config::{Certificate, Diagnostic, ObjectRef, Sensitive};
+use sluice_config::{Certificate, CertificateAuthority, Diagnostic, ObjectRef, Sensitive};
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
 
 const CERT_KEY: &str = "tls.crt";
 const KEY_KEY: &str = "tls.key";
+const CA_KEY: &str = "ca.crt";
 
 impl Translator<'_> {
     /// The certificate name of Secret `namespace/name`, loading it once.
@@ -55,6 +56,46 @@ impl Translator<'_> {
         };
         self.secret_results.insert(key, result.clone());
         result
+    }
+}
+
+impl Translator<'_> {
+    /// The CA of Secret `namespace/name` (its `ca.crt`), for checking client
+    /// certificates. `None` with a diagnostic when it is missing or unusable:
+    /// then the host must not be served without the check.
+    pub(super) fn authority_for(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        user: &ObjectRef,
+        field: &str,
+    ) -> Option<String> {
+        let Some(secret) = self.store.secrets.get(&(namespace.to_owned(), name.to_owned())) else {
+            self.push(Diagnostic::error(user.clone(), field, format!("Secret {namespace}/{name} not found")));
+            return None;
+        };
+        let secret_ref = ObjectRef::new("Secret", namespace, name);
+        let field_ca = format!("data[{CA_KEY}]");
+        let Some(pem) = value(secret, CA_KEY) else {
+            self.push(Diagnostic::error(secret_ref, field_ca, "missing: no CA to check client certificates with"));
+            return None;
+        };
+        let parsed: Result<Vec<Pem>, _> = Pem::iter_from_buffer(pem).collect();
+        let usable = parsed.as_ref().is_ok_and(|blocks| {
+            let certs: Vec<&Pem> = blocks.iter().filter(|p| p.label == "CERTIFICATE").collect();
+            !certs.is_empty() && certs.iter().all(|c| c.parse_x509().is_ok())
+        });
+        let text = std::str::from_utf8(pem).ok().filter(|_| usable);
+        let Some(text) = text else {
+            self.push(Diagnostic::error(secret_ref, field_ca, "is not PEM X.509 certificates"));
+            return None;
+        };
+        let name = format!("{namespace}/{name}");
+        self.authorities.insert(
+            name.clone(),
+            CertificateAuthority { name: name.clone(), secret: secret_ref, pem: text.to_owned() },
+        );
+        Some(name)
     }
 }
 

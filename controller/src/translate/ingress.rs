@@ -1,6 +1,6 @@
 //! `networking.k8s.io/v1` Ingress into the `ingress` route config.
 
-use super::annotations::{CanarySpec, ClusterPolicy};
+use super::annotations::{CanarySpec, ClusterPolicy, TlsAnnotations};
 use super::order::age;
 use super::{INGRESS_ROUTES, Translator, gcd, lcm};
 use crate::bcs::SeedIngress;
@@ -119,10 +119,7 @@ impl Translator<'_> {
             let annotations = self.annotations(ing, &r);
             match annotations.canary {
                 Some(spec) => canaries.push((ing, r, spec, annotations.cluster)),
-                None => {
-                    let redirect = (annotations.ssl_redirect, annotations.force_ssl_redirect);
-                    self.ingress(ing, &r, annotations.policy, redirect, &annotations.cluster, &mut b)
-                }
+                None => self.ingress(ing, &r, annotations.policy, &annotations.tls, &annotations.cluster, &mut b),
             }
         }
         for (ing, r, spec, cluster) in canaries {
@@ -234,13 +231,12 @@ impl Translator<'_> {
         }
     }
 
-    /// `redirect`: (ssl-redirect, force-ssl-redirect).
     fn ingress(
         &mut self,
         ing: &Ingress,
         r: &ObjectRef,
         policy: RoutePolicy,
-        redirect: (bool, bool),
+        tls_asked: &TlsAnnotations,
         cluster: &ClusterPolicy,
         b: &mut Builder,
     ) {
@@ -293,9 +289,34 @@ impl Translator<'_> {
             {
                 entry.fallback = Some((split.clone(), policy.clone(), r.clone()));
             }
+            if tls_asked.refuse {
+                self.push(Diagnostic::error(
+                    r.clone(),
+                    format!("{field}.host"),
+                    format!("'{host}' is not served: its client-certificate check cannot be set up"),
+                ));
+                continue;
+            }
             let has_tls = self.attach_tls(&host, &tls, r, entry);
             let mut policy = policy.clone();
-            policy.ssl_redirect = redirect.1 || (redirect.0 && has_tls);
+            policy.ssl_redirect = tls_asked.force_ssl_redirect || (tls_asked.ssl_redirect && has_tls);
+            if let Some((t, owner)) = &mut entry.tls
+                && owner == r
+                && tls_asked.client_verify.is_some()
+            {
+                t.client_verify = tls_asked.client_verify.clone();
+            }
+            if tls_asked.passthrough {
+                match &mut entry.tls {
+                    Some((t, owner)) if owner == r => t.passthrough = true,
+                    Some(_) => {}
+                    None => {
+                        let t = VirtualHostTls { certificate: None, passthrough: true, client_verify: None };
+                        entry.tls = Some((t, r.clone()));
+                    }
+                }
+                policy.ssl_redirect = tls_asked.force_ssl_redirect;
+            }
 
             let Some(http) = &rule.http else { continue };
             for (j, p) in http.paths.iter().enumerate() {
@@ -457,7 +478,7 @@ impl Translator<'_> {
             tls.iter().find(|t| t.host.starts_with("*.") && HostPattern::parse(&t.host).matches(host))
         });
         let Some(t) = covering else { return false };
-        let wanted = VirtualHostTls { certificate: t.certificate.clone() };
+        let wanted = VirtualHostTls { certificate: t.certificate.clone(), passthrough: false, client_verify: None };
         match &entry.tls {
             None => entry.tls = Some((wanted, r.clone())),
             Some((have, owner)) if *have != wanted && owner != r => self.push(Diagnostic::warning(

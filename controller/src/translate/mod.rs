@@ -19,8 +19,8 @@ mod service_vip;
 use crate::store::{Key, Store};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use sluice_config::{
-    Certificate, Cluster, Diagnostic, Endpoint, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip,
-    Snapshot,
+    Certificate, CertificateAuthority, Cluster, Diagnostic, Endpoint, Listener, ListenerKind, ObjectRef, Options,
+    RouteConfig, ServiceVip, Snapshot,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -57,6 +57,7 @@ pub(crate) struct Translator<'a> {
     diags: Vec<Diagnostic>,
     clusters: BTreeMap<String, Cluster>,
     certificates: BTreeMap<String, Certificate>,
+    authorities: BTreeMap<String, CertificateAuthority>,
     /// Secret key -> the certificate name, or `None` when the Secret is unusable.
     secret_results: HashMap<Key, Option<String>>,
     /// `(namespace, service)` -> its EndpointSlices.
@@ -77,6 +78,7 @@ impl<'a> Translator<'a> {
             diags: Vec::new(),
             clusters: BTreeMap::new(),
             certificates: BTreeMap::new(),
+            authorities: BTreeMap::new(),
             secret_results: HashMap::new(),
             slices_by_service: HashMap::new(),
             endpoint_cache: HashMap::new(),
@@ -135,6 +137,7 @@ impl<'a> Translator<'a> {
             clusters: std::mem::take(&mut self.clusters).into_values().collect(),
             certificates: std::mem::take(&mut self.certificates).into_values().collect(),
             services,
+            certificate_authorities: std::mem::take(&mut self.authorities).into_values().collect(),
         };
         for problem in snapshot.validate() {
             self.diags.push(Diagnostic::error(

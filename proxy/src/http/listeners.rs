@@ -8,10 +8,9 @@
 use super::service::{HttpService, Scheme};
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
-use crate::tls::{SniResolver, self_signed, server_config};
+use crate::tls::{SniResolver, TlsSide, self_signed};
 use arc_swap::ArcSwap;
 use pingora_core::apps::{HttpServerOptions, ServerApp};
-use pingora_core::listeners::tls::Acceptor;
 use pingora_core::protocols::Stream;
 use pingora_core::protocols::l4::listener::Listener;
 use pingora_core::server::configuration::ServerConf;
@@ -93,12 +92,12 @@ impl HttpListeners {
                     continue;
                 }
             };
-            let acceptor = match &l.tls {
+            let tls_side = match &l.tls {
                 None => None,
                 Some(_) => {
                     let resolver = SniResolver::new(self.table.clone(), name, self.fallback.clone());
-                    match server_config(Arc::new(resolver)) {
-                        Ok(config) => Some(Arc::new(Acceptor::from_server_config(Arc::new(config)))),
+                    match TlsSide::new(name, route_config, self.table.clone(), resolver) {
+                        Ok(side) => Some(Arc::new(side)),
                         Err(e) => {
                             failed.push((name.clone(), format!("cannot set up TLS: {e}")));
                             continue;
@@ -106,7 +105,7 @@ impl HttpListeners {
                     }
                 }
             };
-            let tls = acceptor.is_some();
+            let tls = tls_side.is_some();
             let scheme = if tls { Scheme::Https } else { Scheme::Http };
             let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme);
             let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
@@ -114,7 +113,7 @@ impl HttpListeners {
             options.h2c = !tls;
             proxy.server_options = Some(options);
             let (stop, stopped) = watch::channel(false);
-            self.runtime.spawn(accept_loop(listener.into(), name.clone(), acceptor, Arc::new(proxy), stopped));
+            self.runtime.spawn(accept_loop(listener.into(), tls_side, Arc::new(proxy), stopped));
             tracing::info!(listener = %name, address = %address, tls, "HTTP listener open");
             let route_config = route_config.clone();
             running.insert(name.clone(), Running { address: *address, route_config, tls, stop });
@@ -133,8 +132,7 @@ impl Drop for HttpListeners {
 
 async fn accept_loop<A: ServerApp + Send + Sync + 'static>(
     listener: Listener,
-    name: String,
-    acceptor: Option<Arc<Acceptor>>,
+    tls: Option<Arc<TlsSide>>,
     app: Arc<A>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -146,20 +144,13 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(
         // pingora's listener fills in the client address the proxy reads.
         let Ok(mut accepted) = accepted else { continue };
         let _ = accepted.set_nodelay();
-        let (app, shutdown, acceptor, name) = (app.clone(), stopped.clone(), acceptor.clone(), name.clone());
+        let (app, shutdown, tls) = (app.clone(), stopped.clone(), tls.clone());
         tokio::spawn(async move {
-            let mut stream: Stream = match acceptor {
+            let mut stream: Stream = match tls {
                 None => Box::new(accepted),
-                Some(acceptor) => match acceptor.tls_handshake(accepted).await {
-                    Ok(tls) => {
-                        METRICS.tls_handshakes.with_label_values(&[name.as_str(), "ok"]).inc();
-                        Box::new(tls)
-                    }
-                    Err(e) => {
-                        METRICS.tls_handshakes.with_label_values(&[name.as_str(), "failed"]).inc();
-                        tracing::debug!(listener = %name, error = %e, "TLS handshake failed");
-                        return;
-                    }
+                Some(side) => match side.accept(accepted).await {
+                    Some(s) => s,
+                    None => return,
                 },
             };
             // A reusable (keep-alive) connection comes back for its next request.

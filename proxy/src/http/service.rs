@@ -60,6 +60,20 @@ impl HttpService {
     }
 }
 
+impl HttpService {
+    /// False when the request's host requires a client certificate and the
+    /// connection did not present one.
+    fn client_certificate_ok(&self, table: &RouteTable, session: &Session) -> bool {
+        let host = host_without_port(request_host(session.req_header()));
+        let required = table
+            .routes(&self.route_config)
+            .and_then(|r| r.tls(host))
+            .and_then(|t| t.client_verify.as_ref())
+            .is_some_and(|v| !v.optional);
+        !required || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty())
+    }
+}
+
 /// A Host value without its port (IPv6 literals keep their brackets).
 fn host_without_port(host: &str) -> &str {
     match host.rsplit_once(':') {
@@ -110,6 +124,12 @@ impl ProxyHttp for HttpService {
         let Some(route) = route.cloned() else {
             return respond_locally(session, ctx, 404).await;
         };
+        if self.scheme == Scheme::Https && !self.client_certificate_ok(&table, session) {
+            // The connection was set up for another host (HTTP/2 coalescing,
+            // or a Host unlike the SNI) without the certificate this one needs.
+            ctx.route = Some(route);
+            return respond_locally(session, ctx, 421).await;
+        }
         if self.scheme == Scheme::Http && route.policy.ssl_redirect {
             let location = https_location(req, self.https_port);
             ctx.route = Some(route);

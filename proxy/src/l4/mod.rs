@@ -10,3 +10,4 @@ mod udp;
 
 pub use manager::L4Manager;
 pub use pump::{Moved, pump};
+pub(crate) use tcp::connect_upstream;

@@ -4,7 +4,7 @@
 
 use super::proxy_protocol;
 use super::pump::pump;
-use crate::cluster::PickInput;
+use crate::cluster::{ClusterState, PickInput};
 use crate::http::ip_hash;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
@@ -61,6 +61,33 @@ pub(super) async fn accept_loop(
     }
 }
 
+/// Connects to an endpoint of `cluster`, trying others (up to
+/// `CONNECT_TRIES`) when one fails; the stream and the endpoint's index.
+pub(crate) async fn connect_upstream(
+    cluster: &ClusterState,
+    input: &PickInput<'_>,
+    timeout: Duration,
+) -> Option<(TcpStream, usize)> {
+    let mut tried = Vec::new();
+    loop {
+        let picked = cluster.pick(input, &tried)?;
+        tried.push(picked.address);
+        match tokio::time::timeout(timeout, TcpStream::connect(picked.address)).await {
+            Ok(Ok(s)) => {
+                cluster.report(picked.index, true);
+                let _ = s.set_nodelay(true);
+                return Some((s, picked.index));
+            }
+            _ => {
+                cluster.report(picked.index, false);
+                if tried.len() >= CONNECT_TRIES || !cluster.has_untried(&tried) {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// Resolves `drain` after the listener is closed.
 async fn drained(mut stop: watch::Receiver<bool>, drain: Duration) {
     while !*stop.borrow() {
@@ -102,29 +129,11 @@ async fn serve(mut client: TcpStream, peer: SocketAddr, name: &str, table: Arc<A
     let key_hash = cluster.hash_key().map(|_| client_hash);
     let input = PickInput { client_ip: Some(client_addr.ip()), key_hash, cookies: None };
     let connect_timeout = Duration::from_millis(l.policy.connect_timeout_ms);
-    let mut tried = Vec::new();
-    let (mut upstream, index) = loop {
-        let Some(picked) = cluster.pick(&input, &tried) else {
-            METRICS.l4_connections.with_label_values(&[name, "failed"]).inc();
-            return;
-        };
-        tried.push(picked.address);
-        match tokio::time::timeout(connect_timeout, TcpStream::connect(picked.address)).await {
-            Ok(Ok(s)) => {
-                cluster.report(picked.index, true);
-                break (s, picked.index);
-            }
-            _ => {
-                cluster.report(picked.index, false);
-                if tried.len() >= CONNECT_TRIES || !cluster.has_untried(&tried) {
-                    METRICS.l4_connections.with_label_values(&[name, "failed"]).inc();
-                    return;
-                }
-            }
-        }
+    let Some((mut upstream, index)) = connect_upstream(&cluster, &input, connect_timeout).await else {
+        METRICS.l4_connections.with_label_values(&[name, "failed"]).inc();
+        return;
     };
     let _lease = cluster.begin(index);
-    let _ = upstream.set_nodelay(true);
     if let Some(version) = l.policy.send_proxy_protocol {
         let local = client.local_addr().unwrap_or(l.address);
         if upstream.write_all(&proxy_protocol::encode(version, client_addr, local)).await.is_err() {

@@ -1,7 +1,11 @@
-//! The Snapshot's certificates as rustls signing keys, by name. A certificate
-//! whose PEM did not change since the previous table keeps its parsed key.
+//! The Snapshot's certificates as rustls signing keys, and its certificate
+//! authorities as client-certificate verifiers, by name. An entry whose PEM
+//! did not change since the previous table keeps its parsed form.
 
+use rustls::RootCertStore;
 use rustls::crypto::ring::sign::any_supported_type;
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::sign::CertifiedKey;
 use sluice_config::Snapshot;
 use std::collections::HashMap;
@@ -12,8 +16,35 @@ use xxhash_rust::xxh3::xxh3_64;
 pub struct CertificateSet {
     /// name -> (hash of its PEM, key).
     by_name: HashMap<String, (u64, Arc<CertifiedKey>)>,
-    /// Certificates that could not be loaded, with the reason.
+    /// name -> (hash of its PEM, verifier requiring a certificate, verifier
+    /// letting clients without one in).
+    authorities: HashMap<String, (u64, Verifiers)>,
+    /// Certificates and authorities that could not be loaded, with the reason.
     failed: Vec<(String, String)>,
+}
+
+/// A CA's two verifiers: certificate required, certificate optional.
+#[derive(Debug, Clone)]
+pub struct Verifiers {
+    pub required: Arc<dyn ClientCertVerifier>,
+    pub optional: Arc<dyn ClientCertVerifier>,
+}
+
+fn verifiers(pem: &str) -> Result<Verifiers, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_bytes()) {
+        roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    let roots = Arc::new(roots);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let required = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let optional = WebPkiClientVerifier::builder_with_provider(roots, provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(Verifiers { required, optional })
 }
 
 /// A chain and private key in PEM as a rustls key.
@@ -59,7 +90,27 @@ impl CertificateSet {
                 Err(e) => set.failed.push((c.name.clone(), e)),
             }
         }
+        for ca in &snapshot.certificate_authorities {
+            let hash = xxh3_64(ca.pem.as_bytes());
+            if let Some((h, v)) = previous.and_then(|p| p.authorities.get(&ca.name))
+                && *h == hash
+            {
+                set.authorities.insert(ca.name.clone(), (hash, v.clone()));
+                continue;
+            }
+            match verifiers(&ca.pem) {
+                Ok(v) => {
+                    set.authorities.insert(ca.name.clone(), (hash, v));
+                }
+                Err(e) => set.failed.push((ca.name.clone(), e)),
+            }
+        }
         set
+    }
+
+    /// The verifiers of a CA, with the hash of its PEM (changes with it).
+    pub fn authority(&self, name: &str) -> Option<(u64, &Verifiers)> {
+        self.authorities.get(name).map(|(h, v)| (*h, v))
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<CertifiedKey>> {

@@ -1,0 +1,115 @@
+//! The TLS side of one HTTPS listener: reads the ClientHello, passes a
+//! `ssl-passthrough` host's stream through, and otherwise completes the
+//! handshake with the client-certificate check the SNI host asks for (one
+//! rustls configuration per CA, made on first use and kept while the CA's
+//! PEM is unchanged).
+
+use super::passthrough;
+use super::{SniResolver, peek_sni, server_config};
+use crate::metrics::METRICS;
+use crate::route_table::RouteTable;
+use arc_swap::ArcSwap;
+use pingora_core::listeners::tls::Acceptor;
+use pingora_core::protocols::GetSocketDigest;
+use pingora_core::protocols::Stream;
+use pingora_core::protocols::l4::stream::Stream as L4Stream;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub struct TlsSide {
+    listener: String,
+    route_config: String,
+    table: Arc<ArcSwap<RouteTable>>,
+    resolver: Arc<SniResolver>,
+    plain: Arc<Acceptor>,
+    /// (CA name, optional, PEM hash) -> acceptor with that check.
+    with_ca: Mutex<HashMap<(String, bool, u64), Arc<Acceptor>>>,
+}
+
+impl TlsSide {
+    pub fn new(
+        listener: &str,
+        route_config: &str,
+        table: Arc<ArcSwap<RouteTable>>,
+        resolver: SniResolver,
+    ) -> Result<Self, rustls::Error> {
+        let resolver = Arc::new(resolver);
+        let plain = Arc::new(Acceptor::from_server_config(Arc::new(server_config(resolver.clone(), None)?)));
+        Ok(Self {
+            listener: listener.to_owned(),
+            route_config: route_config.to_owned(),
+            table,
+            resolver,
+            plain,
+            with_ca: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn count(&self, result: &str) {
+        METRICS.tls_handshakes.with_label_values(&[self.listener.as_str(), result]).inc();
+    }
+
+    /// The acceptor checking client certificates against CA `ca`.
+    fn acceptor_with(&self, table: &RouteTable, ca: &str, optional: bool) -> Option<Arc<Acceptor>> {
+        let (hash, verifiers) = table.certificates().authority(ca)?;
+        let key = (ca.to_owned(), optional, hash);
+        let mut cache = self.with_ca.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = cache.get(&key) {
+            return Some(a.clone());
+        }
+        let verifier = if optional { verifiers.optional.clone() } else { verifiers.required.clone() };
+        let config = server_config(self.resolver.clone(), Some(verifier)).ok()?;
+        let acceptor = Arc::new(Acceptor::from_server_config(Arc::new(config)));
+        cache.retain(|(name, _, h), _| name != ca || *h == hash);
+        cache.insert(key, acceptor.clone());
+        Some(acceptor)
+    }
+
+    /// The stream to serve HTTP on; `None` when the connection was passed
+    /// through (and has ended) or failed its handshake.
+    pub async fn accept(&self, mut stream: L4Stream) -> Option<Stream> {
+        let sni = match peek_sni(&mut stream).await {
+            Ok(sni) => sni,
+            Err(e) => {
+                self.count("failed");
+                tracing::debug!(listener = %self.listener, error = %e, "no TLS ClientHello");
+                return None;
+            }
+        };
+        let table = self.table.load_full();
+        let routes = table.routes(&self.route_config);
+        let host_tls = sni.as_deref().and_then(|s| routes?.tls(s));
+        if host_tls.is_some_and(|t| t.passthrough) {
+            let route = sni.as_deref().and_then(|s| routes?.lookup(s, "/")).cloned()?;
+            let client_ip =
+                stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+            self.count("passthrough");
+            drop(table);
+            passthrough::serve(stream, route, client_ip).await;
+            return None;
+        }
+        let acceptor = match host_tls.and_then(|t| t.client_verify.as_ref()) {
+            None => self.plain.clone(),
+            Some(v) => match self.acceptor_with(&table, &v.ca, v.optional) {
+                Some(a) => a,
+                // The CA could not be loaded: no connection rather than one without the check.
+                None => {
+                    self.count("failed");
+                    return None;
+                }
+            },
+        };
+        drop(table);
+        match acceptor.tls_handshake(stream).await {
+            Ok(tls) => {
+                self.count("ok");
+                Some(Box::new(tls))
+            }
+            Err(e) => {
+                self.count("failed");
+                tracing::debug!(listener = %self.listener, error = %e, "TLS handshake failed");
+                None
+            }
+        }
+    }
+}
