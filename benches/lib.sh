@@ -1,0 +1,22 @@
+# Shared by the load comparisons under benches/: installing the peers,
+# waiting for listeners, CPU accounting and medians. Source it.
+
+# Installs Debian packages that are missing, without starting their services.
+install_packages() {
+    local need=() p
+    for p in "$@"; do command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}"); done
+    ((${#need[@]})) || return 0
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+}
+
+wait_port() { for _ in $(seq 100); do (echo > "/dev/tcp/$1/$2") 2>/dev/null && return 0; sleep 0.1; done; echo "no listener on $1:$2" >&2; exit 1; }
+pid_of_port() { ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.3f\n", v}'; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+spread() { sort -g | awk 'NR==1{min=$1} {max=$1} END {printf "%s-%s", min, max}'; }
+# col TARGET COLUMN: a column of the results file's rows for TARGET.
+col() { awk -F'\t' -v t="$1" -v c="$2" '$1==t {print $c}' "$results"; }
