@@ -102,6 +102,18 @@ fn sni_wildcard_default_h2_and_rotation() {
     assert_eq!(code, "200", "TLS 1.2 is served");
     let (code, _, _) = curl(s.https, "a.example", &["--tlsv1.0", "--tls-max", "1.1"]);
     assert_eq!(code, "000", "TLS 1.1 is refused");
+    // Session resumption: a second connection resumes the first one's session.
+    let session = s.path().join(".session");
+    let connect = |flag: &str| {
+        let cmd = format!(
+            "echo | openssl s_client -connect {} -servername a.example {flag} {} 2>/dev/null",
+            s.https,
+            session.display()
+        );
+        String::from_utf8_lossy(&Command::new("sh").arg("-c").arg(cmd).output().unwrap().stdout).into_owned()
+    };
+    assert!(connect("-sess_out").contains("New, TLSv1.3"));
+    assert!(connect("-sess_in").contains("Reused, TLSv1.3"), "the session ticket is taken");
 
     // Rotation under load: 2 000 requests over 16 connections while the Secret changes.
     let url = format!("https://a.example:{}/", s.https.port());

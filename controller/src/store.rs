@@ -62,6 +62,25 @@ impl Store {
         }
     }
 
+    /// The keys of every object of `kind`.
+    pub fn keys(&self, kind: Kind) -> Vec<Key> {
+        fn k<V>(m: &BTreeMap<Key, V>) -> Vec<Key> {
+            m.keys().cloned().collect()
+        }
+        match kind {
+            Kind::Ingress => k(&self.ingresses),
+            Kind::IngressClass => k(&self.ingress_classes),
+            Kind::Service => k(&self.services),
+            Kind::EndpointSlice => k(&self.endpoint_slices),
+            Kind::Endpoints => k(&self.endpoints),
+            Kind::Pod => k(&self.pods),
+            Kind::Secret => k(&self.secrets),
+            Kind::ConfigMap => k(&self.config_maps),
+            Kind::SeedIngress => k(&self.seed_ingresses),
+            Kind::BcsIngress => k(&self.bcs_ingresses),
+        }
+    }
+
     /// The object an [`ObjectRef`] names, if it is of a stored kind and present.
     pub fn get(&self, r: &ObjectRef) -> Option<Object> {
         let key = (r.namespace.clone(), r.name.clone());

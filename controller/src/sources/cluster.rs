@@ -1,0 +1,336 @@
+//! The Kubernetes API as a source (`sluice run --kube`): one kube-rs watcher
+//! per kind (and per namespace asked), each keeping its part of the store as
+//! a reflector would (a re-list replaces the kind's objects at once). Events
+//! are debounced: a Snapshot follows the last event of a burst by `quiet`,
+//! and the first event by at most `max_delay`. The first Snapshot waits
+//! until every watcher has listed once, so a cold start never serves a
+//! partial view; while the API server is unreachable the watchers back off
+//! and re-list, and the last Snapshot keeps serving.
+
+use crate::bcs::BcsIngress;
+use crate::object::{Kind, Object};
+use crate::reconcile::{Published, Reconciler};
+use crate::store::{Key, Store};
+use futures_util::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use sluice_config::{Diagnostic, ObjectRef, Options};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// What the cluster source watches, beyond the translation options.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Namespaces to watch; empty: all.
+    pub namespaces: Vec<String>,
+    /// Only Secrets with these labels (`a=b,c`); `None`: all Secrets.
+    pub secret_selector: Option<String>,
+    /// A Snapshot follows the last event of a burst by this much...
+    pub quiet: Duration,
+    /// ...and the first event by at most this much.
+    pub max_delay: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            namespaces: Vec::new(),
+            secret_selector: None,
+            quiet: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        }
+    }
+}
+
+/// One watcher's place: the kind and the namespace it lists (empty: all).
+type Scope = (Kind, String);
+
+#[derive(Default)]
+struct Inputs {
+    store: Store,
+    /// Objects listed since a watcher's `Init`, until its `InitDone`.
+    listing: BTreeMap<Scope, Vec<Object>>,
+    /// Watchers that have listed at least once.
+    listed: BTreeSet<Scope>,
+    /// The last error of each watcher, while it lasts.
+    errors: BTreeMap<Scope, String>,
+}
+
+impl Inputs {
+    fn in_scope(kind: Kind, namespace: &str, key: &Key) -> bool {
+        !kind.namespaced() || namespace.is_empty() || key.0 == namespace
+    }
+
+    /// Replaces what `scope` holds in the store with `objects`.
+    fn replace(&mut self, (kind, namespace): &Scope, objects: Vec<Object>) {
+        let stale: Vec<Key> =
+            self.store.keys(*kind).into_iter().filter(|k| Self::in_scope(*kind, namespace, k)).collect();
+        for k in stale {
+            self.store.remove(*kind, &k);
+        }
+        for o in objects {
+            self.store.insert(o);
+        }
+    }
+
+    fn diagnostics(&self) -> Vec<Diagnostic> {
+        self.errors
+            .iter()
+            .map(|((kind, ns), e)| {
+                let at = if ns.is_empty() { "all namespaces".to_owned() } else { format!("namespace {ns}") };
+                Diagnostic::warning(
+                    ObjectRef::new("Source", "", "kubernetes"),
+                    kind.as_str(),
+                    format!("cannot watch {kind} in {at} ({e}); retrying, its last known objects are kept"),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A running cluster source; dropping it stops the watchers.
+pub struct ClusterPipeline {
+    pub published: watch::Receiver<Arc<Published>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for ClusterPipeline {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Strips what translation never reads, so a large cluster's Pods and
+/// Secrets cost less memory.
+fn slim(object: &mut Object) {
+    let meta = match object {
+        Object::Pod(p) => {
+            if let Some(spec) = p.spec.as_mut() {
+                spec.volumes = None;
+                spec.init_containers = None;
+                for c in &mut spec.containers {
+                    c.env = None;
+                    c.volume_mounts = None;
+                    c.args = None;
+                    c.command = None;
+                }
+            }
+            &mut p.metadata
+        }
+        other => match other {
+            Object::Secret(s) => &mut s.metadata,
+            Object::Service(s) => &mut s.metadata,
+            Object::EndpointSlice(s) => &mut s.metadata,
+            Object::Ingress(s) => &mut s.metadata,
+            _ => return,
+        },
+    };
+    meta.managed_fields = None;
+}
+
+/// Starts the watchers on the current tokio runtime. The first Snapshot is
+/// published once every watcher has listed; until then `published` holds
+/// an empty generation-0 value.
+pub fn spawn_cluster_pipeline(client: Client, options: Options, cluster: ClusterOptions) -> ClusterPipeline {
+    let inputs = Arc::new(Mutex::new(Inputs::default()));
+    let changed = Arc::new(Notify::new());
+    let empty = Arc::new(Published { snapshot: Arc::default(), diagnostics: Vec::new() });
+    let (tx, rx) = watch::channel(empty);
+    let namespaces: Vec<String> =
+        if cluster.namespaces.is_empty() { vec![String::new()] } else { cluster.namespaces.clone() };
+    let mut tasks = Vec::new();
+    let mut scopes = Vec::new();
+    let w = Watchers { client: &client, inputs: &inputs, changed: &changed };
+    for ns in &namespaces {
+        let any = watcher::Config::default();
+        tasks.push(w.spawn::<Ingress>(Kind::Ingress, ns, any.clone(), Object::Ingress, &mut scopes));
+        tasks.push(w.spawn::<Service>(Kind::Service, ns, any.clone(), Object::Service, &mut scopes));
+        tasks.push(w.spawn::<EndpointSlice>(Kind::EndpointSlice, ns, any.clone(), Object::EndpointSlice, &mut scopes));
+        tasks.push(w.spawn::<Pod>(Kind::Pod, ns, any.clone(), Object::Pod, &mut scopes));
+        let secrets = match &cluster.secret_selector {
+            Some(s) => any.clone().labels(s),
+            None => any.clone(),
+        };
+        tasks.push(w.spawn::<Secret>(Kind::Secret, ns, secrets, Object::Secret, &mut scopes));
+        tasks.push(w.spawn::<BcsIngress>(Kind::BcsIngress, ns, any.clone(), Object::BcsIngress, &mut scopes));
+    }
+    let classes = Api::<IngressClass>::all(client.clone());
+    tasks.push(w.spawn_on(
+        classes,
+        Kind::IngressClass,
+        "",
+        watcher::Config::default(),
+        Object::IngressClass,
+        &mut scopes,
+    ));
+    for name in [&options.tcp_services_configmap, &options.udp_services_configmap].into_iter().flatten() {
+        let (ns, cm) = name.split_once('/').unwrap_or(("default", name.as_str()));
+        let only = watcher::Config::default().fields(&format!("metadata.name={cm}"));
+        tasks.push(w.spawn::<ConfigMap>(Kind::ConfigMap, ns, only, Object::ConfigMap, &mut scopes));
+    }
+    tasks.push(tokio::spawn(publish(inputs, changed, options, cluster, scopes, tx)));
+    ClusterPipeline { published: rx, tasks }
+}
+
+struct Watchers<'a> {
+    client: &'a Client,
+    inputs: &'a Arc<Mutex<Inputs>>,
+    changed: &'a Arc<Notify>,
+}
+
+impl Watchers<'_> {
+    /// The API of a namespaced kind in `namespace` (empty: all namespaces).
+    fn api<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+    {
+        if namespace.is_empty() {
+            Api::all(self.client.clone())
+        } else {
+            Api::namespaced(self.client.clone(), namespace)
+        }
+    }
+
+    fn spawn<K>(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        config: watcher::Config,
+        wrap: fn(K) -> Object,
+        scopes: &mut Vec<Scope>,
+    ) -> JoinHandle<()>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        let api = self.api::<K>(namespace);
+        self.spawn_on(api, kind, namespace, config, wrap, scopes)
+    }
+
+    fn spawn_on<K>(
+        &self,
+        api: Api<K>,
+        kind: Kind,
+        namespace: &str,
+        config: watcher::Config,
+        wrap: fn(K) -> Object,
+        scopes: &mut Vec<Scope>,
+    ) -> JoinHandle<()>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let scope: Scope = (kind, if kind.namespaced() { namespace.to_owned() } else { String::new() });
+        scopes.push(scope.clone());
+        let (inputs, changed) = (self.inputs.clone(), self.changed.clone());
+        tokio::spawn(async move {
+            let mut events = watcher::watcher(api, config).default_backoff().boxed();
+            while let Some(event) = events.next().await {
+                let mut guard = inputs.lock().unwrap_or_else(|e| e.into_inner());
+                let i = &mut *guard;
+                match event {
+                    Ok(Event::Apply(o)) => {
+                        let mut o = wrap(o);
+                        slim(&mut o);
+                        i.store.insert(o);
+                    }
+                    Ok(Event::Delete(o)) => {
+                        let o = wrap(o);
+                        let meta = o.meta();
+                        let key = (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
+                        i.store.remove(kind, &key);
+                    }
+                    Ok(Event::Init) => {
+                        i.listing.insert(scope.clone(), Vec::new());
+                        continue;
+                    }
+                    Ok(Event::InitApply(o)) => {
+                        let mut o = wrap(o);
+                        slim(&mut o);
+                        i.listing.entry(scope.clone()).or_default().push(o);
+                        continue;
+                    }
+                    Ok(Event::InitDone) => {
+                        let listed = i.listing.remove(&scope).unwrap_or_default();
+                        i.replace(&scope, listed);
+                        i.listed.insert(scope.clone());
+                        i.errors.remove(&scope);
+                    }
+                    Err(e) => {
+                        tracing::warn!(kind = %kind, namespace = %scope.1, error = %e, "watch failed; backing off");
+                        let not_served = matches!(&e, watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404 || s.code == 403);
+                        // A kind the cluster does not serve (a CRD not installed) or
+                        // forbids counts as listed, empty, so the rest is served.
+                        if not_served {
+                            i.listed.insert(scope.clone());
+                        }
+                        i.errors.insert(scope.clone(), e.to_string());
+                    }
+                }
+                drop(guard);
+                changed.notify_one();
+            }
+        })
+    }
+}
+
+/// Publishes a Snapshot after each burst of events, once all have listed.
+async fn publish(
+    inputs: Arc<Mutex<Inputs>>,
+    changed: Arc<Notify>,
+    options: Options,
+    cluster: ClusterOptions,
+    scopes: Vec<Scope>,
+    tx: watch::Sender<Arc<Published>>,
+) {
+    let reconciler = Arc::new(Mutex::new(Reconciler::new(options)));
+    loop {
+        changed.notified().await;
+        let first = tokio::time::Instant::now();
+        loop {
+            let deadline = first + cluster.max_delay;
+            let quiet = (tokio::time::Instant::now() + cluster.quiet).min(deadline);
+            tokio::select! {
+                _ = changed.notified() => if tokio::time::Instant::now() >= deadline { break },
+                _ = tokio::time::sleep_until(quiet) => break,
+            }
+        }
+        let (store, diagnostics) = {
+            let i = inputs.lock().unwrap_or_else(|e| e.into_inner());
+            if !scopes.iter().all(|s| i.listed.contains(s)) {
+                continue;
+            }
+            (i.store.clone(), i.diagnostics())
+        };
+        let reconciler = reconciler.clone();
+        let next = tokio::task::spawn_blocking(move || {
+            reconciler.lock().unwrap_or_else(|e| e.into_inner()).reconcile(store, diagnostics)
+        })
+        .await;
+        let Ok(next) = next else { continue };
+        tx.send_if_modified(|current| {
+            let changed =
+                current.snapshot.generation != next.snapshot.generation || current.diagnostics != next.diagnostics;
+            if changed {
+                *current = next;
+            }
+            changed
+        });
+    }
+}
