@@ -106,7 +106,8 @@ fn sni_wildcard_default_h2_and_rotation() {
     let session = s.path().join(".session");
     let connect = |flag: &str| {
         let cmd = format!(
-            "echo | openssl s_client -connect {} -servername a.example {flag} {} 2>/dev/null",
+            "printf 'GET / HTTP/1.0\\r\\nHost: a.example\\r\\n\\r\\n' | \\
+             openssl s_client -ign_eof -connect {} -servername a.example {flag} {} 2>/dev/null",
             s.https,
             session.display()
         );
