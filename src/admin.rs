@@ -36,7 +36,7 @@ impl ServeHttp for AdminApp {
         let live = self.state.live.load_full();
         match path.as_str() {
             "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
-            "/readyz" => match live {
+            "/readyz" => match live.filter(|p| p.snapshot.generation > 0) {
                 Some(p) => {
                     reply(200, "text/plain", format!("ready: generation {}\n", p.snapshot.generation).into_bytes())
                 }

@@ -78,10 +78,24 @@ pub struct EchoArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["manifests", "kube"])))]
 pub struct RunArgs {
     /// Directory (or single file) of YAML/JSON manifests, watched for changes.
     #[arg(long, value_name = "DIR")]
-    pub manifests: PathBuf,
+    pub manifests: Option<PathBuf>,
+    /// Read the objects from the Kubernetes API (in-cluster, `KUBECONFIG`, or
+    /// `--kubeconfig`).
+    #[arg(long)]
+    pub kube: bool,
+    /// Kubeconfig file for `--kube` (default: in-cluster, then `KUBECONFIG`, then ~/.kube/config).
+    #[arg(long, value_name = "PATH", requires = "kube")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Watch only this namespace (repeatable; default: all).
+    #[arg(long = "namespace", value_name = "NS", requires = "kube")]
+    pub namespaces: Vec<String>,
+    /// Watch only Secrets with these labels (`a=b,c`; default: all Secrets).
+    #[arg(long, value_name = "SELECTOR", requires = "kube")]
+    pub secret_selector: Option<String>,
     /// Admin listener: /healthz, /readyz, /metrics, /debug/snapshot.
     #[arg(long, default_value = "127.0.0.1:10254")]
     pub admin_listen: SocketAddr,

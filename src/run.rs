@@ -10,8 +10,11 @@ use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::Server;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::services::listening::Service;
+use sluice_config::Options;
 use sluice_config::{Diagnostic, ObjectRef, Severity};
-use sluice_controller::sources::spawn_manifest_pipeline;
+use sluice_controller::sources::{
+    ClusterOptions, ClusterPipeline, ManifestPipeline, spawn_cluster_pipeline, spawn_manifest_pipeline,
+};
 use sluice_controller::{INGRESS_ROUTES, Published};
 use sluice_proxy::RouteTable;
 use sluice_proxy::http::{HttpListeners, HttpService, Scheme};
@@ -21,6 +24,7 @@ use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// The listener pingora's server owns (`--http-listen`); the others open and
 /// close with the Snapshot.
@@ -143,13 +147,66 @@ impl Publisher {
     }
 }
 
+/// A running source of Snapshots; dropping it stops the source.
+enum Source {
+    Manifests(ManifestPipeline),
+    /// The cluster watchers and the runtime they run on.
+    Cluster {
+        pipeline: ClusterPipeline,
+        _runtime: tokio::runtime::Runtime,
+    },
+}
+
+impl Source {
+    fn published(&self) -> &watch::Receiver<Arc<Published>> {
+        match self {
+            Source::Manifests(p) => &p.published,
+            Source::Cluster { pipeline, .. } => &pipeline.published,
+        }
+    }
+}
+
+fn start_source(args: &RunArgs, options: &Options) -> Result<Source, (u8, String)> {
+    if let Some(dir) = &args.manifests {
+        return spawn_manifest_pipeline(dir.clone(), options.clone(), Duration::from_millis(20))
+            .map(Source::Manifests)
+            .map_err(|e| (2, format!("cannot read {}: {e}", dir.display())));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kube")
+        .enable_all()
+        .build()
+        .map_err(|e| (1, e.to_string()))?;
+    let client = rt.block_on(async {
+        let config = match &args.kubeconfig {
+            Some(path) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            None => kube::Config::infer().await.map_err(|e| e.to_string())?,
+        };
+        kube::Client::try_from(config).map_err(|e| e.to_string())
+    });
+    let client = client.map_err(|e| (2, format!("cannot set up the Kubernetes client: {e}")))?;
+    let cluster = ClusterOptions {
+        namespaces: args.namespaces.clone(),
+        secret_selector: args.secret_selector.clone(),
+        ..ClusterOptions::default()
+    };
+    let pipeline = rt.block_on(async { spawn_cluster_pipeline(client, options.clone(), cluster) });
+    Ok(Source::Cluster { pipeline, _runtime: rt })
+}
+
 pub fn run(args: &RunArgs) -> ExitCode {
     let options = args.translate.options();
-    let pipeline = match spawn_manifest_pipeline(args.manifests.clone(), options.clone(), Duration::from_millis(20)) {
+    let pipeline = match start_source(args, &options) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("sluice run: cannot read {}: {e}", args.manifests.display());
-            return ExitCode::from(2);
+        Err((code, e)) => {
+            eprintln!("sluice run: {e}");
+            return ExitCode::from(code);
         }
     };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
@@ -160,9 +217,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    publisher.publish(&pipeline.published.borrow().clone());
+    publisher.publish(&pipeline.published().borrow().clone());
 
-    let mut changes = pipeline.published.clone();
+    let mut changes = pipeline.published().clone();
     let feed = publisher.clone();
     let spawned = std::thread::Builder::new().name("publisher".into()).spawn(move || {
         let _source = pipeline;
@@ -201,6 +258,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
     admin.add_tcp(&args.admin_listen.to_string());
     server.add_service(http);
     server.add_service(admin);
-    tracing::info!(http = %options.http_listen, admin = %args.admin_listen, manifests = %args.manifests.display(), "sluice running");
+    let source = match &args.manifests {
+        Some(dir) => dir.display().to_string(),
+        None => "the Kubernetes API".to_owned(),
+    };
+    tracing::info!(http = %options.http_listen, admin = %args.admin_listen, %source, "sluice running");
     server.run_forever()
 }

@@ -146,13 +146,27 @@ impl Sluice {
         for (name, text) in files {
             write(dir.path(), name, text);
         }
+        let manifests = dir.path().display().to_string();
+        Self::spawn(dir, &["--manifests", &manifests], extra)
+    }
+
+    /// Sluice reading the API server a kubeconfig names.
+    pub fn start_kube(kubeconfig: &str, extra: &[&str]) -> Sluice {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".kubeconfig");
+        std::fs::write(&path, kubeconfig).unwrap();
+        let path = path.display().to_string();
+        Self::spawn(dir, &["--kube", "--kubeconfig", &path], extra)
+    }
+
+    fn spawn(dir: tempfile::TempDir, source: &[&str], extra: &[&str]) -> Sluice {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
         let https: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
         let log = std::fs::File::create(dir.path().join(".sluice.log")).unwrap();
         let child = Command::new(BIN)
-            .args(["run", "--manifests"])
-            .arg(dir.path())
+            .arg("run")
+            .args(source)
             .args(["--http-listen", &http.to_string(), "--admin-listen", &admin.to_string(), "--threads", "2"])
             .args(["--https-listen", &https.to_string()])
             .args(extra)

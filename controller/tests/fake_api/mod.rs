@@ -177,7 +177,7 @@ impl FakeApi {
         self.state.lock().unwrap().collections.get(collection).map(|c| (c.lists, c.watches)).unwrap_or((0, 0))
     }
 
-    pub fn handle(&self, req: Request<kube::client::Body>) -> Response<Body> {
+    pub fn handle<B>(&self, req: Request<B>) -> Response<Body> {
         let (collection, namespace) = collection_of(req.uri().path());
         let mut s = self.state.lock().unwrap();
         let version = s.version;
