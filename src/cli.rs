@@ -96,6 +96,10 @@ pub struct RunArgs {
     /// Watch only Secrets with these labels (`a=b,c`; default: all Secrets).
     #[arg(long, value_name = "SELECTOR", requires = "kube")]
     pub secret_selector: Option<String>,
+    /// Address (IP or host name) written into the served Ingresses' status
+    /// (repeatable; default: `$SLUICE_NODE_IP`, set from the downward API).
+    #[arg(long = "publish-address", value_name = "ADDR", requires = "kube")]
+    pub publish_addresses: Vec<String>,
     /// Admin listener: /healthz, /readyz, /metrics, /debug/snapshot.
     #[arg(long, default_value = "127.0.0.1:10254")]
     pub admin_listen: SocketAddr,

@@ -15,6 +15,7 @@ use sluice_config::{Diagnostic, ObjectRef, Severity};
 use sluice_controller::sources::{
     ClusterOptions, ClusterPipeline, ManifestPipeline, spawn_cluster_pipeline, spawn_manifest_pipeline,
 };
+use sluice_controller::status::{StatusOptions, StatusWriter, spawn_status_writer};
 use sluice_controller::{INGRESS_ROUTES, Published};
 use sluice_proxy::RouteTable;
 use sluice_proxy::http::{HttpListeners, HttpService, Scheme};
@@ -150,9 +151,10 @@ impl Publisher {
 /// A running source of Snapshots; dropping it stops the source.
 enum Source {
     Manifests(ManifestPipeline),
-    /// The cluster watchers and the runtime they run on.
+    /// The cluster watchers, the status writer and the runtime they run on.
     Cluster {
         pipeline: ClusterPipeline,
+        _status: StatusWriter,
         _runtime: tokio::runtime::Runtime,
     },
 }
@@ -196,8 +198,25 @@ fn start_source(args: &RunArgs, options: &Options) -> Result<Source, (u8, String
         secret_selector: args.secret_selector.clone(),
         ..ClusterOptions::default()
     };
-    let pipeline = rt.block_on(async { spawn_cluster_pipeline(client, options.clone(), cluster) });
-    Ok(Source::Cluster { pipeline, _runtime: rt })
+    let pipeline = rt.block_on(async { spawn_cluster_pipeline(client.clone(), options.clone(), cluster) });
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let addresses = if args.publish_addresses.is_empty() {
+        env("SLUICE_NODE_IP").into_iter().collect()
+    } else {
+        args.publish_addresses.clone()
+    };
+    let status = StatusOptions {
+        addresses,
+        lb_name: options.lb_name.clone(),
+        lease_namespace: env("POD_NAMESPACE").unwrap_or_else(|| "default".into()),
+        lease_name: format!("sluice-{}", options.lb_name),
+        identity: env("POD_NAME")
+            .or_else(|| env("HOSTNAME"))
+            .unwrap_or_else(|| format!("sluice-{}", std::process::id())),
+        lease_seconds: 15,
+    };
+    let writer = rt.block_on(async { spawn_status_writer(client, pipeline.published.clone(), status) });
+    Ok(Source::Cluster { pipeline, _status: writer, _runtime: rt })
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {

@@ -29,7 +29,7 @@ async fn serve(api: FakeApi) -> String {
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
                     let api = api.clone();
-                    async move { Ok::<_, Infallible>(api.handle(req)) }
+                    async move { Ok::<_, Infallible>(api.handle(req).await) }
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), svc)

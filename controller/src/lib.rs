@@ -11,6 +11,7 @@ mod names;
 mod object;
 mod reconcile;
 pub mod sources;
+pub mod status;
 mod store;
 mod translate;
 

@@ -36,6 +36,8 @@ struct Collection {
 struct State {
     version: u64,
     collections: HashMap<String, Collection>,
+    /// Writes received: (method, path, body).
+    writes: Vec<(String, String, Value)>,
 }
 
 #[derive(Clone, Default)]
@@ -62,17 +64,47 @@ fn respond(code: StatusCode, body: Value) -> Response<Body> {
         .unwrap()
 }
 
-/// `/api/v1/namespaces/ns/services` -> (`/api/v1/services`, Some(ns)).
-fn collection_of(path: &str) -> (String, Option<String>) {
+/// A request path taken apart: `/api/v1/namespaces/ns/services/web/status`
+/// -> (`/api/v1/services`, Some(ns), Some(web), Some(status)).
+struct Target {
+    collection: String,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+fn target_of(path: &str) -> Target {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if let Some(i) = parts.iter().position(|p| *p == "namespaces")
-        && parts.len() == i + 3
-    {
-        let mut all: Vec<&str> = parts[..i].to_vec();
-        all.push(parts[i + 2]);
-        return (format!("/{}", all.join("/")), Some(parts[i + 1].to_owned()));
+    // `api/v1` or `apis/group/version`.
+    let base = if parts.first() == Some(&"api") { 2 } else { 3 };
+    let (namespace, rest) = if parts.get(base) == Some(&"namespaces") && parts.len() > base + 2 {
+        (Some(parts[base + 1].to_owned()), &parts[base + 2..])
+    } else {
+        (None, &parts[base.min(parts.len())..])
+    };
+    let head = parts[..base.min(parts.len())].join("/");
+    Target {
+        collection: format!("/{head}/{}", rest.first().copied().unwrap_or("")),
+        namespace,
+        name: rest.get(1).map(|s| (*s).to_owned()),
+        subresource: rest.get(2).map(|s| (*s).to_owned()),
     }
-    (path.to_owned(), None)
+}
+
+/// RFC 7386 merge of `patch` into `target` (null removes a key).
+fn merge(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
 }
 
 fn query(uri: &http::Uri, key: &str) -> Option<String> {
@@ -177,8 +209,66 @@ impl FakeApi {
         self.state.lock().unwrap().collections.get(collection).map(|c| (c.lists, c.watches)).unwrap_or((0, 0))
     }
 
-    pub fn handle<B>(&self, req: Request<B>) -> Response<Body> {
-        let (collection, namespace) = collection_of(req.uri().path());
+    /// Every write so far: (method, path, body).
+    pub fn writes(&self) -> Vec<(String, String, Value)> {
+        self.state.lock().unwrap().writes.clone()
+    }
+
+    /// The stored form of an object.
+    pub fn get(&self, collection: &str, namespace: &str, name: &str) -> Option<Value> {
+        let s = self.state.lock().unwrap();
+        s.collections.get(collection)?.objects.get(&(namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    /// Creates, patches (any patch type is merged as JSON) and reads single
+    /// objects; `None` for lists and watches.
+    fn single(&self, method: &http::Method, t: &Target, body: &[u8], path: &str) -> Option<Response<Body>> {
+        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        if *method != http::Method::GET {
+            self.state.lock().unwrap().writes.push((method.to_string(), path.to_owned(), body.clone()));
+        }
+        let not_found = || respond(StatusCode::NOT_FOUND, status(404, "NotFound", "not found"));
+        let ns = t.namespace.clone().unwrap_or_default();
+        match (method.as_str(), &t.name) {
+            ("GET", Some(name)) => {
+                Some(self.get(&t.collection, &ns, name).map_or_else(not_found, |o| respond(StatusCode::OK, o)))
+            }
+            ("POST", None) => {
+                let mut object = body;
+                object["metadata"]["namespace"] = json!(ns);
+                if object["metadata"]["name"].is_null() {
+                    let prefix = object["metadata"]["generateName"].as_str().unwrap_or("x-").to_owned();
+                    let n = self.state.lock().unwrap().version;
+                    object["metadata"]["name"] = json!(format!("{prefix}{n}"));
+                }
+                self.serve(&t.collection);
+                self.apply(&t.collection, object.clone());
+                Some(respond(StatusCode::CREATED, object))
+            }
+            ("PATCH", Some(name)) => {
+                let Some(mut object) = self.get(&t.collection, &ns, name) else { return Some(not_found()) };
+                merge(&mut object, &body);
+                self.apply(&t.collection, object.clone());
+                Some(respond(StatusCode::OK, object))
+            }
+            ("GET", None) => None,
+            _ => Some(not_found()),
+        }
+    }
+
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body + Send + 'static,
+    {
+        let path = req.uri().path().to_owned();
+        let t = target_of(&path);
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        if let Some(r) = self.single(&parts.method, &t, &body, &path) {
+            return r;
+        }
+        let (collection, namespace) = (t.collection, t.namespace);
+        let req = Request::from_parts(parts, ());
         let mut s = self.state.lock().unwrap();
         let version = s.version;
         let Some(c) = s.collections.get_mut(&collection) else {
@@ -226,7 +316,7 @@ impl FakeApi {
         let api = self.clone();
         let service = tower::service_fn(move |req: Request<kube::client::Body>| {
             let api = api.clone();
-            async move { Ok::<_, Infallible>(api.handle(req)) }
+            async move { Ok::<_, Infallible>(api.handle(req).await) }
         });
         kube::Client::new(service, "default")
     }
