@@ -196,3 +196,27 @@ async fn a_crd_the_cluster_does_not_serve_is_reported_and_the_rest_served() {
     );
     until(&mut p, "the BCS Ingress's listener", |x| x.snapshot.listeners.iter().any(|l| l.name == "tcp-9000")).await;
 }
+
+/// While the API server is down the last Snapshot stays; when it is back,
+/// the watchers catch up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_snapshot_stays_while_the_api_server_is_down() {
+    let api = api();
+    api.apply(SERVICES, service("web"));
+    api.apply(SLICES, slice("web", &["192.0.2.1"]));
+    api.apply(INGRESSES, ingress("web", "web.example", "web"));
+    let mut p = start(&api);
+    let before = until(&mut p, "listed", |x| !endpoints(&x.snapshot, "web.example").is_empty()).await;
+
+    api.set_down(true);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let during = p.published.borrow().clone();
+    assert_eq!(during.snapshot, before.snapshot, "nothing is lost while the API server is away");
+
+    api.set_down(false);
+    api.apply(INGRESSES, ingress("back", "back.example", "web"));
+    until(&mut p, "caught up after the outage", |x| {
+        !endpoints(&x.snapshot, "back.example").is_empty() && !endpoints(&x.snapshot, "web.example").is_empty()
+    })
+    .await;
+}

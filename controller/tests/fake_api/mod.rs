@@ -38,6 +38,8 @@ struct State {
     collections: HashMap<String, Collection>,
     /// Writes received: (method, path, body).
     writes: Vec<(String, String, Value)>,
+    /// Answer every request 503 (an API server down).
+    down: bool,
 }
 
 #[derive(Clone, Default)]
@@ -209,6 +211,17 @@ impl FakeApi {
         self.state.lock().unwrap().collections.get(collection).map(|c| (c.lists, c.watches)).unwrap_or((0, 0))
     }
 
+    /// Takes the API server down (every request 503, watches cut) or back up.
+    pub fn set_down(&self, down: bool) {
+        let mut s = self.state.lock().unwrap();
+        s.down = down;
+        if down {
+            for c in s.collections.values_mut() {
+                c.watchers.clear();
+            }
+        }
+    }
+
     /// Every write so far: (method, path, body).
     pub fn writes(&self) -> Vec<(String, String, Value)> {
         self.state.lock().unwrap().writes.clone()
@@ -260,6 +273,9 @@ impl FakeApi {
     where
         B: http_body::Body + Send + 'static,
     {
+        if self.state.lock().unwrap().down {
+            return respond(StatusCode::SERVICE_UNAVAILABLE, status(503, "ServiceUnavailable", "down"));
+        }
         let path = req.uri().path().to_owned();
         let t = target_of(&path);
         let (parts, body) = req.into_parts();
