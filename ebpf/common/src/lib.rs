@@ -63,6 +63,39 @@ pub struct Backend {
     pub weight: u16,
 }
 
+/// What a socket was translated from and to (socket-LB reverse
+/// translation, keyed by socket cookie): replies from `backend` are shown as
+/// coming from the `vip` the application asked for.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RevNat {
+    /// Network byte order, as the application wrote them.
+    pub vip: u32,
+    pub vip_port: u16,
+    pub _pad0: u16,
+    /// Network byte order, as translated.
+    pub backend: u32,
+    pub backend_port: u16,
+    pub _pad1: u16,
+}
+
+/// Indexes of the counter array (per CPU; userspace sums them).
+pub const COUNTER_TRANSLATED: u32 = 0;
+/// A Service frontend was addressed but had no backend taking new flows:
+/// the connect or send is refused, as kube-proxy rejects it.
+pub const COUNTER_NO_BACKEND: u32 = 1;
+pub const COUNTERS: u32 = 2;
+
+// Plain data with explicit padding: any bit pattern is a valid value.
+#[cfg(feature = "user")]
+mod user {
+    unsafe impl aya::Pod for super::ServiceKey {}
+    unsafe impl aya::Pod for super::ServiceValue {}
+    unsafe impl aya::Pod for super::SlotKey {}
+    unsafe impl aya::Pod for super::Backend {}
+    unsafe impl aya::Pod for super::RevNat {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +108,6 @@ mod tests {
         assert_eq!((size_of::<ServiceValue>(), align_of::<ServiceValue>()), (12, 4));
         assert_eq!((size_of::<SlotKey>(), align_of::<SlotKey>()), (8, 4));
         assert_eq!((size_of::<Backend>(), align_of::<Backend>()), (8, 4));
+        assert_eq!((size_of::<RevNat>(), align_of::<RevNat>()), (16, 4));
     }
 }

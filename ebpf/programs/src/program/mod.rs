@@ -1,0 +1,11 @@
+//! One module a datapath concern, as Cilium's `bpf/lib`: the maps, the
+//! service lookup and backend choice, the socket hooks.
+
+mod lb;
+mod maps;
+mod sock;
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

@@ -1,0 +1,162 @@
+//! Socket-LB in the kernel, as root: the programs attached to a child cgroup
+//! this test makes, clients in a network namespace it makes (only `lo`, so
+//! nothing can leave it), a documentation-range VIP translated to backends
+//! in the same namespace. Everything is removed at the end.
+
+mod common;
+use common::*;
+use sluice_config::{Frontend, FrontendKind, L4Protocol, ObjectRef, ServiceVip, TrafficPolicy, VipBackend};
+use sluice_ebpf::SocketLb;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+const VIP: &str = "203.0.113.10";
+
+/// A namespace and a cgroup of this test's own, removed when dropped.
+struct Sandbox {
+    netns: String,
+    cgroup: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Sandbox {
+    fn new(tag: &str) -> Sandbox {
+        let netns = format!("sluice-{tag}-{}", std::process::id());
+        let ok = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
+        ok(Command::new("ip").args(["netns", "add", &netns]));
+        ok(Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]));
+        let cgroup = PathBuf::from(format!("/sys/fs/cgroup/unified/sluice-{tag}-{}", std::process::id()));
+        std::fs::create_dir(&cgroup).unwrap();
+        Sandbox { netns, cgroup, children: Vec::new() }
+    }
+
+    /// `args` run in the namespace (not in the cgroup), in the background.
+    fn spawn(&mut self, args: &[&str]) {
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+    }
+
+    /// A shell command run in the namespace and inside the cgroup (so the
+    /// attached programs see its sockets); its stdout and exit status.
+    fn client(&self, command: &str) -> (String, bool) {
+        let script = format!(
+            "echo $$ > {}/cgroup.procs && exec nsenter --net=/run/netns/{} sh -c '{}'",
+            self.cgroup.display(),
+            self.netns,
+            command.replace('\'', "'\\''")
+        );
+        let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.success())
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir(&self.cgroup);
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+    }
+}
+
+fn service(name: &str, protocol: L4Protocol, port: u16, backends: &[(String, u32)]) -> ServiceVip {
+    ServiceVip {
+        name: name.into(),
+        service: ObjectRef::new("Service", "default", name),
+        protocol,
+        frontends: vec![Frontend { kind: FrontendKind::ClusterIP, address: VIP.parse().unwrap(), port }],
+        backends: backends
+            .iter()
+            .map(|(a, w)| VipBackend { address: a.parse().unwrap(), weight: *w, terminating: false, node: None })
+            .collect(),
+        session_affinity_seconds: None,
+        external_traffic_policy: TrafficPolicy::Cluster,
+        internal_traffic_policy: TrafficPolicy::Cluster,
+        health_check_node_port: None,
+    }
+}
+
+/// `n` requests to http://VIP/: backends seen, and the peers curl reported.
+fn requests(sb: &Sandbox, n: usize) -> (HashMap<String, usize>, Vec<String>) {
+    let (out, ok) = sb.client(&format!(
+        "for i in $(seq {n}); do curl -s --max-time 3 -o /dev/null -D - -w \"peer=%{{remote_ip}}:%{{remote_port}}\\n\" http://{VIP}/; done"
+    ));
+    assert!(ok, "{out}");
+    let mut seen = HashMap::new();
+    for l in out.lines().filter_map(|l| l.strip_prefix("x-backend: ")) {
+        *seen.entry(l.trim().to_owned()).or_default() += 1;
+    }
+    let peers = out.lines().filter_map(|l| l.strip_prefix("peer=")).map(str::to_owned).collect();
+    (seen, peers)
+}
+
+#[test]
+fn cluster_ip_tcp_and_udp_through_socket_lb() {
+    let mut sb = Sandbox::new("slb");
+    let (p1, p2, pu) = (free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]));
+    sb.spawn(&[BIN, "echo-backend", "--name", "b1", "--listen", &format!("127.0.0.1:{p1}")]);
+    sb.spawn(&[BIN, "echo-backend", "--name", "b2", "--listen", &format!("127.0.0.1:{p2}")]);
+    let udp_echo = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('127.0.0.1',{pu}))\n\
+         while True:\n  d,a=s.recvfrom(2048)\n  s.sendto(b'pong:'+d,a)\n"
+    );
+    sb.spawn(&["python3", "-c", &udp_echo]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    let mut lb = SocketLb::attach(&sb.cgroup).expect("socket-LB attaches to the test's cgroup");
+    let b1 = format!("127.0.0.1:{p1}");
+    let b2 = format!("127.0.0.1:{p2}");
+    let table = vec![
+        service("web", L4Protocol::Tcp, 80, &[(b1.clone(), 1), (b2.clone(), 1)]),
+        service("dns", L4Protocol::Udp, 53, &[(format!("127.0.0.1:{pu}"), 1)]),
+        service("empty", L4Protocol::Tcp, 81, &[]),
+    ];
+    lb.sync(&table).unwrap();
+
+    // TCP: both backends reached through the VIP, which the client sees as its peer.
+    let (seen, peers) = requests(&sb, 40);
+    assert_eq!(seen.values().sum::<usize>(), 40, "{seen:?}");
+    assert!(seen.get("b1").is_some_and(|n| *n >= 8) && seen.get("b2").is_some_and(|n| *n >= 8), "{seen:?}");
+    assert!(peers.iter().all(|p| p == &format!("{VIP}:80")), "getpeername shows the VIP: {peers:?}");
+
+    // UDP: the reply comes from the VIP as the application sees it.
+    let udp_client = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(3)\n\
+         s.sendto(b'ping',('{VIP}',53))\nd,a=s.recvfrom(2048)\nprint(d.decode(),a[0],a[1])\n"
+    );
+    let (out, ok) = sb.client(&format!("python3 -c \"{udp_client}\""));
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), format!("pong:ping {VIP} 53"));
+
+    // A frontend without backends refuses the connect.
+    let (_, ok) = sb.client(&format!("curl -s --max-time 3 http://{VIP}:81/"));
+    assert!(!ok, "no backend: refused");
+    let counters = lb.counters().unwrap();
+    assert!(counters.translated >= 41 && counters.no_backend >= 1, "{counters:?}");
+
+    // An endpoint removed: no new flows to it.
+    let diff = lb.sync(&[service("web", L4Protocol::Tcp, 80, &[(b1.clone(), 1)])]).unwrap();
+    assert!(!diff.remove_backends.is_empty() && !diff.remove_services.is_empty());
+    let (seen, _) = requests(&sb, 20);
+    assert_eq!(seen.get("b1"), Some(&20), "{seen:?}");
+
+    // The kernel's maps after these diffs are what a fresh build gives.
+    let (services, backends) = lb.kernel_maps().unwrap();
+    let (want_s, want_b) = lb.applied().maps();
+    assert_eq!(services.into_iter().collect::<HashMap<_, _>>(), *want_s);
+    assert_eq!(backends.into_iter().collect::<HashMap<_, _>>(), *want_b);
+
+    // Detached on drop: the VIP is no longer translated.
+    drop(lb);
+    let (_, ok) = sb.client(&format!("curl -s --max-time 2 http://{VIP}/"));
+    assert!(!ok, "nothing translates the VIP once Sluice let go");
+}
