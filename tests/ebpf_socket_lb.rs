@@ -87,8 +87,12 @@ fn service(name: &str, protocol: L4Protocol, port: u16, backends: &[(String, u32
 
 /// `n` requests to http://VIP/: backends seen, and the peers curl reported.
 fn requests(sb: &Sandbox, n: usize) -> (HashMap<String, usize>, Vec<String>) {
+    requests_to(sb, VIP, n)
+}
+
+fn requests_to(sb: &Sandbox, vip: &str, n: usize) -> (HashMap<String, usize>, Vec<String>) {
     let (out, ok) = sb.client(&format!(
-        "for i in $(seq {n}); do curl -s --max-time 3 -o /dev/null -D - -w \"peer=%{{remote_ip}}:%{{remote_port}}\\n\" http://{VIP}/; done"
+        "for i in $(seq {n}); do curl -s --max-time 3 -o /dev/null -D - -w \"peer=%{{remote_ip}}:%{{remote_port}}\\n\" http://{vip}/; done"
     ));
     assert!(ok, "{out}");
     let mut seen = HashMap::new();
@@ -150,13 +154,51 @@ fn cluster_ip_tcp_and_udp_through_socket_lb() {
     assert_eq!(seen.get("b1"), Some(&20), "{seen:?}");
 
     // The kernel's maps after these diffs are what a fresh build gives.
-    let (services, backends) = lb.kernel_maps().unwrap();
-    let (want_s, want_b) = lb.applied().maps();
+    let (services, backends, live) = lb.kernel_maps().unwrap();
+    let (want_s, want_b, want_l) = lb.applied().maps();
     assert_eq!(services.into_iter().collect::<HashMap<_, _>>(), *want_s);
     assert_eq!(backends.into_iter().collect::<HashMap<_, _>>(), *want_b);
+    assert_eq!(live.into_iter().collect::<HashMap<_, _>>(), *want_l);
 
     // Detached on drop: the VIP is no longer translated.
     drop(lb);
     let (_, ok) = sb.client(&format!("curl -s --max-time 2 http://{VIP}/"));
     assert!(!ok, "nothing translates the VIP once Sluice let go");
+}
+
+/// ClientIP affinity: a client keeps its backend while it comes back within
+/// the timeout, even once that backend takes no new clients (weight 0);
+/// after the timeout it is balanced again.
+#[test]
+fn client_ip_affinity_holds_and_expires() {
+    let mut sb = Sandbox::new("aff");
+    let (p1, p2) = (free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]));
+    sb.spawn(&[BIN, "echo-backend", "--name", "b1", "--listen", &format!("127.0.0.1:{p1}")]);
+    sb.spawn(&[BIN, "echo-backend", "--name", "b2", "--listen", &format!("127.0.0.1:{p2}")]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut lb = SocketLb::attach(&sb.cgroup).unwrap();
+    let vip = "203.0.113.11";
+    let sticky = |w1: u32, w2: u32| {
+        let mut s =
+            service("sticky", L4Protocol::Tcp, 80, &[(format!("127.0.0.1:{p1}"), w1), (format!("127.0.0.1:{p2}"), w2)]);
+        s.frontends[0].address = vip.parse().unwrap();
+        s.session_affinity_seconds = Some(2);
+        s
+    };
+    lb.sync(&[sticky(1, 1)]).unwrap();
+    let (seen, _) = requests_to(&sb, vip, 10);
+    assert_eq!(seen.len(), 1, "one client, one backend: {seen:?}");
+    let kept = seen.keys().next().unwrap().clone();
+
+    // The kept backend takes no new clients, but this one stays.
+    let (w1, w2) = if kept == "b1" { (0, 1) } else { (1, 0) };
+    lb.sync(&[sticky(w1, w2)]).unwrap();
+    let (seen, _) = requests_to(&sb, vip, 10);
+    assert_eq!(seen.get(&kept), Some(&10), "affinity holds within the timeout: {seen:?}");
+
+    // Past the timeout the client is balanced again, onto the other one.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let (seen, _) = requests_to(&sb, vip, 5);
+    assert_eq!(seen.get(&kept), None, "affinity expired: {seen:?}");
+    assert_eq!(seen.values().sum::<usize>(), 5);
 }

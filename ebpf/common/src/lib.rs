@@ -79,6 +79,40 @@ pub struct RevNat {
     pub _pad1: u16,
 }
 
+/// ClientIP affinity key: the client (for socket-LB, its network namespace
+/// cookie; the host's own sockets share one) and the service.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AffinityKey {
+    pub client: u64,
+    pub id: u32,
+    pub _pad: u32,
+}
+
+/// The backend a client keeps, and when it last used it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AffinityValue {
+    /// `bpf_ktime_get_ns` of the last use.
+    pub last_ns: u64,
+    /// Network byte order.
+    pub address: u32,
+    pub port: u16,
+    pub _pad: u16,
+}
+
+/// A backend that still exists for a service (weight 0 included, not
+/// terminating): an affinity entry is kept only while its backend is live.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LiveKey {
+    pub id: u32,
+    /// Network byte order.
+    pub address: u32,
+    pub port: u16,
+    pub _pad: u16,
+}
+
 /// Indexes of the counter array (per CPU; userspace sums them).
 pub const COUNTER_TRANSLATED: u32 = 0;
 /// A Service frontend was addressed but had no backend taking new flows:
@@ -94,6 +128,9 @@ mod user {
     unsafe impl aya::Pod for super::SlotKey {}
     unsafe impl aya::Pod for super::Backend {}
     unsafe impl aya::Pod for super::RevNat {}
+    unsafe impl aya::Pod for super::AffinityKey {}
+    unsafe impl aya::Pod for super::AffinityValue {}
+    unsafe impl aya::Pod for super::LiveKey {}
 }
 
 #[cfg(test)]
@@ -109,5 +146,8 @@ mod tests {
         assert_eq!((size_of::<SlotKey>(), align_of::<SlotKey>()), (8, 4));
         assert_eq!((size_of::<Backend>(), align_of::<Backend>()), (8, 4));
         assert_eq!((size_of::<RevNat>(), align_of::<RevNat>()), (16, 4));
+        assert_eq!((size_of::<AffinityKey>(), align_of::<AffinityKey>()), (16, 8));
+        assert_eq!((size_of::<AffinityValue>(), align_of::<AffinityValue>()), (16, 8));
+        assert_eq!((size_of::<LiveKey>(), align_of::<LiveKey>()), (12, 4));
     }
 }

@@ -6,7 +6,7 @@
 //! one table to the next, so an unchanged service is not rewritten.
 
 use sluice_config::{FrontendKind, L4Protocol, ServiceVip};
-use sluice_ebpf_common::{Backend, PROTO_SCTP, PROTO_TCP, PROTO_UDP, ServiceKey, ServiceValue, SlotKey};
+use sluice_ebpf_common::{Backend, LiveKey, PROTO_SCTP, PROTO_TCP, PROTO_UDP, ServiceKey, ServiceValue, SlotKey};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
@@ -17,6 +17,8 @@ pub const MAX_SLOTS: u64 = 1024;
 pub struct ServiceTable {
     pub services: HashMap<ServiceKey, ServiceValue>,
     pub backends: HashMap<SlotKey, Backend>,
+    /// Backends that exist (affinity keeps only these).
+    pub live: HashMap<LiveKey, u8>,
     /// Service name -> id, kept across tables.
     ids: BTreeMap<String, u32>,
 }
@@ -26,18 +28,22 @@ pub struct ServiceTable {
 /// what is gone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diff {
+    pub upsert_live: Vec<LiveKey>,
     pub upsert_backends: Vec<(SlotKey, Backend)>,
     pub upsert_services: Vec<(ServiceKey, ServiceValue)>,
     pub remove_services: Vec<ServiceKey>,
     pub remove_backends: Vec<SlotKey>,
+    pub remove_live: Vec<LiveKey>,
 }
 
 impl Diff {
     pub fn is_empty(&self) -> bool {
-        self.upsert_backends.is_empty()
+        self.upsert_live.is_empty()
+            && self.upsert_backends.is_empty()
             && self.upsert_services.is_empty()
             && self.remove_services.is_empty()
             && self.remove_backends.is_empty()
+            && self.remove_live.is_empty()
     }
 }
 
@@ -89,6 +95,10 @@ impl ServiceTable {
                 .collect();
             let counts = slots(&usable.iter().map(|b| b.2).collect::<Vec<_>>());
             let mut slot: u16 = 0;
+            for (ip, port, _) in &usable {
+                let live = LiveKey { id, address: u32::from(*ip).to_be(), port: port.to_be(), _pad: 0 };
+                table.live.insert(live, 1);
+            }
             for ((ip, port, weight), n) in usable.iter().zip(counts) {
                 for _ in 0..n {
                     slot += 1;
@@ -123,6 +133,8 @@ impl ServiceTable {
     /// What turns `self` into `next`.
     pub fn diff(&self, next: &ServiceTable) -> Diff {
         let mut d = Diff::default();
+        d.upsert_live = next.live.keys().filter(|k| !self.live.contains_key(k)).copied().collect();
+        d.remove_live = self.live.keys().filter(|k| !next.live.contains_key(k)).copied().collect();
         for (k, v) in &next.backends {
             if self.backends.get(k) != Some(v) {
                 d.upsert_backends.push((*k, *v));
@@ -140,6 +152,7 @@ impl ServiceTable {
 
     /// Applies `diff` to the in-memory maps (as the kernel maps get it).
     pub fn apply(&mut self, diff: &Diff) {
+        self.live.extend(diff.upsert_live.iter().map(|k| (*k, 1)));
         self.backends.extend(diff.upsert_backends.iter().copied());
         self.services.extend(diff.upsert_services.iter().copied());
         for k in &diff.remove_services {
@@ -148,11 +161,14 @@ impl ServiceTable {
         for k in &diff.remove_backends {
             self.backends.remove(k);
         }
+        for k in &diff.remove_live {
+            self.live.remove(k);
+        }
     }
 
     /// The maps only (what the kernel holds), for comparing tables.
-    pub fn maps(&self) -> (&HashMap<ServiceKey, ServiceValue>, &HashMap<SlotKey, Backend>) {
-        (&self.services, &self.backends)
+    pub fn maps(&self) -> (&HashMap<ServiceKey, ServiceValue>, &HashMap<SlotKey, Backend>, &HashMap<LiveKey, u8>) {
+        (&self.services, &self.backends, &self.live)
     }
 }
 
@@ -222,6 +238,6 @@ mod tests {
             }
             previous = Some(next);
         }
-        assert!(live.services.is_empty() && live.backends.is_empty());
+        assert!(live.services.is_empty() && live.backends.is_empty() && live.live.is_empty());
     }
 }

@@ -7,7 +7,7 @@ use aya::maps::{HashMap, MapData, PerCpuArray};
 use aya::programs::{CgroupAttachMode, CgroupSockAddr};
 use aya::{Ebpf, include_bytes_aligned};
 use sluice_config::ServiceVip;
-use sluice_ebpf_common::{Backend, COUNTER_NO_BACKEND, COUNTER_TRANSLATED, ServiceKey, ServiceValue, SlotKey};
+use sluice_ebpf_common::{Backend, COUNTER_NO_BACKEND, COUNTER_TRANSLATED, LiveKey, ServiceKey, ServiceValue, SlotKey};
 use std::fs::File;
 use std::path::Path;
 
@@ -34,8 +34,8 @@ pub struct Counters {
     pub no_backend: u64,
 }
 
-/// The kernel's service and backend maps, as read back.
-pub type KernelMaps = (Vec<(ServiceKey, ServiceValue)>, Vec<(SlotKey, Backend)>);
+/// The kernel's service, backend and live-backend maps, as read back.
+pub type KernelMaps = (Vec<(ServiceKey, ServiceValue)>, Vec<(SlotKey, Backend)>, Vec<(LiveKey, u8)>);
 
 pub struct SocketLb {
     ebpf: Ebpf,
@@ -70,6 +70,13 @@ impl SocketLb {
         let next = ServiceTable::build(services, Some(&self.applied));
         let diff = self.applied.diff(&next);
         {
+            let mut live: HashMap<&mut MapData, LiveKey, u8> =
+                HashMap::try_from(self.ebpf.map_mut("LIVE").ok_or(Error::Missing("LIVE"))?).map_err(map_err("LIVE"))?;
+            for k in &diff.upsert_live {
+                live.insert(k, 1, 0).map_err(map_err("LIVE"))?;
+            }
+        }
+        {
             let mut backends: HashMap<&mut MapData, SlotKey, Backend> =
                 HashMap::try_from(self.ebpf.map_mut("BACKENDS").ok_or(Error::Missing("BACKENDS"))?)
                     .map_err(map_err("BACKENDS"))?;
@@ -96,6 +103,13 @@ impl SocketLb {
                 backends.remove(k).map_err(map_err("BACKENDS"))?;
             }
         }
+        {
+            let mut live: HashMap<&mut MapData, LiveKey, u8> =
+                HashMap::try_from(self.ebpf.map_mut("LIVE").ok_or(Error::Missing("LIVE"))?).map_err(map_err("LIVE"))?;
+            for k in &diff.remove_live {
+                live.remove(k).map_err(map_err("LIVE"))?;
+            }
+        }
         self.applied = next;
         Ok(diff)
     }
@@ -108,9 +122,12 @@ impl SocketLb {
         let backends: HashMap<&MapData, SlotKey, Backend> =
             HashMap::try_from(self.ebpf.map("BACKENDS").ok_or(Error::Missing("BACKENDS"))?)
                 .map_err(map_err("BACKENDS"))?;
+        let live: HashMap<&MapData, LiveKey, u8> =
+            HashMap::try_from(self.ebpf.map("LIVE").ok_or(Error::Missing("LIVE"))?).map_err(map_err("LIVE"))?;
         let s = services.iter().collect::<Result<Vec<_>, _>>().map_err(map_err("SERVICES"))?;
         let b = backends.iter().collect::<Result<Vec<_>, _>>().map_err(map_err("BACKENDS"))?;
-        Ok((s, b))
+        let l = live.iter().collect::<Result<Vec<_>, _>>().map_err(map_err("LIVE"))?;
+        Ok((s, b, l))
     }
 
     /// What the maps should hold, as last synced.

@@ -1,11 +1,14 @@
 //! Service lookup and backend choice: a uniformly random slot. Userspace
 //! lays each service's backends over its slots in proportion to their
 //! weights, so a random slot is a weighted random backend, and a backend
-//! with weight 0 (maintenance, terminating) has no slot.
+//! with weight 0 (maintenance, terminating) has no slot. With ClientIP
+//! affinity a client keeps its backend while it uses it within the
+//! timeout and the backend exists (weight 0 included: no new clients, but
+//! the ones it has stay, as kube-proxy's `recent` match does).
 
-use super::maps::{BACKENDS, SERVICES};
-use aya_ebpf::helpers::bpf_get_prandom_u32;
-use sluice_ebpf_common::{Backend, ServiceKey, SlotKey};
+use super::maps::{AFFINITY, BACKENDS, LIVE, SERVICES};
+use aya_ebpf::helpers::{bpf_get_prandom_u32, bpf_ktime_get_ns};
+use sluice_ebpf_common::{AffinityKey, AffinityValue, Backend, LiveKey, ServiceKey, SlotKey};
 
 pub enum Choice {
     /// Not a service frontend: leave the address alone.
@@ -15,15 +18,31 @@ pub enum Choice {
     Backend(Backend),
 }
 
-pub fn choose(address: u32, port: u16, protocol: u8) -> Choice {
+/// `client` identifies the client for affinity.
+pub fn choose(address: u32, port: u16, protocol: u8, client: u64) -> Choice {
     let key = ServiceKey { address, port, protocol, _pad: 0 };
     let Some(service) = (unsafe { SERVICES.get(&key) }) else { return Choice::NotService };
+    let now = unsafe { bpf_ktime_get_ns() };
+    let affinity = AffinityKey { client, id: service.id, _pad: 0 };
+    if service.affinity_seconds > 0
+        && let Some(kept) = unsafe { AFFINITY.get(&affinity) }
+        && now.wrapping_sub(kept.last_ns) < u64::from(service.affinity_seconds) * 1_000_000_000
+        && unsafe { LIVE.get(&LiveKey { id: service.id, address: kept.address, port: kept.port, _pad: 0 }) }.is_some()
+    {
+        let (address, port) = (kept.address, kept.port);
+        let _ = AFFINITY.insert(&affinity, &AffinityValue { last_ns: now, address, port, _pad: 0 }, 0);
+        return Choice::Backend(Backend { address, port, weight: 0 });
+    }
     if service.count == 0 {
         return Choice::NoBackend;
     }
     let slot = (unsafe { bpf_get_prandom_u32() } % u32::from(service.count)) as u16 + 1;
-    match unsafe { BACKENDS.get(&SlotKey { id: service.id, slot, _pad: 0 }) } {
-        Some(b) => Choice::Backend(*b),
-        None => Choice::NoBackend,
+    let Some(b) = (unsafe { BACKENDS.get(&SlotKey { id: service.id, slot, _pad: 0 }) }) else {
+        return Choice::NoBackend;
+    };
+    if service.affinity_seconds > 0 {
+        let kept = AffinityValue { last_ns: now, address: b.address, port: b.port, _pad: 0 };
+        let _ = AFFINITY.insert(&affinity, &kept, 0);
     }
+    Choice::Backend(*b)
 }

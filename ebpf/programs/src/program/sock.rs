@@ -5,7 +5,7 @@
 
 use super::lb::{Choice, choose};
 use super::maps::{REVNAT, count};
-use aya_ebpf::helpers::bpf_get_socket_cookie;
+use aya_ebpf::helpers::{bpf_get_netns_cookie, bpf_get_socket_cookie};
 use aya_ebpf::macros::cgroup_sock_addr;
 use aya_ebpf::programs::SockAddrContext;
 use sluice_ebpf_common::{COUNTER_NO_BACKEND, COUNTER_TRANSLATED, RevNat};
@@ -16,7 +16,9 @@ const REFUSE: i32 = 0;
 fn translate(ctx: &SockAddrContext) -> i32 {
     let sa = unsafe { &mut *ctx.sock_addr };
     let (vip, vip_port) = (sa.user_ip4, sa.user_port as u16);
-    match choose(vip, vip_port, sa.protocol as u8) {
+    // Socket-LB's client is the network namespace (a pod) the socket lives in.
+    let client = unsafe { bpf_get_netns_cookie(ctx.sock_addr as *mut _) };
+    match choose(vip, vip_port, sa.protocol as u8, client) {
         Choice::NotService => ALLOW,
         Choice::NoBackend => {
             count(COUNTER_NO_BACKEND);
