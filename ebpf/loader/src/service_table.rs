@@ -23,6 +23,9 @@ pub struct ServiceTable {
     ids: BTreeMap<String, u32>,
 }
 
+/// A table's maps: services, backend slots, live backends.
+pub type Maps<'a> = (&'a HashMap<ServiceKey, ServiceValue>, &'a HashMap<SlotKey, Backend>, &'a HashMap<LiveKey, u8>);
+
 /// What turns one table into another, in the order it must be applied:
 /// slots first (so a count never points past them), then frontends, then
 /// what is gone.
@@ -132,9 +135,11 @@ impl ServiceTable {
 
     /// What turns `self` into `next`.
     pub fn diff(&self, next: &ServiceTable) -> Diff {
-        let mut d = Diff::default();
-        d.upsert_live = next.live.keys().filter(|k| !self.live.contains_key(k)).copied().collect();
-        d.remove_live = self.live.keys().filter(|k| !next.live.contains_key(k)).copied().collect();
+        let mut d = Diff {
+            upsert_live: next.live.keys().filter(|k| !self.live.contains_key(k)).copied().collect(),
+            remove_live: self.live.keys().filter(|k| !next.live.contains_key(k)).copied().collect(),
+            ..Diff::default()
+        };
         for (k, v) in &next.backends {
             if self.backends.get(k) != Some(v) {
                 d.upsert_backends.push((*k, *v));
@@ -167,7 +172,7 @@ impl ServiceTable {
     }
 
     /// The maps only (what the kernel holds), for comparing tables.
-    pub fn maps(&self) -> (&HashMap<ServiceKey, ServiceValue>, &HashMap<SlotKey, Backend>, &HashMap<LiveKey, u8>) {
+    pub fn maps(&self) -> Maps<'_> {
         (&self.services, &self.backends, &self.live)
     }
 }
