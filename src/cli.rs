@@ -112,6 +112,10 @@ pub struct RunArgs {
     /// Then seconds at most for the shutdown itself.
     #[arg(long, default_value_t = 5)]
     pub shutdown_timeout_seconds: u64,
+    /// Translate Service addresses in the kernel (socket-LB, in place of
+    /// kube-proxy) for the processes of this cgroup v2 directory.
+    #[arg(long, value_name = "PATH")]
+    pub ebpf_cgroup: Option<PathBuf>,
     /// Seconds the connections of a removed L4 listener may go on.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,

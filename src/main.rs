@@ -7,6 +7,7 @@ mod control_metrics;
 mod convert;
 mod demo;
 mod echo;
+mod kernel;
 mod run;
 
 use clap::Parser;

@@ -5,6 +5,7 @@
 use crate::admin::{AdminApp, AdminState};
 use crate::cli::RunArgs;
 use crate::control_metrics::{CONTROL, record_diagnostics};
+use crate::kernel::Kernel;
 use arc_swap::ArcSwap;
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::Server;
@@ -41,6 +42,8 @@ pub struct Publisher {
     l4: L4Manager,
     /// Opens and closes the HTTP listeners of their own ports, on the same runtime.
     http: HttpListeners,
+    /// Socket-LB, when `--ebpf-cgroup` asks for it.
+    kernel: Option<Kernel>,
     _l4_runtime: tokio::runtime::Runtime,
 }
 
@@ -65,7 +68,15 @@ impl Publisher {
             table,
             admin: Arc::new(AdminState::default()),
             probes,
+            kernel: None,
         })
+    }
+
+    /// Syncs the kernel datapath with each new Snapshot.
+    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
+        kernel.export_counters(self.probes.handle(), Duration::from_secs(2));
+        self.kernel = Some(kernel);
+        self
     }
 
     pub fn publish(&self, p: &Arc<Published>) {
@@ -103,6 +114,11 @@ impl Publisher {
         // Listeners that cannot bind are a fact of this machine, not of the
         // inputs: reported on the object that asked for the port.
         let mut p = p.clone();
+        if let Some(d) = self.kernel.as_ref().and_then(|k| k.sync(&p.snapshot)) {
+            let mut with = (*p).clone();
+            with.diagnostics.push(d);
+            p = Arc::new(with);
+        }
         let unusable = self.table.load().certificates().failed().to_vec();
         if !unusable.is_empty() {
             let mut with = (*p).clone();
@@ -230,11 +246,21 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let publisher = match Publisher::new(threads, Duration::from_secs(args.drain_seconds)) {
-        Ok(p) => Arc::new(p),
+        Ok(p) => p,
         Err(e) => {
             eprintln!("sluice run: cannot start the health probe runtime: {e}");
             return ExitCode::from(1);
         }
+    };
+    let publisher = match &args.ebpf_cgroup {
+        None => Arc::new(publisher),
+        Some(cgroup) => match Kernel::attach(cgroup) {
+            Ok(kernel) => Arc::new(publisher.with_kernel(kernel)),
+            Err(e) => {
+                eprintln!("sluice run: cannot attach socket-LB to {}: {e}", cgroup.display());
+                return ExitCode::from(1);
+            }
+        },
     };
     publisher.publish(&pipeline.published().borrow().clone());
 

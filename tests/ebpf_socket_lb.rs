@@ -202,3 +202,43 @@ fn client_ip_affinity_holds_and_expires() {
     assert_eq!(seen.get(&kept), None, "affinity expired: {seen:?}");
     assert_eq!(seen.values().sum::<usize>(), 5);
 }
+
+/// `sluice run --ebpf-cgroup`: a Service's ClusterIP from the manifests is
+/// translated for the cgroup's processes, follows an EndpointSlice edit,
+/// and stops being translated when Sluice exits.
+#[test]
+fn sluice_run_translates_cluster_ips_from_its_snapshot() {
+    let mut sb = Sandbox::new("run");
+    let (p1, p2) = (free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]));
+    sb.spawn(&[BIN, "echo-backend", "--name", "b1", "--listen", &format!("127.0.0.1:{p1}")]);
+    sb.spawn(&[BIN, "echo-backend", "--name", "b2", "--listen", &format!("127.0.0.1:{p2}")]);
+    let vip = "203.0.113.12";
+    let manifest = |port: u16| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\n\
+             spec: {{clusterIP: {vip}, ports: [{{name: http, port: 80, targetPort: {port}}}]}}\n---\n\
+             apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+             metadata: {{name: web-1, namespace: default, labels: {{kubernetes.io/service-name: web}}}}\n\
+             addressType: IPv4\nports: [{{name: http, port: {port}}}]\n\
+             endpoints: [{{addresses: [127.0.0.1], conditions: {{ready: true}}}}]\n"
+        )
+    };
+    let cgroup = sb.cgroup.display().to_string();
+    let mut s = Sluice::start(&[("web.yaml", &manifest(p1))], &["--ebpf-cgroup", &cgroup]);
+    let reached = |sb: &Sandbox| requests_to(sb, vip, 5).0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while reached(&sb).get("b1") != Some(&5) {
+        assert!(std::time::Instant::now() < deadline, "the ClusterIP never reached b1:\n{}", s.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    write(&s.path(), "web.yaml", &manifest(p2));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while reached(&sb).get("b2") != Some(&5) {
+        assert!(std::time::Instant::now() < deadline, "the endpoint change never took:\n{}", s.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = s.proc.0.kill();
+    let _ = s.proc.0.wait();
+    let (_, ok) = sb.client(&format!("curl -s --max-time 2 http://{vip}/"));
+    assert!(!ok, "nothing translates the ClusterIP once Sluice is gone");
+}

@@ -1,0 +1,83 @@
+//! The kernel datapath as a Snapshot consumer (`--ebpf-cgroup`): socket-LB
+//! attached to a cgroup, its maps synced to each new Snapshot's service
+//! table by differences, its counters exported as metrics. The programs are
+//! attached through bpf links owned by this process, so they go away with
+//! it, whatever way it ends.
+
+use prometheus::IntGauge;
+use sluice_config::{Diagnostic, ObjectRef, Snapshot};
+use sluice_ebpf::SocketLb;
+use sluice_proxy::metrics::register;
+use std::path::Path;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+static TRANSLATED: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new("sluice_ebpf_translations", "Connects and sends socket-LB translated to a backend")
+            .expect("valid metric"),
+    )
+});
+static NO_BACKEND: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new("sluice_ebpf_no_backend", "Connects and sends to a Service frontend without backends, refused")
+            .expect("valid metric"),
+    )
+});
+static SERVICES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(IntGauge::new("sluice_ebpf_service_frontends", "Frontends in the socket-LB map").expect("valid metric"))
+});
+
+pub struct Kernel {
+    lb: Arc<Mutex<SocketLb>>,
+}
+
+impl Kernel {
+    /// Attaches socket-LB to the cgroup v2 directory `cgroup`.
+    pub fn attach(cgroup: &Path) -> Result<Kernel, String> {
+        let lb = SocketLb::attach(cgroup).map_err(|e| e.to_string())?;
+        tracing::info!(cgroup = %cgroup.display(), "socket-LB attached");
+        Ok(Kernel { lb: Arc::new(Mutex::new(lb)) })
+    }
+
+    /// Makes the maps hold `snapshot`'s services; a failure is a diagnostic
+    /// (the maps keep what they had).
+    pub fn sync(&self, snapshot: &Snapshot) -> Option<Diagnostic> {
+        let mut lb = self.lb.lock().unwrap_or_else(|e| e.into_inner());
+        match lb.sync(&snapshot.services) {
+            Ok(diff) => {
+                if !diff.is_empty() {
+                    tracing::info!(
+                        services = diff.upsert_services.len(),
+                        removed = diff.remove_services.len(),
+                        slots = diff.upsert_backends.len(),
+                        "socket-LB maps synced"
+                    );
+                }
+                SERVICES.set(lb.applied().services.len() as i64);
+                None
+            }
+            Err(e) => Some(Diagnostic::error(
+                ObjectRef::new("Source", "", "ebpf"),
+                "",
+                format!("the kernel maps could not be synced ({e}); they keep their last contents"),
+            )),
+        }
+    }
+
+    /// Copies the kernel's counters into the metrics every `every`, on `runtime`.
+    pub fn export_counters(&self, runtime: &tokio::runtime::Handle, every: Duration) {
+        let lb = self.lb.clone();
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let counters = lb.lock().unwrap_or_else(|e| e.into_inner()).counters();
+                if let Ok(c) = counters {
+                    TRANSLATED.set(c.translated as i64);
+                    NO_BACKEND.set(c.no_backend as i64);
+                }
+            }
+        });
+    }
+}
