@@ -37,6 +37,9 @@ pub enum Command {
     /// An echo upstream for demos and tests: answers with what it received.
     #[command(hide = true)]
     EchoBackend(EchoArgs),
+    /// A benchmark client: median and p99 TCP connect time to an address, in µs.
+    #[command(hide = true)]
+    ConnectLatency(ConnectLatencyArgs),
 }
 
 #[derive(Args)]
@@ -59,6 +62,14 @@ pub struct ConvertArgs {
     /// The listener port of the converted HTTP rules.
     #[arg(long, default_value_t = 80)]
     pub http_port: u16,
+}
+
+#[derive(Args)]
+pub struct ConnectLatencyArgs {
+    #[arg(long)]
+    pub to: SocketAddr,
+    #[arg(long, default_value_t = 1000)]
+    pub count: usize,
 }
 
 #[derive(Args)]

@@ -3,6 +3,7 @@
 mod admin;
 mod check;
 mod cli;
+mod connect_latency;
 mod control_metrics;
 mod convert;
 mod demo;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         ),
         cli::Command::Convert(args) => convert::run(&args),
         cli::Command::Crd => convert::print_crds(),
+        cli::Command::ConnectLatency(args) => connect_latency::run(args.to, args.count),
         cli::Command::EchoBackend(args) => echo::run(&args.listen, &args.name, args.threads, args.status, args.tls),
     }
 }

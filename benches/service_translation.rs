@@ -1,0 +1,254 @@
+//! Service translation in the kernel: Sluice's socket-LB against
+//! kube-proxy-style iptables DNAT rules (KUBE-SERVICES -> KUBE-SVC ->
+//! KUBE-SEP chains with `statistic random` rules), at 100, 1 000 and 10 000
+//! services of two endpoints each, in a network namespace of its own:
+//! - sync: iptables-restore of the whole rule set (what kube-proxy's
+//!   iptables mode writes) against socket-LB's map sync from empty and the
+//!   sync of one changed service;
+//! - new-connection latency to the last service (the end of KUBE-SERVICES):
+//!   median and p99 of `connect()` over 2 000 connections.
+//!
+//! Needs root (namespaces, cgroups, BPF); uses documentation addresses only
+//! and removes what it made. `cargo bench --bench service_translation`
+//! writes `benches/results/services.md`; `SCALES=100,1000` narrows it.
+
+use sluice_config::{Frontend, FrontendKind, L4Protocol, ObjectRef, ServiceVip, TrafficPolicy, VipBackend};
+use sluice_ebpf::SocketLb;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sluice");
+const BACKEND_PORT: u16 = 18080;
+const CONNECTS: usize = 2000;
+
+/// Service `i`'s frontend: 203.0.113.1-250, a port a block of 250.
+fn vip(i: usize) -> (String, u16) {
+    (format!("203.0.113.{}", i % 250 + 1), 10_000 + (i / 250) as u16)
+}
+
+fn services(n: usize) -> Vec<ServiceVip> {
+    (0..n)
+        .map(|i| {
+            let (address, port) = vip(i);
+            ServiceVip {
+                name: format!("default/svc-{i}:{port}/TCP"),
+                service: ObjectRef::new("Service", "default", format!("svc-{i}")),
+                protocol: L4Protocol::Tcp,
+                frontends: vec![Frontend { kind: FrontendKind::ClusterIP, address: address.parse().unwrap(), port }],
+                backends: ["192.0.2.1", "192.0.2.2"]
+                    .iter()
+                    .map(|ip| VipBackend {
+                        address: format!("{ip}:{BACKEND_PORT}").parse().unwrap(),
+                        weight: 1,
+                        terminating: false,
+                        node: None,
+                    })
+                    .collect(),
+                session_affinity_seconds: None,
+                external_traffic_policy: TrafficPolicy::Cluster,
+                internal_traffic_policy: TrafficPolicy::Cluster,
+                health_check_node_port: None,
+            }
+        })
+        .collect()
+}
+
+/// The rules kube-proxy's iptables mode writes for `n` services.
+fn kube_proxy_rules(n: usize) -> String {
+    let mut chains = String::from("*nat\n:KUBE-SERVICES - [0:0]\n");
+    let mut rules = String::from("-A OUTPUT -j KUBE-SERVICES\n");
+    for i in 0..n {
+        let (address, port) = vip(i);
+        let _ = writeln!(chains, ":KUBE-SVC-{i} - [0:0]\n:KUBE-SEP-{i}A - [0:0]\n:KUBE-SEP-{i}B - [0:0]");
+        let _ = writeln!(rules, "-A KUBE-SERVICES -d {address}/32 -p tcp -m tcp --dport {port} -j KUBE-SVC-{i}");
+        let _ = writeln!(rules, "-A KUBE-SVC-{i} -m statistic --mode random --probability 0.5 -j KUBE-SEP-{i}A");
+        let _ = writeln!(rules, "-A KUBE-SVC-{i} -j KUBE-SEP-{i}B");
+        let _ = writeln!(rules, "-A KUBE-SEP-{i}A -p tcp -m tcp -j DNAT --to-destination 192.0.2.1:{BACKEND_PORT}");
+        let _ = writeln!(rules, "-A KUBE-SEP-{i}B -p tcp -m tcp -j DNAT --to-destination 192.0.2.2:{BACKEND_PORT}");
+    }
+    chains + &rules + "COMMIT\n"
+}
+
+struct Sandbox {
+    netns: String,
+    cgroup: PathBuf,
+    backend: Option<Child>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(mut b) = self.backend.take() {
+            let _ = b.kill();
+            let _ = b.wait();
+        }
+        let _ = std::fs::remove_dir(&self.cgroup);
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let status = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(status.success(), "{cmd:?} failed");
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let netns = format!("sluice-bench-{}", std::process::id());
+        let cgroup = PathBuf::from(format!("/sys/fs/cgroup/unified/sluice-bench-{}", std::process::id()));
+        run(Command::new("ip").args(["netns", "add", &netns]));
+        let mut sb = Sandbox { netns, cgroup, backend: None };
+        let ip = |args: &[&str]| run(Command::new("ip").args(["-n", &sb.netns]).args(args));
+        ip(&["link", "set", "lo", "up"]);
+        // The backends' addresses on a veth pair inside the namespace (no dummy module here).
+        ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+        ip(&["addr", "add", "192.0.2.1/24", "dev", "v0"]);
+        ip(&["addr", "add", "192.0.2.2/24", "dev", "v0"]);
+        ip(&["link", "set", "v0", "up"]);
+        ip(&["link", "set", "v1", "up"]);
+        // kube-proxy's DNAT happens after routing: the VIPs need a route (to
+        // the veth, inside the namespace; nothing leaves it).
+        ip(&["route", "add", "203.0.113.0/24", "dev", "v0"]);
+        std::fs::create_dir(&sb.cgroup).unwrap();
+        let listen: Vec<String> = ["192.0.2.1", "192.0.2.2"].iter().map(|a| format!("{a}:{BACKEND_PORT}")).collect();
+        let backend = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", sb.netns))
+            .args([BIN, "echo-backend", "--threads", "1", "--listen", &listen[0], "--listen", &listen[1]])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        sb.backend = Some(backend);
+        std::thread::sleep(Duration::from_millis(500));
+        sb
+    }
+
+    /// `iptables-restore` of `rules` in the namespace, with `tool`; seconds taken.
+    fn restore(&self, tool: &str, rules: &str) -> f64 {
+        let started = Instant::now();
+        let mut child =
+            Command::new("ip").args(["netns", "exec", &self.netns, tool]).stdin(Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success(), "{tool} failed");
+        started.elapsed().as_secs_f64()
+    }
+
+    fn flush(&self, tool: &str) {
+        self.restore(tool, "*nat\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n");
+    }
+
+    /// Median and p99 connect time (µs) to `to`, from the namespace, in the
+    /// cgroup when `in_cgroup`.
+    fn latency(&self, to: (String, u16), in_cgroup: bool) -> (f64, f64) {
+        let client = format!(
+            "nsenter --net=/run/netns/{} {BIN} connect-latency --to {}:{} --count {CONNECTS}",
+            self.netns, to.0, to.1
+        );
+        let script = if in_cgroup {
+            format!("echo $$ > {}/cgroup.procs && exec {client}", self.cgroup.display())
+        } else {
+            format!("exec {client}")
+        };
+        let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+        assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut v = text.split_whitespace().map(|x| x.parse::<f64>().unwrap());
+        (v.next().unwrap(), v.next().unwrap())
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("service_translation: needs root (namespaces, cgroups, BPF); skipped");
+        return;
+    }
+    let scales: Vec<usize> = std::env::var("SCALES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 1000, 10_000]);
+    let tools: Vec<&str> = ["iptables-nft-restore", "iptables-legacy-restore"]
+        .into_iter()
+        .filter(|t| {
+            Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    assert!(!tools.is_empty(), "install the iptables package (iptables-nft-restore, iptables-legacy-restore)");
+    let sb = Sandbox::new();
+    let mut lb = SocketLb::attach(&sb.cgroup).expect("socket-LB attaches");
+    let mut rows = Vec::new();
+    for &n in &scales {
+        let table = services(n);
+        let last = vip(n - 1);
+        let mut row = format!("| {n} |");
+        let mut nft_latency = None;
+        for tool in &tools {
+            let rules = kube_proxy_rules(n);
+            let sync = sb.restore(tool, &rules);
+            let (p50, p99) = sb.latency(last.clone(), false);
+            sb.flush(tool);
+            eprintln!("{n} services, {tool}: sync {:.1} ms, connect p50 {p50:.1} us p99 {p99:.1} us", sync * 1e3);
+            let _ = write!(row, " {:.1} ms / {p50:.1} / {p99:.1} µs |", sync * 1e3);
+            nft_latency.get_or_insert((sync, p50));
+        }
+        let started = Instant::now();
+        lb.sync(&table).unwrap();
+        let full = started.elapsed().as_secs_f64();
+        let mut changed = table.clone();
+        changed[n / 2].backends.pop();
+        let started = Instant::now();
+        lb.sync(&changed).unwrap();
+        let one = started.elapsed().as_secs_f64();
+        let (p50, p99) = sb.latency(last, true);
+        lb.sync(&[]).unwrap();
+        eprintln!(
+            "{n} services, socket-LB: sync {:.1} ms, one change {:.3} ms, connect p50 {p50:.1} us p99 {p99:.1} us",
+            full * 1e3,
+            one * 1e3
+        );
+        let (ipt_sync, ipt_p50) = nft_latency.unwrap();
+        let _ = write!(
+            row,
+            " {:.1} ms / {:.3} ms / {p50:.1} / {p99:.1} µs | {:.2}× | {:.2}× |",
+            full * 1e3,
+            one * 1e3,
+            ipt_sync / full,
+            ipt_p50 / p50
+        );
+        rows.push(row);
+    }
+    drop(lb);
+    let mut md = String::from("# Service translation: socket-LB vs kube-proxy-style iptables\n\n");
+    let _ = writeln!(
+        md,
+        "Each service: a ClusterIP-style frontend in 203.0.113.0/24 and two endpoints; iptables as kube-proxy writes it \
+         (KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP, `statistic random`, DNAT). Connect latency: {CONNECTS} sequential \
+         `connect()`s to the last service, from a network namespace (in the socket-LB cgroup for socket-LB). \
+         Command: `cargo bench --bench service_translation`.\n"
+    );
+    let header: Vec<String> = tools.iter().map(|t| format!("{t}: sync / connect p50 / p99")).collect();
+    let _ = writeln!(
+        md,
+        "| services | {} | socket-LB: sync from empty / one change / connect p50 / p99 | sync: {} ÷ socket-LB | connect p50: {} ÷ socket-LB |",
+        header.join(" | "),
+        tools[0],
+        tools[0]
+    );
+    let _ = writeln!(md, "|{}", "---|".repeat(4 + tools.len()));
+    for r in rows {
+        let _ = writeln!(md, "{r}");
+    }
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/results/services.md");
+    std::fs::write(&out, &md).unwrap();
+    print!("{md}");
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
