@@ -12,7 +12,7 @@
 //! and removes what it made. `cargo bench --bench service_translation`
 //! writes `benches/results/services.md`; `SCALES=100,1000` narrows it.
 
-use sluice_config::{Frontend, FrontendKind, L4Protocol, ObjectRef, ServiceVip, TrafficPolicy, VipBackend};
+use sluice_config::{L4Protocol, ServiceVip};
 use sluice_ebpf::SocketLb;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -32,25 +32,9 @@ fn services(n: usize) -> Vec<ServiceVip> {
     (0..n)
         .map(|i| {
             let (address, port) = vip(i);
-            ServiceVip {
-                name: format!("default/svc-{i}:{port}/TCP"),
-                service: ObjectRef::new("Service", "default", format!("svc-{i}")),
-                protocol: L4Protocol::Tcp,
-                frontends: vec![Frontend { kind: FrontendKind::ClusterIP, address: address.parse().unwrap(), port }],
-                backends: ["192.0.2.1", "192.0.2.2"]
-                    .iter()
-                    .map(|ip| VipBackend {
-                        address: format!("{ip}:{BACKEND_PORT}").parse().unwrap(),
-                        weight: 1,
-                        terminating: false,
-                        node: None,
-                    })
-                    .collect(),
-                session_affinity_seconds: None,
-                external_traffic_policy: TrafficPolicy::Cluster,
-                internal_traffic_policy: TrafficPolicy::Cluster,
-                health_check_node_port: None,
-            }
+            let backends = ["192.0.2.1", "192.0.2.2"].map(|ip| (format!("{ip}:{BACKEND_PORT}").parse().unwrap(), 1));
+            let frontend = format!("{address}:{port}").parse().unwrap();
+            ServiceVip::cluster_ip(&format!("default/svc-{i}:{port}/TCP"), L4Protocol::Tcp, frontend, backends)
         })
         .collect()
 }

@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use sluice_config::{Frontend, FrontendKind, L4Protocol, ObjectRef, ServiceVip, TrafficPolicy, VipBackend};
+use sluice_config::{L4Protocol, ServiceVip};
 use sluice_ebpf::SocketLb;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -69,20 +69,8 @@ impl Drop for Sandbox {
 }
 
 fn service(name: &str, protocol: L4Protocol, port: u16, backends: &[(String, u32)]) -> ServiceVip {
-    ServiceVip {
-        name: name.into(),
-        service: ObjectRef::new("Service", "default", name),
-        protocol,
-        frontends: vec![Frontend { kind: FrontendKind::ClusterIP, address: VIP.parse().unwrap(), port }],
-        backends: backends
-            .iter()
-            .map(|(a, w)| VipBackend { address: a.parse().unwrap(), weight: *w, terminating: false, node: None })
-            .collect(),
-        session_affinity_seconds: None,
-        external_traffic_policy: TrafficPolicy::Cluster,
-        internal_traffic_policy: TrafficPolicy::Cluster,
-        health_check_node_port: None,
-    }
+    let frontend = format!("{VIP}:{port}").parse().unwrap();
+    ServiceVip::cluster_ip(name, protocol, frontend, backends.iter().map(|(a, w)| (a.parse().unwrap(), *w)))
 }
 
 /// `n` requests to http://VIP/: backends seen, and the peers curl reported.

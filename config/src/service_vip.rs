@@ -23,6 +23,33 @@ pub struct ServiceVip {
     pub health_check_node_port: Option<u16>,
 }
 
+impl ServiceVip {
+    /// A Service port with one ClusterIP frontend, `Cluster` traffic
+    /// policies and no affinity, its endpoints ready at the given weights
+    /// (the shape tests and benchmarks build most).
+    pub fn cluster_ip(
+        name: &str,
+        protocol: L4Protocol,
+        frontend: SocketAddr,
+        backends: impl IntoIterator<Item = (SocketAddr, u32)>,
+    ) -> ServiceVip {
+        ServiceVip {
+            name: name.to_owned(),
+            service: ObjectRef::new("Service", "default", name),
+            protocol,
+            frontends: vec![Frontend { kind: FrontendKind::ClusterIP, address: frontend.ip(), port: frontend.port() }],
+            backends: backends
+                .into_iter()
+                .map(|(address, weight)| VipBackend { address, weight, terminating: false, node: None })
+                .collect(),
+            session_affinity_seconds: None,
+            external_traffic_policy: TrafficPolicy::Cluster,
+            internal_traffic_policy: TrafficPolicy::Cluster,
+            health_check_node_port: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum L4Protocol {

@@ -180,23 +180,10 @@ impl ServiceTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_config::{Frontend, ObjectRef, TrafficPolicy, VipBackend};
 
     fn svc(name: &str, vip: &str, backends: &[(&str, u32)]) -> ServiceVip {
-        ServiceVip {
-            name: name.into(),
-            service: ObjectRef::new("Service", "default", name),
-            protocol: L4Protocol::Tcp,
-            frontends: vec![Frontend { kind: FrontendKind::ClusterIP, address: vip.parse().unwrap(), port: 80 }],
-            backends: backends
-                .iter()
-                .map(|(a, w)| VipBackend { address: a.parse().unwrap(), weight: *w, terminating: false, node: None })
-                .collect(),
-            session_affinity_seconds: None,
-            external_traffic_policy: TrafficPolicy::Cluster,
-            internal_traffic_policy: TrafficPolicy::Cluster,
-            health_check_node_port: None,
-        }
+        let frontend = format!("{vip}:80").parse().unwrap();
+        ServiceVip::cluster_ip(name, L4Protocol::Tcp, frontend, backends.iter().map(|(a, w)| (a.parse().unwrap(), *w)))
     }
 
     #[test]
