@@ -24,7 +24,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Serve: watch the manifests and proxy traffic by them, swapping in each
     /// change without dropping a request.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The built-in example, live: blue and green echo backends, a canary
     /// Ingress, and the split moved by editing the manifests.
     Demo(DemoArgs),
@@ -127,6 +127,12 @@ pub struct RunArgs {
     /// kube-proxy) for the processes of this cgroup v2 directory.
     #[arg(long, value_name = "PATH")]
     pub ebpf_cgroup: Option<PathBuf>,
+    /// This node's name, for `externalTrafficPolicy: Local` (default: `$NODE_NAME`, then the host name).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// kube-proxy's `/healthz` (with `--ebpf-cgroup`).
+    #[arg(long, default_value = "0.0.0.0:10256")]
+    pub healthz_listen: SocketAddr,
     /// Seconds the connections of a removed L4 listener may go on.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,

@@ -6,7 +6,7 @@
 
 use prometheus::IntGauge;
 use sluice_config::{Diagnostic, ObjectRef, Snapshot};
-use sluice_ebpf::SocketLb;
+use sluice_ebpf::{NodeHealth, SocketLb};
 use sluice_proxy::metrics::register;
 use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -30,19 +30,40 @@ static SERVICES: LazyLock<IntGauge> = LazyLock::new(|| {
 
 pub struct Kernel {
     lb: Arc<Mutex<SocketLb>>,
+    health: NodeHealth,
 }
 
 impl Kernel {
-    /// Attaches socket-LB to the cgroup v2 directory `cgroup`.
-    pub fn attach(cgroup: &Path) -> Result<Kernel, String> {
+    /// Attaches socket-LB to the cgroup v2 directory `cgroup`; `health`
+    /// serves the health-check node ports as the table changes.
+    pub fn attach(cgroup: &Path, health: NodeHealth) -> Result<Kernel, String> {
         let lb = SocketLb::attach(cgroup).map_err(|e| e.to_string())?;
         tracing::info!(cgroup = %cgroup.display(), "socket-LB attached");
-        Ok(Kernel { lb: Arc::new(Mutex::new(lb)) })
+        Ok(Kernel { lb: Arc::new(Mutex::new(lb)), health })
     }
 
-    /// Makes the maps hold `snapshot`'s services; a failure is a diagnostic
-    /// (the maps keep what they had).
-    pub fn sync(&self, snapshot: &Snapshot) -> Option<Diagnostic> {
+    /// Makes the maps hold `snapshot`'s services and the health-check node
+    /// ports answer for them; each failure is a diagnostic (the maps keep
+    /// what they had).
+    pub fn sync(&self, snapshot: &Snapshot) -> Vec<Diagnostic> {
+        let mut out: Vec<Diagnostic> = self
+            .health
+            .reconcile(&snapshot.services)
+            .into_iter()
+            .map(|(port, why)| {
+                let owner = snapshot.services.iter().find(|s| s.health_check_node_port == Some(port));
+                Diagnostic::error(
+                    owner.map_or_else(|| ObjectRef::new("Source", "", "ebpf"), |s| s.service.clone()),
+                    "spec.healthCheckNodePort",
+                    format!("cannot listen on health-check node port {port}: {why}"),
+                )
+            })
+            .collect();
+        out.extend(self.sync_maps(snapshot));
+        out
+    }
+
+    fn sync_maps(&self, snapshot: &Snapshot) -> Option<Diagnostic> {
         let mut lb = self.lb.lock().unwrap_or_else(|e| e.into_inner());
         match lb.sync(&snapshot.services) {
             Ok(diff) => {

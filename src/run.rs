@@ -18,11 +18,13 @@ use sluice_controller::sources::{
 };
 use sluice_controller::status::{StatusOptions, StatusWriter, spawn_status_writer};
 use sluice_controller::{INGRESS_ROUTES, Published};
+use sluice_ebpf::NodeHealth;
 use sluice_proxy::RouteTable;
 use sluice_proxy::http::{HttpListeners, HttpService, Scheme};
 use sluice_proxy::l4::L4Manager;
 use sluice_proxy::metrics::METRICS;
 use std::collections::HashSet;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,6 +74,11 @@ impl Publisher {
         })
     }
 
+    /// The runtime background work (probes, health servers) runs on.
+    pub fn background(&self) -> &tokio::runtime::Handle {
+        self.probes.handle()
+    }
+
     /// Syncs the kernel datapath with each new Snapshot.
     pub fn with_kernel(mut self, kernel: Kernel) -> Self {
         kernel.export_counters(self.probes.handle(), Duration::from_secs(2));
@@ -114,9 +121,10 @@ impl Publisher {
         // Listeners that cannot bind are a fact of this machine, not of the
         // inputs: reported on the object that asked for the port.
         let mut p = p.clone();
-        if let Some(d) = self.kernel.as_ref().and_then(|k| k.sync(&p.snapshot)) {
+        let kernel = self.kernel.as_ref().map(|k| k.sync(&p.snapshot)).unwrap_or_default();
+        if !kernel.is_empty() {
             let mut with = (*p).clone();
-            with.diagnostics.push(d);
+            with.diagnostics.extend(kernel);
             p = Arc::new(with);
         }
         let unusable = self.table.load().certificates().failed().to_vec();
@@ -235,6 +243,18 @@ fn start_source(args: &RunArgs, options: &Options) -> Result<Source, (u8, String
     Ok(Source::Cluster { pipeline, _status: writer, _runtime: rt })
 }
 
+/// Socket-LB on `cgroup`, with kube-proxy's health endpoints for this node.
+fn attach_kernel(args: &RunArgs, options: &Options, publisher: &Publisher, cgroup: &Path) -> Result<Kernel, String> {
+    let node = args.node_name.clone().or_else(|| std::env::var("NODE_NAME").ok()).unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
+    });
+    let health = NodeHealth::new(&node, options.l4_bind, publisher.background().clone());
+    health
+        .serve_healthz(args.healthz_listen)
+        .map_err(|e| format!("cannot serve /healthz on {}: {e}", args.healthz_listen))?;
+    Kernel::attach(cgroup, health)
+}
+
 pub fn run(args: &RunArgs) -> ExitCode {
     let options = args.translate.options();
     let pipeline = match start_source(args, &options) {
@@ -254,7 +274,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     let publisher = match &args.ebpf_cgroup {
         None => Arc::new(publisher),
-        Some(cgroup) => match Kernel::attach(cgroup) {
+        Some(cgroup) => match attach_kernel(args, &options, &publisher, cgroup) {
             Ok(kernel) => Arc::new(publisher.with_kernel(kernel)),
             Err(e) => {
                 eprintln!("sluice run: cannot attach socket-LB to {}: {e}", cgroup.display());

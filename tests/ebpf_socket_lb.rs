@@ -212,7 +212,11 @@ fn sluice_run_translates_cluster_ips_from_its_snapshot() {
         )
     };
     let cgroup = sb.cgroup.display().to_string();
-    let mut s = Sluice::start(&[("web.yaml", &manifest(p1))], &["--ebpf-cgroup", &cgroup]);
+    let healthz = format!("127.0.0.1:{}", free_port(&["127.0.0.1"]));
+    let mut s = Sluice::start(
+        &[("web.yaml", &manifest(p1))],
+        &["--ebpf-cgroup", &cgroup, "--healthz-listen", &healthz, "--l4-bind", "127.0.0.1"],
+    );
     let reached = |sb: &Sandbox| requests_to(sb, vip, 5).0;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while reached(&sb).get("b1") != Some(&5) {
@@ -229,4 +233,53 @@ fn sluice_run_translates_cluster_ips_from_its_snapshot() {
     let _ = s.proc.0.wait();
     let (_, ok) = sb.client(&format!("curl -s --max-time 2 http://{vip}/"));
     assert!(!ok, "nothing translates the ClusterIP once Sluice is gone");
+}
+
+/// kube-proxy's health endpoints: a `Local` Service's health-check node port
+/// answers 200 with this node's ready endpoints, 503 when it has none, and
+/// `/healthz` answers once the table is synced.
+#[test]
+fn health_check_node_ports_follow_local_endpoints() {
+    let sb = Sandbox::new("hc");
+    let (hc_port, healthz) = (free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]));
+    let manifest = |node: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: shop, namespace: default}}\n\
+             spec: {{type: LoadBalancer, clusterIP: 203.0.113.13, externalTrafficPolicy: Local, healthCheckNodePort: {hc_port}, \
+             ports: [{{name: http, port: 80, targetPort: 8080, nodePort: 30080}}]}}\n---\n\
+             apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+             metadata: {{name: shop-1, namespace: default, labels: {{kubernetes.io/service-name: shop}}}}\n\
+             addressType: IPv4\nports: [{{name: http, port: 8080}}]\n\
+             endpoints: [{{addresses: [192.0.2.7], nodeName: {node}, conditions: {{ready: true}}}}]\n"
+        )
+    };
+    let cgroup = sb.cgroup.display().to_string();
+    let healthz_at = format!("127.0.0.1:{healthz}");
+    let s = Sluice::start(
+        &[("shop.yaml", &manifest("node-a"))],
+        &["--ebpf-cgroup", &cgroup, "--healthz-listen", &healthz_at, "--l4-bind", "127.0.0.1", "--node-name", "node-a"],
+    );
+    let curl = |url: String| {
+        let out =
+            Command::new("curl").args(["-s", "--max-time", "2", "-w", "\n%{http_code}"]).arg(url).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let hc = format!("http://127.0.0.1:{hc_port}/");
+    while !curl(hc.clone()).ends_with("200") {
+        assert!(std::time::Instant::now() < deadline, "the health-check node port never said 200:\n{}", s.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let answer = curl(hc.clone());
+    assert!(answer.contains(r#""localEndpoints":1"#) && answer.contains(r#""name":"shop""#), "{answer}");
+    assert!(curl(format!("http://{healthz_at}/healthz")).ends_with("200"));
+
+    // The endpoint moves to another node: this node has none, 503.
+    write(&s.path(), "shop.yaml", &manifest("node-b"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !curl(hc.clone()).ends_with("503") {
+        assert!(std::time::Instant::now() < deadline, "never 503 without local endpoints:\n{}", s.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(curl(hc).contains(r#""localEndpoints":0"#));
 }
