@@ -64,12 +64,11 @@ impl HttpService {
     /// False when the request's host requires a client certificate and the
     /// connection did not present one.
     fn client_certificate_ok(&self, table: &RouteTable, session: &Session) -> bool {
+        let Some(routes) = table.routes(&self.route_config).filter(|r| r.requires_client_certificates()) else {
+            return true;
+        };
         let host = host_without_port(request_host(session.req_header()));
-        let required = table
-            .routes(&self.route_config)
-            .and_then(|r| r.tls(host))
-            .and_then(|t| t.client_verify.as_ref())
-            .is_some_and(|v| !v.optional);
+        let required = routes.tls(host).and_then(|t| t.client_verify.as_ref()).is_some_and(|v| !v.optional);
         !required || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty())
     }
 }

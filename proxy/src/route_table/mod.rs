@@ -171,6 +171,9 @@ pub struct RoutesForListener {
     hosts: HostIndex,
     compiled: Vec<CompiledHost>,
     default_backend: Option<Arc<CompiledRoute>>,
+    /// Some host requires client certificates: only then does a request
+    /// need its host's TLS settings looked up again.
+    requires_client_certificates: bool,
 }
 
 impl RoutesForListener {
@@ -203,10 +206,15 @@ impl RoutesForListener {
             .default_backend
             .as_ref()
             .map(|split| Arc::new(CompiledRoute::new("", None, split, &[], &rc.default_policy, None, clusters)));
+        let requires_client_certificates = rc
+            .virtual_hosts
+            .iter()
+            .any(|v| v.tls.as_ref().and_then(|t| t.client_verify.as_ref()).is_some_and(|c| !c.optional));
         Ok(Self {
             hosts: HostIndex::build(rc.virtual_hosts.iter().map(|v| v.host.as_str())),
             compiled,
             default_backend,
+            requires_client_certificates,
         })
     }
 
@@ -225,6 +233,11 @@ impl RoutesForListener {
     /// The TLS settings of the virtual host serving `host`.
     pub fn tls(&self, host: &str) -> Option<&VirtualHostTls> {
         self.hosts.find(host).and_then(|i| self.compiled[i].tls.as_ref())
+    }
+
+    /// Whether any host of this route config requires a client certificate.
+    pub fn requires_client_certificates(&self) -> bool {
+        self.requires_client_certificates
     }
 
     /// The certificate named for the virtual host of an SNI name.
