@@ -6,6 +6,7 @@ use super::{
     BcsIngress, BcsIngressSpec, IngressListenerAttribute, IngressRule, IngressWeight, Layer7Route, SeedBackend,
     SeedIngress, ServiceRoute,
 };
+use crate::translate::gcd;
 use serde_json::Value;
 
 /// The CRD equivalent of a seed ingress, and the notes on what differs.
@@ -110,10 +111,6 @@ fn services(backends: &Value, at: &str, notes: &mut Vec<String>) -> Vec<ServiceR
         ));
     }
     out
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// Converts one seed ingress; HTTP rules become routes of one rule on `http_port`.

@@ -32,7 +32,7 @@ pub const INGRESS_ROUTES: &str = "ingress";
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Greatest common divisor, for reducing weights.
-fn gcd(a: u64, b: u64) -> u64 {
+pub(crate) fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
