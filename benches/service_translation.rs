@@ -13,7 +13,7 @@
 //! writes `benches/results/services.md`; `SCALES=100,1000` narrows it.
 
 use sluice_config::{L4Protocol, ServiceVip};
-use sluice_ebpf::SocketLb;
+use sluice_ebpf::Datapath;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -164,7 +164,7 @@ fn main() {
         .collect();
     assert!(!tools.is_empty(), "install the iptables package (iptables-nft-restore, iptables-legacy-restore)");
     let sb = Sandbox::new();
-    let mut lb = SocketLb::attach(&sb.cgroup).expect("socket-LB attaches");
+    let mut lb = Datapath::socket_lb(&sb.cgroup).expect("socket-LB attaches");
     let mut rows = Vec::new();
     for &n in &scales {
         let table = services(n);

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use sluice_config::{NodePortRange, Options};
+use sluice_ebpf::LbAlgorithm;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -127,10 +128,18 @@ pub struct RunArgs {
     /// kube-proxy) for the processes of this cgroup v2 directory.
     #[arg(long, value_name = "PATH")]
     pub ebpf_cgroup: Option<PathBuf>,
+    /// Translate NodePorts in the kernel (TC, in place of kube-proxy) for
+    /// packets arriving on this device; repeat for several.
+    #[arg(long = "nodeport-interface", value_name = "IF")]
+    pub nodeport_interfaces: Vec<String>,
+    /// How the kernel picks a NodePort's backend: `random` (weighted) or
+    /// `maglev` (by flow hash: the same backend from every node).
+    #[arg(long, default_value = "random", value_parser = parse_ebpf_lb)]
+    pub ebpf_lb: LbAlgorithm,
     /// This node's name, for `externalTrafficPolicy: Local` (default: `$NODE_NAME`, then the host name).
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
-    /// kube-proxy's `/healthz` (with `--ebpf-cgroup`).
+    /// kube-proxy's `/healthz` (with `--ebpf-cgroup` or `--nodeport-interface`).
     #[arg(long, default_value = "0.0.0.0:10256")]
     pub healthz_listen: SocketAddr,
     /// Seconds the connections of a removed L4 listener may go on.
@@ -221,5 +230,13 @@ impl TranslateArgs {
             udp_services_configmap: self.udp_services_configmap.clone(),
             l4_bind: self.l4_bind,
         }
+    }
+}
+
+fn parse_ebpf_lb(s: &str) -> Result<LbAlgorithm, String> {
+    match s {
+        "random" => Ok(LbAlgorithm::Random),
+        "maglev" => Ok(LbAlgorithm::Maglev),
+        _ => Err(format!("{s}: expected random or maglev")),
     }
 }

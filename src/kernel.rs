@@ -1,12 +1,13 @@
-//! The kernel datapath as a Snapshot consumer (`--ebpf-cgroup`): socket-LB
-//! attached to a cgroup, its maps synced to each new Snapshot's service
-//! table by differences, its counters exported as metrics. The programs are
+//! The kernel datapath as a Snapshot consumer (`--ebpf-cgroup`,
+//! `--nodeport-interface`): socket-LB attached to a cgroup and NodePort to
+//! devices, their maps synced to each new Snapshot's service table by
+//! differences, their counters exported as metrics. The programs are
 //! attached through bpf links owned by this process, so they go away with
 //! it, whatever way it ends.
 
-use prometheus::IntGauge;
+use prometheus::{IntGauge, IntGaugeVec, Opts};
 use sluice_config::{Diagnostic, ObjectRef, Snapshot};
-use sluice_ebpf::{NodeHealth, SocketLb};
+use sluice_ebpf::{Datapath, NodeHealth, TableOptions};
 use sluice_proxy::metrics::register;
 use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -24,21 +25,48 @@ static NO_BACKEND: LazyLock<IntGauge> = LazyLock::new(|| {
             .expect("valid metric"),
     )
 });
+static NODEPORT_FLOWS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(IntGauge::new("sluice_ebpf_nodeport_flows", "New NodePort flows translated").expect("valid metric"))
+});
+static NODEPORT_DROPS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new("sluice_ebpf_nodeport_drops", "NodePort packets of new flows dropped, by reason"),
+            &["reason"],
+        )
+        .expect("valid metric"),
+    )
+});
 static SERVICES: LazyLock<IntGauge> = LazyLock::new(|| {
-    register(IntGauge::new("sluice_ebpf_service_frontends", "Frontends in the socket-LB map").expect("valid metric"))
+    register(
+        IntGauge::new("sluice_ebpf_service_frontends", "Frontends in the kernel service map").expect("valid metric"),
+    )
 });
 
 pub struct Kernel {
-    lb: Arc<Mutex<SocketLb>>,
+    lb: Arc<Mutex<Datapath>>,
     health: NodeHealth,
 }
 
 impl Kernel {
-    /// Attaches socket-LB to the cgroup v2 directory `cgroup`; `health`
-    /// serves the health-check node ports as the table changes.
-    pub fn attach(cgroup: &Path, health: NodeHealth) -> Result<Kernel, String> {
-        let lb = SocketLb::attach(cgroup).map_err(|e| e.to_string())?;
-        tracing::info!(cgroup = %cgroup.display(), "socket-LB attached");
+    /// Attaches socket-LB to the cgroup v2 directory `cgroup` and NodePort
+    /// to `interfaces`; `health` serves the health-check node ports as the
+    /// table changes.
+    pub fn attach(
+        cgroup: Option<&Path>,
+        interfaces: &[String],
+        options: TableOptions,
+        health: NodeHealth,
+    ) -> Result<Kernel, String> {
+        let mut lb = Datapath::load(options).map_err(|e| e.to_string())?;
+        if let Some(cgroup) = cgroup {
+            lb.attach_cgroup(cgroup).map_err(|e| format!("cgroup {}: {e}", cgroup.display()))?;
+            tracing::info!(cgroup = %cgroup.display(), "socket-LB attached");
+        }
+        for interface in interfaces {
+            lb.attach_nodeport(interface).map_err(|e| format!("device {interface}: {e}"))?;
+            tracing::info!(%interface, "NodePort attached");
+        }
         Ok(Kernel { lb: Arc::new(Mutex::new(lb)), health })
     }
 
@@ -72,7 +100,7 @@ impl Kernel {
                         services = diff.upsert_services.len(),
                         removed = diff.remove_services.len(),
                         slots = diff.upsert_backends.len(),
-                        "socket-LB maps synced"
+                        "kernel service maps synced"
                     );
                 }
                 SERVICES.set(lb.applied().services.len() as i64);
@@ -97,6 +125,9 @@ impl Kernel {
                 if let Ok(c) = counters {
                     TRANSLATED.set(c.translated as i64);
                     NO_BACKEND.set(c.no_backend as i64);
+                    NODEPORT_FLOWS.set(c.nodeport_flows as i64);
+                    NODEPORT_DROPS.with_label_values(&["no_backend"]).set(c.nodeport_no_backend as i64);
+                    NODEPORT_DROPS.with_label_values(&["no_snat_port"]).set(c.nodeport_no_port as i64);
                 }
             }
         });

@@ -18,13 +18,12 @@ use sluice_controller::sources::{
 };
 use sluice_controller::status::{StatusOptions, StatusWriter, spawn_status_writer};
 use sluice_controller::{INGRESS_ROUTES, Published};
-use sluice_ebpf::NodeHealth;
+use sluice_ebpf::{NodeHealth, TableOptions};
 use sluice_proxy::RouteTable;
 use sluice_proxy::http::{HttpListeners, HttpService, Scheme};
 use sluice_proxy::l4::L4Manager;
 use sluice_proxy::metrics::METRICS;
 use std::collections::HashSet;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,7 +43,7 @@ pub struct Publisher {
     l4: L4Manager,
     /// Opens and closes the HTTP listeners of their own ports, on the same runtime.
     http: HttpListeners,
-    /// Socket-LB, when `--ebpf-cgroup` asks for it.
+    /// The kernel datapath, when `--ebpf-cgroup` or `--nodeport-interface` asks for it.
     kernel: Option<Kernel>,
     _l4_runtime: tokio::runtime::Runtime,
 }
@@ -243,8 +242,9 @@ fn start_source(args: &RunArgs, options: &Options) -> Result<Source, (u8, String
     Ok(Source::Cluster { pipeline, _status: writer, _runtime: rt })
 }
 
-/// Socket-LB on `cgroup`, with kube-proxy's health endpoints for this node.
-fn attach_kernel(args: &RunArgs, options: &Options, publisher: &Publisher, cgroup: &Path) -> Result<Kernel, String> {
+/// Socket-LB on `--ebpf-cgroup`, NodePort on `--nodeport-interface`, with
+/// kube-proxy's health endpoints for this node.
+fn attach_kernel(args: &RunArgs, options: &Options, publisher: &Publisher) -> Result<Kernel, String> {
     let node = args.node_name.clone().or_else(|| std::env::var("NODE_NAME").ok()).unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
     });
@@ -252,7 +252,8 @@ fn attach_kernel(args: &RunArgs, options: &Options, publisher: &Publisher, cgrou
     health
         .serve_healthz(args.healthz_listen)
         .map_err(|e| format!("cannot serve /healthz on {}: {e}", args.healthz_listen))?;
-    Kernel::attach(cgroup, health)
+    let table = TableOptions { node, lb: args.ebpf_lb };
+    Kernel::attach(args.ebpf_cgroup.as_deref(), &args.nodeport_interfaces, table, health)
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -272,15 +273,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let publisher = match &args.ebpf_cgroup {
-        None => Arc::new(publisher),
-        Some(cgroup) => match attach_kernel(args, &options, &publisher, cgroup) {
+    let publisher = if args.ebpf_cgroup.is_none() && args.nodeport_interfaces.is_empty() {
+        Arc::new(publisher)
+    } else {
+        match attach_kernel(args, &options, &publisher) {
             Ok(kernel) => Arc::new(publisher.with_kernel(kernel)),
             Err(e) => {
-                eprintln!("sluice run: cannot attach socket-LB to {}: {e}", cgroup.display());
+                eprintln!("sluice run: cannot attach the kernel datapath: {e}");
                 return ExitCode::from(1);
             }
-        },
+        }
     };
     publisher.publish(&pipeline.published().borrow().clone());
 

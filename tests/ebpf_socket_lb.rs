@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use sluice_config::{L4Protocol, ServiceVip};
-use sluice_ebpf::SocketLb;
+use sluice_ebpf::Datapath;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -104,7 +104,7 @@ fn cluster_ip_tcp_and_udp_through_socket_lb() {
     sb.spawn(&["python3", "-c", &udp_echo]);
     std::thread::sleep(std::time::Duration::from_millis(500));
 
-    let mut lb = SocketLb::attach(&sb.cgroup).expect("socket-LB attaches to the test's cgroup");
+    let mut lb = Datapath::socket_lb(&sb.cgroup).expect("socket-LB attaches to the test's cgroup");
     let b1 = format!("127.0.0.1:{p1}");
     let b2 = format!("127.0.0.1:{p2}");
     let table = vec![
@@ -164,7 +164,7 @@ fn client_ip_affinity_holds_and_expires() {
     sb.spawn(&[BIN, "echo-backend", "--name", "b1", "--listen", &format!("127.0.0.1:{p1}")]);
     sb.spawn(&[BIN, "echo-backend", "--name", "b2", "--listen", &format!("127.0.0.1:{p2}")]);
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let mut lb = SocketLb::attach(&sb.cgroup).unwrap();
+    let mut lb = Datapath::socket_lb(&sb.cgroup).unwrap();
     let vip = "203.0.113.11";
     let sticky = |w1: u32, w2: u32| {
         let mut s =

@@ -39,7 +39,8 @@ pub struct ServiceValue {
 pub const FLAG_EXTERNAL_LOCAL: u16 = 1 << 0;
 /// `internalTrafficPolicy: Local`.
 pub const FLAG_INTERNAL_LOCAL: u16 = 1 << 1;
-/// Backend choice by Maglev table rather than at random.
+/// The slots are a Maglev table: the backend is chosen by a hash of the
+/// flow rather than at random (NodePort, `--ebpf-lb maglev`).
 pub const FLAG_MAGLEV: u16 = 1 << 2;
 
 /// Backend slot key: the `slot`-th backend of service `id` (1-based).
@@ -59,8 +60,41 @@ pub struct Backend {
     pub address: u32,
     /// Network byte order.
     pub port: u16,
-    /// Relative share; 0 = no new flows (maintenance, terminating).
-    pub weight: u16,
+    /// `BACKEND_*` bits.
+    pub flags: u16,
+}
+
+/// The backend runs on this node: NodePort traffic to it keeps the client's
+/// address (no SNAT needed for the reply to come back through this node).
+pub const BACKEND_LOCAL: u16 = 1 << 0;
+
+/// A flow's addresses as they appear in a packet (NodePort conntrack). The
+/// NAT maps take the tuple a packet carries to the tuple it is rewritten
+/// to, one entry per direction.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// Network byte order.
+    pub saddr: u32,
+    pub daddr: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub protocol: u8,
+    pub _pad: [u8; 3],
+}
+
+impl Flow {
+    /// The same flow seen from the other end.
+    pub fn reply(&self) -> Flow {
+        Flow {
+            saddr: self.daddr,
+            daddr: self.saddr,
+            sport: self.dport,
+            dport: self.sport,
+            protocol: self.protocol,
+            _pad: [0; 3],
+        }
+    }
 }
 
 /// What a socket was translated from and to (socket-LB reverse
@@ -98,7 +132,8 @@ pub struct AffinityValue {
     /// Network byte order.
     pub address: u32,
     pub port: u16,
-    pub _pad: u16,
+    /// The backend's `BACKEND_*` bits.
+    pub flags: u16,
 }
 
 /// A backend that still exists for a service (weight 0 included, not
@@ -118,7 +153,14 @@ pub const COUNTER_TRANSLATED: u32 = 0;
 /// A Service frontend was addressed but had no backend taking new flows:
 /// the connect or send is refused, as kube-proxy rejects it.
 pub const COUNTER_NO_BACKEND: u32 = 1;
-pub const COUNTERS: u32 = 2;
+/// New NodePort flows translated by the TC program.
+pub const COUNTER_NODEPORT_FLOWS: u32 = 2;
+/// NodePort packets of a new flow dropped: no backend takes new flows (for
+/// `externalTrafficPolicy: Local`, none on this node).
+pub const COUNTER_NODEPORT_NO_BACKEND: u32 = 3;
+/// NodePort packets of a new flow dropped: no free SNAT port was found.
+pub const COUNTER_NODEPORT_NO_PORT: u32 = 4;
+pub const COUNTERS: u32 = 5;
 
 // Plain data with explicit padding: any bit pattern is a valid value.
 #[cfg(feature = "user")]
@@ -131,6 +173,7 @@ mod user {
     unsafe impl aya::Pod for super::AffinityKey {}
     unsafe impl aya::Pod for super::AffinityValue {}
     unsafe impl aya::Pod for super::LiveKey {}
+    unsafe impl aya::Pod for super::Flow {}
 }
 
 #[cfg(test)]
@@ -149,5 +192,6 @@ mod tests {
         assert_eq!((size_of::<AffinityKey>(), align_of::<AffinityKey>()), (16, 8));
         assert_eq!((size_of::<AffinityValue>(), align_of::<AffinityValue>()), (16, 8));
         assert_eq!((size_of::<LiveKey>(), align_of::<LiveKey>()), (12, 4));
+        assert_eq!((size_of::<Flow>(), align_of::<Flow>()), (16, 4));
     }
 }

@@ -1,11 +1,13 @@
 //! The userspace side of Sluice's kernel datapath: loads the programs,
-//! attaches them where asked (a cgroup for socket-LB), and keeps their maps
-//! equal to the Snapshot's service table by applying differences only.
+//! attaches them where asked (a cgroup for socket-LB, devices for
+//! NodePort), and keeps their maps equal to the Snapshot's service table
+//! by applying differences only.
 
+mod datapath;
+mod node_addresses;
 mod node_health;
 mod service_table;
-mod socket_lb;
 
+pub use datapath::{Counters, Datapath, Error, KernelMaps};
 pub use node_health::NodeHealth;
-pub use service_table::{Diff, ServiceTable};
-pub use socket_lb::{Counters, Error, KernelMaps, SocketLb};
+pub use service_table::{Diff, LbAlgorithm, MAGLEV_SLOTS, ServiceTable, TableOptions};

@@ -1,17 +1,47 @@
 //! The Snapshot's service table as the kernel maps hold it: a frontend map
-//! and per-service backend slots. Each backend gets slots in proportion to
-//! its weight (reduced by their common divisor, at most `MAX_SLOTS` a
-//! service), so the kernel's uniformly random slot is a weighted choice;
-//! weight 0 or terminating = no slot. Service ids stay with a service from
-//! one table to the next, so an unchanged service is not rewritten.
+//! and per-service backend slots. For a random choice each backend gets
+//! slots in proportion to its weight (reduced by their common divisor, at
+//! most `MAX_SLOTS` a service), so the kernel's uniformly random slot is a
+//! weighted choice; for a Maglev choice (NodePort, `--ebpf-lb maglev`) the
+//! slots are a `MAGLEV_SLOTS` Maglev table. Weight 0 or terminating = no
+//! slot. A Service port's ClusterIP-side frontends and its NodePort have
+//! separate slot sets, as their traffic policies pick different backends.
+//! Ids stay with a slot set from one table to the next, so an unchanged
+//! service is not rewritten.
 
-use sluice_config::{FrontendKind, L4Protocol, ServiceVip};
-use sluice_ebpf_common::{Backend, LiveKey, PROTO_SCTP, PROTO_TCP, PROTO_UDP, ServiceKey, ServiceValue, SlotKey};
+use sluice_config::{FrontendKind, L4Protocol, ServiceVip, TrafficPolicy};
+use sluice_ebpf_common::{
+    BACKEND_LOCAL, Backend, FLAG_EXTERNAL_LOCAL, FLAG_INTERNAL_LOCAL, FLAG_MAGLEV, LiveKey, PROTO_SCTP, PROTO_TCP,
+    PROTO_UDP, ServiceKey, ServiceValue, SlotKey,
+};
+use sluice_maglev::Maglev;
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
-/// Most slots one service gets.
+/// Most slots one service gets for a random choice.
 pub const MAX_SLOTS: u64 = 1024;
+/// Slots of a Maglev table (a prime; Cilium's smallest table size is 251).
+pub const MAGLEV_SLOTS: u32 = 1021;
+
+/// How NodePort backends are chosen (`--ebpf-lb`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LbAlgorithm {
+    /// A random slot: weighted, no state.
+    #[default]
+    Random,
+    /// A Maglev table indexed by the flow's hash: a flow picks the same
+    /// backend on every node, and a backend change moves few flows.
+    Maglev,
+}
+
+/// What the layout depends on besides the services.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableOptions {
+    /// This node's name: its endpoints serve `Local` traffic policies and
+    /// keep the client's address.
+    pub node: String,
+    pub lb: LbAlgorithm,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceTable {
@@ -19,7 +49,7 @@ pub struct ServiceTable {
     pub backends: HashMap<SlotKey, Backend>,
     /// Backends that exist (affinity keeps only these).
     pub live: HashMap<LiveKey, u8>,
-    /// Service name -> id, kept across tables.
+    /// Slot-set name -> id, kept across tables.
     ids: BTreeMap<String, u32>,
 }
 
@@ -73,64 +103,146 @@ fn protocol(p: L4Protocol) -> u8 {
     }
 }
 
+/// A backend that can take flows: IPv4, not terminating.
+struct Usable {
+    ip: Ipv4Addr,
+    port: u16,
+    weight: u32,
+    local: bool,
+}
+
+impl Usable {
+    fn backend(&self) -> Backend {
+        let flags = if self.local { BACKEND_LOCAL } else { 0 };
+        Backend { address: u32::from(self.ip).to_be(), port: self.port.to_be(), flags }
+    }
+}
+
+/// How a slot set is laid out.
+#[derive(Clone, Copy)]
+enum Layout {
+    Weighted,
+    Maglev,
+}
+
 impl ServiceTable {
     /// The table for `services`, reusing `previous`'s ids.
-    pub fn build(services: &[ServiceVip], previous: Option<&ServiceTable>) -> ServiceTable {
+    pub fn build(services: &[ServiceVip], previous: Option<&ServiceTable>, options: &TableOptions) -> ServiceTable {
         let mut table = ServiceTable::default();
         let mut next_id = previous.and_then(|p| p.ids.values().max().copied()).unwrap_or(0) + 1;
         for svc in services {
-            let id = match previous.and_then(|p| p.ids.get(&svc.name)) {
-                Some(id) => *id,
-                None => {
-                    next_id += 1;
-                    next_id - 1
-                }
-            };
-            table.ids.insert(svc.name.clone(), id);
-            let usable: Vec<(std::net::Ipv4Addr, u16, u64)> = svc
+            let usable: Vec<Usable> = svc
                 .backends
                 .iter()
                 .filter(|b| !b.terminating)
                 .filter_map(|b| match b.address.ip() {
-                    IpAddr::V4(ip) => Some((ip, b.address.port(), u64::from(b.weight))),
+                    IpAddr::V4(ip) => Some(Usable {
+                        ip,
+                        port: b.address.port(),
+                        weight: b.weight,
+                        local: b.node.as_deref() == Some(options.node.as_str()),
+                    }),
                     IpAddr::V6(_) => None,
                 })
                 .collect();
-            let counts = slots(&usable.iter().map(|b| b.2).collect::<Vec<_>>());
-            let mut slot: u16 = 0;
-            for (ip, port, _) in &usable {
-                let live = LiveKey { id, address: u32::from(*ip).to_be(), port: port.to_be(), _pad: 0 };
-                table.live.insert(live, 1);
+            let proto = protocol(svc.protocol);
+            let affinity = svc.session_affinity_seconds.unwrap_or(0);
+
+            // Socket-LB translates the addresses a client dials: ClusterIP,
+            // externalIPs, LoadBalancer ingress; internalTrafficPolicy applies.
+            let dialed: Vec<ServiceKey> = svc
+                .frontends
+                .iter()
+                .filter(|f| f.kind != FrontendKind::NodePort)
+                .filter_map(|f| match f.address {
+                    IpAddr::V4(ip) => Some(ServiceKey {
+                        address: u32::from(ip).to_be(),
+                        port: f.port.to_be(),
+                        protocol: proto,
+                        _pad: 0,
+                    }),
+                    IpAddr::V6(_) => None,
+                })
+                .collect();
+            if !dialed.is_empty() {
+                let local = svc.internal_traffic_policy == TrafficPolicy::Local;
+                let id = table.id(&svc.name, previous, &mut next_id);
+                let chosen: Vec<&Usable> = usable.iter().filter(|b| !local || b.local).collect();
+                let count = table.lay_out(id, &chosen, Layout::Weighted);
+                let flags = if local { FLAG_INTERNAL_LOCAL } else { 0 };
+                let value = ServiceValue { id, count, flags, affinity_seconds: affinity };
+                table.services.extend(dialed.into_iter().map(|k| (k, value)));
             }
-            for ((ip, port, weight), n) in usable.iter().zip(counts) {
-                for _ in 0..n {
-                    slot += 1;
-                    let backend = Backend {
-                        address: u32::from(*ip).to_be(),
-                        port: port.to_be(),
-                        weight: u16::try_from(*weight).unwrap_or(u16::MAX),
-                    };
-                    table.backends.insert(SlotKey { id, slot, _pad: 0 }, backend);
-                }
-            }
-            let value =
-                ServiceValue { id, count: slot, flags: 0, affinity_seconds: svc.session_affinity_seconds.unwrap_or(0) };
-            for f in &svc.frontends {
-                // Socket-LB translates the addresses a client dials; NodePort is the TC program's.
-                if f.kind == FrontendKind::NodePort {
-                    continue;
-                }
-                let IpAddr::V4(ip) = f.address else { continue };
-                let key = ServiceKey {
-                    address: u32::from(ip).to_be(),
-                    port: f.port.to_be(),
-                    protocol: protocol(svc.protocol),
-                    _pad: 0,
+
+            // The TC program's NodePorts (any node address); externalTrafficPolicy applies.
+            let node_ports: Vec<ServiceKey> = svc
+                .frontends
+                .iter()
+                .filter(|f| f.kind == FrontendKind::NodePort)
+                .map(|f| ServiceKey { address: 0, port: f.port.to_be(), protocol: proto, _pad: 0 })
+                .collect();
+            if !node_ports.is_empty() {
+                let local = svc.external_traffic_policy == TrafficPolicy::Local;
+                let id = table.id(&format!("{} nodeport", svc.name), previous, &mut next_id);
+                let chosen: Vec<&Usable> = usable.iter().filter(|b| !local || b.local).collect();
+                let (layout, mut flags) = match options.lb {
+                    LbAlgorithm::Random => (Layout::Weighted, 0),
+                    LbAlgorithm::Maglev => (Layout::Maglev, FLAG_MAGLEV),
                 };
-                table.services.insert(key, value);
+                if local {
+                    flags |= FLAG_EXTERNAL_LOCAL;
+                }
+                let count = table.lay_out(id, &chosen, layout);
+                let value = ServiceValue { id, count, flags, affinity_seconds: affinity };
+                table.services.extend(node_ports.into_iter().map(|k| (k, value)));
             }
         }
         table
+    }
+
+    /// The id of the slot set `name`: `previous`'s, or the next free one.
+    fn id(&mut self, name: &str, previous: Option<&ServiceTable>, next_id: &mut u32) -> u32 {
+        let id = match previous.and_then(|p| p.ids.get(name)) {
+            Some(id) => *id,
+            None => {
+                *next_id += 1;
+                *next_id - 1
+            }
+        };
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+
+    /// Fills slot set `id` with `backends`; returns its slot count.
+    fn lay_out(&mut self, id: u32, backends: &[&Usable], layout: Layout) -> u16 {
+        for b in backends {
+            let backend = b.backend();
+            self.live.insert(LiveKey { id, address: backend.address, port: backend.port, _pad: 0 }, 1);
+        }
+        let mut slot: u16 = 0;
+        match layout {
+            Layout::Weighted => {
+                let counts = slots(&backends.iter().map(|b| u64::from(b.weight)).collect::<Vec<_>>());
+                for (b, n) in backends.iter().zip(counts) {
+                    for _ in 0..n {
+                        slot += 1;
+                        self.backends.insert(SlotKey { id, slot, _pad: 0 }, b.backend());
+                    }
+                }
+            }
+            Layout::Maglev => {
+                // Item ids are the endpoint address, so every node builds the same table.
+                let items: Vec<(u64, u32)> = backends
+                    .iter()
+                    .map(|b| ((u64::from(u32::from(b.ip)) << 16) | u64::from(b.port), b.weight))
+                    .collect();
+                for index in Maglev::new(&items, MAGLEV_SLOTS).slots() {
+                    slot += 1;
+                    self.backends.insert(SlotKey { id, slot, _pad: 0 }, backends[*index as usize].backend());
+                }
+            }
+        }
+        slot
     }
 
     /// What turns `self` into `next`.
@@ -191,7 +303,11 @@ mod tests {
         assert_eq!(slots(&[70, 30]), [7, 3]);
         assert_eq!(slots(&[1, 0, 1]), [1, 0, 1]);
         assert_eq!(slots(&[5000, 1]), [1023, 1]);
-        let t = ServiceTable::build(&[svc("a", "203.0.113.1", &[("192.0.2.1:80", 3), ("192.0.2.2:80", 1)])], None);
+        let t = ServiceTable::build(
+            &[svc("a", "203.0.113.1", &[("192.0.2.1:80", 3), ("192.0.2.2:80", 1)])],
+            None,
+            &TableOptions::default(),
+        );
         let value = t.services.values().next().unwrap();
         assert_eq!(value.count, 4);
         let first = t.backends.values().filter(|b| b.address == u32::from_be_bytes([192, 0, 2, 1]).to_be()).count();
@@ -219,7 +335,7 @@ mod tests {
         let mut live = ServiceTable::default();
         let mut previous: Option<ServiceTable> = None;
         for (i, services) in steps.iter().enumerate() {
-            let next = ServiceTable::build(services, previous.as_ref());
+            let next = ServiceTable::build(services, previous.as_ref(), &TableOptions::default());
             let diff = live.diff(&next);
             live.apply(&diff);
             assert_eq!(live.maps(), next.maps(), "step {i}");
@@ -231,5 +347,72 @@ mod tests {
             previous = Some(next);
         }
         assert!(live.services.is_empty() && live.backends.is_empty() && live.live.is_empty());
+    }
+
+    /// A NodePort has its own slot set: all ready endpoints under `Cluster`
+    /// (remote ones without the local flag, so they get SNAT), only this
+    /// node's under `Local`; the ClusterIP keeps every endpoint.
+    #[test]
+    fn node_ports_follow_the_external_traffic_policy() {
+        use sluice_config::{Frontend, VipBackend};
+        let mut s = svc("web", "203.0.113.1", &[]);
+        s.frontends.push(Frontend { kind: FrontendKind::NodePort, address: Ipv4Addr::UNSPECIFIED.into(), port: 30080 });
+        s.backends = [("192.0.2.2:8080", "node-a"), ("192.0.2.3:8080", "node-b")]
+            .iter()
+            .map(|(a, n)| VipBackend {
+                address: a.parse().unwrap(),
+                weight: 1,
+                terminating: false,
+                node: Some((*n).into()),
+            })
+            .collect();
+        let options = TableOptions { node: "node-a".into(), lb: LbAlgorithm::Random };
+        let node_port = ServiceKey { address: 0, port: 30080u16.to_be(), protocol: PROTO_TCP, _pad: 0 };
+        let backends_of = |t: &ServiceTable, id: u32| {
+            let mut v: Vec<Backend> = t.backends.iter().filter(|(k, _)| k.id == id).map(|(_, b)| *b).collect();
+            v.sort_by_key(|b| b.address);
+            v
+        };
+        let local = Backend {
+            address: u32::from_be_bytes([192, 0, 2, 2]).to_be(),
+            port: 8080u16.to_be(),
+            flags: BACKEND_LOCAL,
+        };
+        let remote = Backend { address: u32::from_be_bytes([192, 0, 2, 3]).to_be(), port: 8080u16.to_be(), flags: 0 };
+
+        let cluster = ServiceTable::build(std::slice::from_ref(&s), None, &options);
+        let np = cluster.services[&node_port];
+        assert_eq!((np.count, np.flags), (2, 0));
+        assert_eq!(backends_of(&cluster, np.id), [local, remote]);
+
+        s.external_traffic_policy = TrafficPolicy::Local;
+        let only_local = ServiceTable::build(std::slice::from_ref(&s), Some(&cluster), &options);
+        let np_local = only_local.services[&node_port];
+        assert_eq!((np_local.id, np_local.count, np_local.flags), (np.id, 1, FLAG_EXTERNAL_LOCAL));
+        assert_eq!(backends_of(&only_local, np.id), [local]);
+        let cluster_ip = only_local.services.iter().find(|(k, _)| k.address != 0).unwrap().1;
+        assert_eq!(cluster_ip.count, 2, "the ClusterIP follows internalTrafficPolicy, not external");
+    }
+
+    /// `--ebpf-lb maglev`: a NodePort's slots are a Maglev table whose shares
+    /// follow the weights; the ClusterIP side stays weighted-random.
+    #[test]
+    fn maglev_node_ports_fill_a_table() {
+        use sluice_config::Frontend;
+        let mut s = svc("web", "203.0.113.1", &[("192.0.2.2:80", 3), ("192.0.2.3:80", 1), ("192.0.2.4:80", 0)]);
+        s.frontends.push(Frontend { kind: FrontendKind::NodePort, address: Ipv4Addr::UNSPECIFIED.into(), port: 30080 });
+        let t = ServiceTable::build(&[s], None, &TableOptions { node: "n".into(), lb: LbAlgorithm::Maglev });
+        let np = t.services.iter().find(|(k, _)| k.address == 0).unwrap().1;
+        assert_eq!((u32::from(np.count), np.flags), (MAGLEV_SLOTS, FLAG_MAGLEV));
+        let first = t
+            .backends
+            .iter()
+            .filter(|(k, b)| k.id == np.id && b.address == u32::from_be_bytes([192, 0, 2, 2]).to_be())
+            .count();
+        assert!((first as f64 / f64::from(MAGLEV_SLOTS) - 0.75).abs() < 0.02, "{first}");
+        let zero = u32::from_be_bytes([192, 0, 2, 4]).to_be();
+        assert!(!t.backends.values().any(|b| b.address == zero), "weight 0 has no slot");
+        let cip = t.services.iter().find(|(k, _)| k.address != 0).unwrap().1;
+        assert_eq!((cip.count, cip.flags), (4, 0));
     }
 }

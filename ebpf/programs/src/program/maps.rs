@@ -4,16 +4,21 @@
 use aya_ebpf::macros::map;
 use aya_ebpf::maps::{HashMap, LruHashMap, PerCpuArray};
 use sluice_ebpf_common::{
-    AffinityKey, AffinityValue, Backend, COUNTERS as COUNTER_SLOTS, LiveKey, RevNat, ServiceKey, ServiceValue, SlotKey,
+    AffinityKey, AffinityValue, Backend, COUNTERS as COUNTER_SLOTS, Flow, LiveKey, RevNat, ServiceKey, ServiceValue,
+    SlotKey,
 };
+
+/// Hash maps allocate entries as they are filled rather than all at load.
+const NO_PREALLOC: u32 = 1;
 
 /// Frontend (VIP, port, protocol) -> service.
 #[map]
 pub static SERVICES: HashMap<ServiceKey, ServiceValue> = HashMap::with_max_entries(65_536, 0);
 
-/// (service, slot) -> backend; a service's slots are 1..=count.
+/// (service, slot) -> backend; a service's slots are 1..=count. Sized for
+/// Maglev tables (1 021 slots a NodePort service), filled as used.
 #[map]
-pub static BACKENDS: HashMap<SlotKey, Backend> = HashMap::with_max_entries(1_048_576, 0);
+pub static BACKENDS: HashMap<SlotKey, Backend> = HashMap::with_max_entries(4_194_304, NO_PREALLOC);
 
 /// The backends that exist, per service (affinity keeps only these).
 #[map]
@@ -26,6 +31,21 @@ pub static AFFINITY: LruHashMap<AffinityKey, AffinityValue> = LruHashMap::with_m
 /// Socket cookie -> what it was translated from, for replies and getpeername.
 #[map]
 pub static REVNAT: LruHashMap<u64, RevNat> = LruHashMap::with_max_entries(262_144, 0);
+
+/// NodePort conntrack, the way in: the tuple a client's packet carries ->
+/// the tuple it is rewritten to (backend, and the node's address when
+/// SNATed).
+#[map]
+pub static CT_FORWARD: LruHashMap<Flow, Flow> = LruHashMap::with_max_entries(262_144, 0);
+
+/// NodePort conntrack, the way back: the tuple a backend's reply carries ->
+/// the tuple the client expects (from the node address and NodePort it dialed).
+#[map]
+pub static CT_REPLY: LruHashMap<Flow, Flow> = LruHashMap::with_max_entries(262_144, 0);
+
+/// This node's IPv4 addresses: NodePort frontends answer on these only.
+#[map]
+pub static NODE_ADDRS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
 
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);

@@ -18,7 +18,7 @@ fn translate(ctx: &SockAddrContext) -> i32 {
     let (vip, vip_port) = (sa.user_ip4, sa.user_port as u16);
     // Socket-LB's client is the network namespace (a pod) the socket lives in.
     let client = unsafe { bpf_get_netns_cookie(ctx.sock_addr as *mut _) };
-    match choose(vip, vip_port, sa.protocol as u8, client) {
+    match choose(vip, vip_port, sa.protocol as u8, client, 0) {
         Choice::NotService => ALLOW,
         Choice::NoBackend => {
             count(COUNTER_NO_BACKEND);

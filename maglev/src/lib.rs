@@ -1,9 +1,13 @@
 //! Maglev consistent hashing (Eisenbud et al., NSDI 2016), weighted as in
 //! Envoy: each item fills table slots in proportion to its weight, following
 //! its own permutation of the table. A lookup is one array read; removing
-//! one of N items moves about 1/N of the keys.
+//! one of N items moves about 1/N of the keys. One crate for the proxy's
+//! consistent hashing and the kernel's NodePort tables, so both spread the
+//! same way.
 
-use super::key_hash_seeded;
+fn key_hash_seeded(bytes: &[u8], seed: u64) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(bytes, seed)
+}
 
 const OFFSET_SEED: u64 = 0x5eed_0ff5;
 const SKIP_SEED: u64 = 0x5eed_5c1b;
@@ -87,6 +91,12 @@ impl Maglev {
         (0..n).map(|k| self.table[(start + k) % n] as usize).find(|i| usable(*i))
     }
 
+    /// The item index of every slot (empty when no item has weight), for
+    /// laying the table out elsewhere, as the kernel's slot maps do.
+    pub fn slots(&self) -> &[u32] {
+        &self.table
+    }
+
     fn slot(&self, hash: u64) -> Option<usize> {
         if self.table.is_empty() { None } else { Some((hash % self.table.len() as u64) as usize) }
     }
@@ -96,8 +106,12 @@ impl Maglev {
 mod tests {
     use super::*;
 
+    fn key_hash(bytes: &[u8]) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(bytes)
+    }
+
     fn ids(n: u64) -> Vec<(u64, u32)> {
-        (0..n).map(|i| (crate::balancer::key_hash(format!("192.0.2.{i}:80").as_bytes()), 1)).collect()
+        (0..n).map(|i| (key_hash(format!("192.0.2.{i}:80").as_bytes()), 1)).collect()
     }
 
     #[test]
@@ -106,7 +120,7 @@ mod tests {
         let m = Maglev::new(&items, 65537);
         let mut counts = [0usize; 3];
         for k in 0..200_000u64 {
-            counts[m.get(crate::balancer::key_hash(&k.to_le_bytes())).unwrap()] += 1;
+            counts[m.get(key_hash(&k.to_le_bytes())).unwrap()] += 1;
         }
         let share = counts[0] as f64 / 200_000.0;
         assert!((share - 0.75).abs() < 0.01, "{counts:?}");
@@ -117,7 +131,7 @@ mod tests {
     fn unusable_items_move_only_their_keys() {
         let m = Maglev::new(&ids(5), 65537);
         for k in 0..10_000u64 {
-            let h = crate::balancer::key_hash(&k.to_le_bytes());
+            let h = key_hash(&k.to_le_bytes());
             let home = m.get(h).unwrap();
             let other = m.get_usable(h, |i| i != 2).unwrap();
             assert_ne!(other, 2);
