@@ -1,7 +1,8 @@
 //! One module a datapath concern, as Cilium's `bpf/lib`: the maps, the
 //! service lookup and backend choice, the socket hooks, packet rewriting,
-//! the NodePort hooks.
+//! forwarding a rewritten packet, the NodePort hooks.
 
+mod forward;
 mod lb;
 mod maps;
 mod nodeport;

@@ -4,8 +4,11 @@
 //! A remote backend gets the flow from the node address it was sent to
 //! (SNAT), so its replies come back through this node; a node-local one
 //! sees the client's own address (`externalTrafficPolicy: Local` has only
-//! node-local backends in its slots).
+//! node-local backends in its slots). Packets rewritten on the way in are
+//! sent out of the device toward their new destination; replies leaving
+//! through a device with the program attached are rewritten there.
 
+use super::forward::forward;
 use super::lb::{Choice, choose};
 use super::maps::{CT_FORWARD, CT_REPLY, NODE_ADDRS, count};
 use super::packet::Packet;
@@ -29,14 +32,12 @@ const SNAT_TRIES: u32 = 8;
 pub fn sluice_nodeport_ingress(ctx: TcContext) -> i32 {
     let Some(packet) = Packet::parse(&ctx) else { return PASS };
     if let Some(to) = unsafe { CT_REPLY.get(&packet.flow) } {
-        let _ = packet.rewrite(&ctx, to);
-        return PASS;
+        return rewrite_and_forward(&ctx, &packet, to);
     }
     if !packet.opens_connection(&ctx)
         && let Some(to) = unsafe { CT_FORWARD.get(&packet.flow) }
     {
-        let _ = packet.rewrite(&ctx, to);
-        return PASS;
+        return rewrite_and_forward(&ctx, &packet, to);
     }
     if unsafe { NODE_ADDRS.get(&packet.flow.daddr) }.is_none() {
         return PASS;
@@ -80,8 +81,14 @@ fn new_flow(ctx: &TcContext, packet: &Packet) -> i32 {
         return DROP;
     }
     count(COUNTER_NODEPORT_FLOWS);
-    let _ = packet.rewrite(ctx, &to);
-    PASS
+    rewrite_and_forward(ctx, packet, &to)
+}
+
+fn rewrite_and_forward(ctx: &TcContext, packet: &Packet, to: &Flow) -> i32 {
+    match packet.rewrite(ctx, to) {
+        Ok(()) => forward(ctx, to),
+        Err(_) => DROP,
+    }
 }
 
 /// A source port on the node address that no other flow to this backend
