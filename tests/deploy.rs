@@ -63,7 +63,9 @@ fn rbac_grants_what_sluice_uses() {
 fn workloads_run_sluice_with_flags_it_has() {
     let help = assert_cmd::Command::cargo_bin("sluice").unwrap().args(["run", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout).into_owned();
-    for (file, workload) in [("daemonset.yaml", "DaemonSet"), ("deployment.yaml", "Deployment")] {
+    let workloads =
+        [("daemonset.yaml", "DaemonSet"), ("deployment.yaml", "Deployment"), ("kube-proxy-replacement.yaml", "DaemonSet")];
+    for (file, workload) in workloads {
         let all = docs(file);
         let w = kind(&all, workload)[0];
         let pod = &w["spec"]["template"]["spec"];
@@ -81,4 +83,16 @@ fn workloads_run_sluice_with_flags_it_has() {
     let pod = &kind(&ds, "DaemonSet")[0]["spec"]["template"]["spec"];
     assert_eq!(pod["hostNetwork"], true);
     assert_eq!(pod["nodeSelector"]["custom/ingress-controller-ready"], "true");
+
+    // In place of kube-proxy: on every node, both kernel hooks, kube-proxy's ports.
+    let node = docs("kube-proxy-replacement.yaml");
+    let pod = &kind(&node, "DaemonSet")[0]["spec"]["template"]["spec"];
+    assert_eq!(pod["hostNetwork"], true);
+    assert!(pod.get("nodeSelector").is_none(), "every node");
+    let args: Vec<&str> = pod["containers"][0]["args"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
+    let after = |flag: &str| args.iter().position(|a| *a == flag).map(|i| args[i + 1]);
+    assert_eq!(after("--ebpf-cgroup"), Some("/sys/fs/cgroup"));
+    assert!(after("--nodeport-interface").is_some());
+    assert_eq!(after("--healthz-listen"), Some("0.0.0.0:10256"));
+    assert!(after("--http-listen").is_some_and(|a| a.starts_with("127.0.0.1:")), "not on the node's port 80");
 }
