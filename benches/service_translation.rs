@@ -10,7 +10,7 @@
 //!
 //! Needs root (namespaces, cgroups, BPF); uses documentation addresses only
 //! and removes what it made. `cargo bench --bench service_translation`
-//! writes `benches/results/services.md`; `SCALES=100,1000` narrows it.
+//! writes `benches/results/services.md` (and `.tsv`); `SCALES=100,1000` narrows it.
 
 use sluice_config::{L4Protocol, ServiceVip};
 use sluice_ebpf::Datapath;
@@ -166,6 +166,8 @@ fn main() {
     let sb = Sandbox::new();
     let mut lb = Datapath::socket_lb(&sb.cgroup).expect("socket-LB attaches");
     let mut rows = Vec::new();
+    // tool, services, sync ms, connect p50 µs, p99 µs: for the report's plots.
+    let mut tsv = String::new();
     for &n in &scales {
         let table = services(n);
         let last = vip(n - 1);
@@ -178,6 +180,7 @@ fn main() {
             sb.flush(tool);
             eprintln!("{n} services, {tool}: sync {:.1} ms, connect p50 {p50:.1} us p99 {p99:.1} us", sync * 1e3);
             let _ = write!(row, " {:.1} ms / {p50:.1} / {p99:.1} µs |", sync * 1e3);
+            let _ = writeln!(tsv, "{tool}\t{n}\t{:.3}\t{p50:.1}\t{p99:.1}", sync * 1e3);
             nft_latency.get_or_insert((sync, p50));
         }
         let started = Instant::now();
@@ -195,6 +198,7 @@ fn main() {
             full * 1e3,
             one * 1e3
         );
+        let _ = writeln!(tsv, "socket-LB\t{n}\t{:.3}\t{p50:.1}\t{p99:.1}", full * 1e3);
         let (ipt_sync, ipt_p50) = nft_latency.unwrap();
         let _ = write!(
             row,
@@ -229,6 +233,7 @@ fn main() {
     }
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/results/services.md");
     std::fs::write(&out, &md).unwrap();
+    std::fs::write(out.with_extension("tsv"), &tsv).unwrap();
     print!("{md}");
 }
 

@@ -1,11 +1,15 @@
-//! Translation and route-table compile cost against route scale: what a
-//! configuration change costs before the new table serves.
+//! Translation, route-table compile and swap cost against route scale
+//! (what a configuration change costs before the new table serves), and
+//! the per-request route lookup at 10 and 10 000 hosts.
 
+use arc_swap::ArcSwap;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sluice_config::Options;
 use sluice_controller::sources::parse_manifest;
-use sluice_controller::{Store, translate};
+use sluice_controller::{INGRESS_ROUTES, Store, translate};
 use sluice_proxy::RouteTable;
+use std::hint::black_box;
+use std::sync::Arc;
 
 /// `hosts` Ingresses of 5 paths each, each path to its own Service with two endpoints.
 fn store(hosts: usize) -> Store {
@@ -47,6 +51,30 @@ fn bench(c: &mut Criterion) {
         let (snapshot, _) = translate(&s, &options);
         group.bench_with_input(BenchmarkId::new("compile_route_table", hosts * 5), &snapshot, |b, snap| {
             b.iter(|| RouteTable::compile(snap, None).expect("compiles"))
+        });
+        // What a proxy thread sees: the new table replaces the old one under load.
+        let live = ArcSwap::from_pointee(RouteTable::compile(&snapshot, None).expect("compiles"));
+        group.bench_with_input(BenchmarkId::new("compile_and_swap", hosts * 5), &snapshot, |b, snap| {
+            b.iter(|| {
+                let next = RouteTable::compile(snap, Some(&live.load())).expect("compiles");
+                live.store(Arc::new(next));
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("lookup");
+    for hosts in [10, 10_000] {
+        let (snapshot, _) = translate(&store(hosts), &Options::default());
+        let table = RouteTable::compile(&snapshot, None).expect("compiles");
+        let routes = table.routes(INGRESS_ROUTES).expect("ingress routes").clone();
+        let names: Vec<String> = (0..hosts).map(|h| format!("host{h}.example.com")).collect();
+        let mut k = 0usize;
+        group.bench_function(BenchmarkId::new("route_lookup", hosts * 5), |b| {
+            b.iter(|| {
+                k = k.wrapping_add(7919);
+                black_box(routes.lookup(&names[k % hosts], "/p3/items/42"))
+            })
         });
     }
     group.finish();

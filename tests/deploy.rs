@@ -63,8 +63,11 @@ fn rbac_grants_what_sluice_uses() {
 fn workloads_run_sluice_with_flags_it_has() {
     let help = assert_cmd::Command::cargo_bin("sluice").unwrap().args(["run", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout).into_owned();
-    let workloads =
-        [("daemonset.yaml", "DaemonSet"), ("deployment.yaml", "Deployment"), ("kube-proxy-replacement.yaml", "DaemonSet")];
+    let workloads = [
+        ("daemonset.yaml", "DaemonSet"),
+        ("deployment.yaml", "Deployment"),
+        ("kube-proxy-replacement.yaml", "DaemonSet"),
+    ];
     for (file, workload) in workloads {
         let all = docs(file);
         let w = kind(&all, workload)[0];

@@ -1,0 +1,335 @@
+//! BENCHMARKS.md: the machine, a summary of ratios against the peers
+//! measured in the same run, then each scenario's table (as its script
+//! wrote it) with its plots.
+
+use crate::plots::{Series, bars, lines};
+use crate::results::{Rows, Stat, millis, number};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+pub struct Report {
+    results: PathBuf,
+    /// Where the plots go, and how BENCHMARKS.md links them.
+    plots: PathBuf,
+    link: String,
+    summary: Vec<[String; 4]>,
+    sections: String,
+}
+
+fn ratio(a: Option<Stat>, b: Option<Stat>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b.median > 0.0 => format!("{:.2}×", a.median / b.median),
+        _ => "—".into(),
+    }
+}
+
+impl Report {
+    pub fn new(results: &Path, link: &str) -> Report {
+        Report {
+            results: results.to_path_buf(),
+            plots: results.join("plots"),
+            link: link.trim_end_matches('/').to_owned(),
+            summary: Vec::new(),
+            sections: String::new(),
+        }
+    }
+
+    fn rows(&self, name: &str) -> Option<Rows> {
+        Rows::read(&self.results.join(format!("{name}.tsv")))
+    }
+
+    /// The scenario's own Markdown, its title one level down, and plots.
+    fn section(&mut self, name: &str, plots: &[&str]) {
+        let text = std::fs::read_to_string(self.results.join(format!("{name}.md"))).unwrap_or_default();
+        let text = text.strip_prefix("# ").map_or(text.clone(), |t| format!("## {t}"));
+        let _ = writeln!(self.sections, "{}\n", text.trim_end());
+        for p in plots {
+            let _ = writeln!(self.sections, "![{p}]({}/{p}.svg)\n", self.link);
+        }
+    }
+
+    fn plot_path(&self, name: &str) -> PathBuf {
+        self.plots.join(format!("{name}.svg"))
+    }
+
+    fn note(&mut self, scenario: &str, measure: &str, value: String, against: &str) {
+        self.summary.push([scenario.into(), measure.into(), value, against.into()]);
+    }
+
+    /// Scenario 1: L7 keep-alive (compare-l7).
+    pub fn l7(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        let Some(rows) = self.rows("l7") else { return Ok(()) };
+        let targets = rows.distinct(0);
+        let stat = |t: &str, col: usize, parse: fn(&str) -> Option<f64>| Stat::of(&rows.values(&[(0, t)], col, parse));
+        let rps: Vec<Option<Stat>> = targets.iter().map(|t| stat(t, 2, number)).collect();
+        bars(
+            &self.plot_path("l7-throughput"),
+            "L7 HTTP/1.1 keep-alive: requests/s",
+            "req/s",
+            &targets,
+            &[Series { name: "req/s".into(), values: rps }],
+        )?;
+        let mut percentiles = vec![("p50".to_owned(), 3), ("p99".to_owned(), 4)];
+        if rows.values(&[], 7, millis).iter().any(|v| *v > 0.0) {
+            percentiles.push(("p99.9".to_owned(), 7));
+        }
+        let names: Vec<String> = percentiles.iter().map(|p| p.0.clone()).collect();
+        let series: Vec<Series<Option<Stat>>> = targets
+            .iter()
+            .map(|t| Series { name: t.clone(), values: percentiles.iter().map(|(_, c)| stat(t, *c, millis)).collect() })
+            .collect();
+        bars(&self.plot_path("l7-latency"), "L7 latency percentiles", "ms", &names, &series)?;
+        let (s, n, h) = (stat("sluice", 2, number), stat("nginx", 2, number), stat("haproxy", 2, number));
+        self.note("L7 keep-alive", "requests/s", ratio(s, n), "nginx");
+        self.note("L7 keep-alive", "requests/s", ratio(s, h), "HAProxy");
+        self.note(
+            "L7 keep-alive",
+            "p99 latency (lower is better)",
+            ratio(stat("sluice", 4, millis), stat("nginx", 4, millis)),
+            "nginx",
+        );
+        self.section("l7", &["l7-throughput", "l7-latency"]);
+        Ok(())
+    }
+
+    /// Scenario 2: HTTP/2 (compare-h2) and HTTPS (compare-tls).
+    pub fn tls(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        if let Some(rows) = self.rows("h2") {
+            let targets = rows.distinct(0);
+            let stat = |t: &str| Stat::of(&rows.values(&[(0, t)], 2, number));
+            let values: Vec<Option<Stat>> = targets.iter().map(|t| stat(t)).collect();
+            bars(
+                &self.plot_path("h2-throughput"),
+                "HTTP/2 (h2load): requests/s",
+                "req/s",
+                &targets,
+                &[Series { name: "req/s".into(), values }],
+            )?;
+            self.note("HTTP/2 (h2c)", "requests/s", ratio(stat("sluice"), stat("nginx")), "nginx");
+            self.section("h2", &["h2-throughput"]);
+        }
+        let Some(rows) = self.rows("tls") else { return Ok(()) };
+        let loads = ["keepalive".to_owned(), "handshake".to_owned()];
+        let stat = |t: &str, load: &str| Stat::of(&rows.values(&[(0, &format!("{t}-{load}"))], 2, number));
+        let series: Vec<Series<Option<Stat>>> = ["nginx", "haproxy", "sluice"]
+            .iter()
+            .map(|t| Series { name: (*t).into(), values: loads.iter().map(|l| stat(t, l)).collect() })
+            .collect();
+        bars(&self.plot_path("tls"), "HTTPS: keep-alive requests/s and handshakes/s", "per second", &loads, &series)?;
+        self.note(
+            "HTTPS keep-alive",
+            "requests/s",
+            ratio(stat("sluice", "keepalive"), stat("nginx", "keepalive")),
+            "nginx",
+        );
+        self.note(
+            "HTTPS new connections",
+            "handshakes/s",
+            ratio(stat("sluice", "handshake"), stat("nginx", "handshake")),
+            "nginx",
+        );
+        self.note(
+            "HTTPS new connections",
+            "handshakes/s",
+            ratio(stat("sluice", "handshake"), stat("haproxy", "handshake")),
+            "HAProxy",
+        );
+        self.section("tls", &["tls"]);
+        Ok(())
+    }
+
+    /// Scenario 3: L4 (compare-l4), relative to HAProxy `mode tcp`.
+    pub fn l4(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        let Some(rows) = self.rows("l4") else { return Ok(()) };
+        let loads = [("keep-alive req/s", 2), ("new connections/s", 3), ("bulk Gbit/s", 4)];
+        let stat = |t: &str, c: usize| Stat::of(&rows.values(&[(0, t)], c, number));
+        let relative = |t: &str| {
+            loads
+                .iter()
+                .map(|(_, c)| {
+                    let base = stat("haproxy", *c)?.median;
+                    stat(t, *c).map(|s| Stat { median: s.median / base, min: s.min / base, max: s.max / base })
+                })
+                .collect::<Vec<_>>()
+        };
+        let names: Vec<String> = loads.iter().map(|l| l.0.to_owned()).collect();
+        let series = vec![
+            Series { name: "haproxy".into(), values: relative("haproxy") },
+            Series { name: "sluice".into(), values: relative("sluice") },
+        ];
+        bars(
+            &self.plot_path("l4"),
+            "L4 TCP relative to HAProxy mode tcp (1.0 = HAProxy)",
+            "× HAProxy",
+            &names,
+            &series,
+        )?;
+        for (name, c) in loads {
+            self.note("L4 TCP", name, ratio(stat("sluice", c), stat("haproxy", c)), "HAProxy");
+        }
+        self.section("l4", &["l4"]);
+        Ok(())
+    }
+
+    /// Scenario 4: route scale (compare-scale).
+    pub fn scale(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        let Some(rows) = self.rows("scale") else { return Ok(()) };
+        let hosts: Vec<String> = rows.distinct(1);
+        let curve = |t: &str, c: usize| -> Vec<(f64, f64)> {
+            hosts
+                .iter()
+                .filter_map(|h| Some((h.parse().ok()?, Stat::of(&rows.values(&[(0, t), (1, h)], c, number))?.median)))
+                .collect()
+        };
+        let targets = ["nginx", "haproxy", "sluice"];
+        let series = |c: usize, scale: f64| -> Vec<Series<(f64, f64)>> {
+            targets
+                .iter()
+                .map(|t| Series {
+                    name: (*t).into(),
+                    values: curve(t, c).into_iter().map(|(x, y)| (x, y / scale)).collect(),
+                })
+                .collect()
+        };
+        lines(
+            &self.plot_path("scale-throughput"),
+            "Requests/s against route scale",
+            "hosts (× 5 paths)",
+            "req/s",
+            &series(3, 1.0),
+        )?;
+        lines(
+            &self.plot_path("scale-memory"),
+            "Resident memory against route scale",
+            "hosts (× 5 paths)",
+            "MiB",
+            &series(4, 1024.0),
+        )?;
+        if let Some(largest) = hosts.last() {
+            let stat = |t: &str, c: usize| Stat::of(&rows.values(&[(0, t), (1, largest)], c, number));
+            let what = format!("requests/s at {largest} hosts");
+            self.note("Route scale", &what, ratio(stat("sluice", 3), stat("nginx", 3)), "nginx");
+            let what = format!("memory at {largest} hosts (lower is better)");
+            self.note("Route scale", &what, ratio(stat("sluice", 4), stat("nginx", 4)), "nginx");
+        }
+        self.section("scale", &["scale-throughput", "scale-memory"]);
+        Ok(())
+    }
+
+    /// Scenario 5: churn (compare-churn).
+    pub fn churn(&mut self) {
+        if self.results.join("churn.md").exists() {
+            self.section("churn", &[]);
+        }
+    }
+
+    /// Scenario 6: service translation (cargo bench --bench service_translation).
+    pub fn services(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        let Some(rows) = self.rows("services") else { return Ok(()) };
+        let tools = rows.distinct(0);
+        let series = |c: usize| -> Vec<Series<(f64, f64)>> {
+            tools
+                .iter()
+                .map(|t| Series {
+                    name: t.clone(),
+                    values: rows
+                        .distinct(1)
+                        .iter()
+                        .filter_map(|n| Some((n.parse().ok()?, *rows.values(&[(0, t), (1, n)], c, number).first()?)))
+                        .collect(),
+                })
+                .collect()
+        };
+        lines(
+            &self.plot_path("services-connect"),
+            "New-connection latency to the last service (p50)",
+            "services",
+            "µs",
+            &series(3),
+        )?;
+        lines(&self.plot_path("services-sync"), "Rule / map sync time from empty", "services", "ms", &series(2))?;
+        if let Some(largest) = rows.distinct(1).last() {
+            let one = |t: &str, c: usize| Stat::of(&rows.values(&[(0, t), (1, largest)], c, number));
+            let what = format!("connect p50 at {largest} services (lower is better)");
+            self.note(
+                "Service translation",
+                &what,
+                ratio(one("socket-LB", 3), one("iptables-nft-restore", 3)),
+                "kube-proxy iptables-nft",
+            );
+            let what = format!("sync at {largest} services (lower is better)");
+            self.note(
+                "Service translation",
+                &what,
+                ratio(one("socket-LB", 2), one("iptables-nft-restore", 2)),
+                "kube-proxy iptables-nft",
+            );
+        }
+        self.section("services", &["services-connect", "services-sync"]);
+        Ok(())
+    }
+
+    /// The criterion micro-benchmarks' mean times, from their estimates.
+    pub fn micro(&mut self, criterion: &Path) {
+        let mut found = Vec::new();
+        collect_estimates(criterion, criterion, &mut found);
+        if found.is_empty() {
+            return;
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        let _ = writeln!(
+            self.sections,
+            "## Micro-benchmarks (criterion)\n\nMean time per iteration; `cargo bench` in the workspace.\n"
+        );
+        let _ = writeln!(self.sections, "| benchmark | mean |\n|---|---|");
+        for (name, ns) in found {
+            let shown = if ns >= 1e6 {
+                format!("{:.2} ms", ns / 1e6)
+            } else if ns >= 1e3 {
+                format!("{:.2} µs", ns / 1e3)
+            } else {
+                format!("{ns:.1} ns")
+            };
+            let _ = writeln!(self.sections, "| {name} | {shown} |");
+        }
+        let _ = writeln!(self.sections);
+    }
+
+    /// The whole document.
+    pub fn finish(self, header: &str, analysis: Option<String>) -> String {
+        let mut out = String::from(header);
+        let _ = writeln!(
+            out,
+            "## Summary\n\nSluice's figure divided by the peer's, both medians measured in the same run (above 1.00× is better for Sluice unless the measure says lower is better).\n"
+        );
+        let _ = writeln!(out, "| scenario | measure | Sluice ÷ peer | peer |\n|---|---|---|---|");
+        for [s, m, v, p] in &self.summary {
+            let _ = writeln!(out, "| {s} | {m} | {v} | {p} |");
+        }
+        let _ = writeln!(out);
+        if let Some(a) = analysis {
+            let _ = writeln!(out, "{}\n", a.trim_end());
+        }
+        out + &self.sections
+    }
+}
+
+/// `group/id/new/estimates.json` under `dir`: (group/id, mean ns).
+fn collect_estimates(root: &Path, dir: &Path, out: &mut Vec<(String, f64)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.file_name().is_some_and(|n| n == "report") {
+            continue;
+        }
+        if path.ends_with("new") {
+            let Ok(text) = std::fs::read_to_string(path.join("estimates.json")) else { continue };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+            if let (Some(mean), Ok(name)) = (v["mean"]["point_estimate"].as_f64(), dir.strip_prefix(root)) {
+                out.push((name.display().to_string(), mean));
+            }
+        } else if path.is_dir() {
+            collect_estimates(root, &path, out);
+        }
+    }
+}
