@@ -2,8 +2,7 @@
 
 use super::manifests::ManifestDir;
 use crate::reconcile::{Published, Reconciler};
-use notify::RecursiveMode;
-use notify_debouncer_mini::new_debouncer;
+use notify::{RecursiveMode, Watcher};
 use sluice_config::Options;
 use std::io;
 use std::path::PathBuf;
@@ -37,14 +36,21 @@ pub fn spawn_manifest_pipeline(dir: PathBuf, options: Options, debounce: Duratio
     let initial = reconciler.reconcile(first.store, first.diagnostics);
     let (tx, rx) = watch::channel(initial);
 
+    // Reading the files is an event too (inotify's OPEN and ACCESS): only
+    // changes count, or every reload would schedule the next one.
     let (events_tx, events) = std::sync::mpsc::channel();
-    let mut debouncer = new_debouncer(debounce, events_tx).map_err(io::Error::other)?;
-    debouncer.watcher().watch(&dir, RecursiveMode::Recursive).map_err(io::Error::other)?;
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if !event.as_ref().is_ok_and(|e| e.kind.is_access()) {
+            let _ = events_tx.send(event);
+        }
+    })
+    .map_err(io::Error::other)?;
+    watcher.watch(&dir, RecursiveMode::Recursive).map_err(io::Error::other)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
     let thread = std::thread::Builder::new().name("manifest-watch".into()).spawn(move || {
-        let _debouncer = debouncer;
+        let _watcher = watcher;
         while !stopped.load(Ordering::Relaxed) {
             match events.recv_timeout(Duration::from_millis(200)) {
                 Ok(Ok(_)) => {}
@@ -52,8 +58,10 @@ pub fn spawn_manifest_pipeline(dir: PathBuf, options: Options, debounce: Duratio
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            // Several bursts may have queued up while we worked: one reload covers them.
-            while events.try_recv().is_ok() {}
+            // The burst is over once `debounce` passes without another event
+            // (or after ten of them, so a file written without pause still loads).
+            let burst = std::time::Instant::now();
+            while burst.elapsed() < debounce * 10 && events.recv_timeout(debounce).is_ok() {}
             match source.load() {
                 Ok(loaded) => {
                     let next = reconciler.reconcile(loaded.store, loaded.diagnostics);
