@@ -1,13 +1,16 @@
 //! Headers an upstream sees, as BCS's nginx configuration sets them.
 
-use pingora_error::Result;
+use http::HeaderValue;
+use pingora_error::{ErrorType::InvalidHTTPHeader, OrErr, Result};
 use pingora_http::RequestHeader;
+use std::io::Write as _;
 use std::net::IpAddr;
 
 pub struct Downstream<'a> {
     pub client_ip: Option<IpAddr>,
     pub host: &'a str,
-    pub port: u16,
+    /// The listener's port, as a header value made once per listener.
+    pub port: &'a HeaderValue,
     pub scheme: &'static str,
     pub original_uri: &'a str,
 }
@@ -16,27 +19,44 @@ pub struct Downstream<'a> {
 /// list, which is also kept in `X-Original-Forwarded-For`),
 /// `X-Forwarded-Host`, `-Port`, `-Proto`, `X-Scheme`, `X-Original-URI`; the
 /// `Proxy` header removed (httpoxy). Host is passed through unchanged.
+/// Values are built without a heap allocation where they can be (this runs
+/// on every request): the client address on the stack, static and
+/// per-listener values shared.
 pub fn apply(req: &mut RequestHeader, d: &Downstream<'_>) -> Result<()> {
-    let incoming: Option<String> = {
-        let all: Vec<&str> = req.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-        if all.is_empty() { None } else { Some(all.join(", ")) }
+    let mut values = req.headers.get_all("x-forwarded-for").iter();
+    let incoming: Option<HeaderValue> = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(one), None) => Some(one.clone()),
+        _ => {
+            let all: Vec<&[u8]> = req.headers.get_all("x-forwarded-for").iter().map(HeaderValue::as_bytes).collect();
+            HeaderValue::from_bytes(&all.join(&b", "[..])).ok()
+        }
     };
     if let Some(ip) = d.client_ip {
-        let ip = ip.to_string();
-        req.insert_header("x-real-ip", ip.as_str())?;
-        let xff = match &incoming {
-            Some(list) => format!("{list}, {ip}"),
-            None => ip,
+        let mut buf = [0u8; 48];
+        let len = {
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            let _ = write!(cursor, "{ip}");
+            cursor.position() as usize
         };
+        let ip = &buf[..len];
+        let ip_value = HeaderValue::from_bytes(ip).or_err(InvalidHTTPHeader, "client address")?;
+        let xff = match &incoming {
+            Some(list) => HeaderValue::from_bytes(&[list.as_bytes(), b", ", ip].concat())
+                .or_err(InvalidHTTPHeader, "x-forwarded-for")?,
+            None => ip_value.clone(),
+        };
+        req.insert_header("x-real-ip", ip_value)?;
         req.insert_header("x-forwarded-for", xff)?;
     }
     if let Some(list) = incoming {
         req.insert_header("x-original-forwarded-for", list)?;
     }
     req.insert_header("x-forwarded-host", d.host)?;
-    req.insert_header("x-forwarded-port", d.port.to_string())?;
-    req.insert_header("x-forwarded-proto", d.scheme)?;
-    req.insert_header("x-scheme", d.scheme)?;
+    req.insert_header("x-forwarded-port", d.port.clone())?;
+    let scheme = HeaderValue::from_static(d.scheme);
+    req.insert_header("x-forwarded-proto", scheme.clone())?;
+    req.insert_header("x-scheme", scheme)?;
     req.insert_header("x-original-uri", d.original_uri)?;
     req.remove_header("proxy");
     Ok(())

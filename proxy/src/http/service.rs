@@ -42,7 +42,8 @@ impl Scheme {
 pub struct HttpService {
     table: Arc<ArcSwap<RouteTable>>,
     route_config: String,
-    port: u16,
+    /// The listener's port as `X-Forwarded-Port` carries it.
+    port: http::HeaderValue,
     scheme: Scheme,
     /// Where `ssl-redirect` sends plain-HTTP requests.
     https_port: u16,
@@ -50,7 +51,7 @@ pub struct HttpService {
 
 impl HttpService {
     pub fn new(table: Arc<ArcSwap<RouteTable>>, route_config: &str, port: u16, scheme: Scheme) -> Self {
-        Self { table, route_config: route_config.to_owned(), port, scheme, https_port: 443 }
+        Self { table, route_config: route_config.to_owned(), port: port.into(), scheme, https_port: 443 }
     }
 
     /// The port of the HTTPS listener redirects point to.
@@ -112,6 +113,10 @@ impl ProxyHttp for HttpService {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::default()
     }
+
+    /// None: pingora's default adds a disabled compression module that
+    /// still runs on every request; Sluice does not compress.
+    fn init_downstream_modules(&self, _modules: &mut pingora_core::modules::http::HttpModules) {}
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         METRICS.active_requests.inc();
@@ -252,7 +257,7 @@ impl ProxyHttp for HttpService {
         let downstream = Downstream {
             client_ip: ctx.client_ip,
             host: request_host(req),
-            port: self.port,
+            port: &self.port,
             scheme: self.scheme.as_str(),
             original_uri: req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
         };
