@@ -35,7 +35,7 @@ fn run(results: &Path, out: &Path, criterion: Option<&Path>) -> Result<(), Box<d
     report.tls()?;
     report.l4()?;
     report.scale()?;
-    report.churn();
+    report.churn()?;
     report.services()?;
     if let Some(c) = criterion {
         report.micro(c);

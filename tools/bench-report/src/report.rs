@@ -216,11 +216,41 @@ impl Report {
         Ok(())
     }
 
-    /// Scenario 5: churn (compare-churn).
-    pub fn churn(&mut self) {
-        if self.results.join("churn.md").exists() {
-            self.section("churn", &[]);
+    /// Scenario 5: churn (compare-churn): propagation percentiles per proxy
+    /// and the requests that failed meanwhile.
+    pub fn churn(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        let Some(rows) = self.rows("churn") else { return Ok(()) };
+        let proxies = ["sluice", "nginx", "haproxy"];
+        let percentile = |kind: &str, q: f64| -> Option<Stat> {
+            let mut v = rows.values(&[(0, kind)], 2, number);
+            v.sort_by(f64::total_cmp);
+            let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len().max(1)) - 1;
+            v.get(i).map(|x| Stat { median: *x, min: *x, max: *x })
+        };
+        let quantiles = [("p50", 0.5), ("p99", 0.99)];
+        let series: Vec<Series<Option<Stat>>> = proxies
+            .iter()
+            .map(|k| Series { name: (*k).into(), values: quantiles.iter().map(|(_, q)| percentile(k, *q)).collect() })
+            .collect();
+        let names: Vec<String> = quantiles.iter().map(|q| q.0.to_owned()).collect();
+        bars(&self.plot_path("churn"), "Churn: change to first request served", "ms", &names, &series)?;
+        let failed = |k: &str| {
+            let probes: f64 = rows.values(&[(0, k)], 3, number).iter().sum();
+            let load: f64 = [2, 3].iter().flat_map(|c| rows.values(&[(0, &format!("load-{k}"))], *c, number)).sum();
+            probes + load
+        };
+        for peer in ["nginx", "haproxy"] {
+            let name = if peer == "nginx" { "nginx reload" } else { "HAProxy reload" };
+            self.note(
+                "Churn",
+                "propagation p50 (lower is better)",
+                ratio(percentile("sluice", 0.5), percentile(peer, 0.5)),
+                name,
+            );
+            self.note("Churn", "failed requests", format!("{} against {}", failed("sluice"), failed(peer)), name);
         }
+        self.section("churn", &["churn"]);
+        Ok(())
     }
 
     /// Scenario 6: service translation (cargo bench --bench service_translation).
