@@ -4,6 +4,8 @@ mod context;
 mod forwarded;
 mod hash_key;
 mod listeners;
+mod path;
+mod request_limits;
 mod retry;
 mod service;
 

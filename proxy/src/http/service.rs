@@ -4,6 +4,8 @@
 use super::context::RequestCtx;
 use super::forwarded::{self, Downstream};
 use super::hash_key::{ip_hash, key_hash};
+use super::path::routing_path;
+use super::request_limits;
 use super::retry::{self, RETRY_STATUS};
 use crate::affinity::request_cookie;
 use crate::cluster::PickInput;
@@ -124,7 +126,13 @@ impl ProxyHttp for HttpService {
         // One read of the table per request: the request keeps it whatever swaps happen meanwhile.
         let table = self.table.load();
         let req = session.req_header();
-        let route = table.routes(&self.route_config).and_then(|r| r.lookup(request_host(req), req.uri.path()));
+        if let Some(status) = request_limits::refusal(req, request_host(req)) {
+            return respond_locally(session, ctx, status).await;
+        }
+        let Some(path) = routing_path(req.uri.path()) else {
+            return respond_locally(session, ctx, 400).await;
+        };
+        let route = table.routes(&self.route_config).and_then(|r| r.lookup(request_host(req), &path));
         let Some(route) = route.cloned() else {
             return respond_locally(session, ctx, 404).await;
         };

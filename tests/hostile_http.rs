@@ -1,0 +1,142 @@
+//! Hostile HTTP against `sluice run`, as raw bytes on a socket: a path rule
+//! cannot be bypassed by spelling the path another way, a smuggled request
+//! never reaches an upstream, oversized or malformed heads are refused
+//! before routing with the status nginx users expect.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// An upstream that answers nothing and counts the connections that sent
+/// it any byte: what must never be reached.
+fn tripwire() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = hits.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut byte = [0u8; 1];
+            if conn.read(&mut byte).is_ok_and(|n| n > 0) {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (addr, hits)
+}
+
+/// Sends `bytes` on a new connection; everything the proxy answers until it
+/// closes or goes quiet for two seconds.
+fn exchange(proxy: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn statuses(answer: &str) -> Vec<&str> {
+    answer.lines().filter_map(|l| l.strip_prefix("HTTP/1.1 ")).map(|l| &l[..3]).collect()
+}
+
+fn backend(answer: &str) -> Option<&str> {
+    answer.lines().find_map(|l| l.strip_prefix("x-backend: ")).map(str::trim)
+}
+
+#[test]
+fn hostile_requests_are_refused_or_routed_as_nginx_would() {
+    let addr = |p: u16| -> SocketAddr { format!("127.0.0.1:{p}").parse().unwrap() };
+    let (pub_port, internal_port) = (free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]));
+    let _pub = echo("pub", &[addr(pub_port)], None);
+    let _internal = echo("internal", &[addr(internal_port)], None);
+    let (secret, secret_hits) = tripwire();
+    let manifests = [
+        service("pub", &[addr(pub_port)]),
+        service("internal", &[addr(internal_port)]),
+        service("secret", &[secret]),
+        ingress("pub", "h.test", "/api", "pub", &[]),
+        ingress("internal", "h.test", "/api/internal", "internal", &[]),
+        ingress("secret", "h.test", "/secret", "secret", &[]),
+    ]
+    .concat();
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let get = |target: &str| {
+        exchange(s.http, format!("GET {target} HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n").as_bytes())
+    };
+    wait_until_routed(&get);
+
+    // Every spelling of /api/internal is routed by the /api/internal rule.
+    for target in [
+        "/api/internal/x",
+        "/api/public/../internal/x",
+        "/api/%2e%2e/api/internal/x",
+        "/api//internal/x",
+        "/api/./internal/x",
+        "/api/%69nternal/x",
+    ] {
+        let answer = get(target);
+        assert_eq!((statuses(&answer), backend(&answer)), (vec!["200"], Some("internal")), "{target}:\n{answer}");
+    }
+    // Paths that cannot be normalised are refused, as nginx does.
+    for target in ["/..", "/api/../../secret", "/api/%zz", "/api/%00"] {
+        assert_eq!(statuses(&get(target)), ["400"], "{target}");
+    }
+
+    // Request smuggling: Content-Length with Transfer-Encoding (either
+    // order), duplicate or obfuscated framing. The hidden request to /secret
+    // is never forwarded.
+    let hidden = "GET /secret/x HTTP/1.1\r\nHost: h.test\r\n\r\n";
+    let smuggling = [
+        format!(
+            "POST /api/x HTTP/1.1\r\nHost: h.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{hidden}"
+        ),
+        format!(
+            "POST /api/x HTTP/1.1\r\nHost: h.test\r\nTransfer-Encoding: chunked\r\nContent-Length: 44\r\n\r\n0\r\n\r\n{hidden}"
+        ),
+        format!("POST /api/x HTTP/1.1\r\nHost: h.test\r\nContent-Length: 0\r\nContent-Length: 39\r\n\r\n{hidden}"),
+        format!(
+            "POST /api/x HTTP/1.1\r\nHost: h.test\r\nTransfer-Encoding: xchunked\r\nContent-Length: 39\r\n\r\n{hidden}"
+        ),
+        format!("POST /api/x HTTP/1.1\r\nHost: h.test\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n{hidden}"),
+    ];
+    for (i, request) in smuggling.iter().enumerate() {
+        let answer = exchange(s.http, request.as_bytes());
+        let st = statuses(&answer);
+        assert!(st == ["200"] || st == ["400"], "case {i}: {answer}");
+    }
+    assert_eq!(secret_hits.load(Ordering::SeqCst), 0, "a smuggled request reached the upstream");
+
+    // Oversized and malformed heads: refused before any upstream sees them.
+    let long_target = format!("/api/{}", "a".repeat(9000));
+    let answer = get(&long_target);
+    assert_eq!(statuses(&answer), ["414"], "{answer}");
+    let big = format!("GET /api/x HTTP/1.1\r\nHost: h.test\r\nX-Big: {}\r\n\r\n", "a".repeat(40_000));
+    let answer = exchange(s.http, big.as_bytes());
+    assert_eq!((statuses(&answer), backend(&answer)), (vec!["431"], None), "{answer}");
+    for host in ["h.test/../secret", "user@h.test", "h.test\\secret"] {
+        let answer = exchange(s.http, format!("GET /secret/x HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        assert_eq!(statuses(&answer), ["400"], "{host}: {answer}");
+    }
+    let answer = exchange(s.http, b"GET /secret/x HTTP/1.1\r\nHost: h.test\r\nHost: other\r\n\r\n");
+    assert_eq!(statuses(&answer), ["400"], "two Host headers: {answer}");
+    assert_eq!(secret_hits.load(Ordering::SeqCst), 0);
+}
+
+fn wait_until_routed(get: &impl Fn(&str) -> String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while backend(&get("/api/x")) != Some("pub") {
+        assert!(std::time::Instant::now() < deadline, "routes never served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
