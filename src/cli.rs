@@ -115,6 +115,10 @@ pub struct RunArgs {
     /// Admin listener: /healthz, /readyz, /metrics, /debug/snapshot.
     #[arg(long, default_value = "127.0.0.1:10254")]
     pub admin_listen: SocketAddr,
+    /// Acknowledge an admin listener off loopback (the live configuration,
+    /// Secrets' names and metrics are on it); without it Sluice warns.
+    #[arg(long)]
+    pub admin_allow_remote: bool,
     /// Worker threads of the proxy (default: one a CPU).
     #[arg(long)]
     pub threads: Option<usize>,

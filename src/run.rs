@@ -322,6 +322,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
     http.add_tcp(&options.http_listen.to_string());
     let mut admin = Service::new("sluice admin".to_owned(), AdminApp { state: publisher.admin.clone() });
+    if let Some(warning) = admin_exposure(args.admin_listen, args.admin_allow_remote) {
+        tracing::warn!(admin = %args.admin_listen, "{warning}");
+    }
     admin.add_tcp(&args.admin_listen.to_string());
     server.add_service(http);
     server.add_service(admin);
@@ -331,4 +334,26 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     tracing::info!(http = %options.http_listen, admin = %args.admin_listen, %source, "sluice running");
     server.run_forever()
+}
+
+/// The warning for an admin listener reachable off this host, unless the
+/// operator acknowledged it.
+fn admin_exposure(admin: std::net::SocketAddr, allowed: bool) -> Option<&'static str> {
+    (!admin.ip().is_loopback() && !allowed).then_some(
+        "the admin listener (live configuration, metrics) is reachable off this host; \
+         bind it to loopback or pass --admin-allow-remote",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admin_exposure;
+
+    #[test]
+    fn an_admin_listener_off_loopback_is_warned_about_unless_allowed() {
+        assert!(admin_exposure("127.0.0.1:10254".parse().unwrap(), false).is_none());
+        assert!(admin_exposure("[::1]:10254".parse().unwrap(), false).is_none());
+        assert!(admin_exposure("0.0.0.0:10254".parse().unwrap(), false).is_some());
+        assert!(admin_exposure("0.0.0.0:10254".parse().unwrap(), true).is_none());
+    }
 }
