@@ -11,4 +11,5 @@ mod service;
 
 pub use hash_key::ip_hash;
 pub use listeners::HttpListeners;
+pub use path::routing_path;
 pub use service::{HttpService, Scheme};

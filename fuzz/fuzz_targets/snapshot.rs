@@ -1,0 +1,15 @@
+//! Any Snapshot JSON (what `sluice check` prints): compiled into a
+//! RouteTable, then again over the first as a swap does. A Snapshot the
+//! proxy cannot serve is an error, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sluice_config::Snapshot;
+use sluice_proxy::RouteTable;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(snapshot) = serde_json::from_slice::<Snapshot>(data) else { return };
+    if let Ok(first) = RouteTable::compile(&snapshot, None) {
+        let _ = RouteTable::compile(&snapshot, Some(&first));
+    }
+});
