@@ -380,3 +380,35 @@ async fn a_broken_edit_keeps_the_last_good_route_serving() {
         assert_eq!(get(&c, s.http, "a.example.com", "/").await.backend, "blue", "the last good version serves");
     }
 }
+
+/// ingress-nginx's per-client limits: `limit-rps` lets a client's burst
+/// through then refuses with 503 while another client is served;
+/// `limit-connections` refuses a client's third request in progress and
+/// serves it again once one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_client_rate_and_connection_limits() {
+    let port = free_port(&["127.0.0.2"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let manifests = service("blue", &addrs(port, &["127.0.0.2"]))
+        + &ingress("rps", "rps.example.com", "/", "blue", &[("limit-rps", "1"), ("limit-burst-multiplier", "3")])
+        + &ingress("conns", "conns.example.com", "/", "blue", &[("limit-connections", "2")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(get(&c, s.http, "rps.example.com", "/").await.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 503, 503, 503], "a burst of 3, then refused");
+    let other = client_from(Some("127.0.0.9".parse().unwrap()));
+    assert_eq!(get(&other, s.http, "rps.example.com", "/").await.status, 200, "another client has its own budget");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(get(&c, s.http, "rps.example.com", "/").await.status, 200, "a token a second");
+
+    let slow = |c: HttpClient, addr| async move { get(&c, addr, "conns.example.com", "/sleep/1500").await.status };
+    let first = tokio::spawn(slow(c.clone(), s.http));
+    let second = tokio::spawn(slow(c.clone(), s.http));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(get(&c, s.http, "conns.example.com", "/").await.status, 503, "a third request in progress");
+    assert_eq!((first.await.unwrap(), second.await.unwrap()), (200, 200));
+    assert_eq!(get(&c, s.http, "conns.example.com", "/").await.status, 200, "places freed");
+}

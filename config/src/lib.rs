@@ -39,7 +39,7 @@ pub use object_ref::ObjectRef;
 pub use options::{NodePortRange, Options};
 pub use path_match::{PathKind, PathMatch};
 pub use route::{ClientVerify, Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
-pub use route_policy::{RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol};
+pub use route_policy::{RateLimit, RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol};
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;
 pub use validate::Invalid;

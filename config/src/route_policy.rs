@@ -24,6 +24,21 @@ pub struct RoutePolicy {
     /// for TLS hosts, `force-ssl-redirect` for any).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ssl_redirect: bool,
+    /// ingress-nginx `limit-rps` (and `limit-burst-multiplier`): requests a
+    /// second per client address; beyond the burst they get 503.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_rps: Option<RateLimit>,
+    /// ingress-nginx `limit-connections`: requests in progress per client
+    /// address; more get 503.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_connections: Option<u32>,
+}
+
+/// A token bucket per client address: `rps` a second, at most `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub rps: u32,
+    pub burst: u32,
 }
 
 impl Default for RoutePolicy {
@@ -37,6 +52,8 @@ impl Default for RoutePolicy {
             upstream_protocol: UpstreamProtocol::Http1,
             upstream_verify: false,
             ssl_redirect: false,
+            limit_rps: None,
+            limit_connections: None,
         }
     }
 }

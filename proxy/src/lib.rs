@@ -5,6 +5,7 @@
 
 mod affinity;
 pub mod balancer;
+mod client_limits;
 mod clock;
 mod cluster;
 pub mod health;
@@ -14,6 +15,7 @@ pub mod metrics;
 mod route_table;
 pub mod tls;
 
+pub use client_limits::{ClientLease, ClientLimits};
 pub use cluster::{ClusterState, InFlight, PickInput, Picked};
 pub use route_table::{
     CompileError, CompiledRoute, HttpListener, L4Listener, ListenerTls, RouteTable, RoutesForListener, SplitKey,

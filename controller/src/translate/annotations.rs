@@ -4,7 +4,7 @@
 use super::Translator;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RetryOn, RoutePolicy,
+    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RateLimit, RetryOn, RoutePolicy,
     UpstreamProtocol, parse_hash_key,
 };
 
@@ -26,6 +26,9 @@ const HONOURED: &[&str] = &[
     "proxy-next-upstream",
     "proxy-next-upstream-tries",
     "proxy-body-size",
+    "limit-rps",
+    "limit-burst-multiplier",
+    "limit-connections",
     "backend-protocol",
     "proxy-ssl-verify",
     "ssl-redirect",
@@ -219,6 +222,12 @@ impl Translator<'_> {
                 }
             }
         }
+        if let Some(rps) = a.int("limit-rps", 1, 1_000_000) {
+            // ingress-nginx: burst = rps × limit-burst-multiplier (default 5).
+            let multiplier = a.int("limit-burst-multiplier", 1, 1000).unwrap_or(5);
+            policy.limit_rps = Some(RateLimit { rps, burst: rps.saturating_mul(multiplier) });
+        }
+        policy.limit_connections = a.int("limit-connections", 1, 1_000_000);
         if let Some(v) = a.get("backend-protocol").map(str::to_ascii_uppercase) {
             match v.as_str() {
                 "HTTP" => {}

@@ -1,3 +1,4 @@
+use crate::client_limits::ClientLease;
 use crate::cluster::{ClusterState, InFlight};
 use crate::route_table::CompiledRoute;
 use std::net::{IpAddr, SocketAddr};
@@ -28,4 +29,6 @@ pub struct RequestCtx {
     pub lease: Option<InFlight>,
     /// Starts a cookie-affinity session.
     pub set_cookie: Option<String>,
+    /// Holds the client's place under `limit-connections` until the request ends.
+    pub client_lease: Option<ClientLease>,
 }

@@ -161,6 +161,16 @@ impl ProxyHttp for HttpService {
         }
         let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         ctx.client_ip = client_ip;
+        if let (Some(limits), Some(ip)) = (&route.limits, client_ip) {
+            match limits.admit(ip, std::time::Instant::now()) {
+                Some(lease) => ctx.client_lease = lease,
+                None => {
+                    // ingress-nginx's limit-req-status-code and limit-conn-status-code default.
+                    ctx.route = Some(route);
+                    return respond_locally(session, ctx, 503).await;
+                }
+            }
+        }
         let host = request_host(req);
         let split_hash = match route.split_key() {
             Some(SplitKey::Hash(parts)) => Some(key_hash(parts, req, host, client_ip)),

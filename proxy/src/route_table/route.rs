@@ -2,6 +2,7 @@
 //! rule or weighted split.
 
 use crate::balancer::{SmoothWrr, key_hash, rendezvous};
+use crate::client_limits::ClientLimits;
 use crate::cluster::ClusterState;
 use regex::Regex;
 use sluice_config::{CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, RoutePolicy, Split, always_never};
@@ -59,6 +60,9 @@ pub struct CompiledRoute {
     /// `Prefix /api`, or `default backend`; a metrics label.
     pub label: String,
     pub policy: RoutePolicy,
+    /// Per-client limits (`limit-rps`, `limit-connections`); their state
+    /// starts afresh when the table is recompiled.
+    pub limits: Option<Arc<ClientLimits>>,
     pub source: Option<ObjectRef>,
     split: WeightedClusters,
     /// The split without the canaries' clusters: where `never` sends a request.
@@ -100,6 +104,7 @@ impl CompiledRoute {
                 None => "default backend".into(),
             },
             policy: policy.clone(),
+            limits: ClientLimits::new(policy),
             source: source.cloned(),
             split: WeightedClusters::new(split, clusters, |_| true),
             main: WeightedClusters::new(split, clusters, |c| !canary_clusters.contains(c)),

@@ -1,0 +1,155 @@
+//! Per-client limits of a route, as ingress-nginx's `limit-rps` (a token
+//! bucket per client address, burst = rps × multiplier) and
+//! `limit-connections` (requests in progress per client address). State is
+//! sharded by address; idle clients are forgotten once their bucket is full
+//! again, so the tables stay the size of the active clients.
+
+use sluice_config::{RateLimit, RoutePolicy};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+const SHARDS: usize = 16;
+/// A shard is swept of idle clients when it grows past this.
+const SWEEP_AT: usize = 4096;
+
+#[derive(Debug)]
+struct Client {
+    tokens: f64,
+    last: Instant,
+    in_flight: u32,
+}
+
+#[derive(Debug)]
+pub struct ClientLimits {
+    rate: Option<RateLimit>,
+    connections: Option<u32>,
+    shards: Box<[Mutex<HashMap<IpAddr, Client>>]>,
+}
+
+/// Holds one of the client's requests in progress; dropping it ends it.
+#[derive(Debug)]
+pub struct ClientLease {
+    limits: Arc<ClientLimits>,
+    ip: IpAddr,
+}
+
+impl ClientLimits {
+    /// `None` when the policy limits nothing.
+    pub fn new(policy: &RoutePolicy) -> Option<Arc<ClientLimits>> {
+        if policy.limit_rps.is_none() && policy.limit_connections.is_none() {
+            return None;
+        }
+        Some(Arc::new(ClientLimits {
+            rate: policy.limit_rps,
+            connections: policy.limit_connections,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }))
+    }
+
+    fn shard(&self, ip: &IpAddr) -> &Mutex<HashMap<IpAddr, Client>> {
+        let h = match ip {
+            IpAddr::V4(a) => u32::from(*a) as usize,
+            IpAddr::V6(a) => u128::from(*a) as usize,
+        };
+        &self.shards[h.wrapping_mul(0x9e37_79b9) >> 7 & (SHARDS - 1)]
+    }
+
+    /// Admits a request of `ip` (its lease when connections are limited),
+    /// or `None`: over a limit, refuse it.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Option<Option<ClientLease>> {
+        let mut clients = self.shard(&ip).lock().unwrap_or_else(|e| e.into_inner());
+        if clients.len() >= SWEEP_AT {
+            clients.retain(|_, c| c.in_flight > 0 || !self.refilled(c, now));
+        }
+        let burst = self.rate.map_or(0.0, |r| f64::from(r.burst.max(1)));
+        let client = clients.entry(ip).or_insert(Client { tokens: burst, last: now, in_flight: 0 });
+        if let Some(rate) = self.rate {
+            let elapsed = now.saturating_duration_since(client.last).as_secs_f64();
+            client.tokens = (client.tokens + elapsed * f64::from(rate.rps)).min(burst);
+            client.last = now;
+            if client.tokens < 1.0 {
+                return None;
+            }
+        }
+        if self.connections.is_some_and(|max| client.in_flight >= max) {
+            return None;
+        }
+        if self.rate.is_some() {
+            client.tokens -= 1.0;
+        }
+        if self.connections.is_none() {
+            return Some(None);
+        }
+        client.in_flight += 1;
+        Some(Some(ClientLease { limits: self.clone(), ip }))
+    }
+
+    fn refilled(&self, c: &Client, now: Instant) -> bool {
+        self.rate.is_none_or(|r| {
+            c.tokens + now.saturating_duration_since(c.last).as_secs_f64() * f64::from(r.rps) >= f64::from(r.burst)
+        })
+    }
+}
+
+impl Drop for ClientLease {
+    fn drop(&mut self) {
+        let mut clients = self.limits.shard(&self.ip).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get_mut(&self.ip) {
+            c.in_flight = c.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn limits(rps: Option<(u32, u32)>, connections: Option<u32>) -> Arc<ClientLimits> {
+        let policy = RoutePolicy {
+            limit_rps: rps.map(|(rps, burst)| RateLimit { rps, burst }),
+            limit_connections: connections,
+            ..RoutePolicy::default()
+        };
+        ClientLimits::new(&policy).unwrap()
+    }
+
+    #[test]
+    fn a_client_gets_its_burst_then_its_rate() {
+        let l = limits(Some((2, 4)), None);
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let t = Instant::now();
+        assert_eq!((0..10).filter(|_| l.admit(a, t).is_some()).count(), 4, "the burst");
+        assert!(l.admit(b, t).is_some(), "another client has its own bucket");
+        assert!(l.admit(a, t + Duration::from_millis(200)).is_none(), "0.4 of a token");
+        assert!(l.admit(a, t + Duration::from_millis(500)).is_some(), "one token a half second");
+        assert!(l.admit(a, t + Duration::from_millis(600)).is_none());
+    }
+
+    #[test]
+    fn requests_in_progress_are_capped_per_client() {
+        let l = limits(None, Some(2));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let t = Instant::now();
+        let first = l.admit(a, t).unwrap();
+        let _second = l.admit(a, t).unwrap();
+        assert!(l.admit(a, t).is_none());
+        drop(first);
+        assert!(l.admit(a, t).is_some(), "a finished request frees its place");
+    }
+
+    #[test]
+    fn idle_clients_are_forgotten() {
+        let l = limits(Some((1000, 1000)), None);
+        let t = Instant::now();
+        for i in 0..(SWEEP_AT as u32 * SHARDS as u32 * 2) {
+            let _ = l.admit(IpAddr::from(i.to_be_bytes()), t);
+        }
+        let later = t + Duration::from_secs(5);
+        let _ = l.admit("198.51.100.1".parse().unwrap(), later);
+        let total: usize = l.shards.iter().map(|s| s.lock().unwrap().len()).sum();
+        assert!(total < SWEEP_AT * SHARDS * 2, "{total}");
+    }
+}
