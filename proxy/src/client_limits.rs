@@ -25,7 +25,15 @@ struct Client {
 pub struct ClientLimits {
     rate: Option<RateLimit>,
     connections: Option<u32>,
-    shards: Box<[Mutex<HashMap<IpAddr, Client>>]>,
+    shards: Box<[Mutex<Shard>]>,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    clients: HashMap<IpAddr, Client>,
+    /// Swept when it reaches this; doubled over what a sweep keeps, so a
+    /// flood of active clients costs a sweep per doubling, not per request.
+    sweep_at: usize,
 }
 
 /// Holds one of the client's requests in progress; dropping it ends it.
@@ -44,11 +52,11 @@ impl ClientLimits {
         Some(Arc::new(ClientLimits {
             rate: policy.limit_rps,
             connections: policy.limit_connections,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard { clients: HashMap::new(), sweep_at: SWEEP_AT })).collect(),
         }))
     }
 
-    fn shard(&self, ip: &IpAddr) -> &Mutex<HashMap<IpAddr, Client>> {
+    fn shard(&self, ip: &IpAddr) -> &Mutex<Shard> {
         let h = match ip {
             IpAddr::V4(a) => u32::from(*a) as usize,
             IpAddr::V6(a) => u128::from(*a) as usize,
@@ -59,10 +67,12 @@ impl ClientLimits {
     /// Admits a request of `ip` (its lease when connections are limited),
     /// or `None`: over a limit, refuse it.
     pub fn admit(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Option<Option<ClientLease>> {
-        let mut clients = self.shard(&ip).lock().unwrap_or_else(|e| e.into_inner());
-        if clients.len() >= SWEEP_AT {
-            clients.retain(|_, c| c.in_flight > 0 || !self.refilled(c, now));
+        let mut shard = self.shard(&ip).lock().unwrap_or_else(|e| e.into_inner());
+        if shard.clients.len() >= shard.sweep_at {
+            shard.clients.retain(|_, c| c.in_flight > 0 || !self.refilled(c, now));
+            shard.sweep_at = (shard.clients.len() * 2).max(SWEEP_AT);
         }
+        let clients = &mut shard.clients;
         let burst = self.rate.map_or(0.0, |r| f64::from(r.burst.max(1)));
         let client = clients.entry(ip).or_insert(Client { tokens: burst, last: now, in_flight: 0 });
         if let Some(rate) = self.rate {
@@ -95,8 +105,8 @@ impl ClientLimits {
 
 impl Drop for ClientLease {
     fn drop(&mut self) {
-        let mut clients = self.limits.shard(&self.ip).lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get_mut(&self.ip) {
+        let mut shard = self.limits.shard(&self.ip).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = shard.clients.get_mut(&self.ip) {
             c.in_flight = c.in_flight.saturating_sub(1);
         }
     }
@@ -143,13 +153,18 @@ mod tests {
     #[test]
     fn idle_clients_are_forgotten() {
         let l = limits(Some((1000, 1000)), None);
+        let n = (SWEEP_AT * SHARDS * 2) as u32;
         let t = Instant::now();
-        for i in 0..(SWEEP_AT as u32 * SHARDS as u32 * 2) {
+        for i in 0..n {
             let _ = l.admit(IpAddr::from(i.to_be_bytes()), t);
         }
+        // Five seconds on, the first wave's buckets are full again: as new
+        // clients arrive, the first wave is swept.
         let later = t + Duration::from_secs(5);
-        let _ = l.admit("198.51.100.1".parse().unwrap(), later);
-        let total: usize = l.shards.iter().map(|s| s.lock().unwrap().len()).sum();
-        assert!(total < SWEEP_AT * SHARDS * 2, "{total}");
+        for i in n..2 * n {
+            let _ = l.admit(IpAddr::from(i.to_be_bytes()), later);
+        }
+        let total: usize = l.shards.iter().map(|s| s.lock().unwrap().clients.len()).sum();
+        assert!(total < (n as usize) * 3 / 2, "{total} of {}", 2 * n);
     }
 }
