@@ -20,3 +20,21 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 spread() { sort -g | awk 'NR==1{min=$1} {max=$1} END {printf "%s-%s", min, max}'; }
 # col TARGET COLUMN: a column of the results file's rows for TARGET.
 col() { awk -F'\t' -v t="$1" -v c="$2" '$1==t {print $c}' "$results"; }
+
+# start_upstream DIR PORT CONNECTIONS ADDR...: the upstream every comparison
+# proxies to, nginx with one worker on the load core answering 1 KiB on each
+# ADDR:PORT. Its PID joins the caller's pids.
+start_upstream() {
+    local dir="$1" port="$2" connections="$3" listen="" a body
+    shift 3
+    for a in "$@"; do listen+="listen $a:$port reuseport; "; done
+    body="$(head -c 1024 /dev/zero | tr '\0' 'x')"
+    mkdir -p "$dir"
+    cat > "$dir/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $dir/pid; error_log stderr error;
+events { worker_connections $connections; }
+http { access_log off; keepalive_requests 1000000;
+  server { $listen location / { default_type text/plain; return 200 "$body"; } } }
+CONF
+    taskset -c "$LOAD_CORE" nginx -c "$dir/nginx.conf" -p "$dir" & pids+=($!)
+}
