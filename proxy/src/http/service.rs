@@ -126,13 +126,14 @@ impl ProxyHttp for HttpService {
         // One read of the table per request: the request keeps it whatever swaps happen meanwhile.
         let table = self.table.load();
         let req = session.req_header();
-        if let Some(status) = request_limits::refusal(req, request_host(req)) {
+        let host = request_host(req);
+        if let Some(status) = request_limits::refusal(req, host) {
             return respond_locally(session, ctx, status).await;
         }
         let Some(path) = routing_path(req.uri.path()) else {
             return respond_locally(session, ctx, 400).await;
         };
-        let route = table.routes(&self.route_config).and_then(|r| r.lookup(request_host(req), &path));
+        let route = table.routes(&self.route_config).and_then(|r| r.lookup(host, &path));
         let Some(route) = route.cloned() else {
             return respond_locally(session, ctx, 404).await;
         };
@@ -171,7 +172,6 @@ impl ProxyHttp for HttpService {
                 }
             }
         }
-        let host = request_host(req);
         let split_hash = match route.split_key() {
             Some(SplitKey::Hash(parts)) => Some(key_hash(parts, req, host, client_ip)),
             Some(SplitKey::ClientIp) => client_ip.map(ip_hash),
