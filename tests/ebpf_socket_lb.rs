@@ -43,6 +43,14 @@ impl Sandbox {
         self.children.push(child);
     }
 
+    /// Echo backends `b1` and `b2` on loopback in the namespace; their ports.
+    fn echo_pair(&mut self) -> (u16, u16) {
+        let (p1, p2) = (free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]));
+        self.spawn(&[BIN, "echo-backend", "--name", "b1", "--listen", &format!("127.0.0.1:{p1}")]);
+        self.spawn(&[BIN, "echo-backend", "--name", "b2", "--listen", &format!("127.0.0.1:{p2}")]);
+        (p1, p2)
+    }
+
     /// A shell command run in the namespace and inside the cgroup (so the
     /// attached programs see its sockets); its stdout and exit status.
     fn client(&self, command: &str) -> (String, bool) {
@@ -94,9 +102,8 @@ fn requests_to(sb: &Sandbox, vip: &str, n: usize) -> (HashMap<String, usize>, Ve
 #[test]
 fn cluster_ip_tcp_and_udp_through_socket_lb() {
     let mut sb = Sandbox::new("slb");
-    let (p1, p2, pu) = (free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]));
-    sb.spawn(&[BIN, "echo-backend", "--name", "b1", "--listen", &format!("127.0.0.1:{p1}")]);
-    sb.spawn(&[BIN, "echo-backend", "--name", "b2", "--listen", &format!("127.0.0.1:{p2}")]);
+    let (p1, p2) = sb.echo_pair();
+    let pu = free_port(&["127.0.0.1"]);
     let udp_echo = format!(
         "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('127.0.0.1',{pu}))\n\
          while True:\n  d,a=s.recvfrom(2048)\n  s.sendto(b'pong:'+d,a)\n"
@@ -160,9 +167,7 @@ fn cluster_ip_tcp_and_udp_through_socket_lb() {
 #[test]
 fn client_ip_affinity_holds_and_expires() {
     let mut sb = Sandbox::new("aff");
-    let (p1, p2) = (free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]));
-    sb.spawn(&[BIN, "echo-backend", "--name", "b1", "--listen", &format!("127.0.0.1:{p1}")]);
-    sb.spawn(&[BIN, "echo-backend", "--name", "b2", "--listen", &format!("127.0.0.1:{p2}")]);
+    let (p1, p2) = sb.echo_pair();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let mut lb = Datapath::socket_lb(&sb.cgroup).unwrap();
     let vip = "203.0.113.11";
@@ -197,9 +202,7 @@ fn client_ip_affinity_holds_and_expires() {
 #[test]
 fn sluice_run_translates_cluster_ips_from_its_snapshot() {
     let mut sb = Sandbox::new("run");
-    let (p1, p2) = (free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]));
-    sb.spawn(&[BIN, "echo-backend", "--name", "b1", "--listen", &format!("127.0.0.1:{p1}")]);
-    sb.spawn(&[BIN, "echo-backend", "--name", "b2", "--listen", &format!("127.0.0.1:{p2}")]);
+    let (p1, p2) = sb.echo_pair();
     let vip = "203.0.113.12";
     let manifest = |port: u16| {
         format!(
