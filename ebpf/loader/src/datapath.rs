@@ -59,7 +59,9 @@ pub struct Datapath {
     ebpf: Ebpf,
     options: TableOptions,
     applied: ServiceTable,
-    node_addresses: HashSet<u32>,
+    /// What `NODE_ADDRS` holds; `None` until a NodePort device is attached
+    /// (nothing reads the map before).
+    node_addresses: Option<HashSet<u32>>,
 }
 
 fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
@@ -74,7 +76,7 @@ impl Datapath {
     /// Loads the programs and creates their maps; nothing is attached yet.
     pub fn load(options: TableOptions) -> Result<Datapath, Error> {
         let ebpf = Ebpf::load(include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sluice-ebpf-programs")))?;
-        Ok(Datapath { ebpf, options, applied: ServiceTable::default(), node_addresses: HashSet::new() })
+        Ok(Datapath { ebpf, options, applied: ServiceTable::default(), node_addresses: None })
     }
 
     /// Loaded with the default options and attached to `cgroup` only.
@@ -107,6 +109,7 @@ impl Datapath {
             }
             program.attach(interface, *direction).map_err(program_err(name))?;
         }
+        self.node_addresses.get_or_insert_default();
         self.sync_node_addresses()
     }
 
@@ -183,12 +186,14 @@ impl Datapath {
 
     /// NodePorts answer on the node's IPv4 addresses, as they are now.
     fn sync_node_addresses(&mut self) -> Result<(), Error> {
+        let Some(before) = &self.node_addresses else { return Ok(()) };
         let now: HashSet<u32> =
             ipv4_addresses().map_err(Error::Addresses)?.into_iter().map(|a| u32::from(a).to_be()).collect();
-        if now == self.node_addresses {
+        if now == *before {
             return Ok(());
         }
-        let before = std::mem::take(&mut self.node_addresses);
+        // Empty until written, so a failed write is redone in full next time.
+        let before = self.node_addresses.replace(HashSet::new()).unwrap_or_default();
         let mut map = self.map_mut::<u32, u8>("NODE_ADDRS")?;
         for a in now.difference(&before) {
             map.insert(a, 1, 0).map_err(map_err("NODE_ADDRS"))?;
@@ -196,7 +201,7 @@ impl Datapath {
         for a in before.difference(&now) {
             map.remove(a).map_err(map_err("NODE_ADDRS"))?;
         }
-        self.node_addresses = now;
+        self.node_addresses = Some(now);
         Ok(())
     }
 
