@@ -122,7 +122,8 @@ pub struct RunArgs {
     /// Worker threads of the proxy (default: one a CPU).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// After SIGTERM, seconds to keep serving in-flight requests before shutdown starts.
+    /// After SIGTERM (listeners closed at once), seconds requests in flight
+    /// have to finish before the process exits.
     #[arg(long, default_value_t = 5)]
     pub shutdown_grace_seconds: u64,
     /// Then seconds at most for the shutdown itself.
@@ -146,6 +147,18 @@ pub struct RunArgs {
     /// kube-proxy's `/healthz` (with `--ebpf-cgroup` or `--nodeport-interface`).
     #[arg(long, default_value = "0.0.0.0:10256")]
     pub healthz_listen: SocketAddr,
+    /// Take over the listeners of the running Sluice (binary upgrade): start
+    /// the new binary with this flag, then send the old one SIGQUIT. The old
+    /// one passes every listening socket over `--upgrade-socket` and drains.
+    #[arg(long)]
+    pub upgrade: bool,
+    /// The Unix socket an upgrade's listeners pass over (the same in both processes).
+    #[arg(long, value_name = "PATH", default_value = "/tmp/sluice-upgrade.sock")]
+    pub upgrade_socket: PathBuf,
+    /// Connections each L7 listener serves at once; more wait in the
+    /// kernel's queue until one closes (HAProxy's `maxconn`).
+    #[arg(long, default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Seconds the connections of a removed L4 listener may go on.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,

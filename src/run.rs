@@ -1,37 +1,38 @@
 //! `sluice run`: the manifest source, the publisher that compiles each new
-//! Snapshot and swaps it in, and the pingora server with the HTTP and admin
-//! listeners.
+//! Snapshot and swaps it in with its listeners, and the pingora server that
+//! runs the admin listener and the process's lifecycle (SIGTERM drains,
+//! SIGQUIT hands the listeners to a new process started with `--upgrade`).
 
 use crate::admin::{AdminApp, AdminState};
 use crate::cli::RunArgs;
 use crate::control_metrics::{CONTROL, record_diagnostics};
 use crate::kernel::Kernel;
 use arc_swap::ArcSwap;
-use pingora_core::apps::HttpServerOptions;
-use pingora_core::server::Server;
-use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::{ExecutionPhase, Server, ShutdownWatch};
+use pingora_core::services::background::{BackgroundService, background_service};
 use pingora_core::services::listening::Service;
 use sluice_config::Options;
 use sluice_config::{Diagnostic, ObjectRef, Severity};
+use sluice_controller::Published;
 use sluice_controller::sources::{
     ClusterOptions, ClusterPipeline, ManifestPipeline, spawn_cluster_pipeline, spawn_manifest_pipeline,
 };
 use sluice_controller::status::{StatusOptions, StatusWriter, spawn_status_writer};
-use sluice_controller::{INGRESS_ROUTES, Published};
 use sluice_ebpf::{NodeHealth, TableOptions};
-use sluice_proxy::RouteTable;
-use sluice_proxy::http::{HttpListeners, HttpService, Scheme};
+use sluice_proxy::http::{HttpListeners, ListenerOptions};
 use sluice_proxy::l4::L4Manager;
 use sluice_proxy::metrics::METRICS;
+use sluice_proxy::{ListenSockets, RouteTable};
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// The listener pingora's server owns (`--http-listen`); the others open and
-/// close with the Snapshot.
-const FIXED_HTTP_LISTENER: &str = "http";
+/// How long either side of an upgrade waits for the other.
+const HANDOFF_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where new Snapshots go: compiled, swapped in, shown on the admin listener.
 pub struct Publisher {
@@ -39,33 +40,38 @@ pub struct Publisher {
     pub admin: Arc<AdminState>,
     /// Runs the active health probes, off the proxy's threads.
     probes: tokio::runtime::Runtime,
-    /// Opens and closes the TCP/UDP listeners, on a runtime of their own.
+    /// Opens and closes the TCP/UDP listeners, on the proxy runtime.
     l4: L4Manager,
-    /// Opens and closes the HTTP listeners of their own ports, on the same runtime.
+    /// Opens and closes the HTTP listeners, on the same runtime.
     http: HttpListeners,
+    /// Both kinds' sockets, passed on at an upgrade.
+    sockets: Arc<ListenSockets>,
     /// The kernel datapath, when `--ebpf-cgroup` or `--nodeport-interface` asks for it.
     kernel: Option<Kernel>,
-    _l4_runtime: tokio::runtime::Runtime,
+    _proxy_runtime: tokio::runtime::Runtime,
 }
 
 impl Publisher {
-    pub fn new(l4_threads: usize, drain: Duration) -> std::io::Result<Self> {
+    pub fn new(threads: usize, drain: Duration, listeners: ListenerOptions) -> std::io::Result<Self> {
         let probes = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("health-probes")
             .enable_all()
             .build()?;
-        let l4_runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(l4_threads.max(1))
-            .thread_name("l4")
+        let proxy_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("proxy")
             .enable_all()
             .build()?;
         let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
+        let sockets = Arc::new(ListenSockets::default());
+        let rt = proxy_runtime.handle();
         Ok(Self {
-            l4: L4Manager::new(table.clone(), l4_runtime.handle().clone(), drain),
-            http: HttpListeners::new(table.clone(), l4_runtime.handle().clone(), &[FIXED_HTTP_LISTENER])
+            l4: L4Manager::new(table.clone(), rt.clone(), drain, sockets.clone()),
+            http: HttpListeners::new(table.clone(), rt.clone(), sockets.clone(), listeners)
                 .map_err(std::io::Error::other)?,
-            _l4_runtime: l4_runtime,
+            sockets,
+            _proxy_runtime: proxy_runtime,
             table,
             admin: Arc::new(AdminState::default()),
             probes,
@@ -83,6 +89,13 @@ impl Publisher {
         kernel.export_counters(self.probes.handle(), Duration::from_secs(2));
         self.kernel = Some(kernel);
         self
+    }
+
+    /// Stops every listener for good: at shutdown, or once a new process
+    /// took their sockets over. Requests in flight finish.
+    pub fn close_listeners(&self) {
+        self.http.close();
+        self.l4.close();
     }
 
     pub fn publish(&self, p: &Arc<Published>) {
@@ -266,10 +279,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let publisher = match Publisher::new(threads, Duration::from_secs(args.drain_seconds)) {
+    let listeners =
+        ListenerOptions { max_connections: args.max_connections as usize, https_port: options.https_listen.port() };
+    let publisher = match Publisher::new(threads, Duration::from_secs(args.drain_seconds), listeners) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("sluice run: cannot start the health probe runtime: {e}");
+            eprintln!("sluice run: cannot start the proxy runtimes: {e}");
             return ExitCode::from(1);
         }
     };
@@ -284,7 +299,38 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         }
     };
+
+    let conf = ServerConf {
+        threads: 1,
+        grace_period_seconds: Some(args.shutdown_grace_seconds),
+        graceful_shutdown_timeout_seconds: Some(args.shutdown_timeout_seconds),
+        upgrade_sock: args.upgrade_socket.display().to_string(),
+        ..ServerConf::default()
+    };
+    let opt = Opt { upgrade: args.upgrade, ..Opt::default() };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    let ours = listeners_socket(&args.upgrade_socket);
+    if args.upgrade {
+        // The old process passes pingora's listener and ours at once, on SIGQUIT.
+        let (sockets, path) = (publisher.sockets.clone(), ours.clone());
+        let receiving = std::thread::spawn(move || sockets.receive(&path, HANDOFF_TIMEOUT));
+        server.bootstrap();
+        match receiving.join() {
+            Ok(Ok(n)) => tracing::info!(sockets = n, "took over the old process's listeners"),
+            Ok(Err(e)) => {
+                eprintln!("sluice run: --upgrade: cannot take over the listeners on {}: {e}", ours.display());
+                return ExitCode::from(1);
+            }
+            Err(_) => return ExitCode::from(1),
+        }
+    } else {
+        server.bootstrap();
+    }
     publisher.publish(&pipeline.published().borrow().clone());
+    let unclaimed = publisher.sockets.close_unclaimed();
+    if !unclaimed.is_empty() {
+        tracing::info!(?unclaimed, "closed the old process's listeners this configuration has no use for");
+    }
 
     let mut changes = pipeline.published().clone();
     let feed = publisher.clone();
@@ -302,38 +348,58 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("sluice run: cannot start the publisher: {e}");
         return ExitCode::from(1);
     }
+    hand_off_on_upgrade(&server, publisher.sockets.clone(), ours);
 
-    let conf = ServerConf {
-        threads,
-        grace_period_seconds: Some(args.shutdown_grace_seconds),
-        graceful_shutdown_timeout_seconds: Some(args.shutdown_timeout_seconds),
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
-
-    let http = HttpService::new(publisher.table.clone(), INGRESS_ROUTES, options.http_listen.port(), Scheme::Http)
-        .with_https_port(options.https_listen.port());
-    let mut http = pingora_proxy::http_proxy_service_with_name(&server.configuration, http, "sluice http");
-    if let Some(app) = http.app_logic_mut() {
-        let mut o = HttpServerOptions::default();
-        o.h2c = true;
-        app.server_options = Some(o);
-    }
-    http.add_tcp(&options.http_listen.to_string());
     let mut admin = Service::new("sluice admin".to_owned(), AdminApp { state: publisher.admin.clone() });
     if let Some(warning) = admin_exposure(args.admin_listen, args.admin_allow_remote) {
         tracing::warn!(admin = %args.admin_listen, "{warning}");
     }
     admin.add_tcp(&args.admin_listen.to_string());
-    server.add_service(http);
     server.add_service(admin);
+    server.add_service(background_service("sluice listeners", Lifecycle(publisher.clone())));
     let source = match &args.manifests {
         Some(dir) => dir.display().to_string(),
         None => "the Kubernetes API".to_owned(),
     };
     tracing::info!(http = %options.http_listen, admin = %args.admin_listen, %source, "sluice running");
     server.run_forever()
+}
+
+/// Where the Snapshot's listeners are handed over, beside pingora's socket.
+fn listeners_socket(upgrade_socket: &Path) -> PathBuf {
+    let mut path = upgrade_socket.as_os_str().to_owned();
+    path.push(".listeners");
+    PathBuf::from(path)
+}
+
+/// On SIGQUIT pingora passes its admin listener to the new process; this
+/// passes the Snapshot's listeners alongside.
+fn hand_off_on_upgrade(server: &Server, sockets: Arc<ListenSockets>, path: PathBuf) {
+    let mut phases = server.watch_execution_phase();
+    std::thread::spawn(move || {
+        while let Ok(phase) = phases.blocking_recv() {
+            if matches!(phase, ExecutionPhase::GracefulUpgradeTransferringFds) {
+                match sockets.send(&path, HANDOFF_TIMEOUT) {
+                    Ok(n) => tracing::info!(sockets = n, "listeners handed to the new process"),
+                    Err(e) => tracing::error!(error = %e, "cannot hand the listeners to the new process"),
+                }
+            }
+        }
+    });
+}
+
+/// Closes the Snapshot's listeners when pingora's shutdown starts (SIGTERM,
+/// or after an upgrade's hand-off), so in-flight requests drain while
+/// nothing new is accepted.
+struct Lifecycle(Arc<Publisher>);
+
+#[async_trait::async_trait]
+impl BackgroundService for Lifecycle {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let _ = shutdown.changed().await;
+        tracing::info!("shutting down: listeners closed, requests in flight drain");
+        self.0.close_listeners();
+    }
 }
 
 /// The warning for an admin listener reachable off this host, unless the

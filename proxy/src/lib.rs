@@ -11,12 +11,14 @@ mod cluster;
 pub mod health;
 pub mod http;
 pub mod l4;
+mod listen_sockets;
 pub mod metrics;
 mod route_table;
 pub mod tls;
 
 pub use client_limits::{ClientLease, ClientLimits};
 pub use cluster::{ClusterState, InFlight, PickInput, Picked};
+pub use listen_sockets::ListenSockets;
 pub use route_table::{
     CompileError, CompiledRoute, HttpListener, L4Listener, ListenerTls, RouteTable, RoutesForListener, SplitKey,
 };

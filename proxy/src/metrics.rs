@@ -32,6 +32,10 @@ pub struct ProxyMetrics {
     pub l4_bytes: IntCounterVec,
     /// Listeners that could not bind, by `listener`.
     pub l4_bind_errors: IntCounterVec,
+    /// L7 connections open, by listener.
+    pub http_connections: IntGaugeVec,
+    /// Times an L7 listener held its connection cap and paused accepting.
+    pub http_listener_full: IntCounterVec,
 }
 
 /// Registers a metric in the default registry and returns it.
@@ -122,6 +126,20 @@ pub static METRICS: LazyLock<ProxyMetrics> = LazyLock::new(|| ProxyMetrics {
         IntCounterVec::new(
             Opts::new("sluice_l4_bytes_total", "L4 bytes by listener, cluster and direction"),
             &["listener", "cluster", "direction"],
+        )
+        .expect("valid metric"),
+    ),
+    http_connections: register(
+        IntGaugeVec::new(Opts::new("sluice_http_connections", "L7 connections open"), &["listener"])
+            .expect("valid metric"),
+    ),
+    http_listener_full: register(
+        IntCounterVec::new(
+            Opts::new(
+                "sluice_http_listener_full_total",
+                "Times an L7 listener held --max-connections and paused accepting",
+            ),
+            &["listener"],
         )
         .expect("valid metric"),
     ),

@@ -1,11 +1,13 @@
-//! L7 listeners that come and go with the Snapshot (HTTPS, a BCS Ingress
-//! rule's port), beside the fixed `--http-listen` one that pingora's server
-//! owns. Each accepted connection (after the TLS handshake, on HTTPS) is
-//! handed to a pingora `HttpProxy` of that listener's route config, so it is
-//! served exactly as the fixed listener serves. A removed listener stops
+//! The L7 listeners of the Snapshot (`--http-listen`, `--https-listen`, a
+//! BCS Ingress rule's port), opened and closed with it. Each accepted
+//! connection (after the TLS handshake, on HTTPS) is handed to a pingora
+//! `HttpProxy` of that listener's route config. A removed listener stops
 //! accepting at once; its connections finish the request in flight and close.
+//! A listener holding `max_connections` stops accepting until one closes
+//! (HAProxy's `maxconn`): the kernel queues the rest, none is refused.
 
 use super::service::{HttpService, Scheme};
+use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
 use crate::tls::{SniResolver, TlsSide, self_signed};
@@ -18,7 +20,7 @@ use rustls::sign::CertifiedKey;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 struct Running {
     address: SocketAddr,
@@ -27,13 +29,27 @@ struct Running {
     stop: watch::Sender<bool>,
 }
 
+/// What every L7 listener shares.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenerOptions {
+    /// Connections a listener serves at once; the next wait in the kernel's queue.
+    pub max_connections: usize,
+    /// The `--https-listen` port, where `ssl-redirect` sends plain requests.
+    pub https_port: u16,
+}
+
 pub struct HttpListeners {
     table: Arc<ArcSwap<RouteTable>>,
     runtime: tokio::runtime::Handle,
     conf: Arc<ServerConf>,
-    /// Listeners served elsewhere (by the pingora server), by name.
-    fixed: HashSet<String>,
+    sockets: Arc<ListenSockets>,
+    /// Connections a listener serves at once.
+    max_connections: usize,
+    /// Where plain listeners redirect to (`ssl-redirect`).
+    https_port: u16,
     running: Mutex<HashMap<String, Running>>,
+    /// Set at shutdown: nothing opens again.
+    closed: std::sync::atomic::AtomicBool,
     /// Served on HTTPS when no certificate applies.
     fallback: Arc<CertifiedKey>,
 }
@@ -42,14 +58,18 @@ impl HttpListeners {
     pub fn new(
         table: Arc<ArcSwap<RouteTable>>,
         runtime: tokio::runtime::Handle,
-        fixed: &[&str],
+        sockets: Arc<ListenSockets>,
+        options: ListenerOptions,
     ) -> Result<Self, String> {
         Ok(Self {
             table,
             runtime,
             conf: Arc::new(ServerConf::default()),
-            fixed: fixed.iter().map(|s| (*s).to_owned()).collect(),
+            sockets,
+            max_connections: options.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            https_port: options.https_port,
             running: Mutex::new(HashMap::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
             fallback: Arc::new(self_signed().map_err(|e| format!("cannot make the fallback certificate: {e}"))?),
         })
     }
@@ -60,12 +80,17 @@ impl HttpListeners {
         let table = self.table.load_full();
         let wanted = table.http_listeners();
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut dropped = HashSet::new();
         running.retain(|name, r| {
             let keep = wanted.get(name).is_some_and(|l| {
                 l.address == r.address && l.route_config == r.route_config && l.tls.is_some() == r.tls
             });
             if !keep {
                 let _ = r.stop.send(true);
+                dropped.insert(r.address);
                 tracing::info!(listener = %name, address = %r.address, "HTTP listener closed");
             }
             keep
@@ -73,16 +98,11 @@ impl HttpListeners {
         let mut failed = Vec::new();
         for (name, l) in wanted {
             let (address, route_config) = (&l.address, &l.route_config);
-            if self.fixed.contains(name) || running.contains_key(name) {
+            if running.contains_key(name) {
                 continue;
             }
             let _guard = self.runtime.enter();
-            let bound = std::net::TcpListener::bind(address)
-                .and_then(|s| {
-                    s.set_nonblocking(true)?;
-                    Ok(s)
-                })
-                .and_then(tokio::net::TcpListener::from_std);
+            let bound = self.sockets.tcp(*address).and_then(tokio::net::TcpListener::from_std);
             let listener = match bound {
                 Ok(l) => l,
                 Err(e) => {
@@ -107,18 +127,43 @@ impl HttpListeners {
             };
             let tls = tls_side.is_some();
             let scheme = if tls { Scheme::Https } else { Scheme::Http };
-            let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme);
+            let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme)
+                .with_https_port(self.https_port);
             let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
             let mut options = HttpServerOptions::default();
             options.h2c = !tls;
             proxy.server_options = Some(options);
             let (stop, stopped) = watch::channel(false);
-            self.runtime.spawn(accept_loop(listener.into(), tls_side, Arc::new(proxy), stopped));
+            let accepting = Accepting {
+                name: name.clone(),
+                tls: tls_side,
+                slots: Arc::new(Semaphore::new(self.max_connections)),
+                stopped,
+            };
+            self.runtime.spawn(accept_loop(listener.into(), Arc::new(proxy), accepting));
             tracing::info!(listener = %name, address = %address, tls, "HTTP listener open");
             let route_config = route_config.clone();
             running.insert(name.clone(), Running { address: *address, route_config, tls, stop });
         }
+        // A listener reopened on the same address took over its socket.
+        for address in dropped {
+            if !running.values().any(|r| r.address == address) {
+                self.sockets.release_tcp(address);
+            }
+        }
         failed
+    }
+
+    /// Stops every listener for good (shutdown, or the new process took
+    /// over): connections finish the request in flight and close.
+    pub fn close(&self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        for (name, r) in running.drain() {
+            let _ = r.stop.send(true);
+            self.sockets.release_tcp(r.address);
+            tracing::info!(listener = %name, address = %r.address, "HTTP listener closed; its connections drain");
+        }
     }
 }
 
@@ -130,22 +175,52 @@ impl Drop for HttpListeners {
     }
 }
 
-async fn accept_loop<A: ServerApp + Send + Sync + 'static>(
-    listener: Listener,
+/// What one listener's accept loop holds besides its socket and app.
+struct Accepting {
+    name: String,
     tls: Option<Arc<TlsSide>>,
-    app: Arc<A>,
-    mut stopped: watch::Receiver<bool>,
-) {
+    /// A permit a connection: the listener's connection cap.
+    slots: Arc<Semaphore>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// Counts a listener's open connections while it lives.
+struct Open(prometheus::IntGauge);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+async fn accept_loop<A: ServerApp + Send + Sync + 'static>(listener: Listener, app: Arc<A>, mut a: Accepting) {
+    let open = METRICS.http_connections.with_label_values(&[a.name.as_str()]);
     loop {
+        let slot = match a.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                METRICS.http_listener_full.with_label_values(&[a.name.as_str()]).inc();
+                tokio::select! {
+                    slot = a.slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => return,
+                    },
+                    _ = a.stopped.changed() => return,
+                }
+            }
+        };
         let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stopped.changed() => return,
+            accepted = listener.accept() => accepted,
+            _ = a.stopped.changed() => return,
         };
         // pingora's listener fills in the client address the proxy reads.
         let Ok(mut accepted) = accepted else { continue };
         let _ = accepted.set_nodelay();
-        let (app, shutdown, tls) = (app.clone(), stopped.clone(), tls.clone());
+        let (app, shutdown, tls) = (app.clone(), a.stopped.clone(), a.tls.clone());
+        open.inc();
+        let open = Open(open.clone());
         tokio::spawn(async move {
+            let _held = (slot, open);
             let mut stream: Stream = match tls {
                 None => Box::new(accepted),
                 Some(side) => match side.accept(accepted).await {

@@ -10,6 +10,6 @@ mod retry;
 mod service;
 
 pub use hash_key::ip_hash;
-pub use listeners::HttpListeners;
+pub use listeners::{HttpListeners, ListenerOptions};
 pub use path::routing_path;
 pub use service::{HttpService, Scheme};

@@ -4,10 +4,11 @@
 //! drain timeout passes.
 
 use super::{tcp, udp};
+use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
 use arc_swap::ArcSwap;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,12 +24,44 @@ pub struct L4Manager {
     table: Arc<ArcSwap<RouteTable>>,
     runtime: tokio::runtime::Handle,
     drain: Duration,
+    sockets: Arc<ListenSockets>,
     running: Mutex<HashMap<String, Running>>,
+    /// Set at shutdown: nothing opens again.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl L4Manager {
-    pub fn new(table: Arc<ArcSwap<RouteTable>>, runtime: tokio::runtime::Handle, drain: Duration) -> Self {
-        Self { table, runtime, drain, running: Mutex::new(HashMap::new()) }
+    pub fn new(
+        table: Arc<ArcSwap<RouteTable>>,
+        runtime: tokio::runtime::Handle,
+        drain: Duration,
+        sockets: Arc<ListenSockets>,
+    ) -> Self {
+        Self {
+            table,
+            runtime,
+            drain,
+            sockets,
+            running: Mutex::new(HashMap::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Stops accepting on every listener for good (shutdown, or the new
+    /// process took over); open connections go on until they end or the
+    /// drain timeout passes.
+    pub fn close(&self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        for (name, r) in running.drain() {
+            let _ = r.stop.send(true);
+            self.release(r.address, r.udp);
+            tracing::info!(listener = %name, address = %r.address, "L4 listener closed; its connections drain");
+        }
+    }
+
+    fn release(&self, address: SocketAddr, udp: bool) {
+        if udp { self.sockets.release_udp(address) } else { self.sockets.release_tcp(address) }
     }
 
     /// Makes the running listeners those of the current table. Returns the
@@ -36,10 +69,15 @@ impl L4Manager {
     pub fn reconcile(&self) -> Vec<(String, String)> {
         let table = self.table.load_full();
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut dropped = Vec::new();
         running.retain(|name, r| {
             let keep = table.l4(name).is_some_and(|l| l.address == r.address && l.udp == r.udp);
             if !keep {
                 let _ = r.stop.send(true);
+                dropped.push((r.address, r.udp));
                 tracing::info!(listener = %name, address = %r.address, "L4 listener closed; its connections drain");
             }
             keep
@@ -50,10 +88,7 @@ impl L4Manager {
                 continue;
             }
             if l.udp {
-                let bound = std::net::UdpSocket::bind(l.address).and_then(|s| {
-                    s.set_nonblocking(true)?;
-                    Ok(s)
-                });
+                let bound = self.sockets.udp(l.address);
                 let (stop, stopped) = watch::channel(false);
                 let _guard = self.runtime.enter();
                 match bound.and_then(tokio::net::UdpSocket::from_std) {
@@ -76,10 +111,7 @@ impl L4Manager {
                 }
                 continue;
             }
-            let bound = std::net::TcpListener::bind(l.address).and_then(|s| {
-                s.set_nonblocking(true)?;
-                Ok(s)
-            });
+            let bound = self.sockets.tcp(l.address);
             let std_listener = match bound {
                 Ok(s) => s,
                 Err(e) => {
@@ -100,6 +132,11 @@ impl L4Manager {
                 }
                 Err(e) => failed.push((name, e.to_string())),
             }
+        }
+        // A listener reopened on the same address took over its socket.
+        let open: HashSet<(SocketAddr, bool)> = running.values().map(|r| (r.address, r.udp)).collect();
+        for (address, udp) in dropped.into_iter().filter(|d| !open.contains(d)) {
+            self.release(address, udp);
         }
         failed
     }
