@@ -412,3 +412,36 @@ async fn per_client_rate_and_connection_limits() {
     assert_eq!((first.await.unwrap(), second.await.unwrap()), (200, 200));
     assert_eq!(get(&c, s.http, "conns.example.com", "/").await.status, 200, "places freed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_listener_at_max_connections_holds_the_next_until_one_closes() {
+    use std::io::{Read, Write};
+    let port = free_port(&["127.0.0.2"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let manifests = service("blue", &addrs(port, &["127.0.0.2"])) + &ingress("web", "web.test", "/", "blue", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &["--max-connections", "2"]);
+    let request = b"GET / HTTP/1.1\r\nHost: web.test\r\n\r\n";
+    let answered = |stream: &mut std::net::TcpStream| {
+        let mut buf = [0u8; 12];
+        stream.read_exact(&mut buf).map(|_| String::from_utf8_lossy(&buf).into_owned())
+    };
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = std::net::TcpStream::connect(s.http).unwrap();
+        c.write_all(request).unwrap();
+        assert_eq!(answered(&mut c).unwrap(), "HTTP/1.1 200");
+        held.push(c);
+    }
+    // The third connection completes in the kernel but is not served...
+    let mut third = std::net::TcpStream::connect(s.http).unwrap();
+    third.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    third.write_all(request).unwrap();
+    assert!(answered(&mut third).is_err(), "served beyond --max-connections 2");
+    // ...until one of the two closes; then it is, without a retry.
+    drop(held.pop());
+    third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(answered(&mut third).unwrap(), "HTTP/1.1 200");
+    let metrics = get(&client(), s.admin, "admin", "/metrics").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(text.contains("sluice_http_listener_full_total{listener=\"http\"}"), "{text}");
+}
