@@ -159,6 +159,14 @@ pub struct RunArgs {
     /// kernel's queue until one closes (HAProxy's `maxconn`).
     #[arg(long, default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Seconds a request's head has, from its first byte, to arrive in
+    /// whole (nginx's `client_header_timeout`); slower clients are closed.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub client_header_timeout_seconds: u64,
+    /// Seconds an idle keep-alive client connection (HTTP/1 or HTTP/2) stays
+    /// open (nginx's `keepalive_timeout`).
+    #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keepalive_timeout_seconds: u64,
     /// Seconds the connections of a removed L4 listener may go on.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,

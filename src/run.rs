@@ -279,8 +279,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let listeners =
-        ListenerOptions { max_connections: args.max_connections as usize, https_port: options.https_listen.port() };
+    let listeners = ListenerOptions {
+        max_connections: args.max_connections as usize,
+        https_port: options.https_listen.port(),
+        header_timeout: Duration::from_secs(args.client_header_timeout_seconds),
+        keepalive_timeout: Duration::from_secs(args.keepalive_timeout_seconds),
+    };
     let publisher = match Publisher::new(threads, Duration::from_secs(args.drain_seconds), listeners) {
         Ok(p) => p,
         Err(e) => {

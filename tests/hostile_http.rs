@@ -140,3 +140,67 @@ fn wait_until_routed(get: &impl Fn(&str) -> String) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Writes `bytes` one at a time, `gap` apart; how long the proxy let it go on
+/// (it stops at the first write that fails or when all are written).
+fn trickle(s: &mut TcpStream, bytes: &[u8], gap: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    for b in bytes {
+        if s.write_all(&[*b]).is_err() {
+            break;
+        }
+        std::thread::sleep(gap);
+    }
+    started.elapsed()
+}
+
+/// Reads until the proxy closes (or 10 s pass); what it sent.
+fn until_closed(s: &mut TcpStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn slow_heads_and_idle_connections_are_closed_slow_bodies_are_not() {
+    let port = free_port(&["127.0.0.1"]);
+    let e: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _echo = echo("web", &[e], None);
+    let manifests = service("web", &[e]) + &ingress("web", "web.test", "/", "web", &[]);
+    let s = Sluice::start(
+        &[("all.yaml", &manifests)],
+        &["--client-header-timeout-seconds", "1", "--keepalive-timeout-seconds", "1"],
+    );
+
+    // Slowloris: a head trickled a byte every 100 ms never completes; the
+    // connection is closed about a second after its first byte.
+    let mut slow = TcpStream::connect(s.http).unwrap();
+    let head = b"GET / HTTP/1.1\r\nHost: web.test\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let lasted = trickle(&mut slow, head, Duration::from_millis(100));
+    assert!(lasted < Duration::from_secs(5), "a slow head was let go on for {lasted:?}");
+    assert!(!statuses(&until_closed(&mut slow)).contains(&"200"), "a slow head was served");
+
+    // A head on time with a slow body (a byte every 300 ms, 2.4 s in all):
+    // the body is not held to the head's deadline.
+    let mut upload = TcpStream::connect(s.http).unwrap();
+    upload.write_all(b"POST / HTTP/1.1\r\nHost: web.test\r\nContent-Length: 8\r\nConnection: close\r\n\r\n").unwrap();
+    trickle(&mut upload, b"12345678", Duration::from_millis(300));
+    let answer = until_closed(&mut upload);
+    assert_eq!(statuses(&answer), ["200"], "{answer}");
+
+    // An idle keep-alive connection is closed after the keep-alive timeout.
+    let mut idle = TcpStream::connect(s.http).unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: web.test\r\n\r\n").unwrap();
+    let started = std::time::Instant::now();
+    let answer = until_closed(&mut idle);
+    assert_eq!(statuses(&answer), ["200"], "{answer}");
+    let idled = started.elapsed();
+    assert!(idled >= Duration::from_millis(900) && idled < Duration::from_secs(5), "closed after {idled:?}");
+}

@@ -6,6 +6,7 @@
 //! A listener holding `max_connections` stops accepting until one closes
 //! (HAProxy's `maxconn`): the kernel queues the rest, none is refused.
 
+use super::header_deadline::HeaderDeadline;
 use super::service::{HttpService, Scheme};
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
@@ -20,6 +21,7 @@ use rustls::sign::CertifiedKey;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
 struct Running {
@@ -36,6 +38,10 @@ pub struct ListenerOptions {
     pub max_connections: usize,
     /// The `--https-listen` port, where `ssl-redirect` sends plain requests.
     pub https_port: u16,
+    /// Time a request's head has to arrive in whole, from its first byte.
+    pub header_timeout: Duration,
+    /// Time an idle keep-alive connection is kept open.
+    pub keepalive_timeout: Duration,
 }
 
 pub struct HttpListeners {
@@ -45,8 +51,7 @@ pub struct HttpListeners {
     sockets: Arc<ListenSockets>,
     /// Connections a listener serves at once.
     max_connections: usize,
-    /// Where plain listeners redirect to (`ssl-redirect`).
-    https_port: u16,
+    options: ListenerOptions,
     running: Mutex<HashMap<String, Running>>,
     /// Set at shutdown: nothing opens again.
     closed: std::sync::atomic::AtomicBool,
@@ -67,7 +72,7 @@ impl HttpListeners {
             conf: Arc::new(ServerConf::default()),
             sockets,
             max_connections: options.max_connections.clamp(1, Semaphore::MAX_PERMITS),
-            https_port: options.https_port,
+            options,
             running: Mutex::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
             fallback: Arc::new(self_signed().map_err(|e| format!("cannot make the fallback certificate: {e}"))?),
@@ -128,16 +133,19 @@ impl HttpListeners {
             let tls = tls_side.is_some();
             let scheme = if tls { Scheme::Https } else { Scheme::Http };
             let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme)
-                .with_https_port(self.https_port);
+                .with_https_port(self.options.https_port)
+                .with_keepalive(self.options.keepalive_timeout);
             let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
             let mut options = HttpServerOptions::default();
             options.h2c = !tls;
+            options.h2_idle_timeout = Some(self.options.keepalive_timeout);
             proxy.server_options = Some(options);
             let (stop, stopped) = watch::channel(false);
             let accepting = Accepting {
                 name: name.clone(),
                 tls: tls_side,
                 slots: Arc::new(Semaphore::new(self.max_connections)),
+                header_timeout: self.options.header_timeout,
                 stopped,
             };
             self.runtime.spawn(accept_loop(listener.into(), Arc::new(proxy), accepting));
@@ -181,6 +189,7 @@ struct Accepting {
     tls: Option<Arc<TlsSide>>,
     /// A permit a connection: the listener's connection cap.
     slots: Arc<Semaphore>,
+    header_timeout: Duration,
     stopped: watch::Receiver<bool>,
 }
 
@@ -216,18 +225,19 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(listener: Listener, a
         // pingora's listener fills in the client address the proxy reads.
         let Ok(mut accepted) = accepted else { continue };
         let _ = accepted.set_nodelay();
-        let (app, shutdown, tls) = (app.clone(), a.stopped.clone(), a.tls.clone());
+        let (app, shutdown, tls, header_timeout) = (app.clone(), a.stopped.clone(), a.tls.clone(), a.header_timeout);
         open.inc();
         let open = Open(open.clone());
         tokio::spawn(async move {
             let _held = (slot, open);
-            let mut stream: Stream = match tls {
+            let stream: Stream = match tls {
                 None => Box::new(accepted),
                 Some(side) => match side.accept(accepted).await {
                     Some(s) => s,
                     None => return,
                 },
             };
+            let mut stream: Stream = Box::new(HeaderDeadline::new(stream, header_timeout));
             // A reusable (keep-alive) connection comes back for its next request.
             while let Some(next) = app.process_new(stream, &shutdown).await {
                 stream = next;

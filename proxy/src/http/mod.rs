@@ -3,6 +3,7 @@
 mod context;
 mod forwarded;
 mod hash_key;
+mod header_deadline;
 mod listeners;
 mod path;
 mod request_limits;

@@ -49,14 +49,30 @@ pub struct HttpService {
     scheme: Scheme,
     /// Where `ssl-redirect` sends plain-HTTP requests.
     https_port: u16,
+    /// Idle keep-alive timeout, set on each request (pingora resets it per request).
+    keepalive_seconds: u64,
 }
 
 impl HttpService {
     pub fn new(table: Arc<ArcSwap<RouteTable>>, route_config: &str, port: u16, scheme: Scheme) -> Self {
-        Self { table, route_config: route_config.to_owned(), port: port.into(), scheme, https_port: 443 }
+        Self {
+            table,
+            route_config: route_config.to_owned(),
+            port: port.into(),
+            scheme,
+            https_port: 443,
+            keepalive_seconds: 75,
+        }
     }
 
     /// The port of the HTTPS listener redirects point to.
+    /// Idle keep-alive connections close after `timeout` (nginx's
+    /// `keepalive_timeout`); pingora keeps them forever otherwise.
+    pub fn with_keepalive(mut self, timeout: std::time::Duration) -> Self {
+        self.keepalive_seconds = timeout.as_secs().max(1);
+        self
+    }
+
     pub fn with_https_port(mut self, port: u16) -> Self {
         self.https_port = port;
         self
@@ -123,6 +139,9 @@ impl ProxyHttp for HttpService {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         METRICS.active_requests.inc();
         ctx.counted = true;
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(self.keepalive_seconds));
+        }
         // One read of the table per request: the request keeps it whatever swaps happen meanwhile.
         let table = self.table.load();
         let req = session.req_header();

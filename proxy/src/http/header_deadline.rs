@@ -1,0 +1,297 @@
+//! A whole-header deadline on a client connection (nginx's
+//! `client_header_timeout`, HAProxy's `timeout http-request`): once the first
+//! byte of a request arrives, its head must be complete within the timeout or
+//! the connection is closed. pingora times each read on its own, so a client
+//! sending a byte every few seconds (slowloris) would hold a connection for
+//! days; it offers no hook before it reads the head, so the deadline is kept
+//! on the stream it reads from.
+//!
+//! The head ends at the first blank line (`\r\n\r\n`). A write from the proxy
+//! (the response) ends the request; an interim `1xx` does not. An HTTP/2
+//! connection (its preface) is left alone: its frames have no such end, and
+//! pingora's HTTP/2 idle timeout covers it.
+
+use pingora_core::protocols::raw_connect::ProxyDigest;
+use pingora_core::protocols::tls::SslDigest;
+use pingora_core::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream, TimingDigest,
+    UniqueID, UniqueIDType,
+};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+const HEAD_END: &[u8] = b"\r\n\r\n";
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between requests: waiting for the first byte of the next.
+    Idle,
+    /// A head is arriving; `tail` holds its last bytes, for an end split across reads.
+    Head { tail: [u8; 3], tail_len: u8 },
+    /// The head is complete; the body (if any) follows until the response.
+    Body,
+    /// HTTP/2: no deadline.
+    Off,
+}
+
+#[derive(Debug)]
+pub struct HeaderDeadline<S> {
+    inner: S,
+    timeout: Duration,
+    state: State,
+    /// Armed when a head does not arrive in one read.
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> HeaderDeadline<S> {
+    pub fn new(inner: S, timeout: Duration) -> Self {
+        Self { inner, timeout, state: State::Idle, deadline: None }
+    }
+
+    /// Follows the bytes just read through the request's head.
+    fn saw(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.state == State::Idle {
+            if bytes.starts_with(H2_PREFACE) {
+                self.state = State::Off;
+                return;
+            }
+            self.state = State::Head { tail: [0; 3], tail_len: 0 };
+        }
+        let State::Head { tail, tail_len } = self.state else { return };
+        // The end may straddle two reads: look at the last bytes of the one
+        // before with the first of these.
+        let carried = &tail[..tail_len as usize];
+        let head = &bytes[..bytes.len().min(HEAD_END.len())];
+        let mut seam = [0u8; 3 + HEAD_END.len()];
+        seam[..carried.len()].copy_from_slice(carried);
+        seam[carried.len()..carried.len() + head.len()].copy_from_slice(head);
+        let seam = &seam[..carried.len() + head.len()];
+        if memchr::memmem::find(seam, HEAD_END).is_some() || memchr::memmem::find(bytes, HEAD_END).is_some() {
+            self.state = State::Body;
+            self.deadline = None;
+            return;
+        }
+        let last = if bytes.len() >= 3 { &bytes[bytes.len() - 3..] } else { &seam[seam.len().saturating_sub(3)..] };
+        let mut tail = [0u8; 3];
+        tail[..last.len()].copy_from_slice(last);
+        self.state = State::Head { tail, tail_len: last.len() as u8 };
+    }
+
+    /// A write from the proxy: the response has begun, unless it is interim.
+    fn wrote(&mut self, bytes: &[u8]) {
+        let interim = bytes.starts_with(b"HTTP/1.1 1") || bytes.starts_with(b"HTTP/1.0 1");
+        if !interim && self.state != State::Off {
+            self.state = State::Idle;
+            self.deadline = None;
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for HeaderDeadline<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                this.saw(&buf.filled()[before..]);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if !matches!(this.state, State::Head { .. }) {
+                    return Poll::Pending;
+                }
+                let timeout = this.timeout;
+                let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                ready!(deadline.as_mut().poll(cx));
+                Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("request head not complete within {timeout:?}"),
+                )))
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for HeaderDeadline<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let written = ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
+        self.wrote(&buf[..written]);
+        Poll::Ready(Ok(written))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?;
+        if written > 0 {
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+            self.wrote(&first[..first.len().min(written)]);
+        }
+        Poll::Ready(Ok(written))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The rest of pingora's stream interface, passed through.
+#[async_trait::async_trait]
+impl Shutdown for HeaderDeadline<Stream> {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for HeaderDeadline<Stream> {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for HeaderDeadline<Stream> {
+    fn get_ssl(&self) -> Option<&pingora_core::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<pingora_core::protocols::ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for HeaderDeadline<Stream> {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for HeaderDeadline<Stream> {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+}
+
+impl GetSocketDigest for HeaderDeadline<Stream> {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait::async_trait]
+impl Peek for HeaderDeadline<Stream> {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+
+    fn pair() -> (tokio::io::DuplexStream, HeaderDeadline<tokio::io::DuplexStream>) {
+        let (client, server) = duplex(1024);
+        (client, HeaderDeadline::new(server, Duration::from_millis(300)))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_trickled_past_the_deadline_ends_the_read() {
+        let (mut client, mut server) = pair();
+        let trickle = tokio::spawn(async move {
+            for b in b"GET / HTTP/1.1\r\nHost: a\r\n" {
+                client.write_all(&[*b]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            client
+        });
+        let mut buf = [0u8; 64];
+        let e = loop {
+            match server.read(&mut buf).await {
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        trickle.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_ending_across_reads_then_a_slow_body_is_left_alone() {
+        let (mut client, mut server) = pair();
+        client.write_all(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r").await.unwrap();
+        let mut buf = [0u8; 64];
+        server.read(&mut buf).await.unwrap();
+        client.write_all(b"\n").await.unwrap();
+        server.read(&mut buf).await.unwrap();
+        for b in b"body" {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            client.write_all(&[*b]).await.unwrap();
+            assert_eq!(server.read(&mut buf).await.unwrap(), 1, "the body is not held to the head's deadline");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_response_ends_the_request_and_an_interim_one_does_not() {
+        let (mut client, mut server) = pair();
+        let mut buf = [0u8; 64];
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        server.read(&mut buf).await.unwrap();
+        server.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
+        // An idle keep-alive connection has no head deadline (keep-alive timeout is pingora's).
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        client.write_all(b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n").await.unwrap();
+        server.read(&mut buf).await.unwrap();
+        server.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        client.write_all(b"x").await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 1, "the body after 100 Continue is a body");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_is_left_alone() {
+        let (mut client, mut server) = pair();
+        let mut buf = [0u8; 64];
+        client.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+        server.read(&mut buf).await.unwrap();
+        client.write_all(b"\0\0").await.unwrap();
+        server.read(&mut buf).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        client.write_all(b"\0").await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 1);
+    }
+}
