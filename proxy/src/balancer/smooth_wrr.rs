@@ -91,14 +91,23 @@ impl SmoothWrr {
     }
 
     /// The next item for which `skip` is false (a retry avoiding endpoints
-    /// already tried); `None` when every pickable item is skipped.
+    /// already tried, or ejected ones); `None` when every pickable item is
+    /// skipped. One step of the shared rotation, then a scan from there:
+    /// stepping it once per look would let concurrent pickers take each
+    /// other's steps and see only skipped items.
     pub fn next_except(&self, skip: impl Fn(usize) -> bool) -> Option<usize> {
-        let bound = match &self.picks {
-            Picks::Empty => return None,
-            Picks::Cycle { sequence, .. } => sequence.len(),
-            Picks::Live(_) => self.items.saturating_mul(64).min(MAX_CYCLE as usize),
-        };
-        (0..bound).filter_map(|_| self.next()).find(|i| !skip(*i))
+        match &self.picks {
+            Picks::Empty => None,
+            Picks::Cycle { sequence, position } => {
+                let p = position.fetch_add(1, Ordering::Relaxed);
+                (0..sequence.len()).map(|i| sequence[(p + i) % sequence.len()] as usize).find(|i| !skip(*i))
+            }
+            Picks::Live(live) => {
+                let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
+                let bound = self.items.saturating_mul(64).min(MAX_CYCLE as usize);
+                (0..bound).map(|_| live.next()).find(|i| !skip(*i))
+            }
+        }
     }
 
     /// Position in the cycle, carried into the next table when the weights
@@ -161,5 +170,18 @@ mod tests {
         let w = SmoothWrr::new(&[1, 1, 1]);
         assert_eq!(w.next_except(|i| i != 2), Some(2));
         assert_eq!(w.next_except(|_| true), None);
+    }
+
+    #[test]
+    fn concurrent_pickers_skipping_one_item_always_find_the_other() {
+        let w = std::sync::Arc::new(SmoothWrr::new(&[1, 1]));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let w = w.clone();
+                std::thread::spawn(move || (0..50_000).filter(|_| w.next_except(|i| i == 0) != Some(1)).count())
+            })
+            .collect();
+        let misses: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(misses, 0, "a healthy item was available on every pick");
     }
 }
