@@ -60,7 +60,7 @@ async fn serve(balance: Balance) -> (SocketAddr, L4Manager) {
     };
     assert_eq!(snapshot.validate(), vec![]);
     let table = Arc::new(ArcSwap::from_pointee(RouteTable::compile(&snapshot, None).unwrap()));
-    let manager = L4Manager::new(table, tokio::runtime::Handle::current(), Duration::from_secs(1));
+    let manager = L4Manager::new(table, tokio::runtime::Handle::current(), Duration::from_secs(1), Default::default());
     assert!(manager.reconcile().is_empty());
     (listen, manager)
 }
