@@ -6,7 +6,7 @@
 //! A listener holding `max_connections` stops accepting until one closes
 //! (HAProxy's `maxconn`): the kernel queues the rest, none is refused.
 
-use super::header_deadline::HeaderDeadline;
+use super::client_stream::ClientStream;
 use super::service::{HttpService, Scheme};
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
@@ -133,8 +133,7 @@ impl HttpListeners {
             let tls = tls_side.is_some();
             let scheme = if tls { Scheme::Https } else { Scheme::Http };
             let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme)
-                .with_https_port(self.options.https_port)
-                .with_keepalive(self.options.keepalive_timeout);
+                .with_https_port(self.options.https_port);
             let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
             let mut options = HttpServerOptions::default();
             options.h2c = !tls;
@@ -146,6 +145,7 @@ impl HttpListeners {
                 tls: tls_side,
                 slots: Arc::new(Semaphore::new(self.max_connections)),
                 header_timeout: self.options.header_timeout,
+                keepalive: self.options.keepalive_timeout,
                 stopped,
             };
             self.runtime.spawn(accept_loop(listener.into(), Arc::new(proxy), accepting));
@@ -190,6 +190,7 @@ struct Accepting {
     /// A permit a connection: the listener's connection cap.
     slots: Arc<Semaphore>,
     header_timeout: Duration,
+    keepalive: Duration,
     stopped: watch::Receiver<bool>,
 }
 
@@ -225,7 +226,8 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(listener: Listener, a
         // pingora's listener fills in the client address the proxy reads.
         let Ok(mut accepted) = accepted else { continue };
         let _ = accepted.set_nodelay();
-        let (app, shutdown, tls, header_timeout) = (app.clone(), a.stopped.clone(), a.tls.clone(), a.header_timeout);
+        let (app, shutdown, tls) = (app.clone(), a.stopped.clone(), a.tls.clone());
+        let (header_timeout, keepalive) = (a.header_timeout, a.keepalive);
         open.inc();
         let open = Open(open.clone());
         tokio::spawn(async move {
@@ -237,7 +239,7 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(listener: Listener, a
                     None => return,
                 },
             };
-            let mut stream: Stream = Box::new(HeaderDeadline::new(stream, header_timeout));
+            let mut stream: Stream = Box::new(ClientStream::new(stream, header_timeout, keepalive));
             // A reusable (keep-alive) connection comes back for its next request.
             while let Some(next) = app.process_new(stream, &shutdown).await {
                 stream = next;

@@ -1,9 +1,9 @@
 //! The L7 proxy: a pingora `ProxyHttp` service over the swapped RouteTable.
 
+mod client_stream;
 mod context;
 mod forwarded;
 mod hash_key;
-mod header_deadline;
 mod listeners;
 mod path;
 mod request_limits;

@@ -1,6 +1,7 @@
 //! The pingora `ProxyHttp` service: one table read per request, then route,
 //! canary or split, endpoint, forwarded headers, retries and metrics.
 
+use super::client_stream::ClientStream;
 use super::context::RequestCtx;
 use super::forwarded::{self, Downstream};
 use super::hash_key::{ip_hash, key_hash};
@@ -14,6 +15,7 @@ use crate::route_table::{RouteTable, SplitKey};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
+use pingora_core::protocols::Stream;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -49,30 +51,14 @@ pub struct HttpService {
     scheme: Scheme,
     /// Where `ssl-redirect` sends plain-HTTP requests.
     https_port: u16,
-    /// Idle keep-alive timeout, set on each request (pingora resets it per request).
-    keepalive_seconds: u64,
 }
 
 impl HttpService {
     pub fn new(table: Arc<ArcSwap<RouteTable>>, route_config: &str, port: u16, scheme: Scheme) -> Self {
-        Self {
-            table,
-            route_config: route_config.to_owned(),
-            port: port.into(),
-            scheme,
-            https_port: 443,
-            keepalive_seconds: 75,
-        }
+        Self { table, route_config: route_config.to_owned(), port: port.into(), scheme, https_port: 443 }
     }
 
     /// The port of the HTTPS listener redirects point to.
-    /// Idle keep-alive connections close after `timeout` (nginx's
-    /// `keepalive_timeout`); pingora keeps them forever otherwise.
-    pub fn with_keepalive(mut self, timeout: std::time::Duration) -> Self {
-        self.keepalive_seconds = timeout.as_secs().max(1);
-        self
-    }
-
     pub fn with_https_port(mut self, port: u16) -> Self {
         self.https_port = port;
         self
@@ -139,9 +125,7 @@ impl ProxyHttp for HttpService {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         METRICS.active_requests.inc();
         ctx.counted = true;
-        if session.get_keepalive().is_some() {
-            session.set_keepalive(Some(self.keepalive_seconds));
-        }
+
         // One read of the table per request: the request keeps it whatever swaps happen meanwhile.
         let table = self.table.load();
         let req = session.req_header();
@@ -406,6 +390,11 @@ impl ProxyHttp for HttpService {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let client =
+            session.as_downstream().stream().and_then(|s| s.as_ref().as_any().downcast_ref::<ClientStream<Stream>>());
+        if let Some(client) = client {
+            client.request_done();
+        }
         if ctx.counted {
             METRICS.active_requests.dec();
         }
