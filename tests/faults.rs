@@ -8,14 +8,13 @@
 mod common;
 #[path = "../controller/tests/fake_api/mod.rs"]
 mod fake_api;
+#[path = "common/kube_api.rs"]
+mod kube_api;
 
 use common::*;
-use fake_api::FakeApi;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde_json::{Value, json};
+use kube_api::{INGRESSES, api_with_services, ingress as kube_ingress, kubeconfig, serve_api};
+use serde_json::Value;
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -460,56 +459,6 @@ async fn an_upstream_reset_is_retried_for_get_and_not_for_post_and_a_torn_body_i
 // ---------------------------------------------------------------------------
 // 4. The API server gone for a minute.
 
-const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
-
-/// Serves `api` on `at` until the returned task is aborted; aborting it
-/// closes the listener and every connection (watch streams included).
-async fn serve_api(api: FakeApi, at: SocketAddr) -> JoinHandle<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let listener = loop {
-        match tokio::net::TcpListener::bind(at).await {
-            Ok(l) => break l,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "cannot listen on {at} again: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    tokio::spawn(async move {
-        let mut conns = JoinSet::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            let api = api.clone();
-            conns.spawn(async move {
-                let svc = service_fn(move |req| {
-                    let api = api.clone();
-                    async move { Ok::<_, Infallible>(api.handle(req).await) }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-            while conns.try_join_next().is_some() {}
-        }
-    })
-}
-
-fn kube_service(name: &str, at: SocketAddr) -> (Value, Value) {
-    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
-                     "spec": {"ports": [{"name": "http", "port": 80, "targetPort": at.port()}]}});
-    let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": format!("{name}-1"), "namespace": "default", "labels": {"kubernetes.io/service-name": name}},
-        "addressType": "IPv4", "ports": [{"name": "http", "port": at.port()}],
-        "endpoints": [{"addresses": [at.ip().to_string()], "conditions": {"ready": true}}]});
-    (svc, slice)
-}
-
-fn kube_ingress(name: &str, host: &str, service: &str) -> Value {
-    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-           "metadata": {"name": name, "namespace": "default"},
-           "spec": {"ingressClassName": "sluice", "rules": [{"host": host, "http": {"paths": [
-               {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": 80}}}}]}}]}})
-}
-
 /// Polls until `host` is answered 200 by `backend`; the time it took.
 async fn served_by(s: &Sluice, host: &str, backend: &str, within: Duration) -> Duration {
     let c = client();
@@ -532,31 +481,11 @@ async fn the_api_server_gone_for_a_minute_fails_nothing_and_changes_follow_its_r
     let (blue, green) = (addr("127.0.0.2", port), addr("127.0.0.3", port));
     let _b = echo("blue", &[blue], None);
     let _g = echo("green", &[green], None);
-    let api = FakeApi::default();
-    for c in [
-        "/api/v1/services",
-        "/apis/discovery.k8s.io/v1/endpointslices",
-        "/api/v1/pods",
-        "/api/v1/secrets",
-        INGRESSES,
-        "/apis/networking.k8s.io/v1/ingressclasses",
-        "/apis/networkextension.bkbcs.tencent.com/v1/ingresses",
-    ] {
-        api.serve(c);
-    }
-    for (name, at) in [("blue", blue), ("green", green)] {
-        let (svc, slice) = kube_service(name, at);
-        api.apply("/api/v1/services", svc);
-        api.apply("/apis/discovery.k8s.io/v1/endpointslices", slice);
-    }
-    api.apply(INGRESSES, kube_ingress("shop", "shop.example", "blue"));
+    let api = api_with_services(&[("blue", blue), ("green", green)]);
+    api.apply(INGRESSES, kube_ingress("shop", "shop.example", "blue", None));
     let at = addr("127.0.0.1", free_port(&["127.0.0.1"]));
     let server = serve_api(api.clone(), at).await;
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: \"http://{at}\"}}}}]\n\
-         users: [{{name: u, user: {{}}}}]\ncontexts: [{{name: c, context: {{cluster: fake, user: u, namespace: default}}}}]\n\
-         current-context: c\n"
-    );
+    let kubeconfig = kubeconfig(at);
     let s = Sluice::start_kube(&kubeconfig, &[]);
     let c = client();
     wait_generation(&c, &s, 1).await;
@@ -572,7 +501,7 @@ async fn the_api_server_gone_for_a_minute_fails_nothing_and_changes_follow_its_r
     l.next_phase();
     // A change made while it is away, seen only once it is back.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    api.apply(INGRESSES, kube_ingress("extra", "extra.example", "green"));
+    api.apply(INGRESSES, kube_ingress("extra", "extra.example", "green", None));
     tokio::time::sleep(Duration::from_secs(60).saturating_sub(gone.elapsed())).await;
     let ready_during = get(&c, s.admin, "admin", "/readyz").await.status;
     let server = serve_api(api.clone(), at).await;
@@ -585,7 +514,7 @@ async fn the_api_server_gone_for_a_minute_fails_nothing_and_changes_follow_its_r
     let took = served_by(&s, "extra.example", "green", Duration::from_secs(65)).await;
     eprintln!("the change made during the outage served {took:?} after the API server came back");
     let changed = Instant::now();
-    api.apply(INGRESSES, kube_ingress("late", "late.example", "green"));
+    api.apply(INGRESSES, kube_ingress("late", "late.example", "green", None));
     let took = served_by(&s, "late.example", "green", Duration::from_secs(10)).await;
     eprintln!("a change made after the return served {took:?} after it was made");
     assert!(changed.elapsed() < Duration::from_secs(10));

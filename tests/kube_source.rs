@@ -6,66 +6,14 @@
 mod common;
 #[path = "../controller/tests/fake_api/mod.rs"]
 mod fake_api;
+#[path = "common/kube_api.rs"]
+mod kube_api;
 
 use common::*;
-use fake_api::FakeApi;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde_json::{Value, json};
+use kube_api::{INGRESSES, api_with_services, ingress, kubeconfig, serve_api};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
-
-/// Serves `api` on a loopback port; the kubeconfig text that names it.
-async fn serve(api: FakeApi) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let api = api.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| {
-                    let api = api.clone();
-                    async move { Ok::<_, Infallible>(api.handle(req).await) }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: \"http://{addr}\"}}}}]\n\
-         users: [{{name: u, user: {{}}}}]\ncontexts: [{{name: c, context: {{cluster: fake, user: u, namespace: default}}}}]\n\
-         current-context: c\n"
-    )
-}
-
-fn service(name: &str, at: SocketAddr) -> (Value, Value) {
-    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
-                     "spec": {"ports": [{"name": "http", "port": 80, "targetPort": at.port()}]}});
-    let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": format!("{name}-1"), "namespace": "default", "labels": {"kubernetes.io/service-name": name}},
-        "addressType": "IPv4", "ports": [{"name": "http", "port": at.port()}],
-        "endpoints": [{"addresses": [at.ip().to_string()], "conditions": {"ready": true}}]});
-    (svc, slice)
-}
-
-fn ingress(name: &str, service: &str, canary_weight: Option<u32>) -> Value {
-    let annotations = match canary_weight {
-        Some(w) => {
-            json!({"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": w.to_string()})
-        }
-        None => json!({}),
-    };
-    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-           "metadata": {"name": name, "namespace": "default", "annotations": annotations},
-           "spec": {"ingressClassName": "sluice", "rules": [{"host": "shop.example", "http": {"paths": [
-               {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": 80}}}}]}}]}})
-}
 
 async fn shares(to: SocketAddr, n: u32) -> HashMap<String, u32> {
     let c = client();
@@ -86,26 +34,12 @@ async fn blue_green_through_the_api_server() {
     let _b = echo("blue", &[blue], None);
     let _g = echo("green", &[green], None);
 
-    let api = FakeApi::default();
-    for c in [
-        "/api/v1/services",
-        "/apis/discovery.k8s.io/v1/endpointslices",
-        "/api/v1/pods",
-        "/api/v1/secrets",
-        INGRESSES,
-        "/apis/networking.k8s.io/v1/ingressclasses",
-        "/apis/networkextension.bkbcs.tencent.com/v1/ingresses",
-    ] {
-        api.serve(c);
-    }
-    for (name, at) in [("blue", blue), ("green", green)] {
-        let (svc, slice) = service(name, at);
-        api.apply("/api/v1/services", svc);
-        api.apply("/apis/discovery.k8s.io/v1/endpointslices", slice);
-    }
-    api.apply(INGRESSES, ingress("shop", "blue", None));
-    api.apply(INGRESSES, ingress("shop-canary", "green", Some(30)));
-    let kubeconfig = serve(api.clone()).await;
+    let api = api_with_services(&[("blue", blue), ("green", green)]);
+    api.apply(INGRESSES, ingress("shop", "shop.example", "blue", None));
+    api.apply(INGRESSES, ingress("shop-canary", "shop.example", "green", Some(30)));
+    let at = SocketAddr::from(([127, 0, 0, 1], free_port(&["127.0.0.1"])));
+    let _server = serve_api(api.clone(), at).await;
+    let kubeconfig = kubeconfig(at);
     let s = Sluice::start_kube(&kubeconfig, &[]);
     let c = client();
     wait_generation(&c, &s, 1).await;
@@ -117,7 +51,7 @@ async fn blue_green_through_the_api_server() {
 
     // The canary weight moved to 100 through the API: all new requests go green.
     let changed = Instant::now();
-    api.apply(INGRESSES, ingress("shop-canary", "green", Some(100)));
+    api.apply(INGRESSES, ingress("shop-canary", "shop.example", "green", Some(100)));
     loop {
         if get(&c, s.http, "shop.example", "/").await.backend == "green"
             && shares(s.http, 50).await.get("green") == Some(&50)
