@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 /// How long either side of an upgrade waits for the other.
@@ -381,12 +382,16 @@ fn listeners_socket(upgrade_socket: &Path) -> PathBuf {
 fn hand_off_on_upgrade(server: &Server, sockets: Arc<ListenSockets>, path: PathBuf) {
     let mut phases = server.watch_execution_phase();
     std::thread::spawn(move || {
-        while let Ok(phase) = phases.blocking_recv() {
-            if matches!(phase, ExecutionPhase::GracefulUpgradeTransferringFds) {
-                match sockets.send(&path, HANDOFF_TIMEOUT) {
+        loop {
+            match phases.blocking_recv() {
+                Ok(ExecutionPhase::GracefulUpgradeTransferringFds) => match sockets.send(&path, HANDOFF_TIMEOUT) {
                     Ok(n) => tracing::info!(sockets = n, "listeners handed to the new process"),
                     Err(e) => tracing::error!(error = %e, "cannot hand the listeners to the new process"),
-                }
+                },
+                // A handful of phases go into a buffer of 100: a lag is not
+                // expected, and must not end the watch for the hand-off.
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
             }
         }
     });

@@ -33,8 +33,13 @@ fn tripwire() -> (SocketAddr, Arc<AtomicUsize>) {
 /// closes or goes quiet for two seconds.
 fn exchange(proxy: SocketAddr, bytes: &[u8]) -> String {
     let mut s = TcpStream::connect(proxy).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let _ = s.write_all(bytes);
+    read_until_closed(&mut s, Duration::from_secs(2))
+}
+
+/// Everything the proxy sends until it closes or goes quiet for `quiet`.
+fn read_until_closed(s: &mut TcpStream, quiet: Duration) -> String {
+    s.set_read_timeout(Some(quiet)).unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 65536];
     while let Ok(n) = s.read(&mut buf) {
@@ -154,20 +159,6 @@ fn trickle(s: &mut TcpStream, bytes: &[u8], gap: Duration) -> Duration {
     started.elapsed()
 }
 
-/// Reads until the proxy closes (or 10 s pass); what it sent.
-fn until_closed(s: &mut TcpStream) -> String {
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[test]
 fn slow_heads_and_idle_connections_are_closed_slow_bodies_are_not() {
     let port = free_port(&["127.0.0.1"]);
@@ -185,21 +176,24 @@ fn slow_heads_and_idle_connections_are_closed_slow_bodies_are_not() {
     let head = b"GET / HTTP/1.1\r\nHost: web.test\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let lasted = trickle(&mut slow, head, Duration::from_millis(100));
     assert!(lasted < Duration::from_secs(5), "a slow head was let go on for {lasted:?}");
-    assert!(!statuses(&until_closed(&mut slow)).contains(&"200"), "a slow head was served");
+    assert!(
+        !statuses(&read_until_closed(&mut slow, Duration::from_secs(10))).contains(&"200"),
+        "a slow head was served"
+    );
 
     // A head on time with a slow body (a byte every 300 ms, 2.4 s in all):
     // the body is not held to the head's deadline.
     let mut upload = TcpStream::connect(s.http).unwrap();
     upload.write_all(b"POST / HTTP/1.1\r\nHost: web.test\r\nContent-Length: 8\r\nConnection: close\r\n\r\n").unwrap();
     trickle(&mut upload, b"12345678", Duration::from_millis(300));
-    let answer = until_closed(&mut upload);
+    let answer = read_until_closed(&mut upload, Duration::from_secs(10));
     assert_eq!(statuses(&answer), ["200"], "{answer}");
 
     // An idle keep-alive connection is closed after the keep-alive timeout.
     let mut idle = TcpStream::connect(s.http).unwrap();
     idle.write_all(b"GET / HTTP/1.1\r\nHost: web.test\r\n\r\n").unwrap();
     let started = std::time::Instant::now();
-    let answer = until_closed(&mut idle);
+    let answer = read_until_closed(&mut idle, Duration::from_secs(10));
     assert_eq!(statuses(&answer), ["200"], "{answer}");
     let idled = started.elapsed();
     assert!(idled >= Duration::from_millis(900) && idled < Duration::from_secs(5), "closed after {idled:?}");

@@ -104,7 +104,8 @@ impl ListenSockets {
     }
 
     /// The keys of the running listeners' sockets.
-    pub fn live(&self) -> Vec<String> {
+    #[cfg(test)]
+    fn live(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.live.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         keys.sort();
         keys

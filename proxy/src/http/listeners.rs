@@ -49,8 +49,6 @@ pub struct HttpListeners {
     runtime: tokio::runtime::Handle,
     conf: Arc<ServerConf>,
     sockets: Arc<ListenSockets>,
-    /// Connections a listener serves at once.
-    max_connections: usize,
     options: ListenerOptions,
     running: Mutex<HashMap<String, Running>>,
     /// Set at shutdown: nothing opens again.
@@ -71,7 +69,6 @@ impl HttpListeners {
             runtime,
             conf: Arc::new(ServerConf::default()),
             sockets,
-            max_connections: options.max_connections.clamp(1, Semaphore::MAX_PERMITS),
             options,
             running: Mutex::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
@@ -143,7 +140,7 @@ impl HttpListeners {
             let accepting = Accepting {
                 name: name.clone(),
                 tls: tls_side,
-                slots: Arc::new(Semaphore::new(self.max_connections)),
+                slots: Arc::new(Semaphore::new(self.options.max_connections.clamp(1, Semaphore::MAX_PERMITS))),
                 header_timeout: self.options.header_timeout,
                 keepalive: self.options.keepalive_timeout,
                 stopped,
@@ -205,11 +202,12 @@ impl Drop for Open {
 
 async fn accept_loop<A: ServerApp + Send + Sync + 'static>(listener: Listener, app: Arc<A>, mut a: Accepting) {
     let open = METRICS.http_connections.with_label_values(&[a.name.as_str()]);
+    let full = METRICS.http_listener_full.with_label_values(&[a.name.as_str()]);
     loop {
         let slot = match a.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
-                METRICS.http_listener_full.with_label_values(&[a.name.as_str()]).inc();
+                full.inc();
                 tokio::select! {
                     slot = a.slots.clone().acquire_owned() => match slot {
                         Ok(slot) => slot,

@@ -125,7 +125,6 @@ impl ProxyHttp for HttpService {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         METRICS.active_requests.inc();
         ctx.counted = true;
-
         // One read of the table per request: the request keeps it whatever swaps happen meanwhile.
         let table = self.table.load();
         let req = session.req_header();
