@@ -11,7 +11,7 @@
 //!
 //! A connection idle between requests closes after the keep-alive timeout
 //! (nginx's `keepalive_timeout`). pingora would arm a timer for every request
-//! read to do this, which cost a quarter of the proxy's CPU a request; here
+//! read to do this, which cost about a third of the proxy's CPU a request; here
 //! one timer a connection is re-armed at most once a timeout, and the service
 //! says when a request is over ([`ClientStream::request_done`]).
 //!
