@@ -38,3 +38,43 @@ http { access_log off; keepalive_requests 1000000;
 CONF
     taskset -c "$LOAD_CORE" nginx -c "$dir/nginx.conf" -p "$dir" & pids+=($!)
 }
+
+# write_l7_manifests FILE UP_PORT: the L7 scenario as Sluice manifests, Host
+# bench.local + prefix /api to up-a (127.0.0.2) with a 25% canary to up-b
+# (127.0.0.3), the 3:1 split nginx and HAProxy are given as weights.
+write_l7_manifests() {
+    local file="$1" port="$2" s name ip
+    for s in a:127.0.0.2 b:127.0.0.3; do
+        name="${s%%:*}"; ip="${s#*:}"
+        cat >> "$file" <<YAML
+---
+apiVersion: v1
+kind: Service
+metadata: {name: up-$name}
+spec: {ports: [{port: 80, targetPort: $port}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: up-$name-1, labels: {kubernetes.io/service-name: up-$name}}
+addressType: IPv4
+ports: [{port: $port}]
+endpoints: [{addresses: ["$ip"]}]
+YAML
+    done
+    cat >> "$file" <<YAML
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench}
+spec:
+  ingressClassName: sluice
+  rules: [{host: bench.local, http: {paths: [{path: /api, pathType: Prefix, backend: {service: {name: up-a, port: {number: 80}}}}]}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench-b, annotations: {nginx.ingress.kubernetes.io/canary: "true", nginx.ingress.kubernetes.io/canary-weight: "25"}}
+spec:
+  ingressClassName: sluice
+  rules: [{host: bench.local, http: {paths: [{path: /api, pathType: Prefix, backend: {service: {name: up-b, port: {number: 80}}}}]}}]
+YAML
+}

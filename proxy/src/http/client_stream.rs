@@ -21,13 +21,17 @@
 //! listener, whether the connection opens with the HTTP/2 preface: after an
 //! HTTP/1 exchange it cannot, and the answer saves a `recv(MSG_PEEK)` a
 //! kept-alive request.
+//!
+//! Writes go through a [`WriteBuffer`], so a small response leaves in one send.
 
+use super::write_buffer::WriteBuffer;
 use pingora_core::protocols::raw_connect::ProxyDigest;
 use pingora_core::protocols::tls::SslDigest;
 use pingora_core::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream, TimingDigest,
     UniqueID, UniqueIDType,
 };
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +58,7 @@ enum State {
 #[derive(Debug)]
 pub struct ClientStream<S> {
     inner: S,
+    out: WriteBuffer,
     timeout: Duration,
     state: State,
     /// Armed when a head does not arrive in one read.
@@ -73,6 +78,7 @@ impl<S> ClientStream<S> {
     pub fn new(inner: S, header_timeout: Duration, keepalive: Duration) -> Self {
         Self {
             inner,
+            out: WriteBuffer::default(),
             timeout: header_timeout,
             state: State::Idle,
             deadline: None,
@@ -190,35 +196,37 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClientStream<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for ClientStream<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let written = ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
-        self.wrote(&buf[..written]);
-        Poll::Ready(Ok(written))
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
+        bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let written = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?;
+        let this = &mut *self;
+        let written = ready!(this.out.poll_write_vectored(&mut this.inner, cx, bufs))?;
         if written > 0 {
             let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
-            self.wrote(&first[..first.len().min(written)]);
+            this.wrote(&first[..first.len().min(written)]);
         }
         Poll::Ready(Ok(written))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        true
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let this = &mut *self;
+        this.out.poll_flush(&mut this.inner, cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        ready!(this.out.poll_flush(&mut this.inner, cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
 
@@ -226,7 +234,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClientStream<S> {
 #[async_trait::async_trait]
 impl Shutdown for ClientStream<Stream> {
     async fn shutdown(&mut self) {
-        self.inner.shutdown().await
+        let this = &mut *self;
+        let _ = std::future::poll_fn(|cx| this.out.poll_flush(&mut this.inner, cx)).await;
+        this.inner.shutdown().await
     }
 }
 

@@ -9,6 +9,7 @@ mod path;
 mod request_limits;
 mod retry;
 mod service;
+mod write_buffer;
 
 pub use hash_key::ip_hash;
 pub use listeners::{HttpListeners, ListenerOptions};
