@@ -78,3 +78,12 @@ spec:
   rules: [{host: bench.local, http: {paths: [{path: /api, pathType: Prefix, backend: {service: {name: up-b, port: {number: 80}}}}]}}]
 YAML
 }
+
+# build_sluice: sets SLUICE to the build the benchmarks measure, the
+# production profile (fat LTO, codegen-units 1: what deploy/Dockerfile
+# ships), unless SLUICE already names another build (an A/B).
+build_sluice() {
+    [[ -n "${SLUICE:-}" ]] && return 0
+    cargo build --locked --profile production --quiet --bin sluice
+    SLUICE="${CARGO_TARGET_DIR:-target}/production/sluice"
+}

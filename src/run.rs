@@ -23,6 +23,7 @@ use sluice_ebpf::{NodeHealth, TableOptions};
 use sluice_proxy::http::{HttpListeners, ListenerOptions};
 use sluice_proxy::l4::L4Manager;
 use sluice_proxy::metrics::METRICS;
+use sluice_proxy::workers::Workers;
 use sluice_proxy::{ListenSockets, RouteTable};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -41,15 +42,14 @@ pub struct Publisher {
     pub admin: Arc<AdminState>,
     /// Runs the active health probes, off the proxy's threads.
     probes: tokio::runtime::Runtime,
-    /// Opens and closes the TCP/UDP listeners, on the proxy runtime.
+    /// Opens and closes the TCP/UDP listeners, on every proxy worker.
     l4: L4Manager,
-    /// Opens and closes the HTTP listeners, on the same runtime.
+    /// Opens and closes the HTTP listeners, on the same workers.
     http: HttpListeners,
     /// Both kinds' sockets, passed on at an upgrade.
     sockets: Arc<ListenSockets>,
     /// The kernel datapath, when `--ebpf-cgroup` or `--nodeport-interface` asks for it.
     kernel: Option<Kernel>,
-    _proxy_runtime: tokio::runtime::Runtime,
 }
 
 impl Publisher {
@@ -59,20 +59,14 @@ impl Publisher {
             .thread_name("health-probes")
             .enable_all()
             .build()?;
-        let proxy_runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1))
-            .thread_name("proxy")
-            .enable_all()
-            .build()?;
+        let workers = Arc::new(Workers::new(threads, "proxy")?);
         let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let sockets = Arc::new(ListenSockets::default());
-        let rt = proxy_runtime.handle();
         Ok(Self {
-            l4: L4Manager::new(table.clone(), rt.clone(), drain, sockets.clone()),
-            http: HttpListeners::new(table.clone(), rt.clone(), sockets.clone(), listeners)
+            l4: L4Manager::new(table.clone(), workers.clone(), drain, sockets.clone()),
+            http: HttpListeners::new(table.clone(), workers, sockets.clone(), listeners)
                 .map_err(std::io::Error::other)?,
             sockets,
-            _proxy_runtime: proxy_runtime,
             table,
             admin: Arc::new(AdminState::default()),
             probes,

@@ -15,6 +15,7 @@ mod listen_sockets;
 pub mod metrics;
 mod route_table;
 pub mod tls;
+pub mod workers;
 
 pub use client_limits::{ClientLease, ClientLimits};
 pub use cluster::{ClusterState, InFlight, PickInput, Picked};

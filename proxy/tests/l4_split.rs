@@ -7,6 +7,7 @@ use sluice_config::{
 };
 use sluice_proxy::RouteTable;
 use sluice_proxy::l4::L4Manager;
+use sluice_proxy::workers::Workers;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,7 +61,8 @@ async fn serve(balance: Balance) -> (SocketAddr, L4Manager) {
     };
     assert_eq!(snapshot.validate(), vec![]);
     let table = Arc::new(ArcSwap::from_pointee(RouteTable::compile(&snapshot, None).unwrap()));
-    let manager = L4Manager::new(table, tokio::runtime::Handle::current(), Duration::from_secs(1), Default::default());
+    let workers = Arc::new(Workers::new(2, "l4-test").unwrap());
+    let manager = L4Manager::new(table, workers, Duration::from_secs(1), Default::default());
     assert!(manager.reconcile().is_empty());
     (listen, manager)
 }

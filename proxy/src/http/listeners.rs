@@ -12,6 +12,7 @@ use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
 use crate::tls::{SniResolver, TlsSide, self_signed};
+use crate::workers::Workers;
 use arc_swap::ArcSwap;
 use pingora_core::apps::{HttpServerOptions, ServerApp};
 use pingora_core::protocols::Stream;
@@ -46,7 +47,7 @@ pub struct ListenerOptions {
 
 pub struct HttpListeners {
     table: Arc<ArcSwap<RouteTable>>,
-    runtime: tokio::runtime::Handle,
+    workers: Arc<Workers>,
     conf: Arc<ServerConf>,
     sockets: Arc<ListenSockets>,
     options: ListenerOptions,
@@ -60,13 +61,13 @@ pub struct HttpListeners {
 impl HttpListeners {
     pub fn new(
         table: Arc<ArcSwap<RouteTable>>,
-        runtime: tokio::runtime::Handle,
+        workers: Arc<Workers>,
         sockets: Arc<ListenSockets>,
         options: ListenerOptions,
     ) -> Result<Self, String> {
         Ok(Self {
             table,
-            runtime,
+            workers,
             conf: Arc::new(ServerConf::default()),
             sockets,
             options,
@@ -103,9 +104,8 @@ impl HttpListeners {
             if running.contains_key(name) {
                 continue;
             }
-            let _guard = self.runtime.enter();
-            let bound = self.sockets.tcp(*address).and_then(tokio::net::TcpListener::from_std);
-            let listener = match bound {
+            let bound = self.sockets.tcp(*address).and_then(|l| self.workers.listeners(&l));
+            let copies = match bound {
                 Ok(l) => l,
                 Err(e) => {
                     METRICS.l4_bind_errors.with_label_values(&[name.as_str()]).inc();
@@ -129,13 +129,6 @@ impl HttpListeners {
             };
             let tls = tls_side.is_some();
             let scheme = if tls { Scheme::Https } else { Scheme::Http };
-            let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme)
-                .with_https_port(self.options.https_port);
-            let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
-            let mut options = HttpServerOptions::default();
-            options.h2c = !tls;
-            options.h2_idle_timeout = Some(self.options.keepalive_timeout);
-            proxy.server_options = Some(options);
             let (stop, stopped) = watch::channel(false);
             let accepting = Accepting {
                 name: name.clone(),
@@ -145,7 +138,18 @@ impl HttpListeners {
                 keepalive: self.options.keepalive_timeout,
                 stopped,
             };
-            self.runtime.spawn(accept_loop(listener.into(), Arc::new(proxy), accepting));
+            // A proxy, so an upstream keep-alive pool, a worker (as nginx's
+            // workers have): a pooled connection never moves between threads.
+            for (worker, listener) in copies {
+                let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme)
+                    .with_https_port(self.options.https_port);
+                let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
+                let mut options = HttpServerOptions::default();
+                options.h2c = !tls;
+                options.h2_idle_timeout = Some(self.options.keepalive_timeout);
+                proxy.server_options = Some(options);
+                worker.spawn(accept_loop(listener.into(), Arc::new(proxy), accepting.clone()));
+            }
             tracing::info!(listener = %name, address = %address, tls, "HTTP listener open");
             let route_config = route_config.clone();
             running.insert(name.clone(), Running { address: *address, route_config, tls, stop });
@@ -180,11 +184,12 @@ impl Drop for HttpListeners {
     }
 }
 
-/// What one listener's accept loop holds besides its socket and app.
+/// What one listener's accept loops hold besides its socket and app.
+#[derive(Clone)]
 struct Accepting {
     name: String,
     tls: Option<Arc<TlsSide>>,
-    /// A permit a connection: the listener's connection cap.
+    /// A permit a connection: the listener's connection cap, over all workers.
     slots: Arc<Semaphore>,
     header_timeout: Duration,
     keepalive: Duration,

@@ -7,9 +7,11 @@ use super::{tcp, udp};
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
+use crate::workers::Workers;
 use arc_swap::ArcSwap;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -22,7 +24,7 @@ struct Running {
 
 pub struct L4Manager {
     table: Arc<ArcSwap<RouteTable>>,
-    runtime: tokio::runtime::Handle,
+    workers: Arc<Workers>,
     drain: Duration,
     sockets: Arc<ListenSockets>,
     running: Mutex<HashMap<String, Running>>,
@@ -33,13 +35,13 @@ pub struct L4Manager {
 impl L4Manager {
     pub fn new(
         table: Arc<ArcSwap<RouteTable>>,
-        runtime: tokio::runtime::Handle,
+        workers: Arc<Workers>,
         drain: Duration,
         sockets: Arc<ListenSockets>,
     ) -> Self {
         Self {
             table,
-            runtime,
+            workers,
             drain,
             sockets,
             running: Mutex::new(HashMap::new()),
@@ -90,16 +92,12 @@ impl L4Manager {
             if l.udp {
                 let bound = self.sockets.udp(l.address);
                 let (stop, stopped) = watch::channel(false);
-                let _guard = self.runtime.enter();
+                // One receive loop a socket: its flows are kept by the loop.
+                let worker = self.workers.first();
+                let _guard = worker.enter();
                 match bound.and_then(tokio::net::UdpSocket::from_std) {
                     Ok(socket) => {
-                        self.runtime.spawn(udp::serve_loop(
-                            socket,
-                            l.name.clone(),
-                            self.table.clone(),
-                            stopped,
-                            self.drain,
-                        ));
+                        worker.spawn(udp::serve_loop(socket, l.name.clone(), self.table.clone(), stopped, self.drain));
                         tracing::info!(listener = %l.name, address = %l.address, "L4 UDP listener open");
                         running.insert(l.name.clone(), Running { address: l.address, udp: true, stop });
                     }
@@ -122,11 +120,14 @@ impl L4Manager {
                 }
             };
             let (stop, stopped) = watch::channel(false);
-            let (name, table, drain) = (l.name.clone(), self.table.clone(), self.drain);
-            let _guard = self.runtime.enter();
-            match tokio::net::TcpListener::from_std(std_listener) {
-                Ok(listener) => {
-                    self.runtime.spawn(tcp::accept_loop(listener, name.clone(), table, stopped, drain));
+            let name = l.name.clone();
+            match self.workers.listeners(&std_listener) {
+                Ok(copies) => {
+                    let active = Arc::new(AtomicU64::new(0));
+                    for (worker, listener) in copies {
+                        let (name, table, active) = (name.clone(), self.table.clone(), active.clone());
+                        worker.spawn(tcp::accept_loop(listener, name, table, active, stopped.clone(), self.drain));
+                    }
                     tracing::info!(listener = %name, address = %l.address, "L4 listener open");
                     running.insert(name, Running { address: l.address, udp: false, stop });
                 }

@@ -26,10 +26,10 @@ pub(super) async fn accept_loop(
     listener: TcpListener,
     name: String,
     table: Arc<ArcSwap<RouteTable>>,
+    active: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) {
-    let active = Arc::new(AtomicU64::new(0));
     loop {
         tokio::select! {
             _ = stop.changed() => break,
