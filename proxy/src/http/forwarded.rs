@@ -6,6 +6,9 @@ use pingora_http::RequestHeader;
 use std::io::Write as _;
 use std::net::IpAddr;
 
+/// Headers `apply` may add.
+const ADDED: usize = 8;
+
 pub struct Downstream<'a> {
     pub client_ip: Option<IpAddr>,
     pub host: &'a str,
@@ -23,6 +26,8 @@ pub struct Downstream<'a> {
 /// on every request): the client address on the stack, static and
 /// per-listener values shared.
 pub fn apply(req: &mut RequestHeader, d: &Downstream<'_>) -> Result<()> {
+    // The request pingora cloned has room for its own headers only.
+    req.reserve(ADDED);
     let mut values = req.headers.get_all("x-forwarded-for").iter();
     let incoming: Option<HeaderValue> = match (values.next(), values.next()) {
         (None, _) => None,
@@ -46,18 +51,18 @@ pub fn apply(req: &mut RequestHeader, d: &Downstream<'_>) -> Result<()> {
                 .or_err(InvalidHTTPHeader, "x-forwarded-for")?,
             None => ip_value.clone(),
         };
-        req.insert_header("x-real-ip", ip_value)?;
-        req.insert_header("x-forwarded-for", xff)?;
+        req.insert_static_header("x-real-ip", ip_value);
+        req.insert_static_header("x-forwarded-for", xff);
     }
     if let Some(list) = incoming {
-        req.insert_header("x-original-forwarded-for", list)?;
+        req.insert_static_header("x-original-forwarded-for", list);
     }
-    req.insert_header("x-forwarded-host", d.host)?;
-    req.insert_header("x-forwarded-port", d.port.clone())?;
+    req.insert_static_header("x-forwarded-host", HeaderValue::from_str(d.host).or_err(InvalidHTTPHeader, "host")?);
+    req.insert_static_header("x-forwarded-port", d.port.clone());
     let scheme = HeaderValue::from_static(d.scheme);
-    req.insert_header("x-forwarded-proto", scheme.clone())?;
-    req.insert_header("x-scheme", scheme)?;
-    req.insert_header("x-original-uri", d.original_uri)?;
+    req.insert_static_header("x-forwarded-proto", scheme.clone());
+    req.insert_static_header("x-scheme", scheme);
+    req.insert_static_header("x-original-uri", HeaderValue::from_str(d.original_uri).or_err(InvalidHTTPHeader, "uri")?);
     req.remove_header("proxy");
     Ok(())
 }
