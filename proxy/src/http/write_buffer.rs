@@ -5,7 +5,8 @@
 //! segment (`DEFAULT_L4_WRITE_BUFFER_SIZE`) under each connection for this;
 //! Sluice accepts connections itself, and pingora offers no way to give them
 //! that buffer. Without it a small response left in two sends, each waking
-//! the client on its own: a third of the kernel's work a request. Held bytes
+//! the client on its own (compare-l7: 63.7 against 54.6 µs of CPU a
+//! request with the buffer). Held bytes
 //! leave with the next write that does not fit beside them, in one vectored
 //! write, or at the flush; no more than pingora's own buffer holds is ever
 //! held.
