@@ -87,3 +87,10 @@ build_sluice() {
     cargo build --locked --profile production --quiet --bin sluice
     SLUICE="${CARGO_TARGET_DIR:-target}/production/sluice"
 }
+
+# build_bare_pingora: sets BARE_PINGORA to examples/bare_pingora in the same
+# profile, the floor pingora itself sets under Sluice's L7 path.
+build_bare_pingora() {
+    cargo build --locked --profile production --quiet --example bare_pingora
+    BARE_PINGORA="${CARGO_TARGET_DIR:-target}/production/examples/bare_pingora"
+}
