@@ -326,6 +326,44 @@ async fn h2c_to_upstreams_and_from_clients() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
 }
 
+/// An HTTP/2 client that gives up while the upstream thinks is counted as
+/// nginx counts it (499), not logged as an error of the proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_client_that_gives_up_is_a_499_not_an_error() {
+    let silent = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let upstream = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(30));
+        drop(held);
+    });
+    let manifests = service("slow", &[upstream]) + &ingress("slow", "slow.example.com", "/", "slow", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "--max-time", "1", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["-H", "Host: slow.example.com", &format!("http://{}/x", s.http)])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "000", "curl gave up without an answer");
+    let c = client();
+    let want = r#"code="499""#;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let metrics = String::from_utf8_lossy(&get(&c, s.admin, "admin", "/metrics").await.body).into_owned();
+        if metrics.lines().any(|l| l.starts_with("sluice_http_requests_total") && l.contains(want))
+            || Instant::now() > deadline
+        {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        metrics.lines().any(|l| l.starts_with("sluice_http_requests_total") && l.contains(want)),
+        "no 499 in:\n{metrics}"
+    );
+    assert!(!s.log().contains("ERROR"), "a client going away was logged as an error:\n{}", s.log());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_body_over_the_limit_is_refused() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

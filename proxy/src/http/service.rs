@@ -370,10 +370,8 @@ impl ProxyHttp for HttpService {
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
             _ => match e.esource() {
                 pingora_error::ErrorSource::Upstream => 502,
-                pingora_error::ErrorSource::Downstream => match e.etype() {
-                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
-                    _ => 400,
-                },
+                pingora_error::ErrorSource::Downstream if client_went_away(e) => 0,
+                pingora_error::ErrorSource::Downstream => 400,
                 _ => 500,
             },
         };
@@ -434,9 +432,14 @@ fn after_failure(ctx: &mut RequestCtx, session: &Session, e: &Error, may_resend:
     retry
 }
 
+/// The client closed its connection or, over HTTP/2, its stream (pingora
+/// reports a stream the client reset or dropped as a downstream `H2Error`).
 fn client_went_away(e: &Error) -> bool {
     *e.esource() == pingora_error::ErrorSource::Downstream
-        && matches!(e.etype(), ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError)
+        && matches!(
+            e.etype(),
+            ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError | ErrorType::H2Error
+        )
 }
 
 /// Status codes as label values, made once, so the request path formats nothing.
