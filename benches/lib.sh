@@ -88,7 +88,7 @@ build_sluice() {
     SLUICE="${CARGO_TARGET_DIR:-target}/production/sluice"
 }
 
-# build_bare_pingora: sets BARE_PINGORA to examples/bare_pingora in the same
+# build_bare_pingora: sets BARE_PINGORA to benches/bare_pingora.rs in the same
 # profile, the floor pingora itself sets under Sluice's L7 path.
 build_bare_pingora() {
     cargo build --locked --profile production --quiet --example bare_pingora
