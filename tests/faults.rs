@@ -121,10 +121,6 @@ fn assert_no_failures(what: &str, t: &Tally, s: &Sluice, min_served: u64) {
     assert!(t.served >= min_served, "{what}: the load kept requests flowing ({} served)", t.served);
 }
 
-async fn metrics(s: &Sluice) -> String {
-    String::from_utf8_lossy(&get(&client(), s.admin, "admin", "/metrics").await.body).into_owned()
-}
-
 /// The metric lines that mention `cluster`, for the report.
 fn metric_lines(text: &str, cluster: &str) -> String {
     text.lines()

@@ -345,22 +345,15 @@ async fn an_h2_client_that_gives_up_is_a_499_not_an_error() {
         .output()
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "000", "curl gave up without an answer");
-    let c = client();
-    let want = r#"code="499""#;
+    let counted_499 =
+        |text: &str| text.lines().any(|l| l.starts_with("sluice_http_requests_total") && l.contains(r#"code="499""#));
     let deadline = Instant::now() + Duration::from_secs(5);
-    let metrics = loop {
-        let metrics = String::from_utf8_lossy(&get(&c, s.admin, "admin", "/metrics").await.body).into_owned();
-        if metrics.lines().any(|l| l.starts_with("sluice_http_requests_total") && l.contains(want))
-            || Instant::now() > deadline
-        {
-            break metrics;
-        }
+    let mut text = metrics(&s).await;
+    while !counted_499(&text) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(
-        metrics.lines().any(|l| l.starts_with("sluice_http_requests_total") && l.contains(want)),
-        "no 499 in:\n{metrics}"
-    );
+        text = metrics(&s).await;
+    }
+    assert!(counted_499(&text), "no 499 in:\n{text}");
     assert!(!s.log().contains("ERROR"), "a client going away was logged as an error:\n{}", s.log());
 }
 

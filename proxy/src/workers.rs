@@ -36,10 +36,6 @@ impl Workers {
         Ok(workers)
     }
 
-    pub fn handles(&self) -> &[Handle] {
-        &self.handles
-    }
-
     /// The first worker, for what runs once rather than on each.
     pub fn first(&self) -> &Handle {
         &self.handles[0]

@@ -242,6 +242,11 @@ pub async fn get(c: &HttpClient, to: SocketAddr, host: &str, path: &str) -> Repl
     send(c, to, "GET", host, path, &[], vec![]).await.expect("request")
 }
 
+/// Sluice's `/metrics` text, from its admin listener.
+pub async fn metrics(s: &Sluice) -> String {
+    String::from_utf8_lossy(&get(&client(), s.admin, "admin", "/metrics").await.body).into_owned()
+}
+
 /// Polls `/debug/snapshot` until its generation reaches `generation`.
 pub async fn wait_generation(c: &HttpClient, s: &Sluice, generation: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
