@@ -1,23 +1,39 @@
-//! The admin listener (loopback by default): `/healthz`, `/readyz`,
+//! The admin listener (loopback by default): `/healthz` (503 while the
+//! process cannot serve: no Snapshot yet, or a listener of its own flags
+//! that cannot bind), `/readyz` (ready once the first Snapshot is live),
 //! `/metrics`, `/debug/snapshot`.
 
+use crate::publish::Publisher;
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use http::Response;
 use pingora_core::apps::http_app::ServeHttp;
 use pingora_core::protocols::http::ServerSession;
 use prometheus::Encoder;
-use sluice_controller::Published;
+use sluice_config::{Consumer, Diagnostic, Published};
 use std::sync::Arc;
 
-/// What the admin endpoints show: the Snapshot being served, once there is one.
+/// What the admin endpoints show: the Snapshot being served, once there is
+/// one, with every consumer's reports.
 #[derive(Default)]
 pub struct AdminState {
     pub live: ArcSwapOption<Published>,
 }
 
+impl Consumer for AdminState {
+    fn name(&self) -> &'static str {
+        "admin"
+    }
+
+    fn apply(&self, published: &Arc<Published>) -> Vec<Diagnostic> {
+        self.live.store(Some(published.clone()));
+        Vec::new()
+    }
+}
+
 pub struct AdminApp {
     pub state: Arc<AdminState>,
+    pub publisher: Arc<Publisher>,
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -35,7 +51,10 @@ impl ServeHttp for AdminApp {
         let path = session.req_header().uri.path().to_owned();
         let live = self.state.live.load_full();
         match path.as_str() {
-            "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
+            "/healthz" => match self.publisher.unhealthy() {
+                problems if problems.is_empty() => reply(200, "text/plain", b"ok\n".to_vec()),
+                problems => reply(503, "text/plain", format!("unhealthy: {}\n", problems.join("; ")).into_bytes()),
+            },
             "/readyz" => match live.filter(|p| p.snapshot.generation > 0) {
                 Some(p) => {
                     reply(200, "text/plain", format!("ready: generation {}\n", p.snapshot.generation).into_bytes())

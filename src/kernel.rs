@@ -6,7 +6,7 @@
 //! it, whatever way it ends.
 
 use prometheus::{IntGauge, IntGaugeVec, Opts};
-use sluice_config::{Diagnostic, ObjectRef, Snapshot};
+use sluice_config::{Consumer, Diagnostic, ObjectRef, Published, Snapshot};
 use sluice_ebpf::{Datapath, NodeHealth, TableOptions};
 use sluice_proxy::metrics::register;
 use std::path::Path;
@@ -131,5 +131,15 @@ impl Kernel {
                 }
             }
         });
+    }
+}
+
+impl Consumer for Kernel {
+    fn name(&self) -> &'static str {
+        "kernel"
+    }
+
+    fn apply(&self, published: &Arc<Published>) -> Vec<Diagnostic> {
+        self.sync(&published.snapshot)
     }
 }

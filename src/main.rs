@@ -9,6 +9,7 @@ mod convert;
 mod demo;
 mod echo;
 mod kernel;
+mod publish;
 mod run;
 
 use clap::Parser;

@@ -1,183 +1,35 @@
-//! `sluice run`: the manifest source, the publisher that compiles each new
-//! Snapshot and swaps it in with its listeners, and the pingora server that
-//! runs the admin listener and the process's lifecycle (SIGTERM drains,
-//! SIGQUIT hands the listeners to a new process started with `--upgrade`).
+//! `sluice run`: the wiring. A source (manifests or the API server) feeds
+//! Snapshots to the [`Publisher`], which hands each to the consumers: the
+//! proxy's [`DataPlane`], the kernel datapath, the admin endpoints and the
+//! status writer. A pingora server runs the admin listener and the
+//! process's lifecycle (SIGTERM drains, SIGQUIT hands the listeners to a
+//! new process started with `--upgrade`).
 
 use crate::admin::{AdminApp, AdminState};
 use crate::cli::RunArgs;
-use crate::control_metrics::{CONTROL, record_diagnostics};
 use crate::kernel::Kernel;
-use arc_swap::ArcSwap;
+use crate::publish::Publisher;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::{ExecutionPhase, Server, ShutdownWatch};
 use pingora_core::services::background::{BackgroundService, background_service};
 use pingora_core::services::listening::Service;
-use sluice_config::Options;
-use sluice_config::{Diagnostic, ObjectRef, Severity};
-use sluice_controller::Published;
+use sluice_config::{Consumer, Options, Published};
 use sluice_controller::sources::{
     ClusterOptions, ClusterPipeline, ManifestPipeline, spawn_cluster_pipeline, spawn_manifest_pipeline,
 };
-use sluice_controller::status::{StatusOptions, StatusWriter, spawn_status_writer};
+use sluice_controller::status::{StatusFeed, StatusOptions, StatusWriter, spawn_status_writer};
 use sluice_ebpf::{NodeHealth, TableOptions};
-use sluice_proxy::http::{HttpListeners, ListenerOptions};
-use sluice_proxy::l4::L4Manager;
-use sluice_proxy::metrics::METRICS;
-use sluice_proxy::workers::Workers;
-use sluice_proxy::{ListenSockets, RouteTable};
-use std::collections::HashSet;
+use sluice_proxy::http::ListenerOptions;
+use sluice_proxy::{DataPlane, ListenSockets};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 /// How long either side of an upgrade waits for the other.
 const HANDOFF_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Where new Snapshots go: compiled, swapped in, shown on the admin listener.
-pub struct Publisher {
-    pub table: Arc<ArcSwap<RouteTable>>,
-    pub admin: Arc<AdminState>,
-    /// Runs the active health probes, off the proxy's threads.
-    probes: tokio::runtime::Runtime,
-    /// Opens and closes the TCP/UDP listeners, on every proxy worker.
-    l4: L4Manager,
-    /// Opens and closes the HTTP listeners, on the same workers.
-    http: HttpListeners,
-    /// Both kinds' sockets, passed on at an upgrade.
-    sockets: Arc<ListenSockets>,
-    /// The kernel datapath, when `--ebpf-cgroup` or `--nodeport-interface` asks for it.
-    kernel: Option<Kernel>,
-}
-
-impl Publisher {
-    pub fn new(threads: usize, drain: Duration, listeners: ListenerOptions) -> std::io::Result<Self> {
-        let probes = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("health-probes")
-            .enable_all()
-            .build()?;
-        let workers = Arc::new(Workers::new(threads, "proxy")?);
-        let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
-        let sockets = Arc::new(ListenSockets::default());
-        Ok(Self {
-            l4: L4Manager::new(table.clone(), workers.clone(), drain, sockets.clone()),
-            http: HttpListeners::new(table.clone(), workers, sockets.clone(), listeners)
-                .map_err(std::io::Error::other)?,
-            sockets,
-            table,
-            admin: Arc::new(AdminState::default()),
-            probes,
-            kernel: None,
-        })
-    }
-
-    /// The runtime background work (probes, health servers) runs on.
-    pub fn background(&self) -> &tokio::runtime::Handle {
-        self.probes.handle()
-    }
-
-    /// Syncs the kernel datapath with each new Snapshot.
-    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
-        kernel.export_counters(self.probes.handle(), Duration::from_secs(2));
-        self.kernel = Some(kernel);
-        self
-    }
-
-    /// Stops every listener for good: at shutdown, or once a new process
-    /// took their sockets over. Requests in flight finish.
-    pub fn close_listeners(&self) {
-        self.http.close();
-        self.l4.close();
-    }
-
-    pub fn publish(&self, p: &Arc<Published>) {
-        let started = Instant::now();
-        let current = self.table.load_full();
-        let previous = self.admin.live.load_full();
-        if previous.is_none() || current.generation() != p.snapshot.generation {
-            match RouteTable::compile(&p.snapshot, Some(&current)) {
-                Ok(table) => {
-                    for c in table.clusters() {
-                        METRICS.endpoints.with_label_values(&[c.name.as_str()]).set(c.ready_endpoints() as i64);
-                    }
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs() as i64);
-                    for c in &p.snapshot.certificates {
-                        METRICS.certificate_expiry.with_label_values(&[c.name.as_str()]).set(c.not_after - now);
-                    }
-                    table.start_probes(self.probes.handle());
-                    self.table.store(Arc::new(table));
-                    CONTROL.swap_seconds.observe(started.elapsed().as_secs_f64());
-                    CONTROL.generation.set(p.snapshot.generation as i64);
-                    tracing::info!(
-                        generation = p.snapshot.generation,
-                        swap_us = started.elapsed().as_micros() as u64,
-                        "serving new Snapshot"
-                    );
-                }
-                Err(e) => {
-                    tracing::error!(generation = p.snapshot.generation, error = %e, "Snapshot not served; the last one stays");
-                    return;
-                }
-            }
-        }
-        // Listeners that cannot bind are a fact of this machine, not of the
-        // inputs: reported on the object that asked for the port.
-        let mut p = p.clone();
-        let kernel = self.kernel.as_ref().map(|k| k.sync(&p.snapshot)).unwrap_or_default();
-        if !kernel.is_empty() {
-            let mut with = (*p).clone();
-            with.diagnostics.extend(kernel);
-            p = Arc::new(with);
-        }
-        let unusable = self.table.load().certificates().failed().to_vec();
-        if !unusable.is_empty() {
-            let mut with = (*p).clone();
-            for (name, why) in unusable {
-                let secret = p.snapshot.certificates.iter().find(|c| c.name == name).map(|c| c.secret.clone());
-                with.diagnostics.push(Diagnostic::error(
-                    secret.unwrap_or_else(|| ObjectRef::new("Certificate", "", name.as_str())),
-                    "data",
-                    format!("cannot be served: {why}; the default certificate is served in its place"),
-                ));
-            }
-            p = Arc::new(with);
-        }
-        let failed_l4 = self.l4.reconcile();
-        let failed_http = self.http.reconcile();
-        if !failed_l4.is_empty() || !failed_http.is_empty() {
-            let table = self.table.load();
-            let mut with = (*p).clone();
-            for (name, why) in failed_l4.into_iter().chain(failed_http) {
-                let (source, port) = match (table.l4(&name), table.http_listeners().get(&name)) {
-                    (Some(l), _) => (l.policy.source.clone(), l.address.port()),
-                    (None, Some(l)) => (l.source.clone(), l.address.port()),
-                    (None, None) => (None, 0),
-                };
-                let source = source.unwrap_or_else(|| ObjectRef::new("Listener", "", name.as_str()));
-                // A ConfigMap names the port by its data key; other objects hold it in a port field.
-                let field = if source.kind == "ConfigMap" { format!("data[{port}]") } else { format!("port {port}") };
-                with.diagnostics.push(Diagnostic::error(source, field, why));
-            }
-            p = Arc::new(with);
-        }
-        let p = &p;
-        let seen: HashSet<_> = previous.iter().flat_map(|p| p.diagnostics.iter()).collect();
-        for d in p.diagnostics.iter().filter(|d| !seen.contains(d)) {
-            match d.severity {
-                Severity::Error => tracing::error!("{d}"),
-                Severity::Warning => tracing::warn!("{d}"),
-                Severity::Info => tracing::info!("{d}"),
-            }
-        }
-        record_diagnostics(&p.diagnostics);
-        self.admin.live.store(Some(p.clone()));
-    }
-}
 
 /// A running source of Snapshots; dropping it stops the source.
 enum Source {
@@ -186,6 +38,8 @@ enum Source {
     Cluster {
         pipeline: ClusterPipeline,
         _status: StatusWriter,
+        /// Hands the status writer each Snapshot with the data plane's reports.
+        feed: Arc<StatusFeed>,
         _runtime: tokio::runtime::Runtime,
     },
 }
@@ -195,6 +49,14 @@ impl Source {
         match self {
             Source::Manifests(p) => &p.published,
             Source::Cluster { pipeline, .. } => &pipeline.published,
+        }
+    }
+
+    /// The status writer's consumer, in `--kube` mode.
+    fn status_feed(&self) -> Option<Arc<StatusFeed>> {
+        match self {
+            Source::Manifests(_) => None,
+            Source::Cluster { feed, .. } => Some(feed.clone()),
         }
     }
 }
@@ -246,17 +108,18 @@ fn start_source(args: &RunArgs, options: &Options) -> Result<Source, (u8, String
             .unwrap_or_else(|| format!("sluice-{}", std::process::id())),
         lease_seconds: 15,
     };
-    let writer = rt.block_on(async { spawn_status_writer(client, pipeline.published.clone(), status) });
-    Ok(Source::Cluster { pipeline, _status: writer, _runtime: rt })
+    let (feed, published) = StatusFeed::new();
+    let writer = rt.block_on(async { spawn_status_writer(client, published, status) });
+    Ok(Source::Cluster { pipeline, _status: writer, feed: Arc::new(feed), _runtime: rt })
 }
 
 /// Socket-LB on `--ebpf-cgroup`, NodePort on `--nodeport-interface`, with
 /// kube-proxy's health endpoints for this node.
-fn attach_kernel(args: &RunArgs, options: &Options, publisher: &Publisher) -> Result<Kernel, String> {
+fn attach_kernel(args: &RunArgs, options: &Options, data_plane: &DataPlane) -> Result<Kernel, String> {
     let node = args.node_name.clone().or_else(|| std::env::var("NODE_NAME").ok()).unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
     });
-    let health = NodeHealth::new(&node, options.l4_bind, publisher.background().clone());
+    let health = NodeHealth::new(&node, options.l4_bind, data_plane.background().clone());
     health
         .serve_healthz(args.healthz_listen)
         .map_err(|e| format!("cannot serve /healthz on {}: {e}", args.healthz_listen))?;
@@ -264,15 +127,9 @@ fn attach_kernel(args: &RunArgs, options: &Options, publisher: &Publisher) -> Re
     Kernel::attach(args.ebpf_cgroup.as_deref(), &args.nodeport_interfaces, table, health)
 }
 
-pub fn run(args: &RunArgs) -> ExitCode {
-    let options = args.translate.options();
-    let pipeline = match start_source(args, &options) {
-        Ok(p) => p,
-        Err((code, e)) => {
-            eprintln!("sluice run: {e}");
-            return ExitCode::from(code);
-        }
-    };
+/// The proxy, and the kernel datapath when `--ebpf-cgroup` or
+/// `--nodeport-interface` asks for it.
+fn start_data_plane(args: &RunArgs, options: &Options) -> Result<(Arc<DataPlane>, Option<Arc<Kernel>>), String> {
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let listeners = ListenerOptions {
         max_connections: args.max_connections as usize,
@@ -280,25 +137,20 @@ pub fn run(args: &RunArgs) -> ExitCode {
         header_timeout: Duration::from_secs(args.client_header_timeout_seconds),
         keepalive_timeout: Duration::from_secs(args.keepalive_timeout_seconds),
     };
-    let publisher = match Publisher::new(threads, Duration::from_secs(args.drain_seconds), listeners) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("sluice run: cannot start the proxy runtimes: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let publisher = if args.ebpf_cgroup.is_none() && args.nodeport_interfaces.is_empty() {
-        Arc::new(publisher)
-    } else {
-        match attach_kernel(args, &options, &publisher) {
-            Ok(kernel) => Arc::new(publisher.with_kernel(kernel)),
-            Err(e) => {
-                eprintln!("sluice run: cannot attach the kernel datapath: {e}");
-                return ExitCode::from(1);
-            }
-        }
-    };
+    let data_plane = DataPlane::new(threads, Duration::from_secs(args.drain_seconds), listeners)
+        .map_err(|e| format!("cannot start the proxy runtimes: {e}"))?;
+    if args.ebpf_cgroup.is_none() && args.nodeport_interfaces.is_empty() {
+        return Ok((Arc::new(data_plane), None));
+    }
+    let kernel =
+        attach_kernel(args, options, &data_plane).map_err(|e| format!("cannot attach the kernel datapath: {e}"))?;
+    kernel.export_counters(data_plane.background(), Duration::from_secs(2));
+    Ok((Arc::new(data_plane), Some(Arc::new(kernel))))
+}
 
+/// Starts pingora's server; with `--upgrade`, first takes the old
+/// process's listeners over (it passes pingora's and ours at once, on SIGQUIT).
+fn bootstrap(args: &RunArgs, sockets: &Arc<ListenSockets>) -> Result<Server, String> {
     let conf = ServerConf {
         threads: 1,
         grace_period_seconds: Some(args.shutdown_grace_seconds),
@@ -308,59 +160,93 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     let opt = Opt { upgrade: args.upgrade, ..Opt::default() };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
-    let ours = listeners_socket(&args.upgrade_socket);
-    if args.upgrade {
-        // The old process passes pingora's listener and ours at once, on SIGQUIT.
-        let (sockets, path) = (publisher.sockets.clone(), ours.clone());
-        let receiving = std::thread::spawn(move || sockets.receive(&path, HANDOFF_TIMEOUT));
+    if !args.upgrade {
         server.bootstrap();
-        match receiving.join() {
-            Ok(Ok(n)) => tracing::info!(sockets = n, "took over the old process's listeners"),
-            Ok(Err(e)) => {
-                eprintln!("sluice run: --upgrade: cannot take over the listeners on {}: {e}", ours.display());
-                return ExitCode::from(1);
-            }
-            Err(_) => return ExitCode::from(1),
+        return Ok(server);
+    }
+    let (sockets, path) = (sockets.clone(), listeners_socket(&args.upgrade_socket));
+    let receiving = std::thread::spawn(move || sockets.receive(&path, HANDOFF_TIMEOUT));
+    server.bootstrap();
+    match receiving.join() {
+        Ok(Ok(n)) => tracing::info!(sockets = n, "took over the old process's listeners"),
+        Ok(Err(e)) => {
+            let path = listeners_socket(&args.upgrade_socket);
+            return Err(format!("--upgrade: cannot take over the listeners on {}: {e}", path.display()));
         }
-    } else {
-        server.bootstrap();
+        Err(_) => return Err("--upgrade: the hand-off thread failed".into()),
     }
-    publisher.publish(&pipeline.published().borrow().clone());
-    let unclaimed = publisher.sockets.close_unclaimed();
-    if !unclaimed.is_empty() {
-        tracing::info!(?unclaimed, "closed the old process's listeners this configuration has no use for");
-    }
+    Ok(server)
+}
 
-    let mut changes = pipeline.published().clone();
-    let feed = publisher.clone();
-    let spawned = std::thread::Builder::new().name("publisher".into()).spawn(move || {
-        let _source = pipeline;
+/// Publishes every Snapshot the source makes, on a thread of its own.
+fn follow(source: Source, publisher: Arc<Publisher>) -> std::io::Result<()> {
+    let mut changes = source.published().clone();
+    std::thread::Builder::new().name("publisher".into()).spawn(move || {
+        let _source = source;
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async move {
             while changes.changed().await.is_ok() {
                 let next = changes.borrow_and_update().clone();
-                feed.publish(&next);
+                publisher.publish(&next);
             }
         });
-    });
-    if let Err(e) = spawned {
+    })?;
+    Ok(())
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    let options = args.translate.options();
+    let source = match start_source(args, &options) {
+        Ok(p) => p,
+        Err((code, e)) => {
+            eprintln!("sluice run: {e}");
+            return ExitCode::from(code);
+        }
+    };
+    let (data_plane, kernel) = match start_data_plane(args, &options) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("sluice run: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let admin = Arc::new(AdminState::default());
+    let mut consumers: Vec<Arc<dyn Consumer>> = vec![data_plane.clone()];
+    consumers.extend(kernel.map(|k| k as Arc<dyn Consumer>));
+    consumers.push(admin.clone());
+    consumers.extend(source.status_feed().map(|f| f as Arc<dyn Consumer>));
+    let publisher = Arc::new(Publisher::new(consumers));
+
+    let server = match bootstrap(args, data_plane.sockets()) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("sluice run: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    publisher.publish(&source.published().borrow().clone());
+    let unclaimed = data_plane.sockets().close_unclaimed();
+    if !unclaimed.is_empty() {
+        tracing::info!(?unclaimed, "closed the old process's listeners this configuration has no use for");
+    }
+    let source_name = match &args.manifests {
+        Some(dir) => dir.display().to_string(),
+        None => "the Kubernetes API".to_owned(),
+    };
+    if let Err(e) = follow(source, publisher.clone()) {
         eprintln!("sluice run: cannot start the publisher: {e}");
         return ExitCode::from(1);
     }
-    hand_off_on_upgrade(&server, publisher.sockets.clone(), ours);
-
-    let mut admin = Service::new("sluice admin".to_owned(), AdminApp { state: publisher.admin.clone() });
+    hand_off_on_upgrade(&server, data_plane.sockets().clone(), listeners_socket(&args.upgrade_socket));
+    let mut server = server;
+    let mut admin = Service::new("sluice admin".to_owned(), AdminApp { state: admin, publisher });
     if let Some(warning) = admin_exposure(args.admin_listen, args.admin_allow_remote) {
         tracing::warn!(admin = %args.admin_listen, "{warning}");
     }
     admin.add_tcp(&args.admin_listen.to_string());
     server.add_service(admin);
-    server.add_service(background_service("sluice listeners", Lifecycle(publisher.clone())));
-    let source = match &args.manifests {
-        Some(dir) => dir.display().to_string(),
-        None => "the Kubernetes API".to_owned(),
-    };
-    tracing::info!(http = %options.http_listen, admin = %args.admin_listen, %source, "sluice running");
+    server.add_service(background_service("sluice listeners", Lifecycle(data_plane)));
+    tracing::info!(http = %options.http_listen, admin = %args.admin_listen, source = %source_name, "sluice running");
     server.run_forever()
 }
 
@@ -394,7 +280,7 @@ fn hand_off_on_upgrade(server: &Server, sockets: Arc<ListenSockets>, path: PathB
 /// Closes the Snapshot's listeners when pingora's shutdown starts (SIGTERM,
 /// or after an upgrade's hand-off), so in-flight requests drain while
 /// nothing new is accepted.
-struct Lifecycle(Arc<Publisher>);
+struct Lifecycle(Arc<DataPlane>);
 
 #[async_trait::async_trait]
 impl BackgroundService for Lifecycle {

@@ -1,4 +1,3 @@
-use crate::ObjectRef;
 use serde::{Deserialize, Serialize};
 
 /// How an L4 listener proxies connections (TCP) or flows (UDP).
@@ -19,9 +18,6 @@ pub struct L4Policy {
     /// Send a PROXY protocol header of this version to the upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_proxy_protocol: Option<ProxyProtocolVersion>,
-    /// The object that asked for this listener.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<ObjectRef>,
 }
 
 impl Default for L4Policy {
@@ -32,7 +28,6 @@ impl Default for L4Policy {
             max_connections: None,
             decode_proxy_protocol: false,
             send_proxy_protocol: None,
-            source: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The Snapshot: the neutral model of what the data plane must do.
 //!
 //! Sources and translation (in `sluice-controller`) produce a [`Snapshot`];
-//! the proxy, the eBPF loader and the status writer consume it. Nothing here
+//! the proxy, the eBPF loader, the admin endpoints and the status writer
+//! consume it through [`Consumer`]. Nothing here
 //! does I/O or knows Kubernetes: this crate is the seam between producers and
 //! consumers, so both sides can change without knowing each other.
 
@@ -9,6 +10,7 @@ mod balance;
 mod canary;
 mod certificate;
 mod cluster;
+mod consumer;
 mod diagnostic;
 mod hash_key;
 mod host_match;
@@ -17,6 +19,7 @@ mod listener;
 mod object_ref;
 mod options;
 mod path_match;
+mod published;
 mod route;
 mod route_policy;
 mod service_vip;
@@ -30,6 +33,7 @@ pub use balance::{
 pub use canary::{Canary, CanaryVerdict, HeaderMatch, always_never};
 pub use certificate::{Certificate, CertificateAuthority, Sensitive};
 pub use cluster::{Cluster, DnsTarget, Endpoint};
+pub use consumer::Consumer;
 pub use diagnostic::{Diagnostic, Severity};
 pub use hash_key::{KeyPart, parse_hash_key};
 pub use host_match::HostPattern;
@@ -38,6 +42,7 @@ pub use listener::{Listener, ListenerKind};
 pub use object_ref::ObjectRef;
 pub use options::{NodePortRange, Options};
 pub use path_match::{PathKind, PathMatch};
+pub use published::Published;
 pub use route::{ClientVerify, Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
 pub use route_policy::{RateLimit, RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol};
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};

@@ -1,4 +1,4 @@
-use crate::{L4Policy, Split};
+use crate::{L4Policy, ObjectRef, Split};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -10,6 +10,11 @@ pub struct Listener {
     pub address: SocketAddr,
     #[serde(flatten)]
     pub kind: ListenerKind,
+    /// The object that asked for this listener; `None` for the process's
+    /// own (`--http-listen`, `--https-listen`). A port that cannot bind is
+    /// reported on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ObjectRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -135,6 +135,7 @@ mod tests {
                 name: "http".into(),
                 address: "0.0.0.0:80".parse().unwrap(),
                 kind: ListenerKind::Http { route_config: "ingress".into() },
+                source: None,
             }],
             route_configs: vec![RouteConfig {
                 name: "ingress".into(),

@@ -16,6 +16,7 @@ mod store;
 mod translate;
 
 pub use object::{Kind, Object};
-pub use reconcile::{Published, Reconciler};
+pub use reconcile::Reconciler;
+pub use sluice_config::Published;
 pub use store::{Key, Store};
 pub use translate::{INGRESS_ROUTES, translate};

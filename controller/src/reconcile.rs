@@ -3,23 +3,9 @@
 use crate::object::Object;
 use crate::store::Store;
 use crate::translate::translate;
-use sluice_config::{Diagnostic, ObjectRef, Options, Severity, Snapshot};
+use sluice_config::{Diagnostic, ObjectRef, Options, Published, Severity, Snapshot};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-
-/// A Snapshot as published to the consumers, with the diagnostics of the
-/// inputs it was made from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Published {
-    pub snapshot: Arc<Snapshot>,
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl Published {
-    pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
-    }
-}
 
 /// Turns successive stores into published Snapshots. An object whose new
 /// version has an error keeps serving its last version that had none, so one

@@ -7,7 +7,6 @@
 
 use crate::bcs::BcsIngress;
 use crate::object::BCS_INGRESS_KIND;
-use crate::reconcile::Published;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Patch, PatchParams};
@@ -15,7 +14,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use serde_json::{Value, json};
-use sluice_config::{ObjectRef, Severity};
+use sluice_config::{Consumer, Diagnostic, ObjectRef, Published, Severity};
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -59,7 +58,7 @@ fn served(p: &Published) -> BTreeSet<ObjectRef> {
     let sources = routes
         .flat_map(|r| std::iter::once(&r.source).chain(r.canaries.iter().map(|c| &c.source)))
         .cloned()
-        .chain(s.listeners.iter().filter_map(|l| l.kind.l4_policy()?.source.clone()));
+        .chain(s.listeners.iter().filter_map(|l| l.source.clone()));
     sources.filter(|r| r.kind == "Ingress" || r.kind == BCS_INGRESS_KIND).collect()
 }
 
@@ -164,6 +163,31 @@ impl Writer {
                 Err(e) => tracing::debug!(object = %d.object, error = %e, "cannot send an Event"),
             }
         }
+    }
+}
+
+/// The status writer's side of the publish seam: it is handed each
+/// Snapshot after the data plane, with what the data plane could not apply
+/// (a port it cannot bind, a certificate rustls refuses), so those become
+/// Events on the objects that asked, like input errors.
+pub struct StatusFeed(watch::Sender<Arc<Published>>);
+
+impl StatusFeed {
+    /// The feed and the receiver [`spawn_status_writer`] reads from.
+    pub fn new() -> (StatusFeed, watch::Receiver<Arc<Published>>) {
+        let (tx, rx) = watch::channel(Arc::new(Published::default()));
+        (StatusFeed(tx), rx)
+    }
+}
+
+impl Consumer for StatusFeed {
+    fn name(&self) -> &'static str {
+        "status"
+    }
+
+    fn apply(&self, published: &Arc<Published>) -> Vec<Diagnostic> {
+        self.0.send_replace(published.clone());
+        Vec::new()
     }
 }
 

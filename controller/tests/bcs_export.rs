@@ -130,3 +130,26 @@ fn maxconn_of_an_exported_service_caps_its_clusters() {
     };
     assert_eq!(policy.max_connections, Some(50));
 }
+
+/// A hand-written EndpointSlice names no Pod (no `targetRef`): its endpoints
+/// are grouped by the Pod that holds their address, and an address no Pod
+/// holds is said, not silently put in no group.
+#[test]
+fn weight_groups_match_pods_by_address_when_endpoints_name_none() {
+    let slice = "\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: template-service-manual\n  namespace: default\n  labels: {kubernetes.io/service-name: template-service}\naddressType: IPv4\nports: [{name: http-8080, port: 8080}]\nendpoints:\n- addresses: [192.0.2.10]\n- addresses: [192.0.2.20]\n- addresses: [192.0.2.21]\n- addresses: [192.0.2.99]\n";
+    let yaml = pods("lol-summoner", 1, 10)
+        + &pods("new-lol-summoner", 2, 20)
+        + &exported("BCSGROUP: external, BCS-WEIGHT-lol-summoner: \"3\", BCS-WEIGHT-new-lol-summoner: \"7\"", PORTS)
+        + slice;
+    let (s, diags) = run(&yaml);
+    let cluster = route(&s, "demo.bcs.com", "/").unwrap().split.0[0].cluster.clone();
+    let c = s.cluster(&cluster).unwrap();
+    let weight = |ip: &str| c.endpoints.iter().find(|e| e.address.ip().to_string() == ip).unwrap().weight;
+    let total: u32 = c.endpoints.iter().map(|e| e.weight).sum();
+    let share = |ips: &[&str]| f64::from(ips.iter().map(|ip| weight(ip)).sum::<u32>()) / f64::from(total);
+    // 192.0.2.99 is in no group (weight 1 of 11 overall), the groups share the rest 3:7.
+    assert!((share(&["192.0.2.10"]) / share(&["192.0.2.20", "192.0.2.21"]) - 3.0 / 7.0).abs() < 1e-9, "{c:?}");
+    assert_eq!(weight("192.0.2.20"), weight("192.0.2.21"));
+    let d = find(&diags, Severity::Warning, "Service/default/template-service", "BCS-WEIGHT");
+    assert!(d.message.contains("192.0.2.99"), "{d}");
+}

@@ -8,6 +8,7 @@ pub mod balancer;
 mod client_limits;
 mod clock;
 mod cluster;
+mod data_plane;
 pub mod health;
 pub mod http;
 pub mod l4;
@@ -19,6 +20,7 @@ pub mod workers;
 
 pub use client_limits::{ClientLease, ClientLimits};
 pub use cluster::{ClusterState, InFlight, PickInput, Picked};
+pub use data_plane::DataPlane;
 pub use listen_sockets::ListenSockets;
 pub use route_table::{
     CompileError, CompiledRoute, HttpListener, L4Listener, ListenerTls, RouteTable, RoutesForListener, SplitKey,

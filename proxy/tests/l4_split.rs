@@ -55,12 +55,13 @@ async fn serve(balance: Balance) -> (SocketAddr, L4Manager) {
                 ]),
                 policy: L4Policy::default(),
             },
+            source: None,
         }],
         clusters: vec![cluster("blue", blue, balance.clone()), cluster("green", green, balance)],
         ..Snapshot::default()
     };
     assert_eq!(snapshot.validate(), vec![]);
-    let table = Arc::new(ArcSwap::from_pointee(RouteTable::compile(&snapshot, None).unwrap()));
+    let table = Arc::new(ArcSwap::from_pointee(RouteTable::compile(&snapshot, None)));
     let workers = Arc::new(Workers::new(2, "l4-test").unwrap());
     let manager = L4Manager::new(table, workers, Duration::from_secs(1), Default::default());
     assert!(manager.reconcile().is_empty());

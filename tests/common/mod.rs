@@ -160,9 +160,26 @@ impl Sluice {
     }
 
     fn spawn(dir: tempfile::TempDir, source: &[&str], extra: &[&str]) -> Sluice {
+        let s = Self::launch(dir, source, extra, None);
+        wait_connectable(s.http);
+        s
+    }
+
+    /// Sluice reading the API server a kubeconfig names, with its HTTPS
+    /// listener on `https` if given; waits only for the admin listener (the
+    /// others open with the first Snapshot, which may not come).
+    pub fn start_kube_at(kubeconfig: &str, https: Option<SocketAddr>, extra: &[&str]) -> Sluice {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".kubeconfig");
+        std::fs::write(&path, kubeconfig).unwrap();
+        let path = path.display().to_string();
+        Self::launch(dir, &["--kube", "--kubeconfig", &path], extra, https)
+    }
+
+    fn launch(dir: tempfile::TempDir, source: &[&str], extra: &[&str], https: Option<SocketAddr>) -> Sluice {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
-        let https: SocketAddr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap();
+        let https = https.unwrap_or_else(|| format!("127.0.0.1:{}", free_port(&["127.0.0.1"])).parse().unwrap());
         let log = std::fs::File::create(dir.path().join(".sluice.log")).unwrap();
         let child = Command::new(BIN)
             .arg("run")
@@ -175,7 +192,6 @@ impl Sluice {
             .spawn()
             .expect("start sluice");
         let mut s = Sluice { proc: Proc(child), http, https, admin, dir };
-        wait_connectable(http);
         wait_connectable(admin);
         assert!(s.proc.0.try_wait().unwrap().is_none(), "sluice exited at start:\n{}", s.log());
         s

@@ -9,7 +9,7 @@
 
 use crate::bcs::BcsIngress;
 use crate::object::{Kind, Object};
-use crate::reconcile::{Published, Reconciler};
+use crate::reconcile::Reconciler;
 use crate::store::{Key, Store};
 use futures_util::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
@@ -20,6 +20,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
+use sluice_config::Published;
 use sluice_config::{Diagnostic, ObjectRef, Options};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;

@@ -1,9 +1,10 @@
 //! Watching a manifest directory: each change becomes a new published Snapshot.
 
 use super::manifests::ManifestDir;
-use crate::reconcile::{Published, Reconciler};
+use crate::reconcile::Reconciler;
 use notify::{RecursiveMode, Watcher};
 use sluice_config::Options;
+use sluice_config::Published;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;

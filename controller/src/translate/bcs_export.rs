@@ -6,7 +6,7 @@
 use super::Translator;
 use super::annotations::ClusterPolicy;
 use crate::store::Key;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use sluice_config::{Diagnostic, ObjectRef};
 use std::collections::BTreeMap;
 
@@ -109,17 +109,34 @@ impl Translator<'_> {
         if export.weights.is_empty() {
             return Some(name);
         }
-        let group_of = |pod: Option<&String>| -> (String, u32) {
-            let labels =
-                pod.and_then(|p| store.pods.get(&(key.0.clone(), p.clone()))).and_then(|p| p.metadata.labels.as_ref());
-            export
-                .weights
-                .iter()
-                .find(|(v, _)| labels.is_some_and(|l| l.values().any(|lv| lv == v)))
-                .map(|(v, w)| (v.clone(), *w))
-                .unwrap_or_else(|| (String::new(), 1))
+        // A hand-written EndpointSlice names no Pod: the Pod holding the
+        // endpoint's address stands in for it.
+        let namespace_pods =
+            || store.pods.range((key.0.clone(), String::new())..).take_while(|((ns, _), _)| *ns == key.0);
+        let pod_of = |e: &sluice_config::Endpoint| -> Option<&Pod> {
+            match &e.pod {
+                Some(p) => store.pods.get(&(key.0.clone(), p.clone())),
+                None => namespace_pods().map(|(_, p)| p).find(|p| pod_holds(p, e.address.ip())),
+            }
         };
-        let groups: Vec<(String, u32)> = cluster.endpoints.iter().map(|e| group_of(e.pod.as_ref())).collect();
+        let mut unmatched = Vec::new();
+        let groups: Vec<(String, u32)> = cluster
+            .endpoints
+            .iter()
+            .map(|e| {
+                let pod = pod_of(e);
+                if pod.is_none() {
+                    unmatched.push(e.address.ip().to_string());
+                }
+                let labels = pod.and_then(|p| p.metadata.labels.as_ref());
+                export
+                    .weights
+                    .iter()
+                    .find(|(v, _)| labels.is_some_and(|l| l.values().any(|lv| lv == v)))
+                    .map(|(v, w)| (v.clone(), *w))
+                    .unwrap_or_else(|| (String::new(), 1))
+            })
+            .collect();
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         for (g, _) in &groups {
             *counts.entry(g.as_str()).or_default() += 1;
@@ -129,6 +146,23 @@ impl Translator<'_> {
             let n = counts.get(g.as_str()).copied().unwrap_or(1);
             e.weight = u32::try_from(u64::from(*w) * lcm / n).unwrap_or(u32::MAX);
         }
+        if !unmatched.is_empty() {
+            self.push(Diagnostic::warning(
+                ObjectRef::new("Service", &key.0, &key.1),
+                format!("metadata.labels[{WEIGHT_PREFIX}*]"),
+                format!(
+                    "endpoint {} belongs to no Pod (no targetRef, and no Pod has the address): it is in no BCS-WEIGHT group and gets the ungrouped weight 1",
+                    unmatched.join(", ")
+                ),
+            ));
+        }
         Some(name)
     }
+}
+
+/// Whether `ip` is one of the Pod's addresses.
+fn pod_holds(pod: &Pod, ip: std::net::IpAddr) -> bool {
+    let Some(status) = &pod.status else { return false };
+    let ip = ip.to_string();
+    status.pod_ip.as_deref() == Some(ip.as_str()) || status.pod_ips.iter().flatten().any(|p| p.ip == ip)
 }

@@ -383,7 +383,12 @@ impl Translator<'_> {
                         default_policy: RoutePolicy::default(),
                     });
                     if protocol == Protocol::Http {
-                        Listener { name: format!("http-{port}"), address, kind: ListenerKind::Http { route_config } }
+                        Listener {
+                            name: format!("http-{port}"),
+                            address,
+                            kind: ListenerKind::Http { route_config },
+                            source: Some(r.clone()),
+                        }
                     } else {
                         let default_certificate = rule
                             .certificate
@@ -393,6 +398,7 @@ impl Translator<'_> {
                             name: format!("https-{port}"),
                             address,
                             kind: ListenerKind::Https { route_config, default_certificate },
+                            source: Some(r.clone()),
                         }
                     }
                 }
@@ -402,13 +408,24 @@ impl Translator<'_> {
                         format!("bcsingress/{}/{}:{port}/{}", r.namespace, r.name, if udp { "udp" } else { "tcp" });
                     let cluster =
                         self.bcs_cluster(&r, name, &field, &rule.services, rule.listener_attribute.as_ref(), false);
-                    let mut policy = L4Policy { source: Some(r.clone()), ..L4Policy::default() };
+                    let mut policy = L4Policy::default();
+                    let source = Some(r.clone());
                     let split = Split::single(cluster);
                     if udp {
                         policy.idle_timeout_ms = 30_000;
-                        Listener { name: format!("udp-{port}"), address, kind: ListenerKind::Udp { split, policy } }
+                        Listener {
+                            name: format!("udp-{port}"),
+                            address,
+                            kind: ListenerKind::Udp { split, policy },
+                            source,
+                        }
                     } else {
-                        Listener { name: format!("tcp-{port}"), address, kind: ListenerKind::Tcp { split, policy } }
+                        Listener {
+                            name: format!("tcp-{port}"),
+                            address,
+                            kind: ListenerKind::Tcp { split, policy },
+                            source,
+                        }
                     }
                 }
                 Protocol::TcpSsl | Protocol::Quic => {

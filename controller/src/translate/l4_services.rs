@@ -138,15 +138,12 @@ impl Translator<'_> {
             }
             let Some(cluster) = self.export_cluster(key, svc, i, &export) else { continue };
             owners.insert((port, false), format!("{r} {field}"));
-            let policy = L4Policy {
-                source: Some(r.clone()),
-                max_connections: Some(export.max_connections),
-                ..L4Policy::default()
-            };
+            let policy = L4Policy { max_connections: Some(export.max_connections), ..L4Policy::default() };
             out.push(Listener {
                 name: format!("tcp-{port}"),
                 address: SocketAddr::new(bind, port),
                 kind: ListenerKind::Tcp { split: Split::single(cluster), policy },
+                source: Some(r.clone()),
             });
         }
         out
@@ -199,7 +196,7 @@ impl Translator<'_> {
                 continue;
             }
             owners.insert((port, false), format!("{r} {tf}.listenPort"));
-            let mut l4 = L4Policy { source: Some(r.clone()), ..L4Policy::default() };
+            let mut l4 = L4Policy::default();
             if let Some(max) =
                 rule.max_conn.as_ref().and_then(serde_json::Value::as_u64).and_then(|m| u32::try_from(m).ok())
             {
@@ -209,6 +206,7 @@ impl Translator<'_> {
                 name: format!("tcp-{port}"),
                 address: SocketAddr::new(bind, port),
                 kind: ListenerKind::Tcp { split, policy: l4 },
+                source: Some(r.clone()),
             });
         }
         out
@@ -234,7 +232,7 @@ impl Translator<'_> {
             self.push(Diagnostic::error(r.clone(), field, format!("'{value}' is not namespace/service:port")));
             return None;
         };
-        let mut policy = L4Policy { source: Some(r.clone()), ..L4Policy::default() };
+        let mut policy = L4Policy::default();
         if udp {
             policy.idle_timeout_ms = 30_000;
         }
@@ -294,6 +292,7 @@ impl Translator<'_> {
             name: format!("{}-{port}", if udp { "udp" } else { "tcp" }),
             address: SocketAddr::new(bind, port),
             kind,
+            source: Some(r.clone()),
         })
     }
 }

@@ -123,11 +123,13 @@ impl<'a> Translator<'a> {
                     name: "http".into(),
                     address: self.options.http_listen,
                     kind: ListenerKind::Http { route_config: INGRESS_ROUTES.into() },
+                    source: None,
                 },
                 Listener {
                     name: "https".into(),
                     address: self.options.https_listen,
                     kind: ListenerKind::Https { route_config: INGRESS_ROUTES.into(), default_certificate },
+                    source: None,
                 },
             ]
             .into_iter()

@@ -5,9 +5,11 @@
 
 use crate::node_addresses::ipv4_addresses;
 use crate::service_table::{Diff, ServiceTable, TableOptions};
+use aya::Ebpf;
+#[cfg(feature = "programs")]
+use aya::include_bytes_aligned;
 use aya::maps::{HashMap, MapData, PerCpuArray};
 use aya::programs::{CgroupAttachMode, CgroupSockAddr, SchedClassifier, TcAttachType};
-use aya::{Ebpf, include_bytes_aligned};
 use sluice_config::ServiceVip;
 use sluice_ebpf_common::{
     Backend, COUNTER_NO_BACKEND, COUNTER_NODEPORT_FLOWS, COUNTER_NODEPORT_NO_BACKEND, COUNTER_NODEPORT_NO_PORT,
@@ -35,6 +37,8 @@ pub enum Error {
     Missing(&'static str),
     #[error("cannot list the node's addresses: {0}")]
     Addresses(std::io::Error),
+    #[error("this build has no eBPF programs (built without the `ebpf` cargo feature)")]
+    NotBuilt,
 }
 
 /// What the programs did since they were loaded.
@@ -64,6 +68,17 @@ pub struct Datapath {
     node_addresses: Option<HashSet<u32>>,
 }
 
+/// The kernel programs' object, as built into this binary.
+#[cfg(feature = "programs")]
+fn programs() -> Result<&'static [u8], Error> {
+    Ok(include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sluice-ebpf-programs")))
+}
+
+#[cfg(not(feature = "programs"))]
+fn programs() -> Result<&'static [u8], Error> {
+    Err(Error::NotBuilt)
+}
+
 fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
     move |source| Error::Map { name, source }
 }
@@ -75,7 +90,7 @@ fn program_err(name: &'static str) -> impl Fn(aya::programs::ProgramError) -> Er
 impl Datapath {
     /// Loads the programs and creates their maps; nothing is attached yet.
     pub fn load(options: TableOptions) -> Result<Datapath, Error> {
-        let ebpf = Ebpf::load(include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sluice-ebpf-programs")))?;
+        let ebpf = Ebpf::load(programs()?)?;
         Ok(Datapath { ebpf, options, applied: ServiceTable::default(), node_addresses: None })
     }
 

@@ -18,10 +18,20 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-#[derive(Debug, thiserror::Error)]
+/// A part of a Snapshot that could not be compiled. The rest of the
+/// Snapshot is served; the part keeps its last good form when it had one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CompileError {
     #[error("route config {route_config}, host {host}: {message}")]
-    Path { route_config: String, host: String, message: String },
+    Path {
+        route_config: String,
+        host: String,
+        message: String,
+        /// The object of the host's first route.
+        object: Option<ObjectRef>,
+        /// Whether the host's last good form is served in its place.
+        kept: bool,
+    },
 }
 
 /// Everything of one Snapshot that requests read, compiled.
@@ -33,6 +43,7 @@ pub struct RouteTable {
     http: HashMap<String, HttpListener>,
     certificates: CertificateSet,
     generation: u64,
+    problems: Vec<CompileError>,
 }
 
 /// An HTTP or HTTPS listener: where it listens, its route config, its TLS
@@ -59,6 +70,8 @@ pub struct L4Listener {
     pub address: SocketAddr,
     pub udp: bool,
     pub policy: L4Policy,
+    /// The object that asked for it.
+    pub source: Option<ObjectRef>,
     /// Its split, as a route (the label is the listener's name).
     pub route: Arc<CompiledRoute>,
 }
@@ -66,8 +79,10 @@ pub struct L4Listener {
 impl RouteTable {
     /// Compiles `snapshot`. Clusters whose endpoints did not change since
     /// `previous` keep their state (rotation position), so a swap does not
-    /// reshuffle traffic.
-    pub fn compile(snapshot: &Snapshot, previous: Option<&RouteTable>) -> Result<Self, CompileError> {
+    /// reshuffle traffic. A host that cannot be compiled keeps its form of
+    /// `previous` (or is left out) and is listed in [`RouteTable::problems`]:
+    /// one bad host never holds back the rest of a Snapshot.
+    pub fn compile(snapshot: &Snapshot, previous: Option<&RouteTable>) -> Self {
         let mut clusters = HashMap::with_capacity(snapshot.clusters.len());
         for c in &snapshot.clusters {
             let state = match previous.and_then(|p| p.clusters.get(&c.name)) {
@@ -77,8 +92,10 @@ impl RouteTable {
             clusters.insert(c.name.clone(), state);
         }
         let mut configs = HashMap::new();
+        let mut problems = Vec::new();
         for rc in &snapshot.route_configs {
-            configs.insert(rc.name.clone(), Arc::new(RoutesForListener::compile(rc, &clusters)?));
+            let last = previous.and_then(|p| p.configs.get(&rc.name)).map(|r| r.as_ref());
+            configs.insert(rc.name.clone(), Arc::new(RoutesForListener::compile(rc, &clusters, last, &mut problems)));
         }
         let mut l4 = HashMap::new();
         let mut http = HashMap::new();
@@ -91,17 +108,17 @@ impl RouteTable {
                 _ => None,
             };
             if let Some((route_config, tls)) = http_side {
-                let source = snapshot
-                    .route_config(route_config)
-                    .and_then(|rc| rc.virtual_hosts.first())
-                    .and_then(|vh| vh.routes.first())
-                    .map(|r| r.source.clone());
-                let listener = HttpListener { address: l.address, route_config: route_config.clone(), tls, source };
+                let listener = HttpListener {
+                    address: l.address,
+                    route_config: route_config.clone(),
+                    tls,
+                    source: l.source.clone(),
+                };
                 http.insert(l.name.clone(), listener);
             }
             let (Some(split), Some(policy)) = (l.kind.split(), l.kind.l4_policy()) else { continue };
             let mut route =
-                CompiledRoute::new("", None, split, &[], &RoutePolicy::default(), policy.source.as_ref(), &clusters);
+                CompiledRoute::new("", None, split, &[], &RoutePolicy::default(), l.source.as_ref(), &clusters);
             route.label = l.name.clone();
             l4.insert(
                 l.name.clone(),
@@ -110,12 +127,13 @@ impl RouteTable {
                     address: l.address,
                     udp: l.kind.is_udp(),
                     policy: policy.clone(),
+                    source: l.source.clone(),
                     route: Arc::new(route),
                 }),
             );
         }
         let certificates = CertificateSet::compile(snapshot, previous.map(|p| &p.certificates));
-        Ok(Self { configs, clusters, l4, http, certificates, generation: snapshot.generation })
+        Self { configs, clusters, l4, http, certificates, generation: snapshot.generation, problems }
     }
 
     /// The routes an L7 listener serves (its `routeConfig`).
@@ -152,6 +170,11 @@ impl RouteTable {
         &self.certificates
     }
 
+    /// The parts of the Snapshot that could not be compiled.
+    pub fn problems(&self) -> &[CompileError] {
+        &self.problems
+    }
+
     /// HTTP and HTTPS listeners by name.
     pub fn http_listeners(&self) -> &HashMap<String, HttpListener> {
         &self.http
@@ -160,6 +183,7 @@ impl RouteTable {
 
 #[derive(Debug)]
 struct CompiledHost {
+    host: String,
     tls: Option<VirtualHostTls>,
     routes: Vec<Arc<CompiledRoute>>,
     paths: PathRouter,
@@ -169,7 +193,7 @@ struct CompiledHost {
 #[derive(Debug)]
 pub struct RoutesForListener {
     hosts: HostIndex,
-    compiled: Vec<CompiledHost>,
+    compiled: Vec<Arc<CompiledHost>>,
     default_backend: Option<Arc<CompiledRoute>>,
     /// Some host requires client certificates: only then does a request
     /// need its host's TLS settings looked up again.
@@ -177,14 +201,31 @@ pub struct RoutesForListener {
 }
 
 impl RoutesForListener {
-    fn compile(rc: &RouteConfig, clusters: &HashMap<String, Arc<ClusterState>>) -> Result<Self, CompileError> {
+    /// Compiles `rc`; a host whose paths cannot be compiled takes its form
+    /// in `last` if it had one, and goes into `problems`.
+    fn compile(
+        rc: &RouteConfig,
+        clusters: &HashMap<String, Arc<ClusterState>>,
+        last: Option<&RoutesForListener>,
+        problems: &mut Vec<CompileError>,
+    ) -> Self {
         let mut compiled = Vec::with_capacity(rc.virtual_hosts.len());
         for vh in &rc.virtual_hosts {
-            let paths = PathRouter::compile(&vh.routes).map_err(|message| CompileError::Path {
-                route_config: rc.name.clone(),
-                host: vh.host.clone(),
-                message,
-            })?;
+            let paths = match PathRouter::compile(&vh.routes) {
+                Ok(paths) => paths,
+                Err(message) => {
+                    let kept = last.and_then(|l| l.compiled.iter().find(|h| h.host == vh.host));
+                    problems.push(CompileError::Path {
+                        route_config: rc.name.clone(),
+                        host: vh.host.clone(),
+                        message,
+                        object: vh.routes.first().map(|r| r.source.clone()),
+                        kept: kept.is_some(),
+                    });
+                    compiled.extend(kept.cloned());
+                    continue;
+                }
+            };
             let routes = vh
                 .routes
                 .iter()
@@ -200,22 +241,20 @@ impl RoutesForListener {
                     ))
                 })
                 .collect();
-            compiled.push(CompiledHost { tls: vh.tls.clone(), routes, paths });
+            compiled.push(Arc::new(CompiledHost { host: vh.host.clone(), tls: vh.tls.clone(), routes, paths }));
         }
         let default_backend = rc
             .default_backend
             .as_ref()
             .map(|split| Arc::new(CompiledRoute::new("", None, split, &[], &rc.default_policy, None, clusters)));
-        let requires_client_certificates = rc
-            .virtual_hosts
-            .iter()
-            .any(|v| v.tls.as_ref().and_then(|t| t.client_verify.as_ref()).is_some_and(|c| !c.optional));
-        Ok(Self {
-            hosts: HostIndex::build(rc.virtual_hosts.iter().map(|v| v.host.as_str())),
+        let requires_client_certificates =
+            compiled.iter().any(|h| h.tls.as_ref().and_then(|t| t.client_verify.as_ref()).is_some_and(|c| !c.optional));
+        Self {
+            hosts: HostIndex::build(compiled.iter().map(|h| h.host.as_str())),
             compiled,
             default_backend,
             requires_client_certificates,
-        })
+        }
     }
 
     /// The route for a request: `host` is its Host (port and case ignored),

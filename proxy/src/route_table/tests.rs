@@ -39,7 +39,10 @@ fn clusters_for(rc: &RouteConfig) -> HashMap<String, Arc<ClusterState>> {
 }
 
 fn compile(rc: &RouteConfig) -> RoutesForListener {
-    RoutesForListener::compile(rc, &clusters_for(rc)).unwrap()
+    let mut problems = Vec::new();
+    let compiled = RoutesForListener::compile(rc, &clusters_for(rc), None, &mut problems);
+    assert_eq!(problems, vec![]);
+    compiled
 }
 
 fn config(vhosts: Vec<(&str, Vec<Route>)>, default: Option<&str>) -> RouteConfig {
