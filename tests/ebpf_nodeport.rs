@@ -277,11 +277,13 @@ fn node_ports_through_the_kernel(tag: &str, lb: &str) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: scripts/test runs it"]
 fn node_ports_with_random_choice() {
     node_ports_through_the_kernel("npr", "random");
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: scripts/test runs it"]
 fn node_ports_with_maglev_choice() {
     node_ports_through_the_kernel("npm", "maglev");
 }

@@ -1,6 +1,7 @@
-//! Against a real cluster, only when `SLUICE_E2E_KUBECONFIG` names a
-//! kubeconfig (these machines have no cluster: there the test says so and
-//! passes without checking anything). It creates a namespace of its own,
+//! Against a real cluster: ignored unless asked for, and then it needs
+//! `SLUICE_E2E_KUBECONFIG` naming a kubeconfig (scripts/test runs it when
+//! that is set, and says it did not otherwise; these build machines have no
+//! cluster). It creates a namespace of its own,
 //! runs `sluice run --kube` on it, checks the Snapshot built from the real
 //! API server and the status written back, and deletes the namespace.
 
@@ -13,11 +14,9 @@ use kube::api::{DeleteParams, PostParams};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: SLUICE_E2E_KUBECONFIG=PATH scripts/test"]
 async fn sluice_reads_a_real_cluster_and_writes_status() {
-    let Ok(path) = std::env::var("SLUICE_E2E_KUBECONFIG") else {
-        eprintln!("SLUICE_E2E_KUBECONFIG is not set: the real-cluster suite does not run here");
-        return;
-    };
+    let path = std::env::var("SLUICE_E2E_KUBECONFIG").expect("SLUICE_E2E_KUBECONFIG names the cluster's kubeconfig");
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("a readable kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
     let kube_client = kube::Client::try_from(config).unwrap();

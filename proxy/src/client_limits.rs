@@ -56,6 +56,16 @@ impl ClientLimits {
         }))
     }
 
+    /// `previous` when it limits what `policy` limits (its clients' state
+    /// carries across the swap, as nginx keeps a zone across reloads), else
+    /// a new state; `None` when the policy limits nothing.
+    pub fn carried(policy: &RoutePolicy, previous: Option<&Arc<ClientLimits>>) -> Option<Arc<ClientLimits>> {
+        match previous {
+            Some(p) if p.rate == policy.limit_rps && p.connections == policy.limit_connections => Some(p.clone()),
+            _ => ClientLimits::new(policy),
+        }
+    }
+
     fn shard(&self, ip: &IpAddr) -> &Mutex<Shard> {
         let h = match ip {
             IpAddr::V4(a) => u32::from(*a) as usize,
@@ -148,6 +158,20 @@ mod tests {
         assert!(l.admit(a, t).is_none());
         drop(first);
         assert!(l.admit(a, t).is_some(), "a finished request frees its place");
+    }
+
+    #[test]
+    fn state_carries_to_a_policy_with_the_same_limits_only() {
+        let l = limits(None, Some(1));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let _held = l.admit(a, Instant::now()).unwrap();
+        let same = RoutePolicy { limit_connections: Some(1), ..RoutePolicy::default() };
+        let carried = ClientLimits::carried(&same, Some(&l)).unwrap();
+        assert!(carried.admit(a, Instant::now()).is_none(), "the request in progress still counts");
+        let raised = RoutePolicy { limit_connections: Some(2), ..RoutePolicy::default() };
+        let fresh = ClientLimits::carried(&raised, Some(&l)).unwrap();
+        assert!(!Arc::ptr_eq(&fresh, &l));
+        assert!(ClientLimits::carried(&RoutePolicy::default(), Some(&l)).is_none());
     }
 
     #[test]

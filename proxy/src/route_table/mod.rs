@@ -7,6 +7,7 @@ mod hosts;
 mod paths;
 mod route;
 
+use route::RouteInput;
 pub use route::{CompiledRoute, SplitKey};
 
 use crate::cluster::ClusterState;
@@ -117,8 +118,11 @@ impl RouteTable {
                 http.insert(l.name.clone(), listener);
             }
             let (Some(split), Some(policy)) = (l.kind.split(), l.kind.l4_policy()) else { continue };
-            let mut route =
-                CompiledRoute::new("", None, split, &[], &RoutePolicy::default(), l.source.as_ref(), &clusters);
+            let mut route = CompiledRoute::new(
+                RouteInput::whole(split, &RoutePolicy::default(), l.source.as_ref()),
+                &clusters,
+                None,
+            );
             route.label = l.name.clone();
             l4.insert(
                 l.name.clone(),
@@ -226,27 +230,22 @@ impl RoutesForListener {
                     continue;
                 }
             };
+            let last_host = last.and_then(|l| l.compiled.iter().find(|h| h.host == vh.host));
             let routes = vh
                 .routes
                 .iter()
                 .map(|r| {
-                    Arc::new(CompiledRoute::new(
-                        &vh.host,
-                        Some(&r.path),
-                        &r.split,
-                        &r.canaries,
-                        &r.policy,
-                        Some(&r.source),
-                        clusters,
-                    ))
+                    let label = CompiledRoute::label_for(Some(&r.path));
+                    let previous = last_host.and_then(|h| h.routes.iter().find(|p| p.label == label));
+                    Arc::new(CompiledRoute::new(RouteInput::route(&vh.host, r), clusters, previous.map(|p| p.as_ref())))
                 })
                 .collect();
             compiled.push(Arc::new(CompiledHost { host: vh.host.clone(), tls: vh.tls.clone(), routes, paths }));
         }
-        let default_backend = rc
-            .default_backend
-            .as_ref()
-            .map(|split| Arc::new(CompiledRoute::new("", None, split, &[], &rc.default_policy, None, clusters)));
+        let default_backend = rc.default_backend.as_ref().map(|split| {
+            let previous = last.and_then(|l| l.default_backend.as_deref());
+            Arc::new(CompiledRoute::new(RouteInput::whole(split, &rc.default_policy, None), clusters, previous))
+        });
         let requires_client_certificates =
             compiled.iter().any(|h| h.tls.as_ref().and_then(|t| t.client_verify.as_ref()).is_some_and(|c| !c.optional));
         Self {

@@ -61,7 +61,7 @@ pub struct CompiledRoute {
     pub label: String,
     pub policy: RoutePolicy,
     /// Per-client limits (`limit-rps`, `limit-connections`); their state
-    /// starts afresh when the table is recompiled.
+    /// carries across swaps while the route's limits stay the same.
     pub limits: Option<Arc<ClientLimits>>,
     pub source: Option<ObjectRef>,
     split: WeightedClusters,
@@ -80,16 +80,38 @@ pub enum SplitKey {
     ClientIp,
 }
 
+/// What a route is compiled from: a Snapshot route of a host, a route
+/// config's default backend, or an L4 listener's split.
+pub(crate) struct RouteInput<'a> {
+    pub host: &'a str,
+    pub path: Option<&'a PathMatch>,
+    pub split: &'a Split,
+    pub canaries: &'a [sluice_config::Canary],
+    pub policy: &'a RoutePolicy,
+    pub source: Option<&'a ObjectRef>,
+}
+
+impl<'a> RouteInput<'a> {
+    pub fn route(host: &'a str, r: &'a sluice_config::Route) -> Self {
+        let (path, split, canaries) = (Some(&r.path), &r.split, r.canaries.as_slice());
+        RouteInput { host, path, split, canaries, policy: &r.policy, source: Some(&r.source) }
+    }
+
+    /// A split served whatever the path: a default backend, an L4 listener.
+    pub fn whole(split: &'a Split, policy: &'a RoutePolicy, source: Option<&'a ObjectRef>) -> Self {
+        RouteInput { host: "", path: None, split, canaries: &[], policy, source }
+    }
+}
+
 impl CompiledRoute {
+    /// Compiles `input` against the table's clusters; `previous`, the same
+    /// route in the table being replaced, hands over its client-limit state.
     pub(crate) fn new(
-        host: &str,
-        path: Option<&PathMatch>,
-        split: &Split,
-        canaries: &[sluice_config::Canary],
-        policy: &RoutePolicy,
-        source: Option<&ObjectRef>,
+        input: RouteInput<'_>,
         clusters: &HashMap<String, Arc<ClusterState>>,
+        previous: Option<&CompiledRoute>,
     ) -> Self {
+        let RouteInput { host, path, split, canaries, policy, source } = input;
         let canary_clusters: HashSet<&str> =
             canaries.iter().flat_map(|c| c.split.0.iter().map(|w| w.cluster.as_str())).collect();
         let members = split.0.iter().filter_map(|w| clusters.get(&w.cluster));
@@ -99,12 +121,9 @@ impl CompiledRoute {
         });
         Self {
             host: host.to_owned(),
-            label: match path {
-                Some(p) => format!("{:?} {}", p.kind, p.path),
-                None => "default backend".into(),
-            },
+            label: Self::label_for(path),
             policy: policy.clone(),
-            limits: ClientLimits::new(policy),
+            limits: ClientLimits::carried(policy, previous.and_then(|p| p.limits.as_ref())),
             source: source.cloned(),
             split: WeightedClusters::new(split, clusters, |_| true),
             main: WeightedClusters::new(split, clusters, |c| !canary_clusters.contains(c)),
@@ -122,6 +141,14 @@ impl CompiledRoute {
                 })
                 .collect(),
             split_key,
+        }
+    }
+
+    /// `Prefix /api`, or `default backend`: what names a route within its host.
+    pub(crate) fn label_for(path: Option<&PathMatch>) -> String {
+        match path {
+            Some(p) => format!("{:?} {}", p.kind, p.path),
+            None => "default backend".into(),
         }
     }
 

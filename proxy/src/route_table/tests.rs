@@ -159,3 +159,30 @@ proptest! {
         }
     }
 }
+
+/// A swap that leaves a route's limits as they were keeps its clients'
+/// state (as nginx keeps a zone across reloads): a request in progress
+/// still counts against `limit-connections` in the new table.
+#[test]
+fn client_limits_carry_across_a_swap_that_leaves_them_alone() {
+    let mut limited = route(PathMatch::prefix("/"), "a");
+    limited.policy.limit_connections = Some(1);
+    let snapshot = |hosts: Vec<(&str, Vec<Route>)>, generation| Snapshot {
+        generation,
+        route_configs: vec![config(hosts, None)],
+        ..Snapshot::default()
+    };
+    let first = RouteTable::compile(&snapshot(vec![("h", vec![limited.clone()])], 1), None);
+    let limits = |t: &RouteTable| t.routes("ingress").unwrap().lookup("h", "/").unwrap().limits.clone().unwrap();
+    let client: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+    let _in_progress = limits(&first).admit(client, std::time::Instant::now()).unwrap();
+
+    let other = route(PathMatch::prefix("/"), "b");
+    let second =
+        RouteTable::compile(&snapshot(vec![("h", vec![limited.clone()]), ("new", vec![other])], 2), Some(&first));
+    assert!(limits(&second).admit(client, std::time::Instant::now()).is_none(), "the limit still holds");
+
+    limited.policy.limit_connections = Some(2);
+    let third = RouteTable::compile(&snapshot(vec![("h", vec![limited])], 3), Some(&second));
+    assert!(limits(&third).admit(client, std::time::Instant::now()).is_some(), "a changed limit starts afresh");
+}
