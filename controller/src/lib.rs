@@ -7,6 +7,7 @@
 //! last good form of objects whose new form is broken.
 
 pub mod bcs;
+mod kinds;
 mod names;
 mod object;
 mod reconcile;
@@ -15,8 +16,8 @@ pub mod status;
 mod store;
 mod translate;
 
-pub use object::{Kind, Object};
+pub use object::{Kind, Object, Stored};
 pub use reconcile::Reconciler;
 pub use sluice_config::Published;
-pub use store::{Key, Store};
+pub use store::{Key, Objects, Store};
 pub use translate::{INGRESS_ROUTES, translate};

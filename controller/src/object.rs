@@ -1,66 +1,91 @@
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Pod, Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+//! One input object of any kind, as sources hand them to the store: each
+//! behind an `Arc`, so the store, a source's cache and the last good forms
+//! share one copy.
+
+use crate::kinds::for_each_kind;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sluice_config::ObjectRef;
 use std::fmt;
+use std::sync::Arc;
 
 /// How diagnostics name the BCS Ingress kind: `kubectl`'s resource.group
 /// form, distinct from the Kubernetes Ingress.
 pub const BCS_INGRESS_KIND: &str = "Ingress.networkextension.bkbcs.tencent.com";
 
-/// The kinds of input object translation reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Ingress,
-    IngressClass,
-    Service,
-    EndpointSlice,
-    Endpoints,
-    Pod,
-    Secret,
-    ConfigMap,
-    /// The seed's Mesos-era BCS ingress (`kind: ingress`).
-    SeedIngress,
-    /// `networkextension.bkbcs.tencent.com/v1` Ingress.
-    BcsIngress,
+/// A Rust type of an input kind: what the store and sources need of it.
+pub trait Stored: Sized + Send + Sync + 'static {
+    const KIND: Kind;
+    fn meta(&self) -> &ObjectMeta;
+    fn meta_mut(&mut self) -> &mut ObjectMeta;
+    fn into_object(self: Arc<Self>) -> Object;
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Ingress => "Ingress",
-            Kind::IngressClass => "IngressClass",
-            Kind::Service => "Service",
-            Kind::EndpointSlice => "EndpointSlice",
-            Kind::Endpoints => "Endpoints",
-            Kind::Pod => "Pod",
-            Kind::Secret => "Secret",
-            Kind::ConfigMap => "ConfigMap",
-            Kind::SeedIngress => "ingress",
-            Kind::BcsIngress => BCS_INGRESS_KIND,
+macro_rules! define_objects {
+    ($($kind:ident($ty:ty) $field:ident $name:expr, $namespaced:expr;)*) => {
+        /// The kinds of input object translation reads.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Kind {
+            $($kind,)*
         }
-    }
 
+        impl Kind {
+            pub const ALL: &[Kind] = &[$(Kind::$kind,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => $name,)*
+                }
+            }
+
+            pub fn namespaced(self) -> bool {
+                match self {
+                    $(Kind::$kind => $namespaced,)*
+                }
+            }
+        }
+
+        /// One typed input object, whichever source it came from.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Object {
+            $($kind(Arc<$ty>),)*
+        }
+
+        impl Object {
+            pub fn kind(&self) -> Kind {
+                match self {
+                    $(Object::$kind(_) => Kind::$kind,)*
+                }
+            }
+
+            pub fn meta(&self) -> &ObjectMeta {
+                match self {
+                    $(Object::$kind(o) => &o.metadata,)*
+                }
+            }
+        }
+
+        $(
+            impl Stored for $ty {
+                const KIND: Kind = Kind::$kind;
+                fn meta(&self) -> &ObjectMeta {
+                    &self.metadata
+                }
+                fn meta_mut(&mut self) -> &mut ObjectMeta {
+                    &mut self.metadata
+                }
+                fn into_object(self: Arc<Self>) -> Object {
+                    Object::$kind(self)
+                }
+            }
+        )*
+    };
+}
+
+for_each_kind!(define_objects);
+
+impl Kind {
     pub fn from_name(kind: &str) -> Option<Kind> {
-        [
-            Kind::Ingress,
-            Kind::IngressClass,
-            Kind::Service,
-            Kind::EndpointSlice,
-            Kind::Endpoints,
-            Kind::Pod,
-            Kind::Secret,
-            Kind::ConfigMap,
-            Kind::SeedIngress,
-            Kind::BcsIngress,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == kind)
-    }
-
-    pub fn namespaced(self) -> bool {
-        self != Kind::IngressClass
+        Kind::ALL.iter().copied().find(|k| k.as_str() == kind)
     }
 }
 
@@ -70,53 +95,10 @@ impl fmt::Display for Kind {
     }
 }
 
-/// One typed input object, whichever source it came from.
-// Objects move once, from a source into the store; boxing every variant would
-// cost an allocation each for no gain.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum Object {
-    Ingress(Ingress),
-    IngressClass(IngressClass),
-    Service(Service),
-    EndpointSlice(EndpointSlice),
-    Endpoints(Endpoints),
-    Pod(Pod),
-    Secret(Secret),
-    ConfigMap(ConfigMap),
-    SeedIngress(crate::bcs::SeedIngress),
-    BcsIngress(crate::bcs::BcsIngress),
-}
-
 impl Object {
-    pub fn kind(&self) -> Kind {
-        match self {
-            Object::Ingress(_) => Kind::Ingress,
-            Object::IngressClass(_) => Kind::IngressClass,
-            Object::Service(_) => Kind::Service,
-            Object::EndpointSlice(_) => Kind::EndpointSlice,
-            Object::Endpoints(_) => Kind::Endpoints,
-            Object::Pod(_) => Kind::Pod,
-            Object::Secret(_) => Kind::Secret,
-            Object::ConfigMap(_) => Kind::ConfigMap,
-            Object::SeedIngress(_) => Kind::SeedIngress,
-            Object::BcsIngress(_) => Kind::BcsIngress,
-        }
-    }
-
-    pub fn meta(&self) -> &ObjectMeta {
-        match self {
-            Object::Ingress(o) => &o.metadata,
-            Object::IngressClass(o) => &o.metadata,
-            Object::Service(o) => &o.metadata,
-            Object::EndpointSlice(o) => &o.metadata,
-            Object::Endpoints(o) => &o.metadata,
-            Object::Pod(o) => &o.metadata,
-            Object::Secret(o) => &o.metadata,
-            Object::ConfigMap(o) => &o.metadata,
-            Object::SeedIngress(o) => &o.metadata,
-            Object::BcsIngress(o) => &o.metadata,
-        }
+    /// Wraps a typed object.
+    pub fn new<K: Stored>(object: K) -> Object {
+        Arc::new(object).into_object()
     }
 
     pub fn object_ref(&self) -> ObjectRef {

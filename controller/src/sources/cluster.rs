@@ -8,7 +8,7 @@
 //! and re-list, and the last Snapshot keeps serving.
 
 use crate::bcs::BcsIngress;
-use crate::object::{Kind, Object};
+use crate::object::{Kind, Object, Stored};
 use crate::reconcile::Reconciler;
 use crate::store::{Key, Store};
 use futures_util::StreamExt;
@@ -115,30 +115,19 @@ impl Drop for ClusterPipeline {
 
 /// Strips what translation never reads, so a large cluster's Pods and
 /// Secrets cost less memory.
-fn slim(object: &mut Object) {
-    let meta = match object {
-        Object::Pod(p) => {
-            if let Some(spec) = p.spec.as_mut() {
-                spec.volumes = None;
-                spec.init_containers = None;
-                for c in &mut spec.containers {
-                    c.env = None;
-                    c.volume_mounts = None;
-                    c.args = None;
-                    c.command = None;
-                }
-            }
-            &mut p.metadata
+fn slim<K: Stored>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+    let pod = (object as &mut dyn std::any::Any).downcast_mut::<Pod>();
+    if let Some(spec) = pod.and_then(|p| p.spec.as_mut()) {
+        spec.volumes = None;
+        spec.init_containers = None;
+        for c in &mut spec.containers {
+            c.env = None;
+            c.volume_mounts = None;
+            c.args = None;
+            c.command = None;
         }
-        other => match other {
-            Object::Secret(s) => &mut s.metadata,
-            Object::Service(s) => &mut s.metadata,
-            Object::EndpointSlice(s) => &mut s.metadata,
-            Object::Ingress(s) => &mut s.metadata,
-            _ => return,
-        },
-    };
-    meta.managed_fields = None;
+    }
 }
 
 /// Starts the watchers on the current tokio runtime. The first Snapshot is
@@ -156,30 +145,23 @@ pub fn spawn_cluster_pipeline(client: Client, options: Options, cluster: Cluster
     let w = Watchers { client: &client, inputs: &inputs, changed: &changed };
     for ns in &namespaces {
         let any = watcher::Config::default();
-        tasks.push(w.spawn::<Ingress>(Kind::Ingress, ns, any.clone(), Object::Ingress, &mut scopes));
-        tasks.push(w.spawn::<Service>(Kind::Service, ns, any.clone(), Object::Service, &mut scopes));
-        tasks.push(w.spawn::<EndpointSlice>(Kind::EndpointSlice, ns, any.clone(), Object::EndpointSlice, &mut scopes));
-        tasks.push(w.spawn::<Pod>(Kind::Pod, ns, any.clone(), Object::Pod, &mut scopes));
+        tasks.push(w.spawn::<Ingress>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<Service>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<EndpointSlice>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<Pod>(ns, any.clone(), &mut scopes));
         let secrets = match &cluster.secret_selector {
             Some(s) => any.clone().labels(s),
             None => any.clone(),
         };
-        tasks.push(w.spawn::<Secret>(Kind::Secret, ns, secrets, Object::Secret, &mut scopes));
-        tasks.push(w.spawn::<BcsIngress>(Kind::BcsIngress, ns, any.clone(), Object::BcsIngress, &mut scopes));
+        tasks.push(w.spawn::<Secret>(ns, secrets, &mut scopes));
+        tasks.push(w.spawn::<BcsIngress>(ns, any.clone(), &mut scopes));
     }
     let classes = Api::<IngressClass>::all(client.clone());
-    tasks.push(w.spawn_on(
-        classes,
-        Kind::IngressClass,
-        "",
-        watcher::Config::default(),
-        Object::IngressClass,
-        &mut scopes,
-    ));
+    tasks.push(w.spawn_on(classes, "", watcher::Config::default(), &mut scopes));
     for name in [&options.tcp_services_configmap, &options.udp_services_configmap].into_iter().flatten() {
         let (ns, cm) = name.split_once('/').unwrap_or(("default", name.as_str()));
         let only = watcher::Config::default().fields(&format!("metadata.name={cm}"));
-        tasks.push(w.spawn::<ConfigMap>(Kind::ConfigMap, ns, only, Object::ConfigMap, &mut scopes));
+        tasks.push(w.spawn::<ConfigMap>(ns, only, &mut scopes));
     }
     tasks.push(tokio::spawn(publish(inputs, changed, options, cluster, scopes, tx)));
     ClusterPipeline { published: rx, tasks }
@@ -204,16 +186,10 @@ impl Watchers<'_> {
         }
     }
 
-    fn spawn<K>(
-        &self,
-        kind: Kind,
-        namespace: &str,
-        config: watcher::Config,
-        wrap: fn(K) -> Object,
-        scopes: &mut Vec<Scope>,
-    ) -> JoinHandle<()>
+    fn spawn<K>(&self, namespace: &str, config: watcher::Config, scopes: &mut Vec<Scope>) -> JoinHandle<()>
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Stored
             + Clone
             + DeserializeOwned
             + Debug
@@ -222,21 +198,24 @@ impl Watchers<'_> {
             + 'static,
     {
         let api = self.api::<K>(namespace);
-        self.spawn_on(api, kind, namespace, config, wrap, scopes)
+        self.spawn_on(api, namespace, config, scopes)
     }
 
     fn spawn_on<K>(
         &self,
         api: Api<K>,
-        kind: Kind,
         namespace: &str,
         config: watcher::Config,
-        wrap: fn(K) -> Object,
         scopes: &mut Vec<Scope>,
     ) -> JoinHandle<()>
     where
-        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K: Resource<DynamicType = ()> + Stored + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
+        let kind = K::KIND;
+        let wrap = |mut o: K| {
+            slim(&mut o);
+            Object::new(o)
+        };
         let scope: Scope = (kind, if kind.namespaced() { namespace.to_owned() } else { String::new() });
         scopes.push(scope.clone());
         let (inputs, changed) = (self.inputs.clone(), self.changed.clone());
@@ -247,13 +226,10 @@ impl Watchers<'_> {
                 let i = &mut *guard;
                 match event {
                     Ok(Event::Apply(o)) => {
-                        let mut o = wrap(o);
-                        slim(&mut o);
-                        i.store.insert(o);
+                        i.store.insert(wrap(o));
                     }
                     Ok(Event::Delete(o)) => {
-                        let o = wrap(o);
-                        let meta = o.meta();
+                        let meta = Resource::meta(&o);
                         let key = (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
                         i.store.remove(kind, &key);
                     }
@@ -262,9 +238,7 @@ impl Watchers<'_> {
                         continue;
                     }
                     Ok(Event::InitApply(o)) => {
-                        let mut o = wrap(o);
-                        slim(&mut o);
-                        i.listing.entry(scope.clone()).or_default().push(o);
+                        i.listing.entry(scope.clone()).or_default().push(wrap(o));
                         continue;
                     }
                     Ok(Event::InitDone) => {

@@ -144,23 +144,12 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
                     "apiVersion",
                     format!("{api} is removed from Kubernetes since 1.22; read as networking.k8s.io/v1"),
                 ));
-                typed::<k8s_openapi::api::networking::v1::Ingress>(v).map(Object::Ingress)
+                typed::<k8s_openapi::api::networking::v1::Ingress>(v).map(Object::new)
             }
             Err(e) => Err(e),
         }
     } else {
-        match k {
-            Kind::Ingress => typed(doc).map(Object::Ingress),
-            Kind::IngressClass => typed(doc).map(Object::IngressClass),
-            Kind::Service => typed(doc).map(Object::Service),
-            Kind::EndpointSlice => typed(doc).map(Object::EndpointSlice),
-            Kind::Endpoints => typed(doc).map(Object::Endpoints),
-            Kind::Pod => typed(doc).map(Object::Pod),
-            Kind::Secret => typed(doc).map(Object::Secret),
-            Kind::ConfigMap => typed(doc).map(Object::ConfigMap),
-            Kind::SeedIngress => typed(doc).map(Object::SeedIngress),
-            Kind::BcsIngress => typed(doc).map(Object::BcsIngress),
-        }
+        typed_object(k, doc)
     };
     match object {
         Ok(o) => out.objects.push(o),
@@ -169,6 +158,19 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
         }
     }
 }
+
+macro_rules! define_typed_object {
+    ($($kind:ident($ty:ty) $field:ident $name:expr, $namespaced:expr;)*) => {
+        /// `doc` as an object of `kind`.
+        fn typed_object(kind: Kind, doc: Value) -> Result<Object, (String, String)> {
+            match kind {
+                $(Kind::$kind => typed::<$ty>(doc).map(Object::new),)*
+            }
+        }
+    };
+}
+
+crate::kinds::for_each_kind!(define_typed_object);
 
 /// Deserialises with the path of the first bad field, e.g.
 /// `spec.rules[0].http.paths[0].backend.service.port.number`.

@@ -12,6 +12,7 @@
 use super::Translator;
 use crate::bcs::{CLB_WEIGHT_ANNOTATION, ServiceRoute};
 use crate::object::{Kind, meta_ref};
+use crate::store::{Objects, in_namespace};
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sluice_config::{Diagnostic, Endpoint, ObjectRef};
@@ -20,18 +21,12 @@ use std::net::{IpAddr, SocketAddr};
 
 /// The pods of `namespace` carrying every label of `selector` (none for an
 /// empty selector, as a Service without selector has no pods).
-fn pods_matching<'s>(
-    pods: &'s BTreeMap<(String, String), Pod>,
-    namespace: &str,
-    selector: &BTreeMap<String, String>,
-) -> Vec<&'s Pod> {
+fn pods_matching<'s>(pods: &'s Objects<Pod>, namespace: &str, selector: &BTreeMap<String, String>) -> Vec<&'s Pod> {
     if selector.is_empty() {
         return Vec::new();
     }
-    let first = (namespace.to_owned(), String::new());
-    pods.range(first..)
-        .take_while(|((ns, _), _)| ns == namespace)
-        .map(|(_, p)| p)
+    in_namespace(pods, namespace)
+        .map(|p| &**p)
         .filter(|p| {
             let labels = p.metadata.labels.as_ref();
             selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))

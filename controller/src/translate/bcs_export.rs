@@ -5,7 +5,7 @@
 
 use super::Translator;
 use super::annotations::ClusterPolicy;
-use crate::store::Key;
+use crate::store::{Key, in_namespace};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use sluice_config::{Diagnostic, ObjectRef};
 use std::collections::BTreeMap;
@@ -111,12 +111,10 @@ impl Translator<'_> {
         }
         // A hand-written EndpointSlice names no Pod: the Pod holding the
         // endpoint's address stands in for it.
-        let namespace_pods =
-            || store.pods.range((key.0.clone(), String::new())..).take_while(|((ns, _), _)| *ns == key.0);
         let pod_of = |e: &sluice_config::Endpoint| -> Option<&Pod> {
             match &e.pod {
-                Some(p) => store.pods.get(&(key.0.clone(), p.clone())),
-                None => namespace_pods().map(|(_, p)| p).find(|p| pod_holds(p, e.address.ip())),
+                Some(p) => store.pods.get(&(key.0.clone(), p.clone())).map(|p| &**p),
+                None => in_namespace(&store.pods, &key.0).map(|p| &**p).find(|p| pod_holds(p, e.address.ip())),
             }
         };
         let mut unmatched = Vec::new();

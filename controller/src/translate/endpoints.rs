@@ -3,7 +3,7 @@
 //! Pods its selector matches.
 
 use super::Translator;
-use crate::store::Key;
+use crate::store::{Key, in_namespace};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -156,8 +156,8 @@ impl Translator<'_> {
         let publish_not_ready = spec.and_then(|s| s.publish_not_ready_addresses).unwrap_or(false);
         let svc_ref = ObjectRef::new("Service", &key.0, &key.1);
         let mut out = Vec::new();
-        let pods = self.store.pods.range((key.0.clone(), String::new())..).take_while(|((ns, _), _)| *ns == key.0);
-        for ((_, pod_name), pod) in pods {
+        for pod in in_namespace(&self.store.pods, &key.0) {
+            let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
             let labels = pod.metadata.labels.as_ref();
             if !selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)) {
                 continue;
@@ -198,7 +198,7 @@ impl Translator<'_> {
                 weight: 1,
                 terminating,
                 node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
-                pod: Some(pod_name.clone()),
+                pod: Some(pod_name.to_owned()),
             });
         }
         out

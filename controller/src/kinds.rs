@@ -1,0 +1,24 @@
+//! The input kinds translation reads, listed once. `object.rs` (the `Kind`
+//! and `Object` enums) and `store.rs` (one typed map a kind) are generated
+//! from this list, so adding a kind is one line here.
+
+/// Calls `$then!` with every kind: variant (Rust type) store field, the
+/// name diagnostics give it, whether it is namespaced.
+macro_rules! for_each_kind {
+    ($then:ident) => {
+        $then! {
+            Ingress(k8s_openapi::api::networking::v1::Ingress) ingresses "Ingress", true;
+            IngressClass(k8s_openapi::api::networking::v1::IngressClass) ingress_classes "IngressClass", false;
+            Service(k8s_openapi::api::core::v1::Service) services "Service", true;
+            EndpointSlice(k8s_openapi::api::discovery::v1::EndpointSlice) endpoint_slices "EndpointSlice", true;
+            Endpoints(k8s_openapi::api::core::v1::Endpoints) endpoints "Endpoints", true;
+            Pod(k8s_openapi::api::core::v1::Pod) pods "Pod", true;
+            Secret(k8s_openapi::api::core::v1::Secret) secrets "Secret", true;
+            ConfigMap(k8s_openapi::api::core::v1::ConfigMap) config_maps "ConfigMap", true;
+            SeedIngress(crate::bcs::SeedIngress) seed_ingresses "ingress", true;
+            BcsIngress(crate::bcs::BcsIngress) bcs_ingresses crate::object::BCS_INGRESS_KIND, true;
+        }
+    };
+}
+
+pub(crate) use for_each_kind;
