@@ -53,7 +53,12 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(threads: usize, drain: Duration, listeners: ListenerOptions) -> std::io::Result<Self> {
+    pub fn new(
+        threads: usize,
+        drain: Duration,
+        listeners: ListenerOptions,
+        udp_max_flows: usize,
+    ) -> std::io::Result<Self> {
         let probes = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("health-probes")
@@ -63,7 +68,8 @@ impl Publisher {
         let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let sockets = Arc::new(ListenSockets::default());
         Ok(Self {
-            l4: L4Manager::new(table.clone(), workers.clone(), drain, sockets.clone()),
+            l4: L4Manager::new(table.clone(), workers.clone(), drain, sockets.clone())
+                .with_udp_max_flows(udp_max_flows),
             http: HttpListeners::new(table.clone(), workers, sockets.clone(), listeners)
                 .map_err(std::io::Error::other)?,
             sockets,
@@ -280,7 +286,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
         header_timeout: Duration::from_secs(args.client_header_timeout_seconds),
         keepalive_timeout: Duration::from_secs(args.keepalive_timeout_seconds),
     };
-    let publisher = match Publisher::new(threads, Duration::from_secs(args.drain_seconds), listeners) {
+    let drain = Duration::from_secs(args.drain_seconds);
+    let publisher = match Publisher::new(threads, drain, listeners, args.udp_max_flows as usize) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("sluice run: cannot start the proxy runtimes: {e}");

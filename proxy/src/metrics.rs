@@ -24,7 +24,8 @@ pub struct ProxyMetrics {
     pub panic: IntCounterVec,
     /// Active-probe verdict changes, by `cluster` and `to` (up, down).
     pub health_changes: IntCounterVec,
-    /// L4 connections by `listener` and `result` (accepted, refused, failed).
+    /// L4 connections by `listener` and `result` (accepted, refused, failed);
+    /// for UDP a flow, and each datagram from a new source past the flow cap is refused.
     pub l4_connections: IntCounterVec,
     /// L4 connections open now, by `listener`.
     pub l4_active: IntGaugeVec,
