@@ -170,6 +170,11 @@ pub struct RunArgs {
     /// Seconds the connections of a removed L4 listener may go on.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,
+    /// Flows (client addresses) each L4 UDP listener keeps at once; past
+    /// it datagrams from new sources are dropped and counted as refused, so
+    /// a flood of spoofed sources cannot take every file descriptor.
+    #[arg(long, default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1..))]
+    pub udp_max_flows: u32,
     #[command(flatten)]
     pub translate: TranslateArgs,
 }

@@ -137,7 +137,8 @@ fn start_data_plane(args: &RunArgs, options: &Options) -> Result<(Arc<DataPlane>
         header_timeout: Duration::from_secs(args.client_header_timeout_seconds),
         keepalive_timeout: Duration::from_secs(args.keepalive_timeout_seconds),
     };
-    let data_plane = DataPlane::new(threads, Duration::from_secs(args.drain_seconds), listeners)
+    let drain = Duration::from_secs(args.drain_seconds);
+    let data_plane = DataPlane::new(threads, drain, listeners, args.udp_max_flows as usize)
         .map_err(|e| format!("cannot start the proxy runtimes: {e}"))?;
     if args.ebpf_cgroup.is_none() && args.nodeport_interfaces.is_empty() {
         return Ok((Arc::new(data_plane), None));

@@ -42,8 +42,13 @@ pub struct DataPlane {
 
 impl DataPlane {
     /// `threads` proxy workers; removed L4 listeners' connections drain for
-    /// at most `drain`.
-    pub fn new(threads: usize, drain: Duration, listeners: ListenerOptions) -> std::io::Result<Self> {
+    /// at most `drain`; each UDP listener keeps at most `udp_max_flows` flows.
+    pub fn new(
+        threads: usize,
+        drain: Duration,
+        listeners: ListenerOptions,
+        udp_max_flows: usize,
+    ) -> std::io::Result<Self> {
         let probes = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("health-probes")
@@ -53,7 +58,8 @@ impl DataPlane {
         let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let sockets = Arc::new(ListenSockets::default());
         Ok(Self {
-            l4: L4Manager::new(table.clone(), workers.clone(), drain, sockets.clone()),
+            l4: L4Manager::new(table.clone(), workers.clone(), drain, sockets.clone())
+                .with_udp_max_flows(udp_max_flows),
             http: HttpListeners::new(table.clone(), workers, sockets.clone(), listeners)
                 .map_err(std::io::Error::other)?,
             sockets,

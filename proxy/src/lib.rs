@@ -3,6 +3,7 @@
 //! [`RouteTable`] and swapped in whole; requests only ever read a compiled
 //! table, once each.
 
+mod accept_backoff;
 mod affinity;
 pub mod balancer;
 mod client_limits;

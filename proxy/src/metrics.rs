@@ -24,7 +24,8 @@ pub struct ProxyMetrics {
     pub panic: IntCounterVec,
     /// Active-probe verdict changes, by `cluster` and `to` (up, down).
     pub health_changes: IntCounterVec,
-    /// L4 connections by `listener` and `result` (accepted, refused, failed).
+    /// L4 connections by `listener` and `result` (accepted, refused, failed);
+    /// for UDP a flow, and each datagram from a new source past the flow cap is refused.
     pub l4_connections: IntCounterVec,
     /// L4 connections open now, by `listener`.
     pub l4_active: IntGaugeVec,
@@ -32,6 +33,9 @@ pub struct ProxyMetrics {
     pub l4_bytes: IntCounterVec,
     /// Listeners that could not bind, by `listener`.
     pub l4_bind_errors: IntCounterVec,
+    /// Failed accepts (each followed by a pause), by `listener` and `reason`
+    /// (emfile, enfile, nomem, aborted, other).
+    pub accept_errors: IntCounterVec,
     /// L7 connections open, by listener.
     pub http_connections: IntGaugeVec,
     /// Times an L7 listener held its connection cap and paused accepting.
@@ -146,5 +150,12 @@ pub static METRICS: LazyLock<ProxyMetrics> = LazyLock::new(|| ProxyMetrics {
     l4_bind_errors: register(
         IntCounterVec::new(Opts::new("sluice_l4_bind_errors_total", "L4 listeners that could not bind"), &["listener"])
             .expect("valid metric"),
+    ),
+    accept_errors: register(
+        IntCounterVec::new(
+            Opts::new("sluice_accept_errors_total", "Failed accepts, each followed by a pause, by listener and reason"),
+            &["listener", "reason"],
+        )
+        .expect("valid metric"),
     ),
 });

@@ -47,8 +47,10 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 enum State {
     /// Between requests: waiting for the first byte of the next.
     Idle,
-    /// A head is arriving; `tail` holds its last bytes, for an end split across reads.
-    Head { tail: [u8; 3], tail_len: u8 },
+    /// A head is arriving; `tail` holds its last bytes, for an end split across
+    /// reads; `preface` how many of its bytes match the HTTP/2 preface so far
+    /// (past `H2_PREFACE.len()`: they do not).
+    Head { tail: [u8; 3], tail_len: u8, preface: u8 },
     /// The head is complete; the body (if any) follows until the response.
     Body,
     /// HTTP/2: no deadline.
@@ -124,13 +126,22 @@ impl<S> ClientStream<S> {
             return;
         }
         if self.state == State::Idle {
-            if bytes.starts_with(H2_PREFACE) {
-                self.state = State::Off;
-                return;
-            }
-            self.state = State::Head { tail: [0; 3], tail_len: 0 };
+            self.state = State::Head { tail: [0; 3], tail_len: 0, preface: 0 };
         }
-        let State::Head { tail, tail_len } = self.state else { return };
+        let State::Head { tail, tail_len, mut preface } = self.state else { return };
+        // The HTTP/2 preface, too, may come in more than one read.
+        if let Some(rest) = H2_PREFACE.get(usize::from(preface)..) {
+            let n = rest.len().min(bytes.len());
+            if bytes[..n] != rest[..n] {
+                preface = u8::MAX;
+            } else if n == rest.len() {
+                self.state = State::Off;
+                self.deadline = None;
+                return;
+            } else {
+                preface += n as u8;
+            }
+        }
         // The end may straddle two reads: look at the last bytes of the one
         // before with the first of these.
         let carried = &tail[..tail_len as usize];
@@ -147,7 +158,7 @@ impl<S> ClientStream<S> {
         let last = if bytes.len() >= 3 { &bytes[bytes.len() - 3..] } else { &seam[seam.len().saturating_sub(3)..] };
         let mut tail = [0u8; 3];
         tail[..last.len()].copy_from_slice(last);
-        self.state = State::Head { tail, tail_len: last.len() as u8 };
+        self.state = State::Head { tail, tail_len: last.len() as u8, preface };
     }
 
     /// A write from the proxy: the response has begun, unless it is interim.
@@ -158,6 +169,24 @@ impl<S> ClientStream<S> {
             self.deadline = None;
             self.answered = true;
         }
+    }
+}
+
+/// What the head tracking makes of a connection's first reads, in turn:
+/// `idle`, `head` (arriving: its deadline runs), `body` (the head is whole)
+/// or `http2` (left alone). Public for the fuzz target, which checks that
+/// how the bytes are split across reads does not change it.
+#[doc(hidden)]
+pub fn head_state_after<'a>(reads: impl IntoIterator<Item = &'a [u8]>) -> &'static str {
+    let mut stream = ClientStream::new((), Duration::ZERO, Duration::ZERO);
+    for read in reads {
+        stream.saw(read);
+    }
+    match stream.state {
+        State::Idle => "idle",
+        State::Head { .. } => "head",
+        State::Body => "body",
+        State::Off => "http2",
     }
 }
 
@@ -376,6 +405,40 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(1)).await;
         client.write_all(b"\0").await.unwrap();
         assert_eq!(server.read(&mut buf).await.unwrap(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_is_left_alone_when_its_preface_comes_in_pieces() {
+        let (mut client, mut server) = pair();
+        let mut buf = [0u8; 64];
+        client.write_all(b"PRI * HT").await.unwrap();
+        assert!(server.read(&mut buf).await.unwrap() > 0);
+        client.write_all(b"TP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+        assert!(server.read(&mut buf).await.unwrap() > 0);
+        // The server's SETTINGS frame: not an HTTP/1 response ending a request.
+        server.write_all(b"\0\0\0\x04\0\0\0\0\0").await.unwrap();
+        client.write_all(b"\0\0").await.unwrap();
+        assert!(server.read(&mut buf).await.unwrap() > 0);
+        // Quiet between frames for longer than the head timeout.
+        let quiet = tokio::time::timeout(Duration::from_secs(1), server.read(&mut buf)).await;
+        assert!(quiet.is_err(), "HTTP/2 frames are not held to a head's deadline: {quiet:?}");
+    }
+
+    #[test]
+    fn the_head_state_does_not_depend_on_how_reads_split_the_bytes() {
+        let cases: [&[u8]; 4] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"PRI * HTTP/1.1\r\n\r\n",
+        ];
+        for bytes in cases {
+            let whole = head_state_after([bytes]);
+            for cut in 1..bytes.len() {
+                let (a, b) = bytes.split_at(cut);
+                assert_eq!(head_state_after([a, b]), whole, "{:?} cut at {cut}", String::from_utf8_lossy(bytes));
+            }
+        }
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 
 use super::client_stream::ClientStream;
 use super::service::{HttpService, Scheme};
+use crate::accept_backoff::AcceptBackoff;
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
@@ -208,6 +209,7 @@ impl Drop for Open {
 async fn accept_loop<A: ServerApp + Send + Sync + 'static>(listener: Listener, app: Arc<A>, mut a: Accepting) {
     let open = METRICS.http_connections.with_label_values(&[a.name.as_str()]);
     let full = METRICS.http_listener_full.with_label_values(&[a.name.as_str()]);
+    let mut backoff = AcceptBackoff::new(&a.name);
     loop {
         let slot = match a.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
@@ -222,12 +224,11 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(listener: Listener, a
                 }
             }
         };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        // pingora's listener fills in the client address the proxy reads.
+        let mut accepted = tokio::select! {
+            accepted = backoff.accept(|| listener.accept()) => accepted,
             _ = a.stopped.changed() => return,
         };
-        // pingora's listener fills in the client address the proxy reads.
-        let Ok(mut accepted) = accepted else { continue };
         let _ = accepted.set_nodelay();
         let (app, shutdown, tls) = (app.clone(), a.stopped.clone(), a.tls.clone());
         let (header_timeout, keepalive) = (a.header_timeout, a.keepalive);

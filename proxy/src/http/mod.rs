@@ -11,6 +11,8 @@ mod retry;
 mod service;
 mod write_buffer;
 
+#[doc(hidden)]
+pub use client_stream::head_state_after;
 pub use hash_key::ip_hash;
 pub use listeners::{HttpListeners, ListenerOptions};
 pub use path::routing_path;

@@ -16,6 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Flows a UDP listener keeps at once when not told otherwise. Each costs a
+/// socket, a task and a 64 KiB buffer, and a source address is easily
+/// spoofed: without a cap a flood of sources would take every descriptor.
+pub const DEFAULT_UDP_MAX_FLOWS: usize = 16_384;
+
 struct Running {
     address: SocketAddr,
     udp: bool,
@@ -30,6 +35,8 @@ pub struct L4Manager {
     running: Mutex<HashMap<String, Running>>,
     /// Set at shutdown: nothing opens again.
     closed: std::sync::atomic::AtomicBool,
+    /// Flows each UDP listener keeps at once (below a lower `max_connections`).
+    udp_max_flows: usize,
 }
 
 impl L4Manager {
@@ -46,7 +53,15 @@ impl L4Manager {
             sockets,
             running: Mutex::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
+            udp_max_flows: DEFAULT_UDP_MAX_FLOWS,
         }
+    }
+
+    /// Caps the flows of each UDP listener: past it, datagrams from new
+    /// sources are dropped and counted as refused.
+    pub fn with_udp_max_flows(mut self, max: usize) -> Self {
+        self.udp_max_flows = max;
+        self
     }
 
     /// Stops accepting on every listener for good (shutdown, or the new
@@ -97,7 +112,8 @@ impl L4Manager {
                 let _guard = worker.enter();
                 match bound.and_then(tokio::net::UdpSocket::from_std) {
                     Ok(socket) => {
-                        worker.spawn(udp::serve_loop(socket, l.name.clone(), self.table.clone(), stopped, self.drain));
+                        let (name, table) = (l.name.clone(), self.table.clone());
+                        worker.spawn(udp::serve_loop(socket, name, table, self.udp_max_flows, stopped, self.drain));
                         tracing::info!(listener = %l.name, address = %l.address, "L4 UDP listener open");
                         running.insert(l.name.clone(), Running { address: l.address, udp: true, stop });
                     }

@@ -8,6 +8,6 @@ mod pump;
 mod tcp;
 mod udp;
 
-pub use manager::L4Manager;
+pub use manager::{DEFAULT_UDP_MAX_FLOWS, L4Manager};
 pub use pump::{Moved, pump};
 pub(crate) use tcp::connect_upstream;

@@ -4,6 +4,7 @@
 
 use super::proxy_protocol;
 use super::pump::pump;
+use crate::accept_backoff::AcceptBackoff;
 use crate::cluster::{ClusterState, PickInput};
 use crate::http::ip_hash;
 use crate::metrics::METRICS;
@@ -30,11 +31,11 @@ pub(super) async fn accept_loop(
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) {
+    let mut backoff = AcceptBackoff::new(&name);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+            (stream, peer) = backoff.accept(|| listener.accept()) => {
                 let current = table.load_full();
                 let Some(l) = current.l4(&name) else { continue };
                 if let Some(max) = l.policy.max_connections

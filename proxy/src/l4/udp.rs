@@ -1,7 +1,9 @@
 //! One UDP listener: each client address is a flow with its own connected
 //! socket to the endpoint picked for it; replies are sent from the
 //! listener's own socket, so the client sees the address it sent to. A flow
-//! ends after the idle timeout without a datagram either way.
+//! ends after the idle timeout without a datagram either way. A listener keeps
+//! at most `max_flows` (and its `max_connections`) at once; past them
+//! datagrams from new sources are dropped and counted as refused.
 
 use crate::clock::now_ms;
 use crate::cluster::{InFlight, PickInput};
@@ -29,6 +31,7 @@ pub(super) async fn serve_loop(
     socket: UdpSocket,
     name: String,
     table: Arc<ArcSwap<RouteTable>>,
+    max_flows: usize,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) {
@@ -46,7 +49,7 @@ pub(super) async fn serve_loop(
         let existing = flows.lock().unwrap_or_else(|e| e.into_inner()).get(&client).cloned();
         let flow = match existing {
             Some(f) => f,
-            None => match open_flow(&socket, client, &name, &table, &flows, stop.clone(), drain).await {
+            None => match open_flow(&socket, client, &name, &table, &flows, max_flows, stop.clone(), drain).await {
                 Some(f) => f,
                 None => continue,
             },
@@ -58,19 +61,22 @@ pub(super) async fn serve_loop(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn open_flow(
     listener: &Arc<UdpSocket>,
     client: SocketAddr,
     name: &str,
     table: &Arc<ArcSwap<RouteTable>>,
     flows: &Flows,
+    max_flows: usize,
     stop: watch::Receiver<bool>,
     drain: Duration,
 ) -> Option<Arc<Flow>> {
     let table = table.load_full();
     let l = table.l4(name)?.clone();
     let open = flows.lock().unwrap_or_else(|e| e.into_inner()).len();
-    if l.policy.max_connections.is_some_and(|max| open >= max as usize) {
+    let cap = l.policy.max_connections.map_or(max_flows, |max| (max as usize).min(max_flows));
+    if open >= cap {
         METRICS.l4_connections.with_label_values(&[name, "refused"]).inc();
         return None;
     }

@@ -6,7 +6,7 @@
 use pingora_core::protocols::l4::stream::Stream;
 use rustls::server::Acceptor;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Longest a client may take to send its ClientHello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -17,29 +17,35 @@ const HELLO_MAX: usize = 64 * 1024;
 /// left as it was. `Err` when the client sent no ClientHello in time.
 pub async fn peek_sni(stream: &mut Stream) -> Result<Option<String>, String> {
     let mut seen = Vec::with_capacity(2048);
-    let mut acceptor = Acceptor::default();
-    let result = tokio::time::timeout(HELLO_TIMEOUT, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("closed before its ClientHello".to_owned());
-            }
-            seen.extend_from_slice(&buf[..n]);
-            let mut chunk = &buf[..n];
-            while !chunk.is_empty() {
-                acceptor.read_tls(&mut chunk).map_err(|e| e.to_string())?;
-            }
-            match acceptor.accept() {
-                Ok(Some(accepted)) => return Ok(accepted.client_hello().server_name().map(str::to_owned)),
-                Ok(None) if seen.len() < HELLO_MAX => {}
-                Ok(None) => return Err("ClientHello too large".to_owned()),
-                Err((e, _)) => return Err(e.to_string()),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| Err("no ClientHello in time".to_owned()));
+    let result = tokio::time::timeout(HELLO_TIMEOUT, read_sni(stream, &mut seen))
+        .await
+        .unwrap_or_else(|_| Err("no ClientHello in time".to_owned()));
     stream.rewind(&seen);
     result
+}
+
+/// Reads from `stream` until a whole ClientHello (or an error) and returns
+/// its SNI name; every byte read is appended to `seen`. Public for the fuzz
+/// target, which reads through it in arbitrary splits.
+#[doc(hidden)]
+pub async fn read_sni<S: AsyncRead + Unpin>(stream: &mut S, seen: &mut Vec<u8>) -> Result<Option<String>, String> {
+    let mut acceptor = Acceptor::default();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed before its ClientHello".to_owned());
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let mut chunk = &buf[..n];
+        while !chunk.is_empty() {
+            acceptor.read_tls(&mut chunk).map_err(|e| e.to_string())?;
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => return Ok(accepted.client_hello().server_name().map(str::to_owned)),
+            Ok(None) if seen.len() < HELLO_MAX => {}
+            Ok(None) => return Err("ClientHello too large".to_owned()),
+            Err((e, _)) => return Err(e.to_string()),
+        }
+    }
 }

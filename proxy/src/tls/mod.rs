@@ -13,6 +13,6 @@ mod server_config;
 
 pub use accept::TlsSide;
 pub use certificates::{CertificateSet, Verifiers, certified_key, self_signed};
-pub use client_hello::peek_sni;
+pub use client_hello::{peek_sni, read_sni};
 pub use resolver::SniResolver;
 pub use server_config::server_config;
