@@ -123,7 +123,7 @@ async fn t09_bcsbalance_roundrobin_source_leastconn() {
 
     let (c2, to) = (c.clone(), s.http);
     let long = tokio::spawn(async move { get(&c2, to, "lc.bcs.com", "/sleep/2500").await.backend });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_in_flight(&s, 1).await;
     let mut during = HashSet::new();
     for _ in 0..60 {
         during.insert(get(&c, s.http, "lc.bcs.com", "/").await.backend);

@@ -321,8 +321,13 @@ async fn l7_maxconn_of_an_exported_service_answers_503() {
     let c = client();
     let (c2, to) = (c.clone(), s.http);
     let slow = tokio::spawn(async move { get(&c2, to, "limited.bcs.com", "/sleep/1500").await.status });
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(get(&c, s.http, "limited.bcs.com", "/").await.status, 503, "the one slot is taken");
+    // Once the slow request holds the one slot, the next is refused.
+    wait_in_flight(&s, 1).await;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while get(&c, s.http, "limited.bcs.com", "/").await.status != 503 {
+        assert!(Instant::now() < deadline, "the one slot is taken: a second request must get 503");
+    }
+    assert!(!slow.is_finished(), "the slow request still holds its slot");
     assert_eq!(slow.await.unwrap(), 200);
     assert_eq!(get(&c, s.http, "limited.bcs.com", "/").await.status, 200, "free again");
 }

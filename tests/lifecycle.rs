@@ -63,7 +63,7 @@ async fn sigterm_stops_accepting_and_lets_requests_in_flight_finish() {
         let (c, to) = (c.clone(), s.http);
         tokio::spawn(async move { send(&c, to, "GET", "slow.test", "/sleep/2000", &[], vec![]).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_in_flight(&s, 1).await;
     signal(s.proc.0.id(), "TERM");
     // Every listener stops accepting at once: HTTP, HTTPS and L4 alike.
     for addr in [s.http, s.https, l4] {
@@ -146,7 +146,15 @@ async fn a_binary_upgrade_under_load_fails_no_request() {
         .spawn()
         .unwrap();
     let mut new = Proc(new);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The new process is ready for the hand-off once it has bound both
+    // sockets, pingora's and the one for Sluice's own listeners (a probe
+    // connection would be taken for the old process: only look at the files).
+    let bound = |path: String| std::path::Path::new(&path).exists();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(bound(socket.clone()) && bound(format!("{socket}.listeners"))) {
+        assert!(Instant::now() < deadline, "the new process never listened on {socket}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     signal(old.proc.0.id(), "QUIT");
     let status = tokio::task::block_in_place(|| exited(&mut old.proc, Duration::from_secs(30)));
     let new_log = || std::fs::read_to_string(old.path().join(".new.log")).unwrap_or_default();

@@ -263,6 +263,17 @@ pub async fn metrics(s: &Sluice) -> String {
     String::from_utf8_lossy(&get(&client(), s.admin, "admin", "/metrics").await.body).into_owned()
 }
 
+/// Polls `/metrics` until `n` requests are in flight: a request sent just
+/// before is then held by the proxy, not on its way to it.
+pub async fn wait_in_flight(s: &Sluice, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let want = format!("sluice_http_active_requests {n}\n");
+    while !metrics(s).await.contains(&want) {
+        assert!(Instant::now() < deadline, "never {n} requests in flight; log:\n{}", s.log());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Polls `/debug/snapshot` until its generation reaches `generation`.
 pub async fn wait_generation(c: &HttpClient, s: &Sluice, generation: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
