@@ -25,7 +25,16 @@ struct Flow {
     cluster: String,
 }
 
-type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<Flow>>>>;
+/// What every flow of one listener shares.
+struct Listener {
+    socket: Arc<UdpSocket>,
+    name: String,
+    table: Arc<ArcSwap<RouteTable>>,
+    flows: Mutex<HashMap<SocketAddr, Arc<Flow>>>,
+    max_flows: usize,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+}
 
 pub(super) async fn serve_loop(
     socket: UdpSocket,
@@ -36,7 +45,16 @@ pub(super) async fn serve_loop(
     drain: Duration,
 ) {
     let socket = Arc::new(socket);
-    let flows: Flows = Arc::new(Mutex::new(HashMap::new()));
+    let listener = Arc::new(Listener {
+        socket: socket.clone(),
+        name,
+        table,
+        flows: Mutex::new(HashMap::new()),
+        max_flows,
+        stop: stop.clone(),
+        drain,
+    });
+    let name = listener.name.as_str();
     let mut buf = vec![0u8; 65_535];
     loop {
         let (n, client) = tokio::select! {
@@ -46,116 +64,93 @@ pub(super) async fn serve_loop(
                 Err(_) => continue,
             },
         };
-        let existing = flows.lock().unwrap_or_else(|e| e.into_inner()).get(&client).cloned();
+        let existing = listener.flows.lock().unwrap_or_else(|e| e.into_inner()).get(&client).cloned();
         let flow = match existing {
             Some(f) => f,
-            None => match open_flow(&socket, client, &name, &table, &flows, max_flows, stop.clone(), drain).await {
+            None => match listener.open_flow(client).await {
                 Some(f) => f,
                 None => continue,
             },
         };
         flow.last.store(now_ms(), Ordering::Relaxed);
         if flow.upstream.send(&buf[..n]).await.is_ok() {
-            METRICS.l4_bytes.with_label_values(&[name.as_str(), flow.cluster.as_str(), "in"]).inc_by(n as u64);
+            METRICS.l4_bytes.with_label_values(&[name, flow.cluster.as_str(), "in"]).inc_by(n as u64);
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn open_flow(
-    listener: &Arc<UdpSocket>,
-    client: SocketAddr,
-    name: &str,
-    table: &Arc<ArcSwap<RouteTable>>,
-    flows: &Flows,
-    max_flows: usize,
-    stop: watch::Receiver<bool>,
-    drain: Duration,
-) -> Option<Arc<Flow>> {
-    let table = table.load_full();
-    let l = table.l4(name)?.clone();
-    let open = flows.lock().unwrap_or_else(|e| e.into_inner()).len();
-    let cap = l.policy.max_connections.map_or(max_flows, |max| (max as usize).min(max_flows));
-    if open >= cap {
-        METRICS.l4_connections.with_label_values(&[name, "refused"]).inc();
-        return None;
+impl Listener {
+    /// A flow for a new client, on the endpoint picked for it; `None` past
+    /// the listener's cap or without an endpoint.
+    async fn open_flow(self: &Arc<Self>, client: SocketAddr) -> Option<Arc<Flow>> {
+        let name = self.name.as_str();
+        let table = self.table.load_full();
+        let l = table.l4(name)?.clone();
+        let open = self.flows.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let cap = l.policy.max_connections.map_or(self.max_flows, |max| (max as usize).min(self.max_flows));
+        if open >= cap {
+            METRICS.l4_connections.with_label_values(&[name, "refused"]).inc();
+            return None;
+        }
+        let client_hash = ip_hash(client.ip());
+        let cluster = l.route.choose(|_| None, |_| None, l.route.split_key().map(|_| client_hash))?.clone();
+        let input = PickInput {
+            client_ip: Some(client.ip()),
+            key_hash: cluster.hash_key().map(|_| client_hash),
+            cookies: None,
+        };
+        let picked = cluster.pick(&input, &[])?;
+        let bind: SocketAddr = if picked.address.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+        let upstream = UdpSocket::bind(bind).await.ok()?;
+        if upstream.connect(picked.address).await.is_err() {
+            cluster.report(picked.index, false);
+            return None;
+        }
+        METRICS.l4_connections.with_label_values(&[name, "accepted"]).inc();
+        METRICS.l4_active.with_label_values(&[name]).inc();
+        let flow = Arc::new(Flow {
+            upstream: Arc::new(upstream),
+            last: Arc::new(AtomicU64::new(now_ms())),
+            cluster: cluster.name.clone(),
+        });
+        self.flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, flow.clone());
+        let lease = cluster.begin(picked.index);
+        tokio::spawn(self.clone().replies(client, flow.clone(), l.policy.idle_timeout_ms, lease));
+        Some(flow)
     }
-    let client_hash = ip_hash(client.ip());
-    let cluster = l.route.choose(|_| None, |_| None, l.route.split_key().map(|_| client_hash))?.clone();
-    let input =
-        PickInput { client_ip: Some(client.ip()), key_hash: cluster.hash_key().map(|_| client_hash), cookies: None };
-    let picked = cluster.pick(&input, &[])?;
-    let bind: SocketAddr = if picked.address.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-    let upstream = UdpSocket::bind(bind).await.ok()?;
-    if upstream.connect(picked.address).await.is_err() {
-        cluster.report(picked.index, false);
-        return None;
-    }
-    METRICS.l4_connections.with_label_values(&[name, "accepted"]).inc();
-    METRICS.l4_active.with_label_values(&[name]).inc();
-    let flow = Arc::new(Flow {
-        upstream: Arc::new(upstream),
-        last: Arc::new(AtomicU64::new(now_ms())),
-        cluster: cluster.name.clone(),
-    });
-    flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, flow.clone());
-    let lease = cluster.begin(picked.index);
-    let idle = l.policy.idle_timeout_ms;
-    tokio::spawn(replies(
-        listener.clone(),
-        client,
-        flow.clone(),
-        flows.clone(),
-        name.to_owned(),
-        idle,
-        lease,
-        stop,
-        drain,
-    ));
-    Some(flow)
-}
 
-/// Sends the endpoint's datagrams back to the client until the flow idles out.
-#[allow(clippy::too_many_arguments)]
-async fn replies(
-    listener: Arc<UdpSocket>,
-    client: SocketAddr,
-    flow: Arc<Flow>,
-    flows: Flows,
-    name: String,
-    idle_ms: u64,
-    _lease: InFlight,
-    stop: watch::Receiver<bool>,
-    drain: Duration,
-) {
-    let mut buf = vec![0u8; 65_535];
-    let drained = async {
-        let mut stop = stop;
-        while !*stop.borrow() {
-            if stop.changed().await.is_err() {
+    /// Sends the endpoint's datagrams back to the client until the flow
+    /// idles out (or the listener's drain ends after it closed).
+    async fn replies(self: Arc<Self>, client: SocketAddr, flow: Arc<Flow>, idle_ms: u64, _lease: InFlight) {
+        let mut buf = vec![0u8; 65_535];
+        let drained = async {
+            let mut stop = self.stop.clone();
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+            tokio::time::sleep(self.drain).await;
+        };
+        tokio::pin!(drained);
+        loop {
+            let since = now_ms().saturating_sub(flow.last.load(Ordering::Relaxed));
+            if since >= idle_ms {
                 break;
             }
-        }
-        tokio::time::sleep(drain).await;
-    };
-    tokio::pin!(drained);
-    loop {
-        let since = now_ms().saturating_sub(flow.last.load(Ordering::Relaxed));
-        if since >= idle_ms {
-            break;
-        }
-        tokio::select! {
-            _ = &mut drained => break,
-            _ = tokio::time::sleep(Duration::from_millis(idle_ms - since)) => {}
-            r = flow.upstream.recv(&mut buf) => {
-                let Ok(n) = r else { break };
-                flow.last.store(now_ms(), Ordering::Relaxed);
-                if listener.send_to(&buf[..n], client).await.is_ok() {
-                    METRICS.l4_bytes.with_label_values(&[name.as_str(), flow.cluster.as_str(), "out"]).inc_by(n as u64);
+            tokio::select! {
+                _ = &mut drained => break,
+                _ = tokio::time::sleep(Duration::from_millis(idle_ms - since)) => {}
+                r = flow.upstream.recv(&mut buf) => {
+                    let Ok(n) = r else { break };
+                    flow.last.store(now_ms(), Ordering::Relaxed);
+                    if self.socket.send_to(&buf[..n], client).await.is_ok() {
+                        METRICS.l4_bytes.with_label_values(&[self.name.as_str(), flow.cluster.as_str(), "out"]).inc_by(n as u64);
+                    }
                 }
             }
         }
+        self.flows.lock().unwrap_or_else(|e| e.into_inner()).remove(&client);
+        METRICS.l4_active.with_label_values(&[self.name.as_str()]).dec();
     }
-    flows.lock().unwrap_or_else(|e| e.into_inner()).remove(&client);
-    METRICS.l4_active.with_label_values(&[name.as_str()]).dec();
 }
