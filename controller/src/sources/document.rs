@@ -43,6 +43,59 @@ fn str_at<'v>(v: &'v Value, pointer: &str) -> Option<&'v str> {
     v.pointer(pointer).and_then(Value::as_str)
 }
 
+/// The metadata as the API server would hold it: the namespace filled in
+/// (or dropped for a cluster-scoped kind), the seed's `annotation` read as
+/// `annotations`.
+fn normalise_metadata(doc: &mut Value, k: Kind, namespace: &str) {
+    let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    if k == Kind::SeedIngress
+        && let Some(a) = meta.remove("annotation")
+    {
+        meta.entry("annotations").or_insert(a);
+    }
+    if k.namespaced() {
+        meta.insert("namespace".into(), Value::String(namespace.to_owned()));
+    } else {
+        meta.remove("namespace");
+    }
+}
+
+/// Whether the object's metadata names it validly: `Err` is (field, why).
+fn check_identity(k: Kind, doc: &Value, name: &str, namespace: &str) -> Result<(), (&'static str, String)> {
+    if !doc.get("metadata").is_some_and(Value::is_object) {
+        return Err(("metadata", "required".into()));
+    }
+    if name.is_empty() {
+        return Err(("metadata.name", "required".into()));
+    }
+    if !is_dns1123_subdomain(name) {
+        return Err(("metadata.name", format!("'{name}' is not a valid name (lower-case RFC 1123 subdomain)")));
+    }
+    if k.namespaced() && !is_dns1123_subdomain(namespace) {
+        return Err(("metadata.namespace", format!("'{namespace}' is not a valid namespace")));
+    }
+    Ok(())
+}
+
+/// The input kind of an apiVersion and kind, if Sluice reads it.
+fn kind_of(api: &str, kind: &str) -> Option<Kind> {
+    match (api, kind) {
+        ("networking.k8s.io/v1", "Ingress") => Some(Kind::Ingress),
+        ("extensions/v1beta1" | "networking.k8s.io/v1beta1", "Ingress") => Some(Kind::Ingress),
+        ("networking.k8s.io/v1", "IngressClass") => Some(Kind::IngressClass),
+        ("v1", "Service") => Some(Kind::Service),
+        ("discovery.k8s.io/v1", "EndpointSlice") => Some(Kind::EndpointSlice),
+        ("v1", "Endpoints") => Some(Kind::Endpoints),
+        ("v1", "Pod") => Some(Kind::Pod),
+        ("v1", "Secret") => Some(Kind::Secret),
+        ("v1", "ConfigMap") => Some(Kind::ConfigMap),
+        ("networkextension.bkbcs.tencent.com/v1", "Ingress") => Some(Kind::BcsIngress),
+        // The seed's form B lost its apiVersion to transcription: any goes.
+        (_, "ingress") => Some(Kind::SeedIngress),
+        _ => None,
+    }
+}
+
 fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
     let whence = format!("{file}, {at}");
     if doc.is_null() {
@@ -74,21 +127,7 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
     }
     let name = str_at(&doc, "/metadata/name").unwrap_or("").to_owned();
     let namespace = str_at(&doc, "/metadata/namespace").unwrap_or("").to_owned();
-    let known = match (api.as_str(), kind.as_str()) {
-        ("networking.k8s.io/v1", "Ingress") => Some(Kind::Ingress),
-        ("extensions/v1beta1" | "networking.k8s.io/v1beta1", "Ingress") => Some(Kind::Ingress),
-        ("networking.k8s.io/v1", "IngressClass") => Some(Kind::IngressClass),
-        ("v1", "Service") => Some(Kind::Service),
-        ("discovery.k8s.io/v1", "EndpointSlice") => Some(Kind::EndpointSlice),
-        ("v1", "Endpoints") => Some(Kind::Endpoints),
-        ("v1", "Pod") => Some(Kind::Pod),
-        ("v1", "Secret") => Some(Kind::Secret),
-        ("v1", "ConfigMap") => Some(Kind::ConfigMap),
-        ("networkextension.bkbcs.tencent.com/v1", "Ingress") => Some(Kind::BcsIngress),
-        // The seed's form B lost its apiVersion to transcription: any goes.
-        (_, "ingress") => Some(Kind::SeedIngress),
-        _ => None,
-    };
+    let known = kind_of(&api, &kind);
     let Some(k) = known else {
         out.diagnostics.push(Diagnostic::info(
             ObjectRef::new(kind.as_str(), namespace, name),
@@ -99,55 +138,21 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
     };
     let namespace = if k.namespaced() && namespace.is_empty() { "default".to_owned() } else { namespace };
     let r = ObjectRef::new(k.as_str(), if k.namespaced() { namespace.as_str() } else { "" }, name.as_str());
-    if !doc.get("metadata").is_some_and(Value::is_object) {
-        out.diagnostics.push(Diagnostic::error(r, "metadata", format!("required; object ignored ({whence})")));
+    if let Err((field, message)) = check_identity(k, &doc, &name, &namespace) {
+        out.diagnostics.push(Diagnostic::error(r, field, format!("{message}; object ignored ({whence})")));
         return;
     }
-    if name.is_empty() {
-        out.diagnostics.push(Diagnostic::error(r, "metadata.name", format!("required; object ignored ({whence})")));
-        return;
-    }
-    if !is_dns1123_subdomain(&name) {
-        out.diagnostics.push(Diagnostic::error(
-            r,
-            "metadata.name",
-            format!("'{name}' is not a valid name (lower-case RFC 1123 subdomain); object ignored ({whence})"),
-        ));
-        return;
-    }
-    if k.namespaced() && !is_dns1123_subdomain(&namespace) {
-        out.diagnostics.push(Diagnostic::error(
-            r,
-            "metadata.namespace",
-            format!("'{namespace}' is not a valid namespace; object ignored ({whence})"),
-        ));
-        return;
-    }
-    if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
-        // The seed writes `annotation` (singular); it means annotations.
-        if k == Kind::SeedIngress
-            && let Some(a) = meta.remove("annotation")
-        {
-            meta.entry("annotations").or_insert(a);
-        }
-        if k.namespaced() {
-            meta.insert("namespace".into(), Value::String(namespace.clone()));
-        } else {
-            meta.remove("namespace");
-        }
-    }
+    normalise_metadata(&mut doc, k, &namespace);
     let object = if api.ends_with("v1beta1") {
-        match ingress_v1beta1::convert(doc) {
-            Ok(v) => {
-                out.diagnostics.push(Diagnostic::info(
-                    r.clone(),
-                    "apiVersion",
-                    format!("{api} is removed from Kubernetes since 1.22; read as networking.k8s.io/v1"),
-                ));
-                typed::<k8s_openapi::api::networking::v1::Ingress>(v).map(Object::new)
-            }
-            Err(e) => Err(e),
+        let converted = ingress_v1beta1::convert(doc);
+        if converted.is_ok() {
+            out.diagnostics.push(Diagnostic::info(
+                r.clone(),
+                "apiVersion",
+                format!("{api} is removed from Kubernetes since 1.22; read as networking.k8s.io/v1"),
+            ));
         }
+        converted.and_then(typed::<k8s_openapi::api::networking::v1::Ingress>).map(Object::new)
     } else {
         typed_object(k, doc)
     };
