@@ -2,7 +2,7 @@
 //! Translation checks its output with this before publishing, so a consumer
 //! never has to handle a dangling name or an unordered list.
 
-use crate::{HostPattern, ListenerKind, PathKind, Snapshot, Split};
+use crate::{HostPattern, ListenerKind, PathKind, Route, RouteConfig, Snapshot, Split};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -23,7 +23,33 @@ impl Snapshot {
     pub fn validate(&self) -> Vec<Invalid> {
         let mut out = Vec::new();
         let mut bad = |at: String, message: &str| out.push(Invalid { at, message: message.to_owned() });
+        self.check_listeners(&mut bad);
+        let mut rc_names = HashSet::new();
+        for (i, rc) in self.route_configs.iter().enumerate() {
+            let at = format!("routeConfigs[{i}]");
+            if !rc_names.insert(&rc.name) {
+                bad(at.clone(), "duplicate route config name");
+            }
+            self.check_route_config(rc, &at, &mut bad);
+        }
+        if !self.clusters.windows(2).all(|w| w[0].name < w[1].name) {
+            bad("clusters".into(), "not sorted by name or duplicate names");
+        }
+        for (i, c) in self.clusters.iter().enumerate() {
+            if c.endpoints.iter().any(|e| e.address.port() == 0) {
+                bad(format!("clusters[{i}]"), "endpoint with port 0");
+            }
+        }
+        if !self.certificates.windows(2).all(|w| w[0].name < w[1].name) {
+            bad("certificates".into(), "not sorted by name or duplicate names");
+        }
+        if !self.services.windows(2).all(|w| w[0].name < w[1].name) {
+            bad("services".into(), "not sorted by name or duplicate names");
+        }
+        out
+    }
 
+    fn check_listeners(&self, bad: &mut impl FnMut(String, &str)) {
         let mut names = HashSet::new();
         let mut sockets = HashSet::new();
         for (i, l) in self.listeners.iter().enumerate() {
@@ -45,73 +71,56 @@ impl Snapshot {
                 bad(at.clone(), "names a default certificate that does not exist");
             }
             if let Some(split) = l.kind.split() {
-                self.check_split(split, &format!("{at}.split"), &mut bad);
+                self.check_split(split, &format!("{at}.split"), bad);
             }
         }
+    }
 
-        let mut rc_names = HashSet::new();
-        for (i, rc) in self.route_configs.iter().enumerate() {
-            let at = format!("routeConfigs[{i}]");
-            if !rc_names.insert(&rc.name) {
-                bad(at.clone(), "duplicate route config name");
-            }
-            if let Some(split) = &rc.default_backend {
-                self.check_split(split, &format!("{at}.defaultBackend"), &mut bad);
-            }
-            let mut hosts = HashSet::new();
-            for (j, vh) in rc.virtual_hosts.iter().enumerate() {
-                let at = format!("{at}.virtualHosts[{j}]");
-                if !hosts.insert(HostPattern::parse(&vh.host)) {
-                    bad(at.clone(), "duplicate host");
-                }
-                if let Some(ca) = vh.tls.as_ref().and_then(|t| t.client_verify.as_ref())
-                    && self.certificate_authority(&ca.ca).is_none()
-                {
-                    bad(at.clone(), "names a certificate authority that does not exist");
-                }
-                if let Some(cert) = vh.tls.as_ref().and_then(|t| t.certificate.as_ref())
-                    && self.certificate(cert).is_none()
-                {
-                    bad(at.clone(), "names a certificate that does not exist");
-                }
-                let mut paths = HashSet::new();
-                for (k, r) in vh.routes.iter().enumerate() {
-                    let at = format!("{at}.routes[{k}]");
-                    if !r.path.path.starts_with('/') {
-                        bad(at.clone(), "path is not absolute");
-                    }
-                    if r.path.kind == PathKind::Prefix && r.path.path.len() > 1 && r.path.path.ends_with('/') {
-                        bad(at.clone(), "prefix path keeps a trailing slash");
-                    }
-                    if !paths.insert(&r.path) {
-                        bad(at.clone(), "duplicate path");
-                    }
-                    if k > 0 && vh.routes[k - 1].path.precedence(&r.path).is_gt() {
-                        bad(at.clone(), "routes are not in precedence order");
-                    }
-                    self.check_split(&r.split, &format!("{at}.split"), &mut bad);
-                    for (c, canary) in r.canaries.iter().enumerate() {
-                        self.check_split(&canary.split, &format!("{at}.canaries[{c}].split"), &mut bad);
-                    }
-                }
-            }
+    fn check_route_config(&self, rc: &RouteConfig, at: &str, bad: &mut impl FnMut(String, &str)) {
+        if let Some(split) = &rc.default_backend {
+            self.check_split(split, &format!("{at}.defaultBackend"), bad);
         }
+        let mut hosts = HashSet::new();
+        for (j, vh) in rc.virtual_hosts.iter().enumerate() {
+            let at = format!("{at}.virtualHosts[{j}]");
+            if !hosts.insert(HostPattern::parse(&vh.host)) {
+                bad(at.clone(), "duplicate host");
+            }
+            if let Some(ca) = vh.tls.as_ref().and_then(|t| t.client_verify.as_ref())
+                && self.certificate_authority(&ca.ca).is_none()
+            {
+                bad(at.clone(), "names a certificate authority that does not exist");
+            }
+            if let Some(cert) = vh.tls.as_ref().and_then(|t| t.certificate.as_ref())
+                && self.certificate(cert).is_none()
+            {
+                bad(at.clone(), "names a certificate that does not exist");
+            }
+            self.check_routes(&vh.routes, &at, bad);
+        }
+    }
 
-        if !self.clusters.windows(2).all(|w| w[0].name < w[1].name) {
-            bad("clusters".into(), "not sorted by name or duplicate names");
-        }
-        for (i, c) in self.clusters.iter().enumerate() {
-            if c.endpoints.iter().any(|e| e.address.port() == 0) {
-                bad(format!("clusters[{i}]"), "endpoint with port 0");
+    fn check_routes(&self, routes: &[Route], at: &str, bad: &mut impl FnMut(String, &str)) {
+        let mut paths = HashSet::new();
+        for (k, r) in routes.iter().enumerate() {
+            let at = format!("{at}.routes[{k}]");
+            if !r.path.path.starts_with('/') {
+                bad(at.clone(), "path is not absolute");
+            }
+            if r.path.kind == PathKind::Prefix && r.path.path.len() > 1 && r.path.path.ends_with('/') {
+                bad(at.clone(), "prefix path keeps a trailing slash");
+            }
+            if !paths.insert(&r.path) {
+                bad(at.clone(), "duplicate path");
+            }
+            if k > 0 && routes[k - 1].path.precedence(&r.path).is_gt() {
+                bad(at.clone(), "routes are not in precedence order");
+            }
+            self.check_split(&r.split, &format!("{at}.split"), bad);
+            for (c, canary) in r.canaries.iter().enumerate() {
+                self.check_split(&canary.split, &format!("{at}.canaries[{c}].split"), bad);
             }
         }
-        if !self.certificates.windows(2).all(|w| w[0].name < w[1].name) {
-            bad("certificates".into(), "not sorted by name or duplicate names");
-        }
-        if !self.services.windows(2).all(|w| w[0].name < w[1].name) {
-            bad("services".into(), "not sorted by name or duplicate names");
-        }
-        out
     }
 
     fn check_split(&self, split: &Split, at: &str, bad: &mut impl FnMut(String, &str)) {
