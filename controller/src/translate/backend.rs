@@ -23,11 +23,11 @@ impl Translator<'_> {
         let ns = ing.namespace.as_str();
         let service = match (&backend.service, &backend.resource) {
             (Some(_), Some(_)) => {
-                self.push(Diagnostic::error(ing.clone(), field, "sets both service and resource; set one"));
+                self.diags.push(Diagnostic::error(ing.clone(), field, "sets both service and resource; set one"));
                 return Split::default();
             }
             (None, Some(_)) => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     ing.clone(),
                     format!("{field}.resource"),
                     "resource backends are not supported; requests get 503",
@@ -35,7 +35,7 @@ impl Translator<'_> {
                 return Split::default();
             }
             (None, None) => {
-                self.push(Diagnostic::error(ing.clone(), format!("{field}.service"), "required"));
+                self.diags.push(Diagnostic::error(ing.clone(), format!("{field}.service"), "required"));
                 return Split::default();
             }
             (Some(s), None) => s,
@@ -43,14 +43,14 @@ impl Translator<'_> {
         let port_field = format!("{field}.service.port");
         let (number, port_name) = match &service.port {
             None => {
-                self.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
+                self.diags.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
                 return Split::default();
             }
             Some(p) => (p.number, p.name.as_deref().filter(|n| !n.is_empty())),
         };
         let key = (ns.to_owned(), service.name.clone());
         let Some(svc) = self.store.services.get(&key) else {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 ing.clone(),
                 format!("{field}.service.name"),
                 format!("Service {ns}/{} not found; requests get 503", service.name),
@@ -60,11 +60,11 @@ impl Translator<'_> {
         let ports: &[ServicePort] = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
         let found = match (number, port_name) {
             (Some(_), Some(_)) => {
-                self.push(Diagnostic::error(ing.clone(), port_field, "sets both number and name; set one"));
+                self.diags.push(Diagnostic::error(ing.clone(), port_field, "sets both number and name; set one"));
                 return Split::default();
             }
             (None, None) => {
-                self.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
+                self.diags.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
                 return Split::default();
             }
             (Some(n), None) => ports.iter().position(|p| p.port == n).ok_or(format!("number {n}")),
@@ -84,7 +84,7 @@ impl Translator<'_> {
                     .collect();
                 let field =
                     if number.is_some() { format!("{port_field}.number") } else { format!("{port_field}.name") };
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     ing.clone(),
                     field,
                     format!(
@@ -98,7 +98,7 @@ impl Translator<'_> {
         };
         let protocol = ports[index].protocol.as_deref().unwrap_or("TCP");
         if protocol != "TCP" {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 ing.clone(),
                 port_field,
                 format!("Service {ns}/{} port {} is {protocol}; HTTP needs TCP", service.name, ports[index].port),
@@ -135,14 +135,18 @@ impl Translator<'_> {
         let (endpoints, dns) = if spec.type_.as_deref() == Some("ExternalName") {
             let hostname = spec.external_name.clone().unwrap_or_default();
             if hostname.is_empty() {
-                self.push(Diagnostic::error(service.clone(), "spec.externalName", "required for type ExternalName"));
+                self.diags.push(Diagnostic::error(
+                    service.clone(),
+                    "spec.externalName",
+                    "required for type ExternalName",
+                ));
                 (Vec::new(), None)
             } else {
                 let target = match &port.target_port {
                     Some(IntOrString::Int(n)) => u16::try_from(*n).ok().filter(|p| *p != 0),
                     _ => None,
                 };
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     service.clone(),
                     "spec.type",
                     format!("ExternalName backends ({hostname}) are not proxied yet; requests routed here get 503"),
@@ -152,7 +156,7 @@ impl Translator<'_> {
         } else {
             let endpoints = self.endpoints_for(key, svc, index);
             if endpoints.is_empty() {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     service.clone(),
                     format!("spec.ports[{index}]"),
                     "no ready endpoints: requests routed here get 503 until one is ready",
@@ -193,7 +197,7 @@ impl<'a> Translator<'a> {
         let store: &'a Store = self.store;
         let key = (namespace.to_owned(), name.to_owned());
         let Some(svc) = store.services.get(&key) else {
-            self.push(Diagnostic::error(r.clone(), field, format!("Service {namespace}/{name} not found")));
+            self.diags.push(Diagnostic::error(r.clone(), field, format!("Service {namespace}/{name} not found")));
             return None;
         };
         let ports: &[ServicePort] = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
@@ -202,7 +206,7 @@ impl<'a> Translator<'a> {
             PortRef::Name(n) => (ports.iter().position(|p| p.name.as_deref() == Some(n.as_str())), n.clone()),
         };
         let Some(index) = index.filter(|i| ports[*i].protocol.as_deref().unwrap_or("TCP") == protocol) else {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 r.clone(),
                 field,
                 format!("Service {namespace}/{name} has no {protocol} port '{wanted}'"),

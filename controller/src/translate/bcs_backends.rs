@@ -73,7 +73,7 @@ impl Translator<'_> {
         match route.service_kind.to_ascii_lowercase().as_str() {
             "" | "service" => {}
             "multiclusterservice" => {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("{field}.serviceKind"),
                     "multiclusterservice (federation) backends are not supported; this service adds no backends",
@@ -81,7 +81,7 @@ impl Translator<'_> {
                 return Vec::new();
             }
             other => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("{field}.serviceKind"),
                     format!("'{other}' is not service or multiclusterservice; this service adds no backends"),
@@ -93,7 +93,7 @@ impl Translator<'_> {
             if route.service_namespace.is_empty() { r.namespace.as_str() } else { &route.service_namespace };
         let store = self.store;
         let Some(svc) = store.services.get(&(namespace.to_owned(), route.service_name.clone())) else {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 r.clone(),
                 format!("{field}.serviceName"),
                 format!("Service {namespace}/{} not found; it adds no backends", route.service_name),
@@ -103,7 +103,7 @@ impl Translator<'_> {
         let spec = svc.spec.as_ref();
         let ports: &[ServicePort] = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
         let Some(port) = ports.iter().find(|p| i64::from(p.port) == route.service_port) else {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 r.clone(),
                 format!("{field}.servicePort"),
                 format!(
@@ -116,7 +116,7 @@ impl Translator<'_> {
         let selector = spec.and_then(|s| s.selector.clone()).unwrap_or_default();
         if !route.is_direct_connect {
             if !route.subsets.is_empty() {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("{field}.subsets"),
                     "subsets apply only with isDirectConnect: true (as in BCS); ignored",
@@ -149,7 +149,7 @@ impl Translator<'_> {
         match value.trim().parse::<i64>() {
             Ok(w) if (0..=100).contains(&w) => w,
             _ => {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     meta_ref(Kind::Pod, &pod.metadata),
                     format!("metadata.annotations[{CLB_WEIGHT_ANNOTATION}]"),
                     format!("'{value}' is not an integer 0-100; the route's weight {weight} is used"),
@@ -194,7 +194,7 @@ impl Translator<'_> {
                         && (p.container_port == target_number || p.name.as_deref() == Some(target_text.as_str()))
                 });
             let Some(cp) = container_port else {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     pr,
                     "spec.containers[].ports",
                     format!("no container port {target_text}/{protocol} (needed by {r} {field}); not a backend"),
@@ -211,7 +211,7 @@ impl Translator<'_> {
             let number = u16::try_from(number).ok().filter(|n| *n != 0);
             let (Some(ip), Some(number)) = (ip, number) else {
                 let what = if host_port { "a host IP and hostPort (hostPort: true)" } else { "a pod IP and port" };
-                self.push(Diagnostic::warning(pr, "status", format!("has no {what}; not a backend of {r}")));
+                self.diags.push(Diagnostic::warning(pr, "status", format!("has no {what}; not a backend of {r}")));
                 continue;
             };
             out.push(Endpoint {
@@ -237,7 +237,7 @@ impl Translator<'_> {
         weight: i64,
     ) -> Vec<Endpoint> {
         let Some(node_port) = port.node_port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0) else {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 r.clone(),
                 format!("{field}.isDirectConnect"),
                 format!(

@@ -63,7 +63,7 @@ impl Translator<'_> {
             match v.trim().parse::<u32>() {
                 Ok(w) if !group.is_empty() => weights.push((group.to_owned(), w)),
                 _ => {
-                    self.push(Diagnostic::error(
+                    self.diags.push(Diagnostic::error(
                         r.clone(),
                         format!("metadata.labels[{k}]"),
                         format!("'{v}' is not an integer ≥ 0; the Service is not exported until it is"),
@@ -88,7 +88,7 @@ impl Translator<'_> {
         match v.trim().parse::<u32>() {
             Ok(n) if n > 0 => Some(n),
             _ => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("metadata.annotations[{MAXCONN_ANNOTATION}]"),
                     format!("'{v}' is not a positive integer; {otherwise}"),
@@ -145,7 +145,7 @@ impl Translator<'_> {
             e.weight = u32::try_from(u64::from(*w) * lcm / n).unwrap_or(u32::MAX);
         }
         if !unmatched.is_empty() {
-            self.push(Diagnostic::warning(
+            self.diags.push(Diagnostic::warning(
                 ObjectRef::new("Service", &key.0, &key.1),
                 format!("metadata.labels[{WEIGHT_PREFIX}*]"),
                 format!(

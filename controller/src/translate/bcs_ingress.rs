@@ -7,6 +7,7 @@
 //! validate.go is left out with a diagnostic; the other rules still serve.
 
 use super::Translator;
+use super::certificates::Referrer;
 use super::l4_services::PortOwners;
 use crate::bcs::{
     BcsIngress, IngressListenerAttribute, IngressListenerCertificate, IngressRule, LB_IDS_ANNOTATION,
@@ -265,7 +266,7 @@ impl Translator<'_> {
             .any(|e| e.rsplit_once(':').map_or(e, |(_, id)| id) == self.options.lb_name);
         if !ours {
             let name = self.options.lb_name.clone();
-            self.push(Diagnostic::info(
+            self.diags.push(Diagnostic::info(
                 r.clone(),
                 format!("metadata.annotations[{key}]"),
                 format!("'{value}' does not name this instance (--lb-name {name}): not served here"),
@@ -281,7 +282,7 @@ impl Translator<'_> {
             match check_rule(&format!("spec.rules[{i}]"), rule) {
                 Ok((protocol, port)) => out.push((i, rule, protocol, port)),
                 Err((field, message)) => {
-                    self.push(Diagnostic::error(r.clone(), field, format!("{message}; this rule is left out")))
+                    self.diags.push(Diagnostic::error(r.clone(), field, format!("{message}; this rule is left out")))
                 }
             }
         }
@@ -327,7 +328,7 @@ impl Translator<'_> {
     /// `portMappings` are parsed and named, not served.
     fn bcs_port_mappings(&mut self, ing: &BcsIngress, r: &ObjectRef) {
         for (i, m) in ing.spec.port_mappings.iter().enumerate() {
-            self.push(Diagnostic::warning(
+            self.diags.push(Diagnostic::warning(
                 r.clone(),
                 format!("spec.portMappings[{i}]"),
                 format!(
@@ -354,7 +355,7 @@ impl Translator<'_> {
             let field = format!("spec.rules[{i}].port");
             let udp = protocol == Protocol::Udp;
             if let Some(owner) = owners.get(&(port, udp)) {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     field,
                     format!(
@@ -429,7 +430,7 @@ impl Translator<'_> {
                     }
                 }
                 Protocol::TcpSsl | Protocol::Quic => {
-                    self.push(Diagnostic::warning(
+                    self.diags.push(Diagnostic::warning(
                         r.clone(),
                         format!("spec.rules[{i}].protocol"),
                         format!("{} listeners are not served yet; this rule is left out", rule.protocol),
@@ -458,12 +459,12 @@ impl Translator<'_> {
         for (j, l7) in rule.layer7_routes.iter().enumerate() {
             let rf = format!("spec.rules[{i}].layer7Routes[{j}]");
             if let Err(e) = check_host(&l7.domain) {
-                self.push(Diagnostic::error(r.clone(), format!("{rf}.domain"), format!("{e}; route left out")));
+                self.diags.push(Diagnostic::error(r.clone(), format!("{rf}.domain"), format!("{e}; route left out")));
                 continue;
             }
             let raw = if l7.path.is_empty() { "/" } else { l7.path.as_str() };
             if !raw.starts_with('/') {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("{rf}.path"),
                     format!("'{raw}' must start with '/'; route left out"),
@@ -472,7 +473,7 @@ impl Translator<'_> {
             }
             let path = PathMatch::prefix(raw);
             if !claimed.insert((l7.domain.clone(), path.clone())) {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("{rf}.path"),
                     format!("{} {raw} is already routed by an earlier route of this rule; route left out", l7.domain),
@@ -485,7 +486,7 @@ impl Translator<'_> {
             let mut policy = RoutePolicy::default();
             match l7.forward_type.as_str() {
                 "GRPC" => policy.upstream_protocol = UpstreamProtocol::H2c,
-                "QUIC" => self.push(Diagnostic::warning(
+                "QUIC" => self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("{rf}.forwardType"),
                     "QUIC to backends is not supported; HTTP/1.1 is used",
@@ -505,7 +506,9 @@ impl Translator<'_> {
                     let client_verify = if c.mode == "MUTUAL" {
                         // Rather than serve without the check, the rule is left out.
                         let ns = ing.metadata.namespace.clone().unwrap_or_default();
-                        let ca = self.authority_for(&ns, &c.cert_ca_id, r, &format!("{cf}.certCaID"))?;
+                        let field = format!("{cf}.certCaID");
+                        let by = Referrer { object: r, field: &field };
+                        let ca = self.certs.authority(&mut self.diags, &ns, &c.cert_ca_id, by)?;
                         Some(ClientVerify { ca, optional: false })
                     } else {
                         None
@@ -532,7 +535,8 @@ impl Translator<'_> {
         ing: &BcsIngress,
     ) -> Option<String> {
         let ns = ing.metadata.namespace.clone().unwrap_or_default();
-        self.certificate_for(&ns, &c.cert_id, r, &format!("{field}.certID"))
+        let field = format!("{field}.certID");
+        self.certs.certificate(&mut self.diags, &ns, &c.cert_id, Referrer { object: r, field: &field })
     }
 
     /// The target group of a rule (or L7 route) as a cluster of per-backend
@@ -549,7 +553,7 @@ impl Translator<'_> {
     ) -> String {
         let endpoints = self.bcs_target_group(r, &format!("{field}.services"), services);
         if endpoints.iter().all(|e| e.weight == 0) {
-            self.push(Diagnostic::warning(
+            self.diags.push(Diagnostic::warning(
                 r.clone(),
                 format!("{field}.services"),
                 if endpoints.is_empty() {
@@ -582,7 +586,7 @@ impl Translator<'_> {
                 Some(Affinity::ClientIp { timeout_seconds: u32::try_from(seconds).unwrap_or(u32::MAX) })
             }
             _ => {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("{field}.listenerAttribute.sessionTime"),
                     format!("applies with lbPolicy WRR only (as on CLB), not {}; ignored", a.lb_policy),

@@ -51,7 +51,7 @@ impl Translator<'_> {
         match slice.address_type.as_str() {
             "IPv4" | "IPv6" => {}
             other => {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r,
                     "addressType",
                     format!("'{other}' endpoints are not supported (IPv4 and IPv6 are); slice ignored"),
@@ -66,7 +66,11 @@ impl Translator<'_> {
         });
         let Some((pi, slice_port)) = slice_port else { return Vec::new() };
         let Some(number) = slice_port.port.and_then(valid_port) else {
-            self.push(Diagnostic::warning(r, format!("ports[{pi}].port"), "missing or out of range; slice ignored"));
+            self.diags.push(Diagnostic::warning(
+                r,
+                format!("ports[{pi}].port"),
+                "missing or out of range; slice ignored",
+            ));
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -79,7 +83,7 @@ impl Translator<'_> {
                 continue;
             }
             let Some(first) = ep.addresses.first() else {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("endpoints[{i}].addresses"),
                     "empty; endpoint ignored",
@@ -87,7 +91,7 @@ impl Translator<'_> {
                 continue;
             };
             let Ok(ip) = first.parse::<IpAddr>() else {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("endpoints[{i}].addresses[0]"),
                     format!("'{first}' is not an IP address; endpoint ignored"),
@@ -136,7 +140,7 @@ impl Translator<'_> {
                             .filter(|t| t.kind.as_deref() == Some("Pod"))
                             .and_then(|t| t.name.clone()),
                     }),
-                    Err(_) => self.push(Diagnostic::warning(
+                    Err(_) => self.diags.push(Diagnostic::warning(
                         r.clone(),
                         format!("subsets[{si}].addresses[{ai}].ip"),
                         format!("'{}' is not an IP address; endpoint ignored", a.ip),
@@ -180,7 +184,7 @@ impl Translator<'_> {
                 Some(IntOrString::String(name)) => {
                     let found = container_port(pod, name, protocol(port.protocol.as_deref()));
                     if found.is_none() {
-                        self.push(Diagnostic::warning(
+                        self.diags.push(Diagnostic::warning(
                             svc_ref.clone(),
                             format!("spec.ports[{index}].targetPort"),
                             format!(

@@ -1,6 +1,7 @@
 //! `networking.k8s.io/v1` Ingress into the `ingress` route config.
 
 use super::annotations::{CanarySpec, ClusterPolicy, TlsAnnotations};
+use super::certificates::Referrer;
 use super::order::age;
 use super::{INGRESS_ROUTES, Translator, gcd, lcm};
 use crate::bcs::SeedIngress;
@@ -163,7 +164,7 @@ impl Translator<'_> {
         if canary_sum > lcm
             && let Some((_, _, newest)) = weights.last()
         {
-            self.push(Diagnostic::warning(
+            self.diags.push(Diagnostic::warning(
                 newest.clone(),
                 format!("metadata.annotations[{}canary-weight]", super::annotations::NGINX),
                 format!(
@@ -209,11 +210,11 @@ impl Translator<'_> {
                 let raw = p.path.as_deref().unwrap_or("");
                 let path = if p.path_type == "Exact" { PathMatch::exact(raw) } else { PathMatch::prefix(raw) };
                 let Some(entry) = b.hosts.get_mut(&host) else {
-                    self.push(no_main(r, &pf, &host, &path));
+                    self.diags.push(no_main(r, &pf, &host, &path));
                     continue;
                 };
                 let Some(route) = entry.routes.iter_mut().find(|x| x.path == path) else {
-                    self.push(no_main(r, &pf, &host, &path));
+                    self.diags.push(no_main(r, &pf, &host, &path));
                     continue;
                 };
                 let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), cluster);
@@ -241,12 +242,12 @@ impl Translator<'_> {
         b: &mut Builder,
     ) {
         let Some(spec) = &ing.spec else {
-            self.push(Diagnostic::error(r.clone(), "spec", "required; the Ingress is left out"));
+            self.diags.push(Diagnostic::error(r.clone(), "spec", "required; the Ingress is left out"));
             return;
         };
         let rules = spec.rules.as_deref().unwrap_or_default();
         if rules.is_empty() && spec.default_backend.is_none() {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 r.clone(),
                 "spec",
                 "needs rules or a defaultBackend; the Ingress serves nothing",
@@ -263,7 +264,7 @@ impl Translator<'_> {
         {
             match &b.default_backend {
                 None => b.default_backend = Some((split.clone(), policy.clone(), r.clone())),
-                Some((_, _, owner)) => self.push(Diagnostic::warning(
+                Some((_, _, owner)) => self.diags.push(Diagnostic::warning(
                     r.clone(),
                     "spec.defaultBackend",
                     format!("the default backend is already set by {owner} (older); this one is not used"),
@@ -278,7 +279,11 @@ impl Translator<'_> {
                 Some(h) => match check_host(h) {
                     Ok(()) => h.to_owned(),
                     Err(e) => {
-                        self.push(Diagnostic::error(r.clone(), format!("{field}.host"), format!("{e}; rule left out")));
+                        self.diags.push(Diagnostic::error(
+                            r.clone(),
+                            format!("{field}.host"),
+                            format!("{e}; rule left out"),
+                        ));
                         continue;
                     }
                 },
@@ -290,7 +295,7 @@ impl Translator<'_> {
                 entry.fallback = Some((split.clone(), policy.clone(), r.clone()));
             }
             if tls_asked.refuse {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("{field}.host"),
                     format!("'{host}' is not served: its client-certificate check cannot be set up"),
@@ -325,7 +330,7 @@ impl Translator<'_> {
                 let path = match p.path_type.as_str() {
                     "Exact" | "Prefix" => {
                         if let Err(e) = check_path(raw) {
-                            self.push(Diagnostic::error(
+                            self.diags.push(Diagnostic::error(
                                 r.clone(),
                                 format!("{pf}.path"),
                                 format!("{e}; path left out"),
@@ -336,7 +341,7 @@ impl Translator<'_> {
                     }
                     "ImplementationSpecific" => {
                         if !raw.is_empty() && !raw.starts_with('/') {
-                            self.push(Diagnostic::error(
+                            self.diags.push(Diagnostic::error(
                                 r.clone(),
                                 format!("{pf}.path"),
                                 format!("'{raw}' must be an absolute path (start with '/'); path left out"),
@@ -346,7 +351,7 @@ impl Translator<'_> {
                         PathMatch::prefix(raw)
                     }
                     "" => {
-                        self.push(Diagnostic::error(
+                        self.diags.push(Diagnostic::error(
                             r.clone(),
                             format!("{pf}.pathType"),
                             "required (Exact, Prefix or ImplementationSpecific); path left out",
@@ -354,7 +359,7 @@ impl Translator<'_> {
                         continue;
                     }
                     other => {
-                        self.push(Diagnostic::error(
+                        self.diags.push(Diagnostic::error(
                             r.clone(),
                             format!("{pf}.pathType"),
                             format!("'{other}' is not Exact, Prefix or ImplementationSpecific; path left out"),
@@ -390,7 +395,7 @@ impl Translator<'_> {
             }
             let domain = svc.metadata.annotations.as_ref().and_then(|a| a.get(super::bcs_export::DOMAIN_ANNOTATION));
             let Some(domain) = domain.filter(|d| !d.is_empty()).cloned() else {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("metadata.annotations[{}]", super::bcs_export::DOMAIN_ANNOTATION),
                     format!("required: the host exported HTTP port {} is served on", port.port),
@@ -398,7 +403,7 @@ impl Translator<'_> {
                 continue;
             };
             if let Err(e) = check_host(&domain) {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("metadata.annotations[{}]", super::bcs_export::DOMAIN_ANNOTATION),
                     e,
@@ -436,7 +441,7 @@ impl Translator<'_> {
                     path.kind, path.path
                 )
             };
-            self.push(Diagnostic::error(r.clone(), field, message));
+            self.diags.push(Diagnostic::error(r.clone(), field, message));
             return false;
         }
         b.claims.insert(key, r.clone());
@@ -448,11 +453,10 @@ impl Translator<'_> {
         let Some(spec) = &ing.spec else { return out };
         for (i, tls) in spec.tls.iter().flatten().enumerate() {
             let field = format!("spec.tls[{i}]");
-            let certificate = tls
-                .secret_name
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .and_then(|s| self.certificate_for(&r.namespace, s, r, &format!("{field}.secretName")));
+            let certificate = tls.secret_name.as_deref().filter(|s| !s.is_empty()).and_then(|s| {
+                let field = format!("{field}.secretName");
+                self.certs.certificate(&mut self.diags, &r.namespace, s, Referrer { object: r, field: &field })
+            });
             let hosts = tls.hosts.as_deref().unwrap_or_default();
             if hosts.is_empty() {
                 out.push(TlsEntry { host: ANY_HOST.into(), certificate: certificate.clone() });
@@ -460,7 +464,7 @@ impl Translator<'_> {
             for (j, h) in hosts.iter().enumerate() {
                 match check_host(h) {
                     Ok(()) => out.push(TlsEntry { host: h.clone(), certificate: certificate.clone() }),
-                    Err(e) => self.push(Diagnostic::error(r.clone(), format!("{field}.hosts[{j}]"), e)),
+                    Err(e) => self.diags.push(Diagnostic::error(r.clone(), format!("{field}.hosts[{j}]"), e)),
                 }
             }
         }
@@ -481,7 +485,7 @@ impl Translator<'_> {
         let wanted = VirtualHostTls { certificate: t.certificate.clone(), passthrough: false, client_verify: None };
         match &entry.tls {
             None => entry.tls = Some((wanted, r.clone())),
-            Some((have, owner)) if *have != wanted && owner != r => self.push(Diagnostic::warning(
+            Some((have, owner)) if *have != wanted && owner != r => self.diags.push(Diagnostic::warning(
                 r.clone(),
                 "spec.tls",
                 format!("host '{host}' already takes its certificate from {owner} (older); this one is not used"),

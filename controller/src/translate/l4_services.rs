@@ -49,7 +49,7 @@ impl Translator<'_> {
                 Some(map) => sources.push((age(&map.metadata), Source::ConfigMap(r, udp))),
                 None => {
                     let flag = if udp { "--udp-services-configmap" } else { "--tcp-services-configmap" };
-                    self.push(Diagnostic::warning(
+                    self.diags.push(Diagnostic::warning(
                         r,
                         "",
                         format!("named by {flag} but not found; no listeners from it"),
@@ -120,7 +120,7 @@ impl Translator<'_> {
             }
             let field = format!("spec.ports[{i}]");
             if p.protocol.as_deref().unwrap_or("TCP") != "TCP" {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r.clone(),
                     field,
                     "only HTTP and TCP ports are exported (as bcs-loadbalance); this port is not",
@@ -129,7 +129,7 @@ impl Translator<'_> {
             }
             let Some(port) = u16::try_from(p.port).ok().filter(|p| *p != 0) else { continue };
             if let Some(owner) = owners.get(&(port, false)) {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     field,
                     format!("port {port}/TCP is already taken by {owner}, which keeps it; this port is not exported"),
@@ -162,7 +162,7 @@ impl Translator<'_> {
                 Some("TCP") => {}
                 Some("HTTP") => continue,
                 other => {
-                    self.push(Diagnostic::error(
+                    self.diags.push(Diagnostic::error(
                         r.clone(),
                         format!("spec.rules[{i}].kind"),
                         format!("'{}' is not HTTP or TCP; rule left out", other.unwrap_or("")),
@@ -172,7 +172,7 @@ impl Translator<'_> {
             }
             let tf = format!("spec.rules[{i}].tcpIngress");
             let Some(tcp) = &rule.tcp_ingress else {
-                self.push(Diagnostic::error(r.clone(), tf, "required for kind TCP"));
+                self.diags.push(Diagnostic::error(r.clone(), tf, "required for kind TCP"));
                 continue;
             };
             let port = tcp
@@ -182,13 +182,17 @@ impl Translator<'_> {
                 .and_then(|p| u16::try_from(p).ok())
                 .filter(|p| *p != 0);
             let Some(port) = port else {
-                self.push(Diagnostic::error(r.clone(), format!("{tf}.listenPort"), "required: a port in 1-65535"));
+                self.diags.push(Diagnostic::error(
+                    r.clone(),
+                    format!("{tf}.listenPort"),
+                    "required: a port in 1-65535",
+                ));
                 continue;
             };
             let policy = self.seed_balance(rule, &r, &format!("spec.rules[{i}]"));
             let split = self.seed_split(&r, &tcp.backend, &format!("{tf}.backend"), &policy, "TCP");
             if let Some(owner) = owners.get(&(port, false)) {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("{tf}.listenPort"),
                     format!("port {port}/TCP is already taken by {owner}, which keeps it; this rule is left out"),
@@ -223,13 +227,13 @@ impl Translator<'_> {
     ) -> Option<Listener> {
         let field = format!("data[{key}]");
         let Some(port) = key.parse::<u16>().ok().filter(|p| *p != 0) else {
-            self.push(Diagnostic::error(r.clone(), field, format!("'{key}' is not a port in 1-65535")));
+            self.diags.push(Diagnostic::error(r.clone(), field, format!("'{key}' is not a port in 1-65535")));
             return None;
         };
         let mut parts = value.trim().split(':');
         let target = parts.next().unwrap_or("");
         let Some(service_port) = parts.next().filter(|p| !p.is_empty()) else {
-            self.push(Diagnostic::error(r.clone(), field, format!("'{value}' is not namespace/service:port")));
+            self.diags.push(Diagnostic::error(r.clone(), field, format!("'{value}' is not namespace/service:port")));
             return None;
         };
         let mut policy = L4Policy::default();
@@ -245,7 +249,11 @@ impl Translator<'_> {
                     Some("PROXY") => policy.send_proxy_protocol = Some(ProxyProtocolVersion::V1),
                     Some("PROXYV2") => policy.send_proxy_protocol = Some(ProxyProtocolVersion::V2),
                     Some(other) => {
-                        self.push(Diagnostic::error(r.clone(), field, format!("'{other}' is not PROXY or PROXYV2")));
+                        self.diags.push(Diagnostic::error(
+                            r.clone(),
+                            field,
+                            format!("'{other}' is not PROXY or PROXYV2"),
+                        ));
                         return None;
                     }
                 }
@@ -253,7 +261,7 @@ impl Translator<'_> {
             (Some(""), Some("PROXY"), None) => policy.send_proxy_protocol = Some(ProxyProtocolVersion::V1),
             (Some(""), Some("PROXYV2"), None) => policy.send_proxy_protocol = Some(ProxyProtocolVersion::V2),
             _ => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     field,
                     format!("'{value}': expected at most :PROXY:PROXY after the port"),
@@ -262,7 +270,7 @@ impl Translator<'_> {
             }
         }
         if udp && (policy.decode_proxy_protocol || policy.send_proxy_protocol.is_some()) {
-            self.push(Diagnostic::warning(
+            self.diags.push(Diagnostic::warning(
                 r.clone(),
                 field.clone(),
                 "PROXY protocol over UDP is not supported; ignored",
@@ -277,7 +285,7 @@ impl Translator<'_> {
         // bcs.md §3: a Service's maxconn annotation limits its connections on one instance.
         policy.max_connections = self.service_maxconn(service, &meta_ref(Kind::Service, &service.metadata), "no limit");
         if let Some(owner) = owners.get(&(port, udp)) {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 r.clone(),
                 field,
                 format!("port {port}/{want} is already taken by {owner}, which keeps it; this entry is left out"),

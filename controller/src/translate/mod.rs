@@ -8,21 +8,24 @@ mod bcs_backends;
 mod bcs_export;
 mod bcs_ingress;
 mod bcs_seed;
-mod certificate;
+mod certificates;
 mod class;
+mod diagnostics;
 mod endpoints;
 mod ingress;
 mod l4_services;
 mod order;
 mod service_vip;
+mod tls_secret;
 
 use crate::store::{Key, Store};
+use certificates::{CertificateRegistry, Referrer};
+use diagnostics::Diagnostics;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use sluice_config::{
-    Certificate, CertificateAuthority, Cluster, Diagnostic, Endpoint, Listener, ListenerKind, ObjectRef, Options,
-    RouteConfig, ServiceVip, Snapshot,
+    Cluster, Diagnostic, Endpoint, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// Name of the route config that holds the Kubernetes Ingress rules, served
 /// on the HTTP and HTTPS listeners.
@@ -54,12 +57,9 @@ pub fn translate(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>
 pub(crate) struct Translator<'a> {
     store: &'a Store,
     options: &'a Options,
-    diags: Vec<Diagnostic>,
+    diags: Diagnostics,
     clusters: BTreeMap<String, Cluster>,
-    certificates: BTreeMap<String, Certificate>,
-    authorities: BTreeMap<String, CertificateAuthority>,
-    /// Secret key -> the certificate name, or `None` when the Secret is unusable.
-    secret_results: HashMap<Key, Option<String>>,
+    certs: CertificateRegistry<'a>,
     /// `(namespace, service)` -> its EndpointSlices.
     slices_by_service: HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>>,
     /// `(namespace, service, port index)` -> resolved endpoints.
@@ -75,11 +75,9 @@ impl<'a> Translator<'a> {
         let mut t = Translator {
             store,
             options,
-            diags: Vec::new(),
+            diags: Diagnostics::default(),
             clusters: BTreeMap::new(),
-            certificates: BTreeMap::new(),
-            authorities: BTreeMap::new(),
-            secret_results: HashMap::new(),
+            certs: CertificateRegistry::new(&store.secrets),
             slices_by_service: HashMap::new(),
             endpoint_cache: HashMap::new(),
             exports: HashMap::new(),
@@ -105,10 +103,6 @@ impl<'a> Translator<'a> {
         }
     }
 
-    fn push(&mut self, d: Diagnostic) {
-        self.diags.push(d);
-    }
-
     fn finish(
         mut self,
         routes: RouteConfig,
@@ -116,6 +110,7 @@ impl<'a> Translator<'a> {
         services: Vec<ServiceVip>,
     ) -> (Snapshot, Vec<Diagnostic>) {
         let default_certificate = self.default_certificate();
+        let (certificates, certificate_authorities) = self.certs.into_parts();
         let snapshot = Snapshot {
             generation: 0,
             listeners: [
@@ -137,9 +132,9 @@ impl<'a> Translator<'a> {
             .collect(),
             route_configs: std::iter::once(routes).chain(std::mem::take(&mut self.extra_route_configs)).collect(),
             clusters: std::mem::take(&mut self.clusters).into_values().collect(),
-            certificates: std::mem::take(&mut self.certificates).into_values().collect(),
+            certificates,
             services,
-            certificate_authorities: std::mem::take(&mut self.authorities).into_values().collect(),
+            certificate_authorities,
         };
         for problem in snapshot.validate() {
             self.diags.push(Diagnostic::error(
@@ -148,9 +143,7 @@ impl<'a> Translator<'a> {
                 format!("internal inconsistency, please report: {}", problem.message),
             ));
         }
-        let mut seen = HashSet::new();
-        let diags = self.diags.into_iter().filter(|d| seen.insert(d.clone())).collect();
-        (snapshot, diags)
+        (snapshot, self.diags.finish())
     }
 
     /// `--default-certificate NAMESPACE/NAME`, loaded like any TLS Secret.
@@ -158,9 +151,11 @@ impl<'a> Translator<'a> {
         let spec = self.options.default_certificate.clone()?;
         let user = ObjectRef::new("Options", "", "--default-certificate");
         match spec.split_once('/') {
-            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => self.certificate_for(ns, name, &user, ""),
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {
+                self.certs.certificate(&mut self.diags, ns, name, Referrer { object: &user, field: "" })
+            }
             _ => {
-                self.push(Diagnostic::error(user, "", format!("'{spec}' is not NAMESPACE/NAME")));
+                self.diags.push(Diagnostic::error(user, "", format!("'{spec}' is not NAMESPACE/NAME")));
                 None
             }
         }

@@ -18,7 +18,7 @@ impl Translator<'_> {
             let Some(spec) = &svc.spec else { continue };
             let ty = spec.type_.as_deref().unwrap_or("ClusterIP");
             if !matches!(ty, "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName") {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     "spec.type",
                     format!("'{ty}' is not ClusterIP, NodePort, LoadBalancer or ExternalName; not translated"),
@@ -62,7 +62,7 @@ impl Translator<'_> {
             for (index, port) in spec.ports.iter().flatten().enumerate() {
                 let pf = format!("spec.ports[{index}]");
                 let Some(number) = u16::try_from(port.port).ok().filter(|p| *p != 0) else {
-                    self.push(Diagnostic::error(
+                    self.diags.push(Diagnostic::error(
                         r.clone(),
                         format!("{pf}.port"),
                         format!("{} is out of range 1-65535", port.port),
@@ -74,7 +74,7 @@ impl Translator<'_> {
                     "UDP" => L4Protocol::Udp,
                     "SCTP" => L4Protocol::Sctp,
                     other => {
-                        self.push(Diagnostic::error(
+                        self.diags.push(Diagnostic::error(
                             r.clone(),
                             format!("{pf}.protocol"),
                             format!("'{other}' is not TCP, UDP or SCTP"),
@@ -83,7 +83,7 @@ impl Translator<'_> {
                     }
                 };
                 if let Some((_, _, first)) = seen.iter().find(|(n, p, _)| *n == number && *p == protocol) {
-                    self.push(Diagnostic::error(
+                    self.diags.push(Diagnostic::error(
                         r.clone(),
                         format!("{pf}.port"),
                         format!("{number}/{protocol:?} duplicates spec.ports[{first}]; left out"),
@@ -102,7 +102,7 @@ impl Translator<'_> {
                             Some(np) => {
                                 if !self.options.node_port_range.contains(np) {
                                     let range = self.options.node_port_range;
-                                    self.push(Diagnostic::warning(
+                                    self.diags.push(Diagnostic::warning(
                                         r.clone(),
                                         format!("{pf}.nodePort"),
                                         format!(
@@ -117,7 +117,7 @@ impl Translator<'_> {
                                     port: np,
                                 });
                             }
-                            None => self.push(Diagnostic::error(
+                            None => self.diags.push(Diagnostic::error(
                                 r.clone(),
                                 format!("{pf}.nodePort"),
                                 format!("{np} is out of range"),
@@ -170,7 +170,7 @@ impl Translator<'_> {
         match text.parse::<IpAddr>() {
             Ok(ip) => Some(ip),
             Err(_) => {
-                self.push(Diagnostic::error(r.clone(), field, format!("'{text}' is not an IP address")));
+                self.diags.push(Diagnostic::error(r.clone(), field, format!("'{text}' is not an IP address")));
                 None
             }
         }
@@ -181,7 +181,7 @@ impl Translator<'_> {
             None | Some("Cluster") => TrafficPolicy::Cluster,
             Some("Local") => TrafficPolicy::Local,
             Some(other) => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     field,
                     format!("'{other}' is not Cluster or Local; Cluster is used"),
@@ -206,7 +206,7 @@ impl Translator<'_> {
                     None => Some(AFFINITY_DEFAULT_SECONDS),
                     Some(t) if t > 0 && t as u32 <= AFFINITY_MAX_SECONDS => Some(t as u32),
                     Some(t) => {
-                        self.push(Diagnostic::error(
+                        self.diags.push(Diagnostic::error(
                             r.clone(),
                             "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
                             format!("{t} is outside 1-{AFFINITY_MAX_SECONDS}; {AFFINITY_DEFAULT_SECONDS} is used"),
@@ -216,7 +216,7 @@ impl Translator<'_> {
                 }
             }
             Some(other) => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     "spec.sessionAffinity",
                     format!("'{other}' is not None or ClientIP"),
