@@ -6,8 +6,7 @@ use super::bcs_seed::PortRef;
 use crate::store::{Key, Store};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::networking::v1::IngressBackend;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use sluice_config::{Affinity, Cluster, Diagnostic, DnsTarget, HealthPolicy, ObjectRef, Split};
+use sluice_config::{Diagnostic, ObjectRef, Split};
 
 impl Translator<'_> {
     /// The split for one Ingress backend. On a broken reference the split is
@@ -105,80 +104,10 @@ impl Translator<'_> {
             ));
             return Split::default();
         }
-        match self.cluster_for(&key, svc, index, policy) {
+        match self.clusters.service_cluster(&mut self.diags, &key, svc, index, policy) {
             Some(name) => Split::single(name),
             None => Split::default(),
         }
-    }
-
-    /// The cluster of a Service port with a balancing policy, built once per
-    /// translation. A Service's `sessionAffinity: ClientIP` applies when the
-    /// Ingress asks for no affinity of its own.
-    pub(super) fn cluster_for(
-        &mut self,
-        key: &(String, String),
-        svc: &Service,
-        index: usize,
-        policy: &ClusterPolicy,
-    ) -> Option<String> {
-        let spec = svc.spec.as_ref()?;
-        let port = spec.ports.as_ref()?.get(index)?;
-        let service_port = u16::try_from(port.port).ok().filter(|p| *p != 0)?;
-        let name = format!("{}/{}:{}{}", key.0, key.1, service_port, policy.name_suffix());
-        if self.clusters.contains_key(&name) {
-            return Some(name);
-        }
-        let service = ObjectRef::new("Service", &key.0, &key.1);
-        let affinity = policy.affinity.clone().or_else(|| {
-            self.client_ip_affinity(svc, &service).map(|timeout_seconds| Affinity::ClientIp { timeout_seconds })
-        });
-        let (endpoints, dns) = if spec.type_.as_deref() == Some("ExternalName") {
-            let hostname = spec.external_name.clone().unwrap_or_default();
-            if hostname.is_empty() {
-                self.diags.push(Diagnostic::error(
-                    service.clone(),
-                    "spec.externalName",
-                    "required for type ExternalName",
-                ));
-                (Vec::new(), None)
-            } else {
-                let target = match &port.target_port {
-                    Some(IntOrString::Int(n)) => u16::try_from(*n).ok().filter(|p| *p != 0),
-                    _ => None,
-                };
-                self.diags.push(Diagnostic::warning(
-                    service.clone(),
-                    "spec.type",
-                    format!("ExternalName backends ({hostname}) are not proxied yet; requests routed here get 503"),
-                ));
-                (Vec::new(), Some(DnsTarget { hostname, port: target.unwrap_or(service_port) }))
-            }
-        } else {
-            let endpoints = self.endpoints_for(key, svc, index);
-            if endpoints.is_empty() {
-                self.diags.push(Diagnostic::warning(
-                    service.clone(),
-                    format!("spec.ports[{index}]"),
-                    "no ready endpoints: requests routed here get 503 until one is ready",
-                ));
-            }
-            (endpoints, None)
-        };
-        self.clusters.insert(
-            name.clone(),
-            Cluster {
-                name: name.clone(),
-                service,
-                port: service_port,
-                balance: policy.balance.clone(),
-                affinity,
-                health: HealthPolicy::default(),
-                max_connections: None,
-                endpoints,
-                dns,
-            },
-        );
-        Some(name)
     }
 }
 
@@ -227,6 +156,6 @@ impl<'a> Translator<'a> {
         policy: &ClusterPolicy,
     ) -> Option<String> {
         let (key, svc, index) = self.resolve_service_port(r, field, &r.namespace.clone(), name, port, protocol)?;
-        self.cluster_for(&key, svc, index, policy)
+        self.clusters.service_cluster(&mut self.diags, &key, svc, index, policy)
     }
 }

@@ -596,20 +596,17 @@ impl Translator<'_> {
         };
         let active = a.health_check.as_ref().and_then(|h| active_check(h, l7));
         let port = services.first().and_then(|s| u16::try_from(s.service_port).ok()).unwrap_or(0);
-        self.clusters.insert(
-            name.clone(),
-            Cluster {
-                name: name.clone(),
-                service: r.clone(),
-                port,
-                balance,
-                affinity,
-                health: HealthPolicy { active, ..HealthPolicy::default() },
-                max_connections: None,
-                endpoints,
-                dns: None,
-            },
-        );
+        self.clusters.insert(Cluster {
+            name: name.clone(),
+            service: r.clone(),
+            port,
+            balance,
+            affinity,
+            health: HealthPolicy { active, ..HealthPolicy::default() },
+            max_connections: None,
+            endpoints,
+            dns: None,
+        });
         name
     }
 }

@@ -414,7 +414,7 @@ impl Translator<'_> {
             if !self.claim(b, &r, &format!("spec.ports[{i}]"), &domain, &path) {
                 continue;
             }
-            let split = match self.export_cluster(key, svc, i, &export) {
+            let split = match self.clusters.export_cluster(&mut self.diags, key, svc, i, &export) {
                 Some(c) => Split::single(c),
                 None => Split::default(),
             };

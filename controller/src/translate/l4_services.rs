@@ -136,7 +136,7 @@ impl Translator<'_> {
                 ));
                 continue;
             }
-            let Some(cluster) = self.export_cluster(key, svc, i, &export) else { continue };
+            let Some(cluster) = self.clusters.export_cluster(&mut self.diags, key, svc, i, &export) else { continue };
             owners.insert((port, false), format!("{r} {field}"));
             let policy = L4Policy { max_connections: Some(export.max_connections), ..L4Policy::default() };
             out.push(Listener {
@@ -293,7 +293,8 @@ impl Translator<'_> {
             return None;
         }
         owners.insert((port, udp), format!("{r} {field}"));
-        let cluster = self.cluster_for(&skey, service, index, &ClusterPolicy::default())?;
+        let cluster =
+            self.clusters.service_cluster(&mut self.diags, &skey, service, index, &ClusterPolicy::default())?;
         let split = Split::single(cluster);
         let kind = if udp { ListenerKind::Udp { split, policy } } else { ListenerKind::Tcp { split, policy } };
         Some(Listener {

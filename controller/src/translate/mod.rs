@@ -10,6 +10,7 @@ mod bcs_ingress;
 mod bcs_seed;
 mod certificates;
 mod class;
+mod clusters;
 mod diagnostics;
 mod endpoints;
 mod ingress;
@@ -18,21 +19,15 @@ mod order;
 mod service_vip;
 mod tls_secret;
 
-use crate::store::{Key, Store};
+use crate::store::Store;
 use certificates::{CertificateRegistry, Referrer};
+use clusters::ClusterRegistry;
 use diagnostics::Diagnostics;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use sluice_config::{
-    Cluster, Diagnostic, Endpoint, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot,
-};
-use std::collections::{BTreeMap, HashMap};
+use sluice_config::{Diagnostic, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot};
 
 /// Name of the route config that holds the Kubernetes Ingress rules, served
 /// on the HTTP and HTTPS listeners.
 pub const INGRESS_ROUTES: &str = "ingress";
-
-/// The label that ties an EndpointSlice to its Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Greatest common divisor, for reducing weights.
 pub(crate) fn gcd(a: u64, b: u64) -> u64 {
@@ -58,48 +53,23 @@ pub(crate) struct Translator<'a> {
     store: &'a Store,
     options: &'a Options,
     diags: Diagnostics,
-    clusters: BTreeMap<String, Cluster>,
+    clusters: ClusterRegistry<'a>,
     certs: CertificateRegistry<'a>,
-    /// `(namespace, service)` -> its EndpointSlices.
-    slices_by_service: HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>>,
-    /// `(namespace, service, port index)` -> resolved endpoints.
-    endpoint_cache: HashMap<(Key, usize), Vec<Endpoint>>,
-    /// Service -> its BCS export on this LB group, if any.
-    exports: HashMap<Key, Option<bcs_export::Export>>,
     /// Route configs of L7 listeners on their own ports (BCS Ingress rules).
     extra_route_configs: Vec<RouteConfig>,
 }
 
 impl<'a> Translator<'a> {
     fn new(store: &'a Store, options: &'a Options) -> Self {
-        let mut t = Translator {
+        let mut diags = Diagnostics::default();
+        let clusters = ClusterRegistry::new(store, &mut diags);
+        Translator {
             store,
             options,
-            diags: Diagnostics::default(),
-            clusters: BTreeMap::new(),
+            diags,
+            clusters,
             certs: CertificateRegistry::new(&store.secrets),
-            slices_by_service: HashMap::new(),
-            endpoint_cache: HashMap::new(),
-            exports: HashMap::new(),
             extra_route_configs: Vec::new(),
-        };
-        t.index_slices();
-        t
-    }
-
-    fn index_slices(&mut self) {
-        for (key, slice) in &self.store.endpoint_slices {
-            let service = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL));
-            match service {
-                Some(service) if !service.is_empty() => {
-                    self.slices_by_service.entry((key.0.clone(), service.clone())).or_default().push((key, slice));
-                }
-                _ => self.diags.push(Diagnostic::warning(
-                    ObjectRef::new("EndpointSlice", &key.0, &key.1),
-                    format!("metadata.labels[{SERVICE_NAME_LABEL}]"),
-                    "missing: this EndpointSlice belongs to no Service and is ignored",
-                )),
-            }
         }
     }
 
@@ -131,7 +101,7 @@ impl<'a> Translator<'a> {
             .chain(l4)
             .collect(),
             route_configs: std::iter::once(routes).chain(std::mem::take(&mut self.extra_route_configs)).collect(),
-            clusters: std::mem::take(&mut self.clusters).into_values().collect(),
+            clusters: self.clusters.into_clusters(),
             certificates,
             services,
             certificate_authorities,

@@ -1,6 +1,7 @@
 //! Services into the kernel's service-VIP table (kube-proxy's view).
 
 use super::Translator;
+use super::diagnostics::Diagnostics;
 use crate::object::{Kind, meta_ref};
 use k8s_openapi::api::core::v1::Service;
 use sluice_config::{Diagnostic, Frontend, FrontendKind, L4Protocol, ObjectRef, ServiceVip, TrafficPolicy, VipBackend};
@@ -29,7 +30,7 @@ impl Translator<'_> {
             if ty == "ExternalName" || spec.cluster_ip.as_deref() == Some("None") {
                 continue;
             }
-            let affinity = self.client_ip_affinity(svc, &r);
+            let affinity = client_ip_affinity(&mut self.diags, svc, &r);
             let etp = self.policy(spec.external_traffic_policy.as_deref(), &r, "spec.externalTrafficPolicy");
             let itp = self.policy(spec.internal_traffic_policy.as_deref(), &r, "spec.internalTrafficPolicy");
 
@@ -130,7 +131,8 @@ impl Translator<'_> {
                 }
                 frontends.sort();
                 let backends = self
-                    .endpoints_for(key, svc, index)
+                    .clusters
+                    .endpoints(&mut self.diags, key, svc, index)
                     .into_iter()
                     .map(|e| VipBackend {
                         address: e.address,
@@ -190,39 +192,39 @@ impl Translator<'_> {
             }
         }
     }
+}
 
-    /// `sessionAffinity: ClientIP` and its timeout in seconds.
-    pub(super) fn client_ip_affinity(&mut self, svc: &Service, r: &ObjectRef) -> Option<u32> {
-        let spec = svc.spec.as_ref()?;
-        match spec.session_affinity.as_deref() {
-            None | Some("None") => None,
-            Some("ClientIP") => {
-                let timeout = spec
-                    .session_affinity_config
-                    .as_ref()
-                    .and_then(|c| c.client_ip.as_ref())
-                    .and_then(|c| c.timeout_seconds);
-                match timeout {
-                    None => Some(AFFINITY_DEFAULT_SECONDS),
-                    Some(t) if t > 0 && t as u32 <= AFFINITY_MAX_SECONDS => Some(t as u32),
-                    Some(t) => {
-                        self.diags.push(Diagnostic::error(
-                            r.clone(),
-                            "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
-                            format!("{t} is outside 1-{AFFINITY_MAX_SECONDS}; {AFFINITY_DEFAULT_SECONDS} is used"),
-                        ));
-                        Some(AFFINITY_DEFAULT_SECONDS)
-                    }
+/// `sessionAffinity: ClientIP` and its timeout in seconds.
+pub(super) fn client_ip_affinity(diags: &mut Diagnostics, svc: &Service, r: &ObjectRef) -> Option<u32> {
+    let spec = svc.spec.as_ref()?;
+    match spec.session_affinity.as_deref() {
+        None | Some("None") => None,
+        Some("ClientIP") => {
+            let timeout = spec
+                .session_affinity_config
+                .as_ref()
+                .and_then(|c| c.client_ip.as_ref())
+                .and_then(|c| c.timeout_seconds);
+            match timeout {
+                None => Some(AFFINITY_DEFAULT_SECONDS),
+                Some(t) if t > 0 && t as u32 <= AFFINITY_MAX_SECONDS => Some(t as u32),
+                Some(t) => {
+                    diags.push(Diagnostic::error(
+                        r.clone(),
+                        "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+                        format!("{t} is outside 1-{AFFINITY_MAX_SECONDS}; {AFFINITY_DEFAULT_SECONDS} is used"),
+                    ));
+                    Some(AFFINITY_DEFAULT_SECONDS)
                 }
             }
-            Some(other) => {
-                self.diags.push(Diagnostic::error(
-                    r.clone(),
-                    "spec.sessionAffinity",
-                    format!("'{other}' is not None or ClientIP"),
-                ));
-                None
-            }
+        }
+        Some(other) => {
+            diags.push(Diagnostic::error(
+                r.clone(),
+                "spec.sessionAffinity",
+                format!("'{other}' is not None or ClientIP"),
+            ));
+            None
         }
     }
 }
