@@ -8,7 +8,7 @@
 
 use super::Translator;
 use super::certificates::Referrer;
-use super::l4_services::PortOwners;
+use super::claims::Port;
 use crate::bcs::{
     BcsIngress, IngressListenerAttribute, IngressListenerCertificate, IngressRule, LB_IDS_ANNOTATION,
     LB_NAMES_ANNOTATION, ListenerHealthCheck, ServiceRoute,
@@ -341,7 +341,7 @@ impl Translator<'_> {
 
     /// The listeners of a served Ingress's rules on their own ports; ports
     /// already held by an older object stay with it.
-    pub(super) fn bcs_listeners(&mut self, ing: &BcsIngress, bind: IpAddr, owners: &mut PortOwners) -> Vec<Listener> {
+    pub(super) fn bcs_listeners(&mut self, ing: &BcsIngress, bind: IpAddr) -> Vec<Listener> {
         let r = meta_ref(Kind::BcsIngress, &ing.metadata);
         let mut out = Vec::new();
         // Diagnostics given twice (here and with the shared routes) are merged.
@@ -354,15 +354,8 @@ impl Translator<'_> {
             }
             let field = format!("spec.rules[{i}].port");
             let udp = protocol == Protocol::Udp;
-            if let Some(owner) = owners.get(&(port, udp)) {
-                self.diags.push(Diagnostic::error(
-                    r.clone(),
-                    field,
-                    format!(
-                        "port {port}/{} is already taken by {owner}, which keeps it; this rule is left out",
-                        if udp { "UDP" } else { "TCP" }
-                    ),
-                ));
+            let claim = Port { number: port, udp };
+            if !self.claims.port_free(&mut self.diags, &r, &field, claim, "this rule is left out") {
                 continue;
             }
             let address = SocketAddr::new(bind, port);
@@ -438,7 +431,7 @@ impl Translator<'_> {
                     continue;
                 }
             };
-            owners.insert((port, udp), format!("{r} {field}"));
+            self.claims.take_port(claim, format!("{r} {field}"));
             out.push(listener);
         }
         out

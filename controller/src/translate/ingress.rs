@@ -38,8 +38,6 @@ struct TlsEntry {
 #[derive(Default)]
 struct Builder {
     hosts: BTreeMap<String, HostEntry>,
-    /// `(host, path)` -> the Ingress that holds it.
-    claims: HashMap<(String, PathMatch), ObjectRef>,
     default_backend: Option<(Split, RoutePolicy, ObjectRef)>,
 }
 
@@ -79,7 +77,7 @@ impl Translator<'_> {
                 Source::Bcs(ing) => {
                     let r = meta_ref(Kind::BcsIngress, &ing.metadata);
                     for route in self.bcs_shared_routes(ing, &r) {
-                        if self.claim(&mut b, &r, &route.field, &route.host, &route.path) {
+                        if self.claims.route(&mut self.diags, &r, &route.field, &route.host, &route.path) {
                             let entry = b.hosts.entry(route.host).or_default();
                             if entry.tls.is_none() {
                                 entry.tls = route.tls.map(|t| (t, r.clone()));
@@ -99,7 +97,7 @@ impl Translator<'_> {
                     let r = meta_ref(Kind::SeedIngress, &seed.metadata);
                     if self.seed_is_ours(seed, &r) {
                         self.seed_http_rules(seed, &r, &mut |t, host, path, split, field| {
-                            if t.claim(&mut b, &r, &field, &host, &path) {
+                            if t.claims.route(&mut t.diags, &r, &field, &host, &path) {
                                 b.hosts.entry(host).or_default().routes.push(Route {
                                     path,
                                     split,
@@ -367,7 +365,7 @@ impl Translator<'_> {
                         continue;
                     }
                 };
-                if !self.claim(b, r, &format!("{pf}.path"), &host, &path) {
+                if !self.claims.route(&mut self.diags, r, &format!("{pf}.path"), &host, &path) {
                     continue;
                 }
                 let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), cluster);
@@ -411,7 +409,7 @@ impl Translator<'_> {
                 continue;
             }
             let path = PathMatch::prefix("/");
-            if !self.claim(b, &r, &format!("spec.ports[{i}]"), &domain, &path) {
+            if !self.claims.route(&mut self.diags, &r, &format!("spec.ports[{i}]"), &domain, &path) {
                 continue;
             }
             let split = match self.clusters.export_cluster(&mut self.diags, key, svc, i, &export) {
@@ -426,26 +424,6 @@ impl Translator<'_> {
                 source: r.clone(),
             });
         }
-    }
-
-    /// Claims a host and path for `r`; false (with a diagnostic on `field`)
-    /// when an older object, or an earlier path of the same one, holds it.
-    fn claim(&mut self, b: &mut Builder, r: &ObjectRef, field: &str, host: &str, path: &PathMatch) -> bool {
-        let key = (host.to_owned(), path.clone());
-        if let Some(owner) = b.claims.get(&key) {
-            let message = if owner == r {
-                format!("duplicate of an earlier path of this object for host '{host}'; left out")
-            } else {
-                format!(
-                    "host '{host}' {:?} path '{}' is already served by {owner}, which is older and keeps it; left out",
-                    path.kind, path.path
-                )
-            };
-            self.diags.push(Diagnostic::error(r.clone(), field, message));
-            return false;
-        }
-        b.claims.insert(key, r.clone());
-        true
     }
 
     fn tls_entries(&mut self, ing: &Ingress, r: &ObjectRef) -> Vec<TlsEntry> {

@@ -6,15 +6,12 @@
 use super::Translator;
 use super::annotations::ClusterPolicy;
 use super::bcs_seed::PortRef;
+use super::claims::Port;
 use super::order::{AgeKey, age};
 use crate::bcs::SeedIngress;
 use crate::object::{Kind, meta_ref};
 use sluice_config::{Diagnostic, L4Policy, Listener, ListenerKind, ObjectRef, ProxyProtocolVersion, Split};
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-
-/// Which object holds each (port, UDP?) so far, for conflict diagnostics.
-pub(super) type PortOwners = BTreeMap<(u16, bool), String>;
 
 fn overlaps(a: IpAddr, b: IpAddr) -> bool {
     a == b || a.is_unspecified() || b.is_unspecified()
@@ -22,12 +19,11 @@ fn overlaps(a: IpAddr, b: IpAddr) -> bool {
 
 impl Translator<'_> {
     pub(super) fn l4_services(&mut self) -> Vec<Listener> {
-        let mut owners = PortOwners::new();
         let bind = self.options.l4_bind;
         for (flag, addr) in [("--http-listen", self.options.http_listen), ("--https-listen", self.options.https_listen)]
         {
             if overlaps(addr.ip(), bind) {
-                owners.insert((addr.port(), false), flag.to_owned());
+                self.claims.take_port(Port::tcp(addr.port()), flag.to_owned());
             }
         }
         let mut out = Vec::new();
@@ -79,21 +75,21 @@ impl Translator<'_> {
                         map.data.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
                     entries.sort_by_key(|(k, _)| k.parse::<u32>().unwrap_or(u32::MAX));
                     for (key, value) in entries {
-                        if let Some(l) = self.l4_entry(&r, &key, &value, udp, bind, &mut owners) {
+                        if let Some(l) = self.l4_entry(&r, &key, &value, udp, bind) {
                             out.push(l);
                         }
                     }
                 }
                 Source::Seed(seed) => {
-                    let listeners = self.seed_tcp_rules(seed, bind, &mut owners);
+                    let listeners = self.seed_tcp_rules(seed, bind);
                     out.extend(listeners);
                 }
                 Source::Export(key, svc) => {
-                    let listeners = self.exported_tcp(key, svc, bind, &mut owners);
+                    let listeners = self.exported_tcp(key, svc, bind);
                     out.extend(listeners);
                 }
                 Source::Bcs(ing) => {
-                    let listeners = self.bcs_listeners(ing, bind, &mut owners);
+                    let listeners = self.bcs_listeners(ing, bind);
                     out.extend(listeners);
                 }
             }
@@ -108,7 +104,6 @@ impl Translator<'_> {
         key: &crate::store::Key,
         svc: &k8s_openapi::api::core::v1::Service,
         bind: IpAddr,
-        owners: &mut PortOwners,
     ) -> Vec<Listener> {
         let r = meta_ref(Kind::Service, &svc.metadata);
         let mut out = Vec::new();
@@ -128,16 +123,11 @@ impl Translator<'_> {
                 continue;
             }
             let Some(port) = u16::try_from(p.port).ok().filter(|p| *p != 0) else { continue };
-            if let Some(owner) = owners.get(&(port, false)) {
-                self.diags.push(Diagnostic::error(
-                    r.clone(),
-                    field,
-                    format!("port {port}/TCP is already taken by {owner}, which keeps it; this port is not exported"),
-                ));
+            if !self.claims.port_free(&mut self.diags, &r, &field, Port::tcp(port), "this port is not exported") {
                 continue;
             }
             let Some(cluster) = self.clusters.export_cluster(&mut self.diags, key, svc, i, &export) else { continue };
-            owners.insert((port, false), format!("{r} {field}"));
+            self.claims.take_port(Port::tcp(port), format!("{r} {field}"));
             let policy = L4Policy { max_connections: Some(export.max_connections), ..L4Policy::default() };
             out.push(Listener {
                 name: format!("tcp-{port}"),
@@ -150,7 +140,7 @@ impl Translator<'_> {
     }
 
     /// The seed's TCP rules: a listener on each `listenPort`.
-    fn seed_tcp_rules(&mut self, seed: &SeedIngress, bind: IpAddr, owners: &mut PortOwners) -> Vec<Listener> {
+    fn seed_tcp_rules(&mut self, seed: &SeedIngress, bind: IpAddr) -> Vec<Listener> {
         let r = meta_ref(Kind::SeedIngress, &seed.metadata);
         let mut out = Vec::new();
         // The lbGroup verdict was given with the HTTP rules; here it is only applied.
@@ -191,15 +181,11 @@ impl Translator<'_> {
             };
             let policy = self.seed_balance(rule, &r, &format!("spec.rules[{i}]"));
             let split = self.seed_split(&r, &tcp.backend, &format!("{tf}.backend"), &policy, "TCP");
-            if let Some(owner) = owners.get(&(port, false)) {
-                self.diags.push(Diagnostic::error(
-                    r.clone(),
-                    format!("{tf}.listenPort"),
-                    format!("port {port}/TCP is already taken by {owner}, which keeps it; this rule is left out"),
-                ));
+            let field = format!("{tf}.listenPort");
+            if !self.claims.port_free(&mut self.diags, &r, &field, Port::tcp(port), "this rule is left out") {
                 continue;
             }
-            owners.insert((port, false), format!("{r} {tf}.listenPort"));
+            self.claims.take_port(Port::tcp(port), format!("{r} {field}"));
             let mut l4 = L4Policy::default();
             if let Some(max) =
                 rule.max_conn.as_ref().and_then(serde_json::Value::as_u64).and_then(|m| u32::try_from(m).ok())
@@ -216,15 +202,7 @@ impl Translator<'_> {
         out
     }
 
-    fn l4_entry(
-        &mut self,
-        r: &ObjectRef,
-        key: &str,
-        value: &str,
-        udp: bool,
-        bind: IpAddr,
-        owners: &mut PortOwners,
-    ) -> Option<Listener> {
+    fn l4_entry(&mut self, r: &ObjectRef, key: &str, value: &str, udp: bool, bind: IpAddr) -> Option<Listener> {
         let field = format!("data[{key}]");
         let Some(port) = key.parse::<u16>().ok().filter(|p| *p != 0) else {
             self.diags.push(Diagnostic::error(r.clone(), field, format!("'{key}' is not a port in 1-65535")));
@@ -284,15 +262,11 @@ impl Translator<'_> {
             self.resolve_service_port(r, &field, ns, svc, &PortRef::from_text(service_port), want)?;
         // bcs.md §3: a Service's maxconn annotation limits its connections on one instance.
         policy.max_connections = self.service_maxconn(service, &meta_ref(Kind::Service, &service.metadata), "no limit");
-        if let Some(owner) = owners.get(&(port, udp)) {
-            self.diags.push(Diagnostic::error(
-                r.clone(),
-                field,
-                format!("port {port}/{want} is already taken by {owner}, which keeps it; this entry is left out"),
-            ));
+        let claim = Port { number: port, udp };
+        if !self.claims.port_free(&mut self.diags, r, &field, claim, "this entry is left out") {
             return None;
         }
-        owners.insert((port, udp), format!("{r} {field}"));
+        self.claims.take_port(claim, format!("{r} {field}"));
         let cluster =
             self.clusters.service_cluster(&mut self.diags, &skey, service, index, &ClusterPolicy::default())?;
         let split = Split::single(cluster);

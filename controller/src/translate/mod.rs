@@ -9,6 +9,7 @@ mod bcs_export;
 mod bcs_ingress;
 mod bcs_seed;
 mod certificates;
+mod claims;
 mod class;
 mod clusters;
 mod diagnostics;
@@ -21,6 +22,7 @@ mod tls_secret;
 
 use crate::store::Store;
 use certificates::{CertificateRegistry, Referrer};
+use claims::Claims;
 use clusters::ClusterRegistry;
 use diagnostics::Diagnostics;
 use sluice_config::{Diagnostic, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot};
@@ -54,6 +56,8 @@ pub(crate) struct Translator<'a> {
     options: &'a Options,
     diags: Diagnostics,
     clusters: ClusterRegistry<'a>,
+    /// Hosts and paths of the shared route config, ports of this instance.
+    claims: Claims,
     certs: CertificateRegistry<'a>,
     /// Route configs of L7 listeners on their own ports (BCS Ingress rules).
     extra_route_configs: Vec<RouteConfig>,
@@ -68,6 +72,7 @@ impl<'a> Translator<'a> {
             options,
             diags,
             clusters,
+            claims: Claims::default(),
             certs: CertificateRegistry::new(&store.secrets),
             extra_route_configs: Vec::new(),
         }
