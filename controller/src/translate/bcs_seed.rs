@@ -7,9 +7,8 @@
 use super::Translator;
 use super::annotations::ClusterPolicy;
 use crate::bcs::{SeedBackend, SeedIngress, SeedRule};
-use crate::names::check_host;
 use serde_json::Value;
-use sluice_config::{Balance, Diagnostic, ObjectRef, PathMatch, Split, WeightedCluster};
+use sluice_config::{Balance, Diagnostic, ObjectRef, Split, WeightedCluster};
 
 impl Translator<'_> {
     /// Whether this instance serves the seed ingress (its lbGroup); says why not.
@@ -137,64 +136,6 @@ impl Translator<'_> {
             self.diags.push(Diagnostic::warning(r.clone(), field, "every weight is 0: no backend gets traffic"));
         }
         Split(split)
-    }
-
-    /// Routes of the seed's HTTP rules, into the shared builder.
-    pub(super) fn seed_http_rules(
-        &mut self,
-        seed: &SeedIngress,
-        r: &ObjectRef,
-        add: &mut dyn FnMut(&mut Self, String, PathMatch, Split, String),
-    ) {
-        for (i, rule) in seed.spec.rules.iter().enumerate() {
-            if rule.effective_kind().as_deref() != Some("HTTP") {
-                continue;
-            }
-            let (http, hf) = match (&rule.http_ingress, &rule.http) {
-                (Some(h), _) => (h, format!("spec.rules[{i}].httpIngress")),
-                (None, Some(h)) => (h, format!("spec.rules[{i}].http")),
-                (None, None) => {
-                    self.diags.push(Diagnostic::error(
-                        r.clone(),
-                        format!("spec.rules[{i}].httpIngress"),
-                        "required for kind HTTP",
-                    ));
-                    continue;
-                }
-            };
-            let Some(host) = http.host.clone().or_else(|| rule.host.clone()).filter(|h| !h.is_empty()) else {
-                self.diags.push(Diagnostic::error(r.clone(), format!("{hf}.host"), "required: the domain to balance"));
-                continue;
-            };
-            if let Err(e) = check_host(&host) {
-                self.diags.push(Diagnostic::error(r.clone(), format!("{hf}.host"), format!("{e}; rule left out")));
-                continue;
-            }
-            let Some(first) = http.paths.first() else {
-                self.diags.push(Diagnostic::error(r.clone(), format!("{hf}.paths"), "needs one path"));
-                continue;
-            };
-            if http.paths.len() > 1 {
-                let ignored: Vec<String> = http.paths[1..].iter().map(|p| p.path.clone().unwrap_or_default()).collect();
-                self.diags.push(Diagnostic::warning(
-                    r.clone(),
-                    format!("{hf}.paths[1]"),
-                    format!("only the first path is served, as BCS does; ignored: {}", ignored.join(", ")),
-                ));
-            }
-            let raw = first.path.clone().unwrap_or_else(|| "/".into());
-            if !raw.starts_with('/') {
-                self.diags.push(Diagnostic::error(
-                    r.clone(),
-                    format!("{hf}.paths[0].path"),
-                    format!("'{raw}' must start with '/'"),
-                ));
-                continue;
-            }
-            let policy = self.seed_balance(rule, r, &format!("spec.rules[{i}]"));
-            let split = self.seed_split(r, &first.backend, &format!("{hf}.paths[0].backend"), &policy, "TCP");
-            add(self, host, PathMatch::prefix(&raw), split, format!("{hf}.paths[0].path"));
-        }
     }
 }
 

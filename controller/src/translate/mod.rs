@@ -16,9 +16,14 @@ mod class;
 mod clusters;
 mod diagnostics;
 mod endpoints;
-mod ingress;
-mod l4_services;
+mod ingress_routes;
+mod l4_configmap;
+mod listeners;
 mod order;
+mod route_config;
+mod seed_listeners;
+mod seed_routes;
+mod service_export;
 mod service_vip;
 mod tls_secret;
 
