@@ -47,6 +47,16 @@ fn pod_considered(pod: &Pod) -> bool {
     statuses.is_empty() || statuses.iter().any(|c| c.state.as_ref().and_then(|s| s.terminated.as_ref()).is_none())
 }
 
+/// The pods a Service route selects, and the weight they get unless their
+/// `clb-weight` says otherwise.
+#[derive(Clone, Copy)]
+struct Selection<'s> {
+    svc: &'s Service,
+    port: &'s ServicePort,
+    selector: &'s BTreeMap<String, String>,
+    weight: i64,
+}
+
 fn containers_ready(pod: &Pod) -> bool {
     let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
     conditions.iter().all(|c| c.type_ != "ContainersReady" || c.status == "True")
@@ -122,17 +132,20 @@ impl Translator<'_> {
                     "subsets apply only with isDirectConnect: true (as in BCS); ignored",
                 ));
             }
-            return self.node_port_backends(r, field, svc, port, &selector, route.weight());
+            let pods = Selection { svc, port, selector: &selector, weight: route.weight() };
+            return self.node_port_backends(r, field, &pods);
         }
         if route.subsets.is_empty() {
-            return self.pod_backends(r, field, svc, port, &selector, route.weight(), route.host_port);
+            let pods = Selection { svc, port, selector: &selector, weight: route.weight() };
+            return self.pod_backends(r, field, &pods, route.host_port);
         }
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for subset in &route.subsets {
             let mut labels = selector.clone();
             labels.extend(subset.label_selector.clone());
-            for e in self.pod_backends(r, field, svc, port, &labels, subset.weight(), route.host_port) {
+            let pods = Selection { svc, port, selector: &labels, weight: subset.weight() };
+            for e in self.pod_backends(r, field, &pods, route.host_port) {
                 if seen.insert(e.address) {
                     out.push(e);
                 }
@@ -160,17 +173,8 @@ impl Translator<'_> {
     }
 
     /// Pod IP : target port (or host IP : host port) of each considered pod.
-    #[allow(clippy::too_many_arguments)]
-    fn pod_backends(
-        &mut self,
-        r: &ObjectRef,
-        field: &str,
-        svc: &Service,
-        port: &ServicePort,
-        selector: &BTreeMap<String, String>,
-        weight: i64,
-        host_port: bool,
-    ) -> Vec<Endpoint> {
+    fn pod_backends(&mut self, r: &ObjectRef, field: &str, pods: &Selection<'_>, host_port: bool) -> Vec<Endpoint> {
+        let Selection { svc, port, selector, weight } = *pods;
         let namespace = svc.metadata.namespace.clone().unwrap_or_default();
         let protocol = port.protocol.as_deref().unwrap_or("TCP");
         let target = port.target_port.clone().unwrap_or(IntOrString::Int(port.port));
@@ -227,15 +231,8 @@ impl Translator<'_> {
 
     /// The distinct `hostIP:nodePort` of the nodes running the Service's pods,
     /// at the first such pod's weight.
-    fn node_port_backends(
-        &mut self,
-        r: &ObjectRef,
-        field: &str,
-        svc: &Service,
-        port: &ServicePort,
-        selector: &BTreeMap<String, String>,
-        weight: i64,
-    ) -> Vec<Endpoint> {
+    fn node_port_backends(&mut self, r: &ObjectRef, field: &str, pods: &Selection<'_>) -> Vec<Endpoint> {
+        let Selection { svc, port, selector, weight } = *pods;
         let Some(node_port) = port.node_port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0) else {
             self.diags.push(Diagnostic::error(
                 r.clone(),
