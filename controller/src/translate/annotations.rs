@@ -2,6 +2,7 @@
 //! diagnostic per bad value, and an honest warning for every other one.
 
 use super::Translator;
+use super::certificates::Referrer;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
     Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RateLimit, RetryOn, RoutePolicy,
@@ -125,7 +126,7 @@ impl Reader<'_, '_, '_> {
     }
 
     fn bad(&mut self, name: &str, message: String) {
-        self.t.push(Diagnostic::error(self.r.clone(), format!("metadata.annotations[{NGINX}{name}]"), message));
+        self.t.diags.push(Diagnostic::error(self.r.clone(), format!("metadata.annotations[{NGINX}{name}]"), message));
     }
 
     /// Seconds, as ingress-nginx writes them ("10"; "10s" is accepted too).
@@ -234,7 +235,7 @@ impl Translator<'_> {
                 "GRPC" | "H2C" => policy.upstream_protocol = UpstreamProtocol::H2c,
                 "HTTPS" => policy.upstream_protocol = UpstreamProtocol::Https,
                 "GRPCS" => policy.upstream_protocol = UpstreamProtocol::Grpcs,
-                other => a.t.push(Diagnostic::warning(
+                other => a.t.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("metadata.annotations[{NGINX}backend-protocol]"),
                     format!("'{other}' is not served (HTTP, HTTPS, GRPC, GRPCS are); HTTP/1.1 is used"),
@@ -258,7 +259,7 @@ impl Translator<'_> {
             if let Some(name) = key.strip_prefix(NGINX)
                 && !HONOURED.contains(&name)
             {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("metadata.annotations[{key}]"),
                     "not supported by Sluice; ignored",
@@ -288,7 +289,8 @@ fn client_verify(a: &mut Reader<'_, '_, '_>, tls: &mut TlsAnnotations) {
     let (ns, name) = secret.split_once('/').unwrap_or((namespace.as_str(), secret.as_str()));
     let (ns, name, r) = (ns.to_owned(), name.to_owned(), a.r.clone());
     let field = format!("metadata.annotations[{NGINX}auth-tls-secret]");
-    match a.t.authority_for(&ns, &name, &r, &field) {
+    let by = Referrer { object: &r, field: &field };
+    match a.t.certs.authority(&mut a.t.diags, &ns, &name, by) {
         Some(ca) => tls.client_verify = Some(ClientVerify { ca, optional }),
         None => {
             a.bad("auth-tls-secret", "no usable CA: this Ingress's hosts are not served without the check".into());
@@ -305,7 +307,7 @@ fn cluster_policy(a: &mut Reader<'_, '_, '_>, table_size: u32) -> ClusterPolicy 
             "least_conn" | "leastconn" | "least_connections" => p.balance = Balance::LeastConnections,
             "ewma" => {
                 p.balance = Balance::LeastConnections;
-                a.t.push(Diagnostic::warning(
+                a.t.diags.push(Diagnostic::warning(
                     a.r.clone(),
                     format!("metadata.annotations[{NGINX}load-balance]"),
                     "ewma is served as least connections",

@@ -6,8 +6,7 @@ use super::bcs_seed::PortRef;
 use crate::store::{Key, Store};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::networking::v1::IngressBackend;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use sluice_config::{Affinity, Cluster, Diagnostic, DnsTarget, HealthPolicy, ObjectRef, Split};
+use sluice_config::{Diagnostic, ObjectRef, Split};
 
 impl Translator<'_> {
     /// The split for one Ingress backend. On a broken reference the split is
@@ -23,11 +22,11 @@ impl Translator<'_> {
         let ns = ing.namespace.as_str();
         let service = match (&backend.service, &backend.resource) {
             (Some(_), Some(_)) => {
-                self.push(Diagnostic::error(ing.clone(), field, "sets both service and resource; set one"));
+                self.diags.push(Diagnostic::error(ing.clone(), field, "sets both service and resource; set one"));
                 return Split::default();
             }
             (None, Some(_)) => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     ing.clone(),
                     format!("{field}.resource"),
                     "resource backends are not supported; requests get 503",
@@ -35,7 +34,7 @@ impl Translator<'_> {
                 return Split::default();
             }
             (None, None) => {
-                self.push(Diagnostic::error(ing.clone(), format!("{field}.service"), "required"));
+                self.diags.push(Diagnostic::error(ing.clone(), format!("{field}.service"), "required"));
                 return Split::default();
             }
             (Some(s), None) => s,
@@ -43,14 +42,14 @@ impl Translator<'_> {
         let port_field = format!("{field}.service.port");
         let (number, port_name) = match &service.port {
             None => {
-                self.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
+                self.diags.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
                 return Split::default();
             }
             Some(p) => (p.number, p.name.as_deref().filter(|n| !n.is_empty())),
         };
         let key = (ns.to_owned(), service.name.clone());
         let Some(svc) = self.store.services.get(&key) else {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 ing.clone(),
                 format!("{field}.service.name"),
                 format!("Service {ns}/{} not found; requests get 503", service.name),
@@ -60,11 +59,11 @@ impl Translator<'_> {
         let ports: &[ServicePort] = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
         let found = match (number, port_name) {
             (Some(_), Some(_)) => {
-                self.push(Diagnostic::error(ing.clone(), port_field, "sets both number and name; set one"));
+                self.diags.push(Diagnostic::error(ing.clone(), port_field, "sets both number and name; set one"));
                 return Split::default();
             }
             (None, None) => {
-                self.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
+                self.diags.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
                 return Split::default();
             }
             (Some(n), None) => ports.iter().position(|p| p.port == n).ok_or(format!("number {n}")),
@@ -84,7 +83,7 @@ impl Translator<'_> {
                     .collect();
                 let field =
                     if number.is_some() { format!("{port_field}.number") } else { format!("{port_field}.name") };
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     ing.clone(),
                     field,
                     format!(
@@ -98,83 +97,17 @@ impl Translator<'_> {
         };
         let protocol = ports[index].protocol.as_deref().unwrap_or("TCP");
         if protocol != "TCP" {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 ing.clone(),
                 port_field,
                 format!("Service {ns}/{} port {} is {protocol}; HTTP needs TCP", service.name, ports[index].port),
             ));
             return Split::default();
         }
-        match self.cluster_for(&key, svc, index, policy) {
+        match self.clusters.service_cluster(&mut self.diags, &key, svc, index, policy) {
             Some(name) => Split::single(name),
             None => Split::default(),
         }
-    }
-
-    /// The cluster of a Service port with a balancing policy, built once per
-    /// translation. A Service's `sessionAffinity: ClientIP` applies when the
-    /// Ingress asks for no affinity of its own.
-    pub(super) fn cluster_for(
-        &mut self,
-        key: &(String, String),
-        svc: &Service,
-        index: usize,
-        policy: &ClusterPolicy,
-    ) -> Option<String> {
-        let spec = svc.spec.as_ref()?;
-        let port = spec.ports.as_ref()?.get(index)?;
-        let service_port = u16::try_from(port.port).ok().filter(|p| *p != 0)?;
-        let name = format!("{}/{}:{}{}", key.0, key.1, service_port, policy.name_suffix());
-        if self.clusters.contains_key(&name) {
-            return Some(name);
-        }
-        let service = ObjectRef::new("Service", &key.0, &key.1);
-        let affinity = policy.affinity.clone().or_else(|| {
-            self.client_ip_affinity(svc, &service).map(|timeout_seconds| Affinity::ClientIp { timeout_seconds })
-        });
-        let (endpoints, dns) = if spec.type_.as_deref() == Some("ExternalName") {
-            let hostname = spec.external_name.clone().unwrap_or_default();
-            if hostname.is_empty() {
-                self.push(Diagnostic::error(service.clone(), "spec.externalName", "required for type ExternalName"));
-                (Vec::new(), None)
-            } else {
-                let target = match &port.target_port {
-                    Some(IntOrString::Int(n)) => u16::try_from(*n).ok().filter(|p| *p != 0),
-                    _ => None,
-                };
-                self.push(Diagnostic::warning(
-                    service.clone(),
-                    "spec.type",
-                    format!("ExternalName backends ({hostname}) are not proxied yet; requests routed here get 503"),
-                ));
-                (Vec::new(), Some(DnsTarget { hostname, port: target.unwrap_or(service_port) }))
-            }
-        } else {
-            let endpoints = self.endpoints_for(key, svc, index);
-            if endpoints.is_empty() {
-                self.push(Diagnostic::warning(
-                    service.clone(),
-                    format!("spec.ports[{index}]"),
-                    "no ready endpoints: requests routed here get 503 until one is ready",
-                ));
-            }
-            (endpoints, None)
-        };
-        self.clusters.insert(
-            name.clone(),
-            Cluster {
-                name: name.clone(),
-                service,
-                port: service_port,
-                balance: policy.balance.clone(),
-                affinity,
-                health: HealthPolicy::default(),
-                max_connections: None,
-                endpoints,
-                dns,
-            },
-        );
-        Some(name)
     }
 }
 
@@ -193,7 +126,7 @@ impl<'a> Translator<'a> {
         let store: &'a Store = self.store;
         let key = (namespace.to_owned(), name.to_owned());
         let Some(svc) = store.services.get(&key) else {
-            self.push(Diagnostic::error(r.clone(), field, format!("Service {namespace}/{name} not found")));
+            self.diags.push(Diagnostic::error(r.clone(), field, format!("Service {namespace}/{name} not found")));
             return None;
         };
         let ports: &[ServicePort] = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
@@ -202,7 +135,7 @@ impl<'a> Translator<'a> {
             PortRef::Name(n) => (ports.iter().position(|p| p.name.as_deref() == Some(n.as_str())), n.clone()),
         };
         let Some(index) = index.filter(|i| ports[*i].protocol.as_deref().unwrap_or("TCP") == protocol) else {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 r.clone(),
                 field,
                 format!("Service {namespace}/{name} has no {protocol} port '{wanted}'"),
@@ -223,6 +156,6 @@ impl<'a> Translator<'a> {
         policy: &ClusterPolicy,
     ) -> Option<String> {
         let (key, svc, index) = self.resolve_service_port(r, field, &r.namespace.clone(), name, port, protocol)?;
-        self.cluster_for(&key, svc, index, policy)
+        self.clusters.service_cluster(&mut self.diags, &key, svc, index, policy)
     }
 }

@@ -47,6 +47,16 @@ fn pod_considered(pod: &Pod) -> bool {
     statuses.is_empty() || statuses.iter().any(|c| c.state.as_ref().and_then(|s| s.terminated.as_ref()).is_none())
 }
 
+/// The pods a Service route selects, and the weight they get unless their
+/// `clb-weight` says otherwise.
+#[derive(Clone, Copy)]
+struct Selection<'s> {
+    svc: &'s Service,
+    port: &'s ServicePort,
+    selector: &'s BTreeMap<String, String>,
+    weight: i64,
+}
+
 fn containers_ready(pod: &Pod) -> bool {
     let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
     conditions.iter().all(|c| c.type_ != "ContainersReady" || c.status == "True")
@@ -73,7 +83,7 @@ impl Translator<'_> {
         match route.service_kind.to_ascii_lowercase().as_str() {
             "" | "service" => {}
             "multiclusterservice" => {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("{field}.serviceKind"),
                     "multiclusterservice (federation) backends are not supported; this service adds no backends",
@@ -81,7 +91,7 @@ impl Translator<'_> {
                 return Vec::new();
             }
             other => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("{field}.serviceKind"),
                     format!("'{other}' is not service or multiclusterservice; this service adds no backends"),
@@ -93,7 +103,7 @@ impl Translator<'_> {
             if route.service_namespace.is_empty() { r.namespace.as_str() } else { &route.service_namespace };
         let store = self.store;
         let Some(svc) = store.services.get(&(namespace.to_owned(), route.service_name.clone())) else {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 r.clone(),
                 format!("{field}.serviceName"),
                 format!("Service {namespace}/{} not found; it adds no backends", route.service_name),
@@ -103,7 +113,7 @@ impl Translator<'_> {
         let spec = svc.spec.as_ref();
         let ports: &[ServicePort] = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
         let Some(port) = ports.iter().find(|p| i64::from(p.port) == route.service_port) else {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 r.clone(),
                 format!("{field}.servicePort"),
                 format!(
@@ -116,23 +126,26 @@ impl Translator<'_> {
         let selector = spec.and_then(|s| s.selector.clone()).unwrap_or_default();
         if !route.is_direct_connect {
             if !route.subsets.is_empty() {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("{field}.subsets"),
                     "subsets apply only with isDirectConnect: true (as in BCS); ignored",
                 ));
             }
-            return self.node_port_backends(r, field, svc, port, &selector, route.weight());
+            let pods = Selection { svc, port, selector: &selector, weight: route.weight() };
+            return self.node_port_backends(r, field, &pods);
         }
         if route.subsets.is_empty() {
-            return self.pod_backends(r, field, svc, port, &selector, route.weight(), route.host_port);
+            let pods = Selection { svc, port, selector: &selector, weight: route.weight() };
+            return self.pod_backends(r, field, &pods, route.host_port);
         }
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for subset in &route.subsets {
             let mut labels = selector.clone();
             labels.extend(subset.label_selector.clone());
-            for e in self.pod_backends(r, field, svc, port, &labels, subset.weight(), route.host_port) {
+            let pods = Selection { svc, port, selector: &labels, weight: subset.weight() };
+            for e in self.pod_backends(r, field, &pods, route.host_port) {
                 if seen.insert(e.address) {
                     out.push(e);
                 }
@@ -149,7 +162,7 @@ impl Translator<'_> {
         match value.trim().parse::<i64>() {
             Ok(w) if (0..=100).contains(&w) => w,
             _ => {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     meta_ref(Kind::Pod, &pod.metadata),
                     format!("metadata.annotations[{CLB_WEIGHT_ANNOTATION}]"),
                     format!("'{value}' is not an integer 0-100; the route's weight {weight} is used"),
@@ -160,17 +173,8 @@ impl Translator<'_> {
     }
 
     /// Pod IP : target port (or host IP : host port) of each considered pod.
-    #[allow(clippy::too_many_arguments)]
-    fn pod_backends(
-        &mut self,
-        r: &ObjectRef,
-        field: &str,
-        svc: &Service,
-        port: &ServicePort,
-        selector: &BTreeMap<String, String>,
-        weight: i64,
-        host_port: bool,
-    ) -> Vec<Endpoint> {
+    fn pod_backends(&mut self, r: &ObjectRef, field: &str, pods: &Selection<'_>, host_port: bool) -> Vec<Endpoint> {
+        let Selection { svc, port, selector, weight } = *pods;
         let namespace = svc.metadata.namespace.clone().unwrap_or_default();
         let protocol = port.protocol.as_deref().unwrap_or("TCP");
         let target = port.target_port.clone().unwrap_or(IntOrString::Int(port.port));
@@ -194,7 +198,7 @@ impl Translator<'_> {
                         && (p.container_port == target_number || p.name.as_deref() == Some(target_text.as_str()))
                 });
             let Some(cp) = container_port else {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     pr,
                     "spec.containers[].ports",
                     format!("no container port {target_text}/{protocol} (needed by {r} {field}); not a backend"),
@@ -211,7 +215,7 @@ impl Translator<'_> {
             let number = u16::try_from(number).ok().filter(|n| *n != 0);
             let (Some(ip), Some(number)) = (ip, number) else {
                 let what = if host_port { "a host IP and hostPort (hostPort: true)" } else { "a pod IP and port" };
-                self.push(Diagnostic::warning(pr, "status", format!("has no {what}; not a backend of {r}")));
+                self.diags.push(Diagnostic::warning(pr, "status", format!("has no {what}; not a backend of {r}")));
                 continue;
             };
             out.push(Endpoint {
@@ -227,17 +231,10 @@ impl Translator<'_> {
 
     /// The distinct `hostIP:nodePort` of the nodes running the Service's pods,
     /// at the first such pod's weight.
-    fn node_port_backends(
-        &mut self,
-        r: &ObjectRef,
-        field: &str,
-        svc: &Service,
-        port: &ServicePort,
-        selector: &BTreeMap<String, String>,
-        weight: i64,
-    ) -> Vec<Endpoint> {
+    fn node_port_backends(&mut self, r: &ObjectRef, field: &str, pods: &Selection<'_>) -> Vec<Endpoint> {
+        let Selection { svc, port, selector, weight } = *pods;
         let Some(node_port) = port.node_port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0) else {
-            self.push(Diagnostic::error(
+            self.diags.push(Diagnostic::error(
                 r.clone(),
                 format!("{field}.isDirectConnect"),
                 format!(

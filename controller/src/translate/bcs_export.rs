@@ -5,6 +5,8 @@
 
 use super::Translator;
 use super::annotations::ClusterPolicy;
+use super::clusters::ClusterRegistry;
+use super::diagnostics::Diagnostics;
 use crate::store::{Key, in_namespace};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use sluice_config::{Diagnostic, ObjectRef};
@@ -38,11 +40,11 @@ impl Translator<'_> {
     /// here or its labels are unusable (then with a diagnostic). Read once
     /// per translation: its HTTP ports and its TCP ports both ask.
     pub(super) fn export_of(&mut self, key: &Key, svc: &Service, r: &ObjectRef) -> Option<Export> {
-        if let Some(done) = self.exports.get(key) {
+        if let Some(done) = self.clusters.export(key) {
             return done.clone();
         }
         let export = self.read_export(svc, r);
-        self.exports.insert(key.clone(), export.clone());
+        self.clusters.remember_export(key.clone(), export.clone());
         export
     }
 
@@ -63,7 +65,7 @@ impl Translator<'_> {
             match v.trim().parse::<u32>() {
                 Ok(w) if !group.is_empty() => weights.push((group.to_owned(), w)),
                 _ => {
-                    self.push(Diagnostic::error(
+                    self.diags.push(Diagnostic::error(
                         r.clone(),
                         format!("metadata.labels[{k}]"),
                         format!("'{v}' is not an integer ≥ 0; the Service is not exported until it is"),
@@ -88,7 +90,7 @@ impl Translator<'_> {
         match v.trim().parse::<u32>() {
             Ok(n) if n > 0 => Some(n),
             _ => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("metadata.annotations[{MAXCONN_ANNOTATION}]"),
                     format!("'{v}' is not a positive integer; {otherwise}"),
@@ -97,14 +99,23 @@ impl Translator<'_> {
             }
         }
     }
+}
 
+impl ClusterRegistry<'_> {
     /// The cluster of an exported Service port, its endpoints weighted by
     /// the `BCS-WEIGHT-<v>` groups: each group's weight shared exactly over
     /// its endpoints; endpoints in no group form one group of weight 1.
-    pub(super) fn export_cluster(&mut self, key: &Key, svc: &Service, index: usize, export: &Export) -> Option<String> {
-        let name = self.cluster_for(key, svc, index, &export.policy)?;
+    pub(super) fn export_cluster(
+        &mut self,
+        diags: &mut Diagnostics,
+        key: &Key,
+        svc: &Service,
+        index: usize,
+        export: &Export,
+    ) -> Option<String> {
+        let name = self.service_cluster(diags, key, svc, index, &export.policy)?;
         let store = self.store;
-        let cluster = self.clusters.get_mut(&name)?;
+        let cluster = self.get_mut(&name)?;
         cluster.max_connections = Some(export.max_connections);
         if export.weights.is_empty() {
             return Some(name);
@@ -145,7 +156,7 @@ impl Translator<'_> {
             e.weight = u32::try_from(u64::from(*w) * lcm / n).unwrap_or(u32::MAX);
         }
         if !unmatched.is_empty() {
-            self.push(Diagnostic::warning(
+            diags.push(Diagnostic::warning(
                 ObjectRef::new("Service", &key.0, &key.1),
                 format!("metadata.labels[{WEIGHT_PREFIX}*]"),
                 format!(

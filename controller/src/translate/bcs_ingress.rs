@@ -3,61 +3,24 @@
 //! hosts of their `layer7Routes` (joining the shared route config when the
 //! port is the `--http-listen` / `--https-listen` port); TCP and UDP rules
 //! are L4 listeners. Every rule is one target group of per-backend weights
-//! (see `bcs_backends`). A rule that fails bcs-ingress-controller's
-//! validate.go is left out with a diagnostic; the other rules still serve.
+//! (see `bcs_backends`). Rules are validated first (`bcs_validation`).
 
 use super::Translator;
-use super::l4_services::PortOwners;
+use super::bcs_validation::{Protocol, check_rule, parse_code_values};
+use super::certificates::Referrer;
 use crate::bcs::{
     BcsIngress, IngressListenerAttribute, IngressListenerCertificate, IngressRule, LB_IDS_ANNOTATION,
     LB_NAMES_ANNOTATION, ListenerHealthCheck, ServiceRoute,
 };
 use crate::names::check_host;
-use crate::object::{Kind, meta_ref};
 use sluice_config::{
     ActiveCheck, Affinity, AffinityMode, Balance, CheckProtocol, ClientVerify, Cluster, Diagnostic, HealthPolicy,
-    L4Policy, Listener, ListenerKind, ObjectRef, PathMatch, Route, RouteConfig, RoutePolicy, Split, UpstreamProtocol,
-    VirtualHost, VirtualHostTls,
+    ObjectRef, PathMatch, Route, RoutePolicy, Split, UpstreamProtocol, VirtualHostTls,
 };
 use std::collections::{BTreeMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
 
 /// Cookie CLB-style L7 session persistence inserts (`sessionTime` with WRR).
 pub const SESSION_COOKIE: &str = "SLUICE_BCS_SESSION";
-
-/// What a rule's protocol asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Protocol {
-    Http,
-    Https,
-    Tcp,
-    Udp,
-    TcpSsl,
-    Quic,
-}
-
-impl Protocol {
-    /// The protocols of validate.go, in any case (the Go constants are lower-case).
-    pub(super) fn parse(s: &str) -> Option<Protocol> {
-        Some(match s.to_ascii_uppercase().as_str() {
-            "HTTP" => Protocol::Http,
-            "HTTPS" => Protocol::Https,
-            "TCP" => Protocol::Tcp,
-            "UDP" => Protocol::Udp,
-            "TCP_SSL" => Protocol::TcpSsl,
-            "QUIC" => Protocol::Quic,
-            _ => return None,
-        })
-    }
-
-    fn is_l7(self) -> bool {
-        matches!(self, Protocol::Http | Protocol::Https)
-    }
-
-    fn needs_certificate(self) -> bool {
-        matches!(self, Protocol::Https | Protocol::TcpSsl | Protocol::Quic)
-    }
-}
 
 /// A route of a CRD rule on a shared L7 listener.
 pub(super) struct SharedRoute {
@@ -71,146 +34,6 @@ pub(super) struct SharedRoute {
 
 /// The L7 pieces of one rule: routes by host, with TLS per host.
 type HostRoutes = BTreeMap<String, (Vec<Route>, Option<VirtualHostTls>)>;
-
-fn check_range(field: String, value: i64, low: i64, high: i64) -> Result<(), (String, String)> {
-    if value != 0 && !(low..=high).contains(&value) {
-        return Err((field, format!("{value} is out of range [{low}, {high}]")));
-    }
-    Ok(())
-}
-
-fn check_health(field: &str, h: &ListenerHealthCheck) -> Result<(), (String, String)> {
-    if !h.enabled {
-        return Ok(());
-    }
-    check_range(format!("{field}.healthNum"), h.health_num, 2, 10)?;
-    check_range(format!("{field}.unHealthNum"), h.un_health_num, 2, 10)?;
-    check_range(format!("{field}.timeout"), h.timeout, 2, 60)?;
-    check_range(format!("{field}.intervalTime"), h.interval_time, 5, 300)?;
-    check_range(format!("{field}.httpCode"), h.http_code, 1, 31)?;
-    check_range(format!("{field}.healthCheckPort"), h.health_check_port, 1, 65535)?;
-    if !h.http_code_values.is_empty() && parse_code_values(&h.http_code_values).is_none() {
-        return Err((
-            format!("{field}.httpCodeValues"),
-            format!("'{}' is not a list of codes or ranges such as 200,202 or 200-299", h.http_code_values),
-        ));
-    }
-    Ok(())
-}
-
-fn check_attribute(field: &str, a: &IngressListenerAttribute) -> Result<(), (String, String)> {
-    if !a.lb_policy.is_empty() && !["WRR", "LEAST_CONN", "IP_HASH"].contains(&a.lb_policy.as_str()) {
-        return Err((format!("{field}.lbPolicy"), format!("'{}' is not WRR, LEAST_CONN or IP_HASH", a.lb_policy)));
-    }
-    if a.session_time < 0 {
-        return Err((format!("{field}.sessionTime"), format!("{} is negative", a.session_time)));
-    }
-    match &a.health_check {
-        Some(h) => check_health(&format!("{field}.healthCheck"), h),
-        None => Ok(()),
-    }
-}
-
-fn check_certificate(field: &str, c: &IngressListenerCertificate) -> Result<(), (String, String)> {
-    if c.mode != "UNIDIRECTIONAL" && c.mode != "MUTUAL" {
-        return Err((format!("{field}.mode"), format!("'{}' is not UNIDIRECTIONAL or MUTUAL", c.mode)));
-    }
-    if c.cert_id.is_empty() {
-        return Err((format!("{field}.certID"), "required".into()));
-    }
-    if c.mode == "MUTUAL" && c.cert_ca_id.is_empty() {
-        return Err((format!("{field}.certCaID"), "required for MUTUAL".into()));
-    }
-    Ok(())
-}
-
-fn check_services(field: &str, services: &[ServiceRoute]) -> Result<(), (String, String)> {
-    for (k, s) in services.iter().enumerate() {
-        if let Some(w) = &s.weight
-            && !(0..=100).contains(&w.value)
-        {
-            return Err((format!("{field}[{k}].weight.value"), format!("{} is out of range [0, 100]", w.value)));
-        }
-        for (m, subset) in s.subsets.iter().enumerate() {
-            if let Some(w) = &subset.weight
-                && !(0..=100).contains(&w.value)
-            {
-                return Err((
-                    format!("{field}[{k}].subsets[{m}].weight.value"),
-                    format!("{} is out of range [0, 100]", w.value),
-                ));
-            }
-        }
-        if !(1..=65535).contains(&s.service_port) {
-            return Err((format!("{field}[{k}].servicePort"), format!("{} is not a port", s.service_port)));
-        }
-    }
-    Ok(())
-}
-
-/// bcs-ingress-controller's validate.go for one rule.
-pub(super) fn check_rule(field: &str, rule: &IngressRule) -> Result<(Protocol, u16), (String, String)> {
-    let port = u16::try_from(rule.port)
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| (format!("{field}.port"), format!("{} is out of range [1, 65535]", rule.port)))?;
-    let protocol = Protocol::parse(&rule.protocol).ok_or_else(|| {
-        (format!("{field}.protocol"), format!("'{}' is not HTTP, HTTPS, TCP, UDP, TCP_SSL or QUIC", rule.protocol))
-    })?;
-    let sni = rule.listener_attribute.as_ref().is_some_and(|a| a.sni_switch != 0);
-    if protocol.needs_certificate() {
-        if sni && protocol != Protocol::Https {
-            return Err((format!("{field}.listenerAttribute.sniSwitch"), "applies to HTTPS only".into()));
-        }
-        if sni {
-            for (j, route) in rule.layer7_routes.iter().enumerate() {
-                let cf = format!("{field}.layer7Routes[{j}].certificate");
-                match &route.certificate {
-                    None => return Err((cf, "required with sniSwitch 1".into())),
-                    Some(c) => check_certificate(&cf, c)?,
-                }
-            }
-        } else {
-            match &rule.certificate {
-                None => return Err((format!("{field}.certificate"), format!("required for {}", rule.protocol))),
-                Some(c) => check_certificate(&format!("{field}.certificate"), c)?,
-            }
-        }
-    }
-    if let Some(a) = &rule.listener_attribute {
-        check_attribute(&format!("{field}.listenerAttribute"), a)?;
-    }
-    if protocol.is_l7() {
-        for (j, route) in rule.layer7_routes.iter().enumerate() {
-            let rf = format!("{field}.layer7Routes[{j}]");
-            if route.domain.is_empty() {
-                return Err((format!("{rf}.domain"), "required for an L7 rule".into()));
-            }
-            if !route.forward_type.is_empty() && route.forward_type != "GRPC" && route.forward_type != "QUIC" {
-                return Err((format!("{rf}.forwardType"), format!("'{}' is not GRPC or QUIC", route.forward_type)));
-            }
-            if let Some(a) = &route.listener_attribute {
-                check_attribute(&format!("{rf}.listenerAttribute"), a)?;
-            }
-            check_services(&format!("{rf}.services"), &route.services)?;
-        }
-    } else {
-        check_services(&format!("{field}.services"), &rule.services)?;
-    }
-    Ok((protocol, port))
-}
-
-/// `"200,202"` or `"200-299"` (or a mix) as inclusive ranges.
-fn parse_code_values(s: &str) -> Option<Vec<(u16, u16)>> {
-    s.split(',')
-        .map(|part| {
-            let part = part.trim();
-            let (a, b) = part.split_once('-').unwrap_or((part, part));
-            let (a, b) = (a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?);
-            ((100..=599).contains(&a) && (a..=599).contains(&b)).then_some((a, b))
-        })
-        .collect()
-}
 
 /// The active check a `healthCheck` asks for.
 fn active_check(h: &ListenerHealthCheck, l7: bool) -> Option<ActiveCheck> {
@@ -265,7 +88,7 @@ impl Translator<'_> {
             .any(|e| e.rsplit_once(':').map_or(e, |(_, id)| id) == self.options.lb_name);
         if !ours {
             let name = self.options.lb_name.clone();
-            self.push(Diagnostic::info(
+            self.diags.push(Diagnostic::info(
                 r.clone(),
                 format!("metadata.annotations[{key}]"),
                 format!("'{value}' does not name this instance (--lb-name {name}): not served here"),
@@ -275,13 +98,17 @@ impl Translator<'_> {
     }
 
     /// The valid rules of a served Ingress, with their protocol and port.
-    fn bcs_rules<'i>(&mut self, ing: &'i BcsIngress, r: &ObjectRef) -> Vec<(usize, &'i IngressRule, Protocol, u16)> {
+    pub(super) fn bcs_rules<'i>(
+        &mut self,
+        ing: &'i BcsIngress,
+        r: &ObjectRef,
+    ) -> Vec<(usize, &'i IngressRule, Protocol, u16)> {
         let mut out = Vec::new();
         for (i, rule) in ing.spec.rules.iter().enumerate() {
             match check_rule(&format!("spec.rules[{i}]"), rule) {
                 Ok((protocol, port)) => out.push((i, rule, protocol, port)),
                 Err((field, message)) => {
-                    self.push(Diagnostic::error(r.clone(), field, format!("{message}; this rule is left out")))
+                    self.diags.push(Diagnostic::error(r.clone(), field, format!("{message}; this rule is left out")))
                 }
             }
         }
@@ -289,7 +116,7 @@ impl Translator<'_> {
     }
 
     /// Whether a valid L7 rule lives on the shared HTTP or HTTPS listener.
-    fn on_shared_listener(&self, protocol: Protocol, port: u16) -> bool {
+    pub(super) fn on_shared_listener(&self, protocol: Protocol, port: u16) -> bool {
         (protocol == Protocol::Http && port == self.options.http_listen.port())
             || (protocol == Protocol::Https && port == self.options.https_listen.port())
     }
@@ -327,7 +154,7 @@ impl Translator<'_> {
     /// `portMappings` are parsed and named, not served.
     fn bcs_port_mappings(&mut self, ing: &BcsIngress, r: &ObjectRef) {
         for (i, m) in ing.spec.port_mappings.iter().enumerate() {
-            self.push(Diagnostic::warning(
+            self.diags.push(Diagnostic::warning(
                 r.clone(),
                 format!("spec.portMappings[{i}]"),
                 format!(
@@ -338,113 +165,8 @@ impl Translator<'_> {
         }
     }
 
-    /// The listeners of a served Ingress's rules on their own ports; ports
-    /// already held by an older object stay with it.
-    pub(super) fn bcs_listeners(&mut self, ing: &BcsIngress, bind: IpAddr, owners: &mut PortOwners) -> Vec<Listener> {
-        let r = meta_ref(Kind::BcsIngress, &ing.metadata);
-        let mut out = Vec::new();
-        // Diagnostics given twice (here and with the shared routes) are merged.
-        if !self.bcs_ingress_is_ours(ing, &r) {
-            return out;
-        }
-        for (i, rule, protocol, port) in self.bcs_rules(ing, &r) {
-            if self.on_shared_listener(protocol, port) {
-                continue;
-            }
-            let field = format!("spec.rules[{i}].port");
-            let udp = protocol == Protocol::Udp;
-            if let Some(owner) = owners.get(&(port, udp)) {
-                self.push(Diagnostic::error(
-                    r.clone(),
-                    field,
-                    format!(
-                        "port {port}/{} is already taken by {owner}, which keeps it; this rule is left out",
-                        if udp { "UDP" } else { "TCP" }
-                    ),
-                ));
-                continue;
-            }
-            let address = SocketAddr::new(bind, port);
-            let listener = match protocol {
-                Protocol::Http | Protocol::Https => {
-                    let Some(hosts) = self.bcs_l7_rule(ing, &r, i, rule, protocol) else { continue };
-                    let route_config = format!("port-{port}");
-                    let virtual_hosts = hosts
-                        .into_iter()
-                        .map(|(host, (mut routes, tls))| {
-                            routes.sort_by(|a, b| a.path.precedence(&b.path));
-                            VirtualHost { host, routes, tls }
-                        })
-                        .collect();
-                    self.extra_route_configs.push(RouteConfig {
-                        name: route_config.clone(),
-                        virtual_hosts,
-                        default_backend: None,
-                        default_policy: RoutePolicy::default(),
-                    });
-                    if protocol == Protocol::Http {
-                        Listener {
-                            name: format!("http-{port}"),
-                            address,
-                            kind: ListenerKind::Http { route_config },
-                            source: Some(r.clone()),
-                        }
-                    } else {
-                        let default_certificate = rule
-                            .certificate
-                            .as_ref()
-                            .and_then(|c| self.bcs_certificate(&r, &format!("spec.rules[{i}].certificate"), c, ing));
-                        Listener {
-                            name: format!("https-{port}"),
-                            address,
-                            kind: ListenerKind::Https { route_config, default_certificate },
-                            source: Some(r.clone()),
-                        }
-                    }
-                }
-                Protocol::Tcp | Protocol::Udp => {
-                    let field = format!("spec.rules[{i}]");
-                    let name =
-                        format!("bcsingress/{}/{}:{port}/{}", r.namespace, r.name, if udp { "udp" } else { "tcp" });
-                    let cluster =
-                        self.bcs_cluster(&r, name, &field, &rule.services, rule.listener_attribute.as_ref(), false);
-                    let mut policy = L4Policy::default();
-                    let source = Some(r.clone());
-                    let split = Split::single(cluster);
-                    if udp {
-                        policy.idle_timeout_ms = 30_000;
-                        Listener {
-                            name: format!("udp-{port}"),
-                            address,
-                            kind: ListenerKind::Udp { split, policy },
-                            source,
-                        }
-                    } else {
-                        Listener {
-                            name: format!("tcp-{port}"),
-                            address,
-                            kind: ListenerKind::Tcp { split, policy },
-                            source,
-                        }
-                    }
-                }
-                Protocol::TcpSsl | Protocol::Quic => {
-                    self.push(Diagnostic::warning(
-                        r.clone(),
-                        format!("spec.rules[{i}].protocol"),
-                        format!("{} listeners are not served yet; this rule is left out", rule.protocol),
-                    ));
-                    continue;
-                }
-            };
-            owners.insert((port, udp), format!("{r} {field}"));
-            out.push(listener);
-        }
-        out
-    }
-
     /// A rule's `layer7Routes` by host; `None` when the rule cannot be served.
-    fn bcs_l7_rule(
+    pub(super) fn bcs_l7_rule(
         &mut self,
         ing: &BcsIngress,
         r: &ObjectRef,
@@ -458,12 +180,12 @@ impl Translator<'_> {
         for (j, l7) in rule.layer7_routes.iter().enumerate() {
             let rf = format!("spec.rules[{i}].layer7Routes[{j}]");
             if let Err(e) = check_host(&l7.domain) {
-                self.push(Diagnostic::error(r.clone(), format!("{rf}.domain"), format!("{e}; route left out")));
+                self.diags.push(Diagnostic::error(r.clone(), format!("{rf}.domain"), format!("{e}; route left out")));
                 continue;
             }
             let raw = if l7.path.is_empty() { "/" } else { l7.path.as_str() };
             if !raw.starts_with('/') {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("{rf}.path"),
                     format!("'{raw}' must start with '/'; route left out"),
@@ -472,7 +194,7 @@ impl Translator<'_> {
             }
             let path = PathMatch::prefix(raw);
             if !claimed.insert((l7.domain.clone(), path.clone())) {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("{rf}.path"),
                     format!("{} {raw} is already routed by an earlier route of this rule; route left out", l7.domain),
@@ -485,7 +207,7 @@ impl Translator<'_> {
             let mut policy = RoutePolicy::default();
             match l7.forward_type.as_str() {
                 "GRPC" => policy.upstream_protocol = UpstreamProtocol::H2c,
-                "QUIC" => self.push(Diagnostic::warning(
+                "QUIC" => self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("{rf}.forwardType"),
                     "QUIC to backends is not supported; HTTP/1.1 is used",
@@ -505,7 +227,9 @@ impl Translator<'_> {
                     let client_verify = if c.mode == "MUTUAL" {
                         // Rather than serve without the check, the rule is left out.
                         let ns = ing.metadata.namespace.clone().unwrap_or_default();
-                        let ca = self.authority_for(&ns, &c.cert_ca_id, r, &format!("{cf}.certCaID"))?;
+                        let field = format!("{cf}.certCaID");
+                        let by = Referrer { object: r, field: &field };
+                        let ca = self.certs.authority(&mut self.diags, &ns, &c.cert_ca_id, by)?;
                         Some(ClientVerify { ca, optional: false })
                     } else {
                         None
@@ -524,7 +248,7 @@ impl Translator<'_> {
     }
 
     /// `certID`: a `kubernetes.io/tls` Secret in the Ingress's namespace.
-    fn bcs_certificate(
+    pub(super) fn bcs_certificate(
         &mut self,
         r: &ObjectRef,
         field: &str,
@@ -532,13 +256,14 @@ impl Translator<'_> {
         ing: &BcsIngress,
     ) -> Option<String> {
         let ns = ing.metadata.namespace.clone().unwrap_or_default();
-        self.certificate_for(&ns, &c.cert_id, r, &format!("{field}.certID"))
+        let field = format!("{field}.certID");
+        self.certs.certificate(&mut self.diags, &ns, &c.cert_id, Referrer { object: r, field: &field })
     }
 
     /// The target group of a rule (or L7 route) as a cluster of per-backend
     /// weights, balanced by `lbPolicy`, with `sessionTime` persistence and
     /// the `healthCheck` probes.
-    fn bcs_cluster(
+    pub(super) fn bcs_cluster(
         &mut self,
         r: &ObjectRef,
         name: String,
@@ -549,7 +274,7 @@ impl Translator<'_> {
     ) -> String {
         let endpoints = self.bcs_target_group(r, &format!("{field}.services"), services);
         if endpoints.iter().all(|e| e.weight == 0) {
-            self.push(Diagnostic::warning(
+            self.diags.push(Diagnostic::warning(
                 r.clone(),
                 format!("{field}.services"),
                 if endpoints.is_empty() {
@@ -582,7 +307,7 @@ impl Translator<'_> {
                 Some(Affinity::ClientIp { timeout_seconds: u32::try_from(seconds).unwrap_or(u32::MAX) })
             }
             _ => {
-                self.push(Diagnostic::warning(
+                self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("{field}.listenerAttribute.sessionTime"),
                     format!("applies with lbPolicy WRR only (as on CLB), not {}; ignored", a.lb_policy),
@@ -592,20 +317,17 @@ impl Translator<'_> {
         };
         let active = a.health_check.as_ref().and_then(|h| active_check(h, l7));
         let port = services.first().and_then(|s| u16::try_from(s.service_port).ok()).unwrap_or(0);
-        self.clusters.insert(
-            name.clone(),
-            Cluster {
-                name: name.clone(),
-                service: r.clone(),
-                port,
-                balance,
-                affinity,
-                health: HealthPolicy { active, ..HealthPolicy::default() },
-                max_connections: None,
-                endpoints,
-                dns: None,
-            },
-        );
+        self.clusters.insert(Cluster {
+            name: name.clone(),
+            service: r.clone(),
+            port,
+            balance,
+            affinity,
+            health: HealthPolicy { active, ..HealthPolicy::default() },
+            max_connections: None,
+            endpoints,
+            dns: None,
+        });
         name
     }
 }

@@ -7,9 +7,8 @@
 use super::Translator;
 use super::annotations::ClusterPolicy;
 use crate::bcs::{SeedBackend, SeedIngress, SeedRule};
-use crate::names::check_host;
 use serde_json::Value;
-use sluice_config::{Balance, Diagnostic, ObjectRef, PathMatch, Split, WeightedCluster};
+use sluice_config::{Balance, Diagnostic, ObjectRef, Split, WeightedCluster};
 
 impl Translator<'_> {
     /// Whether this instance serves the seed ingress (its lbGroup); says why not.
@@ -19,7 +18,7 @@ impl Translator<'_> {
             return true;
         }
         let ours = self.options.lb_group.clone();
-        self.push(Diagnostic::info(
+        self.diags.push(Diagnostic::info(
             r.clone(),
             "spec.lbGroup",
             format!("'{group}' is another LB group (this instance serves --lb-group {ours}): not served here"),
@@ -43,7 +42,7 @@ impl Translator<'_> {
             },
             Some("leastconn") => Balance::LeastConnections,
             Some(other) => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     field,
                     format!("'{other}' is not roundrobin, source or leastconn; roundrobin is used"),
@@ -69,7 +68,7 @@ impl Translator<'_> {
             }
             Value::Object(_) => vec![(field.to_owned(), backends.clone())],
             _ => {
-                self.push(Diagnostic::error(r.clone(), field, "required: a backend or a list of backends"));
+                self.diags.push(Diagnostic::error(r.clone(), field, "required: a backend or a list of backends"));
                 return Split::default();
             }
         };
@@ -78,7 +77,11 @@ impl Translator<'_> {
             let backend: SeedBackend = match serde_path_to_error::deserialize(value) {
                 Ok(b) => b,
                 Err(e) => {
-                    self.push(Diagnostic::error(r.clone(), format!("{bf}.{}", e.path()), e.into_inner().to_string()));
+                    self.diags.push(Diagnostic::error(
+                        r.clone(),
+                        format!("{bf}.{}", e.path()),
+                        e.into_inner().to_string(),
+                    ));
                     continue;
                 }
             };
@@ -87,7 +90,7 @@ impl Translator<'_> {
                 Some(Value::Number(n)) => match n.as_u64().and_then(|w| u32::try_from(w).ok()) {
                     Some(w) => w,
                     None => {
-                        self.push(Diagnostic::error(
+                        self.diags.push(Diagnostic::error(
                             r.clone(),
                             format!("{bf}.weight"),
                             format!("{n} is not an integer ≥ 0; this backend is left out"),
@@ -96,7 +99,7 @@ impl Translator<'_> {
                     }
                 },
                 Some(other) => {
-                    self.push(Diagnostic::error(
+                    self.diags.push(Diagnostic::error(
                         r.clone(),
                         format!("{bf}.weight"),
                         format!("{other} is not an integer ≥ 0; this backend is left out"),
@@ -111,7 +114,7 @@ impl Translator<'_> {
                 _ => None,
             };
             let Some(port) = port else {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("{bf}.servicePort"),
                     "required (a port number or name)",
@@ -130,67 +133,9 @@ impl Translator<'_> {
             }
         }
         if !split.is_empty() && split.iter().all(|w| w.weight == 0) {
-            self.push(Diagnostic::warning(r.clone(), field, "every weight is 0: no backend gets traffic"));
+            self.diags.push(Diagnostic::warning(r.clone(), field, "every weight is 0: no backend gets traffic"));
         }
         Split(split)
-    }
-
-    /// Routes of the seed's HTTP rules, into the shared builder.
-    pub(super) fn seed_http_rules(
-        &mut self,
-        seed: &SeedIngress,
-        r: &ObjectRef,
-        add: &mut dyn FnMut(&mut Self, String, PathMatch, Split, String),
-    ) {
-        for (i, rule) in seed.spec.rules.iter().enumerate() {
-            if rule.effective_kind().as_deref() != Some("HTTP") {
-                continue;
-            }
-            let (http, hf) = match (&rule.http_ingress, &rule.http) {
-                (Some(h), _) => (h, format!("spec.rules[{i}].httpIngress")),
-                (None, Some(h)) => (h, format!("spec.rules[{i}].http")),
-                (None, None) => {
-                    self.push(Diagnostic::error(
-                        r.clone(),
-                        format!("spec.rules[{i}].httpIngress"),
-                        "required for kind HTTP",
-                    ));
-                    continue;
-                }
-            };
-            let Some(host) = http.host.clone().or_else(|| rule.host.clone()).filter(|h| !h.is_empty()) else {
-                self.push(Diagnostic::error(r.clone(), format!("{hf}.host"), "required: the domain to balance"));
-                continue;
-            };
-            if let Err(e) = check_host(&host) {
-                self.push(Diagnostic::error(r.clone(), format!("{hf}.host"), format!("{e}; rule left out")));
-                continue;
-            }
-            let Some(first) = http.paths.first() else {
-                self.push(Diagnostic::error(r.clone(), format!("{hf}.paths"), "needs one path"));
-                continue;
-            };
-            if http.paths.len() > 1 {
-                let ignored: Vec<String> = http.paths[1..].iter().map(|p| p.path.clone().unwrap_or_default()).collect();
-                self.push(Diagnostic::warning(
-                    r.clone(),
-                    format!("{hf}.paths[1]"),
-                    format!("only the first path is served, as BCS does; ignored: {}", ignored.join(", ")),
-                ));
-            }
-            let raw = first.path.clone().unwrap_or_else(|| "/".into());
-            if !raw.starts_with('/') {
-                self.push(Diagnostic::error(
-                    r.clone(),
-                    format!("{hf}.paths[0].path"),
-                    format!("'{raw}' must start with '/'"),
-                ));
-                continue;
-            }
-            let policy = self.seed_balance(rule, r, &format!("spec.rules[{i}]"));
-            let split = self.seed_split(r, &first.backend, &format!("{hf}.paths[0].backend"), &policy, "TCP");
-            add(self, host, PathMatch::prefix(&raw), split, format!("{hf}.paths[0].path"));
-        }
     }
 }
 

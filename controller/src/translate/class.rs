@@ -15,7 +15,7 @@ impl Translator<'_> {
         let annotation = ing.metadata.annotations.as_ref().and_then(|a| a.get(CLASS_ANNOTATION)).map(String::as_str);
         let (class, field) = match (spec_class, annotation) {
             (Some(spec), Some(annotation)) if spec != annotation => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("metadata.annotations[{CLASS_ANNOTATION}]"),
                     format!(
@@ -31,7 +31,7 @@ impl Translator<'_> {
                 if self.we_are_default_class() {
                     return true;
                 }
-                self.push(Diagnostic::info(
+                self.diags.push(Diagnostic::info(
                     r.clone(),
                     "spec.ingressClassName",
                     format!(
@@ -44,7 +44,7 @@ impl Translator<'_> {
         if class == ours {
             return true;
         }
-        self.push(Diagnostic::info(
+        self.diags.push(Diagnostic::info(
             r.clone(),
             field,
             format!("class '{class}' is not served by this instance (--ingress-class {ours})"),

@@ -2,7 +2,8 @@
 //! Endpoints, else (manifest directories without an endpoint controller) the
 //! Pods its selector matches.
 
-use super::Translator;
+use super::clusters::ClusterRegistry;
+use super::diagnostics::Diagnostics;
 use crate::store::{Key, in_namespace};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -19,8 +20,15 @@ fn valid_port(p: i32) -> Option<u16> {
     u16::try_from(p).ok().filter(|p| *p != 0)
 }
 
-impl Translator<'_> {
-    pub(super) fn endpoints_for(&mut self, key: &Key, svc: &Service, index: usize) -> Vec<Endpoint> {
+impl ClusterRegistry<'_> {
+    /// The endpoints of port `index` of Service `key`, resolved once.
+    pub(super) fn endpoints(
+        &mut self,
+        diags: &mut Diagnostics,
+        key: &Key,
+        svc: &Service,
+        index: usize,
+    ) -> Vec<Endpoint> {
         let cache_key = (key.clone(), index);
         if let Some(hit) = self.endpoint_cache.get(&cache_key) {
             return hit.clone();
@@ -31,13 +39,13 @@ impl Translator<'_> {
         let mut found = if let Some(slices) = self.slices_by_service.get(key).cloned() {
             let mut all = Vec::new();
             for (slice_key, slice) in slices {
-                all.extend(self.slice_endpoints(slice_key, slice, port));
+                all.extend(Self::slice_endpoints(diags, slice_key, slice, port));
             }
             all
         } else if let Some(eps) = self.store.endpoints.get(key) {
-            self.v1_endpoints(key, eps, port)
+            Self::v1_endpoints(diags, key, eps, port)
         } else {
-            self.pod_endpoints(key, svc, index, port)
+            self.pod_endpoints(diags, key, svc, index, port)
         };
         // One entry per address; a ready entry beats a terminating one.
         found.sort_by(|a, b| a.address.cmp(&b.address).then(a.terminating.cmp(&b.terminating)));
@@ -46,12 +54,12 @@ impl Translator<'_> {
         found
     }
 
-    fn slice_endpoints(&mut self, key: &Key, slice: &EndpointSlice, port: &ServicePort) -> Vec<Endpoint> {
+    fn slice_endpoints(diags: &mut Diagnostics, key: &Key, slice: &EndpointSlice, port: &ServicePort) -> Vec<Endpoint> {
         let r = ObjectRef::new("EndpointSlice", &key.0, &key.1);
         match slice.address_type.as_str() {
             "IPv4" | "IPv6" => {}
             other => {
-                self.push(Diagnostic::warning(
+                diags.push(Diagnostic::warning(
                     r,
                     "addressType",
                     format!("'{other}' endpoints are not supported (IPv4 and IPv6 are); slice ignored"),
@@ -66,7 +74,7 @@ impl Translator<'_> {
         });
         let Some((pi, slice_port)) = slice_port else { return Vec::new() };
         let Some(number) = slice_port.port.and_then(valid_port) else {
-            self.push(Diagnostic::warning(r, format!("ports[{pi}].port"), "missing or out of range; slice ignored"));
+            diags.push(Diagnostic::warning(r, format!("ports[{pi}].port"), "missing or out of range; slice ignored"));
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -79,7 +87,7 @@ impl Translator<'_> {
                 continue;
             }
             let Some(first) = ep.addresses.first() else {
-                self.push(Diagnostic::warning(
+                diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("endpoints[{i}].addresses"),
                     "empty; endpoint ignored",
@@ -87,7 +95,7 @@ impl Translator<'_> {
                 continue;
             };
             let Ok(ip) = first.parse::<IpAddr>() else {
-                self.push(Diagnostic::warning(
+                diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("endpoints[{i}].addresses[0]"),
                     format!("'{first}' is not an IP address; endpoint ignored"),
@@ -105,7 +113,7 @@ impl Translator<'_> {
         out
     }
 
-    fn v1_endpoints(&mut self, key: &Key, eps: &Endpoints, port: &ServicePort) -> Vec<Endpoint> {
+    fn v1_endpoints(diags: &mut Diagnostics, key: &Key, eps: &Endpoints, port: &ServicePort) -> Vec<Endpoint> {
         let r = ObjectRef::new("Endpoints", &key.0, &key.1);
         let wanted_name = port.name.as_deref().unwrap_or("");
         let mut out = Vec::new();
@@ -136,7 +144,7 @@ impl Translator<'_> {
                             .filter(|t| t.kind.as_deref() == Some("Pod"))
                             .and_then(|t| t.name.clone()),
                     }),
-                    Err(_) => self.push(Diagnostic::warning(
+                    Err(_) => diags.push(Diagnostic::warning(
                         r.clone(),
                         format!("subsets[{si}].addresses[{ai}].ip"),
                         format!("'{}' is not an IP address; endpoint ignored", a.ip),
@@ -147,7 +155,14 @@ impl Translator<'_> {
         out
     }
 
-    fn pod_endpoints(&mut self, key: &Key, svc: &Service, index: usize, port: &ServicePort) -> Vec<Endpoint> {
+    fn pod_endpoints(
+        &self,
+        diags: &mut Diagnostics,
+        key: &Key,
+        svc: &Service,
+        index: usize,
+        port: &ServicePort,
+    ) -> Vec<Endpoint> {
         let spec = svc.spec.as_ref();
         let selector: BTreeMap<String, String> = spec.and_then(|s| s.selector.clone()).unwrap_or_default();
         if selector.is_empty() {
@@ -180,7 +195,7 @@ impl Translator<'_> {
                 Some(IntOrString::String(name)) => {
                     let found = container_port(pod, name, protocol(port.protocol.as_deref()));
                     if found.is_none() {
-                        self.push(Diagnostic::warning(
+                        diags.push(Diagnostic::warning(
                             svc_ref.clone(),
                             format!("spec.ports[{index}].targetPort"),
                             format!(

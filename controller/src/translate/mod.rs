@@ -7,29 +7,36 @@ mod backend;
 mod bcs_backends;
 mod bcs_export;
 mod bcs_ingress;
+mod bcs_listeners;
 mod bcs_seed;
-mod certificate;
+mod bcs_validation;
+mod certificates;
+mod claims;
 mod class;
+mod clusters;
+mod diagnostics;
 mod endpoints;
-mod ingress;
-mod l4_services;
+mod ingress_routes;
+mod l4_configmap;
+mod listeners;
 mod order;
+mod route_config;
+mod seed_listeners;
+mod seed_routes;
+mod service_export;
 mod service_vip;
+mod tls_secret;
 
-use crate::store::{Key, Store};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use sluice_config::{
-    Certificate, CertificateAuthority, Cluster, Diagnostic, Endpoint, Listener, ListenerKind, ObjectRef, Options,
-    RouteConfig, ServiceVip, Snapshot,
-};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::store::Store;
+use certificates::{CertificateRegistry, Referrer};
+use claims::Claims;
+use clusters::ClusterRegistry;
+use diagnostics::Diagnostics;
+use sluice_config::{Diagnostic, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot};
 
 /// Name of the route config that holds the Kubernetes Ingress rules, served
 /// on the HTTP and HTTPS listeners.
 pub const INGRESS_ROUTES: &str = "ingress";
-
-/// The label that ties an EndpointSlice to its Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Greatest common divisor, for reducing weights.
 pub(crate) fn gcd(a: u64, b: u64) -> u64 {
@@ -54,59 +61,28 @@ pub fn translate(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>
 pub(crate) struct Translator<'a> {
     store: &'a Store,
     options: &'a Options,
-    diags: Vec<Diagnostic>,
-    clusters: BTreeMap<String, Cluster>,
-    certificates: BTreeMap<String, Certificate>,
-    authorities: BTreeMap<String, CertificateAuthority>,
-    /// Secret key -> the certificate name, or `None` when the Secret is unusable.
-    secret_results: HashMap<Key, Option<String>>,
-    /// `(namespace, service)` -> its EndpointSlices.
-    slices_by_service: HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>>,
-    /// `(namespace, service, port index)` -> resolved endpoints.
-    endpoint_cache: HashMap<(Key, usize), Vec<Endpoint>>,
-    /// Service -> its BCS export on this LB group, if any.
-    exports: HashMap<Key, Option<bcs_export::Export>>,
+    diags: Diagnostics,
+    clusters: ClusterRegistry<'a>,
+    /// Hosts and paths of the shared route config, ports of this instance.
+    claims: Claims,
+    certs: CertificateRegistry<'a>,
     /// Route configs of L7 listeners on their own ports (BCS Ingress rules).
     extra_route_configs: Vec<RouteConfig>,
 }
 
 impl<'a> Translator<'a> {
     fn new(store: &'a Store, options: &'a Options) -> Self {
-        let mut t = Translator {
+        let mut diags = Diagnostics::default();
+        let clusters = ClusterRegistry::new(store, &mut diags);
+        Translator {
             store,
             options,
-            diags: Vec::new(),
-            clusters: BTreeMap::new(),
-            certificates: BTreeMap::new(),
-            authorities: BTreeMap::new(),
-            secret_results: HashMap::new(),
-            slices_by_service: HashMap::new(),
-            endpoint_cache: HashMap::new(),
-            exports: HashMap::new(),
+            diags,
+            clusters,
+            claims: Claims::default(),
+            certs: CertificateRegistry::new(&store.secrets),
             extra_route_configs: Vec::new(),
-        };
-        t.index_slices();
-        t
-    }
-
-    fn index_slices(&mut self) {
-        for (key, slice) in &self.store.endpoint_slices {
-            let service = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL));
-            match service {
-                Some(service) if !service.is_empty() => {
-                    self.slices_by_service.entry((key.0.clone(), service.clone())).or_default().push((key, slice));
-                }
-                _ => self.diags.push(Diagnostic::warning(
-                    ObjectRef::new("EndpointSlice", &key.0, &key.1),
-                    format!("metadata.labels[{SERVICE_NAME_LABEL}]"),
-                    "missing: this EndpointSlice belongs to no Service and is ignored",
-                )),
-            }
         }
-    }
-
-    fn push(&mut self, d: Diagnostic) {
-        self.diags.push(d);
     }
 
     fn finish(
@@ -116,6 +92,7 @@ impl<'a> Translator<'a> {
         services: Vec<ServiceVip>,
     ) -> (Snapshot, Vec<Diagnostic>) {
         let default_certificate = self.default_certificate();
+        let (certificates, certificate_authorities) = self.certs.into_parts();
         let snapshot = Snapshot {
             generation: 0,
             listeners: [
@@ -136,10 +113,10 @@ impl<'a> Translator<'a> {
             .chain(l4)
             .collect(),
             route_configs: std::iter::once(routes).chain(std::mem::take(&mut self.extra_route_configs)).collect(),
-            clusters: std::mem::take(&mut self.clusters).into_values().collect(),
-            certificates: std::mem::take(&mut self.certificates).into_values().collect(),
+            clusters: self.clusters.into_clusters(),
+            certificates,
             services,
-            certificate_authorities: std::mem::take(&mut self.authorities).into_values().collect(),
+            certificate_authorities,
         };
         for problem in snapshot.validate() {
             self.diags.push(Diagnostic::error(
@@ -148,9 +125,7 @@ impl<'a> Translator<'a> {
                 format!("internal inconsistency, please report: {}", problem.message),
             ));
         }
-        let mut seen = HashSet::new();
-        let diags = self.diags.into_iter().filter(|d| seen.insert(d.clone())).collect();
-        (snapshot, diags)
+        (snapshot, self.diags.finish())
     }
 
     /// `--default-certificate NAMESPACE/NAME`, loaded like any TLS Secret.
@@ -158,9 +133,11 @@ impl<'a> Translator<'a> {
         let spec = self.options.default_certificate.clone()?;
         let user = ObjectRef::new("Options", "", "--default-certificate");
         match spec.split_once('/') {
-            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => self.certificate_for(ns, name, &user, ""),
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {
+                self.certs.certificate(&mut self.diags, ns, name, Referrer { object: &user, field: "" })
+            }
             _ => {
-                self.push(Diagnostic::error(user, "", format!("'{spec}' is not NAMESPACE/NAME")));
+                self.diags.push(Diagnostic::error(user, "", format!("'{spec}' is not NAMESPACE/NAME")));
                 None
             }
         }

@@ -1,6 +1,7 @@
 //! Services into the kernel's service-VIP table (kube-proxy's view).
 
 use super::Translator;
+use super::diagnostics::Diagnostics;
 use crate::object::{Kind, meta_ref};
 use k8s_openapi::api::core::v1::Service;
 use sluice_config::{Diagnostic, Frontend, FrontendKind, L4Protocol, ObjectRef, ServiceVip, TrafficPolicy, VipBackend};
@@ -18,7 +19,7 @@ impl Translator<'_> {
             let Some(spec) = &svc.spec else { continue };
             let ty = spec.type_.as_deref().unwrap_or("ClusterIP");
             if !matches!(ty, "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName") {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     "spec.type",
                     format!("'{ty}' is not ClusterIP, NodePort, LoadBalancer or ExternalName; not translated"),
@@ -29,7 +30,7 @@ impl Translator<'_> {
             if ty == "ExternalName" || spec.cluster_ip.as_deref() == Some("None") {
                 continue;
             }
-            let affinity = self.client_ip_affinity(svc, &r);
+            let affinity = client_ip_affinity(&mut self.diags, svc, &r);
             let etp = self.policy(spec.external_traffic_policy.as_deref(), &r, "spec.externalTrafficPolicy");
             let itp = self.policy(spec.internal_traffic_policy.as_deref(), &r, "spec.internalTrafficPolicy");
 
@@ -62,7 +63,7 @@ impl Translator<'_> {
             for (index, port) in spec.ports.iter().flatten().enumerate() {
                 let pf = format!("spec.ports[{index}]");
                 let Some(number) = u16::try_from(port.port).ok().filter(|p| *p != 0) else {
-                    self.push(Diagnostic::error(
+                    self.diags.push(Diagnostic::error(
                         r.clone(),
                         format!("{pf}.port"),
                         format!("{} is out of range 1-65535", port.port),
@@ -74,7 +75,7 @@ impl Translator<'_> {
                     "UDP" => L4Protocol::Udp,
                     "SCTP" => L4Protocol::Sctp,
                     other => {
-                        self.push(Diagnostic::error(
+                        self.diags.push(Diagnostic::error(
                             r.clone(),
                             format!("{pf}.protocol"),
                             format!("'{other}' is not TCP, UDP or SCTP"),
@@ -83,7 +84,7 @@ impl Translator<'_> {
                     }
                 };
                 if let Some((_, _, first)) = seen.iter().find(|(n, p, _)| *n == number && *p == protocol) {
-                    self.push(Diagnostic::error(
+                    self.diags.push(Diagnostic::error(
                         r.clone(),
                         format!("{pf}.port"),
                         format!("{number}/{protocol:?} duplicates spec.ports[{first}]; left out"),
@@ -102,7 +103,7 @@ impl Translator<'_> {
                             Some(np) => {
                                 if !self.options.node_port_range.contains(np) {
                                     let range = self.options.node_port_range;
-                                    self.push(Diagnostic::warning(
+                                    self.diags.push(Diagnostic::warning(
                                         r.clone(),
                                         format!("{pf}.nodePort"),
                                         format!(
@@ -117,7 +118,7 @@ impl Translator<'_> {
                                     port: np,
                                 });
                             }
-                            None => self.push(Diagnostic::error(
+                            None => self.diags.push(Diagnostic::error(
                                 r.clone(),
                                 format!("{pf}.nodePort"),
                                 format!("{np} is out of range"),
@@ -130,7 +131,8 @@ impl Translator<'_> {
                 }
                 frontends.sort();
                 let backends = self
-                    .endpoints_for(key, svc, index)
+                    .clusters
+                    .endpoints(&mut self.diags, key, svc, index)
                     .into_iter()
                     .map(|e| VipBackend {
                         address: e.address,
@@ -170,7 +172,7 @@ impl Translator<'_> {
         match text.parse::<IpAddr>() {
             Ok(ip) => Some(ip),
             Err(_) => {
-                self.push(Diagnostic::error(r.clone(), field, format!("'{text}' is not an IP address")));
+                self.diags.push(Diagnostic::error(r.clone(), field, format!("'{text}' is not an IP address")));
                 None
             }
         }
@@ -181,7 +183,7 @@ impl Translator<'_> {
             None | Some("Cluster") => TrafficPolicy::Cluster,
             Some("Local") => TrafficPolicy::Local,
             Some(other) => {
-                self.push(Diagnostic::error(
+                self.diags.push(Diagnostic::error(
                     r.clone(),
                     field,
                     format!("'{other}' is not Cluster or Local; Cluster is used"),
@@ -190,39 +192,39 @@ impl Translator<'_> {
             }
         }
     }
+}
 
-    /// `sessionAffinity: ClientIP` and its timeout in seconds.
-    pub(super) fn client_ip_affinity(&mut self, svc: &Service, r: &ObjectRef) -> Option<u32> {
-        let spec = svc.spec.as_ref()?;
-        match spec.session_affinity.as_deref() {
-            None | Some("None") => None,
-            Some("ClientIP") => {
-                let timeout = spec
-                    .session_affinity_config
-                    .as_ref()
-                    .and_then(|c| c.client_ip.as_ref())
-                    .and_then(|c| c.timeout_seconds);
-                match timeout {
-                    None => Some(AFFINITY_DEFAULT_SECONDS),
-                    Some(t) if t > 0 && t as u32 <= AFFINITY_MAX_SECONDS => Some(t as u32),
-                    Some(t) => {
-                        self.push(Diagnostic::error(
-                            r.clone(),
-                            "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
-                            format!("{t} is outside 1-{AFFINITY_MAX_SECONDS}; {AFFINITY_DEFAULT_SECONDS} is used"),
-                        ));
-                        Some(AFFINITY_DEFAULT_SECONDS)
-                    }
+/// `sessionAffinity: ClientIP` and its timeout in seconds.
+pub(super) fn client_ip_affinity(diags: &mut Diagnostics, svc: &Service, r: &ObjectRef) -> Option<u32> {
+    let spec = svc.spec.as_ref()?;
+    match spec.session_affinity.as_deref() {
+        None | Some("None") => None,
+        Some("ClientIP") => {
+            let timeout = spec
+                .session_affinity_config
+                .as_ref()
+                .and_then(|c| c.client_ip.as_ref())
+                .and_then(|c| c.timeout_seconds);
+            match timeout {
+                None => Some(AFFINITY_DEFAULT_SECONDS),
+                Some(t) if t > 0 && t as u32 <= AFFINITY_MAX_SECONDS => Some(t as u32),
+                Some(t) => {
+                    diags.push(Diagnostic::error(
+                        r.clone(),
+                        "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+                        format!("{t} is outside 1-{AFFINITY_MAX_SECONDS}; {AFFINITY_DEFAULT_SECONDS} is used"),
+                    ));
+                    Some(AFFINITY_DEFAULT_SECONDS)
                 }
             }
-            Some(other) => {
-                self.push(Diagnostic::error(
-                    r.clone(),
-                    "spec.sessionAffinity",
-                    format!("'{other}' is not None or ClientIP"),
-                ));
-                None
-            }
+        }
+        Some(other) => {
+            diags.push(Diagnostic::error(
+                r.clone(),
+                "spec.sessionAffinity",
+                format!("'{other}' is not None or ClientIP"),
+            ));
+            None
         }
     }
 }

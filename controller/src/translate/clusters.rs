@@ -1,0 +1,145 @@
+//! The clusters of one translation, each built once however many routes
+//! and listeners name it, with what they are built from: the EndpointSlices
+//! by Service, the endpoints resolved per Service port, the BCS exports.
+
+use super::annotations::ClusterPolicy;
+use super::bcs_export::Export;
+use super::diagnostics::Diagnostics;
+use super::service_vip::client_ip_affinity;
+use crate::store::{Key, Store};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sluice_config::{Affinity, Cluster, Diagnostic, DnsTarget, Endpoint, HealthPolicy, ObjectRef};
+use std::collections::{BTreeMap, HashMap};
+
+/// The label that ties an EndpointSlice to its Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+pub(super) struct ClusterRegistry<'a> {
+    pub(super) store: &'a Store,
+    clusters: BTreeMap<String, Cluster>,
+    /// `(namespace, service)` -> its EndpointSlices.
+    pub(super) slices_by_service: HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>>,
+    /// `(namespace, service, port index)` -> resolved endpoints.
+    pub(super) endpoint_cache: HashMap<(Key, usize), Vec<Endpoint>>,
+    /// Service -> its BCS export on this LB group, if any.
+    exports: HashMap<Key, Option<Export>>,
+}
+
+impl<'a> ClusterRegistry<'a> {
+    /// Indexes the EndpointSlices by Service; a slice naming none is reported.
+    pub(super) fn new(store: &'a Store, diags: &mut Diagnostics) -> Self {
+        let mut slices_by_service: HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>> = HashMap::new();
+        for (key, slice) in &store.endpoint_slices {
+            let service = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL));
+            match service {
+                Some(service) if !service.is_empty() => {
+                    slices_by_service.entry((key.0.clone(), service.clone())).or_default().push((key, slice));
+                }
+                _ => diags.push(Diagnostic::warning(
+                    ObjectRef::new("EndpointSlice", &key.0, &key.1),
+                    format!("metadata.labels[{SERVICE_NAME_LABEL}]"),
+                    "missing: this EndpointSlice belongs to no Service and is ignored",
+                )),
+            }
+        }
+        ClusterRegistry {
+            store,
+            clusters: BTreeMap::new(),
+            slices_by_service,
+            endpoint_cache: HashMap::new(),
+            exports: HashMap::new(),
+        }
+    }
+
+    /// Adds a cluster built elsewhere (a BCS target group), replacing one of the same name.
+    pub(super) fn insert(&mut self, cluster: Cluster) {
+        self.clusters.insert(cluster.name.clone(), cluster);
+    }
+
+    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Cluster> {
+        self.clusters.get_mut(name)
+    }
+
+    /// The export read for a Service earlier in this translation, if it was.
+    pub(super) fn export(&self, key: &Key) -> Option<&Option<Export>> {
+        self.exports.get(key)
+    }
+
+    pub(super) fn remember_export(&mut self, key: Key, export: Option<Export>) {
+        self.exports.insert(key, export);
+    }
+
+    /// Every cluster, in name order.
+    pub(super) fn into_clusters(self) -> Vec<Cluster> {
+        self.clusters.into_values().collect()
+    }
+
+    /// The cluster of a Service port with a balancing policy, built once per
+    /// translation. A Service's `sessionAffinity: ClientIP` applies when the
+    /// Ingress asks for no affinity of its own.
+    pub(super) fn service_cluster(
+        &mut self,
+        diags: &mut Diagnostics,
+        key: &(String, String),
+        svc: &Service,
+        index: usize,
+        policy: &ClusterPolicy,
+    ) -> Option<String> {
+        let spec = svc.spec.as_ref()?;
+        let port = spec.ports.as_ref()?.get(index)?;
+        let service_port = u16::try_from(port.port).ok().filter(|p| *p != 0)?;
+        let name = format!("{}/{}:{}{}", key.0, key.1, service_port, policy.name_suffix());
+        if self.clusters.contains_key(&name) {
+            return Some(name);
+        }
+        let service = ObjectRef::new("Service", &key.0, &key.1);
+        let affinity = policy.affinity.clone().or_else(|| {
+            client_ip_affinity(diags, svc, &service).map(|timeout_seconds| Affinity::ClientIp { timeout_seconds })
+        });
+        let (endpoints, dns) = if spec.type_.as_deref() == Some("ExternalName") {
+            let hostname = spec.external_name.clone().unwrap_or_default();
+            if hostname.is_empty() {
+                diags.push(Diagnostic::error(service.clone(), "spec.externalName", "required for type ExternalName"));
+                (Vec::new(), None)
+            } else {
+                let target = match &port.target_port {
+                    Some(IntOrString::Int(n)) => u16::try_from(*n).ok().filter(|p| *p != 0),
+                    _ => None,
+                };
+                diags.push(Diagnostic::warning(
+                    service.clone(),
+                    "spec.type",
+                    format!("ExternalName backends ({hostname}) are not proxied yet; requests routed here get 503"),
+                ));
+                (Vec::new(), Some(DnsTarget { hostname, port: target.unwrap_or(service_port) }))
+            }
+        } else {
+            let endpoints = self.endpoints(diags, key, svc, index);
+            if endpoints.is_empty() {
+                diags.push(Diagnostic::warning(
+                    service.clone(),
+                    format!("spec.ports[{index}]"),
+                    "no ready endpoints: requests routed here get 503 until one is ready",
+                ));
+            }
+            (endpoints, None)
+        };
+        self.clusters.insert(
+            name.clone(),
+            Cluster {
+                name: name.clone(),
+                service,
+                port: service_port,
+                balance: policy.balance.clone(),
+                affinity,
+                health: HealthPolicy::default(),
+                max_connections: None,
+                endpoints,
+                dns,
+            },
+        );
+        Some(name)
+    }
+}

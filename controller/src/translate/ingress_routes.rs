@@ -1,0 +1,271 @@
+//! `networking.k8s.io/v1` Ingress into the `ingress` route config.
+
+use super::Translator;
+use super::annotations::{CanarySpec, ClusterPolicy, TlsAnnotations};
+use super::certificates::Referrer;
+use super::route_config::{Builder, HostEntry};
+use crate::names::{check_host, check_path};
+use k8s_openapi::api::networking::v1::Ingress;
+use sluice_config::{Canary, Diagnostic, HostPattern, ObjectRef, PathMatch, Route, RoutePolicy, VirtualHostTls};
+
+/// Host used for rules without `host`.
+const ANY_HOST: &str = "*";
+
+/// What one Ingress's `tls[]` says: host (or `*`) -> certificate.
+struct TlsEntry {
+    host: String,
+    certificate: Option<String>,
+}
+
+impl Translator<'_> {
+    /// A canary Ingress: each of its paths joins the route a main Ingress
+    /// made for the same host and path.
+    pub(super) fn canary_ingress(
+        &mut self,
+        ing: &Ingress,
+        r: &ObjectRef,
+        spec: &CanarySpec,
+        cluster: &ClusterPolicy,
+        b: &mut Builder,
+    ) {
+        let Some(ing_spec) = &ing.spec else { return };
+        for (i, rule) in ing_spec.rules.iter().flatten().enumerate() {
+            let host = rule.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| ANY_HOST.into());
+            for (j, p) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
+                let pf = format!("spec.rules[{i}].http.paths[{j}]");
+                let raw = p.path.as_deref().unwrap_or("");
+                let path = if p.path_type == "Exact" { PathMatch::exact(raw) } else { PathMatch::prefix(raw) };
+                let Some(entry) = b.hosts.get_mut(&host) else {
+                    self.diags.push(no_main(r, &pf, &host, &path));
+                    continue;
+                };
+                let Some(route) = entry.routes.iter_mut().find(|x| x.path == path) else {
+                    self.diags.push(no_main(r, &pf, &host, &path));
+                    continue;
+                };
+                let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), cluster);
+                if split.0.is_empty() {
+                    continue;
+                }
+                route.canaries.push(Canary {
+                    split,
+                    header: spec.header.clone(),
+                    cookie: spec.cookie.clone(),
+                    source: r.clone(),
+                });
+                entry.canary_weights.entry(path).or_default().push((spec.weight, spec.total, r.clone()));
+            }
+        }
+    }
+
+    pub(super) fn ingress(
+        &mut self,
+        ing: &Ingress,
+        r: &ObjectRef,
+        policy: RoutePolicy,
+        tls_asked: &TlsAnnotations,
+        cluster: &ClusterPolicy,
+        b: &mut Builder,
+    ) {
+        let Some(spec) = &ing.spec else {
+            self.diags.push(Diagnostic::error(r.clone(), "spec", "required; the Ingress is left out"));
+            return;
+        };
+        let rules = spec.rules.as_deref().unwrap_or_default();
+        if rules.is_empty() && spec.default_backend.is_none() {
+            self.diags.push(Diagnostic::error(
+                r.clone(),
+                "spec",
+                "needs rules or a defaultBackend; the Ingress serves nothing",
+            ));
+            return;
+        }
+
+        let tls = self.tls_entries(ing, r);
+
+        let fallback =
+            spec.default_backend.as_ref().map(|db| self.backend_split(r, db, "spec.defaultBackend", cluster));
+        if let Some(split) = &fallback
+            && rules.is_empty()
+        {
+            match &b.default_backend {
+                None => b.default_backend = Some((split.clone(), policy.clone(), r.clone())),
+                Some((_, _, owner)) => self.diags.push(Diagnostic::warning(
+                    r.clone(),
+                    "spec.defaultBackend",
+                    format!("the default backend is already set by {owner} (older); this one is not used"),
+                )),
+            }
+        }
+
+        for (i, rule) in rules.iter().enumerate() {
+            let field = format!("spec.rules[{i}]");
+            let host = match rule.host.as_deref().filter(|h| !h.is_empty()) {
+                None => ANY_HOST.to_owned(),
+                Some(h) => match check_host(h) {
+                    Ok(()) => h.to_owned(),
+                    Err(e) => {
+                        self.diags.push(Diagnostic::error(
+                            r.clone(),
+                            format!("{field}.host"),
+                            format!("{e}; rule left out"),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            let entry = b.hosts.entry(host.clone()).or_default();
+            if let Some(split) = &fallback
+                && entry.fallback.is_none()
+            {
+                entry.fallback = Some((split.clone(), policy.clone(), r.clone()));
+            }
+            if tls_asked.refuse {
+                self.diags.push(Diagnostic::error(
+                    r.clone(),
+                    format!("{field}.host"),
+                    format!("'{host}' is not served: its client-certificate check cannot be set up"),
+                ));
+                continue;
+            }
+            let has_tls = self.attach_tls(&host, &tls, r, entry);
+            let mut policy = policy.clone();
+            policy.ssl_redirect = tls_asked.force_ssl_redirect || (tls_asked.ssl_redirect && has_tls);
+            if let Some((t, owner)) = &mut entry.tls
+                && owner == r
+                && tls_asked.client_verify.is_some()
+            {
+                t.client_verify = tls_asked.client_verify.clone();
+            }
+            if tls_asked.passthrough {
+                match &mut entry.tls {
+                    Some((t, owner)) if owner == r => t.passthrough = true,
+                    Some(_) => {}
+                    None => {
+                        let t = VirtualHostTls { certificate: None, passthrough: true, client_verify: None };
+                        entry.tls = Some((t, r.clone()));
+                    }
+                }
+                policy.ssl_redirect = tls_asked.force_ssl_redirect;
+            }
+
+            let Some(http) = &rule.http else { continue };
+            for (j, p) in http.paths.iter().enumerate() {
+                let pf = format!("{field}.http.paths[{j}]");
+                let raw = p.path.as_deref().unwrap_or("");
+                let path = match p.path_type.as_str() {
+                    "Exact" | "Prefix" => {
+                        if let Err(e) = check_path(raw) {
+                            self.diags.push(Diagnostic::error(
+                                r.clone(),
+                                format!("{pf}.path"),
+                                format!("{e}; path left out"),
+                            ));
+                            continue;
+                        }
+                        if p.path_type == "Exact" { PathMatch::exact(raw) } else { PathMatch::prefix(raw) }
+                    }
+                    "ImplementationSpecific" => {
+                        if !raw.is_empty() && !raw.starts_with('/') {
+                            self.diags.push(Diagnostic::error(
+                                r.clone(),
+                                format!("{pf}.path"),
+                                format!("'{raw}' must be an absolute path (start with '/'); path left out"),
+                            ));
+                            continue;
+                        }
+                        PathMatch::prefix(raw)
+                    }
+                    "" => {
+                        self.diags.push(Diagnostic::error(
+                            r.clone(),
+                            format!("{pf}.pathType"),
+                            "required (Exact, Prefix or ImplementationSpecific); path left out",
+                        ));
+                        continue;
+                    }
+                    other => {
+                        self.diags.push(Diagnostic::error(
+                            r.clone(),
+                            format!("{pf}.pathType"),
+                            format!("'{other}' is not Exact, Prefix or ImplementationSpecific; path left out"),
+                        ));
+                        continue;
+                    }
+                };
+                if !self.claims.route(&mut self.diags, r, &format!("{pf}.path"), &host, &path) {
+                    continue;
+                }
+                let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), cluster);
+                if let Some(entry) = b.hosts.get_mut(&host) {
+                    entry.routes.push(Route {
+                        path,
+                        split,
+                        canaries: vec![],
+                        policy: policy.clone(),
+                        source: r.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn tls_entries(&mut self, ing: &Ingress, r: &ObjectRef) -> Vec<TlsEntry> {
+        let mut out = Vec::new();
+        let Some(spec) = &ing.spec else { return out };
+        for (i, tls) in spec.tls.iter().flatten().enumerate() {
+            let field = format!("spec.tls[{i}]");
+            let certificate = tls.secret_name.as_deref().filter(|s| !s.is_empty()).and_then(|s| {
+                let field = format!("{field}.secretName");
+                self.certs.certificate(&mut self.diags, &r.namespace, s, Referrer { object: r, field: &field })
+            });
+            let hosts = tls.hosts.as_deref().unwrap_or_default();
+            if hosts.is_empty() {
+                out.push(TlsEntry { host: ANY_HOST.into(), certificate: certificate.clone() });
+            }
+            for (j, h) in hosts.iter().enumerate() {
+                match check_host(h) {
+                    Ok(()) => out.push(TlsEntry { host: h.clone(), certificate: certificate.clone() }),
+                    Err(e) => self.diags.push(Diagnostic::error(r.clone(), format!("{field}.hosts[{j}]"), e)),
+                }
+            }
+        }
+        out
+    }
+
+    /// Marks a rule host as a TLS host when this Ingress's `tls[]` covers it
+    /// (same host, a wildcard over it, or a host-less entry for host-less rules).
+    /// Gives the host its certificate from `tls`; whether `tls` covers it.
+    fn attach_tls(&mut self, host: &str, tls: &[TlsEntry], r: &ObjectRef, entry: &mut HostEntry) -> bool {
+        let covering = tls.iter().find(|t| t.host == host).or_else(|| {
+            if host == ANY_HOST {
+                return None;
+            }
+            tls.iter().find(|t| t.host.starts_with("*.") && HostPattern::parse(&t.host).matches(host))
+        });
+        let Some(t) = covering else { return false };
+        let wanted = VirtualHostTls { certificate: t.certificate.clone(), passthrough: false, client_verify: None };
+        match &entry.tls {
+            None => entry.tls = Some((wanted, r.clone())),
+            Some((have, owner)) if *have != wanted && owner != r => self.diags.push(Diagnostic::warning(
+                r.clone(),
+                "spec.tls",
+                format!("host '{host}' already takes its certificate from {owner} (older); this one is not used"),
+            )),
+            Some(_) => {}
+        }
+        true
+    }
+}
+
+fn no_main(r: &ObjectRef, field: &str, host: &str, path: &PathMatch) -> Diagnostic {
+    Diagnostic::warning(
+        r.clone(),
+        format!("{field}.path"),
+        format!(
+            "canary for host '{host}' {:?} path '{}', which no main Ingress serves; a canary needs a main Ingress \
+             with the same host and path, so this one is not used",
+            path.kind, path.path
+        ),
+    )
+}

@@ -1,0 +1,194 @@
+//! The `ingress` route config, served on the shared HTTP and HTTPS
+//! listeners, from every source of routes in one age order: Kubernetes
+//! Ingresses, seed ingresses, BCS-exported Services and BCS CRD rules on the
+//! shared ports. Where two claim a host and path the older object keeps it
+//! (bcs.md §5, `claims`).
+
+use super::annotations::{CanarySpec, ClusterPolicy};
+use super::bcs_export::GROUP_LABEL;
+use super::order::{AgeKey, age};
+use super::{INGRESS_ROUTES, Translator, gcd, lcm};
+use crate::bcs::{BcsIngress, SeedIngress};
+use crate::object::{Kind, meta_ref};
+use crate::store::Key;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use sluice_config::{
+    Diagnostic, ObjectRef, PathMatch, Route, RouteConfig, RoutePolicy, Split, VirtualHost, VirtualHostTls,
+    WeightedCluster,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// The hosts of the route config as the sources fill them.
+#[derive(Default)]
+pub(super) struct HostEntry {
+    pub routes: Vec<Route>,
+    pub tls: Option<(VirtualHostTls, ObjectRef)>,
+    /// From the `defaultBackend` of the oldest Ingress naming this host:
+    /// serves the paths no rule of the host matches (ingress-nginx behaviour).
+    pub fallback: Option<(Split, RoutePolicy, ObjectRef)>,
+    /// Canary weights per route path: (weight, total, canary Ingress).
+    pub canary_weights: HashMap<PathMatch, Vec<(u32, u32, ObjectRef)>>,
+}
+
+#[derive(Default)]
+pub(super) struct Builder {
+    pub hosts: BTreeMap<String, HostEntry>,
+    pub default_backend: Option<(Split, RoutePolicy, ObjectRef)>,
+}
+
+/// A source of routes on the shared listeners.
+enum Source<'s> {
+    Ingress(&'s Ingress),
+    Seed(&'s SeedIngress),
+    Export(&'s Key, &'s Service),
+    Bcs(&'s BcsIngress),
+}
+
+/// A canary Ingress, kept until every main Ingress has made its routes.
+type PendingCanary<'s> = (&'s Ingress, ObjectRef, CanarySpec, ClusterPolicy);
+
+impl<'a> Translator<'a> {
+    pub(super) fn ingresses(&mut self) -> RouteConfig {
+        let mut b = Builder::default();
+        // Main Ingresses first: a canary attaches to the route a main one made.
+        let mut canaries: Vec<PendingCanary<'a>> = Vec::new();
+        for (_, source) in self.route_sources() {
+            match source {
+                Source::Ingress(ing) => {
+                    let r = meta_ref(Kind::Ingress, &ing.metadata);
+                    if !self.is_ours(ing, &r) {
+                        continue;
+                    }
+                    let annotations = self.annotations(ing, &r);
+                    match annotations.canary {
+                        Some(spec) => canaries.push((ing, r, spec, annotations.cluster)),
+                        None => {
+                            self.ingress(ing, &r, annotations.policy, &annotations.tls, &annotations.cluster, &mut b)
+                        }
+                    }
+                }
+                Source::Export(key, svc) => self.exported_http(key, svc, &mut b),
+                Source::Bcs(ing) => self.add_bcs_shared_routes(ing, &mut b),
+                Source::Seed(seed) => {
+                    let r = meta_ref(Kind::SeedIngress, &seed.metadata);
+                    if self.seed_is_ours(seed, &r) {
+                        self.seed_http_rules(seed, &r, &mut b);
+                    }
+                }
+            }
+        }
+        for (ing, r, spec, cluster) in canaries {
+            self.canary_ingress(ing, &r, &spec, &cluster, &mut b);
+        }
+        self.route_config(b)
+    }
+
+    /// Every source of shared routes, oldest first.
+    fn route_sources(&self) -> Vec<(AgeKey, Source<'a>)> {
+        let store = self.store;
+        let exported = store
+            .services
+            .iter()
+            .filter(|(_, s)| s.metadata.labels.as_ref().is_some_and(|l| l.contains_key(GROUP_LABEL)));
+        let mut ordered: Vec<(AgeKey, Source<'a>)> = store
+            .ingresses
+            .values()
+            .map(|i| (age(&i.metadata), Source::Ingress(i)))
+            .chain(store.seed_ingresses.values().map(|s| (age(&s.metadata), Source::Seed(s))))
+            .chain(exported.map(|(k, s)| (age(&s.metadata), Source::Export(k, s))))
+            .chain(store.bcs_ingresses.values().map(|i| (age(&i.metadata), Source::Bcs(i))))
+            .collect();
+        ordered.sort_by(|a, b| a.0.cmp(&b.0));
+        ordered
+    }
+
+    /// The routes of a BCS CRD's rules on the shared listeners.
+    fn add_bcs_shared_routes(&mut self, ing: &BcsIngress, b: &mut Builder) {
+        let r = meta_ref(Kind::BcsIngress, &ing.metadata);
+        for route in self.bcs_shared_routes(ing, &r) {
+            if self.claims.route(&mut self.diags, &r, &route.field, &route.host, &route.path) {
+                let entry = b.hosts.entry(route.host).or_default();
+                if entry.tls.is_none() {
+                    entry.tls = route.tls.map(|t| (t, r.clone()));
+                }
+                entry.routes.push(Route {
+                    path: route.path,
+                    split: route.split,
+                    canaries: vec![],
+                    policy: route.policy,
+                    source: r.clone(),
+                });
+            }
+        }
+    }
+
+    /// The filled hosts as the route config: each host's fallback as its `/`
+    /// route, canary weights folded in, routes in match precedence.
+    fn route_config(&mut self, b: Builder) -> RouteConfig {
+        let mut virtual_hosts = Vec::new();
+        for (host, mut e) in b.hosts {
+            if e.routes.is_empty() && e.fallback.is_none() {
+                continue;
+            }
+            if let Some((split, policy, source)) = e.fallback
+                && !e.routes.iter().any(|r| r.path == PathMatch::prefix("/"))
+            {
+                e.routes.push(Route { path: PathMatch::prefix("/"), split, canaries: vec![], policy, source });
+            }
+            for route in &mut e.routes {
+                if let Some(weights) = e.canary_weights.get(&route.path) {
+                    self.fold_canary_weights(route, weights);
+                }
+            }
+            e.routes.sort_by(|a, b| a.path.precedence(&b.path));
+            virtual_hosts.push(VirtualHost { host, routes: e.routes, tls: e.tls.map(|(t, _)| t) });
+        }
+        let (default_backend, default_policy) = match b.default_backend {
+            Some((split, policy, _)) => (Some(split), policy),
+            None => (None, RoutePolicy::default()),
+        };
+        RouteConfig { name: INGRESS_ROUTES.into(), virtual_hosts, default_backend, default_policy }
+    }
+
+    /// Puts the canaries' weights into the route's split: canary `i` gets
+    /// `weight_i / total_i` of the requests, the main backend the rest.
+    fn fold_canary_weights(&mut self, route: &mut Route, weights: &[(u32, u32, ObjectRef)]) {
+        if route.split.0.is_empty() {
+            return;
+        }
+        let lcm = weights.iter().fold(1u64, |acc, (_, total, _)| lcm(acc, u64::from(*total)).min(1_000_000));
+        let scaled: Vec<u64> =
+            weights.iter().map(|(w, total, _)| u64::from(*w) * lcm / u64::from(*total).max(1)).collect();
+        let canary_sum: u64 = scaled.iter().sum();
+        if canary_sum > lcm
+            && let Some((_, _, newest)) = weights.last()
+        {
+            self.diags.push(Diagnostic::warning(
+                newest.clone(),
+                format!("metadata.annotations[{}canary-weight]", super::annotations::NGINX),
+                format!(
+                    "the canaries of path '{}' ask for more than 100% together; the main backend gets no \
+                     weighted share",
+                    route.path.path
+                ),
+            ));
+        }
+        let main_share = lcm.saturating_sub(canary_sum);
+        let main_weight: u64 = route.split.0.iter().map(|w| u64::from(w.weight)).sum::<u64>().max(1);
+        let mut split: Vec<(String, u64)> =
+            route.split.0.iter().map(|w| (w.cluster.clone(), u64::from(w.weight) * main_share)).collect();
+        for (canary, share) in route.canaries.iter().zip(&scaled) {
+            for w in &canary.split.0 {
+                split.push((w.cluster.clone(), share * main_weight * u64::from(w.weight)));
+            }
+        }
+        let g = split.iter().fold(0u64, |g, (_, w)| gcd(g, *w)).max(1);
+        route.split = Split(
+            split
+                .into_iter()
+                .map(|(cluster, w)| WeightedCluster { cluster, weight: u32::try_from(w / g).unwrap_or(u32::MAX) })
+                .collect(),
+        );
+    }
+}
