@@ -1,11 +1,11 @@
 //! `networking.k8s.io/v1` Ingress into the `ingress` route config.
 
 use super::Translator;
-use super::annotations::{CanarySpec, ClusterPolicy, TlsAnnotations};
+use super::annotations::{CanarySpec, ClusterPolicy, IngressAnnotations};
 use super::certificates::Referrer;
 use super::route_config::{Builder, HostEntry};
 use crate::names::{check_host, check_path};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
 use sluice_config::{Canary, Diagnostic, HostPattern, ObjectRef, PathMatch, Route, RoutePolicy, VirtualHostTls};
 
 /// Host used for rules without `host`.
@@ -58,15 +58,10 @@ impl Translator<'_> {
         }
     }
 
-    pub(super) fn ingress(
-        &mut self,
-        ing: &Ingress,
-        r: &ObjectRef,
-        policy: RoutePolicy,
-        tls_asked: &TlsAnnotations,
-        cluster: &ClusterPolicy,
-        b: &mut Builder,
-    ) {
+    /// A main Ingress: its rules' hosts and paths become routes (what
+    /// another object holds already is a diagnostic), its defaultBackend the
+    /// hosts' fallback or the route config's default backend.
+    pub(super) fn ingress(&mut self, ing: &Ingress, r: &ObjectRef, asked: &IngressAnnotations, b: &mut Builder) {
         let Some(spec) = &ing.spec else {
             self.diags.push(Diagnostic::error(r.clone(), "spec", "required; the Ingress is left out"));
             return;
@@ -80,16 +75,14 @@ impl Translator<'_> {
             ));
             return;
         }
-
         let tls = self.tls_entries(ing, r);
-
         let fallback =
-            spec.default_backend.as_ref().map(|db| self.backend_split(r, db, "spec.defaultBackend", cluster));
+            spec.default_backend.as_ref().map(|db| self.backend_split(r, db, "spec.defaultBackend", &asked.cluster));
         if let Some(split) = &fallback
             && rules.is_empty()
         {
             match &b.default_backend {
-                None => b.default_backend = Some((split.clone(), policy.clone(), r.clone())),
+                None => b.default_backend = Some((split.clone(), asked.policy.clone(), r.clone())),
                 Some((_, _, owner)) => self.diags.push(Diagnostic::warning(
                     r.clone(),
                     "spec.defaultBackend",
@@ -97,106 +90,23 @@ impl Translator<'_> {
                 )),
             }
         }
-
         for (i, rule) in rules.iter().enumerate() {
             let field = format!("spec.rules[{i}]");
-            let host = match rule.host.as_deref().filter(|h| !h.is_empty()) {
-                None => ANY_HOST.to_owned(),
-                Some(h) => match check_host(h) {
-                    Ok(()) => h.to_owned(),
-                    Err(e) => {
-                        self.diags.push(Diagnostic::error(
-                            r.clone(),
-                            format!("{field}.host"),
-                            format!("{e}; rule left out"),
-                        ));
-                        continue;
-                    }
-                },
-            };
+            let Some(host) = self.rule_host(rule.host.as_deref(), r, &field) else { continue };
             let entry = b.hosts.entry(host.clone()).or_default();
             if let Some(split) = &fallback
                 && entry.fallback.is_none()
             {
-                entry.fallback = Some((split.clone(), policy.clone(), r.clone()));
+                entry.fallback = Some((split.clone(), asked.policy.clone(), r.clone()));
             }
-            if tls_asked.refuse {
-                self.diags.push(Diagnostic::error(
-                    r.clone(),
-                    format!("{field}.host"),
-                    format!("'{host}' is not served: its client-certificate check cannot be set up"),
-                ));
-                continue;
-            }
-            let has_tls = self.attach_tls(&host, &tls, r, entry);
-            let mut policy = policy.clone();
-            policy.ssl_redirect = tls_asked.force_ssl_redirect || (tls_asked.ssl_redirect && has_tls);
-            if let Some((t, owner)) = &mut entry.tls
-                && owner == r
-                && tls_asked.client_verify.is_some()
-            {
-                t.client_verify = tls_asked.client_verify.clone();
-            }
-            if tls_asked.passthrough {
-                match &mut entry.tls {
-                    Some((t, owner)) if owner == r => t.passthrough = true,
-                    Some(_) => {}
-                    None => {
-                        let t = VirtualHostTls { certificate: None, passthrough: true, client_verify: None };
-                        entry.tls = Some((t, r.clone()));
-                    }
-                }
-                policy.ssl_redirect = tls_asked.force_ssl_redirect;
-            }
-
-            let Some(http) = &rule.http else { continue };
-            for (j, p) in http.paths.iter().enumerate() {
+            let Some(policy) = self.host_policy(&host, &tls, r, asked, entry, &field) else { continue };
+            for (j, p) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
                 let pf = format!("{field}.http.paths[{j}]");
-                let raw = p.path.as_deref().unwrap_or("");
-                let path = match p.path_type.as_str() {
-                    "Exact" | "Prefix" => {
-                        if let Err(e) = check_path(raw) {
-                            self.diags.push(Diagnostic::error(
-                                r.clone(),
-                                format!("{pf}.path"),
-                                format!("{e}; path left out"),
-                            ));
-                            continue;
-                        }
-                        if p.path_type == "Exact" { PathMatch::exact(raw) } else { PathMatch::prefix(raw) }
-                    }
-                    "ImplementationSpecific" => {
-                        if !raw.is_empty() && !raw.starts_with('/') {
-                            self.diags.push(Diagnostic::error(
-                                r.clone(),
-                                format!("{pf}.path"),
-                                format!("'{raw}' must be an absolute path (start with '/'); path left out"),
-                            ));
-                            continue;
-                        }
-                        PathMatch::prefix(raw)
-                    }
-                    "" => {
-                        self.diags.push(Diagnostic::error(
-                            r.clone(),
-                            format!("{pf}.pathType"),
-                            "required (Exact, Prefix or ImplementationSpecific); path left out",
-                        ));
-                        continue;
-                    }
-                    other => {
-                        self.diags.push(Diagnostic::error(
-                            r.clone(),
-                            format!("{pf}.pathType"),
-                            format!("'{other}' is not Exact, Prefix or ImplementationSpecific; path left out"),
-                        ));
-                        continue;
-                    }
-                };
+                let Some(path) = self.path_match(p, r, &pf) else { continue };
                 if !self.claims.route(&mut self.diags, r, &format!("{pf}.path"), &host, &path) {
                     continue;
                 }
-                let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), cluster);
+                let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), &asked.cluster);
                 if let Some(entry) = b.hosts.get_mut(&host) {
                     entry.routes.push(Route {
                         path,
@@ -206,6 +116,103 @@ impl Translator<'_> {
                         source: r.clone(),
                     });
                 }
+            }
+        }
+    }
+
+    /// A rule's host (`*` when it has none); `None` with an error when it is
+    /// not a valid host.
+    fn rule_host(&mut self, host: Option<&str>, r: &ObjectRef, field: &str) -> Option<String> {
+        let Some(h) = host.filter(|h| !h.is_empty()) else { return Some(ANY_HOST.to_owned()) };
+        match check_host(h) {
+            Ok(()) => Some(h.to_owned()),
+            Err(e) => {
+                self.diags.push(Diagnostic::error(r.clone(), format!("{field}.host"), format!("{e}; rule left out")));
+                None
+            }
+        }
+    }
+
+    /// The host's TLS settings (certificate, client check, passthrough) and
+    /// the policy its routes get; `None` when the host must not be served
+    /// (its client-certificate check cannot be set up).
+    fn host_policy(
+        &mut self,
+        host: &str,
+        tls: &[TlsEntry],
+        r: &ObjectRef,
+        asked: &IngressAnnotations,
+        entry: &mut HostEntry,
+        field: &str,
+    ) -> Option<RoutePolicy> {
+        let tls_asked = &asked.tls;
+        if tls_asked.refuse {
+            self.diags.push(Diagnostic::error(
+                r.clone(),
+                format!("{field}.host"),
+                format!("'{host}' is not served: its client-certificate check cannot be set up"),
+            ));
+            return None;
+        }
+        let has_tls = self.attach_tls(host, tls, r, entry);
+        let mut policy = asked.policy.clone();
+        policy.ssl_redirect = tls_asked.force_ssl_redirect || (tls_asked.ssl_redirect && has_tls);
+        if let Some((t, owner)) = &mut entry.tls
+            && owner == r
+            && tls_asked.client_verify.is_some()
+        {
+            t.client_verify = tls_asked.client_verify.clone();
+        }
+        if tls_asked.passthrough {
+            match &mut entry.tls {
+                Some((t, owner)) if owner == r => t.passthrough = true,
+                Some(_) => {}
+                None => {
+                    let t = VirtualHostTls { certificate: None, passthrough: true, client_verify: None };
+                    entry.tls = Some((t, r.clone()));
+                }
+            }
+            policy.ssl_redirect = tls_asked.force_ssl_redirect;
+        }
+        Some(policy)
+    }
+
+    /// A path rule's match by its pathType; `None` with an error when the
+    /// path or its type is unusable.
+    fn path_match(&mut self, p: &HTTPIngressPath, r: &ObjectRef, pf: &str) -> Option<PathMatch> {
+        let raw = p.path.as_deref().unwrap_or("");
+        let refuse = |field: &str, message: String| Diagnostic::error(r.clone(), format!("{pf}.{field}"), message);
+        match p.path_type.as_str() {
+            "Exact" | "Prefix" => {
+                if let Err(e) = check_path(raw) {
+                    self.diags.push(refuse("path", format!("{e}; path left out")));
+                    return None;
+                }
+                Some(if p.path_type == "Exact" { PathMatch::exact(raw) } else { PathMatch::prefix(raw) })
+            }
+            "ImplementationSpecific" => {
+                if !raw.is_empty() && !raw.starts_with('/') {
+                    self.diags.push(refuse(
+                        "path",
+                        format!("'{raw}' must be an absolute path (start with '/'); path left out"),
+                    ));
+                    return None;
+                }
+                Some(PathMatch::prefix(raw))
+            }
+            "" => {
+                self.diags.push(refuse(
+                    "pathType",
+                    "required (Exact, Prefix or ImplementationSpecific); path left out".into(),
+                ));
+                None
+            }
+            other => {
+                self.diags.push(refuse(
+                    "pathType",
+                    format!("'{other}' is not Exact, Prefix or ImplementationSpecific; path left out"),
+                ));
+                None
             }
         }
     }

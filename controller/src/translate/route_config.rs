@@ -63,9 +63,7 @@ impl<'a> Translator<'a> {
                     let annotations = self.annotations(ing, &r);
                     match annotations.canary {
                         Some(spec) => canaries.push((ing, r, spec, annotations.cluster)),
-                        None => {
-                            self.ingress(ing, &r, annotations.policy, &annotations.tls, &annotations.cluster, &mut b)
-                        }
+                        None => self.ingress(ing, &r, &annotations, &mut b),
                     }
                 }
                 Source::Export(key, svc) => self.exported_http(key, svc, &mut b),
