@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::networking::v1::IngressBackend;
 use sluice_config::{Diagnostic, ObjectRef, Split};
 
-impl Translator<'_> {
+impl<'a> Translator<'a> {
     /// The split for one Ingress backend. On a broken reference the split is
     /// empty (503) and a diagnostic names the field: the route is kept so a
     /// shorter path cannot take its requests by accident.
@@ -19,53 +19,51 @@ impl Translator<'_> {
         field: &str,
         policy: &ClusterPolicy,
     ) -> Split {
+        let found = self.backend_port(ing, backend, field);
+        let (key, svc, index) = match found {
+            Ok(found) => found,
+            Err((field, message)) => {
+                self.diags.push(Diagnostic::error(ing.clone(), field, message));
+                return Split::default();
+            }
+        };
+        match self.clusters.service_cluster(&mut self.diags, &key, svc, index, policy) {
+            Some(name) => Split::single(name),
+            None => Split::default(),
+        }
+    }
+
+    /// The Service a backend names and the index of its port, or the field
+    /// and message of the diagnostic saying why there is none.
+    fn backend_port(
+        &self,
+        ing: &ObjectRef,
+        backend: &IngressBackend,
+        field: &str,
+    ) -> Result<(Key, &'a Service, usize), (String, String)> {
         let ns = ing.namespace.as_str();
+        let refuse = |field: String, message: &str| Err((field, message.to_owned()));
         let service = match (&backend.service, &backend.resource) {
-            (Some(_), Some(_)) => {
-                self.diags.push(Diagnostic::error(ing.clone(), field, "sets both service and resource; set one"));
-                return Split::default();
-            }
+            (Some(_), Some(_)) => return refuse(field.to_owned(), "sets both service and resource; set one"),
             (None, Some(_)) => {
-                self.diags.push(Diagnostic::error(
-                    ing.clone(),
-                    format!("{field}.resource"),
-                    "resource backends are not supported; requests get 503",
-                ));
-                return Split::default();
+                return refuse(format!("{field}.resource"), "resource backends are not supported; requests get 503");
             }
-            (None, None) => {
-                self.diags.push(Diagnostic::error(ing.clone(), format!("{field}.service"), "required"));
-                return Split::default();
-            }
+            (None, None) => return refuse(format!("{field}.service"), "required"),
             (Some(s), None) => s,
         };
         let port_field = format!("{field}.service.port");
-        let (number, port_name) = match &service.port {
-            None => {
-                self.diags.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
-                return Split::default();
-            }
-            Some(p) => (p.number, p.name.as_deref().filter(|n| !n.is_empty())),
-        };
+        let Some(port) = &service.port else { return refuse(port_field, "required (number or name)") };
+        let (number, port_name) = (port.number, port.name.as_deref().filter(|n| !n.is_empty()));
         let key = (ns.to_owned(), service.name.clone());
-        let Some(svc) = self.store.services.get(&key) else {
-            self.diags.push(Diagnostic::error(
-                ing.clone(),
-                format!("{field}.service.name"),
-                format!("Service {ns}/{} not found; requests get 503", service.name),
-            ));
-            return Split::default();
+        let store: &'a Store = self.store;
+        let Some(svc) = store.services.get(&key) else {
+            let message = format!("Service {ns}/{} not found; requests get 503", service.name);
+            return refuse(format!("{field}.service.name"), &message);
         };
         let ports: &[ServicePort] = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
         let found = match (number, port_name) {
-            (Some(_), Some(_)) => {
-                self.diags.push(Diagnostic::error(ing.clone(), port_field, "sets both number and name; set one"));
-                return Split::default();
-            }
-            (None, None) => {
-                self.diags.push(Diagnostic::error(ing.clone(), port_field, "required (number or name)"));
-                return Split::default();
-            }
+            (Some(_), Some(_)) => return refuse(port_field, "sets both number and name; set one"),
+            (None, None) => return refuse(port_field, "required (number or name)"),
             (Some(n), None) => ports.iter().position(|p| p.port == n).ok_or(format!("number {n}")),
             (None, Some(name)) => {
                 ports.iter().position(|p| p.name.as_deref() == Some(name)).ok_or(format!("name '{name}'"))
@@ -81,33 +79,23 @@ impl Translator<'_> {
                         None => p.port.to_string(),
                     })
                     .collect();
+                let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
                 let field =
                     if number.is_some() { format!("{port_field}.number") } else { format!("{port_field}.name") };
-                self.diags.push(Diagnostic::error(
-                    ing.clone(),
-                    field,
-                    format!(
-                        "Service {ns}/{} has no port with {wanted} (it has: {}); requests get 503",
-                        service.name,
-                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-                    ),
-                ));
-                return Split::default();
+                let message = format!(
+                    "Service {ns}/{} has no port with {wanted} (it has: {known}); requests get 503",
+                    service.name
+                );
+                return refuse(field, &message);
             }
         };
         let protocol = ports[index].protocol.as_deref().unwrap_or("TCP");
         if protocol != "TCP" {
-            self.diags.push(Diagnostic::error(
-                ing.clone(),
-                port_field,
-                format!("Service {ns}/{} port {} is {protocol}; HTTP needs TCP", service.name, ports[index].port),
-            ));
-            return Split::default();
+            let message =
+                format!("Service {ns}/{} port {} is {protocol}; HTTP needs TCP", service.name, ports[index].port);
+            return refuse(port_field, &message);
         }
-        match self.clusters.service_cluster(&mut self.diags, &key, svc, index, policy) {
-            Some(name) => Split::single(name),
-            None => Split::default(),
-        }
+        Ok((key, &**svc, index))
     }
 }
 
