@@ -444,6 +444,31 @@ async fn per_client_rate_and_connection_limits() {
     assert_eq!(get(&c, s.http, "conns.example.com", "/").await.status, 200, "places freed");
 }
 
+/// A change elsewhere in the configuration does not reset a route's client
+/// limits (nginx keeps its zones across reloads): a request in progress
+/// still counts after the swap; changing the limit itself starts afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn client_limits_survive_a_swap_that_leaves_them_alone() {
+    let port = free_port(&["127.0.0.2"]);
+    let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
+    let base = service("blue", &addrs(port, &["127.0.0.2"]))
+        + &ingress("conns", "conns.example.com", "/", "blue", &[("limit-connections", "1")]);
+    let s = Sluice::start(&[("all.yaml", &base)], &[]);
+    let c = client();
+    let first = tokio::spawn({
+        let (c, to) = (c.clone(), s.http);
+        async move { get(&c, to, "conns.example.com", "/sleep/2000").await.status }
+    });
+    wait_in_flight(&s, 1).await;
+    // An unrelated Ingress arrives: a new Snapshot is swapped in.
+    write(&s.path(), "other.yaml", &ingress("other", "other.example.com", "/", "blue", &[]));
+    wait_generation(&c, &s, 2).await;
+    assert_eq!(get(&c, s.http, "other.example.com", "/").await.status, 200, "the new Snapshot serves");
+    assert_eq!(get(&c, s.http, "conns.example.com", "/").await.status, 503, "the request in progress still counts");
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!(get(&c, s.http, "conns.example.com", "/").await.status, 200, "its place is free once it ends");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_listener_at_max_connections_holds_the_next_until_one_closes() {
     use std::io::{Read, Write};
