@@ -6,8 +6,9 @@
 //! A listener holding `max_connections` stops accepting until one closes
 //! (HAProxy's `maxconn`): the kernel queues the rest, none is refused.
 
+use super::admission::Scheme;
 use super::client_stream::ClientStream;
-use super::service::{HttpService, Scheme};
+use super::service::HttpService;
 use crate::accept_backoff::AcceptBackoff;
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;

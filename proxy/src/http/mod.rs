@@ -1,5 +1,6 @@
 //! The L7 proxy: a pingora `ProxyHttp` service over the swapped RouteTable.
 
+mod admission;
 mod client_stream;
 mod context;
 mod forwarded;
@@ -11,9 +12,10 @@ mod retry;
 mod service;
 mod write_buffer;
 
+pub use admission::Scheme;
 #[doc(hidden)]
 pub use client_stream::head_state_after;
 pub use hash_key::ip_hash;
 pub use listeners::{HttpListeners, ListenerOptions};
 pub use path::routing_path;
-pub use service::{HttpService, Scheme};
+pub use service::HttpService;

@@ -1,17 +1,14 @@
 //! The pingora `ProxyHttp` service: one table read per request, then route,
 //! canary or split, endpoint, forwarded headers, retries and metrics.
 
+use super::admission::{Admission, ListenerRoutes, Scheme, host_without_port, request_host};
 use super::client_stream::ClientStream;
 use super::context::RequestCtx;
 use super::forwarded::{self, Downstream};
-use super::hash_key::{ip_hash, key_hash};
-use super::path::routing_path;
-use super::request_limits;
 use super::retry::{self, RETRY_STATUS};
-use crate::affinity::request_cookie;
 use crate::cluster::PickInput;
 use crate::metrics::METRICS;
-use crate::route_table::{RouteTable, SplitKey};
+use crate::route_table::RouteTable;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -27,81 +24,25 @@ use std::time::{Duration, Instant};
 /// How long an idle upstream connection stays in the keep-alive pool.
 const UPSTREAM_IDLE: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Http,
-    Https,
-}
-
-impl Scheme {
-    fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
-    }
-}
-
 /// The L7 proxy of one listener.
 pub struct HttpService {
     table: Arc<ArcSwap<RouteTable>>,
-    route_config: String,
+    routes: ListenerRoutes,
     /// The listener's port as `X-Forwarded-Port` carries it.
     port: http::HeaderValue,
-    scheme: Scheme,
-    /// Where `ssl-redirect` sends plain-HTTP requests.
-    https_port: u16,
 }
 
 impl HttpService {
     pub fn new(table: Arc<ArcSwap<RouteTable>>, route_config: &str, port: u16, scheme: Scheme) -> Self {
-        Self { table, route_config: route_config.to_owned(), port: port.into(), scheme, https_port: 443 }
+        let routes = ListenerRoutes { route_config: route_config.to_owned(), scheme, https_port: 443 };
+        Self { table, routes, port: port.into() }
     }
 
     /// The port of the HTTPS listener redirects point to.
     pub fn with_https_port(mut self, port: u16) -> Self {
-        self.https_port = port;
+        self.routes.https_port = port;
         self
     }
-}
-
-impl HttpService {
-    /// False when the request's host requires a client certificate and the
-    /// connection did not present one.
-    fn client_certificate_ok(&self, table: &RouteTable, session: &Session) -> bool {
-        let Some(routes) = table.routes(&self.route_config).filter(|r| r.requires_client_certificates()) else {
-            return true;
-        };
-        let host = host_without_port(request_host(session.req_header()));
-        let required = routes.tls(host).and_then(|t| t.client_verify.as_ref()).is_some_and(|v| !v.optional);
-        !required || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty())
-    }
-}
-
-/// A Host value without its port (IPv6 literals keep their brackets).
-fn host_without_port(host: &str) -> &str {
-    match host.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => h,
-        _ => host,
-    }
-}
-
-/// The `Location` of a redirect to HTTPS: same host (its port replaced),
-/// path and query.
-fn https_location(req: &RequestHeader, https_port: u16) -> String {
-    let host = host_without_port(request_host(req));
-    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
-    if https_port == 443 { format!("https://{host}{path}") } else { format!("https://{host}:{https_port}{path}") }
-}
-
-/// The request's host: the authority of an absolute URI (HTTP/2, proxies),
-/// else the Host header.
-fn request_host(req: &RequestHeader) -> &str {
-    req.uri
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()))
-        .unwrap_or("")
 }
 
 async fn respond_locally(session: &mut Session, ctx: &mut RequestCtx, status: u16) -> Result<bool> {
@@ -125,83 +66,27 @@ impl ProxyHttp for HttpService {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         METRICS.active_requests.inc();
         ctx.counted = true;
-        // One read of the table per request: the request keeps it whatever swaps happen meanwhile.
         let table = self.table.load();
-        let req = session.req_header();
-        let host = request_host(req);
-        if let Some(status) = request_limits::refusal(req, host) {
-            return respond_locally(session, ctx, status).await;
-        }
-        let Some(path) = routing_path(req.uri.path()) else {
-            return respond_locally(session, ctx, 400).await;
-        };
-        let route = table.routes(&self.route_config).and_then(|r| r.lookup(host, &path));
-        let Some(route) = route.cloned() else {
-            return respond_locally(session, ctx, 404).await;
-        };
-        if self.scheme == Scheme::Https && !self.client_certificate_ok(&table, session) {
-            // The connection was set up for another host (HTTP/2 coalescing,
-            // or a Host unlike the SNI) without the certificate this one needs.
-            ctx.route = Some(route);
-            return respond_locally(session, ctx, 421).await;
-        }
-        if self.scheme == Scheme::Http && route.policy.ssl_redirect {
-            let location = https_location(req, self.https_port);
-            ctx.route = Some(route);
-            ctx.local_status = Some(308);
-            let mut resp = ResponseHeader::build(308, Some(2))?;
-            resp.insert_header(http::header::LOCATION, location)?;
-            resp.insert_header(http::header::CONTENT_LENGTH, "0")?;
-            session.write_response_header(Box::new(resp), true).await?;
-            return Ok(true);
-        }
-        if let Some(limit) = route.policy.max_body_bytes {
-            let length = req.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
-            if length.and_then(|l| l.parse::<u64>().ok()).is_some_and(|l| l > limit) {
-                ctx.route = Some(route);
-                return respond_locally(session, ctx, 413).await;
-            }
-        }
         let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-        ctx.client_ip = client_ip;
-        if let (Some(limits), Some(ip)) = (&route.limits, client_ip) {
-            match limits.admit(ip, std::time::Instant::now()) {
-                Some(lease) => ctx.client_lease = lease,
-                None => {
-                    // ingress-nginx's limit-req-status-code and limit-conn-status-code default.
-                    ctx.route = Some(route);
-                    return respond_locally(session, ctx, 503).await;
+        let has_certificate =
+            || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty());
+        match self.routes.admit(&table, session.req_header(), client_ip, has_certificate, ctx) {
+            Admission::Proxy => {
+                if ctx.route.as_ref().is_some_and(|r| r.policy.retry.tries != 1 && !r.policy.retry.on.is_empty()) {
+                    session.enable_retry_buffering();
                 }
+                Ok(false)
+            }
+            Admission::Local(status) => respond_locally(session, ctx, status).await,
+            Admission::Redirect(location) => {
+                ctx.local_status = Some(308);
+                let mut resp = ResponseHeader::build(308, Some(2))?;
+                resp.insert_header(http::header::LOCATION, location)?;
+                resp.insert_header(http::header::CONTENT_LENGTH, "0")?;
+                session.write_response_header(Box::new(resp), true).await?;
+                Ok(true)
             }
         }
-        let split_hash = match route.split_key() {
-            Some(SplitKey::Hash(parts)) => Some(key_hash(parts, req, host, client_ip)),
-            Some(SplitKey::ClientIp) => client_ip.map(ip_hash),
-            None => None,
-        };
-        let cluster = route
-            .choose(
-                |name| req.headers.get(name).and_then(|v| v.to_str().ok()),
-                |name| request_cookie(req, name),
-                split_hash,
-            )
-            .cloned();
-        if let Some(parts) = cluster.as_ref().and_then(|c| c.hash_key()) {
-            ctx.key_hash = Some(key_hash(parts, req, host, client_ip));
-        }
-        ctx.route = Some(route.clone());
-        let Some(cluster) = cluster else {
-            return respond_locally(session, ctx, 503).await;
-        };
-        if !cluster.has_untried(&[]) || cluster.at_capacity() {
-            ctx.cluster = Some(cluster);
-            return respond_locally(session, ctx, 503).await;
-        }
-        ctx.cluster = Some(cluster);
-        if route.policy.retry.tries != 1 && !route.policy.retry.on.is_empty() {
-            session.enable_retry_buffering();
-        }
-        Ok(false)
     }
 
     async fn request_body_filter(
@@ -278,7 +163,7 @@ impl ProxyHttp for HttpService {
             client_ip: ctx.client_ip,
             host: request_host(req),
             port: &self.port,
-            scheme: self.scheme.as_str(),
+            scheme: self.routes.scheme.as_str(),
             original_uri: req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
         };
         forwarded::apply(upstream, &downstream)

@@ -1,0 +1,144 @@
+//! What happens to a request before any upstream is contacted: it is routed
+//! to a cluster, or answered at the edge (400, 404, 413, 421, 431, 414, 308
+//! to HTTPS, 503 over a limit or without an endpoint). One read of the table
+//! decides it; the request keeps that table whatever swaps happen meanwhile.
+
+use super::context::RequestCtx;
+use super::hash_key::{ip_hash, key_hash};
+use super::path::routing_path;
+use super::request_limits;
+use crate::affinity::request_cookie;
+use crate::route_table::{RouteTable, SplitKey};
+use pingora_http::RequestHeader;
+use std::net::IpAddr;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// What an L7 listener serves: its route config, and where `ssl-redirect`
+/// sends plain-HTTP requests.
+#[derive(Debug, Clone)]
+pub(super) struct ListenerRoutes {
+    pub route_config: String,
+    pub scheme: Scheme,
+    pub https_port: u16,
+}
+
+/// The verdict on a request's head.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Admission {
+    /// Proxy it: `ctx` holds its route and cluster.
+    Proxy,
+    /// Answer it at the edge with this status.
+    Local(u16),
+    /// Redirect it to HTTPS (308) at this location.
+    Redirect(String),
+}
+
+impl ListenerRoutes {
+    /// Routes `req` and applies the edge's checks, filling `ctx` (route,
+    /// cluster, client, hash, the client's lease under its limits).
+    /// `has_client_certificate` is asked only when the host requires one.
+    pub(super) fn admit(
+        &self,
+        table: &RouteTable,
+        req: &RequestHeader,
+        client_ip: Option<IpAddr>,
+        has_client_certificate: impl FnOnce() -> bool,
+        ctx: &mut RequestCtx,
+    ) -> Admission {
+        let host = request_host(req);
+        if let Some(status) = request_limits::refusal(req, host) {
+            return Admission::Local(status);
+        }
+        let Some(path) = routing_path(req.uri.path()) else { return Admission::Local(400) };
+        let routes = table.routes(&self.route_config);
+        let Some(route) = routes.and_then(|r| r.lookup(host, &path)).cloned() else { return Admission::Local(404) };
+        ctx.route = Some(route.clone());
+        ctx.client_ip = client_ip;
+        if self.scheme == Scheme::Https
+            && let Some(routes) = routes.filter(|r| r.requires_client_certificates())
+        {
+            let required = routes.tls(host_without_port(host)).and_then(|t| t.client_verify.as_ref());
+            // The connection was set up for another host (HTTP/2 coalescing,
+            // or a Host unlike the SNI) without the certificate this one needs.
+            if required.is_some_and(|v| !v.optional) && !has_client_certificate() {
+                return Admission::Local(421);
+            }
+        }
+        if self.scheme == Scheme::Http && route.policy.ssl_redirect {
+            return Admission::Redirect(https_location(req, self.https_port));
+        }
+        if let Some(limit) = route.policy.max_body_bytes {
+            let length = req.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+            if length.and_then(|l| l.parse::<u64>().ok()).is_some_and(|l| l > limit) {
+                return Admission::Local(413);
+            }
+        }
+        if let (Some(limits), Some(ip)) = (&route.limits, client_ip) {
+            match limits.admit(ip, Instant::now()) {
+                Some(lease) => ctx.client_lease = lease,
+                // ingress-nginx's limit-req-status-code and limit-conn-status-code default.
+                None => return Admission::Local(503),
+            }
+        }
+        let split_hash = match route.split_key() {
+            Some(SplitKey::Hash(parts)) => Some(key_hash(parts, req, host, client_ip)),
+            Some(SplitKey::ClientIp) => client_ip.map(ip_hash),
+            None => None,
+        };
+        let cluster = route
+            .choose(
+                |name| req.headers.get(name).and_then(|v| v.to_str().ok()),
+                |name| request_cookie(req, name),
+                split_hash,
+            )
+            .cloned();
+        if let Some(parts) = cluster.as_ref().and_then(|c| c.hash_key()) {
+            ctx.key_hash = Some(key_hash(parts, req, host, client_ip));
+        }
+        let Some(cluster) = cluster else { return Admission::Local(503) };
+        let ready = cluster.has_untried(&[]) && !cluster.at_capacity();
+        ctx.cluster = Some(cluster);
+        if ready { Admission::Proxy } else { Admission::Local(503) }
+    }
+}
+
+/// A Host value without its port (IPv6 literals keep their brackets).
+pub(super) fn host_without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => h,
+        _ => host,
+    }
+}
+
+/// The `Location` of a redirect to HTTPS: same host (its port replaced),
+/// path and query.
+fn https_location(req: &RequestHeader, https_port: u16) -> String {
+    let host = host_without_port(request_host(req));
+    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    if https_port == 443 { format!("https://{host}{path}") } else { format!("https://{host}:{https_port}{path}") }
+}
+
+/// The request's host: the authority of an absolute URI (HTTP/2, proxies),
+/// else the Host header.
+pub(super) fn request_host(req: &RequestHeader) -> &str {
+    req.uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()))
+        .unwrap_or("")
+}
