@@ -167,6 +167,11 @@ pub struct RunArgs {
     /// open (nginx's `keepalive_timeout`).
     #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
     pub keepalive_timeout_seconds: u64,
+    /// The L7 proxy loop: `pingora` (pingora-proxy's pipeline) or `owned`
+    /// (Sluice's own loop on pingora-core; in progress, HTTP/1 upstreams over
+    /// plain TCP only).
+    #[arg(long, value_enum, default_value_t = L7Engine::Pingora, hide = true)]
+    pub l7_engine: L7Engine,
     /// Seconds the connections of a removed L4 listener may go on.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,
@@ -269,4 +274,10 @@ fn parse_ebpf_lb(s: &str) -> Result<LbAlgorithm, String> {
         "maglev" => Ok(LbAlgorithm::Maglev),
         _ => Err(format!("{s}: expected random or maglev")),
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum L7Engine {
+    Pingora,
+    Owned,
 }

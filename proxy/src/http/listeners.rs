@@ -8,6 +8,7 @@
 
 use super::admission::Scheme;
 use super::client_stream::ClientStream;
+use super::engine::Engine;
 use super::service::HttpService;
 use crate::accept_backoff::AcceptBackoff;
 use crate::listen_sockets::ListenSockets;
@@ -45,6 +46,17 @@ pub struct ListenerOptions {
     pub header_timeout: Duration,
     /// Time an idle keep-alive connection is kept open.
     pub keepalive_timeout: Duration,
+    /// Which proxy loop serves requests.
+    pub engine: EngineKind,
+}
+
+/// The L7 proxy loop: pingora-proxy's `ProxyHttp` pipeline (the default),
+/// or Sluice's own loop on pingora-core (issue 21, in progress).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EngineKind {
+    #[default]
+    Pingora,
+    Owned,
 }
 
 pub struct HttpListeners {
@@ -143,12 +155,19 @@ impl HttpListeners {
             // A proxy, so an upstream keep-alive pool, a worker (as nginx's
             // workers have): a pooled connection never moves between threads.
             for (worker, listener) in copies {
-                let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme)
-                    .with_https_port(self.options.https_port);
-                let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
                 let mut options = HttpServerOptions::default();
                 options.h2c = !tls;
                 options.h2_idle_timeout = Some(self.options.keepalive_timeout);
+                let https_port = self.options.https_port;
+                if self.options.engine == EngineKind::Owned {
+                    let engine =
+                        Engine::new(self.table.clone(), route_config, address.port(), scheme, https_port, options);
+                    worker.spawn(accept_loop(listener.into(), Arc::new(engine), accepting.clone()));
+                    continue;
+                }
+                let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme)
+                    .with_https_port(https_port);
+                let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
                 proxy.server_options = Some(options);
                 worker.spawn(accept_loop(listener.into(), Arc::new(proxy), accepting.clone()));
             }

@@ -3,6 +3,7 @@
 mod admission;
 mod client_stream;
 mod context;
+mod engine;
 mod forwarded;
 mod hash_key;
 mod listeners;
@@ -15,7 +16,8 @@ mod write_buffer;
 pub use admission::Scheme;
 #[doc(hidden)]
 pub use client_stream::head_state_after;
+pub use engine::Engine;
 pub use hash_key::ip_hash;
-pub use listeners::{HttpListeners, ListenerOptions};
+pub use listeners::{EngineKind, HttpListeners, ListenerOptions};
 pub use path::routing_path;
 pub use service::HttpService;

@@ -328,7 +328,7 @@ fn client_went_away(e: &Error) -> bool {
 }
 
 /// Status codes as label values, made once, so the request path formats nothing.
-fn status_label(code: u16) -> &'static str {
+pub(super) fn status_label(code: u16) -> &'static str {
     static LABELS: LazyLock<Vec<&'static str>> =
         LazyLock::new(|| (0..600u16).map(|c| &*Box::leak(c.to_string().into_boxed_str())).collect());
     LABELS.get(usize::from(code)).copied().unwrap_or("other")

@@ -1,0 +1,142 @@
+//! Sluice's own proxy loop, a pingora-core `HttpServerApp`: pingora's HTTP
+//! sessions (its codec and request-smuggling checks) on both sides, and
+//! nothing of pingora-proxy's generic pipeline. Per request: the shared
+//! admission (route, edge checks, split, cluster), then attempts on
+//! endpoints over this worker's idle connections, the response streamed
+//! back, both connections kept alive when they can be.
+//!
+//! In progress (issue 21): HTTP/1 upstreams over plain TCP. Routes that
+//! need TLS or HTTP/2 to the upstream, and upgrades, are answered 502 by
+//! this engine until it carries them; the default engine is still
+//! pingora-proxy's.
+
+mod exchange;
+mod pool;
+
+use super::admission::{Admission, ListenerRoutes, Scheme};
+use super::client_stream::ClientStream;
+use super::context::RequestCtx;
+use crate::metrics::METRICS;
+use crate::route_table::RouteTable;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream};
+use pingora_core::protocols::Stream;
+use pingora_core::protocols::http::ServerSession;
+use pingora_core::server::ShutdownWatch;
+use pingora_http::ResponseHeader;
+use pool::IdlePool;
+use std::sync::Arc;
+
+/// One listener's proxy loop on one worker.
+pub struct Engine {
+    table: Arc<ArcSwap<RouteTable>>,
+    routes: ListenerRoutes,
+    /// The listener's port as `X-Forwarded-Port` carries it.
+    port: http::HeaderValue,
+    pool: IdlePool,
+    /// h2c, the HTTP/2 idle timeout.
+    options: HttpServerOptions,
+}
+
+impl Engine {
+    pub fn new(
+        table: Arc<ArcSwap<RouteTable>>,
+        route_config: &str,
+        port: u16,
+        scheme: Scheme,
+        https_port: u16,
+        options: HttpServerOptions,
+    ) -> Self {
+        let routes = ListenerRoutes { route_config: route_config.to_owned(), scheme, https_port };
+        Engine { table, routes, port: port.into(), pool: IdlePool::default(), options }
+    }
+
+    /// Serves the request read into `session`; `Ok(true)` when the client
+    /// connection may be kept for the next one.
+    async fn serve(&self, session: &mut ServerSession, ctx: &mut RequestCtx) -> bool {
+        let table = self.table.load();
+        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let has_certificate =
+            || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty());
+        match self.routes.admit(&table, session.req_header(), client_ip, has_certificate, ctx) {
+            Admission::Proxy => exchange::proxy(self, session, ctx).await,
+            Admission::Local(status) => local(session, ctx, status).await,
+            Admission::Redirect(location) => {
+                ctx.local_status = Some(308);
+                let Ok(mut resp) = ResponseHeader::build(308, Some(2)) else { return false };
+                let written = resp.insert_header(http::header::LOCATION, location).is_ok()
+                    && resp.insert_header(http::header::CONTENT_LENGTH, "0").is_ok();
+                written && session.write_response_header(Box::new(resp)).await.is_ok()
+            }
+        }
+    }
+}
+
+/// Answers at the edge with `status` (an empty body, nginx's status line).
+async fn local(session: &mut ServerSession, ctx: &mut RequestCtx, status: u16) -> bool {
+    ctx.local_status = Some(status);
+    // The body the client may still be sending is read away, so the
+    // connection can carry its next request.
+    let drained = session.drain_request_body().await.is_ok();
+    session.respond_error(status).await.is_ok() && drained
+}
+
+#[async_trait]
+impl HttpServerApp for Engine {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        match session.read_request().await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            // A head that cannot be parsed (smuggling attempts among them)
+            // is answered 400 and the connection closed.
+            Err(e) => {
+                if matches!(e.etype(), pingora_error::ErrorType::InvalidHTTPHeader) {
+                    let _ = session.respond_error(400).await;
+                }
+                session.shutdown().await;
+                return None;
+            }
+        }
+        if *shutdown.borrow() {
+            session.set_keepalive(None);
+        }
+        METRICS.active_requests.inc();
+        let mut ctx = RequestCtx { counted: true, ..RequestCtx::default() };
+        let reusable = self.serve(&mut session, &mut ctx).await;
+        log(&session, &ctx);
+        if let Some(client) = client_stream(&session) {
+            client.request_done();
+        }
+        if !reusable {
+            return None;
+        }
+        let settings = HttpPersistentSettings::for_session(&session);
+        let stream = session.finish().await.ok().flatten()?;
+        Some(ReusedHttpStream::from_reusable_stream(stream, settings))
+    }
+
+    fn server_options(&self) -> Option<&HttpServerOptions> {
+        Some(&self.options)
+    }
+}
+
+/// Sluice's client stream under the session, which keeps the keep-alive
+/// and header deadlines.
+fn client_stream(session: &ServerSession) -> Option<&ClientStream<Stream>> {
+    session.stream().and_then(|s| s.as_ref().as_any().downcast_ref::<ClientStream<Stream>>())
+}
+
+/// The request's metrics, as the pingora-proxy path records them.
+fn log(session: &ServerSession, ctx: &RequestCtx) {
+    METRICS.active_requests.dec();
+    let code = session.response_written().map(|r| r.status.as_u16()).or(ctx.local_status).unwrap_or(499);
+    let host = ctx.route.as_ref().map(|r| r.host.as_str()).unwrap_or("");
+    let route = ctx.route.as_ref().map(|r| r.label.as_str()).unwrap_or("");
+    let cluster = ctx.cluster.as_ref().map(|c| c.name.as_str()).unwrap_or("");
+    METRICS.requests.with_label_values(&[host, route, cluster, super::service::status_label(code)]).inc();
+}
