@@ -13,7 +13,7 @@ use super::service::HttpService;
 use crate::accept_backoff::AcceptBackoff;
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
-use crate::route_table::RouteTable;
+use crate::route_table::{HttpListener, RouteTable};
 use crate::tls::{SniResolver, TlsSide, self_signed};
 use crate::workers::Workers;
 use arc_swap::ArcSwap;
@@ -21,6 +21,7 @@ use pingora_core::apps::{HttpServerOptions, ServerApp};
 use pingora_core::protocols::Stream;
 use pingora_core::protocols::l4::listener::Listener;
 use pingora_core::server::configuration::ServerConf;
+use pingora_proxy::HttpProxy;
 use rustls::sign::CertifiedKey;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -152,24 +153,12 @@ impl HttpListeners {
                 keepalive: self.options.keepalive_timeout,
                 stopped,
             };
-            // A proxy, so an upstream keep-alive pool, a worker (as nginx's
-            // workers have): a pooled connection never moves between threads.
             for (worker, listener) in copies {
-                let mut options = HttpServerOptions::default();
-                options.h2c = !tls;
-                options.h2_idle_timeout = Some(self.options.keepalive_timeout);
-                let https_port = self.options.https_port;
-                if self.options.engine == EngineKind::Owned {
-                    let engine =
-                        Engine::new(self.table.clone(), route_config, address.port(), scheme, https_port, options);
-                    worker.spawn(accept_loop(listener.into(), Arc::new(engine), accepting.clone()));
-                    continue;
-                }
-                let service = HttpService::new(self.table.clone(), route_config, address.port(), scheme)
-                    .with_https_port(https_port);
-                let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
-                proxy.server_options = Some(options);
-                worker.spawn(accept_loop(listener.into(), Arc::new(proxy), accepting.clone()));
+                let accepting = accepting.clone();
+                match self.options.engine {
+                    EngineKind::Owned => worker.spawn(accept_loop(listener.into(), self.engine(l, scheme), accepting)),
+                    EngineKind::Pingora => worker.spawn(accept_loop(listener.into(), self.proxy(l, scheme), accepting)),
+                };
             }
             tracing::info!(listener = %name, address = %address, tls, "HTTP listener open");
             let route_config = route_config.clone();
@@ -182,6 +171,33 @@ impl HttpListeners {
             }
         }
         failed
+    }
+
+    /// What every worker's server of listener `l` is told: h2c on plain
+    /// listeners, the HTTP/2 idle timeout.
+    fn server_options(&self, scheme: Scheme) -> HttpServerOptions {
+        let mut options = HttpServerOptions::default();
+        options.h2c = scheme == Scheme::Http;
+        options.h2_idle_timeout = Some(self.options.keepalive_timeout);
+        options
+    }
+
+    /// Sluice's own proxy loop for one worker of listener `l`: one a worker
+    /// (as nginx's workers have), so its upstream keep-alive connections
+    /// never move between threads.
+    fn engine(&self, l: &HttpListener, scheme: Scheme) -> Arc<Engine> {
+        let (port, https_port) = (l.address.port(), self.options.https_port);
+        let options = self.server_options(scheme);
+        Arc::new(Engine::new(self.table.clone(), &l.route_config, port, scheme, https_port, options))
+    }
+
+    /// pingora-proxy's pipeline for one worker of listener `l`.
+    fn proxy(&self, l: &HttpListener, scheme: Scheme) -> Arc<HttpProxy<HttpService>> {
+        let (port, https_port) = (l.address.port(), self.options.https_port);
+        let service = HttpService::new(self.table.clone(), &l.route_config, port, scheme).with_https_port(https_port);
+        let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
+        proxy.server_options = Some(self.server_options(scheme));
+        Arc::new(proxy)
     }
 
     /// Stops every listener for good (shutdown, or the new process took
