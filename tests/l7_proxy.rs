@@ -158,25 +158,12 @@ async fn headers_seen_by_the_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_echo() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
     let port = free_port(&["127.0.0.2"]);
     let _b = echo("blue", &addrs(port, &["127.0.0.2"]), None);
     let manifests =
         service("blue", &addrs(port, &["127.0.0.2"])) + &ingress("main", "ws.example.com", "/", "blue", &[]);
     let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
-    let mut req = format!("ws://{}/ws", s.http).into_client_request().unwrap();
-    req.headers_mut().insert("host", "ws.example.com".parse().unwrap());
-    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.expect("upgrade through Sluice");
-    assert_eq!(resp.status(), 101);
-    for i in 0..20 {
-        ws.send(Message::text(format!("hello {i}"))).await.unwrap();
-        let back = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
-        assert_eq!(back, Message::text(format!("hello {i}")));
-    }
-    ws.send(Message::binary(vec![0u8, 1, 2, 255])).await.unwrap();
-    let back = ws.next().await.unwrap().unwrap();
-    assert_eq!(back, Message::binary(vec![0u8, 1, 2, 255]));
+    websocket_round_trips(&s, "ws.example.com").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,8 @@
 //! the edges that are new with it, with curl as the client: a request body
 //! sent chunked behind `Expect: 100-continue`, a response larger than any
 //! buffer, and a pooled upstream connection the upstream closed while it
-//! was idle, which must be retried on a fresh connection, not failed.
+//! was idle, which must be retried on a fresh connection, not failed; a
+//! WebSocket upgraded and bridged both ways.
 
 mod common;
 use common::*;
@@ -115,4 +116,14 @@ async fn a_pooled_connection_the_upstream_closed_is_retried_on_a_fresh_one() {
         closed.recv().await.expect("the upstream closes each connection");
     }
     assert_eq!(connections.load(Ordering::SeqCst), 5, "each request on a connection of its own in the end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_is_upgraded_and_bridged() {
+    let port = free_port(&["127.0.0.2"]);
+    let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let _b = echo("blue", &[up], None);
+    let manifests = service("blue", &[up]) + &ingress("ws", "ws.test", "/", "blue", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    websocket_round_trips(&s, "ws.test").await;
 }

@@ -287,3 +287,22 @@ pub async fn wait_generation(c: &HttpClient, s: &Sluice, generation: u64) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A WebSocket through Sluice to the echo upstream's `/ws`: the upgrade is
+/// answered 101, and text and binary messages come back as sent.
+pub async fn websocket_round_trips(s: &Sluice, host: &str) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let mut req = format!("ws://{}/ws", s.http).into_client_request().unwrap();
+    req.headers_mut().insert("host", host.parse().unwrap());
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.expect("upgrade through Sluice");
+    assert_eq!(resp.status(), 101);
+    for i in 0..20 {
+        ws.send(Message::text(format!("hello {i}"))).await.unwrap();
+        let back = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(back, Message::text(format!("hello {i}")));
+    }
+    ws.send(Message::binary(vec![0u8, 1, 2, 255])).await.unwrap();
+    let back = ws.next().await.unwrap().unwrap();
+    assert_eq!(back, Message::binary(vec![0u8, 1, 2, 255]));
+}

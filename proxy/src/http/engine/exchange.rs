@@ -43,7 +43,7 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         return local(session, ctx, 503).await;
     };
     let policy = &route.policy;
-    if policy.upstream_protocol != UpstreamProtocol::Http1 || session.is_upgrade_req() {
+    if policy.upstream_protocol != UpstreamProtocol::Http1 {
         // Not carried by this engine yet.
         return local(session, ctx, 502).await;
     }
@@ -135,7 +135,11 @@ async fn attempt(
     if let Err(e) = upstream.write_request_header(Box::new(req.clone())).await {
         return (Attempt::Failed(e), reused);
     }
-    match send_body(session, ctx, &mut upstream, policy).await {
+    // An upgrade's bytes after its head belong to the new protocol: they
+    // go through once the upstream has switched (101).
+    let upgrade = session.is_upgrade_req();
+    let sent = if upgrade { Ok(true) } else { send_body(session, ctx, &mut upstream, policy).await };
+    match sent {
         Ok(true) => {}
         Ok(false) => return (Attempt::TooLarge, reused),
         Err(e) => return (Attempt::Failed(e), reused),
@@ -215,6 +219,11 @@ async fn respond(
     if session.write_response_header(Box::new(resp)).await.is_err() {
         return Attempt::Answered(false);
     }
+    if status == 101 && session.is_upgrade_req() {
+        upstream.maybe_upgrade_body_writer();
+        bridge(session, &mut upstream).await;
+        return Attempt::Answered(false);
+    }
     loop {
         match upstream.read_body_bytes().await {
             Ok(Some(data)) => {
@@ -253,6 +262,31 @@ async fn client_gone(session: &mut ServerSession) {
     match session.read_body_or_idle(true).await {
         Err(_) => {}
         Ok(_) => std::future::pending().await,
+    }
+}
+
+/// An upgraded connection (WebSocket): bytes both ways until either side
+/// closes; the connections are not reused after.
+async fn bridge(session: &mut ServerSession, upstream: &mut HttpSession) {
+    loop {
+        tokio::select! {
+            from_client = session.read_request_body() => match from_client {
+                Ok(Some(data)) => {
+                    if !data.is_empty() && upstream.write_body(&data).await.is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            },
+            from_upstream = upstream.read_body_bytes() => match from_upstream {
+                Ok(Some(data)) => {
+                    if session.write_response_body(data, false).await.is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            },
+        }
     }
 }
 

@@ -5,10 +5,10 @@
 //! endpoints over this worker's idle connections, the response streamed
 //! back, both connections kept alive when they can be.
 //!
-//! In progress (issue 21): HTTP/1 upstreams over plain TCP. Routes that
-//! need TLS or HTTP/2 to the upstream, and upgrades, are answered 502 by
-//! this engine until it carries them; the default engine is still
-//! pingora-proxy's.
+//! In progress (issue 21): HTTP/1 upstreams over plain TCP, WebSocket
+//! upgrades among them. Routes that need TLS or HTTP/2 to the upstream are
+//! answered 502 by this engine until it carries them; the default engine is
+//! still pingora-proxy's.
 
 mod exchange;
 mod pool;
