@@ -2,7 +2,10 @@
 """One proxy under churn: a new route (host new<i>.example.com, path /v)
 every INTERVAL seconds for SECONDS, each applied the way that proxy is
 changed in production (Sluice: a manifest file; nginx: an include file and
-`nginx -s reload`; HAProxy: a map line and a master-worker reload), and
+`nginx -s reload`; HAProxy: a map line and a master-worker reload; Envoy:
+its whole route configuration rewritten and renamed onto the file its RDS
+reads from, in a watched directory, no xDS server; Traefik: a file in its
+file provider's watched directory), and
 probed with a new connection every millisecond until the route answers
 200. Prints one TSV line per change: kind, index, propagation ms (or
 "lost"), probe errors (connection failures and 5xx other than the "no such
@@ -10,6 +13,7 @@ route yet" answer)."""
 
 import argparse
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -28,7 +32,20 @@ def probe(port, host, timeout=5.0):
         return 0, True
 
 
+ENVOY_ROUTES = None
+
+
+def write_renamed(path, text):
+    """Write text to path atomically: a temporary file in the same
+    directory (an extension the proxy does not load), then a rename."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
 def apply(args, i):
+    global ENVOY_ROUTES
     host = f"new{i}.example.com"
     pool = f"u{i % args.pools}"
     if args.kind == "sluice":
@@ -50,6 +67,21 @@ def apply(args, i):
             )
         subprocess.Popen(["nginx", "-c", os.path.join(args.dir, "nginx.conf"), "-s", "reload"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elif args.kind == "envoy":
+        path = os.path.join(args.dir, "envoy", "rds.json")
+        if ENVOY_ROUTES is None:
+            with open(path) as f:
+                ENVOY_ROUTES = json.load(f)
+        ENVOY_ROUTES["version_info"] = str(i + 1)
+        ENVOY_ROUTES["resources"][0]["virtual_hosts"].append(
+            {"name": f"new{i}", "domains": [host], "routes": [{"match": {"prefix": "/v"}, "route": {"cluster": pool}}]}
+        )
+        write_renamed(path, json.dumps(ENVOY_ROUTES))
+    elif args.kind == "traefik":
+        write_renamed(
+            os.path.join(args.dir, "traefik", "dyn", f"churn-{i}.yml"),
+            f"http:\n  routers:\n    new{i}: {{entryPoints: [web], rule: \"Host(`{host}`) && PathPrefix(`/v`)\", service: {pool}}}\n",
+        )
     else:
         with open(os.path.join(args.dir, "routes.map"), "a") as f:
             f.write(f"{host}/v {pool}\n")
@@ -59,7 +91,7 @@ def apply(args, i):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--kind", choices=["sluice", "nginx", "haproxy"], required=True)
+    p.add_argument("--kind", choices=["sluice", "nginx", "haproxy", "envoy", "traefik"], required=True)
     p.add_argument("--dir", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--pools", type=int, default=10)
@@ -81,7 +113,7 @@ def main():
             if status == 200:
                 took = f"{(time.monotonic() - changed) * 1000:.2f}"
                 break
-            # Before the change is live: 404 (nginx, Sluice) or 503 (HAProxy, no backend).
+            # Before the change is live: 404 (nginx, Sluice, Envoy, Traefik) or 503 (HAProxy, no backend).
             if failed or status not in (404, 503):
                 errors += 1
             time.sleep(0.001)

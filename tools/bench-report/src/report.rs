@@ -16,6 +16,28 @@ pub struct Report {
     sections: String,
 }
 
+/// The peers measured besides nginx and HAProxy, as the scripts name their
+/// targets and as the summary names them.
+const OTHER_PEERS: [(&str, &str); 2] = [("envoy", "Envoy"), ("traefik", "Traefik")];
+
+/// Of `OTHER_PEERS`, those among `targets`.
+fn other_peers(targets: &[String]) -> Vec<(&'static str, &'static str)> {
+    OTHER_PEERS.iter().copied().filter(|(t, _)| targets.iter().any(|x| x == t)).collect()
+}
+
+/// The targets of a results file whose first column is `TARGET-LOAD`
+/// (compare-tls), in first-seen order.
+fn targets_before_load(rows: &Rows, loads: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in rows.distinct(0) {
+        let t = loads.iter().find_map(|l| v.strip_suffix(&format!("-{l}"))).unwrap_or(&v).to_owned();
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
 fn ratio(a: Option<Stat>, b: Option<Stat>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b.median > 0.0 => format!("{:.2}×", a.median / b.median),
@@ -88,6 +110,9 @@ impl Report {
             ratio(stat("sluice", 4, millis), stat("nginx", 4, millis)),
             "nginx",
         );
+        for (t, name) in other_peers(&targets) {
+            self.note("L7 keep-alive", "requests/s", ratio(s, stat(t, 2, number)), name);
+        }
         self.section("l7", &["l7-throughput", "l7-latency"]);
         Ok(())
     }
@@ -106,14 +131,18 @@ impl Report {
                 &[Series { name: "req/s".into(), values }],
             )?;
             self.note("HTTP/2 (h2c)", "requests/s", ratio(stat("sluice"), stat("nginx")), "nginx");
+            for (t, name) in other_peers(&targets) {
+                self.note("HTTP/2 (h2c)", "requests/s", ratio(stat("sluice"), stat(t)), name);
+            }
             self.section("h2", &["h2-throughput"]);
         }
         let Some(rows) = self.rows("tls") else { return Ok(()) };
         let loads = ["keepalive".to_owned(), "handshake".to_owned()];
         let stat = |t: &str, load: &str| Stat::of(&rows.values(&[(0, &format!("{t}-{load}"))], 2, number));
-        let series: Vec<Series<Option<Stat>>> = ["nginx", "haproxy", "sluice"]
+        let targets = targets_before_load(&rows, &loads);
+        let series: Vec<Series<Option<Stat>>> = targets
             .iter()
-            .map(|t| Series { name: (*t).into(), values: loads.iter().map(|l| stat(t, l)).collect() })
+            .map(|t| Series { name: t.clone(), values: loads.iter().map(|l| stat(t, l)).collect() })
             .collect();
         bars(&self.plot_path("tls"), "HTTPS: keep-alive requests/s and handshakes/s", "per second", &loads, &series)?;
         self.note(
@@ -134,6 +163,15 @@ impl Report {
             ratio(stat("sluice", "handshake"), stat("haproxy", "handshake")),
             "HAProxy",
         );
+        for (t, name) in other_peers(&targets) {
+            self.note("HTTPS keep-alive", "requests/s", ratio(stat("sluice", "keepalive"), stat(t, "keepalive")), name);
+            self.note(
+                "HTTPS new connections",
+                "handshakes/s",
+                ratio(stat("sluice", "handshake"), stat(t, "handshake")),
+                name,
+            );
+        }
         self.section("tls", &["tls"]);
         Ok(())
     }
@@ -181,12 +219,12 @@ impl Report {
                 .filter_map(|h| Some((h.parse().ok()?, Stat::of(&rows.values(&[(0, t), (1, h)], c, number))?.median)))
                 .collect()
         };
-        let targets = ["nginx", "haproxy", "sluice"];
+        let targets = rows.distinct(0);
         let series = |c: usize, scale: f64| -> Vec<Series<(f64, f64)>> {
             targets
                 .iter()
                 .map(|t| Series {
-                    name: (*t).into(),
+                    name: t.clone(),
                     values: curve(t, c).into_iter().map(|(x, y)| (x, y / scale)).collect(),
                 })
                 .collect()
@@ -211,6 +249,10 @@ impl Report {
             self.note("Route scale", &what, ratio(stat("sluice", 3), stat("nginx", 3)), "nginx");
             let what = format!("memory at {largest} hosts (lower is better)");
             self.note("Route scale", &what, ratio(stat("sluice", 4), stat("nginx", 4)), "nginx");
+            for (t, name) in other_peers(&targets) {
+                let what = format!("requests/s at {largest} hosts");
+                self.note("Route scale", &what, ratio(stat("sluice", 3), stat(t, 3)), name);
+            }
         }
         self.section("scale", &["scale-throughput", "scale-memory"]);
         Ok(())
@@ -220,7 +262,7 @@ impl Report {
     /// and the requests that failed meanwhile.
     pub fn churn(&mut self) -> Result<(), Box<dyn std::error::Error>> {
         let Some(rows) = self.rows("churn") else { return Ok(()) };
-        let proxies = ["sluice", "nginx", "haproxy"];
+        let proxies: Vec<String> = rows.distinct(0).into_iter().filter(|k| !k.starts_with("load-")).collect();
         let percentile = |kind: &str, q: f64| -> Option<Stat> {
             let mut v = rows.values(&[(0, kind)], 2, number);
             v.sort_by(f64::total_cmp);
@@ -230,7 +272,7 @@ impl Report {
         let quantiles = [("p50", 0.5), ("p99", 0.99)];
         let series: Vec<Series<Option<Stat>>> = proxies
             .iter()
-            .map(|k| Series { name: (*k).into(), values: quantiles.iter().map(|(_, q)| percentile(k, *q)).collect() })
+            .map(|k| Series { name: k.clone(), values: quantiles.iter().map(|(_, q)| percentile(k, *q)).collect() })
             .collect();
         let names: Vec<String> = quantiles.iter().map(|q| q.0.to_owned()).collect();
         bars(&self.plot_path("churn"), "Churn: change to first request served", "ms", &names, &series)?;
@@ -239,8 +281,11 @@ impl Report {
             let load: f64 = [2, 3].iter().flat_map(|c| rows.values(&[(0, &format!("load-{k}"))], *c, number)).sum();
             probes + load
         };
-        for peer in ["nginx", "haproxy"] {
-            let name = if peer == "nginx" { "nginx reload" } else { "HAProxy reload" };
+        let mut peers = vec![("nginx", "nginx reload"), ("haproxy", "HAProxy reload")];
+        for (t, _) in other_peers(&proxies) {
+            peers.push((t, if t == "envoy" { "Envoy file RDS" } else { "Traefik file provider" }));
+        }
+        for (peer, name) in peers {
             self.note(
                 "Churn",
                 "propagation p50 (lower is better)",
@@ -361,5 +406,70 @@ fn collect_estimates(root: &Path, dir: &Path, out: &mut Vec<(String, f64)>) {
         } else if path.is_dir() {
             collect_estimates(root, &path, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A results directory holding the given files.
+    fn results(files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("bench-report-test-{}-{}", std::process::id(), files[0].0));
+        std::fs::create_dir_all(dir.join("plots")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    fn summary_rows(report: &Report) -> Vec<String> {
+        report.summary.iter().map(|r| r.join(" | ")).collect()
+    }
+
+    #[test]
+    fn tls_targets_are_read_from_the_results() {
+        let rows = "nginx-keepalive\t1\t100\nenvoy-keepalive\t1\t50\nsluice-keepalive\t1\t80\n\
+                    nginx-handshake\t1\t10\nenvoy-handshake\t1\t20\nsluice-handshake\t1\t10\n";
+        let dir = results(&[("tls.tsv", rows)]);
+        let loads = ["keepalive".to_owned(), "handshake".to_owned()];
+        assert_eq!(
+            targets_before_load(&Rows::read(&dir.join("tls.tsv")).unwrap(), &loads),
+            ["nginx", "envoy", "sluice"]
+        );
+        let mut report = Report::new(&dir, "plots");
+        report.tls().unwrap();
+        let notes = summary_rows(&report);
+        assert!(notes.contains(&"HTTPS keep-alive | requests/s | 1.60× | Envoy".to_owned()), "{notes:?}");
+        assert!(notes.contains(&"HTTPS new connections | handshakes/s | 0.50× | Envoy".to_owned()), "{notes:?}");
+        assert!(!notes.iter().any(|n| n.ends_with("Traefik")), "no Traefik rows, no Traefik notes: {notes:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn envoy_and_traefik_join_the_l7_scale_and_churn_summaries() {
+        let l7 = "nginx\t1\t100\t1ms\t2ms\t20\t\t3ms\nenvoy\t1\t50\t1ms\t2ms\t40\t\t3ms\n\
+                  traefik\t1\t25\t1ms\t2ms\t80\t\t3ms\nsluice\t1\t50\t1ms\t2ms\t40\t\t3ms\n";
+        let scale = "nginx\t10\t1\t100\t1024\t20\t0\ntraefik\t10\t1\t20\t2048\t90\t0\nsluice\t10\t1\t40\t1024\t50\t0\n";
+        let churn = "sluice\t0\t100\t0\nenvoy\t0\t50\t0\ntraefik\t0\t2000\t0\nnginx\t0\t400\t0\nhaproxy\t0\t100\t0\n\
+                     load-sluice\t10\t0\t0\nload-envoy\t10\t0\t0\nload-traefik\t10\t1\t2\n";
+        let dir = results(&[("l7.tsv", l7), ("scale.tsv", scale), ("churn.tsv", churn)]);
+        let mut report = Report::new(&dir, "plots");
+        report.l7().unwrap();
+        report.scale().unwrap();
+        report.churn().unwrap();
+        let notes = summary_rows(&report);
+        for want in [
+            "L7 keep-alive | requests/s | 1.00× | Envoy",
+            "L7 keep-alive | requests/s | 2.00× | Traefik",
+            "Route scale | requests/s at 10 hosts | 2.00× | Traefik",
+            "Churn | propagation p50 (lower is better) | 2.00× | Envoy file RDS",
+            "Churn | propagation p50 (lower is better) | 0.05× | Traefik file provider",
+            "Churn | failed requests | 0 against 3 | Traefik file provider",
+        ] {
+            assert!(notes.contains(&want.to_owned()), "missing {want:?} in {notes:?}");
+        }
+        assert!(!notes.iter().any(|n| n.starts_with("Route scale") && n.ends_with("Envoy")), "{notes:?}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
