@@ -167,10 +167,10 @@ pub struct RunArgs {
     /// open (nginx's `keepalive_timeout`).
     #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
     pub keepalive_timeout_seconds: u64,
-    /// The L7 proxy loop: `pingora` (pingora-proxy's pipeline) or `owned`
-    /// (Sluice's own loop on pingora-core; in progress, HTTP/1 upstreams over
-    /// plain TCP only).
-    #[arg(long, value_enum, default_value_t = L7Engine::Pingora, hide = true)]
+    /// The L7 proxy loop: `owned` (Sluice's own loop on pingora-core) or
+    /// `pingora` (pingora-proxy's pipeline, kept as the reference the
+    /// benchmarks compare against).
+    #[arg(long, value_enum, default_value_t = L7Engine::Owned, hide = true)]
     pub l7_engine: L7Engine,
     /// Seconds the connections of a removed L4 listener may go on.
     #[arg(long, default_value_t = 300)]

@@ -10,6 +10,7 @@ use super::request_limits;
 use crate::affinity::request_cookie;
 use crate::route_table::{RouteTable, SplitKey};
 use pingora_http::RequestHeader;
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -141,4 +142,18 @@ pub(super) fn request_host(req: &RequestHeader) -> &str {
         .map(|a| a.as_str())
         .or_else(|| req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("")
+}
+
+/// Every `Cookie` header of the request as one list (split affinity reads
+/// its cookie from it); borrowed when there is one header.
+pub(super) fn request_cookies(req: &RequestHeader) -> Option<Cow<'_, str>> {
+    let mut all = req.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok());
+    let first = all.next()?;
+    match all.next() {
+        None => Some(Cow::Borrowed(first)),
+        Some(second) => {
+            let joined = [first, second].into_iter().chain(all).collect::<Vec<_>>().join("; ");
+            Some(Cow::Owned(joined))
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! A listener holding `max_connections` stops accepting until one closes
 //! (HAProxy's `maxconn`): the kernel queues the rest, none is refused.
 
-use super::admission::Scheme;
+use super::admission::{ListenerRoutes, Scheme};
 use super::client_stream::ClientStream;
 use super::engine::Engine;
 use super::service::HttpService;
@@ -18,6 +18,7 @@ use crate::tls::{SniResolver, TlsSide, self_signed};
 use crate::workers::Workers;
 use arc_swap::ArcSwap;
 use pingora_core::apps::{HttpServerOptions, ServerApp};
+use pingora_core::connectors::ConnectorOptions;
 use pingora_core::protocols::Stream;
 use pingora_core::protocols::l4::listener::Listener;
 use pingora_core::server::configuration::ServerConf;
@@ -51,13 +52,14 @@ pub struct ListenerOptions {
     pub engine: EngineKind,
 }
 
-/// The L7 proxy loop: pingora-proxy's `ProxyHttp` pipeline (the default),
-/// or Sluice's own loop on pingora-core (issue 21, in progress).
+/// The L7 proxy loop: Sluice's own on pingora-core (the default), or
+/// pingora-proxy's `ProxyHttp` pipeline, the reference it is measured
+/// against.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum EngineKind {
     #[default]
-    Pingora,
     Owned,
+    Pingora,
 }
 
 pub struct HttpListeners {
@@ -187,8 +189,9 @@ impl HttpListeners {
     /// never move between threads.
     fn engine(&self, l: &HttpListener, scheme: Scheme) -> Arc<Engine> {
         let (port, https_port) = (l.address.port(), self.options.https_port);
-        let options = self.server_options(scheme);
-        Arc::new(Engine::new(self.table.clone(), &l.route_config, port, scheme, https_port, options))
+        let routes = ListenerRoutes { route_config: l.route_config.clone(), scheme, https_port };
+        let connector = ConnectorOptions::from_server_conf(&self.conf);
+        Arc::new(Engine::new(self.table.clone(), routes, port, self.server_options(scheme), connector))
     }
 
     /// pingora-proxy's pipeline for one worker of listener `l`.

@@ -1,10 +1,11 @@
 //! The pingora `ProxyHttp` service: one table read per request, then route,
 //! canary or split, endpoint, forwarded headers, retries and metrics.
 
-use super::admission::{Admission, ListenerRoutes, Scheme, host_without_port, request_host};
+use super::admission::{Admission, ListenerRoutes, Scheme, host_without_port, request_cookies, request_host};
 use super::client_stream::ClientStream;
 use super::context::RequestCtx;
 use super::forwarded::{self, Downstream};
+use super::peer::upstream_peer;
 use super::retry::{self, RETRY_STATUS};
 use crate::cluster::PickInput;
 use crate::metrics::METRICS;
@@ -17,12 +18,9 @@ use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use sluice_config::{RetryOn, UpstreamProtocol};
+use sluice_config::RetryOn;
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
-
-/// How long an idle upstream connection stays in the keep-alive pool.
-const UPSTREAM_IDLE: Duration = Duration::from_secs(60);
+use std::time::Instant;
 
 /// The L7 proxy of one listener.
 pub struct HttpService {
@@ -110,19 +108,8 @@ impl ProxyHttp for HttpService {
         let (Some(route), Some(cluster)) = (&ctx.route, &ctx.cluster) else {
             return Error::e_explain(ErrorType::HTTPStatus(503), "no route");
         };
-        let req = session.req_header();
-        let mut cookies = req.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok());
-        let joined;
-        let cookies = match (cookies.next(), cookies.next()) {
-            (Some(one), None) => Some(one),
-            (Some(first), Some(second)) => {
-                joined =
-                    std::iter::once(first).chain(std::iter::once(second)).chain(cookies).collect::<Vec<_>>().join("; ");
-                Some(joined.as_str())
-            }
-            _ => None,
-        };
-        let input = PickInput { client_ip: ctx.client_ip, key_hash: ctx.key_hash, cookies };
+        let cookies = request_cookies(session.req_header());
+        let input = PickInput { client_ip: ctx.client_ip, key_hash: ctx.key_hash, cookies: cookies.as_deref() };
         let Some(picked) = cluster.pick(&input, &ctx.tried) else {
             return Error::e_explain(ErrorType::HTTPStatus(503), "no ready endpoint");
         };
@@ -134,21 +121,8 @@ impl ProxyHttp for HttpService {
             ctx.set_cookie = picked.set_cookie;
         }
         ctx.attempt_started = Some(Instant::now());
-        let p = &route.policy;
-        let tls = matches!(p.upstream_protocol, UpstreamProtocol::Https | UpstreamProtocol::Grpcs);
-        let sni = if tls { host_without_port(request_host(session.req_header())).to_owned() } else { String::new() };
-        let mut peer = HttpPeer::new(addr, tls, sni);
-        peer.options.verify_cert = p.upstream_verify;
-        peer.options.verify_hostname = p.upstream_verify;
-        peer.options.connection_timeout = Some(Duration::from_millis(p.connect_timeout_ms));
-        peer.options.read_timeout = Some(Duration::from_millis(p.read_timeout_ms));
-        peer.options.write_timeout = Some(Duration::from_millis(p.send_timeout_ms));
-        peer.options.idle_timeout = Some(UPSTREAM_IDLE);
-        match p.upstream_protocol {
-            UpstreamProtocol::H2c | UpstreamProtocol::Grpcs => peer.options.set_http_version(2, 2),
-            UpstreamProtocol::Https => peer.options.set_http_version(1, 1),
-            UpstreamProtocol::Http1 => {}
-        }
+        let host = host_without_port(request_host(session.req_header()));
+        let peer = upstream_peer(addr, &route.policy, host);
         Ok(Box::new(peer))
     }
 

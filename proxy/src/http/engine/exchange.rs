@@ -1,24 +1,24 @@
 //! One proxied exchange: attempts on the cluster's endpoints until one
 //! answers or the retry policy says stop, then the answer streamed back.
 
+use super::upstream::Upstream;
 use super::{Engine, local};
 use crate::cluster::PickInput;
-use crate::http::admission::request_host;
+use crate::http::admission::{host_without_port, request_cookies, request_host};
 use crate::http::context::RequestCtx;
 use crate::http::forwarded::{self, Downstream};
+use crate::http::hop_by_hop;
+use crate::http::peer::upstream_tls;
 use crate::http::retry;
 use crate::metrics::METRICS;
-use pingora_core::protocols::Stream;
 use pingora_core::protocols::http::ServerSession;
-use pingora_core::protocols::http::v1::client::HttpSession;
+use pingora_core::protocols::http::client::HttpSession;
+use pingora_core::protocols::http::v1::client::HttpSession as Http1Session;
 use pingora_error::{Error, ErrorType};
-use pingora_http::RequestHeader;
+use pingora_http::{RequestHeader, ResponseHeader};
 use sluice_config::{RetryOn, RoutePolicy, UpstreamProtocol};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
-/// How long an idle upstream connection is kept.
-const UPSTREAM_IDLE: Duration = Duration::from_secs(60);
+use std::time::Instant;
 
 /// How an attempt ended.
 enum Attempt {
@@ -43,11 +43,9 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         return local(session, ctx, 503).await;
     };
     let policy = &route.policy;
-    if policy.upstream_protocol != UpstreamProtocol::Http1 {
-        // Not carried by this engine yet.
-        return local(session, ctx, 502).await;
-    }
-    let Ok(upstream_req) = upstream_request(engine, session, ctx) else { return local(session, ctx, 400).await };
+    let Ok(upstream_req) = upstream_request(engine, session, ctx, policy) else {
+        return local(session, ctx, 400).await;
+    };
     if expects_continue(session.req_header()) && session.write_continue_response().await.is_err() {
         return false;
     }
@@ -55,7 +53,7 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         session.enable_retry_buffering();
     }
     let idempotent = session.req_header().method.is_idempotent();
-    let cookies = joined_cookies(session.req_header());
+    let cookies = request_cookies(session.req_header()).map(|c| c.into_owned());
     let mut stale_retried = false;
     loop {
         let input = PickInput { client_ip: ctx.client_ip, key_hash: ctx.key_hash, cookies: cookies.as_deref() };
@@ -120,25 +118,19 @@ async fn attempt(
     address: SocketAddr,
     policy: &RoutePolicy,
 ) -> (Attempt, bool) {
-    let pooled = engine.pool.take(address, UPSTREAM_IDLE);
-    let reused = pooled.is_some();
-    let stream = match pooled {
-        Some(s) => s,
-        None => match connect(address, Duration::from_millis(policy.connect_timeout_ms)).await {
-            Ok(s) => s,
-            Err(e) => return (Attempt::Failed(e), false),
-        },
+    let host = host_without_port(request_host(req));
+    let mut upstream = match engine.upstreams.connect(address, policy, host).await {
+        Ok(upstream) => upstream,
+        Err(e) => return (Attempt::Failed(e), false),
     };
-    let mut upstream = HttpSession::new(stream);
-    upstream.read_timeout = Some(Duration::from_millis(policy.read_timeout_ms));
-    upstream.write_timeout = Some(Duration::from_millis(policy.send_timeout_ms));
-    if let Err(e) = upstream.write_request_header(Box::new(req.clone())).await {
+    let reused = upstream.reused;
+    if let Err(e) = upstream.session.write_request_header(Box::new(req.clone())).await {
         return (Attempt::Failed(e), reused);
     }
     // An upgrade's bytes after its head belong to the new protocol: they
     // go through once the upstream has switched (101).
-    let upgrade = session.is_upgrade_req();
-    let sent = if upgrade { Ok(true) } else { send_body(session, ctx, &mut upstream, policy).await };
+    let upgrade = session.is_upgrade_req() && upstream.session.as_http1().is_some();
+    let sent = if upgrade { Ok(true) } else { send_body(session, ctx, &mut upstream.session, policy).await };
     match sent {
         Ok(true) => {}
         Ok(false) => return (Attempt::TooLarge, reused),
@@ -147,13 +139,25 @@ async fn attempt(
     // The client may give up while the upstream thinks: that ends the
     // exchange (499) instead of waiting out the upstream.
     let read = tokio::select! {
-        read = upstream.read_response() => read,
+        read = final_response(&mut upstream.session) => read,
         () = client_gone(session) => return (Attempt::ClientGone, reused),
     };
     if let Err(e) = read {
         return (Attempt::Failed(e), reused);
     }
-    (respond(engine, session, ctx, upstream, address, policy).await, reused)
+    (respond(engine, session, ctx, upstream, policy).await, reused)
+}
+
+/// Reads the upstream's response head, past any informational (1xx) one
+/// but a protocol switch: the client gets the final answer.
+async fn final_response(upstream: &mut HttpSession) -> Result<(), Box<Error>> {
+    loop {
+        upstream.read_response_header().await?;
+        match upstream.response_header().map(|r| r.status.as_u16()) {
+            Some(100..=100 | 102..=199) => continue,
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// The request body to the upstream: what a previous attempt buffered, then
@@ -167,7 +171,7 @@ async fn send_body(
     if ctx.tried.len() > 1
         && let Some(buffered) = session.get_retry_buffer()
     {
-        upstream.write_body(&buffered).await?;
+        upstream.write_request_body(buffered, false).await?;
     }
     while let Some(chunk) = session.read_request_body().await? {
         ctx.body_bytes += chunk.len() as u64;
@@ -176,25 +180,24 @@ async fn send_body(
         }
         // An empty chunk written chunked would end the upstream's body.
         if !chunk.is_empty() {
-            upstream.write_body(&chunk).await?;
+            upstream.write_request_body(chunk, false).await?;
         }
     }
-    upstream.finish_body().await?;
+    upstream.finish_request_body().await?;
     Ok(true)
 }
 
 /// The upstream's answer to the client: held back if the retry policy names
-/// its status, else its head and body streamed through; the upstream
-/// connection pooled when it may be.
+/// its status, else its head, body and (to an HTTP/2 client) trailers
+/// streamed through; the upstream connection kept when it may be.
 async fn respond(
     engine: &Engine,
     session: &mut ServerSession,
     ctx: &mut RequestCtx,
-    mut upstream: HttpSession,
-    address: SocketAddr,
+    mut upstream: Upstream,
     policy: &RoutePolicy,
 ) -> Attempt {
-    let Some(mut resp) = upstream.resp_header().cloned() else {
+    let Some(mut resp) = upstream.session.response_header().cloned() else {
         return Attempt::Failed(Error::new(ErrorType::InvalidHTTPHeader));
     };
     let status = resp.status.as_u16();
@@ -216,16 +219,21 @@ async fn respond(
     {
         return Attempt::Answered(false);
     }
+    if upstream.session.as_http2().is_some() && !session.is_http2() && as_http1_response(&mut resp, session).is_err() {
+        return Attempt::Answered(false);
+    }
     if session.write_response_header(Box::new(resp)).await.is_err() {
         return Attempt::Answered(false);
     }
     if status == 101 && session.is_upgrade_req() {
-        upstream.maybe_upgrade_body_writer();
-        bridge(session, &mut upstream).await;
+        if let HttpSession::H1(h1) = &mut upstream.session {
+            h1.maybe_upgrade_body_writer();
+            bridge(session, h1).await;
+        }
         return Attempt::Answered(false);
     }
     loop {
-        match upstream.read_body_bytes().await {
+        match upstream.session.read_response_body().await {
             Ok(Some(data)) => {
                 if session.write_response_body(data, false).await.is_err() {
                     return Attempt::Answered(false);
@@ -236,14 +244,35 @@ async fn respond(
             Err(_) => return Attempt::Answered(false),
         }
     }
+    // Trailers (gRPC's status among them) reach an HTTP/2 client; an
+    // HTTP/1 client gets none, as from nginx.
+    if let HttpSession::H2(h2) = &mut upstream.session {
+        match h2.read_trailers().await {
+            Ok(Some(trailers)) if session.is_http2() => {
+                if session.write_response_trailers(trailers).await.is_err() {
+                    return Attempt::Answered(false);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return Attempt::Answered(false),
+        }
+    }
     if session.finish_body().await.is_err() {
         return Attempt::Answered(false);
     }
-    upstream.respect_keepalive();
-    if let Some(stream) = upstream.reuse().await {
-        engine.pool.put(address, stream);
-    }
+    engine.upstreams.release(upstream).await;
     Attempt::Answered(true)
+}
+
+/// An HTTP/2 upstream's answer as an HTTP/1 client takes it: chunked when
+/// it has a body of no stated length.
+fn as_http1_response(resp: &mut ResponseHeader, session: &ServerSession) -> Result<(), Box<Error>> {
+    resp.set_version(http::Version::HTTP_11);
+    let no_body = session.req_header().method == http::Method::HEAD || matches!(resp.status.as_u16(), 204 | 304);
+    if !no_body && !resp.status.is_informational() && resp.headers.get(http::header::CONTENT_LENGTH).is_none() {
+        resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+    }
+    Ok(())
 }
 
 /// Resolves once the client has gone away: its HTTP/2 stream reset or
@@ -267,7 +296,7 @@ async fn client_gone(session: &mut ServerSession) {
 
 /// An upgraded connection (WebSocket): bytes both ways until either side
 /// closes; the connections are not reused after.
-async fn bridge(session: &mut ServerSession, upstream: &mut HttpSession) {
+async fn bridge(session: &mut ServerSession, upstream: &mut Http1Session) {
     loop {
         tokio::select! {
             from_client = session.read_request_body() => match from_client {
@@ -290,30 +319,31 @@ async fn bridge(session: &mut ServerSession, upstream: &mut HttpSession) {
     }
 }
 
-/// A new connection to `address`, within `timeout`.
-async fn connect(address: SocketAddr, timeout: Duration) -> Result<Stream, Box<Error>> {
-    let connecting = tokio::net::TcpStream::connect(address);
-    let tcp = match tokio::time::timeout(timeout, connecting).await {
-        Ok(Ok(tcp)) => tcp,
-        Ok(Err(e)) => {
-            let kind = match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => ErrorType::ConnectRefused,
-                _ => ErrorType::ConnectError,
-            };
-            return Err(Error::because(kind, format!("connecting to {address}"), e));
-        }
-        Err(_) => return Err(Error::explain(ErrorType::ConnectTimedout, format!("connecting to {address}"))),
-    };
-    let _ = tcp.set_nodelay(true);
-    Ok(Box::new(pingora_core::protocols::l4::stream::Stream::from(tcp)))
-}
-
-/// The request as the upstream gets it: HTTP/1.1, origin-form target, a
-/// Host, the forwarded headers, no `Expect` (answered here).
-fn upstream_request(engine: &Engine, session: &ServerSession, ctx: &RequestCtx) -> Result<RequestHeader, Box<Error>> {
+/// The request as the upstream gets it: the forwarded headers, no
+/// hop-by-hop fields, no `Expect` (answered here); to an HTTP/1 upstream in
+/// HTTP/1.1 with an origin-form target and a Host, to an HTTP/2 one with
+/// its authority and scheme.
+fn upstream_request(
+    engine: &Engine,
+    session: &mut ServerSession,
+    ctx: &RequestCtx,
+    policy: &RoutePolicy,
+) -> Result<RequestHeader, Box<Error>> {
+    let h2_upstream = matches!(policy.upstream_protocol, UpstreamProtocol::H2c | UpstreamProtocol::Grpcs);
+    let has_body = !session.is_body_empty();
+    let upgrade_allowed = !h2_upstream && session.req_header().version == http::Version::HTTP_11;
     let downstream = session.req_header();
     let mut req = downstream.clone();
-    if session.is_http2() {
+    hop_by_hop::strip(&mut req, upgrade_allowed, has_body && !h2_upstream)?;
+    req.remove_header(&http::header::EXPECT);
+    if h2_upstream {
+        let authority = request_host(downstream);
+        let scheme = if upstream_tls(policy) { "https" } else { "http" };
+        let target = downstream.uri.path_and_query().map_or("/", |p| p.as_str());
+        let uri = http::Uri::builder().scheme(scheme).authority(authority).path_and_query(target).build();
+        req.set_uri(uri.map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "the request's authority", e))?);
+        req.set_version(http::Version::HTTP_2);
+    } else if session.is_http2() {
         req.set_version(http::Version::HTTP_11);
         if req.headers.get(http::header::HOST).is_none()
             && let Some(authority) = downstream.uri.authority()
@@ -326,7 +356,6 @@ fn upstream_request(engine: &Engine, session: &ServerSession, ctx: &RequestCtx) 
             req.set_uri(uri);
         }
     }
-    req.remove_header(&http::header::EXPECT);
     let forwarded = Downstream {
         client_ip: ctx.client_ip,
         host: request_host(downstream),
@@ -340,12 +369,6 @@ fn upstream_request(engine: &Engine, session: &ServerSession, ctx: &RequestCtx) 
 
 fn expects_continue(req: &RequestHeader) -> bool {
     req.headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-}
-
-/// Every `Cookie` header of the request, as one list.
-fn joined_cookies(req: &RequestHeader) -> Option<String> {
-    let all: Vec<&str> = req.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
-    (!all.is_empty()).then(|| all.join("; "))
 }
 
 /// Whether an error on a pooled connection means the upstream had closed it

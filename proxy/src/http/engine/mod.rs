@@ -5,15 +5,11 @@
 //! endpoints over this worker's idle connections, the response streamed
 //! back, both connections kept alive when they can be.
 //!
-//! In progress (issue 21): HTTP/1 upstreams over plain TCP, WebSocket
-//! upgrades among them. Routes that need TLS or HTTP/2 to the upstream are
-//! answered 502 by this engine until it carries them; the default engine is
-//! still pingora-proxy's.
-
 mod exchange;
 mod pool;
+mod upstream;
 
-use super::admission::{Admission, ListenerRoutes, Scheme};
+use super::admission::{Admission, ListenerRoutes};
 use super::client_stream::ClientStream;
 use super::context::RequestCtx;
 use crate::metrics::METRICS;
@@ -21,12 +17,13 @@ use crate::route_table::RouteTable;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream};
+use pingora_core::connectors::ConnectorOptions;
 use pingora_core::protocols::Stream;
 use pingora_core::protocols::http::ServerSession;
 use pingora_core::server::ShutdownWatch;
 use pingora_http::ResponseHeader;
-use pool::IdlePool;
 use std::sync::Arc;
+use upstream::Upstreams;
 
 /// One listener's proxy loop on one worker.
 pub struct Engine {
@@ -34,22 +31,20 @@ pub struct Engine {
     routes: ListenerRoutes,
     /// The listener's port as `X-Forwarded-Port` carries it.
     port: http::HeaderValue,
-    pool: IdlePool,
+    upstreams: Upstreams,
     /// h2c, the HTTP/2 idle timeout.
     options: HttpServerOptions,
 }
 
 impl Engine {
-    pub fn new(
+    pub(super) fn new(
         table: Arc<ArcSwap<RouteTable>>,
-        route_config: &str,
+        routes: ListenerRoutes,
         port: u16,
-        scheme: Scheme,
-        https_port: u16,
         options: HttpServerOptions,
+        connector: ConnectorOptions,
     ) -> Self {
-        let routes = ListenerRoutes { route_config: route_config.to_owned(), scheme, https_port };
-        Engine { table, routes, port: port.into(), pool: IdlePool::default(), options }
+        Engine { table, routes, port: port.into(), upstreams: Upstreams::new(connector), options }
     }
 
     /// Serves the request read into `session`; `Ok(true)` when the client

@@ -1,0 +1,90 @@
+//! The upstream connection of one attempt. Plain HTTP/1, the common case,
+//! comes from this worker's idle list; TLS and HTTP/2 go through pingora's
+//! connector, which negotiates ALPN, checks certificates and multiplexes
+//! HTTP/2 streams over its own pool.
+
+use super::pool::IdlePool;
+use crate::http::peer::{UPSTREAM_IDLE, upstream_peer};
+use pingora_core::connectors::ConnectorOptions;
+use pingora_core::connectors::http::Connector;
+use pingora_core::protocols::Stream;
+use pingora_core::protocols::http::client::HttpSession;
+use pingora_core::protocols::http::v1::client::HttpSession as Http1Session;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorType};
+use sluice_config::{RoutePolicy, UpstreamProtocol};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Where a worker's attempts get their upstream connections.
+pub(super) struct Upstreams {
+    idle: IdlePool,
+    connector: Connector,
+}
+
+/// An attempt's session to its upstream.
+pub(super) struct Upstream {
+    pub session: HttpSession,
+    /// It came from a pool: the upstream may have closed it while idle.
+    pub reused: bool,
+    /// The TLS or HTTP/2 peer the connector pools it under; `None` for the
+    /// plain idle list.
+    peer: Option<Box<HttpPeer>>,
+    address: SocketAddr,
+}
+
+impl Upstreams {
+    pub fn new(connector: ConnectorOptions) -> Self {
+        Upstreams { idle: IdlePool::default(), connector: Connector::new(Some(connector)) }
+    }
+
+    /// A session to `address` for a request to `host` under `policy`.
+    pub async fn connect(&self, address: SocketAddr, policy: &RoutePolicy, host: &str) -> Result<Upstream, Box<Error>> {
+        let (mut session, reused, peer) = if policy.upstream_protocol == UpstreamProtocol::Http1 {
+            let (stream, reused) = match self.idle.take(address, UPSTREAM_IDLE) {
+                Some(stream) => (stream, true),
+                None => (connect(address, Duration::from_millis(policy.connect_timeout_ms)).await?, false),
+            };
+            (HttpSession::H1(Http1Session::new(stream)), reused, None)
+        } else {
+            let peer = Box::new(upstream_peer(address, policy, host));
+            let (session, reused) = self.connector.get_http_session(&*peer).await?;
+            (session, reused, Some(peer))
+        };
+        session.set_read_timeout(Some(Duration::from_millis(policy.read_timeout_ms)));
+        session.set_write_timeout(Some(Duration::from_millis(policy.send_timeout_ms)));
+        Ok(Upstream { session, reused, peer, address })
+    }
+
+    /// Keeps a session whose exchange finished cleanly for the next request.
+    pub async fn release(&self, upstream: Upstream) {
+        match (upstream.session, upstream.peer) {
+            (HttpSession::H1(mut h1), None) => {
+                h1.respect_keepalive();
+                if let Some(stream) = h1.reuse().await {
+                    self.idle.put(upstream.address, stream);
+                }
+            }
+            (session, Some(peer)) => self.connector.release_http_session(session, &*peer, Some(UPSTREAM_IDLE)).await,
+            (HttpSession::H2(_) | HttpSession::Custom(_), None) => {}
+        }
+    }
+}
+
+/// A new plain connection to `address`, within `timeout`.
+async fn connect(address: SocketAddr, timeout: Duration) -> Result<Stream, Box<Error>> {
+    let connecting = tokio::net::TcpStream::connect(address);
+    let tcp = match tokio::time::timeout(timeout, connecting).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => {
+            let kind = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => ErrorType::ConnectRefused,
+                _ => ErrorType::ConnectError,
+            };
+            return Err(Error::because(kind, format!("connecting to {address}"), e));
+        }
+        Err(_) => return Err(Error::explain(ErrorType::ConnectTimedout, format!("connecting to {address}"))),
+    };
+    let _ = tcp.set_nodelay(true);
+    Ok(Box::new(pingora_core::protocols::l4::stream::Stream::from(tcp)))
+}
