@@ -1,9 +1,10 @@
-//! Sluice's own proxy loop (`--l7-engine owned`, issue 21, in progress) at
-//! the edges that are new with it, with curl as the client: a request body
-//! sent chunked behind `Expect: 100-continue`, a response larger than any
-//! buffer, and a pooled upstream connection the upstream closed while it
-//! was idle, which must be retried on a fresh connection, not failed; a
-//! WebSocket upgraded and bridged both ways.
+//! Sluice's own proxy loop at the edges that are new with it, with curl or
+//! raw sockets as the client: a request body sent chunked behind `Expect:
+//! 100-continue`, a response larger than any buffer, a pooled upstream
+//! connection the upstream closed while it was idle (retried on a fresh
+//! connection, not failed), a WebSocket bridged both ways, a chunked answer
+//! with trailers, an upstream closing mid-body, pipelined requests, and the
+//! client's hop-by-hop fields.
 
 mod common;
 use common::*;
@@ -126,4 +127,114 @@ async fn a_websocket_is_upgraded_and_bridged() {
     let manifests = service("blue", &[up]) + &ingress("ws", "ws.test", "/", "blue", &[]);
     let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
     websocket_round_trips(&s, "ws.test").await;
+}
+
+/// An upstream that answers every request on a connection with `answer`
+/// (after reading the request head), then closes the connection if
+/// `close_after`.
+async fn scripted_upstream(answer: &'static [u8], close_after: bool) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        if stream.write_all(answer).await.is_err() || close_after {
+                            return;
+                        }
+                    }
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    at
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_answer_with_trailers_reaches_an_http1_client_whole_and_without_them() {
+    let answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n\
+        5\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\nx-checksum: 1234\r\n\r\n";
+    let up = scripted_upstream(answer, false).await;
+    let manifests = service("chunky", &[up]) + &ingress("web", "web.test", "/", "chunky", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    let url = format!("http://{}/", s.http);
+    // Two requests on one client connection: the first answer ended cleanly.
+    let out = curl(&["-i", "-H", "Host: web.test", &url, &url, "-w", "[%{num_connects}]"]);
+    assert_eq!(out.matches("hello world!").count(), 2, "{out}");
+    assert!(
+        !out.to_ascii_lowercase().contains("x-checksum: 1234"),
+        "an HTTP/1 client gets no trailers, as from nginx: {out}"
+    );
+    assert!(out.ends_with("[0]"), "the second request reused the client connection: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_closes_mid_body_gives_the_client_a_broken_answer_not_a_short_one() {
+    let up = scripted_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nonly this", true).await;
+    let manifests = service("short", &[up]) + &ingress("web", "web.test", "/", "short", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-o", "/dev/null", "-H", "Host: web.test", &format!("http://{}/", s.http)])
+        .output()
+        .unwrap();
+    // curl's 18: the transfer closed with bytes remaining.
+    assert_eq!(out.status.code(), Some(18), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let port = free_port(&["127.0.0.2"]);
+    let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let _b = echo("blue", &[up], None);
+    let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    let mut conn = tokio::net::TcpStream::connect(s.http).await.unwrap();
+    let requests = "GET /first HTTP/1.1\r\nHost: web.test\r\n\r\n\
+        POST /second HTTP/1.1\r\nHost: web.test\r\nContent-Length: 4\r\n\r\nbody\
+        GET /third HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n";
+    conn.write_all(requests.as_bytes()).await.unwrap();
+    let mut answers = String::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read_to_string(&mut answers));
+    read.await.expect("the proxy closes after the third answer").unwrap();
+    assert_eq!(answers.matches("HTTP/1.1 200").count(), 3, "{answers}");
+    let at = |uri: &str| answers.find(&format!("\"uri\":\"{uri}\"")).unwrap_or_else(|| panic!("{uri} in {answers}"));
+    assert!(at("/first") < at("/second") && at("/second") < at("/third"), "{answers}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_by_hop_fields_stay_with_the_client() {
+    let port = free_port(&["127.0.0.2"]);
+    let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let _b = echo("blue", &[up], None);
+    let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    let url = format!("http://{}/", s.http);
+    let headers = ["Connection: keep-alive, X-Session", "X-Session: secret", "Keep-Alive: timeout=5", "X-Kept: 1"];
+    let args: Vec<&str> = headers.iter().flat_map(|h| ["-H", h]).chain(["-H", "Host: web.test", &url]).collect();
+    let echoed: serde_json::Value = serde_json::from_str(&curl(&args)).unwrap();
+    let seen = &echoed["headers"];
+    assert!(seen["x-session"].is_null() && seen["keep-alive"].is_null(), "{seen}");
+    assert_eq!(seen["x-kept"][0], "1");
+    // A field the proxy sets cannot be nominated away.
+    let refused = curl(&[
+        "-H",
+        "Connection: X-Forwarded-For",
+        "-H",
+        "Host: web.test",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &url,
+    ]);
+    assert_eq!(refused, "400");
 }
