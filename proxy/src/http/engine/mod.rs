@@ -97,6 +97,9 @@ impl HttpServerApp for Engine {
                 return None;
             }
         }
+        // A request the client sent before this one's answer (pipelining)
+        // is served next, in order, as nginx does.
+        session.set_pipelining_enabled(true);
         if *shutdown.borrow() {
             session.set_keepalive(None);
         }
@@ -108,6 +111,9 @@ impl HttpServerApp for Engine {
             client.request_done();
         }
         if !reusable {
+            // What was written reaches the client before the close (a
+            // broken answer shows as broken, not empty).
+            session.shutdown().await;
             return None;
         }
         let settings = HttpPersistentSettings::for_session(&session);
