@@ -238,3 +238,18 @@ async fn hop_by_hop_fields_stay_with_the_client() {
     ]);
     assert_eq!(refused, "400");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_requests_share_one_upstream_connection_and_it_is_counted() {
+    let port = free_port(&["127.0.0.2"]);
+    let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let _b = echo("blue", &[up], None);
+    let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[OWNED, &["--threads", "1"]].concat());
+    let c = client();
+    for _ in 0..20 {
+        assert_eq!(get(&c, s.http, "web.test", "/").await.status, 200);
+    }
+    let text = metrics(&s).await;
+    assert!(text.contains("sluice_upstream_connections_opened_total 1\n"), "{text}");
+}

@@ -1,6 +1,6 @@
 //! Proxy metrics, in the process's default Prometheus registry.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 use std::sync::LazyLock;
 
 pub struct ProxyMetrics {
@@ -40,6 +40,9 @@ pub struct ProxyMetrics {
     pub http_connections: IntGaugeVec,
     /// Times an L7 listener held its connection cap and paused accepting.
     pub http_listener_full: IntCounterVec,
+    /// Upstream connections the L7 proxy opened (against requests, how well
+    /// keep-alive to upstreams works).
+    pub upstream_connections: IntCounter,
 }
 
 /// Registers a metric in the default registry and returns it.
@@ -146,6 +149,10 @@ pub static METRICS: LazyLock<ProxyMetrics> = LazyLock::new(|| ProxyMetrics {
             &["listener"],
         )
         .expect("valid metric"),
+    ),
+    upstream_connections: register(
+        IntCounter::new("sluice_upstream_connections_opened_total", "Upstream connections the L7 proxy opened")
+            .expect("valid metric"),
     ),
     l4_bind_errors: register(
         IntCounterVec::new(Opts::new("sluice_l4_bind_errors_total", "L4 listeners that could not bind"), &["listener"])

@@ -5,6 +5,7 @@
 
 use super::pool::IdlePool;
 use crate::http::peer::{UPSTREAM_IDLE, upstream_peer};
+use crate::metrics::METRICS;
 use pingora_core::connectors::ConnectorOptions;
 use pingora_core::connectors::http::Connector;
 use pingora_core::protocols::Stream;
@@ -51,6 +52,9 @@ impl Upstreams {
             let (session, reused) = self.connector.get_http_session(&*peer).await?;
             (session, reused, Some(peer))
         };
+        if !reused {
+            METRICS.upstream_connections.inc();
+        }
         session.set_read_timeout(Some(Duration::from_millis(policy.read_timeout_ms)));
         session.set_write_timeout(Some(Duration::from_millis(policy.send_timeout_ms)));
         Ok(Upstream { session, reused, peer, address })
