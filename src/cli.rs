@@ -167,11 +167,6 @@ pub struct RunArgs {
     /// open (nginx's `keepalive_timeout`).
     #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
     pub keepalive_timeout_seconds: u64,
-    /// The L7 proxy loop: `owned` (Sluice's own loop on pingora-core) or
-    /// `pingora` (pingora-proxy's pipeline, kept as the reference the
-    /// benchmarks compare against).
-    #[arg(long, value_enum, default_value_t = L7Engine::Owned, hide = true)]
-    pub l7_engine: L7Engine,
     /// Seconds the connections of a removed L4 listener may go on.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,
@@ -274,10 +269,4 @@ fn parse_ebpf_lb(s: &str) -> Result<LbAlgorithm, String> {
         "maglev" => Ok(LbAlgorithm::Maglev),
         _ => Err(format!("{s}: expected random or maglev")),
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum L7Engine {
-    Pingora,
-    Owned,
 }

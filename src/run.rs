@@ -6,7 +6,7 @@
 //! new process started with `--upgrade`).
 
 use crate::admin::{AdminApp, AdminState};
-use crate::cli::{L7Engine, RunArgs};
+use crate::cli::RunArgs;
 use crate::kernel::Kernel;
 use crate::publish::Publisher;
 use pingora_core::server::configuration::{Opt, ServerConf};
@@ -19,7 +19,7 @@ use sluice_controller::sources::{
 };
 use sluice_controller::status::{StatusFeed, StatusOptions, StatusWriter, spawn_status_writer};
 use sluice_ebpf::{NodeHealth, TableOptions};
-use sluice_proxy::http::{EngineKind, ListenerOptions};
+use sluice_proxy::http::ListenerOptions;
 use sluice_proxy::{DataPlane, ListenSockets};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -136,10 +136,6 @@ fn start_data_plane(args: &RunArgs, options: &Options) -> Result<(Arc<DataPlane>
         https_port: options.https_listen.port(),
         header_timeout: Duration::from_secs(args.client_header_timeout_seconds),
         keepalive_timeout: Duration::from_secs(args.keepalive_timeout_seconds),
-        engine: match args.l7_engine {
-            L7Engine::Pingora => EngineKind::Pingora,
-            L7Engine::Owned => EngineKind::Owned,
-        },
     };
     let drain = Duration::from_secs(args.drain_seconds);
     let data_plane = DataPlane::new(threads, drain, listeners, args.udp_max_flows as usize)

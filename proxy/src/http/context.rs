@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// What one request carries from filter to filter.
+/// What one request carries from its admission through its attempts.
 #[derive(Default)]
 pub struct RequestCtx {
     pub route: Option<Arc<CompiledRoute>>,
@@ -16,8 +16,6 @@ pub struct RequestCtx {
     pub attempt_started: Option<Instant>,
     /// Set when the request was answered without an upstream (404, 413, 503).
     pub local_status: Option<u16>,
-    /// The request was counted in the active-requests gauge.
-    pub counted: bool,
     /// Request body bytes seen, for the body size limit.
     pub body_bytes: u64,
     pub client_ip: Option<IpAddr>,

@@ -1,7 +1,7 @@
 //! The L7 listeners of the Snapshot (`--http-listen`, `--https-listen`, a
 //! BCS Ingress rule's port), opened and closed with it. Each accepted
-//! connection (after the TLS handshake, on HTTPS) is handed to a pingora
-//! `HttpProxy` of that listener's route config. A removed listener stops
+//! connection (after the TLS handshake, on HTTPS) is handed to the worker's
+//! proxy loop (`engine/`) for that listener's route config. A removed listener stops
 //! accepting at once; its connections finish the request in flight and close.
 //! A listener holding `max_connections` stops accepting until one closes
 //! (HAProxy's `maxconn`): the kernel queues the rest, none is refused.
@@ -9,7 +9,6 @@
 use super::admission::{ListenerRoutes, Scheme};
 use super::client_stream::ClientStream;
 use super::engine::Engine;
-use super::service::HttpService;
 use crate::accept_backoff::AcceptBackoff;
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
@@ -22,7 +21,6 @@ use pingora_core::connectors::ConnectorOptions;
 use pingora_core::protocols::Stream;
 use pingora_core::protocols::l4::listener::Listener;
 use pingora_core::server::configuration::ServerConf;
-use pingora_proxy::HttpProxy;
 use rustls::sign::CertifiedKey;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -48,18 +46,6 @@ pub struct ListenerOptions {
     pub header_timeout: Duration,
     /// Time an idle keep-alive connection is kept open.
     pub keepalive_timeout: Duration,
-    /// Which proxy loop serves requests.
-    pub engine: EngineKind,
-}
-
-/// The L7 proxy loop: Sluice's own on pingora-core (the default), or
-/// pingora-proxy's `ProxyHttp` pipeline, the reference it is measured
-/// against.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum EngineKind {
-    #[default]
-    Owned,
-    Pingora,
 }
 
 pub struct HttpListeners {
@@ -157,10 +143,7 @@ impl HttpListeners {
             };
             for (worker, listener) in copies {
                 let accepting = accepting.clone();
-                match self.options.engine {
-                    EngineKind::Owned => worker.spawn(accept_loop(listener.into(), self.engine(l, scheme), accepting)),
-                    EngineKind::Pingora => worker.spawn(accept_loop(listener.into(), self.proxy(l, scheme), accepting)),
-                };
+                worker.spawn(accept_loop(listener.into(), self.engine(l, scheme), accepting));
             }
             tracing::info!(listener = %name, address = %address, tls, "HTTP listener open");
             let route_config = route_config.clone();
@@ -192,15 +175,6 @@ impl HttpListeners {
         let routes = ListenerRoutes { route_config: l.route_config.clone(), scheme, https_port };
         let connector = ConnectorOptions::from_server_conf(&self.conf);
         Arc::new(Engine::new(self.table.clone(), routes, port, self.server_options(scheme), connector))
-    }
-
-    /// pingora-proxy's pipeline for one worker of listener `l`.
-    fn proxy(&self, l: &HttpListener, scheme: Scheme) -> Arc<HttpProxy<HttpService>> {
-        let (port, https_port) = (l.address.port(), self.options.https_port);
-        let service = HttpService::new(self.table.clone(), &l.route_config, port, scheme).with_https_port(https_port);
-        let mut proxy = pingora_proxy::http_proxy(&self.conf, service);
-        proxy.server_options = Some(self.server_options(scheme));
-        Arc::new(proxy)
     }
 
     /// Stops every listener for good (shutdown, or the new process took

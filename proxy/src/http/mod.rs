@@ -1,4 +1,5 @@
-//! The L7 proxy: a pingora `ProxyHttp` service over the swapped RouteTable.
+//! The L7 proxy: Sluice's own loop on pingora-core's HTTP sessions, over
+//! the swapped RouteTable.
 
 mod admission;
 mod client_stream;
@@ -12,7 +13,6 @@ mod path;
 mod peer;
 mod request_limits;
 mod retry;
-mod service;
 mod write_buffer;
 
 pub use admission::Scheme;
@@ -20,6 +20,5 @@ pub use admission::Scheme;
 pub use client_stream::head_state_after;
 pub use engine::Engine;
 pub use hash_key::ip_hash;
-pub use listeners::{EngineKind, HttpListeners, ListenerOptions};
+pub use listeners::{HttpListeners, ListenerOptions};
 pub use path::routing_path;
-pub use service::HttpService;

@@ -36,7 +36,3 @@ pub fn allowed(
         && (policy.retry.tries == 0 || (tried.len() as u32) < policy.retry.tries)
         && cluster.has_untried(tried)
 }
-
-/// The error raised for a retryable upstream status, so pingora runs the
-/// attempt again before anything reaches the client.
-pub const RETRY_STATUS: ErrorType = ErrorType::Custom("upstream status to retry");

@@ -43,9 +43,12 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         return local(session, ctx, 503).await;
     };
     let policy = &route.policy;
-    let Ok(upstream_req) = upstream_request(engine, session, ctx, policy) else {
+    // The first attempt sends this one; a retry builds its own, so a
+    // request costs one copy of its head.
+    let Ok(first) = upstream_request(engine, session, ctx, policy) else {
         return local(session, ctx, 400).await;
     };
+    let mut first = Some(Box::new(first));
     if expects_continue(session.req_header()) && session.write_continue_response().await.is_err() {
         return false;
     }
@@ -65,7 +68,14 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
             ctx.set_cookie = picked.set_cookie;
         }
         ctx.attempt_started = Some(Instant::now());
-        let (outcome, reused) = attempt(engine, session, ctx, &upstream_req, picked.address, policy).await;
+        let req = match first.take() {
+            Some(req) => req,
+            None => match upstream_request(engine, session, ctx, policy) {
+                Ok(req) => Box::new(req),
+                Err(_) => return local(session, ctx, 400).await,
+            },
+        };
+        let (outcome, reused) = attempt(engine, session, ctx, req, picked.address, policy).await;
         let resendable = !session.retry_buffer_truncated();
         let failed = match outcome {
             Attempt::Answered(reusable) => return reusable,
@@ -114,17 +124,17 @@ async fn attempt(
     engine: &Engine,
     session: &mut ServerSession,
     ctx: &mut RequestCtx,
-    req: &RequestHeader,
+    req: Box<RequestHeader>,
     address: SocketAddr,
     policy: &RoutePolicy,
 ) -> (Attempt, bool) {
-    let host = host_without_port(request_host(req));
+    let host = host_without_port(request_host(session.req_header()));
     let mut upstream = match engine.upstreams.connect(address, policy, host).await {
         Ok(upstream) => upstream,
         Err(e) => return (Attempt::Failed(e), false),
     };
     let reused = upstream.reused;
-    if let Err(e) = upstream.session.write_request_header(Box::new(req.clone())).await {
+    if let Err(e) = upstream.session.write_request_header(req).await {
         return (Attempt::Failed(e), reused);
     }
     // An upgrade's bytes after its head belong to the new protocol: they

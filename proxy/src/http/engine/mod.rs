@@ -22,7 +22,7 @@ use pingora_core::protocols::Stream;
 use pingora_core::protocols::http::ServerSession;
 use pingora_core::server::ShutdownWatch;
 use pingora_http::ResponseHeader;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use upstream::Upstreams;
 
 /// One listener's proxy loop on one worker.
@@ -104,7 +104,7 @@ impl HttpServerApp for Engine {
             session.set_keepalive(None);
         }
         METRICS.active_requests.inc();
-        let mut ctx = RequestCtx { counted: true, ..RequestCtx::default() };
+        let mut ctx = RequestCtx::default();
         let reusable = self.serve(&mut session, &mut ctx).await;
         log(&session, &ctx);
         if let Some(client) = client_stream(&session) {
@@ -132,12 +132,19 @@ fn client_stream(session: &ServerSession) -> Option<&ClientStream<Stream>> {
     session.stream().and_then(|s| s.as_ref().as_any().downcast_ref::<ClientStream<Stream>>())
 }
 
-/// The request's metrics, as the pingora-proxy path records them.
+/// The request's metrics.
 fn log(session: &ServerSession, ctx: &RequestCtx) {
     METRICS.active_requests.dec();
     let code = session.response_written().map(|r| r.status.as_u16()).or(ctx.local_status).unwrap_or(499);
     let host = ctx.route.as_ref().map(|r| r.host.as_str()).unwrap_or("");
     let route = ctx.route.as_ref().map(|r| r.label.as_str()).unwrap_or("");
     let cluster = ctx.cluster.as_ref().map(|c| c.name.as_str()).unwrap_or("");
-    METRICS.requests.with_label_values(&[host, route, cluster, super::service::status_label(code)]).inc();
+    METRICS.requests.with_label_values(&[host, route, cluster, status_label(code)]).inc();
+}
+
+/// Status codes as label values, made once, so the request path formats nothing.
+fn status_label(code: u16) -> &'static str {
+    static LABELS: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| (0..600u16).map(|c| &*Box::leak(c.to_string().into_boxed_str())).collect());
+    LABELS.get(usize::from(code)).copied().unwrap_or("other")
 }

@@ -1,4 +1,4 @@
-//! Sluice's own proxy loop at the edges that are new with it, with curl or
+//! The L7 proxy loop at the edges of an exchange, with curl or
 //! raw sockets as the client: a request body sent chunked behind `Expect:
 //! 100-continue`, a response larger than any buffer, a pooled upstream
 //! connection the upstream closed while it was idle (retried on a fresh
@@ -15,8 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const OWNED: &[&str] = &["--l7-engine", "owned"];
-
 fn curl(args: &[&str]) -> String {
     let out = Command::new("curl").args(["-sS", "--max-time", "10"]).args(args).output().expect("curl runs");
     assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -29,7 +27,7 @@ async fn bodies_both_ways_and_the_forwarded_headers() {
     let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
     let _b = echo("blue", &[up], None);
     let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
     let url = format!("http://{}/upload?x=1", s.http);
 
     // 3 MB sent chunked, behind Expect: 100-continue: answered here, the body reaches the upstream whole.
@@ -109,7 +107,7 @@ async fn a_pooled_connection_the_upstream_closed_is_retried_on_a_fresh_one() {
     // No retries to other endpoints: only the stale-connection retry can save the request.
     let manifests =
         service("closing", &[up]) + &ingress("web", "web.test", "/", "closing", &[("proxy-next-upstream", "off")]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], &[OWNED, &["--threads", "1"]].concat());
+    let s = Sluice::start(&[("all.yaml", &manifests)], &["--threads", "1"]);
     for i in 0..5 {
         let r = get(&client(), s.http, "web.test", "/").await;
         assert_eq!((r.status, r.backend.as_str()), (200, "closing"), "request {i}; log:\n{}", s.log());
@@ -125,7 +123,7 @@ async fn a_websocket_is_upgraded_and_bridged() {
     let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
     let _b = echo("blue", &[up], None);
     let manifests = service("blue", &[up]) + &ingress("ws", "ws.test", "/", "blue", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
     websocket_round_trips(&s, "ws.test").await;
 }
 
@@ -165,7 +163,7 @@ async fn a_chunked_answer_with_trailers_reaches_an_http1_client_whole_and_withou
         5\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\nx-checksum: 1234\r\n\r\n";
     let up = scripted_upstream(answer, false).await;
     let manifests = service("chunky", &[up]) + &ingress("web", "web.test", "/", "chunky", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
     let url = format!("http://{}/", s.http);
     // Two requests on one client connection: the first answer ended cleanly.
     let out = curl(&["-i", "-H", "Host: web.test", &url, &url, "-w", "[%{num_connects}]"]);
@@ -181,7 +179,7 @@ async fn a_chunked_answer_with_trailers_reaches_an_http1_client_whole_and_withou
 async fn an_upstream_that_closes_mid_body_gives_the_client_a_broken_answer_not_a_short_one() {
     let up = scripted_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nonly this", true).await;
     let manifests = service("short", &[up]) + &ingress("web", "web.test", "/", "short", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "10", "-o", "/dev/null", "-H", "Host: web.test", &format!("http://{}/", s.http)])
         .output()
@@ -196,7 +194,7 @@ async fn pipelined_requests_are_answered_in_order() {
     let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
     let _b = echo("blue", &[up], None);
     let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
     let mut conn = tokio::net::TcpStream::connect(s.http).await.unwrap();
     let requests = "GET /first HTTP/1.1\r\nHost: web.test\r\n\r\n\
         POST /second HTTP/1.1\r\nHost: web.test\r\nContent-Length: 4\r\n\r\nbody\
@@ -216,7 +214,7 @@ async fn hop_by_hop_fields_stay_with_the_client() {
     let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
     let _b = echo("blue", &[up], None);
     let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], OWNED);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
     let url = format!("http://{}/", s.http);
     let headers = ["Connection: keep-alive, X-Session", "X-Session: secret", "Keep-Alive: timeout=5", "X-Kept: 1"];
     let args: Vec<&str> = headers.iter().flat_map(|h| ["-H", h]).chain(["-H", "Host: web.test", &url]).collect();
@@ -245,7 +243,7 @@ async fn sequential_requests_share_one_upstream_connection_and_it_is_counted() {
     let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
     let _b = echo("blue", &[up], None);
     let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], &[OWNED, &["--threads", "1"]].concat());
+    let s = Sluice::start(&[("all.yaml", &manifests)], &["--threads", "1"]);
     let c = client();
     for _ in 0..20 {
         assert_eq!(get(&c, s.http, "web.test", "/").await.status, 200);
