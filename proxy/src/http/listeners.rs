@@ -8,7 +8,7 @@
 
 use super::admission::{ListenerRoutes, Scheme};
 use super::client_stream::ClientStream;
-use super::engine::Engine;
+use super::engine::{Connections, Engine};
 use crate::accept_backoff::AcceptBackoff;
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
@@ -170,11 +170,12 @@ impl HttpListeners {
     /// Sluice's own proxy loop for one worker of listener `l`: one a worker
     /// (as nginx's workers have), so its upstream keep-alive connections
     /// never move between threads.
-    fn engine(&self, l: &HttpListener, scheme: Scheme) -> Arc<Engine> {
+    fn engine(&self, l: &HttpListener, scheme: Scheme) -> Arc<Connections> {
         let (port, https_port) = (l.address.port(), self.options.https_port);
         let routes = ListenerRoutes { route_config: l.route_config.clone(), scheme, https_port };
         let connector = ConnectorOptions::from_server_conf(&self.conf);
-        Arc::new(Engine::new(self.table.clone(), routes, port, self.server_options(scheme), connector))
+        let engine = Engine::new(self.table.clone(), routes, port, self.server_options(scheme), connector);
+        Arc::new(Connections(Arc::new(engine)))
     }
 
     /// Stops every listener for good (shutdown, or the new process took

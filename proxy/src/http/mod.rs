@@ -18,7 +18,6 @@ mod write_buffer;
 pub use admission::Scheme;
 #[doc(hidden)]
 pub use client_stream::head_state_after;
-pub use engine::Engine;
 pub use hash_key::ip_hash;
 pub use listeners::{HttpListeners, ListenerOptions};
 pub use path::routing_path;

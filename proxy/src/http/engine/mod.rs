@@ -5,6 +5,7 @@
 //! endpoints over this worker's idle connections, the response streamed
 //! back, both connections kept alive when they can be.
 //!
+mod connection;
 mod exchange;
 mod pool;
 mod upstream;
@@ -23,6 +24,8 @@ use pingora_core::protocols::http::ServerSession;
 use pingora_core::server::ShutdownWatch;
 use pingora_http::ResponseHeader;
 use std::sync::{Arc, LazyLock};
+
+pub use connection::Connections;
 use upstream::Upstreams;
 
 /// One listener's proxy loop on one worker.
@@ -77,10 +80,11 @@ async fn local(session: &mut ServerSession, ctx: &mut RequestCtx, status: u16) -
     session.respond_error(status).await.is_ok() && drained
 }
 
-#[async_trait]
-impl HttpServerApp for Engine {
-    async fn process_new_http(
-        self: &Arc<Self>,
+impl Engine {
+    /// Reads one request from `session` and serves it; the connection back
+    /// when it can carry the next one.
+    pub(super) async fn handle(
+        &self,
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
@@ -119,6 +123,18 @@ impl HttpServerApp for Engine {
         let settings = HttpPersistentSettings::for_session(&session);
         let stream = session.finish().await.ok().flatten()?;
         Some(ReusedHttpStream::from_reusable_stream(stream, settings))
+    }
+}
+
+/// pingora's HTTP/2 connections hand each stream here.
+#[async_trait]
+impl HttpServerApp for Engine {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        self.handle(session, shutdown).await
     }
 
     fn server_options(&self) -> Option<&HttpServerOptions> {
