@@ -31,18 +31,22 @@ const STANDARD: [&str; 10] = [
 /// client sends a body). `InvalidHTTPHeader` when `Connection` is malformed
 /// or nominates a field that must reach the upstream.
 pub(super) fn strip(req: &mut RequestHeader, upgrade_allowed: bool, h1_body: bool) -> Result<()> {
-    let nominated = nominations(req)?;
-    let websocket = upgrade_allowed
-        && req.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
-    for name in nominated {
-        req.remove_header(&name);
-    }
-    for name in STANDARD {
-        req.remove_header(name);
-    }
-    if websocket {
-        req.insert_header(header::CONNECTION, "Upgrade")?;
-        req.insert_header(header::UPGRADE, "websocket")?;
+    // Most requests carry none: one pass over the names finds out, where
+    // removing each would look every one up in both of pingora's maps.
+    if req.headers.keys().any(|name| STANDARD.contains(&name.as_str())) {
+        let nominated = nominations(req)?;
+        let websocket = upgrade_allowed
+            && req.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+        for name in nominated {
+            req.remove_header(&name);
+        }
+        for name in STANDARD {
+            req.remove_header(name);
+        }
+        if websocket {
+            req.insert_header(header::CONNECTION, "Upgrade")?;
+            req.insert_header(header::UPGRADE, "websocket")?;
+        }
     }
     if h1_body && req.headers.get(header::CONTENT_LENGTH).is_none() {
         req.insert_header(header::TRANSFER_ENCODING, "chunked")?;
