@@ -345,7 +345,9 @@ fn upstream_request(
     let downstream = session.req_header();
     let mut req = downstream.clone();
     hop_by_hop::strip(&mut req, upgrade_allowed, has_body && !h2_upstream)?;
-    req.remove_header(&http::header::EXPECT);
+    if req.headers.contains_key(http::header::EXPECT) {
+        req.remove_header(&http::header::EXPECT);
+    }
     if h2_upstream {
         let authority = request_host(downstream);
         let scheme = if upstream_tls(policy) { "https" } else { "http" };
