@@ -21,13 +21,18 @@ fn curl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bodies_both_ways_and_the_forwarded_headers() {
+/// An echo upstream and Sluice (with `extra` flags) routing `web.test` to it.
+fn through_sluice_to_echo(extra: &[&str]) -> (Proc, Sluice) {
     let port = free_port(&["127.0.0.2"]);
     let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
-    let _b = echo("blue", &[up], None);
+    let upstream = echo("blue", &[up], None);
     let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    (upstream, Sluice::start(&[("all.yaml", &manifests)], extra))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_both_ways_and_the_forwarded_headers() {
+    let (_b, s) = through_sluice_to_echo(&[]);
     let url = format!("http://{}/upload?x=1", s.http);
 
     // 3 MB sent chunked, behind Expect: 100-continue: answered here, the body reaches the upstream whole.
@@ -119,12 +124,8 @@ async fn a_pooled_connection_the_upstream_closed_is_retried_on_a_fresh_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_is_upgraded_and_bridged() {
-    let port = free_port(&["127.0.0.2"]);
-    let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
-    let _b = echo("blue", &[up], None);
-    let manifests = service("blue", &[up]) + &ingress("ws", "ws.test", "/", "blue", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
-    websocket_round_trips(&s, "ws.test").await;
+    let (_b, s) = through_sluice_to_echo(&[]);
+    websocket_round_trips(&s, "web.test").await;
 }
 
 /// An upstream that answers every request on a connection with `answer`
@@ -190,11 +191,7 @@ async fn an_upstream_that_closes_mid_body_gives_the_client_a_broken_answer_not_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_answered_in_order() {
-    let port = free_port(&["127.0.0.2"]);
-    let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
-    let _b = echo("blue", &[up], None);
-    let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let (_b, s) = through_sluice_to_echo(&[]);
     let mut conn = tokio::net::TcpStream::connect(s.http).await.unwrap();
     let requests = "GET /first HTTP/1.1\r\nHost: web.test\r\n\r\n\
         POST /second HTTP/1.1\r\nHost: web.test\r\nContent-Length: 4\r\n\r\nbody\
@@ -210,11 +207,7 @@ async fn pipelined_requests_are_answered_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hop_by_hop_fields_stay_with_the_client() {
-    let port = free_port(&["127.0.0.2"]);
-    let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
-    let _b = echo("blue", &[up], None);
-    let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let (_b, s) = through_sluice_to_echo(&[]);
     let url = format!("http://{}/", s.http);
     let headers = ["Connection: keep-alive, X-Session", "X-Session: secret", "Keep-Alive: timeout=5", "X-Kept: 1"];
     let args: Vec<&str> = headers.iter().flat_map(|h| ["-H", h]).chain(["-H", "Host: web.test", &url]).collect();
@@ -239,11 +232,7 @@ async fn hop_by_hop_fields_stay_with_the_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequential_requests_share_one_upstream_connection_and_it_is_counted() {
-    let port = free_port(&["127.0.0.2"]);
-    let up: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
-    let _b = echo("blue", &[up], None);
-    let manifests = service("blue", &[up]) + &ingress("web", "web.test", "/", "blue", &[]);
-    let s = Sluice::start(&[("all.yaml", &manifests)], &["--threads", "1"]);
+    let (_b, s) = through_sluice_to_echo(&["--threads", "1"]);
     let c = client();
     for _ in 0..20 {
         assert_eq!(get(&c, s.http, "web.test", "/").await.status, 200);

@@ -77,7 +77,13 @@ fn address_text(ip: IpAddr, buf: &mut [u8; 48]) -> &[u8] {
                     len += 1;
                 }
                 let digits = [octet / 100, octet / 10 % 10, octet % 10];
-                let skip = if octet >= 100 { 0 } else if octet >= 10 { 1 } else { 2 };
+                let skip = if octet >= 100 {
+                    0
+                } else if octet >= 10 {
+                    1
+                } else {
+                    2
+                };
                 for d in &digits[skip..] {
                     buf[len] = b'0' + d;
                     len += 1;
