@@ -71,7 +71,8 @@ col() { awk -F'\t' -v t="$1" -v c="$2" '$1==t {print $c}' "$results"; }
 
 # start_upstream DIR PORT CONNECTIONS ADDR...: the upstream every comparison
 # proxies to, nginx with one worker on the load core answering 1 KiB on each
-# ADDR:PORT. Its PID joins the caller's pids.
+# ADDR:PORT, its connection counters on 127.0.0.9:PORT. Its PID joins the
+# caller's pids.
 start_upstream() {
     local dir="$1" port="$2" connections="$3" listen="" a body
     shift 3
@@ -82,10 +83,16 @@ start_upstream() {
 worker_processes 1; daemon off; pid $dir/pid; error_log stderr error;
 events { worker_connections $connections; }
 http { access_log off; keepalive_requests 1000000;
-  server { $listen location / { default_type text/plain; return 200 "$body"; } } }
+  server { $listen location / { default_type text/plain; return 200 "$body"; } }
+  server { listen 127.0.0.9:$port; location / { stub_status; } } }
 CONF
     taskset -c "$LOAD_CORE" nginx -c "$dir/nginx.conf" -p "$dir" & pids+=($!)
 }
+
+# upstream_accepts PORT: connections the upstream started on PORT has
+# accepted so far (its stub_status), so a run's upstream connections opened
+# per request can be read for any proxy.
+upstream_accepts() { curl -s "http://127.0.0.9:$1/" | awk 'NR == 3 {print $1}'; }
 
 # write_l7_manifests FILE UP_PORT: the L7 scenario as Sluice manifests, Host
 # bench.local + prefix /api to up-a (127.0.0.2) with a 25% canary to up-b
