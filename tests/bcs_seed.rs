@@ -320,12 +320,23 @@ async fn l7_maxconn_of_an_exported_service_answers_503() {
     let s = Sluice::start(&[("all.yaml", &svc)], &[]);
     let c = client();
     let (c2, to) = (c.clone(), s.http);
-    let slow = tokio::spawn(async move { get(&c2, to, "limited.bcs.com", "/sleep/1500").await.status });
-    // Once the slow request holds the one slot, the next is refused.
+    let slow = tokio::spawn(async move { get(&c2, to, "limited.bcs.com", "/sleep/5000").await.status });
+    // Once the slow request holds the one slot, the next is refused. The
+    // slow one lasts long enough that a busy machine's pauses cannot free
+    // the slot before the check.
     wait_in_flight(&s, 1).await;
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while get(&c, s.http, "limited.bcs.com", "/").await.status != 503 {
-        assert!(Instant::now() < deadline, "the one slot is taken: a second request must get 503");
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        let status = get(&c, s.http, "limited.bcs.com", "/").await.status;
+        if status == 503 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the one slot is taken: a second request must get 503, got {status} (the slow one done: {}); log:\n{}",
+            slow.is_finished(),
+            s.log()
+        );
     }
     assert!(!slow.is_finished(), "the slow request still holds its slot");
     assert_eq!(slow.await.unwrap(), 200);
