@@ -75,8 +75,9 @@ async fn bodies_both_ways_and_the_forwarded_headers() {
 
 /// An upstream that answers one request a connection and then closes it,
 /// as an upstream whose keep-alive timeout ran out would: the proxy has
-/// pooled it by then, and finds it stale when it next uses it. Each close is
-/// sent on `closed`.
+/// pooled it by then, and finds it stale when it next uses it. The answer
+/// is `ok:` and the request body it read (by its Content-Length). Each
+/// close is sent on `closed`.
 async fn closing_upstream(connections: Arc<AtomicUsize>, closed: tokio::sync::mpsc::UnboundedSender<()>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
     let at = listener.local_addr().unwrap();
@@ -86,16 +87,32 @@ async fn closing_upstream(connections: Arc<AtomicUsize>, closed: tokio::sync::mp
             connections.fetch_add(1, Ordering::SeqCst);
             let closed = closed.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
+                let mut read = Vec::new();
                 let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let head_end = loop {
+                    if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break end + 4;
+                    }
                     match stream.read(&mut buf).await {
                         Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                        Ok(n) => read.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&read[..head_end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                while read.len() < head_end + length {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read.extend_from_slice(&buf[..n]),
                     }
                 }
-                let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-backend: closing\r\n\r\nok";
-                let _ = stream.write_all(answer).await;
+                let body = [&b"ok:"[..], &read[head_end..head_end + length]].concat();
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nx-backend: closing\r\n\r\n", body.len());
+                let _ = stream.write_all(&[head.as_bytes(), &body].concat()).await;
                 drop(stream);
                 let _ = closed.send(());
             });
@@ -120,6 +137,25 @@ async fn a_pooled_connection_the_upstream_closed_is_retried_on_a_fresh_one() {
         closed.recv().await.expect("the upstream closes each connection");
     }
     assert_eq!(connections.load(Ordering::SeqCst), 5, "each request on a connection of its own in the end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_goes_again_with_the_retry_of_a_stale_pooled_connection() {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    let up = closing_upstream(connections.clone(), closed_tx).await;
+    let annotations = [("proxy-next-upstream", "off"), ("proxy-read-timeout", "3")];
+    let manifests = service("closing", &[up]) + &ingress("web", "web.test", "/", "closing", &annotations);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &["--threads", "1"]);
+    for i in 0..3 {
+        // PUT is idempotent: its retry on a fresh connection must carry the body again.
+        let body = format!("body of request {i}");
+        let r = send(&client(), s.http, "PUT", "web.test", "/", &[], body.clone().into_bytes()).await.unwrap();
+        assert_eq!(r.status, 200, "request {i}; log:\n{}", s.log());
+        assert_eq!(String::from_utf8_lossy(&r.body), format!("ok:{body}"), "request {i}");
+        closed.recv().await.expect("the upstream closes each connection");
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,10 +52,14 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
     if expects_continue(session.req_header()) && session.write_continue_response().await.is_err() {
         return false;
     }
-    if policy.retry.tries != 1 && !policy.retry.on.is_empty() {
+    let idempotent = session.req_header().method.is_idempotent();
+    // The body is kept (up to pingora's limit) wherever it may have to go
+    // again: to another endpoint under the retry policy, or, for an
+    // idempotent request, on a fresh connection when a pooled one was stale.
+    let retries = policy.retry.tries != 1 && !policy.retry.on.is_empty();
+    if retries || (idempotent && !session.is_body_empty()) {
         session.enable_retry_buffering();
     }
-    let idempotent = session.req_header().method.is_idempotent();
     let cookies = request_cookies(session.req_header()).map(|c| c.into_owned());
     let mut stale_retried = false;
     loop {
@@ -170,17 +174,16 @@ async fn final_response(upstream: &mut HttpSession) -> Result<(), Box<Error>> {
     }
 }
 
-/// The request body to the upstream: what a previous attempt buffered, then
-/// the rest from the client. `Ok(false)`: over the route's body limit.
+/// The request body to the upstream: what a previous attempt read (kept in
+/// the retry buffer; nothing on the first attempt), then the rest from the
+/// client. `Ok(false)`: over the route's body limit.
 async fn send_body(
     session: &mut ServerSession,
     ctx: &mut RequestCtx,
     upstream: &mut HttpSession,
     policy: &RoutePolicy,
 ) -> Result<bool, Box<Error>> {
-    if ctx.tried.len() > 1
-        && let Some(buffered) = session.get_retry_buffer()
-    {
+    if let Some(buffered) = session.get_retry_buffer() {
         upstream.write_request_body(buffered, false).await?;
     }
     while let Some(chunk) = session.read_request_body().await? {
