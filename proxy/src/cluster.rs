@@ -154,6 +154,12 @@ impl ClusterState {
         self.client_ips.is_some()
     }
 
+    /// Whether a pick reads the request's cookies (cookie affinity): only
+    /// then does the request path gather them for [`PickInput`].
+    pub fn reads_cookies(&self) -> bool {
+        matches!(self.config.affinity, Some(Affinity::Cookie { .. }))
+    }
+
     fn pool(&self) -> (&[usize], bool) {
         if self.active.is_empty() { (&self.terminating, true) } else { (&self.active, false) }
     }

@@ -10,7 +10,6 @@ use super::request_limits;
 use crate::affinity::request_cookie;
 use crate::route_table::{RouteTable, SplitKey};
 use pingora_http::RequestHeader;
-use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -144,16 +143,10 @@ pub(super) fn request_host(req: &RequestHeader) -> &str {
         .unwrap_or("")
 }
 
-/// Every `Cookie` header of the request as one list (split affinity reads
-/// its cookie from it); borrowed when there is one header.
-pub(super) fn request_cookies(req: &RequestHeader) -> Option<Cow<'_, str>> {
-    let mut all = req.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok());
-    let first = all.next()?;
-    match all.next() {
-        None => Some(Cow::Borrowed(first)),
-        Some(second) => {
-            let joined = [first, second].into_iter().chain(all).collect::<Vec<_>>().join("; ");
-            Some(Cow::Owned(joined))
-        }
-    }
+/// Every `Cookie` header of the request as one list (cookie affinity reads
+/// its cookie from it), owned: the request's session is borrowed mutably
+/// while its attempts pick endpoints.
+pub(super) fn request_cookies(req: &RequestHeader) -> Option<String> {
+    let all: Vec<&str> = req.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+    (!all.is_empty()).then(|| all.join("; "))
 }

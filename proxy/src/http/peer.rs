@@ -14,6 +14,11 @@ pub(super) fn upstream_tls(policy: &RoutePolicy) -> bool {
     matches!(policy.upstream_protocol, UpstreamProtocol::Https | UpstreamProtocol::Grpcs)
 }
 
+/// Whether the route speaks HTTP/2 to its upstream (gRPC, over h2c or TLS).
+pub(super) fn upstream_h2(policy: &RoutePolicy) -> bool {
+    matches!(policy.upstream_protocol, UpstreamProtocol::H2c | UpstreamProtocol::Grpcs)
+}
+
 /// The peer for `address` under the route's policy; `host` (the request's,
 /// without its port) is the SNI when the upstream is TLS.
 pub(super) fn upstream_peer(address: SocketAddr, policy: &RoutePolicy, host: &str) -> HttpPeer {
@@ -26,10 +31,10 @@ pub(super) fn upstream_peer(address: SocketAddr, policy: &RoutePolicy, host: &st
     peer.options.read_timeout = Some(Duration::from_millis(policy.read_timeout_ms));
     peer.options.write_timeout = Some(Duration::from_millis(policy.send_timeout_ms));
     peer.options.idle_timeout = Some(UPSTREAM_IDLE);
-    match policy.upstream_protocol {
-        UpstreamProtocol::H2c | UpstreamProtocol::Grpcs => peer.options.set_http_version(2, 2),
-        UpstreamProtocol::Https => peer.options.set_http_version(1, 1),
-        UpstreamProtocol::Http1 => {}
+    if upstream_h2(policy) {
+        peer.options.set_http_version(2, 2);
+    } else if tls {
+        peer.options.set_http_version(1, 1);
     }
     peer
 }

@@ -8,7 +8,7 @@ use crate::http::admission::{host_without_port, request_cookies, request_host};
 use crate::http::context::RequestCtx;
 use crate::http::forwarded::{self, Downstream};
 use crate::http::hop_by_hop;
-use crate::http::peer::upstream_tls;
+use crate::http::peer::{upstream_h2, upstream_tls};
 use crate::http::retry;
 use crate::metrics::METRICS;
 use pingora_core::protocols::http::ServerSession;
@@ -16,7 +16,7 @@ use pingora_core::protocols::http::client::HttpSession;
 use pingora_core::protocols::http::v1::client::HttpSession as Http1Session;
 use pingora_error::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
-use sluice_config::{RetryOn, RoutePolicy, UpstreamProtocol};
+use sluice_config::{RetryOn, RoutePolicy};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -60,7 +60,7 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
     if retries || (idempotent && !session.is_body_empty()) {
         session.enable_retry_buffering();
     }
-    let cookies = request_cookies(session.req_header()).map(|c| c.into_owned());
+    let cookies = if cluster.reads_cookies() { request_cookies(session.req_header()) } else { None };
     let mut stale_retried = false;
     loop {
         let input = PickInput { client_ip: ctx.client_ip, key_hash: ctx.key_hash, cookies: cookies.as_deref() };
@@ -342,7 +342,7 @@ fn upstream_request(
     ctx: &RequestCtx,
     policy: &RoutePolicy,
 ) -> Result<RequestHeader, Box<Error>> {
-    let h2_upstream = matches!(policy.upstream_protocol, UpstreamProtocol::H2c | UpstreamProtocol::Grpcs);
+    let h2_upstream = upstream_h2(policy);
     let has_body = !session.is_body_empty();
     let upgrade_allowed = !h2_upstream && session.req_header().version == http::Version::HTTP_11;
     let downstream = session.req_header();

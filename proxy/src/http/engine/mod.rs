@@ -1,10 +1,10 @@
-//! Sluice's own proxy loop, a pingora-core `HttpServerApp`: pingora's HTTP
-//! sessions (its codec and request-smuggling checks) on both sides, and
-//! nothing of pingora-proxy's generic pipeline. Per request: the shared
-//! admission (route, edge checks, split, cluster), then attempts on
-//! endpoints over this worker's idle connections, the response streamed
-//! back, both connections kept alive when they can be.
-//!
+//! Sluice's own proxy loop on pingora-core: pingora's HTTP sessions (its
+//! codec and request-smuggling checks) on both sides, and nothing of
+//! pingora-proxy's generic pipeline. Per request: the shared admission
+//! (route, edge checks, split, cluster), then attempts on endpoints over
+//! this worker's upstream connections, the response streamed back, both
+//! connections kept alive when they can be.
+
 mod connection;
 mod exchange;
 mod pool;
@@ -50,37 +50,6 @@ impl Engine {
         Engine { table, routes, port: port.into(), upstreams: Upstreams::new(connector), options }
     }
 
-    /// Serves the request read into `session`; `Ok(true)` when the client
-    /// connection may be kept for the next one.
-    async fn serve(&self, session: &mut ServerSession, ctx: &mut RequestCtx) -> bool {
-        let table = self.table.load();
-        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-        let has_certificate =
-            || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty());
-        match self.routes.admit(&table, session.req_header(), client_ip, has_certificate, ctx) {
-            Admission::Proxy => exchange::proxy(self, session, ctx).await,
-            Admission::Local(status) => local(session, ctx, status).await,
-            Admission::Redirect(location) => {
-                ctx.local_status = Some(308);
-                let Ok(mut resp) = ResponseHeader::build(308, Some(2)) else { return false };
-                let written = resp.insert_header(http::header::LOCATION, location).is_ok()
-                    && resp.insert_header(http::header::CONTENT_LENGTH, "0").is_ok();
-                written && session.write_response_header(Box::new(resp)).await.is_ok()
-            }
-        }
-    }
-}
-
-/// Answers at the edge with `status` (an empty body, nginx's status line).
-async fn local(session: &mut ServerSession, ctx: &mut RequestCtx, status: u16) -> bool {
-    ctx.local_status = Some(status);
-    // The body the client may still be sending is read away, so the
-    // connection can carry its next request.
-    let drained = session.drain_request_body().await.is_ok();
-    session.respond_error(status).await.is_ok() && drained
-}
-
-impl Engine {
     /// Reads one request from `session` and serves it; the connection back
     /// when it can carry the next one.
     pub(super) async fn handle(
@@ -124,6 +93,35 @@ impl Engine {
         let stream = session.finish().await.ok().flatten()?;
         Some(ReusedHttpStream::from_reusable_stream(stream, settings))
     }
+
+    /// Serves the request read into `session`; `true` when the client
+    /// connection may be kept for the next one.
+    async fn serve(&self, session: &mut ServerSession, ctx: &mut RequestCtx) -> bool {
+        let table = self.table.load();
+        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let has_certificate =
+            || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty());
+        match self.routes.admit(&table, session.req_header(), client_ip, has_certificate, ctx) {
+            Admission::Proxy => exchange::proxy(self, session, ctx).await,
+            Admission::Local(status) => local(session, ctx, status).await,
+            Admission::Redirect(location) => {
+                ctx.local_status = Some(308);
+                let Ok(mut resp) = ResponseHeader::build(308, Some(2)) else { return false };
+                let written = resp.insert_header(http::header::LOCATION, location).is_ok()
+                    && resp.insert_header(http::header::CONTENT_LENGTH, "0").is_ok();
+                written && session.write_response_header(Box::new(resp)).await.is_ok()
+            }
+        }
+    }
+}
+
+/// Answers at the edge with `status` (an empty body, nginx's status line).
+async fn local(session: &mut ServerSession, ctx: &mut RequestCtx, status: u16) -> bool {
+    ctx.local_status = Some(status);
+    // The body the client may still be sending is read away, so the
+    // connection can carry its next request.
+    let drained = session.drain_request_body().await.is_ok();
+    session.respond_error(status).await.is_ok() && drained
 }
 
 /// pingora's HTTP/2 connections hand each stream here.
