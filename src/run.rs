@@ -136,6 +136,7 @@ fn start_data_plane(args: &RunArgs, options: &Options) -> Result<(Arc<DataPlane>
         https_port: options.https_listen.port(),
         header_timeout: Duration::from_secs(args.client_header_timeout_seconds),
         keepalive_timeout: Duration::from_secs(args.keepalive_timeout_seconds),
+        preserve_header_case: args.preserve_header_case,
     };
     let drain = Duration::from_secs(args.drain_seconds);
     let data_plane = DataPlane::new(threads, drain, listeners, args.udp_max_flows as usize)

@@ -3,8 +3,8 @@
 //! 100-continue`, a response larger than any buffer, a pooled upstream
 //! connection the upstream closed while it was idle (retried on a fresh
 //! connection, not failed), a WebSocket bridged both ways, a chunked answer
-//! with trailers, an upstream closing mid-body, pipelined requests, and the
-//! client's hop-by-hop fields.
+//! with trailers, an upstream closing mid-body, pipelined requests, the
+//! client's hop-by-hop fields, and header names' case both ways.
 
 mod common;
 use common::*;
@@ -275,4 +275,51 @@ async fn sequential_requests_share_one_upstream_connection_and_it_is_counted() {
     }
     let text = metrics(&s).await;
     assert!(text.contains("sluice_upstream_connections_opened_total 1\n"), "{text}");
+}
+
+/// An upstream that sends each request head it reads to the channel, then
+/// answers with a header named in mixed case and closes.
+async fn head_keeping_upstream() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let (heads, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
+            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Upstream-Case: v\r\nConnection: close\r\n\r\nok";
+            let _ = stream.write_all(answer).await;
+        }
+    });
+    (at, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_names_keep_their_case_when_asked_and_are_lowercase_otherwise() {
+    for preserve in [false, true] {
+        let (up, mut heads) = head_keeping_upstream().await;
+        let manifests = service("cased", &[up]) + &ingress("web", "web.test", "/", "cased", &[]);
+        let flags: &[&str] = if preserve { &["--preserve-header-case"] } else { &[] };
+        let s = Sluice::start(&[("all.yaml", &manifests)], flags);
+        let url = format!("http://{}/", s.http);
+        let answer = curl(&["-i", "-H", "Host: web.test", "-H", "X-MiXed-Case: 1", &url]);
+        let head = tokio::time::timeout(std::time::Duration::from_secs(10), heads.recv()).await.unwrap().unwrap();
+        let (to_upstream, to_client) = if preserve {
+            ("X-MiXed-Case: 1", "X-Upstream-Case: v")
+        } else {
+            ("x-mixed-case: 1", "x-upstream-case: v")
+        };
+        assert!(head.contains(&format!("\r\n{to_upstream}\r\n")), "preserve {preserve}: {head}");
+        assert!(answer.contains(&format!("\r\n{to_client}\r\n")), "preserve {preserve}: {answer}");
+        // The common names are title-cased either way, as most servers write them.
+        assert!(head.contains("\r\nHost: web.test\r\n"), "{head}");
+        assert!(answer.contains("\r\nContent-Length: 2\r\n"), "{answer}");
+    }
 }

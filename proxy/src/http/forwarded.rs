@@ -1,10 +1,21 @@
 //! Headers an upstream sees, as BCS's nginx configuration sets them.
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use pingora_error::{ErrorType::InvalidHTTPHeader, OrErr, Result};
 use pingora_http::RequestHeader;
 use std::io::Write as _;
 use std::net::IpAddr;
+
+/// The added headers' names, parsed once (a `static`, so each insert
+/// neither parses nor allocates its name).
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_ORIGINAL_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-original-forwarded-for");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
+static X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
 
 /// Headers `apply` may add.
 const ADDED: usize = 8;
@@ -28,12 +39,12 @@ pub struct Downstream<'a> {
 pub fn apply(req: &mut RequestHeader, d: &Downstream<'_>) -> Result<()> {
     // The request pingora cloned has room for its own headers only.
     req.reserve(ADDED);
-    let mut values = req.headers.get_all("x-forwarded-for").iter();
+    let mut values = req.headers.get_all(&X_FORWARDED_FOR).iter();
     let incoming: Option<HeaderValue> = match (values.next(), values.next()) {
         (None, _) => None,
         (Some(one), None) => Some(one.clone()),
         _ => {
-            let all: Vec<&[u8]> = req.headers.get_all("x-forwarded-for").iter().map(HeaderValue::as_bytes).collect();
+            let all: Vec<&[u8]> = req.headers.get_all(&X_FORWARDED_FOR).iter().map(HeaderValue::as_bytes).collect();
             HeaderValue::from_bytes(&all.join(&b", "[..])).ok()
         }
     };
@@ -46,18 +57,18 @@ pub fn apply(req: &mut RequestHeader, d: &Downstream<'_>) -> Result<()> {
                 .or_err(InvalidHTTPHeader, "x-forwarded-for")?,
             None => ip_value.clone(),
         };
-        req.insert_static_header("x-real-ip", ip_value);
-        req.insert_static_header("x-forwarded-for", xff);
+        req.insert_static_header(&X_REAL_IP, ip_value);
+        req.insert_static_header(&X_FORWARDED_FOR, xff);
     }
     if let Some(list) = incoming {
-        req.insert_static_header("x-original-forwarded-for", list);
+        req.insert_static_header(&X_ORIGINAL_FORWARDED_FOR, list);
     }
-    req.insert_static_header("x-forwarded-host", HeaderValue::from_str(d.host).or_err(InvalidHTTPHeader, "host")?);
-    req.insert_static_header("x-forwarded-port", d.port.clone());
+    req.insert_static_header(&X_FORWARDED_HOST, HeaderValue::from_str(d.host).or_err(InvalidHTTPHeader, "host")?);
+    req.insert_static_header(&X_FORWARDED_PORT, d.port.clone());
     let scheme = HeaderValue::from_static(d.scheme);
-    req.insert_static_header("x-forwarded-proto", scheme.clone());
-    req.insert_static_header("x-scheme", scheme);
-    req.insert_static_header("x-original-uri", HeaderValue::from_str(d.original_uri).or_err(InvalidHTTPHeader, "uri")?);
+    req.insert_static_header(&X_FORWARDED_PROTO, scheme.clone());
+    req.insert_static_header(&X_SCHEME, scheme);
+    req.insert_static_header(&X_ORIGINAL_URI, HeaderValue::from_str(d.original_uri).or_err(InvalidHTTPHeader, "uri")?);
     // Looked up first: removing looks in both of pingora's maps.
     if req.headers.contains_key("proxy") {
         req.remove_header("proxy");

@@ -46,6 +46,8 @@ pub struct ListenerOptions {
     pub header_timeout: Duration,
     /// Time an idle keep-alive connection is kept open.
     pub keepalive_timeout: Duration,
+    /// HTTP/1 header names keep the case they arrived in.
+    pub preserve_header_case: bool,
 }
 
 pub struct HttpListeners {
@@ -174,7 +176,8 @@ impl HttpListeners {
         let (port, https_port) = (l.address.port(), self.options.https_port);
         let routes = ListenerRoutes { route_config: l.route_config.clone(), scheme, https_port };
         let connector = ConnectorOptions::from_server_conf(&self.conf);
-        let engine = Engine::new(self.table.clone(), routes, port, self.server_options(scheme), connector);
+        let case = self.options.preserve_header_case;
+        let engine = Engine::new(self.table.clone(), routes, port, self.server_options(scheme), connector, case);
         Arc::new(Connections(Arc::new(engine)))
     }
 

@@ -251,20 +251,17 @@ impl RequestHeader {
         }
     }
 
-    /// [Self::insert_header()] under a lowercase `'static` name: the name is
-    /// neither parsed into a new allocation nor copied, for its map key or
-    /// its case form.
-    ///
-    /// Panics, as [HeaderName::from_static] does, when `name` is not a valid
-    /// lowercase header name.
+    /// [Self::insert_header()] under a `'static` name, such as one made by
+    /// [HeaderName::from_static] in a `static`: the name is neither parsed
+    /// nor allocated, for its map key or its case form.
     ///
     /// Patched in by Sluice, for the headers a proxy adds to every request.
-    pub fn insert_static_header(&mut self, name: &'static str, value: HeaderValue) {
-        let header_name = HeaderName::from_static(name);
+    pub fn insert_static_header(&mut self, name: &'static HeaderName, value: HeaderValue) {
         if let Some(names) = self.header_name_map.as_mut() {
-            names.insert(header_name.clone(), name.into_case_header_name());
+            let case: &'static str = name.as_str();
+            names.insert(name.clone(), case.into_case_header_name());
         }
-        self.base.headers.insert(header_name, value);
+        self.base.headers.insert(name.clone(), value);
     }
 
     /// Write the header to the `buf` in HTTP/1.1 wire format.

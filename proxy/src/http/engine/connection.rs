@@ -48,9 +48,11 @@ impl ServerApp for Connections {
         }
         let mut session = ServerSession::new_http1(stream);
         session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE_SECONDS));
+        session.set_preserve_header_case(self.0.preserve_header_case);
         loop {
             let (stream, settings) = self.0.handle(session, shutdown).await?.consume();
             session = ServerSession::new_http1(stream);
+            session.set_preserve_header_case(self.0.preserve_header_case);
             if let Some(settings) = settings {
                 settings.apply_to_session(&mut session);
             }

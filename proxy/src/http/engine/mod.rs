@@ -37,6 +37,9 @@ pub struct Engine {
     upstreams: Upstreams,
     /// h2c, the HTTP/2 idle timeout.
     options: HttpServerOptions,
+    /// HTTP/1 header names keep the case they arrived in (a second header
+    /// map a message when on).
+    preserve_header_case: bool,
 }
 
 impl Engine {
@@ -46,8 +49,10 @@ impl Engine {
         port: u16,
         options: HttpServerOptions,
         connector: ConnectorOptions,
+        preserve_header_case: bool,
     ) -> Self {
-        Engine { table, routes, port: port.into(), upstreams: Upstreams::new(connector), options }
+        let upstreams = Upstreams::new(connector, preserve_header_case);
+        Engine { table, routes, port: port.into(), upstreams, options, preserve_header_case }
     }
 
     /// Reads one request from `session` and serves it; the connection back

@@ -21,6 +21,8 @@ use std::time::Duration;
 pub(super) struct Upstreams {
     idle: IdlePool,
     connector: Connector,
+    /// HTTP/1 response header names keep the case they arrived in.
+    preserve_header_case: bool,
 }
 
 /// An attempt's session to its upstream.
@@ -35,8 +37,8 @@ pub(super) struct Upstream {
 }
 
 impl Upstreams {
-    pub fn new(connector: ConnectorOptions) -> Self {
-        Upstreams { idle: IdlePool::default(), connector: Connector::new(Some(connector)) }
+    pub fn new(connector: ConnectorOptions, preserve_header_case: bool) -> Self {
+        Upstreams { idle: IdlePool::default(), connector: Connector::new(Some(connector)), preserve_header_case }
     }
 
     /// A session to `address` for a request to `host` under `policy`.
@@ -54,6 +56,9 @@ impl Upstreams {
         };
         if !reused {
             METRICS.upstream_connections.inc();
+        }
+        if let HttpSession::H1(h1) = &mut session {
+            h1.set_preserve_header_case(self.preserve_header_case);
         }
         session.set_read_timeout(Some(Duration::from_millis(policy.read_timeout_ms)));
         session.set_write_timeout(Some(Duration::from_millis(policy.send_timeout_ms)));
