@@ -10,7 +10,7 @@ pub fn cookie_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
 }
 
 /// The value of cookie `name` in a request (over all its `Cookie` headers).
-pub fn request_cookie<'r>(req: &'r pingora_http::RequestHeader, name: &str) -> Option<&'r str> {
+pub fn request_cookie<'r>(req: &'r http::request::Parts, name: &str) -> Option<&'r str> {
     req.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| cookie_value(v, name))
 }
 

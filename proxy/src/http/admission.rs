@@ -2,6 +2,8 @@
 //! to a cluster, or answered at the edge (400, 404, 413, 421, 431, 414, 308
 //! to HTTPS, 503 over a limit or without an endpoint). One read of the table
 //! decides it; the request keeps that table whatever swaps happen meanwhile.
+//! It reads the head as `http`'s request parts (pingora's `RequestHeader`
+//! dereferences to them), so it does not depend on which codec parsed it.
 
 use super::context::RequestCtx;
 use super::hash_key::{ip_hash, key_hash};
@@ -9,7 +11,7 @@ use super::path::routing_path;
 use super::request_limits;
 use crate::affinity::request_cookie;
 use crate::route_table::{RouteTable, SplitKey};
-use pingora_http::RequestHeader;
+use http::request::Parts;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -55,7 +57,7 @@ impl ListenerRoutes {
     pub(super) fn admit(
         &self,
         table: &RouteTable,
-        req: &RequestHeader,
+        req: &Parts,
         client_ip: Option<IpAddr>,
         has_client_certificate: impl FnOnce() -> bool,
         ctx: &mut RequestCtx,
@@ -127,7 +129,7 @@ pub(super) fn host_without_port(host: &str) -> &str {
 
 /// The `Location` of a redirect to HTTPS: same host (its port replaced),
 /// path and query.
-fn https_location(req: &RequestHeader, https_port: u16) -> String {
+fn https_location(req: &Parts, https_port: u16) -> String {
     let host = host_without_port(request_host(req));
     let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
     if https_port == 443 { format!("https://{host}{path}") } else { format!("https://{host}:{https_port}{path}") }
@@ -135,7 +137,7 @@ fn https_location(req: &RequestHeader, https_port: u16) -> String {
 
 /// The request's host: the authority of an absolute URI (HTTP/2, proxies),
 /// else the Host header.
-pub(super) fn request_host(req: &RequestHeader) -> &str {
+pub(super) fn request_host(req: &Parts) -> &str {
     req.uri
         .authority()
         .map(|a| a.as_str())
@@ -146,7 +148,7 @@ pub(super) fn request_host(req: &RequestHeader) -> &str {
 /// Every `Cookie` header of the request as one list (cookie affinity reads
 /// its cookie from it), owned: the request's session is borrowed mutably
 /// while its attempts pick endpoints.
-pub(super) fn request_cookies(req: &RequestHeader) -> Option<String> {
+pub(super) fn request_cookies(req: &Parts) -> Option<String> {
     let all: Vec<&str> = req.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
     (!all.is_empty()).then(|| all.join("; "))
 }

@@ -1,12 +1,12 @@
 //! Evaluating a hash key (`$remote_addr`, `$host$uri`, ...) for a request.
 
-use pingora_http::RequestHeader;
+use http::request::Parts;
 use sluice_config::KeyPart;
 use std::net::IpAddr;
 
 /// The key's hash for this request. Missing parts count as empty, as nginx's
 /// empty variables do.
-pub fn key_hash(parts: &[KeyPart], req: &RequestHeader, host: &str, client_ip: Option<IpAddr>) -> u64 {
+pub fn key_hash(parts: &[KeyPart], req: &Parts, host: &str, client_ip: Option<IpAddr>) -> u64 {
     if let [KeyPart::RemoteAddr] = parts {
         return client_ip.map(ip_hash).unwrap_or(0);
     }

@@ -4,13 +4,13 @@
 //! of host characters (400), so `Host: a/../b` or `Host: a@b` cannot reach
 //! a route or an upstream.
 
-use pingora_http::RequestHeader;
+use http::request::Parts;
 
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// The status to refuse the request with, if any.
-pub fn refusal(req: &RequestHeader, host: &str) -> Option<u16> {
+pub fn refusal(req: &Parts, host: &str) -> Option<u16> {
     if req.uri.path_and_query().map_or(0, |p| p.as_str().len()) > MAX_TARGET_BYTES {
         return Some(414);
     }
@@ -28,6 +28,7 @@ pub fn refusal(req: &RequestHeader, host: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pingora_http::RequestHeader;
 
     fn request(target: &str, headers: &[(&str, String)]) -> RequestHeader {
         let mut req = RequestHeader::build("GET", target.as_bytes(), None).unwrap();
