@@ -169,9 +169,9 @@ pub struct RunArgs {
     pub keepalive_timeout_seconds: u64,
     /// Pass HTTP/1 header names on in the case they arrived in, as nginx
     /// does, for applications that (against RFC 9110) depend on it. Off,
-    /// as HAProxy and Envoy do by default, names go out in lowercase but the
-    /// common ones (Host, Content-Type, ...) title-cased, and each message
-    /// keeps one header map instead of two.
+    /// names go out in lowercase but the common ones (Host, Content-Type,
+    /// ...) title-cased (HAProxy and Envoy lowercase them all by default),
+    /// and each message keeps one header map instead of two.
     #[arg(long)]
     pub preserve_header_case: bool,
     /// Seconds the connections of a removed L4 listener may go on.

@@ -73,6 +73,21 @@ async fn bodies_both_ways_and_the_forwarded_headers() {
     assert_eq!(missing, "404");
 }
 
+/// Reads from `stream` into `read` until it holds a whole request head: the
+/// head's length, `None` when the stream ends first.
+async fn read_head(stream: &mut tokio::net::TcpStream, read: &mut Vec<u8>) -> Option<usize> {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Some(end + 4);
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 /// An upstream that answers one request a connection and then closes it,
 /// as an upstream whose keep-alive timeout ran out would: the proxy has
 /// pooled it by then, and finds it stale when it next uses it. The answer
@@ -88,16 +103,8 @@ async fn closing_upstream(connections: Arc<AtomicUsize>, closed: tokio::sync::mp
             let closed = closed.clone();
             tokio::spawn(async move {
                 let mut read = Vec::new();
+                let Some(head_end) = read_head(&mut stream, &mut read).await else { return };
                 let mut buf = [0u8; 4096];
-                let head_end = loop {
-                    if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break end + 4;
-                    }
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => read.extend_from_slice(&buf[..n]),
-                    }
-                };
                 let head = String::from_utf8_lossy(&read[..head_end]).to_ascii_lowercase();
                 let length = head
                     .lines()
@@ -286,13 +293,7 @@ async fn head_keeping_upstream() -> (SocketAddr, tokio::sync::mpsc::UnboundedRec
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
+            let _ = read_head(&mut stream, &mut head).await;
             let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
             let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Upstream-Case: v\r\nConnection: close\r\n\r\nok";
             let _ = stream.write_all(answer).await;

@@ -38,6 +38,13 @@ impl Connections {
         let peeked = stream.try_peek(&mut buf).await.ok()?;
         Some(peeked && buf == H2_PREFACE)
     }
+
+    /// The session for one HTTP/1 request on `stream`.
+    fn http1_session(&self, stream: Stream) -> ServerSession {
+        let mut session = ServerSession::new_http1(stream);
+        session.set_preserve_header_case(self.0.preserve_header_case);
+        session
+    }
 }
 
 #[async_trait]
@@ -46,13 +53,11 @@ impl ServerApp for Connections {
         if self.is_http2(&mut stream).await? {
             return ServerApp::process_new(&self.0, stream, shutdown).await;
         }
-        let mut session = ServerSession::new_http1(stream);
+        let mut session = self.http1_session(stream);
         session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE_SECONDS));
-        session.set_preserve_header_case(self.0.preserve_header_case);
         loop {
             let (stream, settings) = self.0.handle(session, shutdown).await?.consume();
-            session = ServerSession::new_http1(stream);
-            session.set_preserve_header_case(self.0.preserve_header_case);
+            session = self.http1_session(stream);
             if let Some(settings) = settings {
                 settings.apply_to_session(&mut session);
             }

@@ -102,7 +102,7 @@ pub struct HttpSession {
     /// Whether request headers keep the case they arrived in (the default).
     /// When off, a request has one header map instead of two, and its
     /// headers are written (e.g. to an upstream) with well-known names
-    /// title-cased and the rest in lowercase, as HTTP/2 carries them.
+    /// title-cased and the rest in lowercase.
     preserve_header_case: bool,
     /// timeouts:
     keepalive_timeout: KeepaliveStatus,
