@@ -174,6 +174,13 @@ pub struct RunArgs {
     /// and each message keeps one header map instead of two.
     #[arg(long)]
     pub preserve_header_case: bool,
+    /// Where each request's access-log line goes: a file (appended to;
+    /// reopened on SIGUSR1, after logrotate), `-` for stdout, or `off`.
+    #[arg(long, value_name = "PATH", default_value = "-")]
+    pub access_log: String,
+    /// `nginx` (ingress-nginx's default line, field for field) or `json`.
+    #[arg(long, value_name = "FORMAT", default_value = "nginx")]
+    pub access_log_format: sluice_proxy::access_log::Format,
     /// Seconds the connections of a removed L4 listener may go on.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,

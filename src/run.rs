@@ -19,6 +19,7 @@ use sluice_controller::sources::{
 };
 use sluice_controller::status::{StatusFeed, StatusOptions, StatusWriter, spawn_status_writer};
 use sluice_ebpf::{NodeHealth, TableOptions};
+use sluice_proxy::access_log::{AccessLog, Destination, Writer};
 use sluice_proxy::http::ListenerOptions;
 use sluice_proxy::{DataPlane, ListenSockets};
 use std::path::{Path, PathBuf};
@@ -137,6 +138,7 @@ fn start_data_plane(args: &RunArgs, options: &Options) -> Result<(Arc<DataPlane>
         header_timeout: Duration::from_secs(args.client_header_timeout_seconds),
         keepalive_timeout: Duration::from_secs(args.keepalive_timeout_seconds),
         preserve_header_case: args.preserve_header_case,
+        access_log: access_log(args)?,
     };
     let drain = Duration::from_secs(args.drain_seconds);
     let data_plane = DataPlane::new(threads, drain, listeners, args.udp_max_flows as usize)
@@ -148,6 +150,17 @@ fn start_data_plane(args: &RunArgs, options: &Options) -> Result<(Arc<DataPlane>
         attach_kernel(args, options, &data_plane).map_err(|e| format!("cannot attach the kernel datapath: {e}"))?;
     kernel.export_counters(data_plane.background(), Duration::from_secs(2));
     Ok((Arc::new(data_plane), Some(Arc::new(kernel))))
+}
+
+/// The access log `--access-log` asks for, its file opened (an error names it).
+fn access_log(args: &RunArgs) -> Result<Option<Arc<AccessLog>>, String> {
+    let destination = match args.access_log.as_str() {
+        "off" => return Ok(None),
+        "-" => Destination::Stdout,
+        path => Destination::File(path.into()),
+    };
+    let writer = Writer::start(destination).map_err(|e| format!("--access-log: {e}"))?;
+    Ok(Some(Arc::new(AccessLog::new(args.access_log_format, writer))))
 }
 
 /// Starts pingora's server; with `--upgrade`, first takes the old

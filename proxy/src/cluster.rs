@@ -49,6 +49,9 @@ pub struct Picked {
 #[derive(Debug)]
 pub struct ClusterState {
     pub name: String,
+    /// The name as ingress-nginx's `$proxy_upstream_name` writes it
+    /// (`namespace-service-port`), for access logs.
+    pub log_name: String,
     config: Cluster,
     members: Vec<Member>,
     /// Member index by address.
@@ -123,6 +126,7 @@ impl ClusterState {
         let by_address = members.iter().enumerate().map(|(i, m)| (m.address, i)).collect();
         Self {
             name: c.name.clone(),
+            log_name: upstream_log_name(&c.name),
             config: c.clone(),
             by_address,
             terminating_rotation: SmoothWrr::new(&tweights),
@@ -324,3 +328,9 @@ impl Drop for InFlight {
 
 #[cfg(test)]
 mod tests;
+
+/// `ns/svc:80~tags` as ingress-nginx names the upstream: `ns-svc-80`.
+fn upstream_log_name(cluster: &str) -> String {
+    let base = cluster.split('~').next().unwrap_or(cluster);
+    base.replace(['/', ':'], "-")
+}

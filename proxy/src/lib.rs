@@ -4,6 +4,7 @@
 //! table, once each.
 
 mod accept_backoff;
+pub mod access_log;
 mod affinity;
 pub mod balancer;
 mod client_limits;

@@ -43,6 +43,10 @@ pub struct ProxyMetrics {
     /// Upstream connections the L7 proxy opened (against requests, how well
     /// keep-alive to upstreams works).
     pub upstream_connections: IntCounter,
+    /// Access-log lines dropped because the writer was behind.
+    pub access_log_dropped: IntCounter,
+    /// Access-log writes that failed (the file became unwritable).
+    pub access_log_write_errors: IntCounter,
 }
 
 /// Registers a metric in the default registry and returns it.
@@ -153,6 +157,13 @@ pub static METRICS: LazyLock<ProxyMetrics> = LazyLock::new(|| ProxyMetrics {
     upstream_connections: register(
         IntCounter::new("sluice_upstream_connections_opened_total", "Upstream connections the L7 proxy opened")
             .expect("valid metric"),
+    ),
+    access_log_dropped: register(
+        IntCounter::new("sluice_access_log_dropped_total", "Access-log lines dropped because the writer was behind")
+            .expect("valid metric"),
+    ),
+    access_log_write_errors: register(
+        IntCounter::new("sluice_access_log_write_errors_total", "Access-log writes that failed").expect("valid metric"),
     ),
     l4_bind_errors: register(
         IntCounterVec::new(Opts::new("sluice_l4_bind_errors_total", "L4 listeners that could not bind"), &["listener"])

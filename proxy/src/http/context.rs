@@ -1,3 +1,4 @@
+use crate::access_log::UpstreamTry;
 use crate::client_limits::ClientLease;
 use crate::cluster::{ClusterState, InFlight};
 use crate::route_table::CompiledRoute;
@@ -29,4 +30,15 @@ pub struct RequestCtx {
     pub set_cookie: Option<String>,
     /// Holds the client's place under `limit-connections` until the request ends.
     pub client_lease: Option<ClientLease>,
+    /// When the request's head had been read.
+    pub started: Option<Instant>,
+    /// `X-Request-ID`, the client's or made here.
+    pub request_id: Option<http::HeaderValue>,
+    /// Each attempt's endpoint, status, time and length, for the access log.
+    pub upstreams: Vec<UpstreamTry>,
+    /// The current attempt's status and response body bytes.
+    pub attempt_status: Option<u16>,
+    pub attempt_bytes: u64,
+    /// Response body bytes sent to the client.
+    pub bytes_sent: u64,
 }

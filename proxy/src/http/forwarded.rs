@@ -1,5 +1,6 @@
 //! Headers an upstream sees, as BCS's nginx configuration sets them.
 
+use super::request_id::X_REQUEST_ID;
 use http::{HeaderName, HeaderValue};
 use pingora_error::{ErrorType::InvalidHTTPHeader, OrErr, Result};
 use pingora_http::RequestHeader;
@@ -18,7 +19,7 @@ static X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
 static X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
 
 /// Headers `apply` may add.
-const ADDED: usize = 8;
+const ADDED: usize = 9;
 
 pub struct Downstream<'a> {
     pub client_ip: Option<IpAddr>,
@@ -27,11 +28,13 @@ pub struct Downstream<'a> {
     pub port: &'a HeaderValue,
     pub scheme: &'static str,
     pub original_uri: &'a str,
+    pub request_id: Option<&'a HeaderValue>,
 }
 
 /// `X-Real-IP`, `X-Forwarded-For` (the client appended to any incoming
 /// list, which is also kept in `X-Original-Forwarded-For`),
-/// `X-Forwarded-Host`, `-Port`, `-Proto`, `X-Scheme`, `X-Original-URI`; the
+/// `X-Forwarded-Host`, `-Port`, `-Proto`, `X-Scheme`, `X-Original-URI`,
+/// `X-Request-ID` (the client's or a new one); the
 /// `Proxy` header removed (httpoxy). Host is passed through unchanged.
 /// Values are built without a heap allocation where they can be (this runs
 /// on every request): the client address on the stack, static and
@@ -69,6 +72,9 @@ pub fn apply(req: &mut RequestHeader, d: &Downstream<'_>) -> Result<()> {
     req.insert_static_header(&X_FORWARDED_PROTO, scheme.clone());
     req.insert_static_header(&X_SCHEME, scheme);
     req.insert_static_header(&X_ORIGINAL_URI, HeaderValue::from_str(d.original_uri).or_err(InvalidHTTPHeader, "uri")?);
+    if let Some(id) = d.request_id {
+        req.insert_static_header(&X_REQUEST_ID, id.clone());
+    }
     // Looked up first: removing looks in both of pingora's maps.
     if req.headers.contains_key("proxy") {
         req.remove_header("proxy");

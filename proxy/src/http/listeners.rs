@@ -10,6 +10,7 @@ use super::admission::{ListenerRoutes, Scheme};
 use super::client_stream::ClientStream;
 use super::engine::{Connections, Engine};
 use crate::accept_backoff::AcceptBackoff;
+use crate::access_log::AccessLog;
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
 use crate::route_table::{HttpListener, RouteTable};
@@ -36,7 +37,7 @@ struct Running {
 }
 
 /// What every L7 listener shares.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct ListenerOptions {
     /// Connections a listener serves at once; the next wait in the kernel's queue.
     pub max_connections: usize,
@@ -48,6 +49,8 @@ pub struct ListenerOptions {
     pub keepalive_timeout: Duration,
     /// HTTP/1 header names keep the case they arrived in.
     pub preserve_header_case: bool,
+    /// Where each request's line goes; `None`: no access log.
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 pub struct HttpListeners {
@@ -177,7 +180,8 @@ impl HttpListeners {
         let routes = ListenerRoutes { route_config: l.route_config.clone(), scheme, https_port };
         let connector = ConnectorOptions::from_server_conf(&self.conf);
         let case = self.options.preserve_header_case;
-        let engine = Engine::new(self.table.clone(), routes, port, self.server_options(scheme), connector, case);
+        let log = self.options.access_log.clone();
+        let engine = Engine::new(self.table.clone(), routes, port, self.server_options(scheme), connector, case, log);
         Arc::new(Connections(Arc::new(engine)))
     }
 

@@ -11,6 +11,7 @@ mod hop_by_hop;
 mod listeners;
 mod path;
 mod peer;
+mod request_id;
 mod request_limits;
 mod retry;
 mod write_buffer;

@@ -145,6 +145,17 @@ impl CompiledRoute {
     }
 
     /// `Prefix /api`, or `default backend`: what names a route within its host.
+    /// ingress-nginx's `$proxy_upstream_name` and
+    /// `$proxy_alternative_upstream_name` for a request `chosen` served: a
+    /// canary's cluster is the alternative to the route's main one.
+    pub fn upstream_names<'s>(&'s self, chosen: &'s ClusterState) -> (&'s str, Option<&'s str>) {
+        let is_main = self.main.clusters.iter().any(|c| std::ptr::eq(&**c, chosen));
+        match self.main.clusters.first() {
+            Some(main) if !is_main => (main.log_name.as_str(), Some(chosen.log_name.as_str())),
+            _ => (chosen.log_name.as_str(), None),
+        }
+    }
+
     pub(crate) fn label_for(path: Option<&PathMatch>) -> String {
         match path {
             Some(p) => format!("{:?} {}", p.kind, p.path),

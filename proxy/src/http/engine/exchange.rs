@@ -3,6 +3,7 @@
 
 use super::upstream::Upstream;
 use super::{Engine, local};
+use crate::access_log::UpstreamTry;
 use crate::cluster::PickInput;
 use crate::http::admission::{host_without_port, request_cookies, request_host};
 use crate::http::context::RequestCtx;
@@ -71,7 +72,9 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         if picked.set_cookie.is_some() {
             ctx.set_cookie = picked.set_cookie;
         }
-        ctx.attempt_started = Some(Instant::now());
+        let started = Instant::now();
+        ctx.attempt_started = Some(started);
+        (ctx.attempt_status, ctx.attempt_bytes) = (None, 0);
         let req = match first.take() {
             Some(req) => req,
             None => match upstream_request(engine, session, ctx, policy) {
@@ -81,6 +84,16 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         };
         let (outcome, reused) = attempt(engine, session, ctx, req, picked.address, policy).await;
         let resendable = !session.retry_buffer_truncated();
+        let stale = matches!(&outcome, Attempt::Failed(e) if reused && !stale_retried && resendable && idempotent && is_stale(e));
+        if !stale {
+            // nginx's `$upstream_status` for an attempt that got no answer.
+            let status = match &outcome {
+                Attempt::Failed(e) => Some(gateway_status(e)),
+                _ => ctx.attempt_status,
+            };
+            let (address, response_length) = (picked.address, ctx.attempt_bytes);
+            ctx.upstreams.push(UpstreamTry { address, status, response_time: started.elapsed(), response_length });
+        }
         let failed = match outcome {
             Attempt::Answered(reusable) => return reusable,
             Attempt::TooLarge => return local(session, ctx, 413).await,
@@ -100,7 +113,7 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         };
         // A pooled connection the upstream had closed: the request never
         // reached it, so it goes again on a fresh connection, once.
-        if reused && !stale_retried && resendable && idempotent && is_stale(&failed) {
+        if stale {
             stale_retried = true;
             ctx.tried.pop();
             continue;
@@ -115,11 +128,7 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
             METRICS.retries.with_label_values(&[cluster.name.as_str(), "error"]).inc();
             continue;
         }
-        let status = match failed.etype() {
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
-            _ => 502,
-        };
-        return local(session, ctx, status).await;
+        return local(session, ctx, gateway_status(&failed)).await;
     }
 }
 
@@ -214,6 +223,7 @@ async fn respond(
         return Attempt::Failed(Error::new(ErrorType::InvalidHTTPHeader));
     };
     let status = resp.status.as_u16();
+    ctx.attempt_status = Some(status);
     if let (Some(cluster), Some(started)) = (&ctx.cluster, ctx.attempt_started) {
         METRICS.upstream_latency.with_label_values(&[cluster.name.as_str()]).observe(started.elapsed().as_secs_f64());
     }
@@ -241,13 +251,15 @@ async fn respond(
     if status == 101 && session.is_upgrade_req() {
         if let HttpSession::H1(h1) = &mut upstream.session {
             h1.maybe_upgrade_body_writer();
-            bridge(session, h1).await;
+            bridge(session, ctx, h1).await;
         }
         return Attempt::Answered(false);
     }
     loop {
         match upstream.session.read_response_body().await {
             Ok(Some(data)) => {
+                ctx.attempt_bytes += data.len() as u64;
+                ctx.bytes_sent += data.len() as u64;
                 if session.write_response_body(data, false).await.is_err() {
                     return Attempt::Answered(false);
                 }
@@ -309,7 +321,7 @@ async fn client_gone(session: &mut ServerSession) {
 
 /// An upgraded connection (WebSocket): bytes both ways until either side
 /// closes; the connections are not reused after.
-async fn bridge(session: &mut ServerSession, upstream: &mut Http1Session) {
+async fn bridge(session: &mut ServerSession, ctx: &mut RequestCtx, upstream: &mut Http1Session) {
     loop {
         tokio::select! {
             from_client = session.read_request_body() => match from_client {
@@ -322,6 +334,7 @@ async fn bridge(session: &mut ServerSession, upstream: &mut Http1Session) {
             },
             from_upstream = upstream.read_body_bytes() => match from_upstream {
                 Ok(Some(data)) => {
+                    ctx.bytes_sent += data.len() as u64;
                     if session.write_response_body(data, false).await.is_err() {
                         return;
                     }
@@ -377,6 +390,7 @@ fn upstream_request(
         port: &engine.port,
         scheme: engine.routes.scheme.as_str(),
         original_uri: downstream.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+        request_id: ctx.request_id.as_ref(),
     };
     forwarded::apply(&mut req, &forwarded)?;
     Ok(req)
@@ -384,6 +398,15 @@ fn upstream_request(
 
 fn expects_continue(req: &RequestHeader) -> bool {
     req.headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// The status the client gets, and the log shows, for an attempt that
+/// failed: 504 for a timeout, 502 for the rest (nginx's).
+fn gateway_status(e: &Error) -> u16 {
+    match e.etype() {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
+        _ => 502,
+    }
 }
 
 /// Whether an error on a pooled connection means the upstream had closed it

@@ -8,11 +8,14 @@
 mod connection;
 mod exchange;
 mod pool;
+mod request_log;
 mod upstream;
 
 use super::admission::{Admission, ListenerRoutes};
 use super::client_stream::ClientStream;
 use super::context::RequestCtx;
+use crate::access_log::AccessLog;
+use crate::http::request_id;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
 use arc_swap::ArcSwap;
@@ -23,7 +26,8 @@ use pingora_core::protocols::Stream;
 use pingora_core::protocols::http::ServerSession;
 use pingora_core::server::ShutdownWatch;
 use pingora_http::ResponseHeader;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
+use std::time::Instant;
 
 pub use connection::Connections;
 use upstream::Upstreams;
@@ -40,6 +44,7 @@ pub struct Engine {
     /// HTTP/1 header names keep the case they arrived in (a second header
     /// map a message when on).
     preserve_header_case: bool,
+    access_log: Option<Arc<AccessLog>>,
 }
 
 impl Engine {
@@ -50,9 +55,10 @@ impl Engine {
         options: HttpServerOptions,
         connector: ConnectorOptions,
         preserve_header_case: bool,
+        access_log: Option<Arc<AccessLog>>,
     ) -> Self {
         let upstreams = Upstreams::new(connector, preserve_header_case);
-        Engine { table, routes, port: port.into(), upstreams, options, preserve_header_case }
+        Engine { table, routes, port: port.into(), upstreams, options, preserve_header_case, access_log }
     }
 
     /// Reads one request from `session` and serves it; the connection back
@@ -82,9 +88,9 @@ impl Engine {
             session.set_keepalive(None);
         }
         METRICS.active_requests.inc();
-        let mut ctx = RequestCtx::default();
+        let mut ctx = RequestCtx { started: Some(Instant::now()), ..RequestCtx::default() };
         let reusable = self.serve(&mut session, &mut ctx).await;
-        log(&session, &ctx);
+        request_log::finish(&session, &ctx, self.access_log.as_deref());
         if let Some(client) = client_stream(&session) {
             client.request_done();
         }
@@ -103,6 +109,7 @@ impl Engine {
     /// connection may be kept for the next one.
     async fn serve(&self, session: &mut ServerSession, ctx: &mut RequestCtx) -> bool {
         let table = self.table.load();
+        ctx.request_id = Some(request_id::of(&session.req_header().headers));
         let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         let has_certificate =
             || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty());
@@ -149,21 +156,4 @@ impl HttpServerApp for Engine {
 /// and header deadlines.
 fn client_stream(session: &ServerSession) -> Option<&ClientStream<Stream>> {
     session.stream().and_then(|s| s.as_ref().as_any().downcast_ref::<ClientStream<Stream>>())
-}
-
-/// The request's metrics.
-fn log(session: &ServerSession, ctx: &RequestCtx) {
-    METRICS.active_requests.dec();
-    let code = session.response_written().map(|r| r.status.as_u16()).or(ctx.local_status).unwrap_or(499);
-    let host = ctx.route.as_ref().map(|r| r.host.as_str()).unwrap_or("");
-    let route = ctx.route.as_ref().map(|r| r.label.as_str()).unwrap_or("");
-    let cluster = ctx.cluster.as_ref().map(|c| c.name.as_str()).unwrap_or("");
-    METRICS.requests.with_label_values(&[host, route, cluster, status_label(code)]).inc();
-}
-
-/// Status codes as label values, made once, so the request path formats nothing.
-fn status_label(code: u16) -> &'static str {
-    static LABELS: LazyLock<Vec<&'static str>> =
-        LazyLock::new(|| (0..600u16).map(|c| &*Box::leak(c.to_string().into_boxed_str())).collect());
-    LABELS.get(usize::from(code)).copied().unwrap_or("other")
 }

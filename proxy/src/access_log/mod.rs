@@ -1,0 +1,60 @@
+//! Access logs: one line a request, in ingress-nginx's default format or as
+//! JSON. A worker formats the line and hands it to a bounded queue; one
+//! writer thread writes the queue to the file. When the writer falls
+//! behind, lines are dropped and counted: a request never waits on log I/O.
+
+mod entry;
+mod escape;
+mod json_line;
+mod local_time;
+mod nginx_line;
+mod writer;
+
+pub use entry::{Entry, UpstreamTry};
+pub use writer::{Destination, Writer};
+
+use std::str::FromStr;
+
+/// How a line is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// ingress-nginx's default `log-format-upstream`, field for field.
+    Nginx,
+    /// One JSON object a line.
+    Json,
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "nginx" => Ok(Format::Nginx),
+            "json" => Ok(Format::Json),
+            other => Err(format!("unknown access-log format {other:?} (nginx or json)")),
+        }
+    }
+}
+
+/// Where request lines go, and how they are written.
+pub struct AccessLog {
+    format: Format,
+    writer: Writer,
+}
+
+impl AccessLog {
+    pub fn new(format: Format, writer: Writer) -> Self {
+        AccessLog { format, writer }
+    }
+
+    /// Formats `entry` and queues it; drops it (counted) when the queue is full.
+    pub fn log(&self, entry: &Entry<'_>) {
+        let mut line = Vec::with_capacity(512);
+        match self.format {
+            Format::Nginx => nginx_line::write(&mut line, entry),
+            Format::Json => json_line::write(&mut line, entry),
+        }
+        line.push(b'\n');
+        self.writer.queue(line);
+    }
+}

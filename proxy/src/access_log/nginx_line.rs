@@ -1,0 +1,75 @@
+//! ingress-nginx's default access-log line (its `log-format-upstream`):
+//!
+//! `$remote_addr - $remote_user [$time_local] "$request" $status
+//! $body_bytes_sent "$http_referer" "$http_user_agent" $request_length
+//! $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name]
+//! $upstream_addr $upstream_response_length $upstream_response_time
+//! $upstream_status $req_id`
+
+use super::entry::{Entry, UpstreamTry};
+use super::escape::{push_escaped, push_number, push_or_dash, push_seconds};
+use super::local_time;
+use std::io::Write as _;
+
+pub fn write(out: &mut Vec<u8>, e: &Entry<'_>) {
+    match e.remote_addr {
+        Some(ip) => {
+            let _ = write!(out, "{ip}");
+        }
+        None => out.push(b'-'),
+    }
+    out.extend_from_slice(b" - ");
+    push_or_dash(out, e.remote_user.as_deref().map(str::as_bytes));
+    out.extend_from_slice(b" [");
+    local_time::with_now(|common_log, _| out.extend_from_slice(common_log.as_bytes()));
+    out.extend_from_slice(b"] \"");
+    push_escaped(out, e.method.as_bytes());
+    out.push(b' ');
+    push_escaped(out, e.target.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(e.protocol.as_bytes());
+    out.extend_from_slice(b"\" ");
+    push_number(out, u64::from(e.status));
+    out.push(b' ');
+    push_number(out, e.bytes_sent);
+    out.extend_from_slice(b" \"");
+    push_or_dash(out, e.referer);
+    out.extend_from_slice(b"\" \"");
+    push_or_dash(out, e.user_agent);
+    out.extend_from_slice(b"\" ");
+    push_number(out, e.request_length);
+    out.push(b' ');
+    push_seconds(out, e.request_time);
+    out.extend_from_slice(b" [");
+    push_or_dash(out, e.upstream_name.map(str::as_bytes));
+    out.extend_from_slice(b"] [");
+    push_or_dash(out, e.alternative_upstream_name.map(str::as_bytes));
+    out.extend_from_slice(b"] ");
+    push_list(out, e.upstreams, |out, u| {
+        let _ = write!(out, "{}", u.address);
+    });
+    out.push(b' ');
+    push_list(out, e.upstreams, |out, u| push_number(out, u.response_length));
+    out.push(b' ');
+    push_list(out, e.upstreams, |out, u| push_seconds(out, u.response_time));
+    out.push(b' ');
+    push_list(out, e.upstreams, |out, u| match u.status {
+        Some(status) => push_number(out, u64::from(status)),
+        None => out.push(b'-'),
+    });
+    out.push(b' ');
+    push_or_dash(out, Some(e.request_id));
+}
+
+/// One value an attempt, comma separated as nginx's `$upstream_*`; `-` for none.
+pub(super) fn push_list(out: &mut Vec<u8>, tries: &[UpstreamTry], each: impl Fn(&mut Vec<u8>, &UpstreamTry)) {
+    if tries.is_empty() {
+        out.push(b'-');
+    }
+    for (i, u) in tries.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        each(out, u);
+    }
+}

@@ -1,0 +1,108 @@
+//! The access log's one writer thread and the bounded queue in front of it.
+
+use crate::metrics::METRICS;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
+
+/// Lines waiting for the writer at most; past it, new lines are dropped.
+const QUEUE_LINES: usize = 16 * 1024;
+
+/// How often an idle writer looks for a reopen request.
+const REOPEN_CHECK: Duration = Duration::from_millis(200);
+
+/// Set by SIGUSR1: the writer reopens its file (after logrotate moved it).
+static REOPEN: AtomicBool = AtomicBool::new(false);
+
+/// Where lines are written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    Stdout,
+    File(PathBuf),
+}
+
+/// The sending end of the queue.
+pub struct Writer {
+    queue: SyncSender<Vec<u8>>,
+}
+
+impl Writer {
+    /// Opens `to` (an error names the path) and starts the writer thread.
+    pub fn start(to: Destination) -> io::Result<Writer> {
+        let file = open(&to).map_err(|e| match &to {
+            Destination::File(path) => io::Error::new(e.kind(), format!("access log {}: {e}", path.display())),
+            Destination::Stdout => e,
+        })?;
+        if matches!(to, Destination::File(_)) {
+            // SAFETY: the handler only stores to an atomic, which is
+            // async-signal-safe.
+            unsafe { signal_hook_registry::register(libc::SIGUSR1, || REOPEN.store(true, Ordering::Relaxed)) }?;
+        }
+        let (queue, lines) = sync_channel(QUEUE_LINES);
+        std::thread::Builder::new().name("access-log".into()).spawn(move || drain(lines, to, file))?;
+        Ok(Writer { queue })
+    }
+
+    /// Queues `line`, or drops and counts it when the writer is behind.
+    pub fn queue(&self, line: Vec<u8>) {
+        if let Err(TrySendError::Full(_)) = self.queue.try_send(line) {
+            METRICS.access_log_dropped.inc();
+        }
+    }
+}
+
+fn open(to: &Destination) -> io::Result<File> {
+    match to {
+        Destination::Stdout => Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?)),
+        Destination::File(path) => OpenOptions::new().create(true).append(true).open(path),
+    }
+}
+
+/// Writes lines as they come, a batch at a time, flushing when the queue is
+/// empty; reopens the file when asked.
+fn drain(lines: Receiver<Vec<u8>>, to: Destination, file: File) {
+    let mut out = BufWriter::with_capacity(64 * 1024, file);
+    let mut failing = false;
+    loop {
+        match lines.recv_timeout(REOPEN_CHECK) {
+            Ok(line) => {
+                let mut result = out.write_all(&line);
+                while let Ok(line) = lines.try_recv() {
+                    result = result.and_then(|()| out.write_all(&line));
+                }
+                report(result.and_then(|()| out.flush()), &to, &mut failing);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = out.flush();
+                return;
+            }
+        }
+        if REOPEN.swap(false, Ordering::Relaxed) {
+            let _ = out.flush();
+            match open(&to) {
+                Ok(file) => out = BufWriter::with_capacity(64 * 1024, file),
+                Err(e) => report(Err(e), &to, &mut failing),
+            }
+        }
+    }
+}
+
+/// Counts a failed write and says so once until writes work again; traffic
+/// goes on either way.
+fn report(result: io::Result<()>, to: &Destination, failing: &mut bool) {
+    match result {
+        Ok(()) => *failing = false,
+        Err(e) => {
+            METRICS.access_log_write_errors.inc();
+            if !*failing {
+                tracing::warn!(destination = ?to, error = %e, "cannot write the access log; lines are lost until it can");
+            }
+            *failing = true;
+        }
+    }
+}
