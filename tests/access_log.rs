@@ -39,7 +39,8 @@ async fn json_lines_carry_the_request_its_upstreams_and_its_id() {
     let manifests = service("shop", &addrs(port, &["127.0.0.2"]))
         + &service("empty", &[])
         + &ingress("shop", "shop.example.com", "/", "shop", &[])
-        + &ingress("empty", "empty.example.com", "/", "empty", &[]);
+        + &ingress("empty", "empty.example.com", "/", "empty", &[])
+        + &ingress("quiet", "quiet.example.com", "/", "shop", &[("enable-access-log", "false")]);
     let args = ["--access-log", log.to_str().unwrap(), "--access-log-format", "json"];
     let s = Sluice::start(&[("all.yaml", &manifests)], &args);
     let c = client();
@@ -56,9 +57,13 @@ async fn json_lines_carry_the_request_its_upstreams_and_its_id() {
     let made = send(&c, s.http, "POST", "shop.example.com", "/pay", &[], b"12345".to_vec()).await.unwrap();
     let made_id = made.json()["headers"]["x-request-id"][0].as_str().unwrap().to_owned();
     assert_eq!(get(&c, s.http, "nowhere.example.com", "/").await.status, 404);
+    assert_eq!(get(&c, s.http, "quiet.example.com", "/").await.status, 200);
     assert_eq!(get(&c, s.http, "empty.example.com", "/x").await.status, 503);
 
+    // Lines come in request order: had the quiet route's been written, it
+    // would be among these four.
     let lines = json_lines(&log, 4);
+    assert!(lines.iter().all(|l| l["host"] != "quiet.example.com"), "enable-access-log: false is not logged");
     let upstream = format!("127.0.0.2:{port}");
     let first = &lines[0];
     assert_eq!(first["request_id"], "client-id-1");
@@ -232,4 +237,53 @@ fn an_unwritable_log_path_stops_the_start_and_names_the_path() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent-dir/access.log"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_l4_connection_is_one_line_when_it_ends() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = free_port(&["127.0.0.2"]);
+    let upstream: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    // Reads a 5-byte question, answers in 9 bytes and closes.
+    let server = tokio::net::TcpListener::bind(upstream).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = server.accept().await {
+            let mut question = [0u8; 5];
+            if s.read_exact(&mut question).await.is_ok() {
+                let _ = s.write_all(b"answer!!\n").await;
+            }
+        }
+    });
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let listen = free_port(&["127.0.0.1"]);
+    let manifests = service("db", &[upstream])
+        + &format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: tcp-services, namespace: ingress}}\ndata:\n  \"{listen}\": \"default/db:80\"\n"
+        );
+    let args = ["--tcp-services-configmap", "ingress/tcp-services", "--l4-bind", "127.0.0.1"];
+    let args = [&args[..], &["--access-log", log.to_str().unwrap(), "--access-log-format", "json"]].concat();
+    let _s = Sluice::start(&[("all.yaml", &manifests)], &args);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut client = loop {
+        match tokio::net::TcpStream::connect(("127.0.0.1", listen)).await {
+            Ok(c) => break c,
+            Err(e) => assert!(Instant::now() < deadline, "the L4 listener never opened: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    client.write_all(b"ping?").await.unwrap();
+    let mut answer = Vec::new();
+    client.read_to_end(&mut answer).await.unwrap();
+    assert_eq!(answer, b"answer!!\n");
+    drop(client);
+
+    let line = &json_lines(&log, 1)[0];
+    assert_eq!(line["protocol"], "TCP");
+    assert_eq!(line["remote_addr"], "127.0.0.1");
+    assert_eq!((line["bytes_received"].as_u64(), line["bytes_sent"].as_u64()), (Some(5), Some(9)));
+    assert_eq!(line["upstream_addr"], upstream.to_string());
+    assert_eq!(line["upstream_name"], "default-db-80");
+    assert_eq!((line["status"].as_u64(), line["termination"].as_str()), (Some(200), Some("closed")));
+    assert!(line["listener"].as_str().is_some_and(|l| l.contains(&listen.to_string())), "{}", line["listener"]);
 }

@@ -32,6 +32,14 @@ pub struct RoutePolicy {
     /// address; more get 503.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_connections: Option<u32>,
+    /// The route's requests are written to the access log (ingress-nginx
+    /// `enable-access-log`).
+    #[serde(skip_serializing_if = "is_true")]
+    pub access_log: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// A token bucket per client address: `rps` a second, at most `burst` at once.
@@ -54,6 +62,7 @@ impl Default for RoutePolicy {
             ssl_redirect: false,
             limit_rps: None,
             limit_connections: None,
+            access_log: true,
         }
     }
 }

@@ -59,7 +59,8 @@ impl DataPlane {
         let sockets = Arc::new(ListenSockets::default());
         Ok(Self {
             l4: L4Manager::new(table.clone(), workers.clone(), drain, sockets.clone())
-                .with_udp_max_flows(udp_max_flows),
+                .with_udp_max_flows(udp_max_flows)
+                .with_access_log(listeners.access_log.clone()),
             http: HttpListeners::new(table.clone(), workers, sockets.clone(), listeners)
                 .map_err(std::io::Error::other)?,
             sockets,

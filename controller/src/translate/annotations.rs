@@ -46,6 +46,7 @@ const HONOURED: &[&str] = &[
     "session-cookie-expires",
     "session-cookie-path",
     "session-cookie-samesite",
+    "enable-access-log",
 ];
 
 /// What an Ingress's annotations ask of its hosts' TLS side.
@@ -243,6 +244,7 @@ impl Translator<'_> {
             }
         }
         policy.upstream_verify = a.flag("proxy-ssl-verify", false);
+        policy.access_log = a.flag("enable-access-log", true);
         let mut tls = TlsAnnotations {
             ssl_redirect: a.flag("ssl-redirect", true),
             force_ssl_redirect: a.flag("force-ssl-redirect", false),

@@ -5,6 +5,7 @@ use super::entry::Entry;
 use super::escape::{push_number, push_seconds};
 use super::local_time;
 use super::nginx_line::push_list;
+use super::session::Session;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::io::Write as _;
@@ -81,6 +82,45 @@ pub fn write(out: &mut Vec<u8>, e: &Entry<'_>) {
             x_forwarded_for: e.x_forwarded_for.map(String::from_utf8_lossy),
         };
         // Serializing borrowed strings and numbers into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &line);
+    });
+}
+
+#[derive(Serialize)]
+struct SessionLine<'a> {
+    time: &'a str,
+    protocol: &'a str,
+    remote_addr: String,
+    remote_port: u16,
+    listener: &'a str,
+    status: u16,
+    /// Bytes to the client.
+    bytes_sent: u64,
+    /// Bytes from the client.
+    bytes_received: u64,
+    /// Seconds, with milliseconds.
+    session_time: f64,
+    upstream_name: Option<&'a str>,
+    upstream_addr: Option<String>,
+    termination: &'a str,
+}
+
+pub fn write_session(out: &mut Vec<u8>, s: &Session<'_>) {
+    local_time::with_now(|_, iso8601| {
+        let line = SessionLine {
+            time: iso8601,
+            protocol: s.protocol,
+            remote_addr: s.client.ip().to_string(),
+            remote_port: s.client.port(),
+            listener: s.listener,
+            status: s.end.status(),
+            bytes_sent: s.bytes_sent,
+            bytes_received: s.bytes_received,
+            session_time: s.duration.as_millis() as f64 / 1000.0,
+            upstream_name: s.upstream_name,
+            upstream_addr: s.upstream_addr.map(|a| a.to_string()),
+            termination: s.end.name(),
+        };
         let _ = serde_json::to_writer(&mut *out, &line);
     });
 }

@@ -1,5 +1,5 @@
-//! Access logs: one line a request, in ingress-nginx's default format or as
-//! JSON. A worker formats the line and hands it to a bounded queue; one
+//! Access logs: one line a request (and one an L4 session), in
+//! ingress-nginx's default format or as JSON. A worker formats the line and hands it to a bounded queue; one
 //! writer thread writes the queue to the file. When the writer falls
 //! behind, lines are dropped and counted: a request never waits on log I/O.
 
@@ -8,9 +8,11 @@ mod escape;
 mod json_line;
 mod local_time;
 mod nginx_line;
+mod session;
 mod writer;
 
 pub use entry::{Entry, UpstreamTry};
+pub use session::{Session, SessionEnd};
 pub use writer::{Destination, Writer};
 
 use std::str::FromStr;
@@ -53,6 +55,17 @@ impl AccessLog {
         match self.format {
             Format::Nginx => nginx_line::write(&mut line, entry),
             Format::Json => json_line::write(&mut line, entry),
+        }
+        line.push(b'\n');
+        self.writer.queue(line);
+    }
+
+    /// The same for an L4 session that ended.
+    pub fn log_session(&self, session: &Session<'_>) {
+        let mut line = Vec::with_capacity(256);
+        match self.format {
+            Format::Nginx => nginx_line::write_session(&mut line, session),
+            Format::Json => json_line::write_session(&mut line, session),
         }
         line.push(b'\n');
         self.writer.queue(line);

@@ -9,6 +9,7 @@
 use super::entry::{Entry, UpstreamTry};
 use super::escape::{push_escaped, push_number, push_or_dash, push_seconds};
 use super::local_time;
+use super::session::Session;
 use std::io::Write as _;
 
 pub fn write(out: &mut Vec<u8>, e: &Entry<'_>) {
@@ -59,6 +60,38 @@ pub fn write(out: &mut Vec<u8>, e: &Entry<'_>) {
     });
     out.push(b' ');
     push_or_dash(out, Some(e.request_id));
+}
+
+/// An L4 session: ingress-nginx's default `log-format-stream`
+/// (`[$remote_addr] [$time_local] $protocol $status $bytes_sent
+/// $bytes_received $session_time`), then the listener, `[upstream name]`,
+/// the upstream address and how the session ended.
+pub fn write_session(out: &mut Vec<u8>, s: &Session<'_>) {
+    let _ = write!(out, "[{}] [", s.client.ip());
+    local_time::with_now(|common_log, _| out.extend_from_slice(common_log.as_bytes()));
+    out.extend_from_slice(b"] ");
+    out.extend_from_slice(s.protocol.as_bytes());
+    out.push(b' ');
+    push_number(out, u64::from(s.end.status()));
+    out.push(b' ');
+    push_number(out, s.bytes_sent);
+    out.push(b' ');
+    push_number(out, s.bytes_received);
+    out.push(b' ');
+    push_seconds(out, s.duration);
+    out.push(b' ');
+    push_escaped(out, s.listener.as_bytes());
+    out.extend_from_slice(b" [");
+    push_or_dash(out, s.upstream_name.map(str::as_bytes));
+    out.extend_from_slice(b"] ");
+    match s.upstream_addr {
+        Some(a) => {
+            let _ = write!(out, "{a}");
+        }
+        None => out.push(b'-'),
+    }
+    out.push(b' ');
+    out.extend_from_slice(s.end.name().as_bytes());
 }
 
 /// One value an attempt, comma separated as nginx's `$upstream_*`; `-` for none.

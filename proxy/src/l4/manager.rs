@@ -4,6 +4,7 @@
 //! drain timeout passes.
 
 use super::{tcp, udp};
+use crate::access_log::AccessLog;
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
@@ -37,6 +38,8 @@ pub struct L4Manager {
     closed: std::sync::atomic::AtomicBool,
     /// Flows each UDP listener keeps at once (below a lower `max_connections`).
     udp_max_flows: usize,
+    /// Where a line goes when a session ends.
+    access_log: Option<Arc<AccessLog>>,
 }
 
 impl L4Manager {
@@ -54,7 +57,14 @@ impl L4Manager {
             running: Mutex::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
             udp_max_flows: DEFAULT_UDP_MAX_FLOWS,
+            access_log: None,
         }
+    }
+
+    /// Writes a line to `log` as each connection or flow ends.
+    pub fn with_access_log(mut self, log: Option<Arc<AccessLog>>) -> Self {
+        self.access_log = log;
+        self
     }
 
     /// Caps the flows of each UDP listener: past it, datagrams from new
@@ -112,8 +122,9 @@ impl L4Manager {
                 let _guard = worker.enter();
                 match bound.and_then(tokio::net::UdpSocket::from_std) {
                     Ok(socket) => {
-                        let (name, table) = (l.name.clone(), self.table.clone());
-                        worker.spawn(udp::serve_loop(socket, name, table, self.udp_max_flows, stopped, self.drain));
+                        let (name, table, log) = (l.name.clone(), self.table.clone(), self.access_log.clone());
+                        let flows = self.udp_max_flows;
+                        worker.spawn(udp::serve_loop(socket, name, table, flows, stopped, self.drain, log));
                         tracing::info!(listener = %l.name, address = %l.address, "L4 UDP listener open");
                         running.insert(l.name.clone(), Running { address: l.address, udp: true, stop });
                     }
@@ -142,7 +153,8 @@ impl L4Manager {
                     let active = Arc::new(AtomicU64::new(0));
                     for (worker, listener) in copies {
                         let (name, table, active) = (name.clone(), self.table.clone(), active.clone());
-                        worker.spawn(tcp::accept_loop(listener, name, table, active, stopped.clone(), self.drain));
+                        let (stopped, log) = (stopped.clone(), self.access_log.clone());
+                        worker.spawn(tcp::accept_loop(listener, name, table, active, stopped, self.drain, log));
                     }
                     tracing::info!(listener = %name, address = %l.address, "L4 listener open");
                     running.insert(name, Running { address: l.address, udp: false, stop });

@@ -8,14 +8,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Bytes moved each way.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Bytes moved each way so far; the caller holds it, so the counts outlive
+/// a pump that is cancelled (a drained listener).
+#[derive(Debug, Default)]
 pub struct Moved {
-    pub to_upstream: u64,
-    pub to_client: u64,
+    pub to_upstream: AtomicU64,
+    pub to_client: AtomicU64,
 }
 
-async fn one_way<R, W>(mut from: R, mut to: W, last: Arc<AtomicU64>, counted: Arc<AtomicU64>)
+/// Why a pump returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Both directions reached their end.
+    Closed,
+    /// Nothing moved for the idle timeout.
+    Idle,
+}
+
+async fn one_way<R, W>(mut from: R, mut to: W, last: Arc<AtomicU64>, counted: &AtomicU64)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -36,8 +46,9 @@ where
     let _ = to.shutdown().await;
 }
 
-/// Runs until both directions end or `idle` passes without a byte.
-pub async fn pump<C, U>(client: C, upstream: U, idle: Duration) -> Moved
+/// Runs until both directions end or `idle` passes without a byte,
+/// counting into `moved`.
+pub async fn pump<C, U>(client: C, upstream: U, idle: Duration, moved: &Moved) -> Ended
 where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     U: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -45,21 +56,22 @@ where
     let (cr, cw) = tokio::io::split(client);
     let (ur, uw) = tokio::io::split(upstream);
     let last = Arc::new(AtomicU64::new(now_ms()));
-    let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let both = async {
-        tokio::join!(one_way(cr, uw, last.clone(), up.clone()), one_way(ur, cw, last.clone(), down.clone()));
+        tokio::join!(
+            one_way(cr, uw, last.clone(), &moved.to_upstream),
+            one_way(ur, cw, last.clone(), &moved.to_client)
+        );
     };
     tokio::pin!(both);
     let idle_ms = idle.as_millis() as u64;
     loop {
         let since = now_ms().saturating_sub(last.load(Ordering::Relaxed));
         if since >= idle_ms {
-            break;
+            return Ended::Idle;
         }
         tokio::select! {
-            _ = &mut both => break,
+            _ = &mut both => return Ended::Closed,
             _ = tokio::time::sleep(Duration::from_millis(idle_ms - since)) => {}
         }
     }
-    Moved { to_upstream: up.load(Ordering::Relaxed), to_client: down.load(Ordering::Relaxed) }
 }

@@ -3,10 +3,13 @@
 //! listener's own socket, so the client sees the address it sent to. A flow
 //! ends after the idle timeout without a datagram either way. A listener keeps
 //! at most `max_flows` (and its `max_connections`) at once; past them
-//! datagrams from new sources are dropped and counted as refused.
+//! datagrams from new sources are dropped and counted as refused (not
+//! logged: a flood of spoofed sources would be a flood of lines). A flow's
+//! access-log line is written when it ends.
 
+use crate::access_log::{AccessLog, Session, SessionEnd};
 use crate::clock::now_ms;
-use crate::cluster::{InFlight, PickInput};
+use crate::cluster::{ClusterState, InFlight, PickInput};
 use crate::http::ip_hash;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
@@ -15,14 +18,18 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 struct Flow {
     upstream: Arc<UdpSocket>,
     last: Arc<AtomicU64>,
-    cluster: String,
+    cluster: Arc<ClusterState>,
+    endpoint: SocketAddr,
+    started: Instant,
+    /// Bytes from the client.
+    received: AtomicU64,
 }
 
 /// What every flow of one listener shares.
@@ -34,6 +41,7 @@ struct Listener {
     max_flows: usize,
     stop: watch::Receiver<bool>,
     drain: Duration,
+    log: Option<Arc<AccessLog>>,
 }
 
 pub(super) async fn serve_loop(
@@ -43,6 +51,7 @@ pub(super) async fn serve_loop(
     max_flows: usize,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
+    log: Option<Arc<AccessLog>>,
 ) {
     let socket = Arc::new(socket);
     let listener = Arc::new(Listener {
@@ -53,6 +62,7 @@ pub(super) async fn serve_loop(
         max_flows,
         stop: stop.clone(),
         drain,
+        log,
     });
     let name = listener.name.as_str();
     let mut buf = vec![0u8; 65_535];
@@ -74,7 +84,8 @@ pub(super) async fn serve_loop(
         };
         flow.last.store(now_ms(), Ordering::Relaxed);
         if flow.upstream.send(&buf[..n]).await.is_ok() {
-            METRICS.l4_bytes.with_label_values(&[name, flow.cluster.as_str(), "in"]).inc_by(n as u64);
+            flow.received.fetch_add(n as u64, Ordering::Relaxed);
+            METRICS.l4_bytes.with_label_values(&[name, flow.cluster.name.as_str(), "in"]).inc_by(n as u64);
         }
     }
 }
@@ -111,7 +122,10 @@ impl Listener {
         let flow = Arc::new(Flow {
             upstream: Arc::new(upstream),
             last: Arc::new(AtomicU64::new(now_ms())),
-            cluster: cluster.name.clone(),
+            cluster: cluster.clone(),
+            endpoint: picked.address,
+            started: Instant::now(),
+            received: AtomicU64::new(0),
         });
         self.flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, flow.clone());
         let lease = cluster.begin(picked.index);
@@ -133,24 +147,40 @@ impl Listener {
             tokio::time::sleep(self.drain).await;
         };
         tokio::pin!(drained);
-        loop {
+        let mut sent = 0u64;
+        let end = loop {
             let since = now_ms().saturating_sub(flow.last.load(Ordering::Relaxed));
             if since >= idle_ms {
-                break;
+                break SessionEnd::Idle;
             }
             tokio::select! {
-                _ = &mut drained => break,
+                _ = &mut drained => break SessionEnd::Drained,
                 _ = tokio::time::sleep(Duration::from_millis(idle_ms - since)) => {}
                 r = flow.upstream.recv(&mut buf) => {
-                    let Ok(n) = r else { break };
+                    // The endpoint refused (ICMP unreachable): the flow ends.
+                    let Ok(n) = r else { break SessionEnd::Closed };
                     flow.last.store(now_ms(), Ordering::Relaxed);
                     if self.socket.send_to(&buf[..n], client).await.is_ok() {
-                        METRICS.l4_bytes.with_label_values(&[self.name.as_str(), flow.cluster.as_str(), "out"]).inc_by(n as u64);
+                        sent += n as u64;
+                        METRICS.l4_bytes.with_label_values(&[self.name.as_str(), flow.cluster.name.as_str(), "out"]).inc_by(n as u64);
                     }
                 }
             }
-        }
+        };
         self.flows.lock().unwrap_or_else(|e| e.into_inner()).remove(&client);
         METRICS.l4_active.with_label_values(&[self.name.as_str()]).dec();
+        if let Some(log) = &self.log {
+            log.log_session(&Session {
+                protocol: "UDP",
+                client,
+                listener: &self.name,
+                upstream_name: Some(&flow.cluster.log_name),
+                upstream_addr: Some(flow.endpoint),
+                bytes_received: flow.received.load(Ordering::Relaxed),
+                bytes_sent: sent,
+                duration: flow.started.elapsed(),
+                end,
+            });
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::cluster::PickInput;
 use crate::http::ip_hash;
-use crate::l4::{connect_upstream, pump};
+use crate::l4::{Moved, connect_upstream, pump};
 use crate::route_table::CompiledRoute;
 use pingora_core::protocols::l4::stream::Stream;
 use std::net::IpAddr;
@@ -23,5 +23,5 @@ pub async fn serve(client: Stream, route: Arc<CompiledRoute>, client_ip: Option<
     let input = PickInput { client_ip, key_hash, cookies: None };
     let Some((upstream, index)) = connect_upstream(&cluster, &input, CONNECT_TIMEOUT).await else { return };
     let _lease = cluster.begin(index);
-    pump(client, upstream, IDLE).await;
+    pump(client, upstream, IDLE, &Moved::default()).await;
 }

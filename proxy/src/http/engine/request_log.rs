@@ -19,7 +19,8 @@ pub(super) fn finish(session: &ServerSession, ctx: &RequestCtx, access_log: Opti
     let route = ctx.route.as_ref().map(|r| r.label.as_str()).unwrap_or("");
     let cluster = ctx.cluster.as_ref().map(|c| c.name.as_str()).unwrap_or("");
     METRICS.requests.with_label_values(&[host, route, cluster, status_label(status)]).inc();
-    if let Some(log) = access_log {
+    let wanted = ctx.route.as_ref().is_none_or(|r| r.policy.access_log);
+    if let Some(log) = access_log.filter(|_| wanted) {
         log.log(&entry(session, ctx, status));
     }
 }
