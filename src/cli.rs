@@ -181,6 +181,15 @@ pub struct RunArgs {
     /// `nginx` (ingress-nginx's default line, field for field) or `json`.
     #[arg(long, value_name = "FORMAT", default_value = "nginx")]
     pub access_log_format: sluice_proxy::access_log::Format,
+    /// Export a span a request over OTLP/HTTP (protobuf) to this URL
+    /// (`http://collector:4318/v1/traces`); the span's context goes upstream
+    /// in `traceparent`.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// Share of traces started here that are sampled (ingress-nginx's
+    /// `otel-sampler-ratio`); a client's sampled flag is followed.
+    #[arg(long, default_value_t = 0.01, requires = "otlp_endpoint")]
+    pub trace_sample_ratio: f64,
     /// Seconds the connections of a removed L4 listener may go on.
     #[arg(long, default_value_t = 300)]
     pub drain_seconds: u64,

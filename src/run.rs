@@ -21,6 +21,7 @@ use sluice_controller::status::{StatusFeed, StatusOptions, StatusWriter, spawn_s
 use sluice_ebpf::{NodeHealth, TableOptions};
 use sluice_proxy::access_log::{AccessLog, Destination, Writer};
 use sluice_proxy::http::ListenerOptions;
+use sluice_proxy::spans::Spans;
 use sluice_proxy::{DataPlane, ListenSockets};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -139,6 +140,12 @@ fn start_data_plane(args: &RunArgs, options: &Options) -> Result<(Arc<DataPlane>
         keepalive_timeout: Duration::from_secs(args.keepalive_timeout_seconds),
         preserve_header_case: args.preserve_header_case,
         access_log: access_log(args)?,
+        spans: match &args.otlp_endpoint {
+            Some(url) => {
+                Some(Arc::new(Spans::start(url, args.trace_sample_ratio).map_err(|e| format!("--otlp-endpoint: {e}"))?))
+            }
+            None => None,
+        },
     };
     let drain = Duration::from_secs(args.drain_seconds);
     let data_plane = DataPlane::new(threads, drain, listeners, args.udp_max_flows as usize)

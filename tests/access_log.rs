@@ -168,7 +168,7 @@ async fn sigusr1_reopens_the_file_after_logrotate_moved_it() {
     std::fs::rename(&log, &rotated).unwrap();
     let killed = Command::new("kill").args(["-USR1", &s.proc.0.id().to_string()]).status().unwrap();
     assert!(killed.success());
-    // The writer looks for the signal at least every 200 ms; until it has
+    // The writer looks for the signal every 50 ms; until it has
     // reopened, lines still go to the moved file.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !log.exists() && Instant::now() < deadline {

@@ -36,6 +36,10 @@ pub struct RoutePolicy {
     /// `enable-access-log`).
     #[serde(skip_serializing_if = "is_true")]
     pub access_log: bool,
+    /// ingress-nginx `enable-opentelemetry`: `Some(false)` keeps the
+    /// route's requests out of exported spans; `None` follows the process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opentelemetry: Option<bool>,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -63,6 +67,7 @@ impl Default for RoutePolicy {
             limit_rps: None,
             limit_connections: None,
             access_log: true,
+            opentelemetry: None,
         }
     }
 }

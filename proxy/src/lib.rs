@@ -17,6 +17,7 @@ pub mod l4;
 mod listen_sockets;
 pub mod metrics;
 mod route_table;
+pub mod spans;
 pub mod tls;
 pub mod workers;
 

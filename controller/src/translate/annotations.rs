@@ -47,6 +47,7 @@ const HONOURED: &[&str] = &[
     "session-cookie-path",
     "session-cookie-samesite",
     "enable-access-log",
+    "enable-opentelemetry",
 ];
 
 /// What an Ingress's annotations ask of its hosts' TLS side.
@@ -245,6 +246,9 @@ impl Translator<'_> {
         }
         policy.upstream_verify = a.flag("proxy-ssl-verify", false);
         policy.access_log = a.flag("enable-access-log", true);
+        if a.get("enable-opentelemetry").is_some() {
+            policy.opentelemetry = Some(a.flag("enable-opentelemetry", true));
+        }
         let mut tls = TlsAnnotations {
             ssl_redirect: a.flag("ssl-redirect", true),
             force_ssl_redirect: a.flag("force-ssl-redirect", false),

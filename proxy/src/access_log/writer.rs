@@ -6,14 +6,17 @@ use std::io::{self, BufWriter, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::time::Duration;
 
 /// Lines waiting for the writer at most; past it, new lines are dropped.
 const QUEUE_LINES: usize = 16 * 1024;
 
-/// How often an idle writer looks for a reopen request.
-const REOPEN_CHECK: Duration = Duration::from_millis(200);
+/// How often the writer takes what is queued (nginx's `flush=` of a
+/// buffered log). The writer polls rather than waits on the queue, so
+/// queueing a line never wakes a thread: at 50 000 requests a second a
+/// wake-up a line cost more than formatting it.
+const POLL: Duration = Duration::from_millis(50);
 
 /// Set by SIGUSR1: the writer reopens its file (after logrotate moved it).
 static REOPEN: AtomicBool = AtomicBool::new(false);
@@ -62,26 +65,25 @@ fn open(to: &Destination) -> io::Result<File> {
     }
 }
 
-/// Writes lines as they come, a batch at a time, flushing when the queue is
-/// empty; reopens the file when asked.
+/// Writes what is queued every `POLL`, flushing after each batch; reopens
+/// the file when asked.
 fn drain(lines: Receiver<Vec<u8>>, to: Destination, file: File) {
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut failing = false;
     loop {
-        match lines.recv_timeout(REOPEN_CHECK) {
-            Ok(line) => {
-                let mut result = out.write_all(&line);
-                while let Ok(line) = lines.try_recv() {
-                    result = result.and_then(|()| out.write_all(&line));
+        std::thread::sleep(POLL);
+        let mut result = Ok(());
+        loop {
+            match lines.try_recv() {
+                Ok(line) => result = result.and_then(|()| out.write_all(&line)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    let _ = out.flush();
+                    return;
                 }
-                report(result.and_then(|()| out.flush()), &to, &mut failing);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                let _ = out.flush();
-                return;
             }
         }
+        report(result.and_then(|()| out.flush()), &to, &mut failing);
         if REOPEN.swap(false, Ordering::Relaxed) {
             let _ = out.flush();
             match open(&to) {

@@ -41,4 +41,8 @@ pub struct RequestCtx {
     pub attempt_bytes: u64,
     /// Response body bytes sent to the client.
     pub bytes_sent: u64,
+    /// The request's span, when spans are exported.
+    pub span: Option<opentelemetry_sdk::trace::Span>,
+    /// The client's trace headers were malformed: none go upstream.
+    pub drop_trace_headers: bool,
 }

@@ -8,12 +8,13 @@
 
 use super::admission::{ListenerRoutes, Scheme};
 use super::client_stream::ClientStream;
-use super::engine::{Connections, Engine};
+use super::engine::{Connections, Engine, Observers};
 use crate::accept_backoff::AcceptBackoff;
 use crate::access_log::AccessLog;
 use crate::listen_sockets::ListenSockets;
 use crate::metrics::METRICS;
 use crate::route_table::{HttpListener, RouteTable};
+use crate::spans::Spans;
 use crate::tls::{SniResolver, TlsSide, self_signed};
 use crate::workers::Workers;
 use arc_swap::ArcSwap;
@@ -51,6 +52,8 @@ pub struct ListenerOptions {
     pub preserve_header_case: bool,
     /// Where each request's line goes; `None`: no access log.
     pub access_log: Option<Arc<AccessLog>>,
+    /// Where requests' spans go; `None`: none are made.
+    pub spans: Option<Arc<Spans>>,
 }
 
 pub struct HttpListeners {
@@ -180,8 +183,9 @@ impl HttpListeners {
         let routes = ListenerRoutes { route_config: l.route_config.clone(), scheme, https_port };
         let connector = ConnectorOptions::from_server_conf(&self.conf);
         let case = self.options.preserve_header_case;
-        let log = self.options.access_log.clone();
-        let engine = Engine::new(self.table.clone(), routes, port, self.server_options(scheme), connector, case, log);
+        let observers = Observers { access_log: self.options.access_log.clone(), spans: self.options.spans.clone() };
+        let engine =
+            Engine::new(self.table.clone(), routes, port, self.server_options(scheme), connector, case, observers);
         Arc::new(Connections(Arc::new(engine)))
     }
 

@@ -12,6 +12,7 @@ use crate::http::hop_by_hop;
 use crate::http::peer::{upstream_h2, upstream_tls};
 use crate::http::retry;
 use crate::metrics::METRICS;
+use crate::spans::{self, TRACEPARENT, TRACESTATE};
 use pingora_core::protocols::http::ServerSession;
 use pingora_core::protocols::http::client::HttpSession;
 use pingora_core::protocols::http::v1::client::HttpSession as Http1Session;
@@ -393,7 +394,28 @@ fn upstream_request(
         request_id: ctx.request_id.as_ref(),
     };
     forwarded::apply(&mut req, &forwarded)?;
+    trace_headers(&mut req, ctx);
     Ok(req)
+}
+
+/// W3C trace context upstream: the request's span as the parent when spans
+/// are made; else the client's headers as they came, unless malformed.
+fn trace_headers(req: &mut RequestHeader, ctx: &RequestCtx) {
+    use opentelemetry::trace::Span as _;
+    let span = ctx.span.as_ref().map(|s| s.span_context());
+    if let Some(value) = span.and_then(spans::traceparent) {
+        req.insert_static_header(&TRACEPARENT, value);
+        match span.and_then(spans::tracestate) {
+            Some(state) => req.insert_static_header(&TRACESTATE, state),
+            None if req.headers.contains_key(&TRACESTATE) => {
+                req.remove_header(&TRACESTATE);
+            }
+            None => {}
+        }
+    } else if ctx.drop_trace_headers {
+        req.remove_header(&TRACEPARENT);
+        req.remove_header(&TRACESTATE);
+    }
 }
 
 fn expects_continue(req: &RequestHeader) -> bool {

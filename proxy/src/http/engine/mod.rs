@@ -18,6 +18,7 @@ use crate::access_log::AccessLog;
 use crate::http::request_id;
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
+use crate::spans::{self, Spans};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream};
@@ -32,6 +33,12 @@ use std::time::Instant;
 pub use connection::Connections;
 use upstream::Upstreams;
 
+/// What watches each request: its access-log line and its span.
+pub struct Observers {
+    pub access_log: Option<Arc<AccessLog>>,
+    pub spans: Option<Arc<Spans>>,
+}
+
 /// One listener's proxy loop on one worker.
 pub struct Engine {
     table: Arc<ArcSwap<RouteTable>>,
@@ -45,6 +52,7 @@ pub struct Engine {
     /// map a message when on).
     preserve_header_case: bool,
     access_log: Option<Arc<AccessLog>>,
+    spans: Option<Arc<Spans>>,
 }
 
 impl Engine {
@@ -55,10 +63,11 @@ impl Engine {
         options: HttpServerOptions,
         connector: ConnectorOptions,
         preserve_header_case: bool,
-        access_log: Option<Arc<AccessLog>>,
+        observers: Observers,
     ) -> Self {
         let upstreams = Upstreams::new(connector, preserve_header_case);
-        Engine { table, routes, port: port.into(), upstreams, options, preserve_header_case, access_log }
+        let Observers { access_log, spans } = observers;
+        Engine { table, routes, port: port.into(), upstreams, options, preserve_header_case, access_log, spans }
     }
 
     /// Reads one request from `session` and serves it; the connection back
@@ -90,7 +99,7 @@ impl Engine {
         METRICS.active_requests.inc();
         let mut ctx = RequestCtx { started: Some(Instant::now()), ..RequestCtx::default() };
         let reusable = self.serve(&mut session, &mut ctx).await;
-        request_log::finish(&session, &ctx, self.access_log.as_deref());
+        request_log::finish(&session, &mut ctx, self.access_log.as_deref());
         if let Some(client) = client_stream(&session) {
             client.request_done();
         }
@@ -109,11 +118,19 @@ impl Engine {
     /// connection may be kept for the next one.
     async fn serve(&self, session: &mut ServerSession, ctx: &mut RequestCtx) -> bool {
         let table = self.table.load();
-        ctx.request_id = Some(request_id::of(&session.req_header().headers));
+        let head = session.req_header();
+        ctx.request_id = Some(request_id::of(&head.headers));
+        let trace = spans::incoming(&head.headers);
+        ctx.drop_trace_headers = trace.drop_headers;
         let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         let has_certificate =
             || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty());
-        match self.routes.admit(&table, session.req_header(), client_ip, has_certificate, ctx) {
+        let admission = self.routes.admit(&table, session.req_header(), client_ip, has_certificate, ctx);
+        let traced = ctx.route.as_ref().is_none_or(|r| r.policy.opentelemetry != Some(false));
+        if let Some(spans) = self.spans.as_ref().filter(|_| traced) {
+            ctx.span = Some(spans.begin(session.req_header().method.as_str(), &trace.parent));
+        }
+        match admission {
             Admission::Proxy => exchange::proxy(self, session, ctx).await,
             Admission::Local(status) => local(session, ctx, status).await,
             Admission::Redirect(location) => {

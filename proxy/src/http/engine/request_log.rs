@@ -1,18 +1,20 @@
-//! What a finished request leaves behind: its metrics and its access-log
-//! line.
+//! What a finished request leaves behind: its metrics, its access-log
+//! line and its span.
 
 use crate::access_log::{AccessLog, Entry};
 use crate::http::admission::request_host;
 use crate::http::context::RequestCtx;
 use crate::metrics::METRICS;
+use crate::spans;
 use base64::Engine as _;
 use http::request::Parts;
 use pingora_core::protocols::http::ServerSession;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-/// Counts the request and, when an access log is on, writes its line.
-pub(super) fn finish(session: &ServerSession, ctx: &RequestCtx, access_log: Option<&AccessLog>) {
+/// Counts the request and, when an access log is on, writes its line; ends
+/// its span.
+pub(super) fn finish(session: &ServerSession, ctx: &mut RequestCtx, access_log: Option<&AccessLog>) {
     METRICS.active_requests.dec();
     let status = session.response_written().map(|r| r.status.as_u16()).or(ctx.local_status).unwrap_or(499);
     let host = ctx.route.as_ref().map(|r| r.host.as_str()).unwrap_or("");
@@ -22,6 +24,20 @@ pub(super) fn finish(session: &ServerSession, ctx: &RequestCtx, access_log: Opti
     let wanted = ctx.route.as_ref().is_none_or(|r| r.policy.access_log);
     if let Some(log) = access_log.filter(|_| wanted) {
         log.log(&entry(session, ctx, status));
+    }
+    if let Some(span) = ctx.span.take() {
+        let e = entry(session, ctx, status);
+        let outcome = spans::Outcome {
+            host: e.host,
+            target: e.target,
+            status,
+            route: ctx.route.as_ref().map(|r| r.label.as_str()),
+            upstream_name: e.upstream_name,
+            upstream_addr: ctx.upstreams.last().map(|u| u.address.to_string()),
+            attempts: ctx.upstreams.len(),
+            request_id: std::str::from_utf8(e.request_id).unwrap_or(""),
+        };
+        spans::end(span, &outcome);
     }
 }
 
