@@ -247,6 +247,11 @@ pub struct TranslateArgs {
     /// Address the L4 (TCP/UDP) listeners bind.
     #[arg(long, default_value = "0.0.0.0")]
     pub l4_bind: std::net::IpAddr,
+    /// ingress-nginx's controller ConfigMap, NAMESPACE/NAME (its
+    /// `--configmap`): `log-format-upstream`, `log-format-escape-json`,
+    /// `log-format-escape-none`; other keys are reported as not supported.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub configmap: Option<String>,
 }
 
 fn parse_prime(s: &str) -> Result<u32, String> {
@@ -282,6 +287,7 @@ impl TranslateArgs {
             tcp_services_configmap: self.tcp_services_configmap.clone(),
             udp_services_configmap: self.udp_services_configmap.clone(),
             l4_bind: self.l4_bind,
+            configmap: self.configmap.clone(),
         }
     }
 }

@@ -135,7 +135,7 @@ async fn nginx_lines_parse_in_ingress_nginx_field_order_with_retries_and_canarie
         assert_eq!(&f["request"], "GET /a HTTP/1.1");
         assert_eq!(
             (&f["status"], &f["proxy_upstream_name"], &f["proxy_alternative_upstream_name"]),
-            ("200", "default-blue-80", "-")
+            ("200", "default-blue-80", "")
         );
         assert_eq!(f["req_id"].len(), 32);
     }
@@ -286,4 +286,54 @@ async fn an_l4_connection_is_one_line_when_it_ends() {
     assert_eq!(line["upstream_name"], "default-db-80");
     assert_eq!((line["status"].as_u64(), line["termination"].as_str()), (Some(200), Some("closed")));
     assert!(line["listener"].as_str().is_some_and(|l| l.contains(&listen.to_string())), "{}", line["listener"]);
+}
+
+fn controller_configmap(format: &str) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: sluice-config, namespace: ingress}}\ndata:\n  log-format-escape-json: \"true\"\n  log-format-upstream: {format:?}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_configmaps_log_format_replaces_the_line_and_a_bad_one_is_named() {
+    let port = free_port(&["127.0.0.2"]);
+    let _e = echo("shop", &addrs(port, &["127.0.0.2"]), None);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let format = r#"{"addr": "$remote_addr", "req": "$request_method $uri", "args": "$args", "status": $status, "tenant": "$http_x_tenant", "ingress": "$namespace/$ingress_name", "service": "$service_name:$service_port", "upstream": "$upstream_status", "id": "$req_id"}"#;
+    let manifests =
+        service("shop", &addrs(port, &["127.0.0.2"])) + &ingress("shop", "shop.example.com", "/", "shop", &[]);
+    let files = [("all.yaml", manifests.as_str()), ("config.yaml", &controller_configmap(format))];
+    let args = ["--configmap", "ingress/sluice-config", "--access-log", log.to_str().unwrap()];
+    let s = Sluice::start(&files, &args);
+    let c = client();
+    let headers = [("x-tenant", "acme \"quoted\""), ("x-request-id", "id-7")];
+    assert_eq!(send(&c, s.http, "GET", "shop.example.com", "/a/b?c=1", &headers, vec![]).await.unwrap().status, 200);
+    let line: serde_json::Value = serde_json::from_str(&wait_lines(&log, 1)[0]).expect("the configured line is JSON");
+    assert_eq!(line["addr"], "127.0.0.1");
+    assert_eq!(line["req"], "GET /a/b");
+    assert_eq!(line["args"], "c=1");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["tenant"], "acme \"quoted\"", "escaped as JSON, so the line stays JSON");
+    assert_eq!(line["ingress"], "default/shop");
+    assert_eq!(line["service"], "shop:80");
+    assert_eq!(line["upstream"], "200");
+    assert_eq!(line["id"], "id-7");
+
+    // A variable Sluice does not have: `sluice check` names it, and the
+    // running proxy keeps the last good line.
+    let bad = controller_configmap("$remote_addr $geoip_country_code");
+    write(&s.path(), "config.yaml", &bad);
+    let out = std::process::Command::new(BIN)
+        .args(["check", s.path().to_str().unwrap(), "--configmap", "ingress/sluice-config"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("data[log-format-upstream]") && report.contains("$geoip_country_code"), "{report}");
+    // A change after it: once served, the bad one has been read too.
+    write(&s.path(), "more.yaml", &ingress("more", "more.example.com", "/", "shop", &[]));
+    wait_generation(&c, &s, 2).await;
+    get(&c, s.http, "shop.example.com", "/after").await;
+    let line: serde_json::Value = serde_json::from_str(&wait_lines(&log, 2)[1]).expect("still the configured line");
+    assert_eq!(line["req"], "GET /after");
 }

@@ -26,6 +26,8 @@ pub struct Options {
     pub udp_services_configmap: Option<String>,
     /// Address L4 listeners bind (`--l4-bind`).
     pub l4_bind: std::net::IpAddr,
+    /// ingress-nginx's controller ConfigMap (`--configmap`), as `namespace/name`.
+    pub configmap: Option<String>,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             tcp_services_configmap: None,
             udp_services_configmap: None,
             l4_bind: std::net::IpAddr::from([0, 0, 0, 0]),
+            configmap: None,
         }
     }
 }

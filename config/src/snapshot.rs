@@ -1,4 +1,4 @@
-use crate::{Certificate, CertificateAuthority, Cluster, Listener, RouteConfig, ServiceVip};
+use crate::{Certificate, CertificateAuthority, Cluster, Listener, LogFormat, RouteConfig, ServiceVip};
 use serde::{Deserialize, Serialize};
 
 /// Everything the data plane must do, at one moment. Immutable once built;
@@ -19,6 +19,10 @@ pub struct Snapshot {
     /// CA bundles that check client certificates, sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificate_authorities: Vec<CertificateAuthority>,
+    /// The controller ConfigMap's `log-format-upstream`, checked; `None`:
+    /// ingress-nginx's default line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log_format: Option<LogFormat>,
 }
 
 impl Snapshot {
@@ -46,5 +50,6 @@ impl Snapshot {
             && self.certificates == other.certificates
             && self.services == other.services
             && self.certificate_authorities == other.certificate_authorities
+            && self.access_log_format == other.access_log_format
     }
 }

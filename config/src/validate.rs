@@ -191,6 +191,7 @@ mod tests {
             certificates: vec![],
             services: vec![],
             certificate_authorities: vec![],
+            access_log_format: None,
         }
     }
 

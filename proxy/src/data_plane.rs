@@ -4,6 +4,7 @@
 //! cannot do (a port that will not bind, a certificate rustls refuses) is
 //! reported as a diagnostic on the object that asked for it.
 
+use crate::access_log::AccessLog;
 use crate::http::{HttpListeners, ListenerOptions};
 use crate::l4::L4Manager;
 use crate::metrics::{METRICS, register};
@@ -38,6 +39,8 @@ pub struct DataPlane {
     /// The listeners of the process's own flags (`--http-listen`,
     /// `--https-listen`) that could not bind at the last apply, with why.
     unbound: Mutex<Vec<String>>,
+    /// Its line follows the Snapshot's `log-format-upstream`.
+    access_log: Option<Arc<AccessLog>>,
 }
 
 impl DataPlane {
@@ -58,6 +61,7 @@ impl DataPlane {
         let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let sockets = Arc::new(ListenSockets::default());
         Ok(Self {
+            access_log: listeners.access_log.clone(),
             l4: L4Manager::new(table.clone(), workers.clone(), drain, sockets.clone())
                 .with_udp_max_flows(udp_max_flows)
                 .with_access_log(listeners.access_log.clone()),
@@ -175,6 +179,9 @@ impl Consumer for DataPlane {
     }
 
     fn apply(&self, published: &Arc<Published>) -> Vec<Diagnostic> {
+        if let Some(log) = &self.access_log {
+            log.set_custom(published.snapshot.access_log_format.as_ref());
+        }
         let mut out = self.swap(published);
         out.extend(self.refused_certificates(published));
         out.extend(self.reconcile_listeners());

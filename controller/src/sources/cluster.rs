@@ -158,7 +158,8 @@ pub fn spawn_cluster_pipeline(client: Client, options: Options, cluster: Cluster
     }
     let classes = Api::<IngressClass>::all(client.clone());
     tasks.push(w.spawn_on(classes, "", watcher::Config::default(), &mut scopes));
-    for name in [&options.tcp_services_configmap, &options.udp_services_configmap].into_iter().flatten() {
+    let maps = [&options.tcp_services_configmap, &options.udp_services_configmap, &options.configmap];
+    for name in maps.into_iter().flatten() {
         let (ns, cm) = name.split_once('/').unwrap_or(("default", name.as_str()));
         let only = watcher::Config::default().fields(&format!("metadata.name={cm}"));
         tasks.push(w.spawn::<ConfigMap>(ns, only, &mut scopes));

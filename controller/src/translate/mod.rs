@@ -14,6 +14,7 @@ mod certificates;
 mod claims;
 mod class;
 mod clusters;
+mod controller_configmap;
 mod diagnostics;
 mod endpoints;
 mod ingress_routes;
@@ -32,7 +33,9 @@ use certificates::{CertificateRegistry, Referrer};
 use claims::Claims;
 use clusters::ClusterRegistry;
 use diagnostics::Diagnostics;
-use sluice_config::{Diagnostic, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot};
+use sluice_config::{
+    Diagnostic, Listener, ListenerKind, LogFormat, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot,
+};
 
 /// Name of the route config that holds the Kubernetes Ingress rules, served
 /// on the HTTP and HTTPS listeners.
@@ -54,7 +57,8 @@ pub fn translate(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>
     let routes = t.ingresses();
     let l4 = t.l4_services();
     let services = t.service_vips();
-    t.finish(routes, l4, services)
+    let access_log_format = t.access_log_format();
+    t.finish(routes, l4, services, access_log_format)
 }
 
 /// Working state of one translation.
@@ -90,6 +94,7 @@ impl<'a> Translator<'a> {
         routes: RouteConfig,
         l4: Vec<Listener>,
         services: Vec<ServiceVip>,
+        access_log_format: Option<LogFormat>,
     ) -> (Snapshot, Vec<Diagnostic>) {
         let default_certificate = self.default_certificate();
         let (certificates, certificate_authorities) = self.certs.into_parts();
@@ -117,6 +122,7 @@ impl<'a> Translator<'a> {
             certificates,
             services,
             certificate_authorities,
+            access_log_format,
         };
         for problem in snapshot.validate() {
             self.diags.push(Diagnostic::error(

@@ -35,6 +35,11 @@ pub struct Entry<'a> {
     pub upstreams: &'a [UpstreamTry],
     /// The Ingress (or other object) the route came from.
     pub ingress: Option<&'a ObjectRef>,
+    /// The cluster that took the request (`namespace/service:port`).
+    pub cluster: Option<&'a str>,
+    pub scheme: &'a str,
+    /// The request's headers, for `$http_*` in a custom line.
+    pub headers: &'a http::HeaderMap,
 }
 
 /// One attempt on an endpoint.

@@ -3,6 +3,7 @@
 //! writer thread writes the queue to the file. When the writer falls
 //! behind, lines are dropped and counted: a request never waits on log I/O.
 
+mod custom_line;
 mod entry;
 mod escape;
 mod json_line;
@@ -15,7 +16,10 @@ pub use entry::{Entry, UpstreamTry};
 pub use session::{Session, SessionEnd};
 pub use writer::{Destination, Writer};
 
+use arc_swap::ArcSwapOption;
+use custom_line::CustomLine;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// How a line is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,20 +45,37 @@ impl FromStr for Format {
 /// Where request lines go, and how they are written.
 pub struct AccessLog {
     format: Format,
+    /// The controller ConfigMap's line, which replaces the nginx one.
+    custom: ArcSwapOption<CustomLine>,
     writer: Writer,
 }
 
 impl AccessLog {
     pub fn new(format: Format, writer: Writer) -> Self {
-        AccessLog { format, writer }
+        AccessLog { format, custom: ArcSwapOption::empty(), writer }
+    }
+
+    /// Follows the Snapshot's `log-format-upstream` (checked by the
+    /// translator; one that still cannot be used keeps the last line).
+    pub fn set_custom(&self, format: Option<&sluice_config::LogFormat>) {
+        let current = self.custom.load();
+        if current.as_ref().map(|c| &c.source) == format {
+            return;
+        }
+        match format.map(CustomLine::new) {
+            None => self.custom.store(None),
+            Some(Ok(line)) => self.custom.store(Some(Arc::new(line))),
+            Some(Err(e)) => tracing::warn!(error = %e, "log-format-upstream cannot be used; the last line is kept"),
+        }
     }
 
     /// Formats `entry` and queues it; drops it (counted) when the queue is full.
     pub fn log(&self, entry: &Entry<'_>) {
         let mut line = Vec::with_capacity(512);
-        match self.format {
-            Format::Nginx => nginx_line::write(&mut line, entry),
-            Format::Json => json_line::write(&mut line, entry),
+        match (self.format, &*self.custom.load()) {
+            (Format::Nginx, Some(custom)) => custom.write(&mut line, entry),
+            (Format::Nginx, None) => nginx_line::write(&mut line, entry),
+            (Format::Json, _) => json_line::write(&mut line, entry),
         }
         line.push(b'\n');
         self.writer.queue(line);

@@ -43,8 +43,10 @@ pub fn write(out: &mut Vec<u8>, e: &Entry<'_>) {
     push_seconds(out, e.request_time);
     out.extend_from_slice(b" [");
     push_or_dash(out, e.upstream_name.map(str::as_bytes));
+    // Empty, not `-`, when no canary took it: ingress-nginx sets the
+    // variable to "" and lines read `[]`.
     out.extend_from_slice(b"] [");
-    push_or_dash(out, e.alternative_upstream_name.map(str::as_bytes));
+    push_escaped(out, e.alternative_upstream_name.unwrap_or("").as_bytes());
     out.extend_from_slice(b"] ");
     push_list(out, e.upstreams, |out, u| {
         let _ = write!(out, "{}", u.address);

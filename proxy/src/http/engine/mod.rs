@@ -99,7 +99,7 @@ impl Engine {
         METRICS.active_requests.inc();
         let mut ctx = RequestCtx { started: Some(Instant::now()), ..RequestCtx::default() };
         let reusable = self.serve(&mut session, &mut ctx).await;
-        request_log::finish(&session, &mut ctx, self.access_log.as_deref());
+        request_log::finish(&session, &mut ctx, self.access_log.as_deref(), self.routes.scheme.as_str());
         if let Some(client) = client_stream(&session) {
             client.request_done();
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// Counts the request and, when an access log is on, writes its line; ends
 /// its span.
-pub(super) fn finish(session: &ServerSession, ctx: &mut RequestCtx, access_log: Option<&AccessLog>) {
+pub(super) fn finish(session: &ServerSession, ctx: &mut RequestCtx, access_log: Option<&AccessLog>, scheme: &str) {
     METRICS.active_requests.dec();
     let status = session.response_written().map(|r| r.status.as_u16()).or(ctx.local_status).unwrap_or(499);
     let host = ctx.route.as_ref().map(|r| r.host.as_str()).unwrap_or("");
@@ -23,10 +23,10 @@ pub(super) fn finish(session: &ServerSession, ctx: &mut RequestCtx, access_log: 
     METRICS.requests.with_label_values(&[host, route, cluster, status_label(status)]).inc();
     let wanted = ctx.route.as_ref().is_none_or(|r| r.policy.access_log);
     if let Some(log) = access_log.filter(|_| wanted) {
-        log.log(&entry(session, ctx, status));
+        log.log(&entry(session, ctx, status, scheme));
     }
     if let Some(span) = ctx.span.take() {
-        let e = entry(session, ctx, status);
+        let e = entry(session, ctx, status, scheme);
         let outcome = spans::Outcome {
             host: e.host,
             target: e.target,
@@ -41,7 +41,7 @@ pub(super) fn finish(session: &ServerSession, ctx: &mut RequestCtx, access_log: 
     }
 }
 
-fn entry<'a>(session: &'a ServerSession, ctx: &'a RequestCtx, status: u16) -> Entry<'a> {
+fn entry<'a>(session: &'a ServerSession, ctx: &'a RequestCtx, status: u16, scheme: &'a str) -> Entry<'a> {
     let req: &Parts = session.req_header();
     let header = |name: http::header::HeaderName| req.headers.get(name).map(http::HeaderValue::as_bytes);
     let (upstream_name, alternative_upstream_name) = match (&ctx.route, &ctx.cluster) {
@@ -70,6 +70,9 @@ fn entry<'a>(session: &'a ServerSession, ctx: &'a RequestCtx, status: u16) -> En
         alternative_upstream_name,
         upstreams: &ctx.upstreams,
         ingress: ctx.route.as_ref().and_then(|r| r.source.as_ref()),
+        cluster: ctx.cluster.as_ref().map(|c| c.name.as_str()),
+        scheme,
+        headers: &req.headers,
     }
 }
 
