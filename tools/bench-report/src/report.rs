@@ -298,6 +298,17 @@ impl Report {
         Ok(())
     }
 
+    /// What access logs cost (compare-access-log).
+    pub fn access_log(&mut self) {
+        let Some(rows) = self.rows("access-log") else { return };
+        let cpu = |t: &str| Stat::of(&rows.values(&[(0, t)], 4, number));
+        let scenario = "Access logs";
+        let measure = "proxy CPU a request (lower is better)";
+        self.note(scenario, measure, ratio(cpu("sluice-log"), cpu("sluice")), "Sluice with logging off");
+        self.note(scenario, measure, ratio(cpu("sluice-log"), cpu("nginx-log")), "nginx, both logging");
+        self.section("access-log", &[]);
+    }
+
     /// Scenario 6: service translation (cargo bench --bench service_translation).
     pub fn services(&mut self) -> Result<(), Box<dyn std::error::Error>> {
         let Some(rows) = self.rows("services") else { return Ok(()) };
