@@ -34,15 +34,18 @@ pub struct RequestCtx {
     pub started: Option<Instant>,
     /// `X-Request-ID`, the client's or made here.
     pub request_id: Option<http::HeaderValue>,
-    /// Each attempt's endpoint, status, time and length, for the access log.
+    /// Each attempt's endpoint, status, time and length, for the access log
+    /// and the span; kept only when one of them is on (`observed`).
     pub upstreams: Vec<UpstreamTry>,
+    pub observed: bool,
     /// The current attempt's status and response body bytes.
     pub attempt_status: Option<u16>,
     pub attempt_bytes: u64,
     /// Response body bytes sent to the client.
     pub bytes_sent: u64,
-    /// The request's span, when spans are exported.
-    pub span: Option<opentelemetry_sdk::trace::Span>,
+    /// The request's span, when spans are exported (boxed: the context
+    /// stays small when they are not).
+    pub span: Option<Box<opentelemetry_sdk::trace::Span>>,
     /// The client's trace headers were malformed: none go upstream.
     pub drop_trace_headers: bool,
 }

@@ -86,7 +86,7 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         let (outcome, reused) = attempt(engine, session, ctx, req, picked.address, policy).await;
         let resendable = !session.retry_buffer_truncated();
         let stale = matches!(&outcome, Attempt::Failed(e) if reused && !stale_retried && resendable && idempotent && is_stale(e));
-        if !stale {
+        if !stale && ctx.observed {
             // nginx's `$upstream_status` for an attempt that got no answer.
             let status = match &outcome {
                 Attempt::Failed(e) => Some(gateway_status(e)),

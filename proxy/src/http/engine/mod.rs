@@ -128,8 +128,9 @@ impl Engine {
         let admission = self.routes.admit(&table, session.req_header(), client_ip, has_certificate, ctx);
         let traced = ctx.route.as_ref().is_none_or(|r| r.policy.opentelemetry != Some(false));
         if let Some(spans) = self.spans.as_ref().filter(|_| traced) {
-            ctx.span = Some(spans.begin(session.req_header().method.as_str(), &trace.parent));
+            ctx.span = Some(Box::new(spans.begin(session.req_header().method.as_str(), &trace.parent)));
         }
+        ctx.observed = self.access_log.is_some() || ctx.span.is_some();
         match admission {
             Admission::Proxy => exchange::proxy(self, session, ctx).await,
             Admission::Local(status) => local(session, ctx, status).await,

@@ -37,7 +37,7 @@ pub(super) fn finish(session: &ServerSession, ctx: &mut RequestCtx, access_log: 
             attempts: ctx.upstreams.len(),
             request_id: std::str::from_utf8(e.request_id).unwrap_or(""),
         };
-        spans::end(span, &outcome);
+        spans::end(*span, &outcome);
     }
 }
 
