@@ -33,12 +33,11 @@ fn json_lines(path: &Path, n: usize) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_lines_carry_the_request_its_upstreams_and_its_id() {
     let port = free_port(&["127.0.0.2", "127.0.0.5"]);
-    let _e = echo("shop", &addrs(port, &["127.0.0.2"]), None);
+    let (_e, manifests) = shop(port);
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("access.log");
-    let manifests = service("shop", &addrs(port, &["127.0.0.2"]))
+    let manifests = manifests
         + &service("empty", &[])
-        + &ingress("shop", "shop.example.com", "/", "shop", &[])
         + &ingress("empty", "empty.example.com", "/", "empty", &[])
         + &ingress("quiet", "quiet.example.com", "/", "shop", &[("enable-access-log", "false")]);
     let args = ["--access-log", log.to_str().unwrap(), "--access-log-format", "json"];
@@ -155,11 +154,9 @@ async fn nginx_lines_parse_in_ingress_nginx_field_order_with_retries_and_canarie
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigusr1_reopens_the_file_after_logrotate_moved_it() {
     let port = free_port(&["127.0.0.2"]);
-    let _e = echo("shop", &addrs(port, &["127.0.0.2"]), None);
+    let (_e, manifests) = shop(port);
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("access.log");
-    let manifests =
-        service("shop", &addrs(port, &["127.0.0.2"])) + &ingress("shop", "shop.example.com", "/", "shop", &[]);
     let mut s = Sluice::start(&[("all.yaml", &manifests)], &["--access-log", log.to_str().unwrap()]);
     let c = client();
     get(&c, s.http, "shop.example.com", "/before").await;
@@ -186,7 +183,7 @@ async fn sigusr1_reopens_the_file_after_logrotate_moved_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_that_cannot_keep_up_drops_and_counts_lines_and_requests_go_on() {
     let port = free_port(&["127.0.0.2"]);
-    let _e = echo("shop", &addrs(port, &["127.0.0.2"]), None);
+    let (_e, manifests) = shop(port);
     let logs = tempfile::tempdir().unwrap();
     let fifo = logs.path().join("access.fifo");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
@@ -197,8 +194,6 @@ async fn a_writer_that_cannot_keep_up_drops_and_counts_lines_and_requests_go_on(
         .spawn()
         .unwrap();
     let _stalled = Proc(stalled);
-    let manifests =
-        service("shop", &addrs(port, &["127.0.0.2"])) + &ingress("shop", "shop.example.com", "/", "shop", &[]);
     let s = Sluice::start(&[("all.yaml", &manifests)], &["--access-log", fifo.to_str().unwrap()]);
     let c = client();
     // More lines than the pipe and the writer's queue (16 384) hold.
@@ -297,12 +292,10 @@ fn controller_configmap(format: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_configmaps_log_format_replaces_the_line_and_a_bad_one_is_named() {
     let port = free_port(&["127.0.0.2"]);
-    let _e = echo("shop", &addrs(port, &["127.0.0.2"]), None);
+    let (_e, manifests) = shop(port);
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("access.log");
     let format = r#"{"addr": "$remote_addr", "req": "$request_method $uri", "args": "$args", "status": $status, "tenant": "$http_x_tenant", "ingress": "$namespace/$ingress_name", "service": "$service_name:$service_port", "upstream": "$upstream_status", "id": "$req_id"}"#;
-    let manifests =
-        service("shop", &addrs(port, &["127.0.0.2"])) + &ingress("shop", "shop.example.com", "/", "shop", &[]);
     let files = [("all.yaml", manifests.as_str()), ("config.yaml", &controller_configmap(format))];
     let args = ["--configmap", "ingress/sluice-config", "--access-log", log.to_str().unwrap()];
     let s = Sluice::start(&files, &args);

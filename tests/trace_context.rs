@@ -83,10 +83,9 @@ fn upstream_traceparent(reply: &Reply) -> Option<Vec<String>> {
 async fn requests_are_spans_under_the_clients_trace_and_their_context_goes_upstream() {
     let (collector, spans) = otlp_receiver().await;
     let port = free_port(&["127.0.0.2"]);
-    let _e = echo("shop", &addrs(port, &["127.0.0.2"]), None);
-    let manifests = service("shop", &addrs(port, &["127.0.0.2"]))
-        + &ingress("shop", "shop.example.com", "/", "shop", &[])
-        + &ingress("quiet", "quiet.example.com", "/", "shop", &[("enable-opentelemetry", "false")]);
+    let (_e, manifests) = shop(port);
+    let manifests =
+        manifests + &ingress("quiet", "quiet.example.com", "/", "shop", &[("enable-opentelemetry", "false")]);
     let endpoint = format!("http://{collector}/v1/traces");
     let args = ["--otlp-endpoint", &endpoint, "--trace-sample-ratio", "1", "--access-log", "off"];
     let s = Sluice::start(&[("all.yaml", &manifests)], &args);
@@ -132,9 +131,7 @@ async fn requests_are_spans_under_the_clients_trace_and_their_context_goes_upstr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_spans_a_valid_trace_context_passes_and_a_malformed_one_is_dropped() {
     let port = free_port(&["127.0.0.2"]);
-    let _e = echo("shop", &addrs(port, &["127.0.0.2"]), None);
-    let manifests =
-        service("shop", &addrs(port, &["127.0.0.2"])) + &ingress("shop", "shop.example.com", "/", "shop", &[]);
+    let (_e, manifests) = shop(port);
     let s = Sluice::start(&[("all.yaml", &manifests)], &["--access-log", "off"]);
     let c = client();
     let traceparent = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-00");

@@ -124,6 +124,14 @@ pub fn ingress(name: &str, host: &str, path: &str, svc: &str, annotations: &[(&s
     )
 }
 
+/// An echo upstream `shop` on 127.0.0.2:`port`, and the Service and Ingress
+/// (shop.example.com) in front of it.
+pub fn shop(port: u16) -> (Proc, String) {
+    let at: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let manifests = service("shop", &[at]) + &ingress("shop", "shop.example.com", "/", "shop", &[]);
+    (echo("shop", &[at], None), manifests)
+}
+
 /// Writes a file atomically (write, then rename), as editors and ConfigMap mounts do.
 pub fn write(dir: &Path, name: &str, text: &str) {
     let tmp = dir.join(format!(".{name}.tmp"));
