@@ -330,3 +330,25 @@ async fn the_controller_configmaps_log_format_replaces_the_line_and_a_bad_one_is
     let line: serde_json::Value = serde_json::from_str(&wait_lines(&log, 2)[1]).expect("still the configured line");
     assert_eq!(line["req"], "GET /after");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_cannot_be_written_is_counted_and_traffic_goes_on() {
+    let port = free_port(&["127.0.0.2"]);
+    let (_e, manifests) = shop(port);
+    // Opens, but every write fails (ENOSPC), as a full disk does.
+    let s = Sluice::start(&[("all.yaml", &manifests)], &["--access-log", "/dev/full"]);
+    let c = client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let errors = loop {
+        assert_eq!(get(&c, s.http, "shop.example.com", "/").await.status, 200);
+        let errors = metrics(&s).await.lines().find_map(|l| {
+            l.strip_prefix("sluice_access_log_write_errors_total ").map(|v| v.trim().parse::<u64>().unwrap())
+        });
+        if errors.is_some_and(|n| n > 0) || Instant::now() > deadline {
+            break errors;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(errors.is_some_and(|n| n > 0), "failed writes are counted: {errors:?}");
+    assert!(s.log().contains("cannot write the access log"), "and said once:\n{}", s.log());
+}
