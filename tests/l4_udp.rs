@@ -73,3 +73,52 @@ async fn udp_flows_stick_to_an_endpoint_and_replies_come_from_the_listener() {
     let used: HashSet<&String> = homes.values().collect();
     assert_eq!(used.len(), 2, "flows are balanced over the endpoints: {homes:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_flow_is_one_access_log_line_when_it_ends() {
+    let port = free_port(&["127.0.0.2"]);
+    let upstream: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    udp_echo(upstream, "a").await;
+    let listen = free_port(&["127.0.0.1"]);
+    let listener: SocketAddr = format!("127.0.0.1:{listen}").parse().unwrap();
+    let cm = format!(
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: udp-services, namespace: ingress}}\ndata:\n  \"{listen}\": \"default/dns:53\"\n"
+    );
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let s = Sluice::start(
+        &[("all.yaml", &(udp_service("dns", &[upstream]) + &cm))],
+        &[
+            "--udp-services-configmap",
+            "ingress/udp-services",
+            "--l4-bind",
+            "127.0.0.1",
+            "--drain-seconds",
+            "1",
+            "--access-log",
+            log.to_str().unwrap(),
+            "--access-log-format",
+            "json",
+        ],
+    );
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (reply, _) = ask(&sock, listener, "hello").await;
+    assert_eq!(reply, "a:hello");
+    // The listener removed: its flow drains for a second, then ends.
+    write(&s.path(), "all.yaml", &udp_service("dns", &[upstream]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().next() {
+            break serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no line for the flow");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((line["protocol"].as_str(), line["termination"].as_str()), (Some("UDP"), Some("drained")));
+    assert_eq!(line["upstream_addr"], upstream.to_string());
+    assert_eq!(line["remote_port"], sock.local_addr().unwrap().port());
+    // Each try of `ask` sent "hello" and got (at most) one "a:hello" back.
+    let (received, sent) = (line["bytes_received"].as_u64().unwrap(), line["bytes_sent"].as_u64().unwrap());
+    assert!(received >= 5 && received % 5 == 0 && sent >= 7 && sent % 7 == 0, "{line}");
+}
