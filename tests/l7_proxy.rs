@@ -488,3 +488,36 @@ async fn a_listener_at_max_connections_holds_the_next_until_one_closes() {
     let text = String::from_utf8_lossy(&metrics.body);
     assert!(text.contains("sluice_http_listener_full_total{listener=\"http\"}"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_ranges_allow_and_deny_clients_by_address() {
+    let port = free_port(&["127.0.0.2"]);
+    let (_e, manifests) = shop(port);
+    let manifests = manifests
+        + &ingress("allow", "allow.example.com", "/", "shop", &[("whitelist-source-range", "127.0.0.1/32, 127.0.0.7")])
+        + &ingress("deny", "deny.example.com", "/", "shop", &[("denylist-source-range", "127.0.0.5")])
+        + &ingress(
+            "both",
+            "both.example.com",
+            "/",
+            "shop",
+            &[("allowlist-source-range", "127.0.0.0/8"), ("denylist-source-range", "127.0.0.5/32")],
+        )
+        + &ingress("broken", "broken.example.com", "/", "shop", &[("whitelist-source-range", "127.0.0.0/33")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let from = |ip: &str| client_from(Some(ip.parse().unwrap()));
+    let (one, five, seven) = (from("127.0.0.1"), from("127.0.0.5"), from("127.0.0.7"));
+    let status = |c: HttpClient, host: &'static str| {
+        let to = s.http;
+        async move { get(&c, to, host, "/").await.status }
+    };
+    assert_eq!(status(one.clone(), "allow.example.com").await, 200);
+    assert_eq!(status(seven.clone(), "allow.example.com").await, 200, "a bare address is a /32");
+    assert_eq!(status(five.clone(), "allow.example.com").await, 403);
+    assert_eq!(status(five.clone(), "deny.example.com").await, 403);
+    assert_eq!(status(one.clone(), "deny.example.com").await, 200);
+    assert_eq!(status(one.clone(), "both.example.com").await, 200);
+    assert_eq!(status(five.clone(), "both.example.com").await, 403, "the denylist wins over the allowlist");
+    assert_eq!(status(one.clone(), "broken.example.com").await, 403, "a range that cannot be read fails closed");
+    assert_eq!(status(seven, "shop.example.com").await, 200, "other Ingresses are not touched");
+}

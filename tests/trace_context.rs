@@ -17,10 +17,6 @@ use std::time::{Duration, Instant};
 const PARENT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_SPAN: &str = "b7ad6b7169203331";
 
-fn addrs(port: u16, ips: &[&str]) -> Vec<SocketAddr> {
-    ips.iter().map(|ip| format!("{ip}:{port}").parse().unwrap()).collect()
-}
-
 /// An OTLP/HTTP receiver: every span of every export request it is sent.
 async fn otlp_receiver() -> (SocketAddr, Arc<Mutex<Vec<Span>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

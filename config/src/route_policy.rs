@@ -1,3 +1,4 @@
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// How requests of a route are proxied: timeouts, retries, limits and the
@@ -36,6 +37,14 @@ pub struct RoutePolicy {
     /// `enable-access-log`).
     #[serde(skip_serializing_if = "is_true")]
     pub access_log: bool,
+    /// ingress-nginx `whitelist-source-range` (or `allowlist-`): when not
+    /// empty, clients outside these networks get 403.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_sources: Vec<IpNet>,
+    /// ingress-nginx `denylist-source-range`: clients in these networks get
+    /// 403, whatever the allowlist says (nginx's `deny` lines come first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_sources: Vec<IpNet>,
     /// ingress-nginx `enable-opentelemetry`: `Some(false)` keeps the
     /// route's requests out of exported spans; `None` follows the process.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,6 +53,18 @@ pub struct RoutePolicy {
 
 fn is_true(b: &bool) -> bool {
     *b
+}
+
+impl RoutePolicy {
+    /// Whether a client at `ip` may be served under the source ranges.
+    pub fn source_allowed(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        !self.deny_sources.iter().any(|n| n.contains(&ip))
+            && (self.allow_sources.is_empty() || self.allow_sources.iter().any(|n| n.contains(&ip)))
+    }
 }
 
 /// A token bucket per client address: `rps` a second, at most `burst` at once.
@@ -68,6 +89,8 @@ impl Default for RoutePolicy {
             limit_connections: None,
             access_log: true,
             opentelemetry: None,
+            allow_sources: Vec::new(),
+            deny_sources: Vec::new(),
         }
     }
 }

@@ -141,3 +141,20 @@ fn bad_annotation_values_are_named_and_defaults_kept() {
     let p = &route(&s, "api.com", "/").unwrap().policy;
     assert_eq!(*p, sluice_config::RoutePolicy::default(), "every bad value falls back to its default");
 }
+
+#[test]
+fn source_ranges_are_networks_and_one_bad_entry_refuses_every_client() {
+    let ranges = [("whitelist-source-range", "10.0.0.0/8, 192.0.2.7"), ("denylist-source-range", "10.1.0.0/16")];
+    let (s, diags) = run(&(services() + &annotated("ranges", "api.com", "blue", &ranges)));
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    let p = &route(&s, "api.com", "/").unwrap().policy;
+    let allowed = |ip: &str| p.source_allowed(ip.parse().unwrap());
+    assert!(allowed("10.2.3.4") && allowed("192.0.2.7") && allowed("::ffff:10.2.3.4"));
+    assert!(!allowed("10.1.2.3") && !allowed("192.0.2.8") && !allowed("2001:db8::1"));
+
+    let bad = [("denylist-source-range", "10.1.0.0/16, not-a-network")];
+    let (s, diags) = run(&(services() + &annotated("bad", "api.com", "blue", &bad)));
+    find(&diags, Severity::Error, "Ingress/default/bad", "nginx.ingress.kubernetes.io/denylist-source-range");
+    let p = &route(&s, "api.com", "/").unwrap().policy;
+    assert!(!p.source_allowed("192.0.2.1".parse().unwrap()) && !p.source_allowed("2001:db8::1".parse().unwrap()));
+}

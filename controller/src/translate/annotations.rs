@@ -3,11 +3,14 @@
 
 use super::Translator;
 use super::certificates::Referrer;
+use ipnet::IpNet;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
     Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RateLimit, RetryOn, RoutePolicy,
     UpstreamProtocol, parse_hash_key,
 };
+
+use std::net::IpAddr;
 
 pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -48,6 +51,9 @@ const HONOURED: &[&str] = &[
     "session-cookie-samesite",
     "enable-access-log",
     "enable-opentelemetry",
+    "whitelist-source-range",
+    "allowlist-source-range",
+    "denylist-source-range",
 ];
 
 /// What an Ingress's annotations ask of its hosts' TLS side.
@@ -156,6 +162,24 @@ impl Reader<'_, '_, '_> {
         }
     }
 
+    /// A comma-separated list of networks (`10.0.0.0/8, 192.0.2.7`);
+    /// `Err` when an entry is not one (named in a diagnostic).
+    fn networks(&mut self, name: &str) -> Option<Result<Vec<IpNet>, ()>> {
+        let v = self.get(name)?.to_owned();
+        let mut nets = Vec::new();
+        for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match entry.parse::<IpNet>().or_else(|_| entry.parse::<IpAddr>().map(IpNet::from)) {
+                Ok(net) => nets.push(net.trunc()),
+                Err(_) => {
+                    let message = format!("'{entry}' is not an address or CIDR network; every client is refused (403)");
+                    self.bad(name, message);
+                    return Some(Err(()));
+                }
+            }
+        }
+        Some(Ok(nets))
+    }
+
     fn int(&mut self, name: &str, min: u32, max: u32) -> Option<u32> {
         let v = self.get(name)?.to_owned();
         match v.parse::<u32>() {
@@ -246,6 +270,18 @@ impl Translator<'_> {
         }
         policy.upstream_verify = a.flag("proxy-ssl-verify", false);
         policy.access_log = a.flag("enable-access-log", true);
+        let allow = a.networks("allowlist-source-range").or_else(|| a.networks("whitelist-source-range"));
+        match (allow, a.networks("denylist-source-range")) {
+            // A list that cannot be read fails closed, as ingress-nginx
+            // denies the location.
+            (Some(Err(())), _) | (_, Some(Err(()))) => {
+                policy.deny_sources = ["0.0.0.0/0", "::/0"].iter().filter_map(|n| n.parse().ok()).collect();
+            }
+            (allow, deny) => {
+                policy.allow_sources = allow.and_then(Result::ok).unwrap_or_default();
+                policy.deny_sources = deny.and_then(Result::ok).unwrap_or_default();
+            }
+        }
         if a.get("enable-opentelemetry").is_some() {
             policy.opentelemetry = Some(a.flag("enable-opentelemetry", true));
         }

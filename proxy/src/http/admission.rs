@@ -1,6 +1,7 @@
 //! What happens to a request before any upstream is contacted: it is routed
-//! to a cluster, or answered at the edge (400, 404, 413, 421, 431, 414, 308
-//! to HTTPS, 503 over a limit or without an endpoint). One read of the table
+//! to a cluster, or answered at the edge (400, 403 outside the source
+//! ranges, 404, 413, 421, 431, 414, 308 to HTTPS, 503 over a limit or
+//! without an endpoint). One read of the table
 //! decides it; the request keeps that table whatever swaps happen meanwhile.
 //! It reads the head as `http`'s request parts (pingora's `RequestHeader`
 //! dereferences to them), so it does not depend on which codec parsed it.
@@ -96,6 +97,10 @@ impl ListenerRoutes {
                 // ingress-nginx's limit-req-status-code and limit-conn-status-code default.
                 None => return Admission::Local(503),
             }
+        }
+        // After the limits, as nginx's access phase follows its preaccess one.
+        if client_ip.is_some_and(|ip| !route.policy.source_allowed(ip)) {
+            return Admission::Local(403);
         }
         let split_hash = match route.split_key() {
             Some(SplitKey::Hash(parts)) => Some(key_hash(parts, req, host, client_ip)),
