@@ -521,3 +521,50 @@ async fn source_ranges_allow_and_deny_clients_by_address() {
     assert_eq!(status(one.clone(), "broken.example.com").await, 403, "a range that cannot be read fails closed");
     assert_eq!(status(seven, "shop.example.com").await, 200, "other Ingresses are not touched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_annotations_answer_at_the_edge() {
+    let port = free_port(&["127.0.0.2"]);
+    let (_e, manifests) = shop(port);
+    let manifests = manifests
+        + &ingress("moved", "old.example.com", "/", "shop", &[("permanent-redirect", "https://new.example.com/x")])
+        + &ingress(
+            "moved-308",
+            "old308.example.com",
+            "/",
+            "shop",
+            &[("permanent-redirect", "https://new.example.com/"), ("permanent-redirect-code", "308")],
+        )
+        + &ingress(
+            "both",
+            "both.example.com",
+            "/",
+            "shop",
+            &[("permanent-redirect", "https://p.example.com/"), ("temporal-redirect", "https://t.example.com/")],
+        )
+        + &ingress("root", "app.example.com", "/", "shop", &[("app-root", "/app1")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let redirect = |host: &'static str, path: &'static str| {
+        let to = s.http;
+        async move {
+            let mut conn = tokio::net::TcpStream::connect(to).await.unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            tokio::io::AsyncWriteExt::write_all(&mut conn, request.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            tokio::io::AsyncReadExt::read_to_string(&mut conn, &mut answer).await.unwrap();
+            let status = answer.split(' ').nth(1).unwrap_or("").to_owned();
+            let location = answer
+                .lines()
+                .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+                .unwrap_or("")
+                .to_owned();
+            (status, location)
+        }
+    };
+    assert_eq!(redirect("old.example.com", "/any?q=1").await, ("301".into(), "https://new.example.com/x".into()));
+    assert_eq!(redirect("old308.example.com", "/").await, ("308".into(), "https://new.example.com/".into()));
+    assert_eq!(redirect("both.example.com", "/").await, ("302".into(), "https://t.example.com/".into()));
+    assert_eq!(redirect("app.example.com", "/").await, ("302".into(), "http://app.example.com/app1".into()));
+    let c = client();
+    assert_eq!(get(&c, s.http, "app.example.com", "/app1").await.status, 200, "only / is redirected");
+}

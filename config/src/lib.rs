@@ -46,7 +46,7 @@ pub use options::{NodePortRange, Options};
 pub use path_match::{PathKind, PathMatch};
 pub use published::Published;
 pub use route::{ClientVerify, Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
-pub use route_policy::{RateLimit, RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol};
+pub use route_policy::{RateLimit, Redirect, RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol};
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;
 pub use validate::Invalid;

@@ -37,6 +37,13 @@ pub struct RoutePolicy {
     /// `enable-access-log`).
     #[serde(skip_serializing_if = "is_true")]
     pub access_log: bool,
+    /// ingress-nginx `permanent-redirect` / `temporal-redirect`: every
+    /// request is answered with this redirect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<Redirect>,
+    /// ingress-nginx `app-root`: a request for `/` is redirected (302) here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_root: Option<String>,
     /// ingress-nginx `whitelist-source-range` (or `allowlist-`): when not
     /// empty, clients outside these networks get 403.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -67,6 +74,14 @@ impl RoutePolicy {
     }
 }
 
+/// A redirect answered at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    pub location: String,
+    /// 300-308.
+    pub status: u16,
+}
+
 /// A token bucket per client address: `rps` a second, at most `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {
@@ -91,6 +106,8 @@ impl Default for RoutePolicy {
             opentelemetry: None,
             allow_sources: Vec::new(),
             deny_sources: Vec::new(),
+            redirect: None,
+            app_root: None,
         }
     }
 }

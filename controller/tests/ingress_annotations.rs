@@ -158,3 +158,19 @@ fn source_ranges_are_networks_and_one_bad_entry_refuses_every_client() {
     let p = &route(&s, "api.com", "/").unwrap().policy;
     assert!(!p.source_allowed("192.0.2.1".parse().unwrap()) && !p.source_allowed("2001:db8::1".parse().unwrap()));
 }
+
+#[test]
+fn redirects_need_an_absolute_url_and_a_redirect_code() {
+    let ok = [("permanent-redirect", "https://new.example.com/"), ("permanent-redirect-code", "399")];
+    let (s, diags) = run(&(services() + &annotated("moved", "api.com", "blue", &ok)));
+    find(&diags, Severity::Error, "Ingress/default/moved", "nginx.ingress.kubernetes.io/permanent-redirect-code");
+    let redirect = route(&s, "api.com", "/").unwrap().policy.redirect.clone().expect("a redirect");
+    assert_eq!((redirect.location.as_str(), redirect.status), ("https://new.example.com/", 301), "the default code");
+
+    let bad = [("temporal-redirect", "/relative"), ("app-root", "app")];
+    let (s, diags) = run(&(services() + &annotated("bad", "api.com", "blue", &bad)));
+    find(&diags, Severity::Error, "Ingress/default/bad", "nginx.ingress.kubernetes.io/temporal-redirect");
+    find(&diags, Severity::Error, "Ingress/default/bad", "nginx.ingress.kubernetes.io/app-root");
+    let p = &route(&s, "api.com", "/").unwrap().policy;
+    assert!(p.redirect.is_none() && p.app_root.is_none());
+}

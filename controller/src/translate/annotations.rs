@@ -6,8 +6,8 @@ use super::certificates::Referrer;
 use ipnet::IpNet;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RateLimit, RetryOn, RoutePolicy,
-    UpstreamProtocol, parse_hash_key,
+    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RateLimit, Redirect, RetryOn,
+    RoutePolicy, UpstreamProtocol, parse_hash_key,
 };
 
 use std::net::IpAddr;
@@ -54,6 +54,11 @@ const HONOURED: &[&str] = &[
     "whitelist-source-range",
     "allowlist-source-range",
     "denylist-source-range",
+    "permanent-redirect",
+    "permanent-redirect-code",
+    "temporal-redirect",
+    "temporal-redirect-code",
+    "app-root",
 ];
 
 /// What an Ingress's annotations ask of its hosts' TLS side.
@@ -160,6 +165,28 @@ impl Reader<'_, '_, '_> {
                 default
             }
         }
+    }
+
+    /// A redirect to an absolute URL, with its code (300-308) from
+    /// `code_name` or `default`.
+    fn redirect(&mut self, name: &str, code_name: &str, default: u16) -> Option<Redirect> {
+        let location = self.get(name)?.to_owned();
+        let absolute = location.parse::<http::Uri>().is_ok_and(|u| u.scheme().is_some() && u.host().is_some());
+        if !absolute {
+            self.bad(name, format!("'{location}' is not an absolute URL; no redirect"));
+            return None;
+        }
+        let status = match self.get(code_name).map(str::to_owned) {
+            None => default,
+            Some(code) => match code.parse::<u16>() {
+                Ok(c) if (300..=308).contains(&c) => c,
+                _ => {
+                    self.bad(code_name, format!("'{code}' is not a redirect code in 300-308; {default} is used"));
+                    default
+                }
+            },
+        };
+        Some(Redirect { location, status })
     }
 
     /// A comma-separated list of networks (`10.0.0.0/8, 192.0.2.7`);
@@ -270,6 +297,16 @@ impl Translator<'_> {
         }
         policy.upstream_verify = a.flag("proxy-ssl-verify", false);
         policy.access_log = a.flag("enable-access-log", true);
+        // ingress-nginx reads temporal-redirect first: it wins over permanent.
+        policy.redirect = a
+            .redirect("temporal-redirect", "temporal-redirect-code", 302)
+            .or_else(|| a.redirect("permanent-redirect", "permanent-redirect-code", 301));
+        if let Some(root) = a.get("app-root").map(str::to_owned) {
+            match root.starts_with('/') && root.parse::<http::uri::PathAndQuery>().is_ok() {
+                true => policy.app_root = Some(root),
+                false => a.bad("app-root", format!("'{root}' is not a path starting with /; ignored")),
+            }
+        }
         let allow = a.networks("allowlist-source-range").or_else(|| a.networks("whitelist-source-range"));
         match (allow, a.networks("denylist-source-range")) {
             // A list that cannot be read fails closed, as ingress-nginx

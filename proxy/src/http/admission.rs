@@ -47,8 +47,8 @@ pub(super) enum Admission {
     Proxy,
     /// Answer it at the edge with this status.
     Local(u16),
-    /// Redirect it to HTTPS (308) at this location.
-    Redirect(String),
+    /// Redirect it with this status (301-308) to this location.
+    Redirect(u16, String),
 }
 
 impl ListenerRoutes {
@@ -82,8 +82,16 @@ impl ListenerRoutes {
                 return Admission::Local(421);
             }
         }
+        // nginx's rewrite phase: `app-root` (server level), the redirect
+        // annotations' `return`, then the HTTPS redirect.
+        if let Some(root) = route.policy.app_root.as_ref().filter(|_| req.uri.path() == "/") {
+            return Admission::Redirect(302, format!("{}://{host}{root}", self.scheme.as_str()));
+        }
+        if let Some(redirect) = &route.policy.redirect {
+            return Admission::Redirect(redirect.status, redirect.location.clone());
+        }
         if self.scheme == Scheme::Http && route.policy.ssl_redirect {
-            return Admission::Redirect(https_location(req, self.https_port));
+            return Admission::Redirect(308, https_location(req, self.https_port));
         }
         if let Some(limit) = route.policy.max_body_bytes {
             let length = req.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());

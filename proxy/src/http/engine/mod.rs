@@ -134,9 +134,9 @@ impl Engine {
         match admission {
             Admission::Proxy => exchange::proxy(self, session, ctx).await,
             Admission::Local(status) => local(session, ctx, status).await,
-            Admission::Redirect(location) => {
-                ctx.local_status = Some(308);
-                let Ok(mut resp) = ResponseHeader::build(308, Some(2)) else { return false };
+            Admission::Redirect(status, location) => {
+                ctx.local_status = Some(status);
+                let Ok(mut resp) = ResponseHeader::build(status, Some(2)) else { return false };
                 let written = resp.insert_header(http::header::LOCATION, location).is_ok()
                     && resp.insert_header(http::header::CONTENT_LENGTH, "0").is_ok();
                 written && session.write_response_header(Box::new(resp)).await.is_ok()
