@@ -302,9 +302,10 @@ impl Translator<'_> {
             .redirect("temporal-redirect", "temporal-redirect-code", 302)
             .or_else(|| a.redirect("permanent-redirect", "permanent-redirect-code", 301));
         if let Some(root) = a.get("app-root").map(str::to_owned) {
-            match root.starts_with('/') && root.parse::<http::uri::PathAndQuery>().is_ok() {
-                true => policy.app_root = Some(root),
-                false => a.bad("app-root", format!("'{root}' is not a path starting with /; ignored")),
+            if root.starts_with('/') && root.parse::<http::uri::PathAndQuery>().is_ok() {
+                policy.app_root = Some(root);
+            } else {
+                a.bad("app-root", format!("'{root}' is not a path starting with /; ignored"));
             }
         }
         let allow = a.networks("allowlist-source-range").or_else(|| a.networks("whitelist-source-range"));

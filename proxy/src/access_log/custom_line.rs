@@ -1,9 +1,9 @@
 //! A line in the controller ConfigMap's `log-format-upstream`.
 
 use super::entry::Entry;
-use super::escape::{push_escaped, push_number, push_seconds};
+use super::escape::{push_address, push_escaped, push_number, push_seconds};
 use super::local_time;
-use super::nginx_line::push_list;
+use super::nginx_line::{UpstreamList, push_upstreams};
 use sluice_config::{LogEscape, LogFormat, LogPart, LogVar};
 use std::io::Write as _;
 
@@ -42,16 +42,8 @@ impl CustomLine {
     }
 
     fn var(&self, out: &mut Vec<u8>, var: &LogVar, e: &Entry<'_>) {
-        let (path, query) = e.target.split_once('?').map_or((e.target, None), |(p, q)| (p, Some(q)));
-        let service = e.cluster.map(|c| c.split('~').next().unwrap_or(c)).and_then(|c| c.split_once('/'));
-        let service = service.and_then(|(_, rest)| rest.rsplit_once(':'));
         match var {
-            LogVar::RemoteAddr => match e.remote_addr {
-                Some(ip) => {
-                    let _ = write!(out, "{ip}");
-                }
-                None => out.push(b'-'),
-            },
+            LogVar::RemoteAddr => push_address(out, e.remote_addr),
             LogVar::RemoteUser => self.push(out, e.remote_user.as_deref().map(str::as_bytes)),
             LogVar::TimeLocal => local_time::with_now(|local, _| out.extend_from_slice(local.as_bytes())),
             LogVar::TimeIso8601 => local_time::with_now(|_, iso| out.extend_from_slice(iso.as_bytes())),
@@ -66,8 +58,8 @@ impl CustomLine {
             }
             LogVar::RequestMethod => self.push(out, Some(e.method.as_bytes())),
             LogVar::RequestUri => self.push(out, Some(e.target.as_bytes())),
-            LogVar::Uri => self.push(out, Some(path.as_bytes())),
-            LogVar::Args => self.push(out, query.map(str::as_bytes)),
+            LogVar::Uri => self.push(out, Some(e.target.split_once('?').map_or(e.target, |(path, _)| path).as_bytes())),
+            LogVar::Args => self.push(out, e.target.split_once('?').map(|(_, query)| query.as_bytes())),
             LogVar::ServerProtocol => out.extend_from_slice(e.protocol.as_bytes()),
             LogVar::Scheme => out.extend_from_slice(e.scheme.as_bytes()),
             LogVar::Host => self.push(out, Some(e.host.as_bytes())),
@@ -79,23 +71,26 @@ impl CustomLine {
             LogVar::ProxyAlternativeUpstreamName => {
                 self.push(out, Some(e.alternative_upstream_name.unwrap_or("").as_bytes()));
             }
-            LogVar::UpstreamAddr => push_list(out, e.upstreams, |out, u| {
-                let _ = write!(out, "{}", u.address);
-            }),
-            LogVar::UpstreamResponseLength => push_list(out, e.upstreams, |out, u| push_number(out, u.response_length)),
-            LogVar::UpstreamResponseTime => push_list(out, e.upstreams, |out, u| push_seconds(out, u.response_time)),
-            LogVar::UpstreamStatus => push_list(out, e.upstreams, |out, u| match u.status {
-                Some(status) => push_number(out, u64::from(status)),
-                None => out.push(b'-'),
-            }),
+            LogVar::UpstreamAddr => push_upstreams(out, e.upstreams, UpstreamList::Address),
+            LogVar::UpstreamResponseLength => push_upstreams(out, e.upstreams, UpstreamList::ResponseLength),
+            LogVar::UpstreamResponseTime => push_upstreams(out, e.upstreams, UpstreamList::ResponseTime),
+            LogVar::UpstreamStatus => push_upstreams(out, e.upstreams, UpstreamList::Status),
             LogVar::RequestId => self.push(out, Some(e.request_id)),
             LogVar::Namespace => self.push(out, e.ingress.map(|o| o.namespace.as_bytes())),
             LogVar::IngressName => self.push(out, e.ingress.map(|o| o.name.as_bytes())),
-            LogVar::ServiceName => self.push(out, service.map(|(name, _)| name.as_bytes())),
-            LogVar::ServicePort => self.push(out, service.map(|(_, port)| port.as_bytes())),
+            LogVar::ServiceName => self.push(out, service(e).map(|(name, _)| name.as_bytes())),
+            LogVar::ServicePort => self.push(out, service(e).map(|(_, port)| port.as_bytes())),
             LogVar::Header(name) => self.push(out, e.headers.get(name.as_str()).map(http::HeaderValue::as_bytes)),
         }
     }
+}
+
+/// The Service name and port of the cluster that took the request
+/// (`namespace/service:port~tags`).
+fn service<'a>(e: &Entry<'a>) -> Option<(&'a str, &'a str)> {
+    let cluster = e.cluster?;
+    let (_, rest) = cluster.split('~').next().unwrap_or(cluster).split_once('/')?;
+    rest.rsplit_once(':')
 }
 
 /// `value` as inside a JSON string (`log-format-escape-json`).

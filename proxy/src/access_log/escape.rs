@@ -34,6 +34,16 @@ pub fn push_seconds(out: &mut Vec<u8>, d: std::time::Duration) {
     ]);
 }
 
+/// An address (`10.0.0.1`, `10.0.0.1:80`), or `-` when there is none.
+pub fn push_address(out: &mut Vec<u8>, address: Option<impl std::fmt::Display>) {
+    match address {
+        Some(a) => {
+            let _ = std::io::Write::write_fmt(out, format_args!("{a}"));
+        }
+        None => out.push(b'-'),
+    }
+}
+
 /// A number, without the formatting machinery.
 pub fn push_number(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());

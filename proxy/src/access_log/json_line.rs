@@ -2,13 +2,11 @@
 //! the request has no value for it), so a pipeline's schema holds.
 
 use super::entry::Entry;
-use super::escape::{push_number, push_seconds};
 use super::local_time;
-use super::nginx_line::push_list;
+use super::nginx_line::{UpstreamList, push_upstreams};
 use super::session::Session;
 use serde::Serialize;
 use std::borrow::Cow;
-use std::io::Write as _;
 
 #[derive(Serialize)]
 struct Line<'a> {
@@ -40,22 +38,17 @@ struct Line<'a> {
 }
 
 pub fn write(out: &mut Vec<u8>, e: &Entry<'_>) {
-    let list = |each: fn(&mut Vec<u8>, &super::UpstreamTry)| {
+    let list = |list: UpstreamList| {
         (!e.upstreams.is_empty()).then(|| {
             let mut text = Vec::new();
-            push_list(&mut text, e.upstreams, each);
+            push_upstreams(&mut text, e.upstreams, list);
             String::from_utf8_lossy(&text).into_owned()
         })
     };
-    let upstream_addr = list(|out, u| {
-        let _ = write!(out, "{}", u.address);
-    });
-    let upstream_status = list(|out, u| match u.status {
-        Some(status) => push_number(out, u64::from(status)),
-        None => out.push(b'-'),
-    });
-    let upstream_response_time = list(|out, u| push_seconds(out, u.response_time));
-    let upstream_response_length = list(|out, u| push_number(out, u.response_length));
+    let upstream_addr = list(UpstreamList::Address);
+    let upstream_status = list(UpstreamList::Status);
+    let upstream_response_time = list(UpstreamList::ResponseTime);
+    let upstream_response_length = list(UpstreamList::ResponseLength);
     local_time::with_now(|_, iso8601| {
         let line = Line {
             time: iso8601,

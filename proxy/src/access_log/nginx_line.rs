@@ -7,18 +7,12 @@
 //! $upstream_status $req_id`
 
 use super::entry::{Entry, UpstreamTry};
-use super::escape::{push_escaped, push_number, push_or_dash, push_seconds};
+use super::escape::{push_address, push_escaped, push_number, push_or_dash, push_seconds};
 use super::local_time;
 use super::session::Session;
-use std::io::Write as _;
 
 pub fn write(out: &mut Vec<u8>, e: &Entry<'_>) {
-    match e.remote_addr {
-        Some(ip) => {
-            let _ = write!(out, "{ip}");
-        }
-        None => out.push(b'-'),
-    }
+    push_address(out, e.remote_addr);
     out.extend_from_slice(b" - ");
     push_or_dash(out, e.remote_user.as_deref().map(str::as_bytes));
     out.extend_from_slice(b" [");
@@ -48,19 +42,11 @@ pub fn write(out: &mut Vec<u8>, e: &Entry<'_>) {
     out.extend_from_slice(b"] [");
     push_escaped(out, e.alternative_upstream_name.unwrap_or("").as_bytes());
     out.extend_from_slice(b"] ");
-    push_list(out, e.upstreams, |out, u| {
-        let _ = write!(out, "{}", u.address);
-    });
-    out.push(b' ');
-    push_list(out, e.upstreams, |out, u| push_number(out, u.response_length));
-    out.push(b' ');
-    push_list(out, e.upstreams, |out, u| push_seconds(out, u.response_time));
-    out.push(b' ');
-    push_list(out, e.upstreams, |out, u| match u.status {
-        Some(status) => push_number(out, u64::from(status)),
-        None => out.push(b'-'),
-    });
-    out.push(b' ');
+    for list in [UpstreamList::Address, UpstreamList::ResponseLength, UpstreamList::ResponseTime, UpstreamList::Status]
+    {
+        push_upstreams(out, e.upstreams, list);
+        out.push(b' ');
+    }
     push_or_dash(out, Some(e.request_id));
 }
 
@@ -69,7 +55,9 @@ pub fn write(out: &mut Vec<u8>, e: &Entry<'_>) {
 /// $bytes_received $session_time`), then the listener, `[upstream name]`,
 /// the upstream address and how the session ended.
 pub fn write_session(out: &mut Vec<u8>, s: &Session<'_>) {
-    let _ = write!(out, "[{}] [", s.client.ip());
+    out.push(b'[');
+    push_address(out, Some(s.client.ip()));
+    out.extend_from_slice(b"] [");
     local_time::with_now(|common_log, _| out.extend_from_slice(common_log.as_bytes()));
     out.extend_from_slice(b"] ");
     out.extend_from_slice(s.protocol.as_bytes());
@@ -86,18 +74,23 @@ pub fn write_session(out: &mut Vec<u8>, s: &Session<'_>) {
     out.extend_from_slice(b" [");
     push_or_dash(out, s.upstream_name.map(str::as_bytes));
     out.extend_from_slice(b"] ");
-    match s.upstream_addr {
-        Some(a) => {
-            let _ = write!(out, "{a}");
-        }
-        None => out.push(b'-'),
-    }
+    push_address(out, s.upstream_addr);
     out.push(b' ');
     out.extend_from_slice(s.end.name().as_bytes());
 }
 
-/// One value an attempt, comma separated as nginx's `$upstream_*`; `-` for none.
-pub(super) fn push_list(out: &mut Vec<u8>, tries: &[UpstreamTry], each: impl Fn(&mut Vec<u8>, &UpstreamTry)) {
+/// nginx's `$upstream_*` lists, one value an attempt.
+#[derive(Clone, Copy)]
+pub(super) enum UpstreamList {
+    Address,
+    ResponseLength,
+    ResponseTime,
+    /// `-` for an attempt the upstream gave no status.
+    Status,
+}
+
+/// `list`, comma separated as nginx writes it; `-` when nothing was tried.
+pub(super) fn push_upstreams(out: &mut Vec<u8>, tries: &[UpstreamTry], list: UpstreamList) {
     if tries.is_empty() {
         out.push(b'-');
     }
@@ -105,6 +98,14 @@ pub(super) fn push_list(out: &mut Vec<u8>, tries: &[UpstreamTry], each: impl Fn(
         if i > 0 {
             out.extend_from_slice(b", ");
         }
-        each(out, u);
+        match list {
+            UpstreamList::Address => push_address(out, Some(u.address)),
+            UpstreamList::ResponseLength => push_number(out, u.response_length),
+            UpstreamList::ResponseTime => push_seconds(out, u.response_time),
+            UpstreamList::Status => match u.status {
+                Some(status) => push_number(out, u64::from(status)),
+                None => out.push(b'-'),
+            },
+        }
     }
 }

@@ -4,6 +4,7 @@
 use crate::access_log::{AccessLog, Entry};
 use crate::http::admission::request_host;
 use crate::http::context::RequestCtx;
+use crate::http::forwarded::X_FORWARDED_FOR;
 use crate::metrics::METRICS;
 use crate::spans;
 use base64::Engine as _;
@@ -22,11 +23,17 @@ pub(super) fn finish(session: &ServerSession, ctx: &mut RequestCtx, access_log: 
     let cluster = ctx.cluster.as_ref().map(|c| c.name.as_str()).unwrap_or("");
     METRICS.requests.with_label_values(&[host, route, cluster, status_label(status)]).inc();
     let wanted = ctx.route.as_ref().is_none_or(|r| r.policy.access_log);
-    if let Some(log) = access_log.filter(|_| wanted) {
-        log.log(&entry(session, ctx, status, scheme));
+    let log = access_log.filter(|_| wanted);
+    let span = ctx.span.take();
+    if log.is_none() && span.is_none() {
+        return;
     }
-    if let Some(span) = ctx.span.take() {
-        let e = entry(session, ctx, status, scheme);
+    // One description of the request serves the line and the span.
+    let e = entry(session, ctx, status, scheme);
+    if let Some(log) = log {
+        log.log(&e);
+    }
+    if let Some(span) = span {
         let outcome = spans::Outcome {
             host: e.host,
             target: e.target,
@@ -65,7 +72,7 @@ fn entry<'a>(session: &'a ServerSession, ctx: &'a RequestCtx, status: u16, schem
         request_time: ctx.started.map_or(Duration::ZERO, |s| s.elapsed()),
         referer: header(http::header::REFERER),
         user_agent: header(http::header::USER_AGENT),
-        x_forwarded_for: req.headers.get("x-forwarded-for").map(http::HeaderValue::as_bytes),
+        x_forwarded_for: req.headers.get(&X_FORWARDED_FOR).map(http::HeaderValue::as_bytes),
         upstream_name,
         alternative_upstream_name,
         upstreams: &ctx.upstreams,
