@@ -1,3 +1,4 @@
+use crate::{Cors, RewriteTarget};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,20 @@ pub struct RoutePolicy {
     /// route's requests out of exported spans; `None` follows the process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opentelemetry: Option<bool>,
+    /// ingress-nginx `rewrite-target`: the path the upstream gets, from the
+    /// route's regex path (which is then a [`crate::PathKind::Regex`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite_target: Option<RewriteTarget>,
+    /// ingress-nginx `x-forwarded-prefix`: sent as `X-Forwarded-Prefix`
+    /// with a rewritten request, as ingress-nginx sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_prefix: Option<String>,
+    /// ingress-nginx `upstream-vhost`: the `Host` the upstream sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_host: Option<String>,
+    /// ingress-nginx `enable-cors` and `cors-*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -108,6 +123,10 @@ impl Default for RoutePolicy {
             deny_sources: Vec::new(),
             redirect: None,
             app_root: None,
+            rewrite_target: None,
+            forwarded_prefix: None,
+            upstream_host: None,
+            cors: None,
         }
     }
 }

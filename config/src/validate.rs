@@ -2,7 +2,7 @@
 //! Translation checks its output with this before publishing, so a consumer
 //! never has to handle a dangling name or an unordered list.
 
-use crate::{HostPattern, ListenerKind, PathKind, Route, RouteConfig, Snapshot, Split};
+use crate::{HostPattern, ListenerKind, PathKind, PathMatch, Route, RouteConfig, Snapshot, Split};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -102,6 +102,10 @@ impl Snapshot {
 
     fn check_routes(&self, routes: &[Route], at: &str, bad: &mut impl FnMut(String, &str)) {
         let mut paths = HashSet::new();
+        let regex = routes.iter().filter(|r| r.path.kind == PathKind::Regex).count();
+        if regex > 0 && regex < routes.len() {
+            bad(at.to_owned(), "mixes regex paths with others: a regex host's paths are all regex locations");
+        }
         for (k, r) in routes.iter().enumerate() {
             let at = format!("{at}.routes[{k}]");
             if !r.path.path.starts_with('/') {
@@ -109,6 +113,9 @@ impl Snapshot {
             }
             if r.path.kind == PathKind::Prefix && r.path.path.len() > 1 && r.path.path.ends_with('/') {
                 bad(at.clone(), "prefix path keeps a trailing slash");
+            }
+            if r.path.kind == PathKind::Regex && PathMatch::location_regex(&r.path.path).is_err() {
+                bad(at.clone(), "regex path is not a regular expression");
             }
             if !paths.insert(&r.path) {
                 bad(at.clone(), "duplicate path");

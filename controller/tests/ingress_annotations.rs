@@ -174,3 +174,110 @@ fn redirects_need_an_absolute_url_and_a_redirect_code() {
     let p = &route(&s, "api.com", "/").unwrap().policy;
     assert!(p.redirect.is_none() && p.app_root.is_none());
 }
+
+/// `ingress()` with annotations.
+fn with_annotations(yaml: String, annotations: &[(&str, &str)]) -> String {
+    let mut a = String::new();
+    for (k, v) in annotations {
+        a += &format!("    nginx.ingress.kubernetes.io/{k}: {v:?}\n");
+    }
+    let at = yaml.find("metadata: {name: ").unwrap();
+    let end = at + yaml[at..].find('}').unwrap();
+    let name = yaml[at + "metadata: {name: ".len()..end].split(',').next().unwrap().to_owned();
+    format!("{}metadata:\n  name: {name}\n  namespace: default\n  annotations:\n{a}{}", &yaml[..at], &yaml[end + 2..])
+}
+
+fn paths(s: &sluice_config::Snapshot, host: &str) -> Vec<(sluice_config::PathKind, String, String)> {
+    let rc = s.route_config("ingress").unwrap();
+    let vh = rc.virtual_hosts.iter().find(|v| v.host == host).unwrap();
+    vh.routes.iter().map(|r| (r.path.kind, r.path.path.clone(), r.split.0[0].cluster.clone())).collect()
+}
+
+/// Once one Ingress of a host uses regex, every path of the host is an
+/// nginx regex location, longest first, a Prefix path as `P/` and `P`
+/// (ingress-nginx's `updateServerLocations` and `buildLocation`).
+#[test]
+fn use_regex_makes_every_path_of_its_host_a_regex_location() {
+    use sluice_config::PathKind::Regex;
+    let yaml = services()
+        + &ingress("plain", Some("api.com"), &[("Prefix", "/foo", "blue"), ("Exact", "/bar", "blue")])
+        + &with_annotations(
+            ingress("re", Some("api.com"), &[("ImplementationSpecific", "/foo.+", "green")]),
+            &[("use-regex", "true")],
+        )
+        + &ingress("other", Some("other.com"), &[("Prefix", "/foo", "red")]);
+    let (s, diags) = run(&yaml);
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    let (blue, green) = ("default/blue:80".to_owned(), "default/green:80".to_owned());
+    assert_eq!(
+        paths(&s, "api.com"),
+        [
+            (Regex, "/foo.+".into(), green.clone()),
+            (Regex, "/foo/".into(), blue.clone()),
+            (Regex, "/foo".into(), blue.clone()),
+            (Regex, "/bar".into(), blue.clone()),
+        ]
+    );
+    assert_eq!(target(&s, "api.com", "/foo/x"), [green.as_str()]);
+    assert_eq!(target(&s, "api.com", "/foo"), [blue.as_str()]);
+    assert_eq!(target(&s, "api.com", "/BAR/baz"), [blue], "an Exact path of a regex host is a prefix regex");
+    assert_eq!(target(&s, "other.com", "/foobar"), ["404"], "other hosts keep Kubernetes matching");
+}
+
+#[test]
+fn rewrite_target_implies_regex_and_bad_values_are_named() {
+    let good = with_annotations(
+        ingress("rw", Some("api.com"), &[("ImplementationSpecific", "/something(/|$)(.*)", "blue")]),
+        &[("rewrite-target", "/$2"), ("x-forwarded-prefix", "/something"), ("upstream-vhost", "internal.svc")],
+    );
+    let (s, diags) = run(&(services() + &good));
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    let r = route(&s, "api.com", "/something/new").expect("the regex route");
+    assert_eq!(r.path.kind, sluice_config::PathKind::Regex);
+    assert_eq!(r.policy.rewrite_target.as_ref().map(|t| t.as_str()), Some("/$2"));
+    assert_eq!(r.policy.forwarded_prefix.as_deref(), Some("/something"));
+    assert_eq!(r.policy.upstream_host.as_deref(), Some("internal.svc"));
+
+    let bad = with_annotations(
+        ingress(
+            "bad",
+            Some("bad.com"),
+            &[("ImplementationSpecific", "/(?=look)ahead", "blue"), ("Prefix", "/ok", "blue")],
+        ),
+        &[("use-regex", "true"), ("rewrite-target", "/$host/x"), ("upstream-vhost", "a b")],
+    );
+    let (s, diags) = run(&(services() + &bad));
+    find(&diags, Severity::Error, "Ingress/default/bad", "spec.rules[0].http.paths[0].path");
+    find(&diags, Severity::Error, "Ingress/default/bad", "nginx.ingress.kubernetes.io/rewrite-target");
+    find(&diags, Severity::Error, "Ingress/default/bad", "nginx.ingress.kubernetes.io/upstream-vhost");
+    let ok = route(&s, "bad.com", "/ok").expect("the good path is served");
+    assert!(ok.policy.rewrite_target.is_none() && ok.policy.upstream_host.is_none());
+}
+
+#[test]
+fn cors_defaults_and_checked_values() {
+    let on = annotated("cors", "api.com", "blue", &[("enable-cors", "true")]);
+    let (s, diags) = run(&(services() + &on));
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    let cors = route(&s, "api.com", "/").unwrap().policy.cors.clone().expect("cors");
+    assert_eq!(cors, sluice_config::Cors::default(), "ingress-nginx's defaults");
+    assert_eq!(cors.allowed_origin(Some("https://x.test")), Some("*"));
+
+    let listed = [
+        ("enable-cors", "true"),
+        ("cors-allow-origin", "https://app.example.com, example.org, https://*.example.net"),
+        ("cors-allow-methods", "GET, $request_method"),
+        ("cors-max-age", "600"),
+        ("cors-allow-credentials", "false"),
+    ];
+    let (s, diags) = run(&(services() + &annotated("listed", "api.com", "blue", &listed)));
+    find(&diags, Severity::Error, "Ingress/default/listed", "nginx.ingress.kubernetes.io/cors-allow-origin");
+    find(&diags, Severity::Error, "Ingress/default/listed", "nginx.ingress.kubernetes.io/cors-allow-methods");
+    let cors = route(&s, "api.com", "/").unwrap().policy.cors.clone().expect("cors");
+    assert_eq!(
+        cors.allow_origins,
+        Some(vec!["https://app.example.com".to_owned(), "https://*.example.net".to_owned()])
+    );
+    assert_eq!(cors.allow_methods, sluice_config::Cors::default().allow_methods);
+    assert_eq!((cors.max_age_seconds, cors.allow_credentials), (600, false));
+}

@@ -112,6 +112,25 @@ pub fn service(name: &str, endpoints: &[SocketAddr]) -> String {
     )
 }
 
+/// An Ingress `name` for one host with ingress-nginx annotations and
+/// (path, pathType, service) paths.
+pub fn ingress_paths(name: &str, host: &str, annotations: &[(&str, &str)], paths: &[(&str, &str, &str)]) -> String {
+    let mut a = String::new();
+    for (k, v) in annotations {
+        a += &format!("    nginx.ingress.kubernetes.io/{k}: {v:?}\n");
+    }
+    let annotations = if a.is_empty() { String::new() } else { format!("  annotations:\n{a}") };
+    let mut p = String::new();
+    for (path, ty, svc) in paths {
+        p += &format!(
+            "      - {{path: {path:?}, pathType: {ty}, backend: {{service: {{name: {svc}, port: {{number: 80}}}}}}}}\n"
+        );
+    }
+    format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: default\n{annotations}spec:\n  ingressClassName: sluice\n  rules:\n  - host: {host}\n    http:\n      paths:\n{p}"
+    )
+}
+
 /// An Ingress `name` for host/path to `svc`, with ingress-nginx annotations.
 pub fn ingress(name: &str, host: &str, path: &str, svc: &str, annotations: &[(&str, &str)]) -> String {
     let mut a = String::new();
@@ -232,7 +251,15 @@ pub fn client_from(source: Option<std::net::IpAddr>) -> HttpClient {
 pub struct Reply {
     pub status: u16,
     pub backend: String,
+    pub headers: http::HeaderMap,
     pub body: Bytes,
+}
+
+impl Reply {
+    /// A response header as text, or `""` when absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
 }
 
 impl Reply {
@@ -259,8 +286,9 @@ pub async fn send(
     let resp = c.request(req).await.map_err(|e| format!("{e:?}"))?;
     let status = resp.status().as_u16();
     let backend = resp.headers().get("x-backend").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok(Reply { status, backend, body })
+    Ok(Reply { status, backend, headers, body })
 }
 
 pub async fn get(c: &HttpClient, to: SocketAddr, host: &str, path: &str) -> Reply {

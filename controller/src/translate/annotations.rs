@@ -6,8 +6,8 @@ use super::certificates::Referrer;
 use ipnet::IpNet;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RateLimit, Redirect, RetryOn,
-    RoutePolicy, UpstreamProtocol, parse_hash_key,
+    Affinity, AffinityMode, Balance, ClientVerify, Cors, Diagnostic, HeaderMatch, ObjectRef, RateLimit, Redirect,
+    RetryOn, RewriteTarget, RoutePolicy, UpstreamProtocol, parse_hash_key,
 };
 
 use std::net::IpAddr;
@@ -59,6 +59,17 @@ const HONOURED: &[&str] = &[
     "temporal-redirect",
     "temporal-redirect-code",
     "app-root",
+    "use-regex",
+    "rewrite-target",
+    "x-forwarded-prefix",
+    "upstream-vhost",
+    "enable-cors",
+    "cors-allow-origin",
+    "cors-allow-methods",
+    "cors-allow-headers",
+    "cors-expose-headers",
+    "cors-allow-credentials",
+    "cors-max-age",
 ];
 
 /// What an Ingress's annotations ask of its hosts' TLS side.
@@ -80,6 +91,9 @@ pub(super) struct TlsAnnotations {
 /// What an Ingress's annotations ask for.
 pub(super) struct IngressAnnotations {
     pub policy: RoutePolicy,
+    /// `use-regex` (or a `rewrite-target`): the paths are nginx regex
+    /// locations, and so is every path of their hosts.
+    pub use_regex: bool,
     pub tls: TlsAnnotations,
     pub cluster: ClusterPolicy,
     pub canary: Option<CanarySpec>,
@@ -320,6 +334,31 @@ impl Translator<'_> {
                 policy.deny_sources = deny.and_then(Result::ok).unwrap_or_default();
             }
         }
+        let use_regex = a.flag("use-regex", false);
+        if let Some(target) = a.get("rewrite-target").map(str::to_owned) {
+            match RewriteTarget::parse(&target) {
+                Ok(t) => policy.rewrite_target = Some(t),
+                Err(e) => a.bad("rewrite-target", format!("{e}; the path is not rewritten")),
+            }
+        }
+        if let Some(prefix) = a.get("x-forwarded-prefix").map(str::to_owned) {
+            match http::HeaderValue::from_str(&prefix) {
+                Ok(_) if prefix.starts_with('/') && !prefix.contains('$') => policy.forwarded_prefix = Some(prefix),
+                _ => a.bad("x-forwarded-prefix", format!("'{prefix}' is not a path starting with /; not sent")),
+            }
+        }
+        if let Some(host) = a.get("upstream-vhost").map(str::to_owned) {
+            match host.parse::<http::uri::Authority>() {
+                Ok(_) if !host.contains('@') => policy.upstream_host = Some(host),
+                _ => a.bad(
+                    "upstream-vhost",
+                    format!("'{host}' is not a host name (with an optional port); the request's Host is sent"),
+                ),
+            }
+        }
+        if a.flag("enable-cors", false) {
+            policy.cors = Some(cors(&mut a));
+        }
         if a.get("enable-opentelemetry").is_some() {
             policy.opentelemetry = Some(a.flag("enable-opentelemetry", true));
         }
@@ -346,7 +385,7 @@ impl Translator<'_> {
                 ));
             }
         }
-        IngressAnnotations { policy, tls, cluster, canary }
+        IngressAnnotations { policy, use_regex, tls, cluster, canary }
     }
 }
 
@@ -439,6 +478,61 @@ fn cluster_policy(a: &mut Reader<'_, '_, '_>, table_size: u32) -> ClusterPolicy 
         Some(other) => a.bad("affinity", format!("'{other}' is not supported (cookie is); no affinity")),
     }
     p
+}
+
+/// `cors-*`, each checked as ingress-nginx checks it; a bad value is
+/// named and its default used, a bad origin left out of the list.
+fn cors(a: &mut Reader<'_, '_, '_>) -> Cors {
+    let mut cors = Cors::default();
+    if let Some(v) = a.get("cors-allow-origin").map(str::to_owned) {
+        let entries: Vec<&str> = v.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+        if !entries.contains(&"*") {
+            let mut origins = Vec::new();
+            for entry in entries {
+                if Cors::valid_origin(entry) {
+                    origins.push(entry.to_owned());
+                } else {
+                    a.bad(
+                        "cors-allow-origin",
+                        format!("'{entry}' is not an origin (scheme://host[:port], or null); left out"),
+                    );
+                }
+            }
+            cors.allow_origins = Some(origins);
+        }
+    }
+    let list = |v: &str, extra: &[u8]| {
+        !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b',' || b == b' ' || extra.contains(&b))
+    };
+    if let Some(v) = a.get("cors-allow-methods").map(str::to_owned) {
+        if list(&v, b"") {
+            cors.allow_methods = v;
+        } else {
+            a.bad("cors-allow-methods", format!("'{v}' is not a list of methods; the default is used"));
+        }
+    }
+    if let Some(v) = a.get("cors-allow-headers").map(str::to_owned) {
+        if list(&v, b"-_.*") {
+            cors.allow_headers = v;
+        } else {
+            a.bad("cors-allow-headers", format!("'{v}' is not a list of header names; the default is used"));
+        }
+    }
+    if let Some(v) = a.get("cors-expose-headers").map(str::to_owned) {
+        if list(&v, b"-_*") {
+            cors.expose_headers = v;
+        } else {
+            a.bad("cors-expose-headers", format!("'{v}' is not a list of header names; none are exposed"));
+        }
+    }
+    cors.allow_credentials = a.flag("cors-allow-credentials", true);
+    if let Some(age) = a.get("cors-max-age").map(str::to_owned) {
+        match age.parse::<u64>() {
+            Ok(n) => cors.max_age_seconds = n,
+            Err(_) => a.bad("cors-max-age", format!("'{age}' is not a number of seconds; 1728000 is used")),
+        }
+    }
+    cors
 }
 
 fn canary(a: &mut Reader<'_, '_, '_>) -> CanarySpec {

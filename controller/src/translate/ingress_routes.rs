@@ -6,7 +6,9 @@ use super::certificates::Referrer;
 use super::route_config::{Builder, HostEntry};
 use crate::names::{check_host, check_path};
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
-use sluice_config::{Canary, Diagnostic, HostPattern, ObjectRef, PathMatch, Route, RoutePolicy, VirtualHostTls};
+use sluice_config::{
+    Canary, Diagnostic, HostPattern, ObjectRef, PathKind, PathMatch, Route, RoutePolicy, VirtualHostTls,
+};
 
 /// Host used for rules without `host`.
 const ANY_HOST: &str = "*";
@@ -39,7 +41,10 @@ impl Translator<'_> {
                     self.diags.push(no_main(r, &pf, &host, &path));
                     continue;
                 };
-                let Some(route) = entry.routes.iter_mut().find(|x| x.path == path) else {
+                // A main regex route is found by its text, as ingress-nginx
+                // merges a canary into the location of the same path.
+                let same = |x: &PathMatch| *x == path || (x.kind == PathKind::Regex && x.path == raw);
+                let Some(route) = entry.routes.iter_mut().find(|x| same(&x.path)) else {
                     self.diags.push(no_main(r, &pf, &host, &path));
                     continue;
                 };
@@ -53,7 +58,7 @@ impl Translator<'_> {
                     cookie: spec.cookie.clone(),
                     source: r.clone(),
                 });
-                entry.canary_weights.entry(path).or_default().push((spec.weight, spec.total, r.clone()));
+                entry.canary_weights.entry(route.path.clone()).or_default().push((spec.weight, spec.total, r.clone()));
             }
         }
     }
@@ -102,19 +107,20 @@ impl Translator<'_> {
             let Some(policy) = self.host_policy(&host, &tls, r, asked, entry, &field) else { continue };
             for (j, p) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
                 let pf = format!("{field}.http.paths[{j}]");
-                let Some(path) = self.path_match(p, r, &pf) else { continue };
+                let raw = p.path.as_deref().unwrap_or("");
+                // ingress-nginx rewrites only when the target differs from the path.
+                let mut policy = policy.clone();
+                if policy.rewrite_target.as_ref().is_some_and(|t| t.as_str() == raw) {
+                    policy.rewrite_target = None;
+                }
+                let regex = asked.use_regex || policy.rewrite_target.is_some();
+                let Some(path) = self.path_match(p, regex, r, &pf) else { continue };
                 if !self.claims.route(&mut self.diags, r, &format!("{pf}.path"), &host, &path) {
                     continue;
                 }
                 let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), &asked.cluster);
                 if let Some(entry) = b.hosts.get_mut(&host) {
-                    entry.routes.push(Route {
-                        path,
-                        split,
-                        canaries: vec![],
-                        policy: policy.clone(),
-                        source: r.clone(),
-                    });
+                    entry.routes.push(Route { path, split, canaries: vec![], policy, source: r.clone() });
                 }
             }
         }
@@ -177,12 +183,24 @@ impl Translator<'_> {
         Some(policy)
     }
 
-    /// A path rule's match by its pathType; `None` with an error when the
-    /// path or its type is unusable.
-    fn path_match(&mut self, p: &HTTPIngressPath, r: &ObjectRef, pf: &str) -> Option<PathMatch> {
+    /// A path rule's match by its pathType, or as an nginx regex location
+    /// (`regex`); `None` with an error when the path or its type is unusable.
+    fn path_match(&mut self, p: &HTTPIngressPath, regex: bool, r: &ObjectRef, pf: &str) -> Option<PathMatch> {
         let raw = p.path.as_deref().unwrap_or("");
         let refuse = |field: &str, message: String| Diagnostic::error(r.clone(), format!("{pf}.{field}"), message);
         match p.path_type.as_str() {
+            "Exact" | "Prefix" | "ImplementationSpecific" if regex => {
+                if !raw.starts_with('/') {
+                    self.diags.push(refuse("path", format!("'{raw}' must start with '/'; path left out")));
+                    return None;
+                }
+                if let Err(e) = PathMatch::location_regex(raw) {
+                    let message = format!("'{raw}' is not a regular expression Sluice can match ({e}); path left out");
+                    self.diags.push(refuse("path", message));
+                    return None;
+                }
+                Some(PathMatch::regex(raw))
+            }
             "Exact" | "Prefix" => {
                 if let Err(e) = check_path(raw) {
                     self.diags.push(refuse("path", format!("{e}; path left out")));

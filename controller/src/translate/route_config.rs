@@ -14,7 +14,7 @@ use crate::store::Key;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Diagnostic, ObjectRef, PathMatch, Route, RouteConfig, RoutePolicy, Split, VirtualHost, VirtualHostTls,
+    Diagnostic, ObjectRef, PathKind, PathMatch, Route, RouteConfig, RoutePolicy, Split, VirtualHost, VirtualHostTls,
     WeightedCluster,
 };
 use std::collections::{BTreeMap, HashMap};
@@ -139,7 +139,11 @@ impl<'a> Translator<'a> {
                     self.fold_canary_weights(route, weights);
                 }
             }
+            if e.routes.iter().any(|r| r.path.kind == PathKind::Regex) {
+                e.routes = self.regex_locations(&host, e.routes);
+            }
             e.routes.sort_by(|a, b| a.path.precedence(&b.path));
+            self.drop_shadowed(&host, &mut e.routes);
             virtual_hosts.push(VirtualHost { host, routes: e.routes, tls: e.tls.map(|(t, _)| t) });
         }
         let (default_backend, default_policy) = match b.default_backend {
@@ -147,6 +151,64 @@ impl<'a> Translator<'a> {
             None => (None, RoutePolicy::default()),
         };
         RouteConfig { name: INGRESS_ROUTES.into(), virtual_hosts, default_backend, default_policy }
+    }
+
+    /// Every route of a host that has a regex path, as ingress-nginx writes
+    /// such a server: each path a `~* "^path"` location, a Prefix path `P`
+    /// as `P/` and, unless an Exact `P` exists, `P` again.
+    fn regex_locations(&mut self, host: &str, routes: Vec<Route>) -> Vec<Route> {
+        let exact: Vec<String> =
+            routes.iter().filter(|r| r.path.kind == PathKind::Exact).map(|r| r.path.path.clone()).collect();
+        let mut out = Vec::with_capacity(routes.len() * 2);
+        for route in routes {
+            let paths = match route.path.kind {
+                PathKind::Prefix if route.path.path != "/" => {
+                    let slash = format!("{}/", route.path.path);
+                    if exact.contains(&route.path.path) { vec![slash] } else { vec![slash, route.path.path.clone()] }
+                }
+                _ => vec![route.path.path.clone()],
+            };
+            if let Err(e) = PathMatch::location_regex(&route.path.path) {
+                self.diags.push(Diagnostic::error(
+                    route.source.clone(),
+                    "spec.rules",
+                    format!(
+                        "host '{host}' matches its paths as regular expressions (an Ingress of it uses regex), and                          path '{}' is not one ({e}); path left out",
+                        route.path.path
+                    ),
+                ));
+                continue;
+            }
+            for path in paths {
+                out.push(Route { path: PathMatch::regex(path), ..route.clone() });
+            }
+        }
+        out
+    }
+
+    /// Of two regex routes with one path, nginx serves the first; the
+    /// other (the newer object's) is named in a warning.
+    fn drop_shadowed(&mut self, host: &str, routes: &mut Vec<Route>) {
+        let mut kept: Vec<Route> = Vec::with_capacity(routes.len());
+        for route in routes.drain(..) {
+            match kept.last() {
+                Some(last) if last.path == route.path => {
+                    if last.source != route.source {
+                        self.diags.push(Diagnostic::warning(
+                            route.source.clone(),
+                            "spec.rules",
+                            format!(
+                                "host '{host}' path '{}' is served by {} (older) as a regex location; this one is \
+                                 not used",
+                                route.path.path, last.source
+                            ),
+                        ));
+                    }
+                }
+                _ => kept.push(route),
+            }
+        }
+        *routes = kept;
     }
 
     /// Puts the canaries' weights into the route's split: canary `i` gets

@@ -1,7 +1,7 @@
 //! What happens to a request before any upstream is contacted: it is routed
 //! to a cluster, or answered at the edge (400, 403 outside the source
-//! ranges, 404, 413, 421, 431, 414, 308 to HTTPS, 503 over a limit or
-//! without an endpoint). One read of the table
+//! ranges, 404, 413, 421, 431, 414, redirects, CORS preflights, 503 over
+//! a limit or without an endpoint). One read of the table
 //! decides it; the request keeps that table whatever swaps happen meanwhile.
 //! It reads the head as `http`'s request parts (pingora's `RequestHeader`
 //! dereferences to them), so it does not depend on which codec parsed it.
@@ -13,6 +13,7 @@ use super::request_limits;
 use crate::affinity::request_cookie;
 use crate::route_table::{RouteTable, SplitKey};
 use http::request::Parts;
+use http::{HeaderName, HeaderValue};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -47,8 +48,18 @@ pub(super) enum Admission {
     Proxy,
     /// Answer it at the edge with this status.
     Local(u16),
-    /// Redirect it with this status (301-308) to this location.
-    Redirect(u16, String),
+    /// Answer it at the edge with this status and these headers, without
+    /// a body: a redirect, a CORS preflight.
+    Answer(u16, Vec<(HeaderName, HeaderValue)>),
+}
+
+/// A redirect's answer; a location that cannot be a header value is a 500
+/// (the translator checks the locations it is given).
+fn redirect(status: u16, location: &str) -> Admission {
+    match HeaderValue::from_str(location) {
+        Ok(location) => Admission::Answer(status, vec![(http::header::LOCATION, location)]),
+        Err(_) => Admission::Local(500),
+    }
 }
 
 impl ListenerRoutes {
@@ -85,13 +96,20 @@ impl ListenerRoutes {
         // nginx's rewrite phase: `app-root` (server level), the redirect
         // annotations' `return`, then the HTTPS redirect.
         if let Some(root) = route.policy.app_root.as_ref().filter(|_| req.uri.path() == "/") {
-            return Admission::Redirect(302, format!("{}://{host}{root}", self.scheme.as_str()));
+            return redirect(302, &format!("{}://{host}{root}", self.scheme.as_str()));
         }
-        if let Some(redirect) = &route.policy.redirect {
-            return Admission::Redirect(redirect.status, redirect.location.clone());
+        if let Some(to) = &route.policy.redirect {
+            return redirect(to.status, &to.location);
         }
         if self.scheme == Scheme::Http && route.policy.ssl_redirect {
-            return Admission::Redirect(308, https_location(req, self.https_port));
+            return redirect(308, &https_location(req, self.https_port));
+        }
+        // ingress-nginx's CORS block sits in the same rewrite phase, after them.
+        if let Some(cors) = &route.cors {
+            ctx.cors_origin = cors.origin_for(&req.headers);
+            if let Some(origin) = ctx.cors_origin.clone().filter(|_| req.method == http::Method::OPTIONS) {
+                return Admission::Answer(204, cors.preflight(origin));
+            }
         }
         if let Some(limit) = route.policy.max_body_bytes {
             let length = req.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());

@@ -48,4 +48,7 @@ pub struct RequestCtx {
     pub span: Option<Box<opentelemetry_sdk::trace::Span>>,
     /// The client's trace headers were malformed: none go upstream.
     pub drop_trace_headers: bool,
+    /// The let-in origin of a CORS route's request: its answer gets the
+    /// `Access-Control-*` headers.
+    pub cors_origin: Option<http::HeaderValue>,
 }

@@ -4,6 +4,7 @@
 mod admission;
 mod client_stream;
 mod context;
+mod cors;
 mod engine;
 mod forwarded;
 mod hash_key;
@@ -19,6 +20,7 @@ mod write_buffer;
 pub use admission::Scheme;
 #[doc(hidden)]
 pub use client_stream::head_state_after;
+pub(crate) use cors::CorsHeaders;
 pub use hash_key::ip_hash;
 pub use listeners::{HttpListeners, ListenerOptions};
 pub use path::routing_path;

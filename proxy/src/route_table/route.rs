@@ -4,8 +4,11 @@
 use crate::balancer::{SmoothWrr, key_hash, rendezvous};
 use crate::client_limits::ClientLimits;
 use crate::cluster::ClusterState;
+use crate::http::CorsHeaders;
 use regex::Regex;
-use sluice_config::{CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, RoutePolicy, Split, always_never};
+use sluice_config::{
+    CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, RewriteTarget, RoutePolicy, Split, always_never,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -69,6 +72,32 @@ pub struct CompiledRoute {
     main: WeightedClusters,
     canaries: Vec<CompiledCanary>,
     split_key: Option<SplitKey>,
+    /// `rewrite-target`, with the route's path as its regex.
+    pub rewrite: Option<Rewrite>,
+    /// `enable-cors`: the headers, made once.
+    pub cors: Option<CorsHeaders>,
+}
+
+/// nginx's `rewrite "(?i)PATH" TARGET break;`: the path's regex, not
+/// anchored, applied to the request's normalised path.
+#[derive(Debug)]
+pub struct Rewrite {
+    pub regex: Regex,
+    pub target: RewriteTarget,
+}
+
+impl Rewrite {
+    fn compile(path: Option<&PathMatch>, target: Option<&RewriteTarget>) -> Option<Self> {
+        let (path, target) = (path?, target?);
+        let regex = regex::RegexBuilder::new(&path.path).case_insensitive(true).build().ok()?;
+        Some(Rewrite { regex, target: target.clone() })
+    }
+
+    /// The rewritten path and query; `None` when the path does not match
+    /// (nginx then leaves the request as it is).
+    pub fn apply(&self, path: &str, query: Option<&str>) -> Option<String> {
+        self.regex.captures(path).map(|c| self.target.expand(&c, query))
+    }
 }
 
 /// The client key a split is chosen by, when its clusters keep clients.
@@ -141,6 +170,8 @@ impl CompiledRoute {
                 })
                 .collect(),
             split_key,
+            rewrite: Rewrite::compile(path, policy.rewrite_target.as_ref()),
+            cors: policy.cors.as_ref().map(CorsHeaders::compile),
         }
     }
 

@@ -9,6 +9,7 @@ use crate::http::admission::{host_without_port, request_cookies, request_host};
 use crate::http::context::RequestCtx;
 use crate::http::forwarded::{self, Downstream};
 use crate::http::hop_by_hop;
+use crate::http::path::routing_path;
 use crate::http::peer::{upstream_h2, upstream_tls};
 use crate::http::retry;
 use crate::metrics::METRICS;
@@ -243,6 +244,13 @@ async fn respond(
     {
         return Attempt::Answered(false);
     }
+    if let (Some(cors), Some(origin)) = (ctx.route.as_ref().and_then(|r| r.cors.as_ref()), ctx.cors_origin.take()) {
+        for (name, value) in cors.headers(origin) {
+            if resp.insert_header(name, value).is_err() {
+                return Attempt::Answered(false);
+            }
+        }
+    }
     if upstream.session.as_http2().is_some() && !session.is_http2() && as_http1_response(&mut resp, session).is_err() {
         return Attempt::Answered(false);
     }
@@ -365,21 +373,32 @@ fn upstream_request(
     if req.headers.contains_key(http::header::EXPECT) {
         req.remove_header(&http::header::EXPECT);
     }
+    let rewritten = ctx.route.as_ref().and_then(|r| r.rewrite.as_ref()).and_then(|rewrite| {
+        let path = routing_path(downstream.uri.path())?;
+        rewrite.apply(&path, downstream.uri.query())
+    });
     if h2_upstream {
-        let authority = request_host(downstream);
+        let authority = policy.upstream_host.as_deref().unwrap_or_else(|| request_host(downstream));
         let scheme = if upstream_tls(policy) { "https" } else { "http" };
-        let target = downstream.uri.path_and_query().map_or("/", |p| p.as_str());
+        let target = rewritten.as_deref().or(downstream.uri.path_and_query().map(|p| p.as_str())).unwrap_or("/");
         let uri = http::Uri::builder().scheme(scheme).authority(authority).path_and_query(target).build();
         req.set_uri(uri.map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "the request's authority", e))?);
         req.set_version(http::Version::HTTP_2);
-    } else if session.is_http2() {
-        req.set_version(http::Version::HTTP_11);
-        if req.headers.get(http::header::HOST).is_none()
-            && let Some(authority) = downstream.uri.authority()
-        {
-            req.insert_header(http::header::HOST, authority.as_str())?;
+    } else {
+        if session.is_http2() {
+            req.set_version(http::Version::HTTP_11);
+            if req.headers.get(http::header::HOST).is_none()
+                && let Some(authority) = downstream.uri.authority()
+            {
+                req.insert_header(http::header::HOST, authority.as_str())?;
+            }
         }
-        if let Some(target) = downstream.uri.path_and_query()
+        if let Some(target) = &rewritten {
+            let uri =
+                target.parse().map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "the rewritten path", e))?;
+            req.set_uri(uri);
+        } else if session.is_http2()
+            && let Some(target) = downstream.uri.path_and_query()
             && let Ok(uri) = target.as_str().parse()
         {
             req.set_uri(uri);
@@ -394,9 +413,17 @@ fn upstream_request(
         request_id: ctx.request_id.as_ref(),
     };
     forwarded::apply(&mut req, &forwarded)?;
+    if !h2_upstream && let Some(host) = &policy.upstream_host {
+        req.insert_header(http::header::HOST, host.as_str())?;
+    }
+    if let Some(prefix) = policy.forwarded_prefix.as_deref().filter(|_| rewritten.is_some()) {
+        req.insert_header(&X_FORWARDED_PREFIX, prefix)?;
+    }
     trace_headers(&mut req, ctx);
     Ok(req)
 }
+
+static X_FORWARDED_PREFIX: http::HeaderName = http::HeaderName::from_static("x-forwarded-prefix");
 
 /// W3C trace context upstream: the request's span as the parent when spans
 /// are made; else the client's headers as they came, unless malformed.

@@ -134,12 +134,13 @@ impl Engine {
         match admission {
             Admission::Proxy => exchange::proxy(self, session, ctx).await,
             Admission::Local(status) => local(session, ctx, status).await,
-            Admission::Redirect(status, location) => {
+            Admission::Answer(status, headers) => {
                 ctx.local_status = Some(status);
-                let Ok(mut resp) = ResponseHeader::build(status, Some(2)) else { return false };
-                let written = resp.insert_header(http::header::LOCATION, location).is_ok()
+                let Ok(mut resp) = ResponseHeader::build(status, Some(headers.len() + 1)) else { return false };
+                let written = headers.into_iter().all(|(name, value)| resp.insert_header(name, value).is_ok())
                     && resp.insert_header(http::header::CONTENT_LENGTH, "0").is_ok();
-                written && session.write_response_header(Box::new(resp)).await.is_ok()
+                let drained = session.drain_request_body().await.is_ok();
+                written && session.write_response_header(Box::new(resp)).await.is_ok() && drained
             }
         }
     }

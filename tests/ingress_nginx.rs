@@ -1,0 +1,151 @@
+//! ingress-nginx annotations through the real binary: what the client gets
+//! and what the upstream receives, as ingress-nginx's documentation and
+//! e2e cases describe them.
+
+mod common;
+use common::*;
+use std::net::SocketAddr;
+
+fn at(port: u16, ip: &str) -> SocketAddr {
+    format!("{ip}:{port}").parse().unwrap()
+}
+
+/// ingress-nginx's documented `rewrite-target` example, with
+/// `x-forwarded-prefix` and `upstream-vhost`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrite_target_sends_the_captured_path_upstream() {
+    let port = free_port(&["127.0.0.2"]);
+    let (_e, manifests) = shop(port);
+    let manifests = manifests
+        + &ingress_paths(
+            "rewrite",
+            "rewrite.example.com",
+            &[
+                ("use-regex", "true"),
+                ("rewrite-target", "/$2"),
+                ("x-forwarded-prefix", "/something"),
+                ("upstream-vhost", "internal.example.com"),
+            ],
+            &[("/something(/|$)(.*)", "ImplementationSpecific", "shop")],
+        );
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let upstream_saw = |path: &'static str| {
+        let (c, to) = (c.clone(), s.http);
+        async move {
+            let r = get(&c, to, "rewrite.example.com", path).await;
+            assert_eq!(r.status, 200, "{path}");
+            r.json()
+        }
+    };
+    for (sent, expected) in [
+        ("/something", "/"),
+        ("/something/", "/"),
+        ("/something/new", "/new"),
+        ("/SOMETHING/new/x?a=1&b=2", "/new/x?a=1&b=2"),
+        ("/something/a%20b", "/a%20b"),
+    ] {
+        let seen = upstream_saw(sent).await;
+        assert_eq!(seen["uri"], expected, "{sent}");
+        assert_eq!(seen["headers"]["x-original-uri"][0], sent, "the original URI is kept for the upstream");
+        assert_eq!(seen["headers"]["x-forwarded-prefix"][0], "/something");
+        assert_eq!(seen["headers"]["host"][0], "internal.example.com", "upstream-vhost");
+    }
+    assert_eq!(get(&c, s.http, "rewrite.example.com", "/other").await.status, 404);
+    let plain = get(&c, s.http, "shop.example.com", "/something/new").await.json();
+    assert_eq!(plain["uri"], "/something/new", "other hosts are not rewritten");
+    assert!(plain["headers"]["x-forwarded-prefix"].is_null());
+}
+
+/// Once one Ingress of a host uses regex, every path of that host is
+/// matched as nginx regex locations are: case-insensitive, anchored at the
+/// start, longest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn use_regex_matches_every_path_of_the_host_as_nginx_does() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let (_a, _b) = (echo("plain", &[at(port, "127.0.0.2")], None), echo("regex", &[at(port, "127.0.0.3")], None));
+    let manifests = service("plain", &[at(port, "127.0.0.2")])
+        + &service("regex", &[at(port, "127.0.0.3")])
+        + &ingress_paths("plain", "api.example.com", &[], &[("/foo", "Prefix", "plain")])
+        + &ingress_paths(
+            "re",
+            "api.example.com",
+            &[("use-regex", "true")],
+            &[("/v[0-9]+/items", "ImplementationSpecific", "regex"), ("/foo.+", "ImplementationSpecific", "regex")],
+        )
+        + &ingress_paths("elsewhere", "other.example.com", &[], &[("/foo", "Prefix", "plain")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let served = |host: &'static str, path: &'static str| {
+        let (c, to) = (c.clone(), s.http);
+        async move {
+            let r = get(&c, to, host, path).await;
+            if r.status == 200 { r.backend } else { r.status.to_string() }
+        }
+    };
+    assert_eq!(served("api.example.com", "/v2/items/7").await, "regex");
+    assert_eq!(served("api.example.com", "/V10/ITEMS").await, "regex", "case-insensitive");
+    assert_eq!(served("api.example.com", "/x/v2/items").await, "404", "anchored at the start");
+    assert_eq!(served("api.example.com", "/foo").await, "plain");
+    assert_eq!(served("api.example.com", "/foo/bar").await, "regex", "the longer regex comes first");
+    assert_eq!(served("api.example.com", "/foobar").await, "regex");
+    assert_eq!(served("other.example.com", "/foo/bar").await, "plain");
+    assert_eq!(served("other.example.com", "/foobar").await, "404", "a host without regex keeps Kubernetes prefixes");
+}
+
+/// `enable-cors`: a preflight is answered 204 at the edge; other answers
+/// carry the headers, replacing the upstream's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflight_at_the_edge_and_headers_on_answers() {
+    let port = free_port(&["127.0.0.2"]);
+    let (_e, manifests) = shop(port);
+    let manifests = manifests
+        + &ingress("any", "any.example.com", "/", "shop", &[("enable-cors", "true")])
+        + &ingress(
+            "listed",
+            "listed.example.com",
+            "/",
+            "shop",
+            &[
+                ("enable-cors", "true"),
+                ("cors-allow-origin", "https://app.example.com, https://*.example.org"),
+                ("cors-allow-methods", "GET, POST"),
+                ("cors-expose-headers", "X-Total"),
+                ("cors-max-age", "600"),
+            ],
+        );
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let ask = |method: &'static str, host: &'static str, origin: &'static str| {
+        let (c, to) = (c.clone(), s.http);
+        async move {
+            let headers: Vec<(&str, &str)> = if origin.is_empty() { vec![] } else { vec![("origin", origin)] };
+            send(&c, to, method, host, "/", &headers, vec![]).await.unwrap()
+        }
+    };
+    let pre = ask("OPTIONS", "any.example.com", "https://x.test").await;
+    assert_eq!(pre.status, 204);
+    assert!(pre.backend.is_empty(), "a preflight never reaches the upstream");
+    assert_eq!(pre.header("access-control-allow-origin"), "*");
+    assert_eq!(pre.header("access-control-allow-credentials"), "true");
+    assert_eq!(pre.header("access-control-allow-methods"), "GET, PUT, POST, DELETE, PATCH, OPTIONS");
+    assert_eq!(pre.header("access-control-max-age"), "1728000");
+    assert_eq!(pre.header("content-length"), "0");
+    let get_any = ask("GET", "any.example.com", "").await;
+    assert_eq!((get_any.status, get_any.backend.as_str()), (200, "shop"));
+    assert_eq!(get_any.header("access-control-allow-origin"), "*");
+
+    let pre = ask("OPTIONS", "listed.example.com", "https://app.example.com").await;
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("access-control-allow-origin"), "https://app.example.com");
+    assert_eq!(pre.header("access-control-allow-methods"), "GET, POST");
+    assert_eq!(pre.header("access-control-expose-headers"), "X-Total");
+    assert_eq!(pre.header("access-control-max-age"), "600");
+    let wild = ask("GET", "listed.example.com", "https://a.example.org").await;
+    assert_eq!((wild.status, wild.header("access-control-allow-origin")), (200, "https://a.example.org"));
+    let other = ask("OPTIONS", "listed.example.com", "https://evil-app.example.com").await;
+    assert_eq!(other.backend, "shop", "a preflight from another origin goes to the upstream");
+    assert_eq!(other.header("access-control-allow-origin"), "");
+    let deeper = ask("GET", "listed.example.com", "https://a.b.example.org").await;
+    assert_eq!(deeper.header("access-control-allow-origin"), "", "a wildcard stands for one label");
+}
