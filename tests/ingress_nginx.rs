@@ -149,3 +149,91 @@ async fn cors_preflight_at_the_edge_and_headers_on_answers() {
     let deeper = ask("GET", "listed.example.com", "https://a.b.example.org").await;
     assert_eq!(deeper.header("access-control-allow-origin"), "", "a wildcard stands for one label");
 }
+
+/// An htpasswd line for `user` made by a real tool: `htpasswd -nb<flag>`
+/// or `openssl passwd <flag>`.
+fn hashed(tool: &str, flag: &str, user: &str, password: &str) -> String {
+    let out = match tool {
+        "htpasswd" => std::process::Command::new("htpasswd").args([&format!("-nb{flag}"), user, password]).output(),
+        _ => std::process::Command::new("openssl").args(["passwd", flag, password]).output(),
+    }
+    .expect("htpasswd and openssl are installed by scripts/setup");
+    assert!(out.status.success(), "{tool} {flag}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    if tool == "htpasswd" { text } else { format!("{user}:{text}") }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// `auth-type: basic` with an htpasswd file of every hash nginx reads,
+/// made by `htpasswd` and `openssl passwd`, and with an auth-map.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_with_htpasswd_files_and_maps() {
+    let users = [
+        ("bcrypt", hashed("htpasswd", "B", "bcrypt", "pw-bcrypt")),
+        ("md5", hashed("htpasswd", "m", "md5", "pw-md5")),
+        ("sha", hashed("htpasswd", "s", "sha", "pw-sha")),
+        ("apr1", hashed("openssl", "-apr1", "apr1", "pw-apr1")),
+        ("crypt1", hashed("openssl", "-1", "crypt1", "pw-crypt1")),
+        ("sha256", hashed("openssl", "-5", "sha256", "pw-sha256")),
+        ("sha512", hashed("openssl", "-6", "sha512", "pw-sha512")),
+    ];
+    let file: String = users.iter().map(|(_, line)| format!("    {line}\n")).collect();
+    let map_hash = hashed("htpasswd", "B", "x", "pw-map").split_once(':').unwrap().1.to_owned();
+    let port = free_port(&["127.0.0.2"]);
+    let (_e, manifests) = shop(port);
+    let manifests = manifests
+        + &format!(
+            "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: team, namespace: default}}\nstringData:\n  auth: |\n{file}"
+        )
+        + &format!(
+            "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: map, namespace: default}}\nstringData:\n  carol: {map_hash:?}\n"
+        )
+        + &ingress(
+            "file",
+            "file.example.com",
+            "/",
+            "shop",
+            &[("auth-type", "basic"), ("auth-secret", "team"), ("auth-realm", "Team only")],
+        )
+        + &ingress(
+            "map",
+            "map.example.com",
+            "/",
+            "shop",
+            &[("auth-type", "basic"), ("auth-secret", "default/map"), ("auth-secret-type", "auth-map")],
+        )
+        + &ingress("missing", "missing.example.com", "/", "shop", &[("auth-type", "basic"), ("auth-secret", "nope")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let with = |host: &'static str, authorization: String| {
+        let (c, to) = (c.clone(), s.http);
+        async move {
+            let headers: Vec<(&str, &str)> =
+                if authorization.is_empty() { vec![] } else { vec![("authorization", authorization.as_str())] };
+            send(&c, to, "GET", host, "/", &headers, vec![]).await.unwrap()
+        }
+    };
+    let none = with("file.example.com", String::new()).await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.header("www-authenticate"), "Basic realm=\"Team only\"");
+    assert!(none.backend.is_empty());
+    for (user, _) in &users {
+        let password = format!("pw-{user}");
+        let ok = with("file.example.com", basic(user, &password)).await;
+        assert_eq!((ok.status, ok.backend.as_str()), (200, "shop"), "{user}");
+        assert_eq!(ok.json()["headers"]["authorization"][0], basic(user, &password), "the upstream sees who it is");
+        // Twice: the second is answered from the remembered check.
+        assert_eq!(with("file.example.com", basic(user, &password)).await.status, 200, "{user}");
+        assert_eq!(with("file.example.com", basic(user, "wrong")).await.status, 401, "{user}");
+    }
+    assert_eq!(with("file.example.com", basic("nobody", "pw-md5")).await.status, 401);
+    assert_eq!(with("file.example.com", "Bearer abc".into()).await.status, 401);
+    assert_eq!(with("map.example.com", basic("carol", "pw-map")).await.status, 200);
+    assert_eq!(with("map.example.com", basic("carol", "pw-bcrypt")).await.status, 401);
+    assert_eq!(with("missing.example.com", basic("md5", "pw-md5")).await.status, 401, "no Secret: nobody passes");
+    assert_eq!(with("shop.example.com", String::new()).await.status, 200, "other Ingresses are open");
+}

@@ -1,3 +1,4 @@
+use crate::htpasswd::Users;
 use crate::{Cors, RewriteTarget};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,18 @@ pub struct RoutePolicy {
     /// ingress-nginx `enable-cors` and `cors-*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,
+    /// ingress-nginx `auth-type: basic`: a request without a listed user's
+    /// password gets 401.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+}
+
+/// HTTP basic authentication against an htpasswd file's users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BasicAuth {
+    pub realm: String,
+    /// Empty when the users cannot be read: then nobody is let in.
+    pub users: Users,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -127,6 +140,7 @@ impl Default for RoutePolicy {
             forwarded_prefix: None,
             upstream_host: None,
             cors: None,
+            basic_auth: None,
         }
     }
 }

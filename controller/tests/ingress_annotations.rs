@@ -281,3 +281,35 @@ fn cors_defaults_and_checked_values() {
     assert_eq!(cors.allow_methods, sluice_config::Cors::default().allow_methods);
     assert_eq!((cors.max_age_seconds, cors.allow_credentials), (600, false));
 }
+
+#[test]
+fn basic_auth_that_cannot_be_set_up_refuses_everyone() {
+    let secret = |name: &str, auth: &str| {
+        format!(
+            "\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: default}}\nstringData:\n  auth: {auth:?}\n"
+        )
+    };
+    let yaml = services()
+        + &secret("good", "alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n")
+        + &secret("des", "bob:abcdefghijklm\n")
+        + &annotated(
+            "good",
+            "good.com",
+            "blue",
+            &[("auth-type", "basic"), ("auth-secret", "good"), ("auth-realm", "R")],
+        )
+        + &annotated("des", "des.com", "blue", &[("auth-type", "basic"), ("auth-secret", "des")])
+        + &annotated("digest", "digest.com", "blue", &[("auth-type", "digest"), ("auth-secret", "good")])
+        + &annotated("nosecret", "none.com", "blue", &[("auth-type", "basic")]);
+    let (s, diags) = run(&yaml);
+    let auth = |host: &str| route(&s, host, "/").unwrap().policy.basic_auth.clone().expect("auth stays on");
+    assert_eq!(auth("good.com").users.keys().collect::<Vec<_>>(), ["alice"]);
+    assert_eq!(auth("good.com").realm, "R");
+    let des = find(&diags, Severity::Error, "Ingress/default/des", "nginx.ingress.kubernetes.io/auth-secret");
+    assert!(des.message.contains("Secret default/des data[auth]: line 1"), "{}", des.message);
+    find(&diags, Severity::Error, "Ingress/default/digest", "nginx.ingress.kubernetes.io/auth-type");
+    find(&diags, Severity::Error, "Ingress/default/nosecret", "nginx.ingress.kubernetes.io/auth-secret");
+    for host in ["des.com", "digest.com", "none.com"] {
+        assert!(auth(host).users.is_empty(), "{host}: nobody is let in");
+    }
+}

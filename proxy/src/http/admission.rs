@@ -128,6 +128,11 @@ impl ListenerRoutes {
         if client_ip.is_some_and(|ip| !route.policy.source_allowed(ip)) {
             return Admission::Local(403);
         }
+        if let (Some(auth), Some(check)) = (&route.policy.basic_auth, &route.basic_auth)
+            && !check.admits(auth, &req.headers)
+        {
+            return Admission::Answer(401, vec![(http::header::WWW_AUTHENTICATE, check.challenge())]);
+        }
         let split_hash = match route.split_key() {
             Some(SplitKey::Hash(parts)) => Some(key_hash(parts, req, host, client_ip)),
             Some(SplitKey::ClientIp) => client_ip.map(ip_hash),

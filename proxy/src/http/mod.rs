@@ -2,6 +2,7 @@
 //! the swapped RouteTable.
 
 mod admission;
+mod basic_auth;
 mod client_stream;
 mod context;
 mod cors;
@@ -18,6 +19,7 @@ mod retry;
 mod write_buffer;
 
 pub use admission::Scheme;
+pub(crate) use basic_auth::BasicAuthCheck;
 #[doc(hidden)]
 pub use client_stream::head_state_after;
 pub(crate) use cors::CorsHeaders;

@@ -4,7 +4,7 @@
 use crate::balancer::{SmoothWrr, key_hash, rendezvous};
 use crate::client_limits::ClientLimits;
 use crate::cluster::ClusterState;
-use crate::http::CorsHeaders;
+use crate::http::{BasicAuthCheck, CorsHeaders};
 use regex::Regex;
 use sluice_config::{
     CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, RewriteTarget, RoutePolicy, Split, always_never,
@@ -76,6 +76,8 @@ pub struct CompiledRoute {
     pub rewrite: Option<Rewrite>,
     /// `enable-cors`: the headers, made once.
     pub cors: Option<CorsHeaders>,
+    /// `auth-type: basic`: the challenge and the credentials checked.
+    pub basic_auth: Option<BasicAuthCheck>,
 }
 
 /// nginx's `rewrite "(?i)PATH" TARGET break;`: the path's regex, not
@@ -172,6 +174,7 @@ impl CompiledRoute {
             split_key,
             rewrite: Rewrite::compile(path, policy.rewrite_target.as_ref()),
             cors: policy.cors.as_ref().map(CorsHeaders::compile),
+            basic_auth: policy.basic_auth.as_ref().map(BasicAuthCheck::compile),
         }
     }
 

@@ -6,11 +6,14 @@ use super::certificates::Referrer;
 use ipnet::IpNet;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Affinity, AffinityMode, Balance, ClientVerify, Cors, Diagnostic, HeaderMatch, ObjectRef, RateLimit, Redirect,
-    RetryOn, RewriteTarget, RoutePolicy, UpstreamProtocol, parse_hash_key,
+    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RateLimit, Redirect, RetryOn,
+    RewriteTarget, RoutePolicy, UpstreamProtocol, parse_hash_key,
 };
 
 use std::net::IpAddr;
+
+mod basic_auth;
+mod cors;
 
 pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -70,6 +73,10 @@ const HONOURED: &[&str] = &[
     "cors-expose-headers",
     "cors-allow-credentials",
     "cors-max-age",
+    "auth-type",
+    "auth-secret",
+    "auth-secret-type",
+    "auth-realm",
 ];
 
 /// What an Ingress's annotations ask of its hosts' TLS side.
@@ -141,18 +148,18 @@ pub(super) struct CanarySpec {
     pub cookie: Option<String>,
 }
 
-struct Reader<'t, 'a, 's> {
+pub(super) struct Reader<'t, 'a, 's> {
     t: &'t mut Translator<'a>,
     r: &'s ObjectRef,
     ing: &'s Ingress,
 }
 
 impl Reader<'_, '_, '_> {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.ing.metadata.annotations.as_ref()?.get(&format!("{NGINX}{name}")).map(|s| s.trim())
     }
 
-    fn bad(&mut self, name: &str, message: String) {
+    pub(super) fn bad(&mut self, name: &str, message: String) {
         self.t.diags.push(Diagnostic::error(self.r.clone(), format!("metadata.annotations[{NGINX}{name}]"), message));
     }
 
@@ -169,7 +176,7 @@ impl Reader<'_, '_, '_> {
     }
 
     /// `"true"` / `"false"` (ingress-nginx's `on` / `off` too).
-    fn flag(&mut self, name: &str, default: bool) -> bool {
+    pub(super) fn flag(&mut self, name: &str, default: bool) -> bool {
         let Some(v) = self.get(name).map(str::to_ascii_lowercase) else { return default };
         match v.as_str() {
             "true" | "on" => true,
@@ -357,8 +364,9 @@ impl Translator<'_> {
             }
         }
         if a.flag("enable-cors", false) {
-            policy.cors = Some(cors(&mut a));
+            policy.cors = Some(cors::cors(&mut a));
         }
+        policy.basic_auth = basic_auth::basic_auth(&mut a);
         if a.get("enable-opentelemetry").is_some() {
             policy.opentelemetry = Some(a.flag("enable-opentelemetry", true));
         }
@@ -478,61 +486,6 @@ fn cluster_policy(a: &mut Reader<'_, '_, '_>, table_size: u32) -> ClusterPolicy 
         Some(other) => a.bad("affinity", format!("'{other}' is not supported (cookie is); no affinity")),
     }
     p
-}
-
-/// `cors-*`, each checked as ingress-nginx checks it; a bad value is
-/// named and its default used, a bad origin left out of the list.
-fn cors(a: &mut Reader<'_, '_, '_>) -> Cors {
-    let mut cors = Cors::default();
-    if let Some(v) = a.get("cors-allow-origin").map(str::to_owned) {
-        let entries: Vec<&str> = v.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
-        if !entries.contains(&"*") {
-            let mut origins = Vec::new();
-            for entry in entries {
-                if Cors::valid_origin(entry) {
-                    origins.push(entry.to_owned());
-                } else {
-                    a.bad(
-                        "cors-allow-origin",
-                        format!("'{entry}' is not an origin (scheme://host[:port], or null); left out"),
-                    );
-                }
-            }
-            cors.allow_origins = Some(origins);
-        }
-    }
-    let list = |v: &str, extra: &[u8]| {
-        !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b',' || b == b' ' || extra.contains(&b))
-    };
-    if let Some(v) = a.get("cors-allow-methods").map(str::to_owned) {
-        if list(&v, b"") {
-            cors.allow_methods = v;
-        } else {
-            a.bad("cors-allow-methods", format!("'{v}' is not a list of methods; the default is used"));
-        }
-    }
-    if let Some(v) = a.get("cors-allow-headers").map(str::to_owned) {
-        if list(&v, b"-_.*") {
-            cors.allow_headers = v;
-        } else {
-            a.bad("cors-allow-headers", format!("'{v}' is not a list of header names; the default is used"));
-        }
-    }
-    if let Some(v) = a.get("cors-expose-headers").map(str::to_owned) {
-        if list(&v, b"-_*") {
-            cors.expose_headers = v;
-        } else {
-            a.bad("cors-expose-headers", format!("'{v}' is not a list of header names; none are exposed"));
-        }
-    }
-    cors.allow_credentials = a.flag("cors-allow-credentials", true);
-    if let Some(age) = a.get("cors-max-age").map(str::to_owned) {
-        match age.parse::<u64>() {
-            Ok(n) => cors.max_age_seconds = n,
-            Err(_) => a.bad("cors-max-age", format!("'{age}' is not a number of seconds; 1728000 is used")),
-        }
-    }
-    cors
 }
 
 fn canary(a: &mut Reader<'_, '_, '_>) -> CanarySpec {
