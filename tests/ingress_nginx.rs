@@ -237,3 +237,154 @@ async fn basic_auth_with_htpasswd_files_and_maps() {
     assert_eq!(with("missing.example.com", basic("md5", "pw-md5")).await.status, 401, "no Secret: nobody passes");
     assert_eq!(with("shop.example.com", String::new()).await.status, 200, "other Ingresses are open");
 }
+
+/// What the auth service saw of one check.
+#[derive(Clone, Debug)]
+struct Asked {
+    method: String,
+    path: String,
+    headers: http::HeaderMap,
+}
+
+/// An auth service in the test: `Bearer good` passes (telling who in
+/// `X-Auth-User`, with a cookie), `Bearer banned` is 403, `Bearer broken`
+/// 502, anything else 401 with a challenge. Every check is recorded.
+async fn auth_service(at: SocketAddr) -> std::sync::Arc<std::sync::Mutex<Vec<Asked>>> {
+    use hyper::service::service_fn;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind(at).await.unwrap();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let record = record.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let record = record.clone();
+                    async move {
+                        let asked = Asked {
+                            method: req.method().to_string(),
+                            path: req.uri().to_string(),
+                            headers: req.headers().clone(),
+                        };
+                        record.lock().unwrap().push(asked);
+                        let token = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                        let resp = http::Response::builder();
+                        let resp = match token {
+                            "Bearer good" => resp
+                                .status(200)
+                                .header("x-auth-user", "alice")
+                                .header("x-other", "not copied")
+                                .header("set-cookie", "session=abc; Path=/"),
+                            "Bearer banned" => resp.status(403),
+                            "Bearer broken" => resp.status(502),
+                            _ => resp
+                                .status(401)
+                                .header("www-authenticate", "Bearer realm=\"test\"")
+                                .header("set-cookie", "tried=1"),
+                        };
+                        Ok::<_, std::convert::Infallible>(
+                            resp.body(http_body_util::Full::new(bytes::Bytes::from_static(b"auth says"))).unwrap(),
+                        )
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    seen
+}
+
+/// `auth-url` with its companions, as oauth2-proxy setups use them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_auth_asks_the_auth_service_first() {
+    let port = free_port(&["127.0.0.2", "127.0.0.4"]);
+    let (_e, manifests) = shop(port);
+    let auth_at = at(port, "127.0.0.4");
+    let seen = auth_service(auth_at).await;
+    let url = format!("http://{auth_at}/check?from=sluice");
+    let manifests = manifests
+        + &ingress(
+            "guarded",
+            "guarded.example.com",
+            "/",
+            "shop",
+            &[("auth-url", &url), ("auth-response-headers", "X-Auth-User"), ("auth-method", "POST")],
+        )
+        + &ingress(
+            "signin",
+            "signin.example.com",
+            "/",
+            "shop",
+            &[("auth-url", &url), ("auth-signin", "https://login.example.com/start?x=1")],
+        )
+        + &ingress(
+            "cached",
+            "cached.example.com",
+            "/",
+            "shop",
+            &[("auth-url", &url), ("auth-cache-key", "$http_authorization"), ("auth-cache-duration", "200 401 1m")],
+        )
+        + &ingress(
+            "unresolved",
+            "unresolved.example.com",
+            "/",
+            "shop",
+            &[("auth-url", "http://auth.example.com/check")],
+        );
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let ask = |host: &'static str, path: &'static str, token: &'static str| {
+        let (c, to) = (c.clone(), s.http);
+        async move {
+            let headers: Vec<(&str, &str)> = if token.is_empty() { vec![] } else { vec![("authorization", token)] };
+            send(&c, to, "GET", host, path, &headers, vec![]).await.unwrap()
+        }
+    };
+
+    let ok = ask("guarded.example.com", "/orders?id=7", "Bearer good").await;
+    assert_eq!((ok.status, ok.backend.as_str()), (200, "shop"));
+    let upstream = &ok.json()["headers"];
+    assert_eq!(upstream["x-auth-user"][0], "alice", "auth-response-headers reach the upstream");
+    assert!(upstream["x-other"].is_null(), "only the listed headers are copied");
+    assert_eq!(ok.header("set-cookie"), "session=abc; Path=/", "the auth service's cookie reaches the client");
+    let check = seen.lock().unwrap().last().cloned().expect("the auth service was asked");
+    assert_eq!((check.method.as_str(), check.path.as_str()), ("POST", "/check?from=sluice"));
+    let sent = |name: &str| check.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(sent("host"), auth_at.to_string());
+    assert_eq!(sent("x-original-url"), "http://guarded.example.com/orders?id=7");
+    assert_eq!(sent("x-original-method"), "GET");
+    assert_eq!(sent("x-auth-request-redirect"), "/orders?id=7");
+    assert_eq!(sent("x-sent-from"), "nginx-ingress-controller");
+    assert_eq!(sent("authorization"), "Bearer good", "the client's headers go to the auth service");
+
+    let refused = ask("guarded.example.com", "/", "").await;
+    assert_eq!((refused.status, refused.backend.as_str()), (401, ""));
+    assert_eq!(refused.header("www-authenticate"), "Bearer realm=\"test\"");
+    assert_eq!(refused.header("set-cookie"), "", "a refusal's cookie needs auth-always-set-cookie");
+    assert_eq!(ask("guarded.example.com", "/", "Bearer banned").await.status, 403);
+    assert_eq!(ask("guarded.example.com", "/", "Bearer broken").await.status, 500, "an auth error is a 500");
+
+    let to_signin = ask("signin.example.com", "/a%20b?q=1", "").await;
+    assert_eq!(to_signin.status, 302);
+    assert_eq!(
+        to_signin.header("location"),
+        "https://login.example.com/start?x=1&rd=http://signin.example.com%2Fa%2520b%3Fq%3D1"
+    );
+
+    let before = seen.lock().unwrap().len();
+    for _ in 0..5 {
+        assert_eq!(ask("cached.example.com", "/", "Bearer good").await.status, 200);
+        assert_eq!(ask("cached.example.com", "/", "Bearer nope").await.status, 401);
+    }
+    assert_eq!(ask("cached.example.com", "/", "Bearer banned").await.status, 403);
+    assert_eq!(ask("cached.example.com", "/", "Bearer banned").await.status, 403);
+    assert_eq!(seen.lock().unwrap().len() - before, 4, "200 and 401 are cached per key; 403 is not");
+
+    assert_eq!(
+        ask("unresolved.example.com", "/", "Bearer good").await.status,
+        500,
+        "an auth that cannot be reached fails closed"
+    );
+}

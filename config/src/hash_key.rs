@@ -17,6 +17,8 @@ pub enum KeyPart {
     Cookie(String),
     /// A query-string argument.
     Arg(String),
+    /// The user of a basic `Authorization` header.
+    RemoteUser,
 }
 
 /// Parses a key template. Unknown variables are an error: a key that
@@ -55,6 +57,7 @@ fn variable(name: &str) -> Option<KeyPart> {
         "request_uri" => KeyPart::RequestUri,
         "uri" | "document_uri" => KeyPart::Uri,
         "host" | "http_host" => KeyPart::Host,
+        "remote_user" => KeyPart::RemoteUser,
         _ => {
             if let Some(h) = name.strip_prefix("http_").filter(|h| !h.is_empty()) {
                 KeyPart::Header(h.replace('_', "-"))

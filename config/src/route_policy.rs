@@ -1,5 +1,5 @@
 use crate::htpasswd::Users;
-use crate::{Cors, RewriteTarget};
+use crate::{Cors, ExternalAuth, RewriteTarget};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +76,9 @@ pub struct RoutePolicy {
     /// password gets 401.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
+    /// ingress-nginx `auth-url` and its companions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_auth: Option<ExternalAuth>,
 }
 
 /// HTTP basic authentication against an htpasswd file's users.
@@ -141,6 +144,7 @@ impl Default for RoutePolicy {
             upstream_host: None,
             cors: None,
             basic_auth: None,
+            external_auth: None,
         }
     }
 }

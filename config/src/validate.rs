@@ -124,6 +124,11 @@ impl Snapshot {
                 bad(at.clone(), "routes are not in precedence order");
             }
             self.check_split(&r.split, &format!("{at}.split"), bad);
+            if let Some(auth) = &r.policy.external_auth
+                && self.cluster(&auth.cluster).is_none()
+            {
+                bad(format!("{at}.policy.externalAuth"), "names a cluster that does not exist");
+            }
             for (c, canary) in r.canaries.iter().enumerate() {
                 self.check_split(&canary.split, &format!("{at}.canaries[{c}].split"), bad);
             }

@@ -313,3 +313,47 @@ fn basic_auth_that_cannot_be_set_up_refuses_everyone() {
         assert!(auth(host).users.is_empty(), "{host}: nobody is let in");
     }
 }
+
+/// `auth-url` naming a Service by its cluster DNS name checks against the
+/// Service's endpoints; a name Sluice cannot resolve fails closed.
+#[test]
+fn external_auth_resolves_services_and_fails_closed() {
+    let yaml = services()
+        + &annotated(
+            "svc",
+            "svc.com",
+            "blue",
+            &[
+                ("auth-url", "http://green.default.svc.cluster.local/oauth2/auth"),
+                ("auth-signin", "https://$host/oauth2/start?rd=$escaped_request_uri"),
+                ("auth-cache-key", "$remote_user$http_authorization"),
+            ],
+        )
+        + &annotated(
+            "ip",
+            "ip.com",
+            "blue",
+            &[
+                ("auth-url", "https://192.0.2.9:8443/check"),
+                ("auth-method", "get"),
+                ("auth-signin", "https://$hostname/"),
+            ],
+        )
+        + &annotated("name", "name.com", "blue", &[("auth-url", "http://auth.example.com/")]);
+    let (s, diags) = run(&yaml);
+    let auth = |host: &str| route(&s, host, "/").unwrap().policy.external_auth.clone().expect("auth stays on");
+    let svc = auth("svc.com");
+    assert_eq!(
+        (svc.cluster.as_str(), svc.host.as_str(), svc.target.as_str()),
+        ("default/green:80", "green.default.svc.cluster.local", "/oauth2/auth")
+    );
+    assert_eq!(endpoints(&s, "default/green:80"), ["192.0.2.2:8080"]);
+    assert_eq!(svc.cache.as_ref().map(|c| c.durations.clone()), Some(vec![(200, 300), (202, 300), (401, 300)]));
+    let ip = auth("ip.com");
+    assert!(ip.tls);
+    assert_eq!(endpoints(&s, &ip.cluster), ["192.0.2.9:8443"]);
+    find(&diags, Severity::Error, "Ingress/default/ip", "nginx.ingress.kubernetes.io/auth-method");
+    find(&diags, Severity::Error, "Ingress/default/name", "nginx.ingress.kubernetes.io/auth-url");
+    find(&diags, Severity::Error, "Ingress/default/ip", "nginx.ingress.kubernetes.io/auth-signin");
+    assert!(endpoints(&s, &auth("name.com").cluster).is_empty(), "no endpoint: every check fails, 500");
+}

@@ -56,6 +56,14 @@ impl BasicAuthCheck {
     }
 }
 
+/// The user of the request's basic credentials (nginx's `$remote_user`).
+pub fn user(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let mut credentials = basic_credentials(headers.get(header::AUTHORIZATION)?)?;
+    let colon = credentials.iter().position(|b| *b == b':')?;
+    credentials.truncate(colon);
+    Some(credentials)
+}
+
 /// The decoded `user:password` of `Basic <base64>` (the scheme in any case).
 fn basic_credentials(value: &HeaderValue) -> Option<Vec<u8>> {
     let text = value.to_str().ok()?;

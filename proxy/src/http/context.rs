@@ -51,4 +51,9 @@ pub struct RequestCtx {
     /// The let-in origin of a CORS route's request: its answer gets the
     /// `Access-Control-*` headers.
     pub cors_origin: Option<http::HeaderValue>,
+    /// `auth-response-headers` of the auth service's answer, for the
+    /// upstream request.
+    pub auth_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The auth service's `Set-Cookie` values, for the client.
+    pub auth_cookies: Vec<http::HeaderValue>,
 }

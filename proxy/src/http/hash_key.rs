@@ -11,6 +11,12 @@ pub fn key_hash(parts: &[KeyPart], req: &Parts, host: &str, client_ip: Option<Ip
         return client_ip.map(ip_hash).unwrap_or(0);
     }
     let mut buf: Vec<u8> = Vec::with_capacity(64);
+    key_bytes(parts, req, host, client_ip, &mut buf);
+    crate::balancer::key_hash(&buf)
+}
+
+/// The key's text for this request, appended to `buf`.
+pub fn key_bytes(parts: &[KeyPart], req: &Parts, host: &str, client_ip: Option<IpAddr>, buf: &mut Vec<u8>) {
     for p in parts {
         match p {
             KeyPart::Literal(s) => buf.extend_from_slice(s.as_bytes()),
@@ -41,9 +47,13 @@ pub fn key_hash(parts: &[KeyPart], req: &Parts, host: &str, client_ip: Option<Ip
                     buf.extend_from_slice(v.as_bytes());
                 }
             }
+            KeyPart::RemoteUser => {
+                if let Some(user) = super::basic_auth::user(&req.headers) {
+                    buf.extend_from_slice(&user);
+                }
+            }
         }
     }
-    crate::balancer::key_hash(&buf)
 }
 
 /// The hash of a client address (source hashing, client-IP splits).

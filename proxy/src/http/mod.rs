@@ -7,6 +7,7 @@ mod client_stream;
 mod context;
 mod cors;
 mod engine;
+mod external_auth;
 mod forwarded;
 mod hash_key;
 mod hop_by_hop;
@@ -23,6 +24,7 @@ pub(crate) use basic_auth::BasicAuthCheck;
 #[doc(hidden)]
 pub use client_stream::head_state_after;
 pub(crate) use cors::CorsHeaders;
+pub(crate) use external_auth::ExternalAuthState;
 pub use hash_key::ip_hash;
 pub use listeners::{HttpListeners, ListenerOptions};
 pub use path::routing_path;

@@ -4,7 +4,7 @@
 use crate::balancer::{SmoothWrr, key_hash, rendezvous};
 use crate::client_limits::ClientLimits;
 use crate::cluster::ClusterState;
-use crate::http::{BasicAuthCheck, CorsHeaders};
+use crate::http::{BasicAuthCheck, CorsHeaders, ExternalAuthState};
 use regex::Regex;
 use sluice_config::{
     CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, RewriteTarget, RoutePolicy, Split, always_never,
@@ -78,6 +78,8 @@ pub struct CompiledRoute {
     pub cors: Option<CorsHeaders>,
     /// `auth-type: basic`: the challenge and the credentials checked.
     pub basic_auth: Option<BasicAuthCheck>,
+    /// `auth-url`: the auth service and the cached verdicts.
+    pub external_auth: Option<ExternalAuthState>,
 }
 
 /// nginx's `rewrite "(?i)PATH" TARGET break;`: the path's regex, not
@@ -175,6 +177,7 @@ impl CompiledRoute {
             rewrite: Rewrite::compile(path, policy.rewrite_target.as_ref()),
             cors: policy.cors.as_ref().map(CorsHeaders::compile),
             basic_auth: policy.basic_auth.as_ref().map(BasicAuthCheck::compile),
+            external_auth: policy.external_auth.as_ref().map(|a| ExternalAuthState::compile(a, policy, clusters)),
         }
     }
 

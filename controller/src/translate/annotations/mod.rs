@@ -14,6 +14,7 @@ use std::net::IpAddr;
 
 mod basic_auth;
 mod cors;
+mod external_auth;
 
 pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -77,6 +78,15 @@ const HONOURED: &[&str] = &[
     "auth-secret",
     "auth-secret-type",
     "auth-realm",
+    "auth-url",
+    "auth-method",
+    "auth-signin",
+    "auth-signin-redirect-param",
+    "auth-response-headers",
+    "auth-request-redirect",
+    "auth-cache-key",
+    "auth-cache-duration",
+    "auth-always-set-cookie",
 ];
 
 /// What an Ingress's annotations ask of its hosts' TLS side.
@@ -367,6 +377,7 @@ impl Translator<'_> {
             policy.cors = Some(cors::cors(&mut a));
         }
         policy.basic_auth = basic_auth::basic_auth(&mut a);
+        policy.external_auth = external_auth::external_auth(&mut a);
         if a.get("enable-opentelemetry").is_some() {
             policy.opentelemetry = Some(a.flag("enable-opentelemetry", true));
         }

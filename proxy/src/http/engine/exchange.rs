@@ -244,6 +244,16 @@ async fn respond(
     {
         return Attempt::Answered(false);
     }
+    // ingress-nginx's `add_header Set-Cookie $auth_cookie`: on these
+    // statuses, or on every one with `auth-always-set-cookie`.
+    let always = ctx.route.as_ref().and_then(|r| r.policy.external_auth.as_ref()).is_some_and(|a| a.always_set_cookie);
+    if always || matches!(status, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308) {
+        for cookie in std::mem::take(&mut ctx.auth_cookies) {
+            if resp.append_header(http::header::SET_COOKIE, cookie).is_err() {
+                return Attempt::Answered(false);
+            }
+        }
+    }
     if let (Some(cors), Some(origin)) = (ctx.route.as_ref().and_then(|r| r.cors.as_ref()), ctx.cors_origin.take()) {
         for (name, value) in cors.headers(origin) {
             if resp.insert_header(name, value).is_err() {
@@ -415,6 +425,9 @@ fn upstream_request(
     forwarded::apply(&mut req, &forwarded)?;
     if !h2_upstream && let Some(host) = &policy.upstream_host {
         req.insert_header(http::header::HOST, host.as_str())?;
+    }
+    for (name, value) in &ctx.auth_headers {
+        req.insert_header(name.clone(), value.clone())?;
     }
     if let Some(prefix) = policy.forwarded_prefix.as_deref().filter(|_| rewritten.is_some()) {
         req.insert_header(&X_FORWARDED_PREFIX, prefix)?;

@@ -5,6 +5,7 @@
 //! this worker's upstream connections, the response streamed back, both
 //! connections kept alive when they can be.
 
+mod auth_request;
 mod connection;
 mod exchange;
 mod pool;
@@ -14,6 +15,7 @@ mod upstream;
 use super::admission::{Admission, ListenerRoutes};
 use super::client_stream::ClientStream;
 use super::context::RequestCtx;
+use super::external_auth::Verdict;
 use crate::access_log::AccessLog;
 use crate::http::request_id;
 use crate::metrics::METRICS;
@@ -132,18 +134,40 @@ impl Engine {
         }
         ctx.observed = self.access_log.is_some() || ctx.span.is_some();
         match admission {
-            Admission::Proxy => exchange::proxy(self, session, ctx).await,
-            Admission::Local(status) => local(session, ctx, status).await,
-            Admission::Answer(status, headers) => {
-                ctx.local_status = Some(status);
-                let Ok(mut resp) = ResponseHeader::build(status, Some(headers.len() + 1)) else { return false };
-                let written = headers.into_iter().all(|(name, value)| resp.insert_header(name, value).is_ok())
-                    && resp.insert_header(http::header::CONTENT_LENGTH, "0").is_ok();
-                let drained = session.drain_request_body().await.is_ok();
-                written && session.write_response_header(Box::new(resp)).await.is_ok() && drained
+            Admission::Proxy => {
+                let route = ctx.route.clone();
+                if let Some(route) = &route
+                    && let (Some(auth), Some(state)) = (&route.policy.external_auth, &route.external_auth)
+                {
+                    match auth_request::check(self, session, ctx, auth, state).await {
+                        Verdict::Allow { headers, cookies } => {
+                            (ctx.auth_headers, ctx.auth_cookies) = (headers, cookies)
+                        }
+                        Verdict::Refuse(status, headers) => return answer(session, ctx, status, headers).await,
+                    }
+                }
+                exchange::proxy(self, session, ctx).await
             }
+            Admission::Local(status) => local(session, ctx, status).await,
+            Admission::Answer(status, headers) => answer(session, ctx, status, headers).await,
         }
     }
+}
+
+/// Answers at the edge with `status` and `headers`, without a body (a
+/// redirect, a preflight, a refusal).
+async fn answer(
+    session: &mut ServerSession,
+    ctx: &mut RequestCtx,
+    status: u16,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+) -> bool {
+    ctx.local_status = Some(status);
+    let Ok(mut resp) = ResponseHeader::build(status, Some(headers.len() + 1)) else { return false };
+    let written = headers.into_iter().all(|(name, value)| resp.append_header(name, value).is_ok())
+        && resp.insert_header(http::header::CONTENT_LENGTH, "0").is_ok();
+    let drained = session.drain_request_body().await.is_ok();
+    written && session.write_response_header(Box::new(resp)).await.is_ok() && drained
 }
 
 /// Answers at the edge with `status` (an empty body, nginx's status line).
