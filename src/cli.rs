@@ -35,6 +35,9 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Print the CustomResourceDefinitions Sluice reads (deploy/crds is this output).
     Crd,
+    /// Print every ingress-nginx annotation with what Sluice does with it, as
+    /// a Markdown table (the README's table is this output).
+    Annotations,
     /// An echo upstream for demos and tests: answers with what it received.
     #[command(hide = true)]
     EchoBackend(EchoArgs),

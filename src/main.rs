@@ -43,6 +43,10 @@ fn main() -> ExitCode {
         ),
         cli::Command::Convert(args) => convert::run(&args),
         cli::Command::Crd => convert::print_crds(),
+        cli::Command::Annotations => {
+            print!("{}", sluice_controller::annotation_table());
+            ExitCode::SUCCESS
+        }
         cli::Command::ConnectLatency(args) => connect_latency::run(args.to, args.count),
         cli::Command::EchoBackend(args) => echo::run(&args.listen, &args.name, args.threads, args.status, args.tls),
     }

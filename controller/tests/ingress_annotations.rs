@@ -130,14 +130,20 @@ fn bad_annotation_values_are_named_and_defaults_kept() {
                 ("proxy-next-upstream", "error sometimes"),
                 ("proxy-body-size", "8 megabytes"),
                 ("canary-by-header-pattern", "(unclosed"),
-                ("server-snippet", "return 200;"),
+                ("enable-modsecurity", "true"),
+                ("made-up-annotation", "1"),
             ],
         );
     let (s, diags) = run(&yaml);
     for name in ["proxy-connect-timeout", "proxy-next-upstream", "proxy-body-size"] {
         find(&diags, Severity::Error, "Ingress/default/bad", &format!("nginx.ingress.kubernetes.io/{name}"));
     }
-    find(&diags, Severity::Warning, "Ingress/default/bad", "nginx.ingress.kubernetes.io/server-snippet");
+    let modsecurity =
+        find(&diags, Severity::Warning, "Ingress/default/bad", "nginx.ingress.kubernetes.io/enable-modsecurity");
+    assert!(modsecurity.message.contains("not supported by Sluice (no web application firewall)"));
+    let unknown =
+        find(&diags, Severity::Warning, "Ingress/default/bad", "nginx.ingress.kubernetes.io/made-up-annotation");
+    assert!(unknown.message.contains("not an annotation ingress-nginx documents"));
     let p = &route(&s, "api.com", "/").unwrap().policy;
     assert_eq!(*p, sluice_config::RoutePolicy::default(), "every bad value falls back to its default");
 }
@@ -356,4 +362,18 @@ fn external_auth_resolves_services_and_fails_closed() {
     find(&diags, Severity::Error, "Ingress/default/name", "nginx.ingress.kubernetes.io/auth-url");
     find(&diags, Severity::Error, "Ingress/default/ip", "nginx.ingress.kubernetes.io/auth-signin");
     assert!(endpoints(&s, &auth("name.com").cluster).is_empty(), "no endpoint: every check fails, 500");
+}
+
+/// An annotation that would have nginx interpret configuration keeps the
+/// Ingress from being served.
+#[test]
+fn refused_annotations_keep_the_ingress_out() {
+    let yaml = services()
+        + &annotated("snippet", "api.com", "blue", &[("auth-snippet", "proxy_set_header X-Secret 1;")])
+        + &annotated("fine", "other.com", "blue", &[]);
+    let (s, diags) = run(&yaml);
+    let e = find(&diags, Severity::Error, "Ingress/default/snippet", "nginx.ingress.kubernetes.io/auth-snippet");
+    assert!(e.message.contains("never interpreted"), "{}", e.message);
+    assert_eq!(target(&s, "api.com", "/"), ["404"]);
+    assert_eq!(target(&s, "other.com", "/"), ["default/blue:80"]);
 }

@@ -61,6 +61,9 @@ impl<'a> Translator<'a> {
                         continue;
                     }
                     let annotations = self.annotations(ing, &r);
+                    if annotations.refused {
+                        continue;
+                    }
                     match annotations.canary {
                         Some(spec) => canaries.push((ing, r, spec, annotations.cluster)),
                         None => self.ingress(ing, &r, &annotations, &mut b),

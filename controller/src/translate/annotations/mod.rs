@@ -3,6 +3,7 @@
 
 use super::Translator;
 use super::certificates::Referrer;
+use catalogue::Support;
 use ipnet::IpNet;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
@@ -13,81 +14,11 @@ use sluice_config::{
 use std::net::IpAddr;
 
 mod basic_auth;
+pub mod catalogue;
 mod cors;
 mod external_auth;
 
 pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
-
-/// Annotations read here; any other `nginx.ingress.kubernetes.io/*` one is
-/// reported as not honoured.
-const HONOURED: &[&str] = &[
-    "canary",
-    "canary-weight",
-    "canary-weight-total",
-    "canary-by-header",
-    "canary-by-header-value",
-    "canary-by-header-pattern",
-    "canary-by-cookie",
-    "proxy-connect-timeout",
-    "proxy-read-timeout",
-    "proxy-send-timeout",
-    "proxy-next-upstream",
-    "proxy-next-upstream-tries",
-    "proxy-body-size",
-    "limit-rps",
-    "limit-burst-multiplier",
-    "limit-connections",
-    "backend-protocol",
-    "proxy-ssl-verify",
-    "ssl-redirect",
-    "force-ssl-redirect",
-    "ssl-passthrough",
-    "auth-tls-secret",
-    "auth-tls-verify-client",
-    "load-balance",
-    "upstream-hash-by",
-    "affinity",
-    "affinity-mode",
-    "session-cookie-name",
-    "session-cookie-max-age",
-    "session-cookie-expires",
-    "session-cookie-path",
-    "session-cookie-samesite",
-    "enable-access-log",
-    "enable-opentelemetry",
-    "whitelist-source-range",
-    "allowlist-source-range",
-    "denylist-source-range",
-    "permanent-redirect",
-    "permanent-redirect-code",
-    "temporal-redirect",
-    "temporal-redirect-code",
-    "app-root",
-    "use-regex",
-    "rewrite-target",
-    "x-forwarded-prefix",
-    "upstream-vhost",
-    "enable-cors",
-    "cors-allow-origin",
-    "cors-allow-methods",
-    "cors-allow-headers",
-    "cors-expose-headers",
-    "cors-allow-credentials",
-    "cors-max-age",
-    "auth-type",
-    "auth-secret",
-    "auth-secret-type",
-    "auth-realm",
-    "auth-url",
-    "auth-method",
-    "auth-signin",
-    "auth-signin-redirect-param",
-    "auth-response-headers",
-    "auth-request-redirect",
-    "auth-cache-key",
-    "auth-cache-duration",
-    "auth-always-set-cookie",
-];
 
 /// What an Ingress's annotations ask of its hosts' TLS side.
 #[derive(Debug, Clone, Default)]
@@ -114,6 +45,8 @@ pub(super) struct IngressAnnotations {
     pub tls: TlsAnnotations,
     pub cluster: ClusterPolicy,
     pub canary: Option<CanarySpec>,
+    /// An annotation Sluice refuses is set: the Ingress is not served.
+    pub refused: bool,
 }
 
 /// How the clusters an Ingress names balance and keep affinity. A cluster
@@ -166,6 +99,10 @@ pub(super) struct Reader<'t, 'a, 's> {
 
 impl Reader<'_, '_, '_> {
     pub(super) fn get(&self, name: &str) -> Option<&str> {
+        debug_assert!(
+            matches!(catalogue::support(name), Some(Support::Full | Support::Partly(_))),
+            "{name} is read but the catalogue does not say it is supported"
+        );
         self.ing.metadata.annotations.as_ref()?.get(&format!("{NGINX}{name}")).map(|s| s.trim())
     }
 
@@ -393,18 +330,26 @@ impl Translator<'_> {
         let cluster = cluster_policy(&mut a, table_size);
         let canary = if a.get("canary") == Some("true") { Some(canary(&mut a)) } else { None };
 
+        let mut refused = false;
         for key in ing.metadata.annotations.iter().flat_map(|m| m.keys()) {
-            if let Some(name) = key.strip_prefix(NGINX)
-                && !HONOURED.contains(&name)
-            {
-                self.diags.push(Diagnostic::warning(
-                    r.clone(),
-                    format!("metadata.annotations[{key}]"),
-                    "not supported by Sluice; ignored",
-                ));
-            }
+            let Some(name) = key.strip_prefix(NGINX) else { continue };
+            let field = format!("metadata.annotations[{key}]");
+            let diagnostic = match catalogue::support(name) {
+                Some(Support::Full | Support::Partly(_)) => continue,
+                Some(Support::NotYet(why)) => {
+                    let why = if why.is_empty() { String::new() } else { format!(" ({why})") };
+                    Diagnostic::warning(r.clone(), field, format!("not supported by Sluice{why}; ignored"))
+                }
+                Some(Support::Refused(why)) => {
+                    refused = true;
+                    let message = format!("refused: {why}; the Ingress is not served in this form");
+                    Diagnostic::error(r.clone(), field, message)
+                }
+                None => Diagnostic::warning(r.clone(), field, "not an annotation ingress-nginx documents; ignored"),
+            };
+            self.diags.push(diagnostic);
         }
-        IngressAnnotations { policy, use_regex, tls, cluster, canary }
+        IngressAnnotations { policy, use_regex, tls, cluster, canary, refused }
     }
 }
 

@@ -1,0 +1,205 @@
+//! Every `nginx.ingress.kubernetes.io/*` annotation ingress-nginx documents
+//! (plus `allowlist-source-range`, its newer spelling), with what Sluice
+//! does with it. The translator reads the supported ones, warns about the
+//! rest, and refuses to serve an Ingress that asks for what could run
+//! configuration Sluice does not interpret; `sluice annotations` prints it.
+
+/// What Sluice does with one annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Honoured as ingress-nginx documents it.
+    Full,
+    /// Honoured, with the difference given.
+    Partly(&'static str),
+    /// Not implemented: a warning names it and the Ingress is served without it.
+    NotYet(&'static str),
+    /// Never honoured: an error names it and the Ingress is not served in
+    /// that form (its last good form keeps serving).
+    Refused(&'static str),
+}
+
+use Support::*;
+
+pub const CATALOGUE: &[(&str, Support)] = &[
+    ("affinity", Partly("cookie only, as in ingress-nginx")),
+    ("affinity-canary-behavior", NotYet("canaries follow their own rules whatever the affinity")),
+    ("affinity-mode", Full),
+    ("allowlist-source-range", Full),
+    ("app-root", Full),
+    ("auth-always-set-cookie", Full),
+    ("auth-cache-duration", Full),
+    ("auth-cache-key", Partly("the variables upstream-hash-by takes, $remote_user among them")),
+    ("auth-keepalive", NotYet("checks reuse the worker's upstream connections")),
+    ("auth-keepalive-requests", NotYet("checks reuse the worker's upstream connections")),
+    ("auth-keepalive-share-vars", NotYet("")),
+    ("auth-keepalive-timeout", NotYet("checks reuse the worker's upstream connections")),
+    ("auth-method", Full),
+    ("auth-proxy-set-headers", NotYet("")),
+    ("auth-realm", Full),
+    ("auth-request-redirect", Full),
+    ("auth-response-headers", Full),
+    ("auth-secret", Full),
+    ("auth-secret-type", Full),
+    (
+        "auth-signin",
+        Partly("variables $scheme, $pass_access_scheme, $host, $http_host, $request_uri, $escaped_request_uri"),
+    ),
+    ("auth-signin-redirect-param", Full),
+    ("auth-snippet", Refused("nginx configuration is never interpreted")),
+    ("auth-tls-error-page", NotYet("")),
+    ("auth-tls-match-cn", NotYet("")),
+    ("auth-tls-pass-certificate-to-upstream", NotYet("")),
+    ("auth-tls-secret", Full),
+    ("auth-tls-verify-client", Partly("on, optional and off; optional_no_ca is not served")),
+    ("auth-tls-verify-depth", NotYet("chains are checked to any depth")),
+    ("auth-type", Partly("basic; digest refuses every request")),
+    (
+        "auth-url",
+        Partly(
+            "a Service by its cluster DNS name (name.namespace.svc) or an address; other host names are not resolved and fail closed",
+        ),
+    ),
+    ("backend-protocol", Partly("HTTP, HTTPS, GRPC, GRPCS (H2C as GRPC); AUTO_HTTP and FCGI are HTTP")),
+    ("canary", Full),
+    ("canary-by-cookie", Full),
+    ("canary-by-header", Full),
+    ("canary-by-header-pattern", Full),
+    ("canary-by-header-value", Full),
+    ("canary-weight", Partly("several canaries of one path share by their weights")),
+    ("canary-weight-total", Full),
+    ("client-body-buffer-size", NotYet("")),
+    ("configuration-snippet", Refused("nginx configuration is never interpreted")),
+    ("connection-proxy-header", NotYet("")),
+    ("cors-allow-credentials", Full),
+    ("cors-allow-headers", Full),
+    ("cors-allow-methods", Full),
+    ("cors-allow-origin", Partly("the whole origin must match (ingress-nginx anchors its regex at the end only)")),
+    ("cors-expose-headers", Full),
+    ("cors-max-age", Full),
+    ("custom-headers", NotYet("")),
+    ("custom-http-errors", NotYet("")),
+    ("default-backend", NotYet("")),
+    ("denylist-source-range", Full),
+    ("enable-access-log", Full),
+    ("enable-cors", Full),
+    ("enable-global-auth", NotYet("there is no global auth-url")),
+    ("enable-modsecurity", NotYet("no web application firewall")),
+    ("enable-opentelemetry", Full),
+    ("enable-owasp-core-rules", NotYet("no web application firewall")),
+    ("enable-rewrite-log", NotYet("")),
+    ("force-ssl-redirect", Full),
+    ("from-to-www-redirect", NotYet("")),
+    ("http2-push-preload", NotYet("HTTP/2 server push is gone from browsers")),
+    ("limit-burst-multiplier", Full),
+    ("limit-connections", Full),
+    ("limit-rate", NotYet("")),
+    ("limit-rate-after", NotYet("")),
+    ("limit-rpm", NotYet("")),
+    ("limit-rps", Full),
+    ("limit-whitelist", NotYet("")),
+    ("load-balance", Partly("round_robin and least_conn; ewma is least connections")),
+    ("mirror-host", NotYet("")),
+    ("mirror-request-body", NotYet("")),
+    ("mirror-target", NotYet("")),
+    ("modsecurity-snippet", Refused("nginx configuration is never interpreted")),
+    ("modsecurity-transaction-id", NotYet("no web application firewall")),
+    ("opentelemetry-trust-incoming-span", NotYet("an incoming span is always the parent")),
+    ("permanent-redirect", Full),
+    ("permanent-redirect-code", Full),
+    ("preserve-trailing-slash", NotYet("")),
+    ("proxy-body-size", Full),
+    ("proxy-buffer-size", NotYet("responses stream through without a buffer to size")),
+    ("proxy-buffering", NotYet("responses stream through")),
+    ("proxy-buffers-number", NotYet("responses stream through")),
+    ("proxy-busy-buffers-size", NotYet("responses stream through")),
+    ("proxy-connect-timeout", Full),
+    ("proxy-cookie-domain", NotYet("")),
+    ("proxy-cookie-path", NotYet("")),
+    ("proxy-http-version", NotYet("HTTP/1.1 to upstreams")),
+    ("proxy-max-temp-file-size", NotYet("responses stream through")),
+    ("proxy-next-upstream", Full),
+    ("proxy-next-upstream-timeout", NotYet("")),
+    ("proxy-next-upstream-tries", Full),
+    ("proxy-read-timeout", Full),
+    ("proxy-redirect-from", NotYet("")),
+    ("proxy-redirect-to", NotYet("")),
+    ("proxy-request-buffering", NotYet("request bodies stream to the upstream")),
+    ("proxy-send-timeout", Full),
+    ("proxy-ssl-ciphers", NotYet("")),
+    ("proxy-ssl-name", NotYet("")),
+    ("proxy-ssl-protocols", NotYet("")),
+    ("proxy-ssl-secret", NotYet("")),
+    ("proxy-ssl-server-name", NotYet("")),
+    ("proxy-ssl-verify", Full),
+    ("proxy-ssl-verify-depth", NotYet("")),
+    ("rewrite-target", Partly("captures $1..$9; other nginx variables are refused")),
+    ("satisfy", NotYet("")),
+    ("server-alias", NotYet("")),
+    ("server-snippet", Refused("nginx configuration is never interpreted")),
+    ("service-upstream", NotYet("")),
+    ("session-cookie-change-on-failure", NotYet("")),
+    ("session-cookie-conditional-samesite-none", NotYet("")),
+    ("session-cookie-domain", NotYet("")),
+    ("session-cookie-expires", Full),
+    ("session-cookie-max-age", Full),
+    ("session-cookie-name", Full),
+    ("session-cookie-path", Full),
+    ("session-cookie-samesite", Full),
+    ("session-cookie-secure", NotYet("")),
+    ("ssl-ciphers", NotYet("")),
+    ("ssl-passthrough", Full),
+    ("ssl-prefer-server-ciphers", NotYet("")),
+    ("ssl-redirect", Full),
+    ("stream-snippet", Refused("nginx configuration is never interpreted")),
+    ("temporal-redirect", Full),
+    ("temporal-redirect-code", Full),
+    ("upstream-hash-by", Partly("$remote_addr, $request_uri, $uri, $host, $http_*, $cookie_*, $arg_*, $remote_user")),
+    ("upstream-hash-by-subset", NotYet("")),
+    ("upstream-hash-by-subset-size", NotYet("")),
+    ("upstream-vhost", Partly("a host name; nginx variables are refused")),
+    ("use-regex", Partly("the regex crate's syntax: look-around and back-references are refused")),
+    ("whitelist-source-range", Full),
+    ("x-forwarded-prefix", Full),
+];
+
+/// What Sluice does with `nginx.ingress.kubernetes.io/<name>`; `None` for a
+/// name ingress-nginx does not document.
+pub fn support(name: &str) -> Option<Support> {
+    CATALOGUE.binary_search_by(|(k, _)| k.cmp(&name)).ok().map(|i| CATALOGUE[i].1)
+}
+
+/// The catalogue as a Markdown table (`sluice annotations`; the README's).
+pub fn table() -> String {
+    let mut out = String::from("| Annotation | Sluice | Notes |\n|---|---|---|\n");
+    for (key, support) in CATALOGUE {
+        let (status, note) = match support {
+            Full => ("supported", ""),
+            Partly(how) => ("partly", *how),
+            NotYet(why) => ("not yet", *why),
+            Refused(why) => ("refused", *why),
+        };
+        out.push_str(&format!("| `{key}` | {status} | {note} |\n"));
+    }
+    let count = |f: fn(&Support) -> bool| CATALOGUE.iter().filter(|(_, s)| f(s)).count();
+    out.push_str(&format!(
+        "\n{} annotations: {} supported, {} partly, {} not yet, {} refused.\n",
+        CATALOGUE.len(),
+        count(|s| matches!(s, Full)),
+        count(|s| matches!(s, Partly(_))),
+        count(|s| matches!(s, NotYet(_))),
+        count(|s| matches!(s, Refused(_))),
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_and_unique() {
+        assert!(CATALOGUE.windows(2).all(|w| w[0].0 < w[1].0), "the catalogue must stay sorted");
+        assert_eq!(support("rewrite-target"), Some(Partly("captures $1..$9; other nginx variables are refused")));
+        assert_eq!(support("no-such-thing"), None);
+    }
+}
