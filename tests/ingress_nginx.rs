@@ -411,3 +411,110 @@ fn readme_annotation_table_is_generated_from_the_code() {
     }
     assert_eq!(&readme[start..end], table, "README.md's annotation table is stale");
 }
+
+fn configmap(name: &str, data: &[(&str, &str)]) -> String {
+    let data: String = data.iter().map(|(k, v)| format!("  {k}: {v:?}\n")).collect();
+    format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: default}}\ndata:\n{data}")
+}
+
+/// Snippets parsed, never interpreted: their header, access and return
+/// directives behave as nginx's; `custom-headers` within the allowed list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snippets_and_custom_headers_change_headers_and_access() {
+    let port = free_port(&["127.0.0.2"]);
+    let (_e, manifests) = shop(port);
+    let snippet = "more_set_headers 'X-Frame-Options: DENY' 'X-Team: shop';\n\
+                   add_header X-Only-Ok yes;\n\
+                   add_header X-Always yes always;\n\
+                   more_clear_headers 'X-Back*' Server;\n\
+                   proxy_set_header X-Tenant blue;\n\
+                   more_set_input_headers 'X-Env: prod';\n\
+                   deny 127.0.0.5;\n\
+                   allow all;";
+    let manifests = manifests
+        + &configmap(
+            "nginx",
+            &[
+                ("allow-snippet-annotations", "true"),
+                ("annotations-risk-level", "Critical"),
+                ("global-allowed-response-headers", "X-Custom, Cache-Control"),
+            ],
+        )
+        + &configmap("extra", &[("X-Custom", "from-configmap"), ("Cache-Control", "no-store")])
+        + &ingress(
+            "snippet",
+            "snippet.example.com",
+            "/",
+            "shop",
+            &[("configuration-snippet", snippet), ("custom-headers", "default/extra")],
+        )
+        + &ingress("gone", "gone.example.com", "/", "shop", &[("server-snippet", "return 410;")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &["--configmap", "default/nginx"]);
+    let c = client();
+    let r = get(&c, s.http, "snippet.example.com", "/x").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-frame-options"), "DENY");
+    assert_eq!(r.header("x-team"), "shop");
+    assert_eq!(r.header("x-only-ok"), "yes");
+    assert_eq!(r.header("x-always"), "yes");
+    assert_eq!(r.header("x-custom"), "from-configmap");
+    assert_eq!(r.header("cache-control"), "no-store");
+    assert_eq!(r.header("x-backend"), "", "more_clear_headers with a wildcard");
+    let upstream = &r.json()["headers"];
+    assert_eq!(upstream["x-tenant"][0], "blue");
+    assert_eq!(upstream["x-env"][0], "prod");
+    let missing = get(&c, s.http, "snippet.example.com", "/status/404").await;
+    assert_eq!(missing.header("x-always"), "yes");
+    let five = client_from(Some("127.0.0.5".parse().unwrap()));
+    assert_eq!(get(&five, s.http, "snippet.example.com", "/").await.status, 403, "deny before allow all");
+    assert_eq!(get(&c, s.http, "gone.example.com", "/").await.status, 410, "return 410");
+}
+
+/// `server-alias`, `from-to-www-redirect`, `service-upstream`,
+/// `limit-rpm` with `limit-whitelist`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_www_redirects_service_upstream_and_minute_limits() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let (_pod, _vip) = (echo("pod", &[at(port, "127.0.0.2")], None), echo("vip", &[at(port, "127.0.0.3")], None));
+    let service = format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: app, namespace: default}}\nspec:\n  clusterIP: 127.0.0.3\n  ports: [{{name: http, port: {port}, targetPort: {port}}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: app-x, namespace: default, labels: {{kubernetes.io/service-name: app}}}}\naddressType: IPv4\nports: [{{name: http, port: {port}}}]\nendpoints:\n- addresses: [\"127.0.0.2\"]\n  conditions: {{ready: true}}\n"
+    );
+    let backend = |name: &str, host: &str, annotations: &[(&str, &str)]| {
+        let mut a = String::new();
+        for (k, v) in annotations {
+            a += &format!("    nginx.ingress.kubernetes.io/{k}: {v:?}\n");
+        }
+        format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: default\n  annotations:\n{a}spec:\n  ingressClassName: sluice\n  rules:\n  - host: {host}\n    http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: app, port: {{number: {port}}}}}}}}}\n"
+        )
+    };
+    let manifests = service
+        + &backend("aliased", "main.example.com", &[("server-alias", "alias.example.com, other.example.com")])
+        + &backend("www", "www.example.com", &[("from-to-www-redirect", "true")])
+        + &backend("vip", "vip.example.com", &[("service-upstream", "true")])
+        + &backend(
+            "limited",
+            "limited.example.com",
+            &[("limit-rpm", "1"), ("limit-burst-multiplier", "2"), ("limit-whitelist", "127.0.0.7")],
+        );
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let served = |host: &'static str| {
+        let (c, to) = (c.clone(), s.http);
+        async move {
+            let r = get(&c, to, host, "/a?b=1").await;
+            (r.status, r.backend.clone(), r.header("location").to_owned())
+        }
+    };
+    assert_eq!(served("main.example.com").await, (200, "pod".into(), String::new()));
+    assert_eq!(served("alias.example.com").await, (200, "pod".into(), String::new()), "an alias serves its host");
+    assert_eq!(served("example.com").await, (308, String::new(), "http://www.example.com/a?b=1".into()));
+    assert_eq!(served("vip.example.com").await.1, "vip", "service-upstream goes to the ClusterIP");
+    assert_eq!(served("limited.example.com").await.0, 200);
+    assert_eq!(served("limited.example.com").await.0, 200, "a burst of 2 a minute");
+    assert_eq!(served("limited.example.com").await.0, 503);
+    let exempt = client_from(Some("127.0.0.7".parse().unwrap()));
+    for _ in 0..5 {
+        assert_eq!(get(&exempt, s.http, "limited.example.com", "/").await.status, 200, "limit-whitelist");
+    }
+}

@@ -98,6 +98,10 @@ fn sni_wildcard_default_h2_and_rotation() {
     assert!(body.contains(r#""x-forwarded-proto":["https"]"#), "{body}");
     let (code, version, _) = curl(s.https, "x.wild.example", &["--http1.1"]);
     assert_eq!((code.as_str(), version.as_str()), ("200", "1.1"));
+    // The helper's output ends "<code> <version>"; here `-w` is the header.
+    let (code, version, _) =
+        curl(s.https, "a.example", &["-o", "/dev/null", "-w", "%header{strict-transport-security}"]);
+    assert_eq!(format!("{code} {version}"), "max-age=31536000; includeSubDomains", "HSTS over HTTPS, as ingress-nginx");
     let (code, _, _) = curl(s.https, "a.example", &["--tlsv1.2", "--tls-max", "1.2"]);
     assert_eq!(code, "200", "TLS 1.2 is served");
     let (code, _, _) = curl(s.https, "a.example", &["--tlsv1.0", "--tls-max", "1.1"]);

@@ -53,6 +53,12 @@ pub enum Affinity {
         mode: AffinityMode,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         same_site: Option<String>,
+        /// `Domain` of the cookie (ingress-nginx `session-cookie-domain`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+        /// The cookie is `Secure` (ingress-nginx `session-cookie-secure`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        secure: bool,
     },
     /// The client address sticks to an endpoint until it has been idle for
     /// `timeout_seconds` (Service `sessionAffinity: ClientIP`, CLB L4 `sessionTime`).

@@ -15,6 +15,7 @@ mod cors;
 mod diagnostic;
 mod external_auth;
 mod hash_key;
+mod header_op;
 mod host_match;
 pub mod htpasswd;
 mod l4_policy;
@@ -43,6 +44,7 @@ pub use cors::Cors;
 pub use diagnostic::{Diagnostic, Severity};
 pub use external_auth::{AuthCache, ExternalAuth, expand_variables};
 pub use hash_key::{KeyPart, parse_hash_key};
+pub use header_op::HeaderOp;
 pub use host_match::HostPattern;
 pub use l4_policy::{L4Policy, ProxyProtocolVersion};
 pub use listener::{Listener, ListenerKind};
@@ -53,7 +55,10 @@ pub use path_match::{PathKind, PathMatch};
 pub use published::Published;
 pub use rewrite::{RewriteTarget, TargetPiece};
 pub use route::{ClientVerify, Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
-pub use route_policy::{BasicAuth, RateLimit, Redirect, RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol};
+pub use route_policy::{
+    AccessRule, BasicAuth, HostRedirect, LocationRewrite, RateLimit, Redirect, RetryOn, RetryPolicy, RoutePolicy,
+    UpstreamProtocol,
+};
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;
 pub use validate::Invalid;

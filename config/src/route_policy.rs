@@ -1,5 +1,5 @@
 use crate::htpasswd::Users;
-use crate::{Cors, ExternalAuth, RewriteTarget};
+use crate::{Cors, ExternalAuth, HeaderOp, RewriteTarget};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +79,61 @@ pub struct RoutePolicy {
     /// ingress-nginx `auth-url` and its companions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_auth: Option<ExternalAuth>,
+    /// ingress-nginx `limit-rpm`: requests a minute per client address
+    /// (`rps` holds the count a minute); beyond the burst, 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_rpm: Option<RateLimit>,
+    /// ingress-nginx `limit-whitelist`: clients in these networks are not
+    /// rate or connection limited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limit_exempt: Vec<IpNet>,
+    /// ingress-nginx `proxy-next-upstream-timeout`: no further attempt
+    /// starts this long after the first. `None`: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_upstream_timeout_ms: Option<u64>,
+    /// Changes to the request the upstream gets, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<HeaderOp>,
+    /// Changes to every answer the client gets, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers: Vec<HeaderOp>,
+    /// ingress-nginx `from-to-www-redirect`: every request is redirected to
+    /// the same URI on another host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_redirect: Option<HostRedirect>,
+    /// ingress-nginx `proxy-redirect-from` / `-to`: the upstream's
+    /// `Location` and `Refresh` rewritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_rewrite: Option<LocationRewrite>,
+    /// A snippet's `allow` and `deny`, in order: the first that matches the
+    /// client decides (403 when it denies); none matching lets it in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_rules: Vec<AccessRule>,
+    /// A snippet's `return CODE;`: every request is answered so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_status: Option<u16>,
+}
+
+/// nginx's `allow` / `deny`; `net: None` is `all`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRule {
+    pub allow: bool,
+    pub net: Option<IpNet>,
+}
+
+/// A redirect to the request's own URI on `host`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRedirect {
+    pub host: String,
+    pub status: u16,
+}
+
+/// nginx's `proxy_redirect FROM TO`: a `Location` starting with `from`
+/// starts with `to` instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationRewrite {
+    pub from: String,
+    pub to: String,
 }
 
 /// HTTP basic authentication against an htpasswd file's users.
@@ -100,8 +155,9 @@ impl RoutePolicy {
             std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
             v4 => v4,
         };
-        !self.deny_sources.iter().any(|n| n.contains(&ip))
-            && (self.allow_sources.is_empty() || self.allow_sources.iter().any(|n| n.contains(&ip)))
+        let ranges = !self.deny_sources.iter().any(|n| n.contains(&ip))
+            && (self.allow_sources.is_empty() || self.allow_sources.iter().any(|n| n.contains(&ip)));
+        ranges && self.access_rules.iter().find(|r| r.net.is_none_or(|n| n.contains(&ip))).is_none_or(|r| r.allow)
     }
 }
 
@@ -145,6 +201,15 @@ impl Default for RoutePolicy {
             cors: None,
             basic_auth: None,
             external_auth: None,
+            limit_rpm: None,
+            limit_exempt: Vec::new(),
+            next_upstream_timeout_ms: None,
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
+            host_redirect: None,
+            location_rewrite: None,
+            access_rules: Vec::new(),
+            answer_status: None,
         }
     }
 }

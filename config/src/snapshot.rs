@@ -23,6 +23,10 @@ pub struct Snapshot {
     /// ingress-nginx's default line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log_format: Option<LogFormat>,
+    /// `Strict-Transport-Security` for answers over HTTPS to the Ingress
+    /// routes (the controller ConfigMap's `hsts*`); `None`: not sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsts: Option<String>,
 }
 
 impl Snapshot {
@@ -51,5 +55,6 @@ impl Snapshot {
             && self.services == other.services
             && self.certificate_authorities == other.certificate_authorities
             && self.access_log_format == other.access_log_format
+            && self.hsts == other.hsts
     }
 }

@@ -204,6 +204,7 @@ mod tests {
             services: vec![],
             certificate_authorities: vec![],
             access_log_format: None,
+            hsts: None,
         }
     }
 

@@ -377,3 +377,89 @@ fn refused_annotations_keep_the_ingress_out() {
     assert_eq!(target(&s, "api.com", "/"), ["404"]);
     assert_eq!(target(&s, "other.com", "/"), ["default/blue:80"]);
 }
+
+fn controller_configmap(data: &[(&str, &str)]) -> String {
+    let data: String = data.iter().map(|(k, v)| format!("  {k}: {v:?}\n")).collect();
+    format!("\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: nginx, namespace: default}}\ndata:\n{data}")
+}
+
+fn with_configmap() -> sluice_config::Options {
+    sluice_config::Options { configmap: Some("default/nginx".into()), ..sluice_config::Options::default() }
+}
+
+/// Snippets are off unless the ConfigMap turns them on (with the Critical
+/// risk level), and a directive Sluice does not apply refuses the Ingress.
+#[test]
+fn snippets_are_gated_and_fail_closed() {
+    let snippet = [("configuration-snippet", "more_set_headers 'X-A: 1';")];
+    let (s, diags) = run(&(services() + &annotated("s", "api.com", "blue", &snippet)));
+    let e = find(&diags, Severity::Error, "Ingress/default/s", "nginx.ingress.kubernetes.io/configuration-snippet");
+    assert!(e.message.contains("allow-snippet-annotations"), "{}", e.message);
+    assert_eq!(target(&s, "api.com", "/"), ["404"]);
+
+    let on = controller_configmap(&[("allow-snippet-annotations", "true"), ("annotations-risk-level", "Critical")]);
+    let (s, diags) = run_with(&(services() + &on + &annotated("s", "api.com", "blue", &snippet)), &with_configmap());
+    assert!(errors(&diags).is_empty(), "{}", list(&diags));
+    assert_eq!(route(&s, "api.com", "/").unwrap().policy.response_headers.len(), 1);
+
+    let half = controller_configmap(&[("allow-snippet-annotations", "true")]);
+    let (_, diags) = run_with(&(services() + &half + &annotated("s", "api.com", "blue", &snippet)), &with_configmap());
+    find(&diags, Severity::Warning, "ConfigMap/default/nginx", "data[allow-snippet-annotations]");
+    find(&diags, Severity::Error, "Ingress/default/s", "nginx.ingress.kubernetes.io/configuration-snippet");
+
+    let lua = [("server-snippet", "more_set_headers 'X-A: 1';\naccess_by_lua_block { ngx.exit(200) }")];
+    let (s, diags) = run_with(&(services() + &on + &annotated("lua", "api.com", "blue", &lua)), &with_configmap());
+    let e = find(&diags, Severity::Error, "Ingress/default/lua", "nginx.ingress.kubernetes.io/server-snippet");
+    assert!(e.message.contains("block"), "{}", e.message);
+    assert_eq!(target(&s, "api.com", "/"), ["404"], "not served with part of its snippet");
+}
+
+/// ConfigMap keys are the defaults annotations override; block-cidrs
+/// applies whatever the annotations say; custom-headers needs the
+/// ConfigMap's allowed list.
+#[test]
+fn controller_configmap_defaults_and_overrides() {
+    let cm = controller_configmap(&[
+        ("proxy-body-size", "1m"),
+        ("proxy-read-timeout", "5"),
+        ("whitelist-source-range", "10.0.0.0/8"),
+        ("block-cidrs", "10.9.0.0/16"),
+        ("ssl-redirect", "false"),
+        ("hsts-max-age", "600"),
+        ("hsts-include-subdomains", "false"),
+        ("global-allowed-response-headers", "X-Allowed"),
+        ("proxy-connect-timeout", "never"),
+    ]);
+    let headers = "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: h, namespace: default}\ndata: {X-Allowed: a, X-Other: b}\n";
+    let ok = "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok, namespace: default}\ndata: {X-Allowed: a}\n";
+    let yaml = services()
+        + &cm
+        + headers
+        + ok
+        + &annotated("plain", "plain.com", "blue", &[])
+        + &annotated(
+            "own",
+            "own.com",
+            "blue",
+            &[("proxy-body-size", "2m"), ("whitelist-source-range", "192.0.2.0/24")],
+        )
+        + &annotated("hdr", "hdr.com", "blue", &[("custom-headers", "h")])
+        + &annotated("hdr-ok", "hdrok.com", "blue", &[("custom-headers", "default/ok")]);
+    let (s, diags) = run_with(&yaml, &with_configmap());
+    find(&diags, Severity::Error, "ConfigMap/default/nginx", "data[proxy-connect-timeout]");
+    let plain = &route(&s, "plain.com", "/").unwrap().policy;
+    assert_eq!((plain.max_body_bytes, plain.read_timeout_ms, plain.connect_timeout_ms), (Some(1 << 20), 5000, 5000));
+    assert!(plain.source_allowed("10.1.2.3".parse().unwrap()) && !plain.source_allowed("192.0.2.1".parse().unwrap()));
+    assert!(!plain.source_allowed("10.9.1.1".parse().unwrap()), "block-cidrs");
+    let own = &route(&s, "own.com", "/").unwrap().policy;
+    assert_eq!(own.max_body_bytes, Some(2 << 20));
+    assert!(own.source_allowed("192.0.2.1".parse().unwrap()) && !own.source_allowed("10.1.2.3".parse().unwrap()));
+    assert_eq!(s.hsts.as_deref(), Some("max-age=600"));
+    let e = find(&diags, Severity::Error, "Ingress/default/hdr", "nginx.ingress.kubernetes.io/custom-headers");
+    assert!(e.message.contains("X-Other"), "{}", e.message);
+    assert_eq!(target(&s, "hdr.com", "/"), ["404"]);
+    assert_eq!(route(&s, "hdrok.com", "/").unwrap().policy.response_headers.len(), 1);
+
+    let (s, _) = run(&(services() + &annotated("plain", "plain.com", "blue", &[])));
+    assert_eq!(s.hsts.as_deref(), Some("max-age=31536000; includeSubDomains"), "ingress-nginx's default");
+}

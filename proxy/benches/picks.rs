@@ -38,6 +38,8 @@ fn bench(c: &mut Criterion) {
         path: "/".into(),
         mode: AffinityMode::Persistent,
         same_site: None,
+        domain: None,
+        secure: false,
     };
     let cases: Vec<(&str, Balance, Option<Affinity>)> = vec![
         ("round_robin", Balance::RoundRobin, None),

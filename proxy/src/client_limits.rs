@@ -1,5 +1,6 @@
-//! Per-client limits of a route, as ingress-nginx's `limit-rps` (a token
-//! bucket per client address, burst = rps × multiplier) and
+//! Per-client limits of a route, as ingress-nginx's `limit-rps` and
+//! `limit-rpm` (token buckets per client address, burst = rate ×
+//! multiplier; a request needs a token of each) and
 //! `limit-connections` (requests in progress per client address). State is
 //! sharded by address; idle clients are forgotten once their bucket is full
 //! again, so the tables stay the size of the active clients.
@@ -16,14 +17,30 @@ const SWEEP_AT: usize = 4096;
 
 #[derive(Debug)]
 struct Client {
-    tokens: f64,
+    /// Per bucket: a second's and a minute's.
+    tokens: [f64; 2],
     last: Instant,
     in_flight: u32,
+}
+
+/// Tokens a second, and at most this many at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bucket {
+    per_second: f64,
+    burst: f64,
+}
+
+impl Bucket {
+    fn of(limit: Option<RateLimit>, seconds: f64) -> Option<Bucket> {
+        limit.map(|l| Bucket { per_second: f64::from(l.rps) / seconds, burst: f64::from(l.burst.max(1)) })
+    }
 }
 
 #[derive(Debug)]
 pub struct ClientLimits {
     rate: Option<RateLimit>,
+    per_minute: Option<RateLimit>,
+    buckets: [Option<Bucket>; 2],
     connections: Option<u32>,
     shards: Box<[Mutex<Shard>]>,
 }
@@ -46,11 +63,13 @@ pub struct ClientLease {
 impl ClientLimits {
     /// `None` when the policy limits nothing.
     pub fn new(policy: &RoutePolicy) -> Option<Arc<ClientLimits>> {
-        if policy.limit_rps.is_none() && policy.limit_connections.is_none() {
+        if policy.limit_rps.is_none() && policy.limit_rpm.is_none() && policy.limit_connections.is_none() {
             return None;
         }
         Some(Arc::new(ClientLimits {
             rate: policy.limit_rps,
+            per_minute: policy.limit_rpm,
+            buckets: [Bucket::of(policy.limit_rps, 1.0), Bucket::of(policy.limit_rpm, 60.0)],
             connections: policy.limit_connections,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard { clients: HashMap::new(), sweep_at: SWEEP_AT })).collect(),
         }))
@@ -61,7 +80,13 @@ impl ClientLimits {
     /// a new state; `None` when the policy limits nothing.
     pub fn carried(policy: &RoutePolicy, previous: Option<&Arc<ClientLimits>>) -> Option<Arc<ClientLimits>> {
         match previous {
-            Some(p) if p.rate == policy.limit_rps && p.connections == policy.limit_connections => Some(p.clone()),
+            Some(p)
+                if p.rate == policy.limit_rps
+                    && p.per_minute == policy.limit_rpm
+                    && p.connections == policy.limit_connections =>
+            {
+                Some(p.clone())
+            }
             _ => ClientLimits::new(policy),
         }
     }
@@ -83,21 +108,26 @@ impl ClientLimits {
             shard.sweep_at = (shard.clients.len() * 2).max(SWEEP_AT);
         }
         let clients = &mut shard.clients;
-        let burst = self.rate.map_or(0.0, |r| f64::from(r.burst.max(1)));
-        let client = clients.entry(ip).or_insert(Client { tokens: burst, last: now, in_flight: 0 });
-        if let Some(rate) = self.rate {
-            let elapsed = now.saturating_duration_since(client.last).as_secs_f64();
-            client.tokens = (client.tokens + elapsed * f64::from(rate.rps)).min(burst);
-            client.last = now;
-            if client.tokens < 1.0 {
-                return None;
+        let full = self.buckets.map(|b| b.map_or(0.0, |b| b.burst));
+        let client = clients.entry(ip).or_insert(Client { tokens: full, last: now, in_flight: 0 });
+        let elapsed = now.saturating_duration_since(client.last).as_secs_f64();
+        client.last = now;
+        for (tokens, bucket) in client.tokens.iter_mut().zip(&self.buckets) {
+            if let Some(b) = bucket {
+                *tokens = (*tokens + elapsed * b.per_second).min(b.burst);
             }
+        }
+        let limited = |(t, b): (&f64, &Option<Bucket>)| b.is_some() && *t < 1.0;
+        if client.tokens.iter().zip(&self.buckets).any(limited) {
+            return None;
         }
         if self.connections.is_some_and(|max| client.in_flight >= max) {
             return None;
         }
-        if self.rate.is_some() {
-            client.tokens -= 1.0;
+        for (tokens, bucket) in client.tokens.iter_mut().zip(&self.buckets) {
+            if bucket.is_some() {
+                *tokens -= 1.0;
+            }
         }
         if self.connections.is_none() {
             return Some(None);
@@ -107,9 +137,8 @@ impl ClientLimits {
     }
 
     fn refilled(&self, c: &Client, now: Instant) -> bool {
-        self.rate.is_none_or(|r| {
-            c.tokens + now.saturating_duration_since(c.last).as_secs_f64() * f64::from(r.rps) >= f64::from(r.burst)
-        })
+        let elapsed = now.saturating_duration_since(c.last).as_secs_f64();
+        c.tokens.iter().zip(&self.buckets).all(|(t, b)| b.is_none_or(|b| t + elapsed * b.per_second >= b.burst))
     }
 }
 
@@ -146,6 +175,23 @@ mod tests {
         assert!(l.admit(a, t + Duration::from_millis(200)).is_none(), "0.4 of a token");
         assert!(l.admit(a, t + Duration::from_millis(500)).is_some(), "one token a half second");
         assert!(l.admit(a, t + Duration::from_millis(600)).is_none());
+    }
+
+    /// `limit-rpm` 6 with the default multiplier: a burst of 30, then one a
+    /// ten seconds; with `limit-rps` too, a request needs both.
+    #[test]
+    fn a_minute_rate_refills_by_the_minute() {
+        let policy = RoutePolicy {
+            limit_rps: Some(RateLimit { rps: 100, burst: 500 }),
+            limit_rpm: Some(RateLimit { rps: 6, burst: 30 }),
+            ..RoutePolicy::default()
+        };
+        let l = ClientLimits::new(&policy).unwrap();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let t = Instant::now();
+        assert_eq!((0..100).filter(|_| l.admit(a, t).is_some()).count(), 30, "the minute's burst");
+        assert!(l.admit(a, t + Duration::from_secs(9)).is_none(), "0.9 of a token");
+        assert!(l.admit(a, t + Duration::from_secs(10)).is_some(), "one token every ten seconds");
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl Translator<'_> {
         let max_connections =
             self.service_maxconn(svc, r, &format!("{DEFAULT_MAXCONN} is used")).unwrap_or(DEFAULT_MAXCONN);
         Some(Export {
-            policy: ClusterPolicy { balance, affinity: None, tag: Some("bcs-export") },
+            policy: ClusterPolicy { balance, affinity: None, tag: Some("bcs-export"), service_upstream: false },
             weights,
             max_connections,
         })

@@ -302,6 +302,8 @@ impl Translator<'_> {
                 path: "/".into(),
                 mode: AffinityMode::Persistent,
                 same_site: None,
+                domain: None,
+                secure: false,
             }),
             (seconds, Balance::RoundRobin) => {
                 Some(Affinity::ClientIp { timeout_seconds: u32::try_from(seconds).unwrap_or(u32::MAX) })

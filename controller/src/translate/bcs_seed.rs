@@ -28,7 +28,7 @@ impl Translator<'_> {
 
     pub(super) fn seed_balance(&mut self, rule: &SeedRule, r: &ObjectRef, field: &str) -> ClusterPolicy {
         let balance = self.bcs_balance(rule.balance.as_deref(), r, &format!("{field}.balance"));
-        ClusterPolicy { balance, affinity: None, tag: None }
+        ClusterPolicy { balance, affinity: None, tag: None, service_upstream: false }
     }
 
     /// A BCS balance value (`roundrobin` by default, `source`, `leastconn`),

@@ -115,6 +115,22 @@ impl<'a> ClusterRegistry<'a> {
                 ));
                 (Vec::new(), Some(DnsTarget { hostname, port: target.unwrap_or(service_port) }))
             }
+        } else if policy.service_upstream {
+            match spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<std::net::IpAddr>().ok()) {
+                Some(ip) => {
+                    let address = std::net::SocketAddr::new(ip, service_port);
+                    (vec![Endpoint { address, weight: 1, terminating: false, node: None, pod: None }], None)
+                }
+                None => {
+                    diags.push(Diagnostic::error(
+                        service.clone(),
+                        "spec.clusterIP",
+                        "service-upstream needs a ClusterIP (this Service is headless or has none yet); requests \
+                         routed here get 503",
+                    ));
+                    (Vec::new(), None)
+                }
+            }
         } else {
             let endpoints = self.endpoints(diags, key, svc, index);
             if endpoints.is_empty() {

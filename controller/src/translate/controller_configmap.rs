@@ -1,56 +1,257 @@
 //! The controller ConfigMap (`--configmap NS/NAME`, ingress-nginx's flag):
 //! the keys Sluice honours, each checked with a diagnostic on its field.
+//! Route defaults here are what every Ingress's annotations start from, as
+//! in ingress-nginx.
 
-use super::Translator;
-use sluice_config::{Diagnostic, LogEscape, LogFormat, ObjectRef};
+use super::diagnostics::Diagnostics;
+use super::nginx_values;
+use crate::store::Store;
+use ipnet::IpNet;
+use sluice_config::{Diagnostic, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RoutePolicy};
+use std::collections::BTreeMap;
 
 /// Keys read here; any other is reported as not honoured.
-const HONOURED: &[&str] = &["log-format-upstream", "log-format-escape-json", "log-format-escape-none"];
+const HONOURED: &[&str] = &[
+    "log-format-upstream",
+    "log-format-escape-json",
+    "log-format-escape-none",
+    "proxy-body-size",
+    "proxy-connect-timeout",
+    "proxy-read-timeout",
+    "proxy-send-timeout",
+    "proxy-next-upstream",
+    "proxy-next-upstream-tries",
+    "proxy-next-upstream-timeout",
+    "ssl-redirect",
+    "force-ssl-redirect",
+    "whitelist-source-range",
+    "denylist-source-range",
+    "block-cidrs",
+    "hsts",
+    "hsts-max-age",
+    "hsts-include-subdomains",
+    "hsts-preload",
+    "allow-snippet-annotations",
+    "annotations-risk-level",
+    "global-allowed-response-headers",
+    "hide-headers",
+    "add-headers",
+    "proxy-set-headers",
+];
 
-impl Translator<'_> {
-    /// The access-log line the ConfigMap asks for; `None` keeps
-    /// ingress-nginx's default. A line that cannot be written (a variable
-    /// Sluice does not have) is an error on the ConfigMap, so its last good
-    /// version keeps serving.
-    pub(super) fn access_log_format(&mut self) -> Option<LogFormat> {
-        let name = self.options.configmap.clone()?;
+/// What the controller ConfigMap sets.
+pub(super) struct ControllerConfig {
+    pub log_format: Option<LogFormat>,
+    /// `Strict-Transport-Security` over HTTPS (on by default, as in ingress-nginx).
+    pub hsts: Option<String>,
+    /// What each Ingress's annotations start from.
+    pub defaults: RoutePolicy,
+    /// `ssl-redirect` (default true) and `force-ssl-redirect`: the defaults
+    /// of the annotations of the same names.
+    pub ssl_redirect: bool,
+    pub force_ssl_redirect: bool,
+    /// `block-cidrs`: refused on every route, whatever its annotations.
+    pub block_cidrs: Vec<IpNet>,
+    /// `allow-snippet-annotations: "true"` with `annotations-risk-level:
+    /// Critical`, as ingress-nginx 1.12 needs both for snippets.
+    pub allow_snippets: bool,
+    /// `global-allowed-response-headers`, lower case: the only headers
+    /// `custom-headers` may set.
+    pub allowed_response_headers: Vec<String>,
+}
+
+impl ControllerConfig {
+    fn defaults() -> Self {
+        ControllerConfig {
+            log_format: None,
+            hsts: Some(hsts_value(31_536_000, true, false)),
+            defaults: RoutePolicy::default(),
+            ssl_redirect: true,
+            force_ssl_redirect: false,
+            block_cidrs: Vec::new(),
+            allow_snippets: false,
+            allowed_response_headers: Vec::new(),
+        }
+    }
+
+    /// Reads the ConfigMap `--configmap` names; its defaults when there is
+    /// none. A bad value is an error on its key (so the ConfigMap's last
+    /// good version keeps serving) and its default is used.
+    pub(super) fn read(store: &Store, options: &Options, diags: &mut Diagnostics) -> Self {
+        let mut c = Self::defaults();
+        let Some(name) = options.configmap.clone() else { return c };
         let (ns, cm) = name.split_once('/').unwrap_or(("default", name.as_str()));
         let r = ObjectRef::new("ConfigMap", ns, cm);
-        let Some(map) = self.store.config_maps.get(&(ns.to_owned(), cm.to_owned())) else {
-            self.diags.push(Diagnostic::warning(r, "", "named by --configmap but not found; its defaults are used"));
-            return None;
+        let Some(map) = store.config_maps.get(&(ns.to_owned(), cm.to_owned())) else {
+            diags.push(Diagnostic::warning(r, "", "named by --configmap but not found; its defaults are used"));
+            return c;
         };
         let data = map.data.clone().unwrap_or_default();
         for key in data.keys().filter(|k| !HONOURED.contains(&k.as_str())) {
-            self.diags.push(Diagnostic::warning(r.clone(), format!("data[{key}]"), "not supported; ignored"));
+            diags.push(Diagnostic::warning(r.clone(), format!("data[{key}]"), "not supported; ignored"));
         }
-        let flag = |diags: &mut super::Diagnostics, key: &str| match data.get(key).map(String::as_str) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                diags.push(Diagnostic::warning(
-                    r.clone(),
-                    format!("data[{key}]"),
-                    format!("'{other}' is not true or false; false is used"),
-                ));
-                false
+        let mut d = Data { data: &data, r: &r, diags, store };
+        c.log_format = d.log_format();
+        let p = &mut c.defaults;
+        if let Some(limit) = d.parsed("proxy-body-size", nginx_values::size) {
+            p.max_body_bytes = limit;
+        }
+        if let Some(ms) = d.parsed("proxy-connect-timeout", nginx_values::seconds) {
+            p.connect_timeout_ms = ms;
+        }
+        if let Some(ms) = d.parsed("proxy-read-timeout", nginx_values::seconds) {
+            p.read_timeout_ms = ms;
+        }
+        if let Some(ms) = d.parsed("proxy-send-timeout", nginx_values::seconds) {
+            p.send_timeout_ms = ms;
+        }
+        if let Some(on) = d.parsed("proxy-next-upstream", nginx_values::retry_on) {
+            p.retry.on = on;
+        }
+        if let Some(n) = d.parsed("proxy-next-upstream-tries", |v| nginx_values::int(v, 0, 100)) {
+            p.retry.tries = n;
+        }
+        if let Some(ms) = d.parsed("proxy-next-upstream-timeout", nginx_values::seconds_or_zero) {
+            p.next_upstream_timeout_ms = ms;
+        }
+        // A list that cannot be read refuses every client, as the annotation does.
+        let everyone: Vec<IpNet> = ["0.0.0.0/0", "::/0"].iter().filter_map(|n| n.parse().ok()).collect();
+        match d.get("whitelist-source-range").map(nginx_values::networks) {
+            Some(Ok(nets)) => p.allow_sources = nets,
+            Some(Err(e)) => {
+                d.bad("whitelist-source-range", format!("{e}; every client is refused (403)"));
+                p.deny_sources.extend(everyone.iter().copied());
             }
+            None => {}
+        }
+        match d.get("denylist-source-range").map(nginx_values::networks) {
+            Some(Ok(nets)) => p.deny_sources.extend(nets),
+            Some(Err(e)) => {
+                d.bad("denylist-source-range", format!("{e}; every client is refused (403)"));
+                p.deny_sources.extend(everyone.iter().copied());
+            }
+            None => {}
+        }
+        match d.get("block-cidrs").map(nginx_values::networks) {
+            Some(Ok(nets)) => c.block_cidrs = nets,
+            Some(Err(e)) => {
+                d.bad("block-cidrs", format!("{e}; every client is refused (403)"));
+                c.block_cidrs = everyone;
+            }
+            None => {}
+        }
+        let hsts = d.parsed("hsts", nginx_values::flag).unwrap_or(true);
+        let max_age =
+            d.parsed("hsts-max-age", |v| v.parse::<u64>().map_err(|_| format!("'{v}' is not a number of seconds")));
+        let subdomains = d.parsed("hsts-include-subdomains", nginx_values::flag).unwrap_or(true);
+        let preload = d.parsed("hsts-preload", nginx_values::flag).unwrap_or(false);
+        c.hsts = hsts.then(|| hsts_value(max_age.unwrap_or(31_536_000), subdomains, preload));
+        c.ssl_redirect = d.parsed("ssl-redirect", nginx_values::flag).unwrap_or(true);
+        c.force_ssl_redirect = d.parsed("force-ssl-redirect", nginx_values::flag).unwrap_or(false);
+        let snippets = d.parsed("allow-snippet-annotations", nginx_values::flag).unwrap_or(false);
+        let risk = d.get("annotations-risk-level").unwrap_or("High").to_owned();
+        if !["Low", "Medium", "High", "Critical"].contains(&risk.as_str()) {
+            d.bad("annotations-risk-level", format!("'{risk}' is not Low, Medium, High or Critical; High is used"));
+        }
+        if snippets && risk != "Critical" {
+            d.diags.push(Diagnostic::warning(
+                r.clone(),
+                "data[allow-snippet-annotations]",
+                "snippets are Critical-risk annotations: they stay refused until annotations-risk-level is Critical, \
+                 as in ingress-nginx",
+            ));
+        }
+        c.allow_snippets = snippets && risk == "Critical";
+        c.allowed_response_headers = d
+            .get("global-allowed-response-headers")
+            .unwrap_or("")
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        let hidden = d.get("hide-headers").unwrap_or("").to_owned();
+        for name in hidden.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            match HeaderOp::check(name, "") {
+                Ok(()) => p.response_headers.push(HeaderOp::Remove { name: name.to_owned() }),
+                Err(e) => d.bad("hide-headers", format!("{e}; not hidden")),
+            }
+        }
+        if let Some(headers) = d.headers_configmap("add-headers") {
+            p.response_headers.extend(headers.into_iter().map(|(name, value)| HeaderOp::Set { name, value }));
+        }
+        if let Some(headers) = d.headers_configmap("proxy-set-headers") {
+            p.request_headers.extend(headers.into_iter().map(|(name, value)| HeaderOp::Set { name, value }));
+        }
+        c
+    }
+}
+
+/// `Strict-Transport-Security` as ingress-nginx writes it.
+fn hsts_value(max_age: u64, subdomains: bool, preload: bool) -> String {
+    let mut v = format!("max-age={max_age}");
+    if subdomains {
+        v.push_str("; includeSubDomains");
+    }
+    if preload {
+        v.push_str("; preload");
+    }
+    v
+}
+
+struct Data<'d> {
+    data: &'d BTreeMap<String, String>,
+    r: &'d ObjectRef,
+    diags: &'d mut Diagnostics,
+    store: &'d Store,
+}
+
+impl Data<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.data.get(key).map(|v| v.trim())
+    }
+
+    fn bad(&mut self, key: &str, message: String) {
+        self.diags.push(Diagnostic::error(self.r.clone(), format!("data[{key}]"), message));
+    }
+
+    fn parsed<T>(&mut self, key: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        let v = self.get(key)?.to_owned();
+        parse(&v).map_err(|e| self.bad(key, format!("{e}; the default is used"))).ok()
+    }
+
+    /// `add-headers` / `proxy-set-headers`: `namespace/name` of a ConfigMap
+    /// whose data are the headers.
+    fn headers_configmap(&mut self, key: &str) -> Option<Vec<(String, String)>> {
+        let reference = self.get(key)?.to_owned();
+        let (ns, name) = reference.split_once('/').unwrap_or((self.r.namespace.as_str(), reference.as_str()));
+        let Some(map) = self.store.config_maps.get(&(ns.to_owned(), name.to_owned())) else {
+            self.bad(key, format!("ConfigMap {ns}/{name} not found; no headers are set"));
+            return None;
         };
-        let escape =
-            match (flag(&mut self.diags, "log-format-escape-json"), flag(&mut self.diags, "log-format-escape-none")) {
-                (true, _) => LogEscape::Json,
-                (false, true) => LogEscape::None,
-                (false, false) => LogEscape::Default,
-            };
-        let format = LogFormat { format: data.get("log-format-upstream")?.clone(), escape };
+        let mut out = Vec::new();
+        for (name, value) in map.data.iter().flatten() {
+            match HeaderOp::check(name, value) {
+                Ok(()) => out.push((name.clone(), value.clone())),
+                Err(e) => self.bad(key, format!("{e}; left out")),
+            }
+        }
+        Some(out)
+    }
+
+    /// The access-log line; `None` keeps ingress-nginx's default. A line
+    /// that cannot be written (a variable Sluice does not have) is an error.
+    fn log_format(&mut self) -> Option<LogFormat> {
+        let flag = |d: &mut Self, key: &str| d.parsed(key, nginx_values::flag).unwrap_or(false);
+        let escape = match (flag(self, "log-format-escape-json"), flag(self, "log-format-escape-none")) {
+            (true, _) => LogEscape::Json,
+            (false, true) => LogEscape::None,
+            (false, false) => LogEscape::Default,
+        };
+        let format = LogFormat { format: self.data.get("log-format-upstream")?.clone(), escape };
         match format.parse() {
             Ok(_) => Some(format),
             Err(e) => {
-                self.diags.push(Diagnostic::error(
-                    r,
-                    "data[log-format-upstream]",
-                    format!("{e}; the line is not changed"),
-                ));
+                self.bad("log-format-upstream", format!("{e}; the line is not changed"));
                 None
             }
         }

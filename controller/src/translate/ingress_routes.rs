@@ -105,6 +105,16 @@ impl Translator<'_> {
                 entry.fallback = Some((split.clone(), asked.policy.clone(), r.clone()));
             }
             let Some(policy) = self.host_policy(&host, &tls, r, asked, entry, &field) else { continue };
+            if host != ANY_HOST && !host.starts_with("*.") {
+                b.aliases.extend(asked.aliases.iter().map(|alias| (alias.clone(), host.clone(), r.clone())));
+                if asked.www_redirect {
+                    let from = match host.strip_prefix("www.") {
+                        Some(bare) => bare.to_owned(),
+                        None => format!("www.{host}"),
+                    };
+                    b.www_redirects.push((from, host.clone(), r.clone()));
+                }
+            }
             for (j, p) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
                 let pf = format!("{field}.http.paths[{j}]");
                 let raw = p.path.as_deref().unwrap_or("");

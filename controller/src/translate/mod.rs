@@ -16,11 +16,13 @@ mod claims;
 mod class;
 mod clusters;
 mod controller_configmap;
+use controller_configmap::ControllerConfig;
 mod diagnostics;
 mod endpoints;
 mod ingress_routes;
 mod l4_configmap;
 mod listeners;
+mod nginx_values;
 mod order;
 mod route_config;
 mod seed_listeners;
@@ -58,7 +60,7 @@ pub fn translate(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>
     let routes = t.ingresses();
     let l4 = t.l4_services();
     let services = t.service_vips();
-    let access_log_format = t.access_log_format();
+    let access_log_format = t.config.log_format.clone();
     t.finish(routes, l4, services, access_log_format)
 }
 
@@ -73,12 +75,15 @@ pub(crate) struct Translator<'a> {
     certs: CertificateRegistry<'a>,
     /// Route configs of L7 listeners on their own ports (BCS Ingress rules).
     extra_route_configs: Vec<RouteConfig>,
+    /// The controller ConfigMap.
+    config: ControllerConfig,
 }
 
 impl<'a> Translator<'a> {
     fn new(store: &'a Store, options: &'a Options) -> Self {
         let mut diags = Diagnostics::default();
         let clusters = ClusterRegistry::new(store, &mut diags);
+        let config = ControllerConfig::read(store, options, &mut diags);
         Translator {
             store,
             options,
@@ -87,6 +92,7 @@ impl<'a> Translator<'a> {
             claims: Claims::default(),
             certs: CertificateRegistry::new(&store.secrets),
             extra_route_configs: Vec::new(),
+            config,
         }
     }
 
@@ -124,6 +130,7 @@ impl<'a> Translator<'a> {
             services,
             certificate_authorities,
             access_log_format,
+            hsts: self.config.hsts.clone(),
         };
         for problem in snapshot.validate() {
             self.diags.push(Diagnostic::error(

@@ -14,13 +14,13 @@ use crate::store::Key;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Diagnostic, ObjectRef, PathKind, PathMatch, Route, RouteConfig, RoutePolicy, Split, VirtualHost, VirtualHostTls,
-    WeightedCluster,
+    Diagnostic, HostRedirect, ObjectRef, PathKind, PathMatch, Route, RouteConfig, RoutePolicy, Split, VirtualHost,
+    VirtualHostTls, WeightedCluster,
 };
 use std::collections::{BTreeMap, HashMap};
 
 /// The hosts of the route config as the sources fill them.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct HostEntry {
     pub routes: Vec<Route>,
     pub tls: Option<(VirtualHostTls, ObjectRef)>,
@@ -35,6 +35,10 @@ pub(super) struct HostEntry {
 pub(super) struct Builder {
     pub hosts: BTreeMap<String, HostEntry>,
     pub default_backend: Option<(Split, RoutePolicy, ObjectRef)>,
+    /// `server-alias` names and `from-to-www-redirect` hosts, made once
+    /// every rule has its routes: (alias or redirecting host, host, Ingress).
+    pub aliases: Vec<(String, String, ObjectRef)>,
+    pub www_redirects: Vec<(String, String, ObjectRef)>,
 }
 
 /// A source of routes on the shared listeners.
@@ -126,7 +130,8 @@ impl<'a> Translator<'a> {
 
     /// The filled hosts as the route config: each host's fallback as its `/`
     /// route, canary weights folded in, routes in match precedence.
-    fn route_config(&mut self, b: Builder) -> RouteConfig {
+    fn route_config(&mut self, mut b: Builder) -> RouteConfig {
+        self.add_aliases(&mut b);
         let mut virtual_hosts = Vec::new();
         for (host, mut e) in b.hosts {
             if e.routes.is_empty() && e.fallback.is_none() {
@@ -154,6 +159,37 @@ impl<'a> Translator<'a> {
             None => (None, RoutePolicy::default()),
         };
         RouteConfig { name: INGRESS_ROUTES.into(), virtual_hosts, default_backend, default_policy }
+    }
+
+    /// `server-alias` names serve what their host serves, and
+    /// `from-to-www-redirect` hosts redirect (308) to theirs, unless a rule
+    /// names them itself (then, as in ingress-nginx, the rule wins and the
+    /// alias is named in a warning).
+    fn add_aliases(&mut self, b: &mut Builder) {
+        for (alias, host, r) in std::mem::take(&mut b.aliases) {
+            if b.hosts.contains_key(&alias) {
+                self.diags.push(Diagnostic::warning(
+                    r,
+                    format!("metadata.annotations[{}server-alias]", super::annotations::NGINX),
+                    format!("'{alias}' is a host of its own rules; it is not an alias of '{host}'"),
+                ));
+                continue;
+            }
+            if let Some(entry) = b.hosts.get(&host).cloned() {
+                b.hosts.insert(alias, entry);
+            }
+        }
+        for (from, to, r) in std::mem::take(&mut b.www_redirects) {
+            if b.hosts.contains_key(&from) {
+                continue;
+            }
+            let tls = b.hosts.get(&to).and_then(|e| e.tls.clone());
+            let policy =
+                RoutePolicy { host_redirect: Some(HostRedirect { host: to, status: 308 }), ..RoutePolicy::default() };
+            let route =
+                Route { path: PathMatch::prefix("/"), split: Split::default(), canaries: vec![], policy, source: r };
+            b.hosts.insert(from, HostEntry { routes: vec![route], tls, ..HostEntry::default() });
+        }
     }
 
     /// Every route of a host that has a regex path, as ingress-nginx writes

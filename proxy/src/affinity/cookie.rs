@@ -21,13 +21,21 @@ pub fn endpoint_id(addr: &SocketAddr) -> u64 {
 
 /// The `Set-Cookie` value for `value` under a cookie affinity.
 pub fn set_cookie(affinity: &Affinity, value: &str) -> Option<String> {
-    let Affinity::Cookie { name, max_age_seconds, path, same_site, .. } = affinity else { return None };
+    let Affinity::Cookie { name, max_age_seconds, path, same_site, domain, secure, .. } = affinity else {
+        return None;
+    };
     let mut c = format!("{name}={value}; Path={path}; HttpOnly");
     if let Some(age) = max_age_seconds {
         c += &format!("; Max-Age={age}");
     }
     if let Some(s) = same_site {
         c += &format!("; SameSite={s}");
+    }
+    if let Some(d) = domain {
+        c += &format!("; Domain={d}");
+    }
+    if *secure {
+        c += "; Secure";
     }
     Some(c)
 }
@@ -47,7 +55,12 @@ mod tests {
             path: "/app".into(),
             mode: AffinityMode::Persistent,
             same_site: Some("Lax".into()),
+            domain: Some("example.com".into()),
+            secure: true,
         };
-        assert_eq!(set_cookie(&a, "x").unwrap(), "S=x; Path=/app; HttpOnly; Max-Age=60; SameSite=Lax");
+        assert_eq!(
+            set_cookie(&a, "x").unwrap(),
+            "S=x; Path=/app; HttpOnly; Max-Age=60; SameSite=Lax; Domain=example.com; Secure"
+        );
     }
 }

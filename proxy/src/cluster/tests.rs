@@ -125,6 +125,8 @@ fn persistent_cookie_names_the_endpoint() {
         path: "/".into(),
         mode: AffinityMode::Persistent,
         same_site: None,
+        domain: None,
+        secure: false,
     };
     let eps = [("192.0.2.1:80", 1, false), ("192.0.2.2:80", 1, false)];
     let c = ClusterState::new(&cluster(&eps, Balance::RoundRobin, Some(affinity)), None);
@@ -149,6 +151,8 @@ fn balanced_cookie_maps_a_session_key_consistently() {
         path: "/".into(),
         mode: AffinityMode::Balanced,
         same_site: None,
+        domain: None,
+        secure: false,
     };
     let c = ClusterState::new(
         &cluster(&[("192.0.2.1:80", 1, false), ("192.0.2.2:80", 1, false)], Balance::RoundRobin, Some(affinity)),

@@ -93,8 +93,13 @@ impl ListenerRoutes {
                 return Admission::Local(421);
             }
         }
-        // nginx's rewrite phase: `app-root` (server level), the redirect
-        // annotations' `return`, then the HTTPS redirect.
+        // nginx's rewrite phase: `from-to-www-redirect` and `app-root`
+        // (server level), the redirect annotations' `return`, then the
+        // HTTPS redirect.
+        if let Some(to) = &route.policy.host_redirect {
+            let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
+            return redirect(to.status, &format!("{}://{}{uri}", self.scheme.as_str(), to.host));
+        }
         if let Some(root) = route.policy.app_root.as_ref().filter(|_| req.uri.path() == "/") {
             return redirect(302, &format!("{}://{host}{root}", self.scheme.as_str()));
         }
@@ -111,13 +116,18 @@ impl ListenerRoutes {
                 return Admission::Answer(204, cors.preflight(origin));
             }
         }
+        // A snippet's `return CODE;`.
+        if let Some(status) = route.policy.answer_status {
+            return Admission::Local(status);
+        }
         if let Some(limit) = route.policy.max_body_bytes {
             let length = req.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
             if length.and_then(|l| l.parse::<u64>().ok()).is_some_and(|l| l > limit) {
                 return Admission::Local(413);
             }
         }
-        if let (Some(limits), Some(ip)) = (&route.limits, client_ip) {
+        let exempt = |ip: &IpAddr| route.policy.limit_exempt.iter().any(|n| n.contains(ip));
+        if let (Some(limits), Some(ip)) = (&route.limits, client_ip.filter(|ip| !exempt(ip))) {
             match limits.admit(ip, Instant::now()) {
                 Some(lease) => ctx.client_lease = lease,
                 // ingress-nginx's limit-req-status-code and limit-conn-status-code default.

@@ -56,4 +56,6 @@ pub struct RequestCtx {
     pub auth_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// The auth service's `Set-Cookie` values, for the client.
     pub auth_cookies: Vec<http::HeaderValue>,
+    /// `Strict-Transport-Security` for the answer (HTTPS only).
+    pub hsts: Option<http::HeaderValue>,
 }

@@ -30,8 +30,12 @@ pub fn allowed(
     idempotent: bool,
     cluster: &ClusterState,
     tried: &[SocketAddr],
+    started: Option<std::time::Instant>,
 ) -> bool {
-    policy.retry.has(on)
+    // `proxy-next-upstream-timeout`: no attempt starts past it.
+    let in_time = |limit: u64| started.is_none_or(|s| s.elapsed() < std::time::Duration::from_millis(limit));
+    policy.next_upstream_timeout_ms.is_none_or(in_time)
+        && policy.retry.has(on)
         && (idempotent || policy.retry.has(RetryOn::NonIdempotent))
         && (policy.retry.tries == 0 || (tried.len() as u32) < policy.retry.tries)
         && cluster.has_untried(tried)

@@ -45,6 +45,8 @@ pub struct RouteTable {
     certificates: CertificateSet,
     generation: u64,
     problems: Vec<CompileError>,
+    /// `Strict-Transport-Security` for answers over HTTPS.
+    hsts: Option<http::HeaderValue>,
 }
 
 /// An HTTP or HTTPS listener: where it listens, its route config, its TLS
@@ -137,7 +139,8 @@ impl RouteTable {
             );
         }
         let certificates = CertificateSet::compile(snapshot, previous.map(|p| &p.certificates));
-        Self { configs, clusters, l4, http, certificates, generation: snapshot.generation, problems }
+        let hsts = snapshot.hsts.as_deref().and_then(|h| http::HeaderValue::from_str(h).ok());
+        Self { configs, clusters, l4, http, certificates, generation: snapshot.generation, problems, hsts }
     }
 
     /// The routes an L7 listener serves (its `routeConfig`).
@@ -172,6 +175,11 @@ impl RouteTable {
     /// The Snapshot's certificates, parsed.
     pub fn certificates(&self) -> &CertificateSet {
         &self.certificates
+    }
+
+    /// `Strict-Transport-Security` for answers over HTTPS, when sent.
+    pub fn hsts(&self) -> Option<&http::HeaderValue> {
+        self.hsts.as_ref()
     }
 
     /// The parts of the Snapshot that could not be compiled.

@@ -4,7 +4,7 @@
 use crate::balancer::{SmoothWrr, key_hash, rendezvous};
 use crate::client_limits::ClientLimits;
 use crate::cluster::ClusterState;
-use crate::http::{BasicAuthCheck, CorsHeaders, ExternalAuthState};
+use crate::http::{BasicAuthCheck, CorsHeaders, ExternalAuthState, HeaderOps};
 use regex::Regex;
 use sluice_config::{
     CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, RewriteTarget, RoutePolicy, Split, always_never,
@@ -80,6 +80,9 @@ pub struct CompiledRoute {
     pub basic_auth: Option<BasicAuthCheck>,
     /// `auth-url`: the auth service and the cached verdicts.
     pub external_auth: Option<ExternalAuthState>,
+    /// Changes to the upstream request and to the client's answer.
+    pub request_headers: HeaderOps,
+    pub response_headers: HeaderOps,
 }
 
 /// nginx's `rewrite "(?i)PATH" TARGET break;`: the path's regex, not
@@ -178,6 +181,8 @@ impl CompiledRoute {
             cors: policy.cors.as_ref().map(CorsHeaders::compile),
             basic_auth: policy.basic_auth.as_ref().map(BasicAuthCheck::compile),
             external_auth: policy.external_auth.as_ref().map(|a| ExternalAuthState::compile(a, policy, clusters)),
+            request_headers: HeaderOps::compile(&policy.request_headers),
+            response_headers: HeaderOps::compile(&policy.response_headers),
         }
     }
 

@@ -3,20 +3,21 @@
 
 use super::Translator;
 use super::certificates::Referrer;
+use super::nginx_values;
 use catalogue::Support;
 use ipnet::IpNet;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RateLimit, Redirect, RetryOn,
+    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RateLimit, Redirect,
     RewriteTarget, RoutePolicy, UpstreamProtocol, parse_hash_key,
 };
-
-use std::net::IpAddr;
 
 mod basic_auth;
 pub mod catalogue;
 mod cors;
+mod custom_headers;
 mod external_auth;
+mod snippet;
 
 pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -47,6 +48,10 @@ pub(super) struct IngressAnnotations {
     pub canary: Option<CanarySpec>,
     /// An annotation Sluice refuses is set: the Ingress is not served.
     pub refused: bool,
+    /// `server-alias`: more names for the Ingress's hosts.
+    pub aliases: Vec<String>,
+    /// `from-to-www-redirect`.
+    pub www_redirect: bool,
 }
 
 /// How the clusters an Ingress names balance and keep affinity. A cluster
@@ -58,6 +63,9 @@ pub(super) struct ClusterPolicy {
     /// Sets the cluster apart when its endpoints are weighted by another rule
     /// (BCS export groups).
     pub tag: Option<&'static str>,
+    /// ingress-nginx `service-upstream`: the Service's ClusterIP is the one
+    /// endpoint (kube-proxy or Sluice's eBPF balances behind it).
+    pub service_upstream: bool,
 }
 
 impl ClusterPolicy {
@@ -77,6 +85,9 @@ impl ClusterPolicy {
         }
         if let Some(t) = self.tag {
             tags.push(t.to_owned());
+        }
+        if self.service_upstream {
+            tags.push("service-upstream".to_owned());
         }
         if tags.is_empty() { String::new() } else { format!("~{}", tags.join(",")) }
     }
@@ -110,29 +121,26 @@ impl Reader<'_, '_, '_> {
         self.t.diags.push(Diagnostic::error(self.r.clone(), format!("metadata.annotations[{NGINX}{name}]"), message));
     }
 
+    /// Reads `name` with `parse`; a bad value is named with `fallback`
+    /// (what is done instead) and gives `None`.
+    pub(super) fn parsed<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+        fallback: &str,
+    ) -> Option<T> {
+        let v = self.get(name)?.to_owned();
+        parse(&v).map_err(|e| self.bad(name, format!("{e}; {fallback}"))).ok()
+    }
+
     /// Seconds, as ingress-nginx writes them ("10"; "10s" is accepted too).
     fn seconds(&mut self, name: &str) -> Option<u64> {
-        let v = self.get(name)?.to_owned();
-        match v.strip_suffix('s').unwrap_or(&v).parse::<u64>() {
-            Ok(n) if n > 0 && n <= 86_400 => Some(n * 1000),
-            _ => {
-                self.bad(name, format!("'{v}' is not a number of seconds in 1-86400; the default is used"));
-                None
-            }
-        }
+        self.parsed(name, nginx_values::seconds, "the default is used")
     }
 
     /// `"true"` / `"false"` (ingress-nginx's `on` / `off` too).
     pub(super) fn flag(&mut self, name: &str, default: bool) -> bool {
-        let Some(v) = self.get(name).map(str::to_ascii_lowercase) else { return default };
-        match v.as_str() {
-            "true" | "on" => true,
-            "false" | "off" => false,
-            _ => {
-                self.bad(name, format!("'{v}' is not true or false; {default} is used"));
-                default
-            }
-        }
+        self.parsed(name, nginx_values::flag, &format!("{default} is used")).unwrap_or(default)
     }
 
     /// A redirect to an absolute URL, with its code (300-308) from
@@ -157,58 +165,27 @@ impl Reader<'_, '_, '_> {
         Some(Redirect { location, status })
     }
 
-    /// A comma-separated list of networks (`10.0.0.0/8, 192.0.2.7`);
-    /// `Err` when an entry is not one (named in a diagnostic).
+    /// A comma-separated list of networks; `Err` when an entry is not one
+    /// (named in a diagnostic).
     fn networks(&mut self, name: &str) -> Option<Result<Vec<IpNet>, ()>> {
+        self.networks_or(name, "every client is refused (403)")
+    }
+
+    fn networks_or(&mut self, name: &str, fallback: &str) -> Option<Result<Vec<IpNet>, ()>> {
         let v = self.get(name)?.to_owned();
-        let mut nets = Vec::new();
-        for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            match entry.parse::<IpNet>().or_else(|_| entry.parse::<IpAddr>().map(IpNet::from)) {
-                Ok(net) => nets.push(net.trunc()),
-                Err(_) => {
-                    let message = format!("'{entry}' is not an address or CIDR network; every client is refused (403)");
-                    self.bad(name, message);
-                    return Some(Err(()));
-                }
-            }
-        }
-        Some(Ok(nets))
+        Some(nginx_values::networks(&v).map_err(|e| self.bad(name, format!("{e}; {fallback}"))))
     }
 
     fn int(&mut self, name: &str, min: u32, max: u32) -> Option<u32> {
-        let v = self.get(name)?.to_owned();
-        match v.parse::<u32>() {
-            Ok(n) if (min..=max).contains(&n) => Some(n),
-            _ => {
-                self.bad(name, format!("'{v}' is not an integer in {min}-{max}; ignored"));
-                None
-            }
-        }
+        self.parsed(name, |v| nginx_values::int(v, min, max), "ignored")
     }
-}
-
-/// nginx size syntax: `0` (no limit), `1024`, `512k`, `8m`, `1g`.
-fn parse_size(v: &str) -> Option<Option<u64>> {
-    let v = v.to_ascii_lowercase();
-    let (digits, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => (&v[..i], &v[i..]),
-        None => (v.as_str(), ""),
-    };
-    let n: u64 = digits.parse().ok()?;
-    let factor = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        _ => return None,
-    };
-    Some(if n == 0 { None } else { Some(n.checked_mul(factor)?) })
 }
 
 impl Translator<'_> {
     pub(super) fn annotations(&mut self, ing: &Ingress, r: &ObjectRef) -> IngressAnnotations {
+        let mut policy = self.config.defaults.clone();
+        let (ssl_redirect, force_ssl_redirect) = (self.config.ssl_redirect, self.config.force_ssl_redirect);
         let mut a = Reader { t: self, r, ing };
-        let mut policy = RoutePolicy::default();
         if let Some(ms) = a.seconds("proxy-connect-timeout") {
             policy.connect_timeout_ms = ms;
         }
@@ -218,38 +195,44 @@ impl Translator<'_> {
         if let Some(ms) = a.seconds("proxy-send-timeout") {
             policy.send_timeout_ms = ms;
         }
-        if let Some(v) = a.get("proxy-next-upstream").map(str::to_owned) {
-            let words: Vec<&str> = v.split_whitespace().collect();
-            if words == ["off"] {
-                policy.retry.on.clear();
-            } else {
-                match words.iter().map(|w| RetryOn::parse(w).ok_or(*w)).collect::<Result<Vec<_>, _>>() {
-                    Ok(on) if !on.is_empty() => policy.retry.on = on,
-                    Ok(_) => a.bad("proxy-next-upstream", "empty; the default is used".into()),
-                    Err(w) => a.bad(
-                        "proxy-next-upstream",
-                        format!("'{w}' is not one of error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off; the default is used"),
-                    ),
-                }
-            }
+        if let Some(on) = a.parsed("proxy-next-upstream", nginx_values::retry_on, "the default is used") {
+            policy.retry.on = on;
         }
         if let Some(n) = a.int("proxy-next-upstream-tries", 0, 100) {
             policy.retry.tries = n;
         }
-        if let Some(v) = a.get("proxy-body-size").map(str::to_owned) {
-            match parse_size(&v) {
-                Some(limit) => policy.max_body_bytes = limit,
-                None => {
-                    a.bad("proxy-body-size", format!("'{v}' is not a size like 8m, 512k or 0; the default is used"))
-                }
-            }
+        if let Some(limit) = a.parsed("proxy-body-size", nginx_values::size, "the default is used") {
+            policy.max_body_bytes = limit;
         }
         if let Some(rps) = a.int("limit-rps", 1, 1_000_000) {
             // ingress-nginx: burst = rps × limit-burst-multiplier (default 5).
             let multiplier = a.int("limit-burst-multiplier", 1, 1000).unwrap_or(5);
             policy.limit_rps = Some(RateLimit { rps, burst: rps.saturating_mul(multiplier) });
         }
+        if let Some(rpm) = a.int("limit-rpm", 1, 60_000_000) {
+            let multiplier = a.int("limit-burst-multiplier", 1, 1000).unwrap_or(5);
+            policy.limit_rpm = Some(RateLimit { rps: rpm, burst: rpm.saturating_mul(multiplier) });
+        }
         policy.limit_connections = a.int("limit-connections", 1, 1_000_000);
+        // A list that cannot be read exempts nobody: the limits stay.
+        if let Some(Ok(exempt)) = a.networks_or("limit-whitelist", "nobody is exempt from the limits") {
+            policy.limit_exempt = exempt;
+        }
+        if let Some(ms) = a.parsed("proxy-next-upstream-timeout", nginx_values::seconds_or_zero, "no limit") {
+            policy.next_upstream_timeout_ms = ms;
+        }
+        match (a.get("proxy-redirect-from").map(str::to_owned), a.get("proxy-redirect-to").map(str::to_owned)) {
+            (Some(from), Some(to)) if !from.eq_ignore_ascii_case("off") && !from.eq_ignore_ascii_case("default") => {
+                match (sluice_config::HeaderOp::check("Location", &from), sluice_config::HeaderOp::check("Location", &to)) {
+                    (Ok(()), Ok(())) if !from.is_empty() => {
+                        policy.location_rewrite = Some(sluice_config::LocationRewrite { from, to })
+                    }
+                    _ => a.bad("proxy-redirect-from", format!("'{from}' to '{to}' cannot be rewritten (empty, or names an nginx variable); Location is left alone")),
+                }
+            }
+            (Some(_), None) => a.bad("proxy-redirect-to", "missing: proxy-redirect-from needs it; Location is left alone".into()),
+            _ => {}
+        }
         if let Some(v) = a.get("backend-protocol").map(str::to_ascii_uppercase) {
             match v.as_str() {
                 "HTTP" => {}
@@ -276,6 +259,7 @@ impl Translator<'_> {
                 a.bad("app-root", format!("'{root}' is not a path starting with /; ignored"));
             }
         }
+        // An annotation replaces the ConfigMap's list of the same kind.
         let allow = a.networks("allowlist-source-range").or_else(|| a.networks("whitelist-source-range"));
         match (allow, a.networks("denylist-source-range")) {
             // A list that cannot be read fails closed, as ingress-nginx
@@ -284,10 +268,15 @@ impl Translator<'_> {
                 policy.deny_sources = ["0.0.0.0/0", "::/0"].iter().filter_map(|n| n.parse().ok()).collect();
             }
             (allow, deny) => {
-                policy.allow_sources = allow.and_then(Result::ok).unwrap_or_default();
-                policy.deny_sources = deny.and_then(Result::ok).unwrap_or_default();
+                if let Some(Ok(allow)) = allow {
+                    policy.allow_sources = allow;
+                }
+                if let Some(Ok(deny)) = deny {
+                    policy.deny_sources = deny;
+                }
             }
         }
+        policy.deny_sources.extend(a.t.config.block_cidrs.iter().copied());
         let use_regex = a.flag("use-regex", false);
         if let Some(target) = a.get("rewrite-target").map(str::to_owned) {
             match RewriteTarget::parse(&target) {
@@ -319,8 +308,8 @@ impl Translator<'_> {
             policy.opentelemetry = Some(a.flag("enable-opentelemetry", true));
         }
         let mut tls = TlsAnnotations {
-            ssl_redirect: a.flag("ssl-redirect", true),
-            force_ssl_redirect: a.flag("force-ssl-redirect", false),
+            ssl_redirect: a.flag("ssl-redirect", ssl_redirect),
+            force_ssl_redirect: a.flag("force-ssl-redirect", force_ssl_redirect),
             passthrough: a.flag("ssl-passthrough", false),
             ..TlsAnnotations::default()
         };
@@ -330,7 +319,21 @@ impl Translator<'_> {
         let cluster = cluster_policy(&mut a, table_size);
         let canary = if a.get("canary") == Some("true") { Some(canary(&mut a)) } else { None };
 
-        let mut refused = false;
+        let mut aliases = Vec::new();
+        let listed = a.get("server-alias").unwrap_or("").to_owned();
+        for alias in listed.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            match crate::names::check_host(alias) {
+                Ok(()) => aliases.push(alias.to_ascii_lowercase()),
+                Err(e) => a.bad("server-alias", format!("{e}; not an alias")),
+            }
+        }
+        let www_redirect = a.flag("from-to-www-redirect", false);
+        let mut refused = !snippet::snippets(&mut a, &mut policy);
+        match custom_headers::custom_headers(&mut a) {
+            Some(Ok(ops)) => policy.response_headers.extend(ops),
+            Some(Err(())) => refused = true,
+            None => {}
+        }
         for key in ing.metadata.annotations.iter().flat_map(|m| m.keys()) {
             let Some(name) = key.strip_prefix(NGINX) else { continue };
             let field = format!("metadata.annotations[{key}]");
@@ -349,7 +352,7 @@ impl Translator<'_> {
             };
             self.diags.push(diagnostic);
         }
-        IngressAnnotations { policy, use_regex, tls, cluster, canary, refused }
+        IngressAnnotations { policy, use_regex, tls, cluster, canary, refused, aliases, www_redirect }
     }
 }
 
@@ -383,7 +386,7 @@ fn client_verify(a: &mut Reader<'_, '_, '_>, tls: &mut TlsAnnotations) {
 }
 
 fn cluster_policy(a: &mut Reader<'_, '_, '_>, table_size: u32) -> ClusterPolicy {
-    let mut p = ClusterPolicy::default();
+    let mut p = ClusterPolicy { service_upstream: a.flag("service-upstream", false), ..ClusterPolicy::default() };
     if let Some(v) = a.get("load-balance").map(str::to_owned) {
         match v.as_str() {
             "round_robin" => {}
@@ -437,7 +440,17 @@ fn cluster_policy(a: &mut Reader<'_, '_, '_>, table_size: u32) -> ClusterPolicy 
             };
             let path = a.get("session-cookie-path").filter(|p| p.starts_with('/')).unwrap_or("/").to_owned();
             let same_site = a.get("session-cookie-samesite").map(str::to_owned);
-            p.affinity = Some(Affinity::Cookie { name, max_age_seconds: max_age, path, mode, same_site });
+            let domain = a.get("session-cookie-domain").filter(|d| !d.is_empty()).map(str::to_owned);
+            let domain = domain.filter(|d| {
+                let ok = d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+                if !ok {
+                    a.bad("session-cookie-domain", format!("'{d}' is not a domain; the cookie has none"));
+                }
+                ok
+            });
+            let secure = a.flag("session-cookie-secure", false);
+            p.affinity =
+                Some(Affinity::Cookie { name, max_age_seconds: max_age, path, mode, same_site, domain, secure });
         }
         Some(other) => a.bad("affinity", format!("'{other}' is not supported (cookie is); no affinity")),
     }
@@ -471,20 +484,4 @@ fn canary(a: &mut Reader<'_, '_, '_>) -> CanarySpec {
     };
     let cookie = a.get("canary-by-cookie").filter(|c| !c.is_empty()).map(str::to_owned);
     CanarySpec { weight, total, header, cookie }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("8m"), Some(Some(8 << 20)));
-        assert_eq!(parse_size("512K"), Some(Some(512 << 10)));
-        assert_eq!(parse_size("100"), Some(Some(100)));
-        assert_eq!(parse_size("0"), Some(None));
-        assert_eq!(parse_size("1g"), Some(Some(1 << 30)));
-        assert_eq!(parse_size("8mb"), None);
-        assert_eq!(parse_size("m"), None);
-    }
 }

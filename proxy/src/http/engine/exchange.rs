@@ -104,7 +104,7 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
                 return false;
             }
             Attempt::RetryStatus(on) => {
-                if resendable && retry::allowed(policy, on, idempotent, &cluster, &ctx.tried) {
+                if resendable && retry::allowed(policy, on, idempotent, &cluster, &ctx.tried, ctx.started) {
                     METRICS.retries.with_label_values(&[cluster.name.as_str(), on.name()]).inc();
                     continue;
                 }
@@ -124,8 +124,8 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         if condition.is_some() {
             cluster.report(picked.index, false);
         }
-        let again =
-            condition.is_some_and(|on| resendable && retry::allowed(policy, on, idempotent, &cluster, &ctx.tried));
+        let again = condition
+            .is_some_and(|on| resendable && retry::allowed(policy, on, idempotent, &cluster, &ctx.tried, ctx.started));
         if again {
             METRICS.retries.with_label_values(&[cluster.name.as_str(), "error"]).inc();
             continue;
@@ -234,7 +234,7 @@ async fn respond(
         let idempotent = session.req_header().method.is_idempotent();
         if let Some(on) = RetryOn::for_status(status).filter(|on| policy.retry.has(*on))
             && !session.retry_buffer_truncated()
-            && retry::allowed(policy, on, idempotent, cluster, &ctx.tried)
+            && retry::allowed(policy, on, idempotent, cluster, &ctx.tried, ctx.started)
         {
             return Attempt::RetryStatus(on);
         }
@@ -254,13 +254,12 @@ async fn respond(
             }
         }
     }
-    if let (Some(cors), Some(origin)) = (ctx.route.as_ref().and_then(|r| r.cors.as_ref()), ctx.cors_origin.take()) {
-        for (name, value) in cors.headers(origin) {
-            if resp.insert_header(name, value).is_err() {
-                return Attempt::Answered(false);
-            }
-        }
+    if let Some(route) = &ctx.route
+        && let Some(rewrite) = &route.policy.location_rewrite
+    {
+        rewrite_locations(&mut resp, rewrite);
     }
+    finish_answer(ctx, &mut resp);
     if upstream.session.as_http2().is_some() && !session.is_http2() && as_http1_response(&mut resp, session).is_err() {
         return Attempt::Answered(false);
     }
@@ -306,6 +305,35 @@ async fn respond(
     }
     engine.upstreams.release(upstream).await;
     Attempt::Answered(true)
+}
+
+/// What every answer of a route gets, from the upstream or from the edge:
+/// the CORS headers for a let-in origin, the route's header changes, HSTS
+/// over HTTPS.
+pub(super) fn finish_answer(ctx: &mut RequestCtx, resp: &mut ResponseHeader) {
+    let Some(route) = ctx.route.clone() else { return };
+    if let (Some(cors), Some(origin)) = (route.cors.as_ref(), ctx.cors_origin.take()) {
+        for (name, value) in cors.headers(origin) {
+            let _ = resp.insert_header(name, value);
+        }
+    }
+    route.response_headers.apply(Some(resp.status.as_u16()), resp);
+    if let Some(hsts) = ctx.hsts.take() {
+        let _ = resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
+}
+
+/// nginx's `proxy_redirect FROM TO` on `Location` and `Refresh`.
+fn rewrite_locations(resp: &mut ResponseHeader, rewrite: &sluice_config::LocationRewrite) {
+    for name in [http::header::LOCATION, http::header::REFRESH] {
+        let Some(value) = resp.headers.get(&name).and_then(|v| v.to_str().ok()) else { continue };
+        let at = if name == http::header::LOCATION { Some(0) } else { value.find(&rewrite.from) };
+        let Some(at) = at.filter(|at| value[*at..].starts_with(&rewrite.from)) else { continue };
+        let changed = format!("{}{}{}", &value[..at], rewrite.to, &value[at + rewrite.from.len()..]);
+        if let Ok(v) = http::HeaderValue::from_str(&changed) {
+            let _ = resp.insert_header(name, v);
+        }
+    }
 }
 
 /// An HTTP/2 upstream's answer as an HTTP/1 client takes it: chunked when
@@ -428,6 +456,9 @@ fn upstream_request(
     }
     for (name, value) in &ctx.auth_headers {
         req.insert_header(name.clone(), value.clone())?;
+    }
+    if let Some(route) = &ctx.route {
+        route.request_headers.apply(None, &mut req);
     }
     if let Some(prefix) = policy.forwarded_prefix.as_deref().filter(|_| rewritten.is_some()) {
         req.insert_header(&X_FORWARDED_PREFIX, prefix)?;

@@ -12,7 +12,7 @@ mod pool;
 mod request_log;
 mod upstream;
 
-use super::admission::{Admission, ListenerRoutes};
+use super::admission::{Admission, ListenerRoutes, Scheme};
 use super::client_stream::ClientStream;
 use super::context::RequestCtx;
 use super::external_auth::Verdict;
@@ -128,6 +128,9 @@ impl Engine {
         let has_certificate =
             || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty());
         let admission = self.routes.admit(&table, session.req_header(), client_ip, has_certificate, ctx);
+        if self.routes.scheme == Scheme::Https {
+            ctx.hsts = table.hsts().cloned();
+        }
         let traced = ctx.route.as_ref().is_none_or(|r| r.policy.opentelemetry != Some(false));
         if let Some(spans) = self.spans.as_ref().filter(|_| traced) {
             ctx.span = Some(Box::new(spans.begin(session.req_header().method.as_str(), &trace.parent)));
@@ -166,6 +169,7 @@ async fn answer(
     let Ok(mut resp) = ResponseHeader::build(status, Some(headers.len() + 1)) else { return false };
     let written = headers.into_iter().all(|(name, value)| resp.append_header(name, value).is_ok())
         && resp.insert_header(http::header::CONTENT_LENGTH, "0").is_ok();
+    exchange::finish_answer(ctx, &mut resp);
     let drained = session.drain_request_body().await.is_ok();
     written && session.write_response_header(Box::new(resp)).await.is_ok() && drained
 }
