@@ -518,3 +518,55 @@ async fn aliases_www_redirects_service_upstream_and_minute_limits() {
         assert_eq!(get(&exempt, s.http, "limited.example.com", "/").await.status, 200, "limit-whitelist");
     }
 }
+
+/// `default-backend` serves while the route's Service has no endpoint, and
+/// with `custom-http-errors` answers the listed statuses in the upstream's
+/// place, told what happened in ingress-nginx's headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_backend_and_custom_http_errors() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let (_e, manifests) = shop(port);
+    let _errors = echo("errors", &[at(port, "127.0.0.3")], None);
+    let manifests = manifests
+        + &service("errors", &[at(port, "127.0.0.3")])
+        + &service("empty", &[])
+        + &ingress(
+            "pages",
+            "pages.example.com",
+            "/",
+            "shop",
+            &[("custom-http-errors", "404, 503"), ("default-backend", "errors")],
+        )
+        + &ingress("down", "down.example.com", "/", "empty", &[("default-backend", "errors")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let ok = get(&c, s.http, "pages.example.com", "/").await;
+    assert_eq!((ok.status, ok.backend.as_str()), (200, "shop"));
+    let passed = get(&c, s.http, "pages.example.com", "/status/500").await;
+    assert_eq!((passed.status, passed.backend.as_str()), (500, "shop"), "an unlisted status passes");
+    let page = send(
+        &c,
+        s.http,
+        "POST",
+        "pages.example.com",
+        "/status/404?x=1",
+        &[("accept", "application/json")],
+        b"body".to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((page.status, page.backend.as_str()), (404, "errors"), "the default backend answers");
+    let seen = page.json();
+    let h = |name: &str| seen["headers"][name][0].as_str().unwrap_or("<absent>").to_owned();
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(h("x-code"), "404");
+    assert_eq!(h("x-format"), "application/json");
+    assert_eq!(h("x-original-uri"), "/status/404?x=1");
+    assert_eq!(h("x-namespace"), "default");
+    assert_eq!(h("x-ingress-name"), "pages");
+    assert_eq!(h("x-service-name"), "shop");
+    assert_eq!(h("x-service-port"), "80");
+    assert_eq!(h("x-request-id").len(), 32);
+    let down = get(&c, s.http, "down.example.com", "/a").await;
+    assert_eq!((down.status, down.backend.as_str()), (200, "errors"), "no endpoint: the default backend serves");
+}

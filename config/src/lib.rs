@@ -56,8 +56,8 @@ pub use published::Published;
 pub use rewrite::{RewriteTarget, TargetPiece};
 pub use route::{ClientVerify, Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
 pub use route_policy::{
-    AccessRule, BasicAuth, HostRedirect, LocationRewrite, RateLimit, Redirect, RetryOn, RetryPolicy, RoutePolicy,
-    UpstreamProtocol,
+    AccessRule, BasicAuth, ErrorBackend, HostRedirect, LocationRewrite, RateLimit, Redirect, RetryOn, RetryPolicy,
+    RoutePolicy, UpstreamProtocol,
 };
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;

@@ -112,6 +112,24 @@ pub struct RoutePolicy {
     /// A snippet's `return CODE;`: every request is answered so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer_status: Option<u16>,
+    /// ingress-nginx `default-backend` and `custom-http-errors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_backend: Option<ErrorBackend>,
+}
+
+/// A default backend for a route: it serves the route's requests while the
+/// route's own clusters have no endpoint (`when_unavailable`, the
+/// `default-backend` annotation), and answers in place of the upstream
+/// when the upstream answers one of `codes` (`custom-http-errors`, with
+/// ingress-nginx's `X-Code` headers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBackend {
+    pub cluster: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<u16>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub when_unavailable: bool,
 }
 
 /// nginx's `allow` / `deny`; `net: None` is `all`.
@@ -210,6 +228,7 @@ impl Default for RoutePolicy {
             location_rewrite: None,
             access_rules: Vec::new(),
             answer_status: None,
+            error_backend: None,
         }
     }
 }

@@ -129,6 +129,11 @@ impl Snapshot {
             {
                 bad(format!("{at}.policy.externalAuth"), "names a cluster that does not exist");
             }
+            if let Some(backend) = &r.policy.error_backend
+                && self.cluster(&backend.cluster).is_none()
+            {
+                bad(format!("{at}.policy.errorBackend"), "names a cluster that does not exist");
+            }
             for (c, canary) in r.canaries.iter().enumerate() {
                 self.check_split(&canary.split, &format!("{at}.canaries[{c}].split"), bad);
             }

@@ -267,6 +267,11 @@ impl ClusterState {
         }
     }
 
+    /// The Service (or the object the cluster stands for) and its port.
+    pub fn service(&self) -> (&sluice_config::ObjectRef, u16) {
+        (&self.config.service, self.config.port)
+    }
+
     pub fn has_untried(&self, tried: &[SocketAddr]) -> bool {
         self.pool().0.iter().any(|m| !tried.contains(&self.members[*m].address))
     }

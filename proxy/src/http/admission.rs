@@ -11,6 +11,7 @@ use super::hash_key::{ip_hash, key_hash};
 use super::path::routing_path;
 use super::request_limits;
 use crate::affinity::request_cookie;
+use crate::cluster::ClusterState;
 use crate::route_table::{RouteTable, SplitKey};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
@@ -158,10 +159,21 @@ impl ListenerRoutes {
         if let Some(parts) = cluster.as_ref().and_then(|c| c.hash_key()) {
             ctx.key_hash = Some(key_hash(parts, req, host, client_ip));
         }
-        let Some(cluster) = cluster else { return Admission::Local(503) };
-        let ready = cluster.has_untried(&[]) && !cluster.at_capacity();
+        let ready = |c: &ClusterState| c.has_untried(&[]) && !c.at_capacity();
+        // `default-backend` serves while the route's clusters cannot.
+        let fallback =
+            || route.policy.error_backend.as_ref().filter(|b| b.when_unavailable).and(route.error_backend.clone());
+        let cluster = match cluster {
+            Some(c) if !ready(&c) => fallback().filter(|f| ready(f)).unwrap_or(c),
+            Some(c) => c,
+            None => match fallback() {
+                Some(f) => f,
+                None => return Admission::Local(503),
+            },
+        };
+        let admitted = ready(&cluster);
         ctx.cluster = Some(cluster);
-        if ready { Admission::Proxy } else { Admission::Local(503) }
+        if admitted { Admission::Proxy } else { Admission::Local(503) }
     }
 }
 

@@ -58,4 +58,16 @@ pub struct RequestCtx {
     pub auth_cookies: Vec<http::HeaderValue>,
     /// `Strict-Transport-Security` for the answer (HTTPS only).
     pub hsts: Option<http::HeaderValue>,
+    /// The upstream answered a `custom-http-errors` status: the default
+    /// backend is asked for the page.
+    pub error_page: Option<ErrorPage>,
+}
+
+/// What the default backend is told of an intercepted answer.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    pub code: u16,
+    /// The Service and port that answered it.
+    pub service: String,
+    pub port: u16,
 }

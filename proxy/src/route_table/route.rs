@@ -83,6 +83,8 @@ pub struct CompiledRoute {
     /// Changes to the upstream request and to the client's answer.
     pub request_headers: HeaderOps,
     pub response_headers: HeaderOps,
+    /// `default-backend`: its cluster.
+    pub error_backend: Option<Arc<ClusterState>>,
 }
 
 /// nginx's `rewrite "(?i)PATH" TARGET break;`: the path's regex, not
@@ -183,6 +185,7 @@ impl CompiledRoute {
             external_auth: policy.external_auth.as_ref().map(|a| ExternalAuthState::compile(a, policy, clusters)),
             request_headers: HeaderOps::compile(&policy.request_headers),
             response_headers: HeaderOps::compile(&policy.response_headers),
+            error_backend: policy.error_backend.as_ref().and_then(|b| clusters.get(&b.cluster)).cloned(),
         }
     }
 

@@ -82,8 +82,11 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ("cors-expose-headers", Full),
     ("cors-max-age", Full),
     ("custom-headers", Full),
-    ("custom-http-errors", NotYet("")),
-    ("default-backend", NotYet("")),
+    (
+        "custom-http-errors",
+        Partly("answered by the default-backend annotation's Service; without it the upstream's answers pass"),
+    ),
+    ("default-backend", Full),
     ("denylist-source-range", Full),
     ("enable-access-log", Full),
     ("enable-cors", Full),

@@ -16,6 +16,7 @@ mod basic_auth;
 pub mod catalogue;
 mod cors;
 mod custom_headers;
+mod error_backend;
 mod external_auth;
 mod snippet;
 
@@ -304,6 +305,7 @@ impl Translator<'_> {
         }
         policy.basic_auth = basic_auth::basic_auth(&mut a);
         policy.external_auth = external_auth::external_auth(&mut a);
+        policy.error_backend = error_backend::error_backend(&mut a);
         if a.get("enable-opentelemetry").is_some() {
             policy.opentelemetry = Some(a.flag("enable-opentelemetry", true));
         }

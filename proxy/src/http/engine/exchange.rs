@@ -2,11 +2,11 @@
 //! answers or the retry policy says stop, then the answer streamed back.
 
 use super::upstream::Upstream;
-use super::{Engine, local};
+use super::{Engine, error_page, local};
 use crate::access_log::UpstreamTry;
 use crate::cluster::PickInput;
 use crate::http::admission::{host_without_port, request_cookies, request_host};
-use crate::http::context::RequestCtx;
+use crate::http::context::{ErrorPage, RequestCtx};
 use crate::http::forwarded::{self, Downstream};
 use crate::http::hop_by_hop;
 use crate::http::path::routing_path;
@@ -37,12 +37,15 @@ enum Attempt {
     TooLarge,
     /// The client closed its connection or, over HTTP/2, its stream.
     ClientGone,
+    /// The upstream answered a status `custom-http-errors` names: the
+    /// route's default backend answers instead.
+    Intercepted(u16),
 }
 
 /// Proxies the admitted request; `true` when the client connection can be
 /// kept.
 pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mut RequestCtx) -> bool {
-    let (Some(route), Some(cluster)) = (ctx.route.clone(), ctx.cluster.clone()) else {
+    let (Some(route), Some(mut cluster)) = (ctx.route.clone(), ctx.cluster.clone()) else {
         return local(session, ctx, 503).await;
     };
     let policy = &route.policy;
@@ -98,6 +101,15 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         }
         let failed = match outcome {
             Attempt::Answered(reusable) => return reusable,
+            Attempt::Intercepted(code) => {
+                let Some(backend) = route.error_backend.clone() else { return local(session, ctx, code).await };
+                let (service, port) = cluster.service();
+                ctx.error_page = Some(ErrorPage { code, service: service.name.clone(), port });
+                cluster = backend;
+                ctx.cluster = Some(cluster.clone());
+                ctx.tried.clear();
+                continue;
+            }
             Attempt::TooLarge => return local(session, ctx, 413).await,
             Attempt::ClientGone => {
                 ctx.local_status = Some(499);
@@ -229,6 +241,12 @@ async fn respond(
     if let (Some(cluster), Some(started)) = (&ctx.cluster, ctx.attempt_started) {
         METRICS.upstream_latency.with_label_values(&[cluster.name.as_str()]).observe(started.elapsed().as_secs_f64());
     }
+    if ctx.error_page.is_none()
+        && route_codes(ctx).contains(&status)
+        && ctx.route.as_ref().is_some_and(|r| r.error_backend.is_some())
+    {
+        return Attempt::Intercepted(status);
+    }
     if let (Some(cluster), Some(i)) = (&ctx.cluster, ctx.current) {
         cluster.report(i, !matches!(status, 502..=504));
         let idempotent = session.req_header().method.is_idempotent();
@@ -305,6 +323,11 @@ async fn respond(
     }
     engine.upstreams.release(upstream).await;
     Attempt::Answered(true)
+}
+
+/// The statuses `custom-http-errors` hands to the default backend.
+fn route_codes(ctx: &RequestCtx) -> &[u16] {
+    ctx.route.as_ref().and_then(|r| r.policy.error_backend.as_ref()).map_or(&[], |b| b.codes.as_slice())
 }
 
 /// What every answer of a route gets, from the upstream or from the edge:
@@ -407,6 +430,9 @@ fn upstream_request(
     let upgrade_allowed = !h2_upstream && session.req_header().version == http::Version::HTTP_11;
     let downstream = session.req_header();
     let mut req = downstream.clone();
+    if let Some(page) = &ctx.error_page {
+        return error_page::request(req, page, ctx);
+    }
     hop_by_hop::strip(&mut req, upgrade_allowed, has_body && !h2_upstream)?;
     if req.headers.contains_key(http::header::EXPECT) {
         req.remove_header(&http::header::EXPECT);

@@ -7,6 +7,7 @@
 
 mod auth_request;
 mod connection;
+mod error_page;
 mod exchange;
 mod pool;
 mod request_log;
