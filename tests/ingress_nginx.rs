@@ -570,3 +570,115 @@ async fn default_backend_and_custom_http_errors() {
     let down = get(&c, s.http, "down.example.com", "/a").await;
     assert_eq!((down.status, down.backend.as_str()), (200, "errors"), "no endpoint: the default backend serves");
 }
+
+/// A mirror in the test: records each copy (method, target, Host, body)
+/// and answers 500, which the client must never see.
+async fn mirror_sink(at: SocketAddr) -> std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, Vec<u8>)>>> {
+    use http_body_util::BodyExt;
+    use hyper::service::service_fn;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind(at).await.unwrap();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let record = record.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let record = record.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                        let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("").to_owned();
+                        record.lock().unwrap().push((parts.method.to_string(), parts.uri.to_string(), host, body));
+                        Ok::<_, std::convert::Infallible>(
+                            http::Response::builder()
+                                .status(500)
+                                .body(http_body_util::Full::new(bytes::Bytes::from_static(b"mirror")))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    seen
+}
+
+/// `mirror-target`: a copy of each request, its body with it, to another
+/// service; the client gets the real upstream's answer only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_sends_copies_the_client_never_sees() {
+    let port = free_port(&["127.0.0.2", "127.0.0.6"]);
+    let (_e, manifests) = shop(port);
+    let sink_at = at(port, "127.0.0.6");
+    let seen = mirror_sink(sink_at).await;
+    let target = format!("http://{sink_at}/copy$request_uri");
+    let manifests = manifests
+        + &ingress(
+            "mirrored",
+            "m.example.com",
+            "/",
+            "shop",
+            &[("mirror-target", &target), ("mirror-host", "shadow.example.com")],
+        )
+        + &ingress(
+            "headless",
+            "nobody.example.com",
+            "/",
+            "shop",
+            &[("mirror-target", &target), ("mirror-request-body", "off")],
+        );
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let r = send(&c, s.http, "POST", "m.example.com", "/orders?id=3", &[], b"{\"qty\":2}".to_vec()).await.unwrap();
+    assert_eq!((r.status, r.backend.as_str()), (200, "shop"), "the mirror's 500 never reaches the client");
+    let r = send(&c, s.http, "PUT", "nobody.example.com", "/x", &[], b"secret".to_vec()).await.unwrap();
+    assert_eq!(r.status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while seen.lock().unwrap().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the copies never arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let copies = seen.lock().unwrap().clone();
+    let orders = copies.iter().find(|c| c.1.starts_with("/copy/orders")).expect("the POST's copy");
+    assert_eq!(
+        (orders.0.as_str(), orders.1.as_str(), orders.2.as_str()),
+        ("POST", "/copy/orders?id=3", "shadow.example.com")
+    );
+    assert_eq!(orders.3, b"{\"qty\":2}");
+    let bare = copies.iter().find(|c| c.1 == "/copy/x").expect("the PUT's copy");
+    assert!(bare.3.is_empty(), "mirror-request-body off sends no body");
+    assert_eq!(bare.2, sink_at.to_string(), "the target's authority is the copy's Host by default");
+}
+
+/// `use-forwarded-headers` behind a trusted proxy: the client is the
+/// address the proxy's X-Forwarded-For names, for the source ranges and
+/// the upstream alike; an untrusted peer's header is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_headers_from_a_trusted_proxy_name_the_client() {
+    let port = free_port(&["127.0.0.2"]);
+    let (_e, manifests) = shop(port);
+    let manifests = manifests
+        + &configmap("nginx", &[("use-forwarded-headers", "true"), ("proxy-real-ip-cidr", "127.0.0.1/32")])
+        + &ingress("ranged", "ranged.example.com", "/", "shop", &[("whitelist-source-range", "198.51.100.0/24")]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &["--configmap", "default/nginx"]);
+    let trusted = client();
+    let untrusted = client_from(Some("127.0.0.5".parse().unwrap()));
+    let via = |c: HttpClient, forwarded_for: &'static str| {
+        let to = s.http;
+        async move {
+            let headers = [("x-forwarded-for", forwarded_for), ("x-forwarded-proto", "https")];
+            send(&c, to, "GET", "ranged.example.com", "/", &headers, vec![]).await.unwrap()
+        }
+    };
+    let r = via(trusted.clone(), "203.0.113.50, 198.51.100.7").await;
+    assert_eq!(r.status, 200, "the client is 198.51.100.7");
+    let upstream = &r.json()["headers"];
+    assert_eq!(upstream["x-real-ip"][0], "198.51.100.7");
+    assert_eq!(upstream["x-forwarded-proto"][0], "https", "the trusted proxy's X-Forwarded-Proto is kept");
+    assert_eq!(via(trusted, "198.51.100.7, 203.0.113.50").await.status, 403, "the rightmost untrusted address decides");
+    assert_eq!(via(untrusted, "198.51.100.7").await.status, 403, "an untrusted peer's header is not believed");
+}

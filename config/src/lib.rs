@@ -25,6 +25,7 @@ mod object_ref;
 mod options;
 mod path_match;
 mod published;
+mod real_ip;
 mod rewrite;
 mod route;
 mod route_policy;
@@ -53,11 +54,12 @@ pub use object_ref::ObjectRef;
 pub use options::{NodePortRange, Options};
 pub use path_match::{PathKind, PathMatch};
 pub use published::Published;
+pub use real_ip::RealIp;
 pub use rewrite::{RewriteTarget, TargetPiece};
 pub use route::{ClientVerify, Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
 pub use route_policy::{
-    AccessRule, BasicAuth, ErrorBackend, HostRedirect, LocationRewrite, RateLimit, Redirect, RetryOn, RetryPolicy,
-    RoutePolicy, UpstreamProtocol,
+    AccessRule, BasicAuth, ErrorBackend, HostRedirect, LocationRewrite, Mirror, RateLimit, Redirect, RetryOn,
+    RetryPolicy, RoutePolicy, UpstreamProtocol,
 };
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;

@@ -115,6 +115,30 @@ pub struct RoutePolicy {
     /// ingress-nginx `default-backend` and `custom-http-errors`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_backend: Option<ErrorBackend>,
+    /// The name a TLS upstream is asked for (SNI) and checked against
+    /// (ingress-nginx `proxy-ssl-name`); `None`: the request's host. Empty:
+    /// no SNI (`proxy-ssl-server-name: "off"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_sni: Option<String>,
+    /// ingress-nginx `mirror-target`: a copy of each request goes there too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<Mirror>,
+}
+
+/// Fire-and-forget copies of a route's requests; the mirror's answer and
+/// failure never touch the client's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mirror {
+    /// The mirror's cluster (a Service by its cluster name, or an address).
+    pub cluster: String,
+    /// The copy's path and query, with `$request_uri`, `$uri`, `$args`,
+    /// `$host`, `$scheme` expanded.
+    pub target: String,
+    /// Its `Host` (`mirror-host`, else the target's authority).
+    pub host: String,
+    /// `mirror-request-body` (on by default).
+    pub request_body: bool,
 }
 
 /// A default backend for a route: it serves the route's requests while the
@@ -229,6 +253,8 @@ impl Default for RoutePolicy {
             access_rules: Vec::new(),
             answer_status: None,
             error_backend: None,
+            upstream_sni: None,
+            mirror: None,
         }
     }
 }

@@ -1,4 +1,4 @@
-use crate::{Certificate, CertificateAuthority, Cluster, Listener, LogFormat, RouteConfig, ServiceVip};
+use crate::{Certificate, CertificateAuthority, Cluster, Listener, LogFormat, RealIp, RouteConfig, ServiceVip};
 use serde::{Deserialize, Serialize};
 
 /// Everything the data plane must do, at one moment. Immutable once built;
@@ -27,6 +27,10 @@ pub struct Snapshot {
     /// routes (the controller ConfigMap's `hsts*`); `None`: not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hsts: Option<String>,
+    /// Where client addresses come from behind another proxy; `None`: the
+    /// connection's peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_ip: Option<RealIp>,
 }
 
 impl Snapshot {
@@ -56,5 +60,6 @@ impl Snapshot {
             && self.certificate_authorities == other.certificate_authorities
             && self.access_log_format == other.access_log_format
             && self.hsts == other.hsts
+            && self.real_ip == other.real_ip
     }
 }

@@ -134,6 +134,11 @@ impl Snapshot {
             {
                 bad(format!("{at}.policy.errorBackend"), "names a cluster that does not exist");
             }
+            if let Some(mirror) = &r.policy.mirror
+                && self.cluster(&mirror.cluster).is_none()
+            {
+                bad(format!("{at}.policy.mirror"), "names a cluster that does not exist");
+            }
             for (c, canary) in r.canaries.iter().enumerate() {
                 self.check_split(&canary.split, &format!("{at}.canaries[{c}].split"), bad);
             }
@@ -210,6 +215,7 @@ mod tests {
             certificate_authorities: vec![],
             access_log_format: None,
             hsts: None,
+            real_ip: None,
         }
     }
 

@@ -7,7 +7,7 @@ use super::diagnostics::Diagnostics;
 use super::nginx_values;
 use crate::store::Store;
 use ipnet::IpNet;
-use sluice_config::{Diagnostic, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RoutePolicy};
+use sluice_config::{Diagnostic, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RealIp, RoutePolicy};
 use std::collections::BTreeMap;
 
 /// Keys read here; any other is reported as not honoured.
@@ -37,6 +37,12 @@ const HONOURED: &[&str] = &[
     "hide-headers",
     "add-headers",
     "proxy-set-headers",
+    "use-forwarded-headers",
+    "enable-real-ip",
+    "forwarded-for-header",
+    "real-ip-header",
+    "proxy-real-ip-cidr",
+    "compute-full-forwarded-for",
 ];
 
 /// What the controller ConfigMap sets.
@@ -44,6 +50,9 @@ pub(super) struct ControllerConfig {
     pub log_format: Option<LogFormat>,
     /// `Strict-Transport-Security` over HTTPS (on by default, as in ingress-nginx).
     pub hsts: Option<String>,
+    /// `use-forwarded-headers` / `enable-real-ip`: client addresses from a
+    /// trusted peer's header.
+    pub real_ip: Option<RealIp>,
     /// What each Ingress's annotations start from.
     pub defaults: RoutePolicy,
     /// `ssl-redirect` (default true) and `force-ssl-redirect`: the defaults
@@ -65,6 +74,7 @@ impl ControllerConfig {
         ControllerConfig {
             log_format: None,
             hsts: Some(hsts_value(31_536_000, true, false)),
+            real_ip: None,
             defaults: RoutePolicy::default(),
             ssl_redirect: true,
             force_ssl_redirect: false,
@@ -146,6 +156,7 @@ impl ControllerConfig {
         let subdomains = d.parsed("hsts-include-subdomains", nginx_values::flag).unwrap_or(true);
         let preload = d.parsed("hsts-preload", nginx_values::flag).unwrap_or(false);
         c.hsts = hsts.then(|| hsts_value(max_age.unwrap_or(31_536_000), subdomains, preload));
+        c.real_ip = d.real_ip();
         c.ssl_redirect = d.parsed("ssl-redirect", nginx_values::flag).unwrap_or(true);
         c.force_ssl_redirect = d.parsed("force-ssl-redirect", nginx_values::flag).unwrap_or(false);
         let snippets = d.parsed("allow-snippet-annotations", nginx_values::flag).unwrap_or(false);
@@ -236,6 +247,34 @@ impl Data<'_> {
             }
         }
         Some(out)
+    }
+
+    /// `use-forwarded-headers` (the client from `forwarded-for-header`, and
+    /// the peer's `X-Forwarded-*` passed on) or `enable-real-ip` (from
+    /// `real-ip-header`), believed from `proxy-real-ip-cidr` peers (every
+    /// peer by default, as in ingress-nginx). `compute-full-forwarded-for`
+    /// is what Sluice always does: the peer appended to the list.
+    fn real_ip(&mut self) -> Option<RealIp> {
+        let forwarded = self.parsed("use-forwarded-headers", nginx_values::flag).unwrap_or(false);
+        let real_ip = self.parsed("enable-real-ip", nginx_values::flag).unwrap_or(false);
+        self.parsed("compute-full-forwarded-for", nginx_values::flag);
+        let header_key = if forwarded { "forwarded-for-header" } else { "real-ip-header" };
+        let header = self.get(header_key).unwrap_or("X-Forwarded-For").to_ascii_lowercase();
+        if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            self.bad(header_key, format!("'{header}' is not a header name; X-Forwarded-For is used"));
+        }
+        let trusted = match self.get("proxy-real-ip-cidr").map(nginx_values::networks) {
+            None => vec!["0.0.0.0/0".parse().ok()?, "::/0".parse().ok()?],
+            Some(Ok(nets)) => nets,
+            Some(Err(e)) => {
+                // Believing nobody is the safe reading of a list that cannot be read.
+                self.bad("proxy-real-ip-cidr", format!("{e}; no peer's header is believed"));
+                Vec::new()
+            }
+        };
+        let header =
+            if http::HeaderName::from_bytes(header.as_bytes()).is_ok() { header } else { "x-forwarded-for".into() };
+        (forwarded || real_ip).then_some(RealIp { header, trusted, pass_forwarded: forwarded })
     }
 
     /// The access-log line; `None` keeps ingress-nginx's default. A line

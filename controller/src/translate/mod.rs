@@ -131,6 +131,7 @@ impl<'a> Translator<'a> {
             certificate_authorities,
             access_log_format,
             hsts: self.config.hsts.clone(),
+            real_ip: self.config.real_ip.clone(),
         };
         for problem in snapshot.validate() {
             self.diags.push(Diagnostic::error(

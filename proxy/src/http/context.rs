@@ -61,6 +61,9 @@ pub struct RequestCtx {
     /// The upstream answered a `custom-http-errors` status: the default
     /// backend is asked for the page.
     pub error_page: Option<ErrorPage>,
+    /// `use-forwarded-headers` from a trusted peer: its `X-Forwarded-Proto`,
+    /// `-Host` and `-Port` go upstream as they came.
+    pub pass_forwarded: bool,
 }
 
 /// What the default backend is told of an intercepted answer.

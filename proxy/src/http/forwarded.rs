@@ -29,6 +29,9 @@ pub struct Downstream<'a> {
     pub scheme: &'static str,
     pub original_uri: &'a str,
     pub request_id: Option<&'a HeaderValue>,
+    /// The peer's own `X-Forwarded-Host`, `-Port` and `-Proto` are kept
+    /// (ingress-nginx `use-forwarded-headers` behind a trusted proxy).
+    pub pass_forwarded: bool,
 }
 
 /// `X-Real-IP`, `X-Forwarded-For` (the client appended to any incoming
@@ -66,10 +69,17 @@ pub fn apply(req: &mut RequestHeader, d: &Downstream<'_>) -> Result<()> {
     if let Some(list) = incoming {
         req.insert_static_header(&X_ORIGINAL_FORWARDED_FOR, list);
     }
-    req.insert_static_header(&X_FORWARDED_HOST, HeaderValue::from_str(d.host).or_err(InvalidHTTPHeader, "host")?);
-    req.insert_static_header(&X_FORWARDED_PORT, d.port.clone());
+    let keep = |req: &RequestHeader, name: &HeaderName| d.pass_forwarded && req.headers.contains_key(name);
+    if !keep(req, &X_FORWARDED_HOST) {
+        req.insert_static_header(&X_FORWARDED_HOST, HeaderValue::from_str(d.host).or_err(InvalidHTTPHeader, "host")?);
+    }
+    if !keep(req, &X_FORWARDED_PORT) {
+        req.insert_static_header(&X_FORWARDED_PORT, d.port.clone());
+    }
     let scheme = HeaderValue::from_static(d.scheme);
-    req.insert_static_header(&X_FORWARDED_PROTO, scheme.clone());
+    if !keep(req, &X_FORWARDED_PROTO) {
+        req.insert_static_header(&X_FORWARDED_PROTO, scheme.clone());
+    }
     req.insert_static_header(&X_SCHEME, scheme);
     req.insert_static_header(&X_ORIGINAL_URI, HeaderValue::from_str(d.original_uri).or_err(InvalidHTTPHeader, "uri")?);
     if let Some(id) = d.request_id {

@@ -13,6 +13,7 @@ mod hash_key;
 mod header_ops;
 mod hop_by_hop;
 mod listeners;
+mod mirror;
 mod path;
 mod peer;
 mod request_id;

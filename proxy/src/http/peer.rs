@@ -23,7 +23,7 @@ pub(super) fn upstream_h2(policy: &RoutePolicy) -> bool {
 /// without its port) is the SNI when the upstream is TLS.
 pub(super) fn upstream_peer(address: SocketAddr, policy: &RoutePolicy, host: &str) -> HttpPeer {
     let tls = upstream_tls(policy);
-    let sni = if tls { host.to_owned() } else { String::new() };
+    let sni = if tls { policy.upstream_sni.as_deref().unwrap_or(host).to_owned() } else { String::new() };
     let mut peer = HttpPeer::new(address, tls, sni);
     peer.options.verify_cert = policy.upstream_verify;
     peer.options.verify_hostname = policy.upstream_verify;

@@ -47,6 +47,8 @@ pub struct RouteTable {
     problems: Vec<CompileError>,
     /// `Strict-Transport-Security` for answers over HTTPS.
     hsts: Option<http::HeaderValue>,
+    /// Where client addresses come from behind another proxy.
+    real_ip: Option<sluice_config::RealIp>,
 }
 
 /// An HTTP or HTTPS listener: where it listens, its route config, its TLS
@@ -140,7 +142,8 @@ impl RouteTable {
         }
         let certificates = CertificateSet::compile(snapshot, previous.map(|p| &p.certificates));
         let hsts = snapshot.hsts.as_deref().and_then(|h| http::HeaderValue::from_str(h).ok());
-        Self { configs, clusters, l4, http, certificates, generation: snapshot.generation, problems, hsts }
+        let real_ip = snapshot.real_ip.clone();
+        Self { configs, clusters, l4, http, certificates, generation: snapshot.generation, problems, hsts, real_ip }
     }
 
     /// The routes an L7 listener serves (its `routeConfig`).
@@ -180,6 +183,11 @@ impl RouteTable {
     /// `Strict-Transport-Security` for answers over HTTPS, when sent.
     pub fn hsts(&self) -> Option<&http::HeaderValue> {
         self.hsts.as_ref()
+    }
+
+    /// Where client addresses come from behind another proxy (`None`: the peer).
+    pub fn real_ip(&self) -> Option<&sluice_config::RealIp> {
+        self.real_ip.as_ref()
     }
 
     /// The parts of the Snapshot that could not be compiled.

@@ -85,6 +85,8 @@ pub struct CompiledRoute {
     pub response_headers: HeaderOps,
     /// `default-backend`: its cluster.
     pub error_backend: Option<Arc<ClusterState>>,
+    /// `mirror-target`: its cluster.
+    pub mirror: Option<Arc<ClusterState>>,
 }
 
 /// nginx's `rewrite "(?i)PATH" TARGET break;`: the path's regex, not
@@ -186,6 +188,7 @@ impl CompiledRoute {
             request_headers: HeaderOps::compile(&policy.request_headers),
             response_headers: HeaderOps::compile(&policy.response_headers),
             error_backend: policy.error_backend.as_ref().and_then(|b| clusters.get(&b.cluster)).cloned(),
+            mirror: policy.mirror.as_ref().and_then(|m| clusters.get(&m.cluster)).cloned(),
         }
     }
 

@@ -15,7 +15,7 @@ pub(super) fn external_auth(a: &mut Reader<'_, '_, '_>) -> Option<ExternalAuth> 
     };
     let tls = uri.scheme_str() == Some("https");
     let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let cluster = match auth_cluster(a, authority.host(), port) {
+    let cluster = match url_cluster(a, authority.host(), port) {
         Ok(cluster) => cluster,
         Err(why) => {
             a.bad("auth-url", format!("{why}; every request is refused (500)"));
@@ -98,12 +98,13 @@ fn cache(a: &mut Reader<'_, '_, '_>) -> Option<AuthCache> {
     }
 }
 
-/// The cluster for the auth service at `host:port`: a Service by its
-/// cluster DNS name (`name.namespace.svc[.cluster.local]`), or an address.
-fn auth_cluster(a: &mut Reader<'_, '_, '_>, host: &str, port: u16) -> Result<String, String> {
+/// The cluster for a service a URL names at `host:port` (the auth
+/// service, a mirror): a Service by its cluster DNS name
+/// (`name.namespace.svc[.cluster.local]`), or an address.
+pub(super) fn url_cluster(a: &mut Reader<'_, '_, '_>, host: &str, port: u16) -> Result<String, String> {
     if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
         let address = SocketAddr::new(ip, port);
-        let name = format!("auth/{address}");
+        let name = format!("address/{address}");
         let endpoint = Endpoint { address, weight: 1, terminating: false, node: None, pod: None };
         a.t.clusters.insert(Cluster {
             name: name.clone(),

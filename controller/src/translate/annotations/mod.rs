@@ -18,6 +18,7 @@ mod cors;
 mod custom_headers;
 mod error_backend;
 mod external_auth;
+mod mirror;
 mod snippet;
 
 pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
@@ -248,6 +249,40 @@ impl Translator<'_> {
             }
         }
         policy.upstream_verify = a.flag("proxy-ssl-verify", false);
+        let sni_name = a.get("proxy-ssl-name").filter(|n| !n.is_empty()).map(str::to_owned);
+        let sni_name = sni_name.filter(|n| {
+            let ok = crate::names::check_host(n).is_ok() && !n.starts_with("*.");
+            if !ok {
+                a.bad("proxy-ssl-name", format!("'{n}' is not a host name; the request's host is used"));
+            }
+            ok
+        });
+        let send_sni = a.get("proxy-ssl-server-name").is_none() || a.flag("proxy-ssl-server-name", true);
+        policy.upstream_sni = if send_sni { sni_name } else { Some(String::new()) };
+        for (key, must) in
+            [("proxy-buffering", None), ("proxy-request-buffering", Some("on")), ("proxy-http-version", None)]
+        {
+            let Some(v) = a.get(key).map(str::to_owned) else { continue };
+            let known = match key {
+                "proxy-http-version" => v == "1.1" || v == "1.0",
+                _ => v == "on" || v == "off",
+            };
+            if !known {
+                a.bad(key, format!("'{v}' is not a value ingress-nginx takes; ignored"));
+            } else if must.is_some_and(|m| m != v) || v == "1.0" {
+                a.t.diags.push(Diagnostic::warning(
+                    r.clone(),
+                    format!("metadata.annotations[{NGINX}{key}]"),
+                    format!("'{v}' is not served: see `sluice annotations`"),
+                ));
+            }
+        }
+        for key in
+            ["proxy-buffer-size", "proxy-busy-buffers-size", "proxy-max-temp-file-size", "client-body-buffer-size"]
+        {
+            a.parsed(key, nginx_values::size, "ignored");
+        }
+        a.parsed("proxy-buffers-number", |v| nginx_values::int(v, 1, 1024), "ignored");
         policy.access_log = a.flag("enable-access-log", true);
         // ingress-nginx reads temporal-redirect first: it wins over permanent.
         policy.redirect = a
@@ -306,6 +341,7 @@ impl Translator<'_> {
         policy.basic_auth = basic_auth::basic_auth(&mut a);
         policy.external_auth = external_auth::external_auth(&mut a);
         policy.error_backend = error_backend::error_backend(&mut a);
+        policy.mirror = mirror::mirror(&mut a);
         if a.get("enable-opentelemetry").is_some() {
             policy.opentelemetry = Some(a.flag("enable-opentelemetry", true));
         }

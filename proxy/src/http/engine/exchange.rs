@@ -63,7 +63,8 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
     // again: to another endpoint under the retry policy, or, for an
     // idempotent request, on a fresh connection when a pooled one was stale.
     let retries = policy.retry.tries != 1 && !policy.retry.on.is_empty();
-    if retries || (idempotent && !session.is_body_empty()) {
+    let mirrored = policy.mirror.as_ref().is_some_and(|m| m.request_body);
+    if retries || mirrored || (idempotent && !session.is_body_empty()) {
         session.enable_retry_buffering();
     }
     let cookies = if cluster.reads_cookies() { request_cookies(session.req_header()) } else { None };
@@ -475,6 +476,7 @@ fn upstream_request(
         scheme: engine.routes.scheme.as_str(),
         original_uri: downstream.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
         request_id: ctx.request_id.as_ref(),
+        pass_forwarded: ctx.pass_forwarded,
     };
     forwarded::apply(&mut req, &forwarded)?;
     if !h2_upstream && let Some(host) = &policy.upstream_host {

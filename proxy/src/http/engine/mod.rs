@@ -125,7 +125,17 @@ impl Engine {
         ctx.request_id = Some(request_id::of(&head.headers));
         let trace = spans::incoming(&head.headers);
         ctx.drop_trace_headers = trace.drop_headers;
-        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let peer_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        // Behind a trusted proxy the client is who its header names
+        // (nginx's realip module: the access log, limits and lists see it).
+        let client_ip = match (table.real_ip(), peer_ip) {
+            (Some(real), Some(peer)) => {
+                let values = head.headers.get_all(real.header.as_str()).iter().filter_map(|v| v.to_str().ok());
+                Some(real.client(peer, values))
+            }
+            _ => peer_ip,
+        };
+        ctx.pass_forwarded = table.real_ip().is_some_and(|r| r.pass_forwarded && peer_ip.is_some_and(|p| r.trusts(p)));
         let has_certificate =
             || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty());
         let admission = self.routes.admit(&table, session.req_header(), client_ip, has_certificate, ctx);
@@ -150,7 +160,16 @@ impl Engine {
                         Verdict::Refuse(status, headers) => return answer(session, ctx, status, headers).await,
                     }
                 }
-                exchange::proxy(self, session, ctx).await
+                let kept = exchange::proxy(self, session, ctx).await;
+                if let Some(route) = &route
+                    && let (Some(mirror), Some(cluster)) = (&route.policy.mirror, &route.mirror)
+                    && !session.retry_buffer_truncated()
+                {
+                    let body = session.get_retry_buffer();
+                    let scheme = self.routes.scheme.as_str();
+                    super::mirror::send(mirror, cluster, session.req_header(), body, scheme, ctx.client_ip);
+                }
+                kept
             }
             Admission::Local(status) => local(session, ctx, status).await,
             Admission::Answer(status, headers) => answer(session, ctx, status, headers).await,
