@@ -682,3 +682,44 @@ async fn forwarded_headers_from_a_trusted_proxy_name_the_client() {
     assert_eq!(via(trusted, "198.51.100.7, 203.0.113.50").await.status, 403, "the rightmost untrusted address decides");
     assert_eq!(via(untrusted, "198.51.100.7").await.status, 403, "an untrusted peer's header is not believed");
 }
+
+/// The controller ConfigMap's `block-user-agents` and `block-referers`
+/// (403), and `limit-req-status-code` for requests over a rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocklists_and_limit_status_codes() {
+    let port = free_port(&["127.0.0.2"]);
+    let (_e, manifests) = shop(port);
+    let manifests = manifests
+        + &configmap(
+            "nginx",
+            &[
+                ("block-user-agents", "~*bot, curl/7.0"),
+                ("block-referers", "~evil\\.example"),
+                ("limit-req-status-code", "429"),
+            ],
+        )
+        + &ingress(
+            "limited",
+            "limited.example.com",
+            "/",
+            "shop",
+            &[("limit-rps", "1"), ("limit-burst-multiplier", "1")],
+        );
+    let s = Sluice::start(&[("all.yaml", &manifests)], &["--configmap", "default/nginx"]);
+    let c = client();
+    let with = |headers: &'static [(&'static str, &'static str)]| {
+        let (c, to) = (c.clone(), s.http);
+        async move { send(&c, to, "GET", "shop.example.com", "/", headers, vec![]).await.unwrap().status }
+    };
+    assert_eq!(with(&[("user-agent", "Mozilla/5.0")]).await, 200);
+    assert_eq!(with(&[("user-agent", "SomeBOT/1.0")]).await, 403, "~* is case-insensitive");
+    assert_eq!(with(&[("user-agent", "curl/7.0")]).await, 403, "exact text");
+    assert_eq!(with(&[("user-agent", "curl/7.01")]).await, 200, "exact text only");
+    assert_eq!(with(&[("referer", "https://evil.example/x")]).await, 403);
+    let limited = |c: HttpClient| {
+        let to = s.http;
+        async move { get(&c, to, "limited.example.com", "/").await.status }
+    };
+    assert_eq!(limited(c.clone()).await, 200);
+    assert_eq!(limited(c.clone()).await, 429, "limit-req-status-code");
+}

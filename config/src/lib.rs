@@ -7,6 +7,7 @@
 //! consumers, so both sides can change without knowing each other.
 
 mod balance;
+pub mod blocklist;
 mod canary;
 mod certificate;
 mod cluster;
@@ -37,6 +38,7 @@ pub use balance::{
     ActiveCheck, Affinity, AffinityMode, Balance, CheckProtocol, DEFAULT_MAGLEV_TABLE_SIZE, HealthPolicy, PassiveCheck,
     SOURCE_ADDRESS_KEY,
 };
+pub use blocklist::Blocklist;
 pub use canary::{Canary, CanaryVerdict, HeaderMatch, always_never};
 pub use certificate::{Certificate, CertificateAuthority, Sensitive};
 pub use cluster::{Cluster, DnsTarget, Endpoint};

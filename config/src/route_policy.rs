@@ -120,6 +120,14 @@ pub struct RoutePolicy {
     /// no SNI (`proxy-ssl-server-name: "off"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_sni: Option<String>,
+    /// The status of a request over `limit-rps` / `limit-rpm` (the
+    /// controller ConfigMap's `limit-req-status-code`, 503 by default).
+    #[serde(default = "limit_default", skip_serializing_if = "is_limit_default")]
+    pub limit_status: u16,
+    /// The status of a request over `limit-connections`
+    /// (`limit-conn-status-code`, 503 by default).
+    #[serde(default = "limit_default", skip_serializing_if = "is_limit_default")]
+    pub limit_conn_status: u16,
     /// ingress-nginx `mirror-target`: a copy of each request goes there too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<Mirror>,
@@ -190,6 +198,14 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
+fn limit_default() -> u16 {
+    503
+}
+
+fn is_limit_default(status: &u16) -> bool {
+    *status == 503
+}
+
 impl RoutePolicy {
     /// Whether a client at `ip` may be served under the source ranges.
     pub fn source_allowed(&self, ip: std::net::IpAddr) -> bool {
@@ -255,6 +271,8 @@ impl Default for RoutePolicy {
             error_backend: None,
             upstream_sni: None,
             mirror: None,
+            limit_status: 503,
+            limit_conn_status: 503,
         }
     }
 }

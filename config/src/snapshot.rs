@@ -1,4 +1,6 @@
-use crate::{Certificate, CertificateAuthority, Cluster, Listener, LogFormat, RealIp, RouteConfig, ServiceVip};
+use crate::{
+    Blocklist, Certificate, CertificateAuthority, Cluster, Listener, LogFormat, RealIp, RouteConfig, ServiceVip,
+};
 use serde::{Deserialize, Serialize};
 
 /// Everything the data plane must do, at one moment. Immutable once built;
@@ -31,6 +33,9 @@ pub struct Snapshot {
     /// connection's peer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real_ip: Option<RealIp>,
+    /// User agents and referers refused (403) on the L7 listeners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocklist: Option<Blocklist>,
 }
 
 impl Snapshot {
@@ -61,5 +66,6 @@ impl Snapshot {
             && self.access_log_format == other.access_log_format
             && self.hsts == other.hsts
             && self.real_ip == other.real_ip
+            && self.blocklist == other.blocklist
     }
 }

@@ -216,6 +216,7 @@ mod tests {
             access_log_format: None,
             hsts: None,
             real_ip: None,
+            blocklist: None,
         }
     }
 

@@ -53,6 +53,14 @@ struct Shard {
     sweep_at: usize,
 }
 
+/// The limit a refused request is over: ingress-nginx answers each with its
+/// own status (`limit-req-status-code`, `limit-conn-status-code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Over {
+    Rate,
+    Connections,
+}
+
 /// Holds one of the client's requests in progress; dropping it ends it.
 #[derive(Debug)]
 pub struct ClientLease {
@@ -100,8 +108,8 @@ impl ClientLimits {
     }
 
     /// Admits a request of `ip` (its lease when connections are limited),
-    /// or `None`: over a limit, refuse it.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Option<Option<ClientLease>> {
+    /// or names the limit it is over.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Result<Option<ClientLease>, Over> {
         let mut shard = self.shard(&ip).lock().unwrap_or_else(|e| e.into_inner());
         if shard.clients.len() >= shard.sweep_at {
             shard.clients.retain(|_, c| c.in_flight > 0 || !self.refilled(c, now));
@@ -119,10 +127,10 @@ impl ClientLimits {
         }
         let limited = |(t, b): (&f64, &Option<Bucket>)| b.is_some() && *t < 1.0;
         if client.tokens.iter().zip(&self.buckets).any(limited) {
-            return None;
+            return Err(Over::Rate);
         }
         if self.connections.is_some_and(|max| client.in_flight >= max) {
-            return None;
+            return Err(Over::Connections);
         }
         for (tokens, bucket) in client.tokens.iter_mut().zip(&self.buckets) {
             if bucket.is_some() {
@@ -130,10 +138,10 @@ impl ClientLimits {
             }
         }
         if self.connections.is_none() {
-            return Some(None);
+            return Ok(None);
         }
         client.in_flight += 1;
-        Some(Some(ClientLease { limits: self.clone(), ip }))
+        Ok(Some(ClientLease { limits: self.clone(), ip }))
     }
 
     fn refilled(&self, c: &Client, now: Instant) -> bool {
@@ -170,11 +178,11 @@ mod tests {
         let l = limits(Some((2, 4)), None);
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         let t = Instant::now();
-        assert_eq!((0..10).filter(|_| l.admit(a, t).is_some()).count(), 4, "the burst");
-        assert!(l.admit(b, t).is_some(), "another client has its own bucket");
-        assert!(l.admit(a, t + Duration::from_millis(200)).is_none(), "0.4 of a token");
-        assert!(l.admit(a, t + Duration::from_millis(500)).is_some(), "one token a half second");
-        assert!(l.admit(a, t + Duration::from_millis(600)).is_none());
+        assert_eq!((0..10).filter(|_| l.admit(a, t).is_ok()).count(), 4, "the burst");
+        assert!(l.admit(b, t).is_ok(), "another client has its own bucket");
+        assert!(l.admit(a, t + Duration::from_millis(200)).is_err(), "0.4 of a token");
+        assert!(l.admit(a, t + Duration::from_millis(500)).is_ok(), "one token a half second");
+        assert!(l.admit(a, t + Duration::from_millis(600)).is_err());
     }
 
     /// `limit-rpm` 6 with the default multiplier: a burst of 30, then one a
@@ -189,9 +197,9 @@ mod tests {
         let l = ClientLimits::new(&policy).unwrap();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let t = Instant::now();
-        assert_eq!((0..100).filter(|_| l.admit(a, t).is_some()).count(), 30, "the minute's burst");
-        assert!(l.admit(a, t + Duration::from_secs(9)).is_none(), "0.9 of a token");
-        assert!(l.admit(a, t + Duration::from_secs(10)).is_some(), "one token every ten seconds");
+        assert_eq!((0..100).filter(|_| l.admit(a, t).is_ok()).count(), 30, "the minute's burst");
+        assert!(l.admit(a, t + Duration::from_secs(9)).is_err(), "0.9 of a token");
+        assert!(l.admit(a, t + Duration::from_secs(10)).is_ok(), "one token every ten seconds");
     }
 
     #[test]
@@ -201,9 +209,9 @@ mod tests {
         let t = Instant::now();
         let first = l.admit(a, t).unwrap();
         let _second = l.admit(a, t).unwrap();
-        assert!(l.admit(a, t).is_none());
+        assert!(l.admit(a, t).is_err());
         drop(first);
-        assert!(l.admit(a, t).is_some(), "a finished request frees its place");
+        assert!(l.admit(a, t).is_ok(), "a finished request frees its place");
     }
 
     #[test]
@@ -213,7 +221,7 @@ mod tests {
         let _held = l.admit(a, Instant::now()).unwrap();
         let same = RoutePolicy { limit_connections: Some(1), ..RoutePolicy::default() };
         let carried = ClientLimits::carried(&same, Some(&l)).unwrap();
-        assert!(carried.admit(a, Instant::now()).is_none(), "the request in progress still counts");
+        assert!(carried.admit(a, Instant::now()).is_err(), "the request in progress still counts");
         let raised = RoutePolicy { limit_connections: Some(2), ..RoutePolicy::default() };
         let fresh = ClientLimits::carried(&raised, Some(&l)).unwrap();
         assert!(!Arc::ptr_eq(&fresh, &l));

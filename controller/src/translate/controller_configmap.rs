@@ -7,7 +7,7 @@ use super::diagnostics::Diagnostics;
 use super::nginx_values;
 use crate::store::Store;
 use ipnet::IpNet;
-use sluice_config::{Diagnostic, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RealIp, RoutePolicy};
+use sluice_config::{Blocklist, Diagnostic, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RealIp, RoutePolicy};
 use std::collections::BTreeMap;
 
 /// Keys read here; any other is reported as not honoured.
@@ -43,6 +43,10 @@ const HONOURED: &[&str] = &[
     "real-ip-header",
     "proxy-real-ip-cidr",
     "compute-full-forwarded-for",
+    "limit-req-status-code",
+    "limit-conn-status-code",
+    "block-user-agents",
+    "block-referers",
 ];
 
 /// What the controller ConfigMap sets.
@@ -53,6 +57,8 @@ pub(super) struct ControllerConfig {
     /// `use-forwarded-headers` / `enable-real-ip`: client addresses from a
     /// trusted peer's header.
     pub real_ip: Option<RealIp>,
+    /// `block-user-agents`, `block-referers`.
+    pub blocklist: Option<Blocklist>,
     /// What each Ingress's annotations start from.
     pub defaults: RoutePolicy,
     /// `ssl-redirect` (default true) and `force-ssl-redirect`: the defaults
@@ -75,6 +81,7 @@ impl ControllerConfig {
             log_format: None,
             hsts: Some(hsts_value(31_536_000, true, false)),
             real_ip: None,
+            blocklist: None,
             defaults: RoutePolicy::default(),
             ssl_redirect: true,
             force_ssl_redirect: false,
@@ -124,6 +131,12 @@ impl ControllerConfig {
         if let Some(ms) = d.parsed("proxy-next-upstream-timeout", nginx_values::seconds_or_zero) {
             p.next_upstream_timeout_ms = ms;
         }
+        if let Some(status) = d.parsed("limit-req-status-code", |v| nginx_values::int(v, 400, 599)) {
+            p.limit_status = u16::try_from(status).unwrap_or(503);
+        }
+        if let Some(status) = d.parsed("limit-conn-status-code", |v| nginx_values::int(v, 400, 599)) {
+            p.limit_conn_status = u16::try_from(status).unwrap_or(503);
+        }
         // A list that cannot be read refuses every client, as the annotation does.
         let everyone: Vec<IpNet> = ["0.0.0.0/0", "::/0"].iter().filter_map(|n| n.parse().ok()).collect();
         match d.get("whitelist-source-range").map(nginx_values::networks) {
@@ -157,6 +170,9 @@ impl ControllerConfig {
         let preload = d.parsed("hsts-preload", nginx_values::flag).unwrap_or(false);
         c.hsts = hsts.then(|| hsts_value(max_age.unwrap_or(31_536_000), subdomains, preload));
         c.real_ip = d.real_ip();
+        let blocklist =
+            Blocklist { user_agents: d.block_list("block-user-agents"), referers: d.block_list("block-referers") };
+        c.blocklist = (blocklist != Blocklist::default()).then_some(blocklist);
         c.ssl_redirect = d.parsed("ssl-redirect", nginx_values::flag).unwrap_or(true);
         c.force_ssl_redirect = d.parsed("force-ssl-redirect", nginx_values::flag).unwrap_or(false);
         let snippets = d.parsed("allow-snippet-annotations", nginx_values::flag).unwrap_or(false);
@@ -275,6 +291,20 @@ impl Data<'_> {
         let header =
             if http::HeaderName::from_bytes(header.as_bytes()).is_ok() { header } else { "x-forwarded-for".into() };
         (forwarded || real_ip).then_some(RealIp { header, trusted, pass_forwarded: forwarded })
+    }
+
+    /// A comma-separated list of texts and `~` patterns; a pattern that
+    /// does not compile is named and left out.
+    fn block_list(&mut self, key: &str) -> Vec<String> {
+        let listed = self.get(key).unwrap_or("").to_owned();
+        let mut out = Vec::new();
+        for entry in listed.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match sluice_config::blocklist::entry_regex(entry) {
+                Ok(_) => out.push(entry.to_owned()),
+                Err(e) => self.bad(key, format!("{e}; left out")),
+            }
+        }
+        out
     }
 
     /// The access-log line; `None` keeps ingress-nginx's default. A line

@@ -132,6 +132,7 @@ impl<'a> Translator<'a> {
             access_log_format,
             hsts: self.config.hsts.clone(),
             real_ip: self.config.real_ip.clone(),
+            blocklist: self.config.blocklist.clone(),
         };
         for problem in snapshot.validate() {
             self.diags.push(Diagnostic::error(

@@ -11,6 +11,7 @@ use super::hash_key::{ip_hash, key_hash};
 use super::path::routing_path;
 use super::request_limits;
 use crate::affinity::request_cookie;
+use crate::client_limits::Over;
 use crate::cluster::ClusterState;
 use crate::route_table::{RouteTable, SplitKey};
 use http::request::Parts;
@@ -79,6 +80,9 @@ impl ListenerRoutes {
         if let Some(status) = request_limits::refusal(req, host) {
             return Admission::Local(status);
         }
+        if table.blocked(|name| req.headers.get(name).and_then(|v| v.to_str().ok())) {
+            return Admission::Local(403);
+        }
         let Some(path) = routing_path(req.uri.path()) else { return Admission::Local(400) };
         let routes = table.routes(&self.route_config);
         let Some(route) = routes.and_then(|r| r.lookup(host, &path)).cloned() else { return Admission::Local(404) };
@@ -130,9 +134,9 @@ impl ListenerRoutes {
         let exempt = |ip: &IpAddr| route.policy.limit_exempt.iter().any(|n| n.contains(ip));
         if let (Some(limits), Some(ip)) = (&route.limits, client_ip.filter(|ip| !exempt(ip))) {
             match limits.admit(ip, Instant::now()) {
-                Some(lease) => ctx.client_lease = lease,
-                // ingress-nginx's limit-req-status-code and limit-conn-status-code default.
-                None => return Admission::Local(503),
+                Ok(lease) => ctx.client_lease = lease,
+                Err(Over::Rate) => return Admission::Local(route.policy.limit_status),
+                Err(Over::Connections) => return Admission::Local(route.policy.limit_conn_status),
             }
         }
         // After the limits, as nginx's access phase follows its preaccess one.

@@ -49,6 +49,9 @@ pub struct RouteTable {
     hsts: Option<http::HeaderValue>,
     /// Where client addresses come from behind another proxy.
     real_ip: Option<sluice_config::RealIp>,
+    /// `block-user-agents`, `block-referers`: one set of patterns each.
+    blocked_agents: Option<regex::RegexSet>,
+    blocked_referers: Option<regex::RegexSet>,
 }
 
 /// An HTTP or HTTPS listener: where it listens, its route config, its TLS
@@ -143,7 +146,25 @@ impl RouteTable {
         let certificates = CertificateSet::compile(snapshot, previous.map(|p| &p.certificates));
         let hsts = snapshot.hsts.as_deref().and_then(|h| http::HeaderValue::from_str(h).ok());
         let real_ip = snapshot.real_ip.clone();
-        Self { configs, clusters, l4, http, certificates, generation: snapshot.generation, problems, hsts, real_ip }
+        let blocked = |entries: &[String]| {
+            let patterns: Vec<String> =
+                entries.iter().filter_map(|e| sluice_config::blocklist::entry_regex(e).ok()).collect();
+            (!patterns.is_empty()).then(|| regex::RegexSet::new(patterns).ok()).flatten()
+        };
+        let blocklist = snapshot.blocklist.clone().unwrap_or_default();
+        Self {
+            configs,
+            clusters,
+            l4,
+            http,
+            certificates,
+            generation: snapshot.generation,
+            problems,
+            hsts,
+            real_ip,
+            blocked_agents: blocked(&blocklist.user_agents),
+            blocked_referers: blocked(&blocklist.referers),
+        }
     }
 
     /// The routes an L7 listener serves (its `routeConfig`).
@@ -183,6 +204,16 @@ impl RouteTable {
     /// `Strict-Transport-Security` for answers over HTTPS, when sent.
     pub fn hsts(&self) -> Option<&http::HeaderValue> {
         self.hsts.as_ref()
+    }
+
+    /// Whether a request is refused for its `User-Agent` or `Referer`
+    /// (`block-user-agents`, `block-referers`).
+    /// The headers are read only when a list is set.
+    pub fn blocked<'h>(&self, header: impl Fn(http::HeaderName) -> Option<&'h str>) -> bool {
+        let hit = |set: &Option<regex::RegexSet>, name| {
+            set.as_ref().is_some_and(|s| header(name).is_some_and(|v| s.is_match(v)))
+        };
+        hit(&self.blocked_agents, http::header::USER_AGENT) || hit(&self.blocked_referers, http::header::REFERER)
     }
 
     /// Where client addresses come from behind another proxy (`None`: the peer).

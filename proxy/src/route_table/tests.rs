@@ -180,9 +180,9 @@ fn client_limits_carry_across_a_swap_that_leaves_them_alone() {
     let other = route(PathMatch::prefix("/"), "b");
     let second =
         RouteTable::compile(&snapshot(vec![("h", vec![limited.clone()]), ("new", vec![other])], 2), Some(&first));
-    assert!(limits(&second).admit(client, std::time::Instant::now()).is_none(), "the limit still holds");
+    assert!(limits(&second).admit(client, std::time::Instant::now()).is_err(), "the limit still holds");
 
     limited.policy.limit_connections = Some(2);
     let third = RouteTable::compile(&snapshot(vec![("h", vec![limited])], 3), Some(&second));
-    assert!(limits(&third).admit(client, std::time::Instant::now()).is_some(), "a changed limit starts afresh");
+    assert!(limits(&third).admit(client, std::time::Instant::now()).is_ok(), "a changed limit starts afresh");
 }
