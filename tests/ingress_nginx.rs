@@ -238,20 +238,23 @@ async fn basic_auth_with_htpasswd_files_and_maps() {
     assert_eq!(with("shop.example.com", String::new()).await.status, 200, "other Ingresses are open");
 }
 
-/// What the auth service saw of one check.
+/// What a recording service in the test saw of one request.
 #[derive(Clone, Debug)]
-struct Asked {
+struct Seen {
     method: String,
     path: String,
     headers: http::HeaderMap,
+    body: Vec<u8>,
 }
 
-/// An auth service in the test: `Bearer good` passes (telling who in
-/// `X-Auth-User`, with a cookie), `Bearer banned` is 403, `Bearer broken`
-/// 502, anything else 401 with a challenge. Every check is recorded.
-async fn auth_service(at: SocketAddr) -> std::sync::Arc<std::sync::Mutex<Vec<Asked>>> {
+type Record = std::sync::Arc<std::sync::Mutex<Vec<Seen>>>;
+
+/// An HTTP/1 service in the test that records every request it gets and
+/// answers it with `answer`.
+async fn recorder(at: SocketAddr, answer: fn(&http::request::Parts) -> http::response::Builder) -> Record {
+    use http_body_util::BodyExt;
     use hyper::service::service_fn;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen: Record = Default::default();
     let listener = tokio::net::TcpListener::bind(at).await.unwrap();
     let record = seen.clone();
     tokio::spawn(async move {
@@ -262,30 +265,13 @@ async fn auth_service(at: SocketAddr) -> std::sync::Arc<std::sync::Mutex<Vec<Ask
                 let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let record = record.clone();
                     async move {
-                        let asked = Asked {
-                            method: req.method().to_string(),
-                            path: req.uri().to_string(),
-                            headers: req.headers().clone(),
-                        };
-                        record.lock().unwrap().push(asked);
-                        let token = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-                        let resp = http::Response::builder();
-                        let resp = match token {
-                            "Bearer good" => resp
-                                .status(200)
-                                .header("x-auth-user", "alice")
-                                .header("x-other", "not copied")
-                                .header("set-cookie", "session=abc; Path=/"),
-                            "Bearer banned" => resp.status(403),
-                            "Bearer broken" => resp.status(502),
-                            _ => resp
-                                .status(401)
-                                .header("www-authenticate", "Bearer realm=\"test\"")
-                                .header("set-cookie", "tried=1"),
-                        };
-                        Ok::<_, std::convert::Infallible>(
-                            resp.body(http_body_util::Full::new(bytes::Bytes::from_static(b"auth says"))).unwrap(),
-                        )
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                        let resp = answer(&parts);
+                        let (method, path) = (parts.method.to_string(), parts.uri.to_string());
+                        record.lock().unwrap().push(Seen { method, path, headers: parts.headers, body });
+                        let body = http_body_util::Full::new(bytes::Bytes::from_static(b"recorded"));
+                        Ok::<_, std::convert::Infallible>(resp.body(body).unwrap())
                     }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
@@ -296,13 +282,31 @@ async fn auth_service(at: SocketAddr) -> std::sync::Arc<std::sync::Mutex<Vec<Ask
     seen
 }
 
+/// The test's auth service: `Bearer good` passes (telling who in
+/// `X-Auth-User`, with a cookie), `Bearer banned` is 403, `Bearer broken`
+/// 502, anything else 401 with a challenge.
+fn auth_answer(req: &http::request::Parts) -> http::response::Builder {
+    let token = req.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let resp = http::Response::builder();
+    match token {
+        "Bearer good" => resp
+            .status(200)
+            .header("x-auth-user", "alice")
+            .header("x-other", "not copied")
+            .header("set-cookie", "session=abc; Path=/"),
+        "Bearer banned" => resp.status(403),
+        "Bearer broken" => resp.status(502),
+        _ => resp.status(401).header("www-authenticate", "Bearer realm=\"test\"").header("set-cookie", "tried=1"),
+    }
+}
+
 /// `auth-url` with its companions, as oauth2-proxy setups use them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_auth_asks_the_auth_service_first() {
     let port = free_port(&["127.0.0.2", "127.0.0.4"]);
     let (_e, manifests) = shop(port);
     let auth_at = at(port, "127.0.0.4");
-    let seen = auth_service(auth_at).await;
+    let seen = recorder(auth_at, auth_answer).await;
     let url = format!("http://{auth_at}/check?from=sluice");
     let manifests = manifests
         + &ingress(
@@ -571,42 +575,6 @@ async fn default_backend_and_custom_http_errors() {
     assert_eq!((down.status, down.backend.as_str()), (200, "errors"), "no endpoint: the default backend serves");
 }
 
-/// A mirror in the test: records each copy (method, target, Host, body)
-/// and answers 500, which the client must never see.
-async fn mirror_sink(at: SocketAddr) -> std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, Vec<u8>)>>> {
-    use http_body_util::BodyExt;
-    use hyper::service::service_fn;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let listener = tokio::net::TcpListener::bind(at).await.unwrap();
-    let record = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let record = record.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let record = record.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-                        let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("").to_owned();
-                        record.lock().unwrap().push((parts.method.to_string(), parts.uri.to_string(), host, body));
-                        Ok::<_, std::convert::Infallible>(
-                            http::Response::builder()
-                                .status(500)
-                                .body(http_body_util::Full::new(bytes::Bytes::from_static(b"mirror")))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-            });
-        }
-    });
-    seen
-}
-
 /// `mirror-target`: a copy of each request, its body with it, to another
 /// service; the client gets the real upstream's answer only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -614,7 +582,8 @@ async fn mirror_sends_copies_the_client_never_sees() {
     let port = free_port(&["127.0.0.2", "127.0.0.6"]);
     let (_e, manifests) = shop(port);
     let sink_at = at(port, "127.0.0.6");
-    let seen = mirror_sink(sink_at).await;
+    // The mirror answers 500, which the client must never see.
+    let seen = recorder(sink_at, |_| http::Response::builder().status(500)).await;
     let target = format!("http://{sink_at}/copy$request_uri");
     let manifests = manifests
         + &ingress(
@@ -643,15 +612,14 @@ async fn mirror_sends_copies_the_client_never_sees() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let copies = seen.lock().unwrap().clone();
-    let orders = copies.iter().find(|c| c.1.starts_with("/copy/orders")).expect("the POST's copy");
-    assert_eq!(
-        (orders.0.as_str(), orders.1.as_str(), orders.2.as_str()),
-        ("POST", "/copy/orders?id=3", "shadow.example.com")
-    );
-    assert_eq!(orders.3, b"{\"qty\":2}");
-    let bare = copies.iter().find(|c| c.1 == "/copy/x").expect("the PUT's copy");
-    assert!(bare.3.is_empty(), "mirror-request-body off sends no body");
-    assert_eq!(bare.2, sink_at.to_string(), "the target's authority is the copy's Host by default");
+    let host = |c: &Seen| c.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("").to_owned();
+    let orders = copies.iter().find(|c| c.path.starts_with("/copy/orders")).expect("the POST's copy");
+    assert_eq!((orders.method.as_str(), orders.path.as_str()), ("POST", "/copy/orders?id=3"));
+    assert_eq!(host(orders), "shadow.example.com");
+    assert_eq!(orders.body, b"{\"qty\":2}");
+    let bare = copies.iter().find(|c| c.path == "/copy/x").expect("the PUT's copy");
+    assert!(bare.body.is_empty(), "mirror-request-body off sends no body");
+    assert_eq!(host(bare), sink_at.to_string(), "the target's authority is the copy's Host by default");
 }
 
 /// `use-forwarded-headers` behind a trusted proxy: the client is the
