@@ -463,3 +463,28 @@ fn controller_configmap_defaults_and_overrides() {
     let (s, _) = run(&(services() + &annotated("plain", "plain.com", "blue", &[])));
     assert_eq!(s.hsts.as_deref(), Some("max-age=31536000; includeSubDomains"), "ingress-nginx's default");
 }
+
+/// The ConfigMap's `global-auth-url` guards every Ingress without its own
+/// auth-url, unless it says `enable-global-auth: "false"`.
+#[test]
+fn global_auth_applies_unless_an_ingress_opts_out() {
+    let cm = controller_configmap(&[
+        ("global-auth-url", "http://192.0.2.50/check"),
+        ("global-auth-response-headers", "X-User"),
+        ("global-auth-method", "post"),
+    ]);
+    let yaml = services()
+        + &cm
+        + &annotated("guarded", "guarded.com", "blue", &[])
+        + &annotated("open", "open.com", "blue", &[("enable-global-auth", "false")])
+        + &annotated("own", "own.com", "blue", &[("auth-url", "http://192.0.2.60/mine")]);
+    let (s, diags) = run_with(&yaml, &with_configmap());
+    let e = find(&diags, Severity::Error, "ConfigMap/default/nginx", "data[global-auth-method]");
+    assert!(e.message.contains("GET is used"), "{}", e.message);
+    let auth = |host: &str| route(&s, host, "/").unwrap().policy.external_auth.clone();
+    let global = auth("guarded.com").expect("the global auth");
+    assert_eq!((global.target.as_str(), global.response_headers.clone()), ("/check", vec!["x-user".to_owned()]));
+    assert_eq!(endpoints(&s, &global.cluster), ["192.0.2.50:80"]);
+    assert!(auth("open.com").is_none());
+    assert_eq!(auth("own.com").unwrap().target, "/mine");
+}

@@ -7,7 +7,9 @@ use super::diagnostics::Diagnostics;
 use super::nginx_values;
 use crate::store::Store;
 use ipnet::IpNet;
-use sluice_config::{Blocklist, Diagnostic, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RealIp, RoutePolicy};
+use sluice_config::{
+    Blocklist, Diagnostic, ExternalAuth, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RealIp, RoutePolicy,
+};
 use std::collections::BTreeMap;
 
 /// Keys read here; any other is reported as not honoured.
@@ -49,6 +51,19 @@ const HONOURED: &[&str] = &[
     "block-referers",
 ];
 
+/// `global-<name>` keys read as the annotation `<name>` is.
+const GLOBAL_AUTH: &[&str] = &[
+    "auth-url",
+    "auth-method",
+    "auth-signin",
+    "auth-signin-redirect-param",
+    "auth-response-headers",
+    "auth-request-redirect",
+    "auth-cache-key",
+    "auth-cache-duration",
+    "auth-always-set-cookie",
+];
+
 /// What the controller ConfigMap sets.
 pub(super) struct ControllerConfig {
     pub log_format: Option<LogFormat>,
@@ -59,6 +74,9 @@ pub(super) struct ControllerConfig {
     pub real_ip: Option<RealIp>,
     /// `block-user-agents`, `block-referers`.
     pub blocklist: Option<Blocklist>,
+    /// `global-auth-url` and its companions: the external auth of every
+    /// Ingress without its own (and without `enable-global-auth: "false"`).
+    pub global_auth: Option<ExternalAuth>,
     /// What each Ingress's annotations start from.
     pub defaults: RoutePolicy,
     /// `ssl-redirect` (default true) and `force-ssl-redirect`: the defaults
@@ -82,6 +100,7 @@ impl ControllerConfig {
             hsts: Some(hsts_value(31_536_000, true, false)),
             real_ip: None,
             blocklist: None,
+            global_auth: None,
             defaults: RoutePolicy::default(),
             ssl_redirect: true,
             force_ssl_redirect: false,
@@ -104,7 +123,8 @@ impl ControllerConfig {
             return c;
         };
         let data = map.data.clone().unwrap_or_default();
-        for key in data.keys().filter(|k| !HONOURED.contains(&k.as_str())) {
+        let global_auth = |k: &str| k.strip_prefix("global-").is_some_and(|name| GLOBAL_AUTH.contains(&name));
+        for key in data.keys().filter(|k| !HONOURED.contains(&k.as_str()) && !global_auth(k)) {
             diags.push(Diagnostic::warning(r.clone(), format!("data[{key}]"), "not supported; ignored"));
         }
         let mut d = Data { data: &data, r: &r, diags, store };

@@ -84,7 +84,7 @@ impl<'a> Translator<'a> {
         let mut diags = Diagnostics::default();
         let clusters = ClusterRegistry::new(store, &mut diags);
         let config = ControllerConfig::read(store, options, &mut diags);
-        Translator {
+        let mut t = Translator {
             store,
             options,
             diags,
@@ -93,7 +93,10 @@ impl<'a> Translator<'a> {
             certs: CertificateRegistry::new(&store.secrets),
             extra_route_configs: Vec::new(),
             config,
-        }
+        };
+        // Its cluster is registered like any other, so it comes after the registry.
+        t.config.global_auth = t.global_auth();
+        t
     }
 
     fn finish(

@@ -90,7 +90,7 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ("denylist-source-range", Full),
     ("enable-access-log", Full),
     ("enable-cors", Full),
-    ("enable-global-auth", NotYet("there is no global auth-url")),
+    ("enable-global-auth", Full),
     ("enable-modsecurity", NotYet("no web application firewall")),
     ("enable-opentelemetry", Full),
     ("enable-owasp-core-rules", NotYet("no web application firewall")),

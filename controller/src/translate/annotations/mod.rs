@@ -8,9 +8,10 @@ use catalogue::Support;
 use ipnet::IpNet;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, HeaderMatch, ObjectRef, RateLimit, Redirect,
-    RewriteTarget, RoutePolicy, UpstreamProtocol, parse_hash_key,
+    Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, ExternalAuth, HeaderMatch, ObjectRef, RateLimit,
+    Redirect, RewriteTarget, RoutePolicy, UpstreamProtocol, parse_hash_key,
 };
+use std::collections::BTreeMap;
 
 mod basic_auth;
 pub mod catalogue;
@@ -107,20 +108,41 @@ pub(super) struct CanarySpec {
 pub(super) struct Reader<'t, 'a, 's> {
     t: &'t mut Translator<'a>,
     r: &'s ObjectRef,
-    ing: &'s Ingress,
+    values: Option<&'s BTreeMap<String, String>>,
+    /// Ingress annotations, or the controller ConfigMap's `global-*` keys.
+    from: From,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum From {
+    Annotations,
+    ConfigMapGlobal,
 }
 
 impl Reader<'_, '_, '_> {
+    /// The field a value is read from.
+    fn key(&self, name: &str) -> String {
+        match self.from {
+            From::Annotations => format!("{NGINX}{name}"),
+            From::ConfigMapGlobal => format!("global-{name}"),
+        }
+    }
+
     pub(super) fn get(&self, name: &str) -> Option<&str> {
         debug_assert!(
-            matches!(catalogue::support(name), Some(Support::Full | Support::Partly(_))),
+            self.from != From::Annotations
+                || matches!(catalogue::support(name), Some(Support::Full | Support::Partly(_))),
             "{name} is read but the catalogue does not say it is supported"
         );
-        self.ing.metadata.annotations.as_ref()?.get(&format!("{NGINX}{name}")).map(|s| s.trim())
+        self.values?.get(&self.key(name)).map(|s| s.trim())
     }
 
     pub(super) fn bad(&mut self, name: &str, message: String) {
-        self.t.diags.push(Diagnostic::error(self.r.clone(), format!("metadata.annotations[{NGINX}{name}]"), message));
+        let field = match self.from {
+            From::Annotations => format!("metadata.annotations[{}]", self.key(name)),
+            From::ConfigMapGlobal => format!("data[{}]", self.key(name)),
+        };
+        self.t.diags.push(Diagnostic::error(self.r.clone(), field, message));
     }
 
     /// Reads `name` with `parse`; a bad value is named with `fallback`
@@ -184,10 +206,23 @@ impl Reader<'_, '_, '_> {
 }
 
 impl Translator<'_> {
+    /// The controller ConfigMap's `global-auth-url` and its companions
+    /// (`global-auth-method`, `-signin`, `-response-headers`, ...), read as
+    /// the annotations of the same names are.
+    pub(super) fn global_auth(&mut self) -> Option<ExternalAuth> {
+        let name = self.options.configmap.clone()?;
+        let (ns, cm) = name.split_once('/').unwrap_or(("default", name.as_str()));
+        let r = ObjectRef::new("ConfigMap", ns, cm);
+        let store = self.store;
+        let values = store.config_maps.get(&(ns.to_owned(), cm.to_owned()))?.data.as_ref();
+        let mut a = Reader { t: self, r: &r, values, from: From::ConfigMapGlobal };
+        external_auth::external_auth(&mut a)
+    }
+
     pub(super) fn annotations(&mut self, ing: &Ingress, r: &ObjectRef) -> IngressAnnotations {
         let mut policy = self.config.defaults.clone();
         let (ssl_redirect, force_ssl_redirect) = (self.config.ssl_redirect, self.config.force_ssl_redirect);
-        let mut a = Reader { t: self, r, ing };
+        let mut a = Reader { t: self, r, values: ing.metadata.annotations.as_ref(), from: From::Annotations };
         if let Some(ms) = a.seconds("proxy-connect-timeout") {
             policy.connect_timeout_ms = ms;
         }
@@ -340,6 +375,10 @@ impl Translator<'_> {
         }
         policy.basic_auth = basic_auth::basic_auth(&mut a);
         policy.external_auth = external_auth::external_auth(&mut a);
+        // ingress-nginx: an Ingress's own auth-url wins over the global one.
+        if policy.external_auth.is_none() && a.flag("enable-global-auth", true) {
+            policy.external_auth = a.t.config.global_auth.clone();
+        }
         policy.error_backend = error_backend::error_backend(&mut a);
         policy.mirror = mirror::mirror(&mut a);
         if a.get("enable-opentelemetry").is_some() {
