@@ -308,3 +308,59 @@ fn passthrough_and_client_certificates() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "421");
 }
+
+/// Kills the process it holds when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// ingress-nginx `proxy-ssl-secret`: an upstream that requires a client
+/// certificate (`openssl s_server -Verify`) serves the route that presents
+/// the Secret's, and refuses the one that presents none (502).
+#[test]
+fn proxy_ssl_secret_presents_a_client_certificate_upstream() {
+    let port = free_port(&["127.0.0.4"]);
+    let upstream: SocketAddr = format!("127.0.0.4:{port}").parse().unwrap();
+    let (ca, (client_crt, client_key)) = ca_and_client("sluice");
+    let (server_crt, server_key) = cert("upstream", &["up.example"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let (srv_crt, srv_key, ca_file) = (file("srv.crt", &server_crt), file("srv.key", &server_key), file("ca.pem", &ca));
+    let server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept", &upstream.to_string(), "-cert", &srv_crt, "-key", &srv_key])
+        .args(["-CAfile", &ca_file, "-Verify", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Killed(server);
+    wait_connectable(upstream);
+    let identity = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "identity", "namespace": "default"},
+        "stringData": {"tls.crt": client_crt, "tls.key": client_key},
+    });
+    let https = format!("{NGINX}/backend-protocol: HTTPS");
+    let files = service("mtls", &[upstream])
+        + &format!("---\n{identity}\n")
+        + &ingress_with(
+            "with",
+            "with.example",
+            "mtls",
+            &format!("{https}, {NGINX}/proxy-ssl-secret: default/identity, {NGINX}/proxy-ssl-name: up.example"),
+            false,
+        )
+        + &ingress_with("without", "without.example", "mtls", &https, false);
+    let s = Sluice::start(&[("all.yaml", &files)], &[]);
+    assert_eq!(plain(s.http, "with.example", "/").0, "200", "the upstream took the Secret's certificate");
+    assert_eq!(plain(s.http, "without.example", "/").0, "502", "no certificate, no answer");
+}

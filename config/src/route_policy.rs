@@ -128,6 +128,13 @@ pub struct RoutePolicy {
     /// (`limit-conn-status-code`, 503 by default).
     #[serde(default = "limit_default", skip_serializing_if = "is_limit_default")]
     pub limit_conn_status: u16,
+    /// ingress-nginx `proxy-ssl-secret`: the certificate (an entry of the
+    /// Snapshot's certificates) a TLS upstream gets as the client's, and
+    /// the CA its certificate is checked against with `proxy-ssl-verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_certificate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_ca: Option<String>,
     /// ingress-nginx `mirror-target`: a copy of each request goes there too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<Mirror>,
@@ -271,6 +278,8 @@ impl Default for RoutePolicy {
             error_backend: None,
             upstream_sni: None,
             mirror: None,
+            upstream_certificate: None,
+            upstream_ca: None,
             limit_status: 503,
             limit_conn_status: 503,
         }

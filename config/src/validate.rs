@@ -134,6 +134,16 @@ impl Snapshot {
             {
                 bad(format!("{at}.policy.errorBackend"), "names a cluster that does not exist");
             }
+            if let Some(cert) = &r.policy.upstream_certificate
+                && self.certificate(cert).is_none()
+            {
+                bad(format!("{at}.policy.upstreamCertificate"), "names a certificate that does not exist");
+            }
+            if let Some(ca) = &r.policy.upstream_ca
+                && self.certificate_authority(ca).is_none()
+            {
+                bad(format!("{at}.policy.upstreamCa"), "names a certificate authority that does not exist");
+            }
             if let Some(mirror) = &r.policy.mirror
                 && self.cluster(&mirror.cluster).is_none()
             {

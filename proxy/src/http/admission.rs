@@ -88,6 +88,9 @@ impl ListenerRoutes {
         let Some(route) = routes.and_then(|r| r.lookup(host, &path)).cloned() else { return Admission::Local(404) };
         ctx.route = Some(route.clone());
         ctx.client_ip = client_ip;
+        if route.policy.upstream_certificate.is_some() {
+            ctx.upstream_identity = table.upstream_identity(&route.policy);
+        }
         if self.scheme == Scheme::Https
             && let Some(routes) = routes.filter(|r| r.requires_client_certificates())
         {

@@ -64,6 +64,8 @@ pub struct RequestCtx {
     /// `use-forwarded-headers` from a trusted peer: its `X-Forwarded-Proto`,
     /// `-Host` and `-Port` go upstream as they came.
     pub pass_forwarded: bool,
+    /// `proxy-ssl-secret`: the client certificate for the TLS upstream.
+    pub upstream_identity: Option<super::UpstreamIdentity>,
 }
 
 /// What the default backend is told of an intercepted answer.

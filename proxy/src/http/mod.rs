@@ -19,6 +19,7 @@ mod peer;
 mod request_id;
 mod request_limits;
 mod retry;
+mod upstream_identity;
 mod write_buffer;
 
 pub use admission::Scheme;
@@ -31,3 +32,4 @@ pub use hash_key::ip_hash;
 pub(crate) use header_ops::HeaderOps;
 pub use listeners::{HttpListeners, ListenerOptions};
 pub use path::routing_path;
+pub(crate) use upstream_identity::{UpstreamIdentities, UpstreamIdentity};

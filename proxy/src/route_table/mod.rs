@@ -52,6 +52,8 @@ pub struct RouteTable {
     /// `block-user-agents`, `block-referers`: one set of patterns each.
     blocked_agents: Option<regex::RegexSet>,
     blocked_referers: Option<regex::RegexSet>,
+    /// `proxy-ssl-secret` certificates and CAs, parsed.
+    upstream_identities: crate::http::UpstreamIdentities,
 }
 
 /// An HTTP or HTTPS listener: where it listens, its route config, its TLS
@@ -164,6 +166,7 @@ impl RouteTable {
             real_ip,
             blocked_agents: blocked(&blocklist.user_agents),
             blocked_referers: blocked(&blocklist.referers),
+            upstream_identities: crate::http::UpstreamIdentities::compile(snapshot),
         }
     }
 
@@ -214,6 +217,12 @@ impl RouteTable {
             set.as_ref().is_some_and(|s| header(name).is_some_and(|v| s.is_match(v)))
         };
         hit(&self.blocked_agents, http::header::USER_AGENT) || hit(&self.blocked_referers, http::header::REFERER)
+    }
+
+    /// A route's client certificate towards its TLS upstream.
+    pub fn upstream_identity(&self, policy: &RoutePolicy) -> Option<crate::http::UpstreamIdentity> {
+        let certificate = policy.upstream_certificate.as_deref()?;
+        self.upstream_identities.get(certificate, policy.upstream_ca.as_deref())
     }
 
     /// Where client addresses come from behind another proxy (`None`: the peer).

@@ -149,7 +149,10 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ("proxy-ssl-ciphers", NotYet("")),
     ("proxy-ssl-name", Full),
     ("proxy-ssl-protocols", NotYet("")),
-    ("proxy-ssl-secret", NotYet("")),
+    (
+        "proxy-ssl-secret",
+        Partly("tls.crt and tls.key as the client certificate; ca.crt checks the upstream with proxy-ssl-verify"),
+    ),
     (
         "proxy-ssl-server-name",
         Partly("off sends no SNI; on (the default here, off in ingress-nginx) sends proxy-ssl-name or the host"),

@@ -284,6 +284,27 @@ impl Translator<'_> {
             }
         }
         policy.upstream_verify = a.flag("proxy-ssl-verify", false);
+        if let Some(reference) = a.get("proxy-ssl-secret").map(str::to_owned) {
+            let namespace = r.namespace.clone();
+            let (ns, name) = reference.split_once('/').unwrap_or((namespace.as_str(), reference.as_str()));
+            let field = format!("metadata.annotations[{NGINX}proxy-ssl-secret]");
+            let by = Referrer { object: r, field: &field };
+            let t = &mut *a.t;
+            policy.upstream_certificate = t.certs.certificate(&mut t.diags, ns, name, by);
+            let has_ca = t
+                .store
+                .secrets
+                .get(&(ns.to_owned(), name.to_owned()))
+                .is_some_and(|s| super::tls_secret::value(s, super::tls_secret::CA_KEY).is_some());
+            if has_ca {
+                policy.upstream_ca = t.certs.authority(&mut t.diags, ns, name, Referrer { object: r, field: &field });
+            }
+            if policy.upstream_certificate.is_none() {
+                // Without its certificate the upstream would refuse us or,
+                // worse, take us as someone else: not served in that form.
+                a.bad("proxy-ssl-secret", format!("Secret {ns}/{name} has no usable tls.crt and tls.key"));
+            }
+        }
         let sni_name = a.get("proxy-ssl-name").filter(|n| !n.is_empty()).map(str::to_owned);
         let sni_name = sni_name.filter(|n| {
             let ok = crate::names::check_host(n).is_ok() && !n.starts_with("*.");

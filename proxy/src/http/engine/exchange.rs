@@ -157,7 +157,7 @@ async fn attempt(
     policy: &RoutePolicy,
 ) -> (Attempt, bool) {
     let host = host_without_port(request_host(session.req_header()));
-    let mut upstream = match engine.upstreams.connect(address, policy, host).await {
+    let mut upstream = match engine.upstreams.connect(address, policy, host, ctx.upstream_identity.as_ref()).await {
         Ok(upstream) => upstream,
         Err(e) => return (Attempt::Failed(e), false),
     };

@@ -4,6 +4,7 @@
 //! HTTP/2 streams over its own pool.
 
 use super::pool::IdlePool;
+use crate::http::UpstreamIdentity;
 use crate::http::peer::{UPSTREAM_IDLE, upstream_peer};
 use crate::metrics::METRICS;
 use pingora_core::connectors::ConnectorOptions;
@@ -41,8 +42,15 @@ impl Upstreams {
         Upstreams { idle: IdlePool::default(), connector: Connector::new(Some(connector)), preserve_header_case }
     }
 
-    /// A session to `address` for a request to `host` under `policy`.
-    pub async fn connect(&self, address: SocketAddr, policy: &RoutePolicy, host: &str) -> Result<Upstream, Box<Error>> {
+    /// A session to `address` for a request to `host` under `policy`, with
+    /// `identity` as the client certificate over TLS.
+    pub async fn connect(
+        &self,
+        address: SocketAddr,
+        policy: &RoutePolicy,
+        host: &str,
+        identity: Option<&UpstreamIdentity>,
+    ) -> Result<Upstream, Box<Error>> {
         let (mut session, reused, peer) = if policy.upstream_protocol == UpstreamProtocol::Http1 {
             let (stream, reused) = match self.idle.take(address, UPSTREAM_IDLE) {
                 Some(stream) => (stream, true),
@@ -50,7 +58,13 @@ impl Upstreams {
             };
             (HttpSession::H1(Http1Session::new(stream)), reused, None)
         } else {
-            let peer = Box::new(upstream_peer(address, policy, host));
+            let mut peer = Box::new(upstream_peer(address, policy, host));
+            if let Some(identity) = identity {
+                peer.client_cert_key = Some(identity.certificate.clone());
+                if identity.ca.is_some() {
+                    peer.options.ca = identity.ca.clone();
+                }
+            }
             let (session, reused) = self.connector.get_http_session(&*peer).await?;
             (session, reused, Some(peer))
         };
