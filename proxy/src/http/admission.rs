@@ -89,7 +89,7 @@ impl ListenerRoutes {
         ctx.route = Some(route.clone());
         ctx.client_ip = client_ip;
         if route.policy.upstream_certificate.is_some() {
-            ctx.upstream_identity = table.upstream_identity(&route.policy);
+            ctx.extras().upstream_identity = table.upstream_identity(&route.policy);
         }
         if self.scheme == Scheme::Https
             && let Some(routes) = routes.filter(|r| r.requires_client_certificates())
@@ -119,10 +119,11 @@ impl ListenerRoutes {
         }
         // ingress-nginx's CORS block sits in the same rewrite phase, after them.
         if let Some(cors) = &route.cors {
-            ctx.cors_origin = cors.origin_for(&req.headers);
-            if let Some(origin) = ctx.cors_origin.clone().filter(|_| req.method == http::Method::OPTIONS) {
+            let origin = cors.origin_for(&req.headers);
+            if let Some(origin) = origin.clone().filter(|_| req.method == http::Method::OPTIONS) {
                 return Admission::Answer(204, cors.preflight(origin));
             }
+            ctx.extras().cors_origin = origin;
         }
         // A snippet's `return CODE;`.
         if let Some(status) = route.policy.answer_status {
@@ -170,15 +171,20 @@ impl ListenerRoutes {
         // `default-backend` serves while the route's clusters cannot.
         let fallback =
             || route.policy.error_backend.as_ref().filter(|b| b.when_unavailable).and(route.error_backend.clone());
-        let cluster = match cluster {
-            Some(c) if !ready(&c) => fallback().filter(|f| ready(f)).unwrap_or(c),
-            Some(c) => c,
+        let (cluster, admitted) = match cluster {
+            Some(c) if ready(&c) => (c, true),
+            Some(c) => match fallback().filter(|f| ready(f)) {
+                Some(f) => (f, true),
+                None => (c, false),
+            },
             None => match fallback() {
-                Some(f) => f,
+                Some(f) => {
+                    let admitted = ready(&f);
+                    (f, admitted)
+                }
                 None => return Admission::Local(503),
             },
         };
-        let admitted = ready(&cluster);
         ctx.cluster = Some(cluster);
         if admitted { Admission::Proxy } else { Admission::Local(503) }
     }

@@ -48,6 +48,19 @@ pub struct RequestCtx {
     pub span: Option<Box<opentelemetry_sdk::trace::Span>>,
     /// The client's trace headers were malformed: none go upstream.
     pub drop_trace_headers: bool,
+    /// `Strict-Transport-Security` for the answer (HTTPS only).
+    pub hsts: Option<http::HeaderValue>,
+    /// `use-forwarded-headers` from a trusted peer: its `X-Forwarded-Proto`,
+    /// `-Host` and `-Port` go upstream as they came.
+    pub pass_forwarded: bool,
+    /// What only some routes' requests carry, boxed so that a plain
+    /// request's context stays small (it is built and moved per request).
+    pub extras: Option<Box<Extras>>,
+}
+
+/// A request's state for the annotations that need it.
+#[derive(Default)]
+pub struct Extras {
     /// The let-in origin of a CORS route's request: its answer gets the
     /// `Access-Control-*` headers.
     pub cors_origin: Option<http::HeaderValue>,
@@ -56,16 +69,18 @@ pub struct RequestCtx {
     pub auth_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// The auth service's `Set-Cookie` values, for the client.
     pub auth_cookies: Vec<http::HeaderValue>,
-    /// `Strict-Transport-Security` for the answer (HTTPS only).
-    pub hsts: Option<http::HeaderValue>,
     /// The upstream answered a `custom-http-errors` status: the default
     /// backend is asked for the page.
     pub error_page: Option<ErrorPage>,
-    /// `use-forwarded-headers` from a trusted peer: its `X-Forwarded-Proto`,
-    /// `-Host` and `-Port` go upstream as they came.
-    pub pass_forwarded: bool,
     /// `proxy-ssl-secret`: the client certificate for the TLS upstream.
     pub upstream_identity: Option<super::UpstreamIdentity>,
+}
+
+impl RequestCtx {
+    /// The request's extras, made on first use.
+    pub fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
+    }
 }
 
 /// What the default backend is told of an intercepted answer.

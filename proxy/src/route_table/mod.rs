@@ -213,6 +213,9 @@ impl RouteTable {
     /// (`block-user-agents`, `block-referers`).
     /// The headers are read only when a list is set.
     pub fn blocked<'h>(&self, header: impl Fn(http::HeaderName) -> Option<&'h str>) -> bool {
+        if self.blocked_agents.is_none() && self.blocked_referers.is_none() {
+            return false;
+        }
         let hit = |set: &Option<regex::RegexSet>, name| {
             set.as_ref().is_some_and(|s| header(name).is_some_and(|v| s.is_match(v)))
         };

@@ -105,7 +105,7 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
             Attempt::Intercepted(code) => {
                 let Some(backend) = route.error_backend.clone() else { return local(session, ctx, code).await };
                 let (service, port) = cluster.service();
-                ctx.error_page = Some(ErrorPage { code, service: service.name.clone(), port });
+                ctx.extras().error_page = Some(ErrorPage { code, service: service.name.clone(), port });
                 cluster = backend;
                 ctx.cluster = Some(cluster.clone());
                 ctx.tried.clear();
@@ -157,7 +157,7 @@ async fn attempt(
     policy: &RoutePolicy,
 ) -> (Attempt, bool) {
     let host = host_without_port(request_host(session.req_header()));
-    let mut upstream = match engine.upstreams.connect(address, policy, host, ctx.upstream_identity.as_ref()).await {
+    let mut upstream = match engine.upstreams.connect(address, policy, host, identity(ctx)).await {
         Ok(upstream) => upstream,
         Err(e) => return (Attempt::Failed(e), false),
     };
@@ -242,7 +242,7 @@ async fn respond(
     if let (Some(cluster), Some(started)) = (&ctx.cluster, ctx.attempt_started) {
         METRICS.upstream_latency.with_label_values(&[cluster.name.as_str()]).observe(started.elapsed().as_secs_f64());
     }
-    if ctx.error_page.is_none()
+    if ctx.extras.as_ref().is_none_or(|e| e.error_page.is_none())
         && route_codes(ctx).contains(&status)
         && ctx.route.as_ref().is_some_and(|r| r.error_backend.is_some())
     {
@@ -265,11 +265,14 @@ async fn respond(
     }
     // ingress-nginx's `add_header Set-Cookie $auth_cookie`: on these
     // statuses, or on every one with `auth-always-set-cookie`.
-    let always = ctx.route.as_ref().and_then(|r| r.policy.external_auth.as_ref()).is_some_and(|a| a.always_set_cookie);
-    if always || matches!(status, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308) {
-        for cookie in std::mem::take(&mut ctx.auth_cookies) {
-            if resp.append_header(http::header::SET_COOKIE, cookie).is_err() {
-                return Attempt::Answered(false);
+    if let Some(extras) = ctx.extras.as_mut().filter(|e| !e.auth_cookies.is_empty()) {
+        let always =
+            ctx.route.as_ref().and_then(|r| r.policy.external_auth.as_ref()).is_some_and(|a| a.always_set_cookie);
+        if always || matches!(status, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308) {
+            for cookie in std::mem::take(&mut extras.auth_cookies) {
+                if resp.append_header(http::header::SET_COOKIE, cookie).is_err() {
+                    return Attempt::Answered(false);
+                }
             }
         }
     }
@@ -326,6 +329,11 @@ async fn respond(
     Attempt::Answered(true)
 }
 
+/// The route's client certificate towards a TLS upstream, if it has one.
+fn identity(ctx: &RequestCtx) -> Option<&crate::http::UpstreamIdentity> {
+    ctx.extras.as_ref()?.upstream_identity.as_ref()
+}
+
 /// The statuses `custom-http-errors` hands to the default backend.
 fn route_codes(ctx: &RequestCtx) -> &[u16] {
     ctx.route.as_ref().and_then(|r| r.policy.error_backend.as_ref()).map_or(&[], |b| b.codes.as_slice())
@@ -336,7 +344,8 @@ fn route_codes(ctx: &RequestCtx) -> &[u16] {
 /// over HTTPS.
 pub(super) fn finish_answer(ctx: &mut RequestCtx, resp: &mut ResponseHeader) {
     let Some(route) = ctx.route.clone() else { return };
-    if let (Some(cors), Some(origin)) = (route.cors.as_ref(), ctx.cors_origin.take()) {
+    let origin = ctx.extras.as_mut().and_then(|e| e.cors_origin.take());
+    if let (Some(cors), Some(origin)) = (route.cors.as_ref(), origin) {
         for (name, value) in cors.headers(origin) {
             let _ = resp.insert_header(name, value);
         }
@@ -431,7 +440,7 @@ fn upstream_request(
     let upgrade_allowed = !h2_upstream && session.req_header().version == http::Version::HTTP_11;
     let downstream = session.req_header();
     let mut req = downstream.clone();
-    if let Some(page) = &ctx.error_page {
+    if let Some(page) = ctx.extras.as_ref().and_then(|e| e.error_page.as_ref()) {
         return error_page::request(req, page, ctx);
     }
     hop_by_hop::strip(&mut req, upgrade_allowed, has_body && !h2_upstream)?;
@@ -482,7 +491,7 @@ fn upstream_request(
     if !h2_upstream && let Some(host) = &policy.upstream_host {
         req.insert_header(http::header::HOST, host.as_str())?;
     }
-    for (name, value) in &ctx.auth_headers {
+    for (name, value) in ctx.extras.iter().flat_map(|e| &e.auth_headers) {
         req.insert_header(name.clone(), value.clone())?;
     }
     if let Some(route) = &ctx.route {

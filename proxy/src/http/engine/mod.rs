@@ -155,7 +155,8 @@ impl Engine {
                 {
                     match auth_request::check(self, session, ctx, auth, state).await {
                         Verdict::Allow { headers, cookies } => {
-                            (ctx.auth_headers, ctx.auth_cookies) = (headers, cookies)
+                            let extras = ctx.extras();
+                            (extras.auth_headers, extras.auth_cookies) = (headers, cookies);
                         }
                         Verdict::Refuse(status, headers) => return answer(session, ctx, status, headers).await,
                     }
