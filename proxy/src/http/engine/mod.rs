@@ -153,7 +153,9 @@ impl Engine {
                 if let Some(route) = &route
                     && let (Some(auth), Some(state)) = (&route.policy.external_auth, &route.external_auth)
                 {
-                    match auth_request::check(self, session, ctx, auth, state).await {
+                    // Boxed: the check's future is large, and a request
+                    // without auth should not carry its size.
+                    match Box::pin(auth_request::check(self, session, ctx, auth, state)).await {
                         Verdict::Allow { headers, cookies } => {
                             let extras = ctx.extras();
                             (extras.auth_headers, extras.auth_cookies) = (headers, cookies);
