@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 /// The added headers' names, parsed once (a `static`, so each insert
 /// neither parses nor allocates its name).
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+pub(super) static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 pub(super) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_ORIGINAL_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-original-forwarded-for");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");

@@ -3,7 +3,7 @@
 //! so checks are balanced and follow endpoint changes like any request.
 
 use super::{ClusterPolicy, Reader};
-use sluice_config::{AuthCache, Cluster, Endpoint, ExternalAuth, HealthPolicy, parse_hash_key};
+use sluice_config::{AuthCache, Cluster, Endpoint, ExternalAuth, HealthPolicy, ObjectRef, parse_hash_key};
 use std::net::{IpAddr, SocketAddr};
 
 pub(super) fn external_auth(a: &mut Reader<'_, '_, '_>) -> Option<ExternalAuth> {
@@ -106,17 +106,7 @@ pub(super) fn url_cluster(a: &mut Reader<'_, '_, '_>, host: &str, port: u16) -> 
         let address = SocketAddr::new(ip, port);
         let name = format!("address/{address}");
         let endpoint = Endpoint { address, weight: 1, terminating: false, node: None, pod: None };
-        a.t.clusters.insert(Cluster {
-            name: name.clone(),
-            service: a.r.clone(),
-            port,
-            balance: Default::default(),
-            affinity: None,
-            health: HealthPolicy::default(),
-            max_connections: None,
-            endpoints: vec![endpoint],
-            dns: None,
-        });
+        a.t.clusters.insert(url_only_cluster(&name, a.r, port, vec![endpoint]));
         return Ok(name);
     }
     let labels: Vec<&str> = host.trim_end_matches('.').split('.').collect();
@@ -146,17 +136,7 @@ pub(super) fn url_cluster(a: &mut Reader<'_, '_, '_>, host: &str, port: u16) -> 
 /// check fails and every request gets 500, as in ingress-nginx.
 fn refused(a: &mut Reader<'_, '_, '_>, url: &str) -> ExternalAuth {
     let name = format!("auth/unusable/{}", a.r);
-    a.t.clusters.insert(Cluster {
-        name: name.clone(),
-        service: a.r.clone(),
-        port: 0,
-        balance: Default::default(),
-        affinity: None,
-        health: HealthPolicy::default(),
-        max_connections: None,
-        endpoints: Vec::new(),
-        dns: None,
-    });
+    a.t.clusters.insert(url_only_cluster(&name, a.r, 0, Vec::new()));
     ExternalAuth {
         cluster: name,
         url: url.to_owned(),
@@ -170,5 +150,21 @@ fn refused(a: &mut Reader<'_, '_, '_>, url: &str) -> ExternalAuth {
         request_redirect: None,
         cache: None,
         always_set_cookie: false,
+    }
+}
+
+/// A cluster no Service stands behind: the address a URL names, or none
+/// (an auth that cannot be reached). `object` is the annotated Ingress.
+fn url_only_cluster(name: &str, object: &ObjectRef, port: u16, endpoints: Vec<Endpoint>) -> Cluster {
+    Cluster {
+        name: name.to_owned(),
+        service: object.clone(),
+        port,
+        balance: Default::default(),
+        affinity: None,
+        health: HealthPolicy::default(),
+        max_connections: None,
+        endpoints,
+        dns: None,
     }
 }

@@ -9,6 +9,7 @@ use crate::cluster::PickInput;
 use crate::http::admission::{host_without_port, request_host};
 use crate::http::context::RequestCtx;
 use crate::http::external_auth::{ExternalAuthState, Verdict};
+use crate::http::forwarded::{X_FORWARDED_FOR, X_REAL_IP};
 use crate::http::hash_key::key_bytes;
 use crate::http::hop_by_hop;
 use http::{HeaderName, HeaderValue, header};
@@ -25,8 +26,6 @@ static X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
 static X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 static X_SENT_FROM: HeaderName = HeaderName::from_static("x-sent-from");
 static X_AUTH_REQUEST_REDIRECT: HeaderName = HeaderName::from_static("x-auth-request-redirect");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The verdict on the request in `session`: cached under `auth-cache-key`
 /// when one is, else asked.

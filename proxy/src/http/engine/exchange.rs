@@ -343,8 +343,8 @@ fn route_codes(ctx: &RequestCtx) -> &[u16] {
 /// the CORS headers for a let-in origin, the route's header changes, HSTS
 /// over HTTPS.
 pub(super) fn finish_answer(ctx: &mut RequestCtx, resp: &mut ResponseHeader) {
-    let Some(route) = ctx.route.clone() else { return };
     let origin = ctx.extras.as_mut().and_then(|e| e.cors_origin.take());
+    let Some(route) = ctx.route.as_deref() else { return };
     if let (Some(cors), Some(origin)) = (route.cors.as_ref(), origin) {
         for (name, value) in cors.headers(origin) {
             let _ = resp.insert_header(name, value);

@@ -149,7 +149,10 @@ impl Engine {
         ctx.observed = self.access_log.is_some() || ctx.span.is_some();
         match admission {
             Admission::Proxy => {
-                let route = ctx.route.clone();
+                // Held past the exchange (which takes the context) only by
+                // routes that need it after: a plain request clones nothing.
+                let needs_route = ctx.route.as_ref().is_some_and(|r| r.external_auth.is_some() || r.mirror.is_some());
+                let route = if needs_route { ctx.route.clone() } else { None };
                 if let Some(route) = &route
                     && let (Some(auth), Some(state)) = (&route.policy.external_auth, &route.external_auth)
                 {
