@@ -11,6 +11,7 @@ pub mod blocklist;
 mod canary;
 mod certificate;
 mod cluster;
+mod connections;
 mod consumer;
 mod cors;
 mod diagnostic;
@@ -42,6 +43,7 @@ pub use blocklist::Blocklist;
 pub use canary::{Canary, CanaryVerdict, HeaderMatch, always_never};
 pub use certificate::{Certificate, CertificateAuthority, Sensitive};
 pub use cluster::{Cluster, DnsTarget, Endpoint};
+pub use connections::{Connections, UpstreamKeepalive};
 pub use consumer::Consumer;
 pub use cors::Cors;
 pub use diagnostic::{Diagnostic, Severity};
@@ -60,8 +62,8 @@ pub use real_ip::RealIp;
 pub use rewrite::{RewriteTarget, TargetPiece};
 pub use route::{ClientVerify, Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
 pub use route_policy::{
-    AccessRule, BasicAuth, ErrorBackend, HostRedirect, LocationRewrite, Mirror, RateLimit, Redirect, RetryOn,
-    RetryPolicy, RoutePolicy, UpstreamProtocol,
+    AccessRule, BasicAuth, ErrorBackend, HostRedirect, LocationRewrite, Mirror, RateLimit, Redirect, REQUEST_BUFFER_DEFAULT,
+    ResponseRate, RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol,
 };
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;

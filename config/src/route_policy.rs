@@ -138,6 +138,48 @@ pub struct RoutePolicy {
     /// ingress-nginx `mirror-target`: a copy of each request goes there too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<Mirror>,
+    /// nginx's `proxy_request_buffering on` (its default): the whole body
+    /// is read before an upstream is contacted, this many bytes in memory
+    /// and the rest in a temporary file (`client-body-buffer-size`), so a
+    /// slow client never holds an upstream connection. `None`: bodies
+    /// stream to the upstream as they arrive.
+    #[serde(default = "request_buffer_default", skip_serializing_if = "is_request_buffer_default")]
+    pub request_buffer: Option<u64>,
+    /// ingress-nginx `limit-rate` / `limit-rate-after`: each response is
+    /// sent at most this fast to its connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_rate: Option<ResponseRate>,
+    /// ingress-nginx `connection-proxy-header`: the `Connection` header the
+    /// upstream gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_connection: Option<String>,
+}
+
+/// A response's pace towards the client: the first `after_bytes` at full
+/// speed, then `bytes_per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseRate {
+    pub bytes_per_second: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub after_bytes: u64,
+}
+
+/// nginx's `client_body_buffer_size` on 64-bit machines (ingress-nginx's
+/// default `client-body-buffer-size` is half of it, 8k, which sends more
+/// bodies to a temporary file for no gain here).
+pub const REQUEST_BUFFER_DEFAULT: u64 = 16 * 1024;
+
+fn request_buffer_default() -> Option<u64> {
+    Some(REQUEST_BUFFER_DEFAULT)
+}
+
+fn is_request_buffer_default(b: &Option<u64>) -> bool {
+    *b == request_buffer_default()
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Fire-and-forget copies of a route's requests; the mirror's answer and
@@ -282,6 +324,9 @@ impl Default for RoutePolicy {
             upstream_ca: None,
             limit_status: 503,
             limit_conn_status: 503,
+            request_buffer: request_buffer_default(),
+            response_rate: None,
+            upstream_connection: None,
         }
     }
 }

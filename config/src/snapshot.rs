@@ -1,5 +1,5 @@
 use crate::{
-    Blocklist, Certificate, CertificateAuthority, Cluster, Listener, LogFormat, RealIp, RouteConfig, ServiceVip,
+    Blocklist, Certificate, CertificateAuthority, Cluster, Connections, Listener, LogFormat, RealIp, RouteConfig, ServiceVip,
 };
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,9 @@ pub struct Snapshot {
     /// User agents and referers refused (403) on the L7 listeners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocklist: Option<Blocklist>,
+    /// Client and upstream connection settings of the L7 listeners.
+    #[serde(default, skip_serializing_if = "Connections::is_default")]
+    pub connections: Connections,
 }
 
 impl Snapshot {
@@ -67,5 +70,6 @@ impl Snapshot {
             && self.hsts == other.hsts
             && self.real_ip == other.real_ip
             && self.blocklist == other.blocklist
+            && self.connections == other.connections
     }
 }

@@ -43,6 +43,9 @@ pub struct ProxyMetrics {
     /// Upstream connections the L7 proxy opened (against requests, how well
     /// keep-alive to upstreams works).
     pub upstream_connections: IntCounter,
+    /// L7 connections closed for a missing, broken or late PROXY header
+    /// (`use-proxy-protocol`), by `listener`.
+    pub http_proxy_protocol_errors: IntCounterVec,
     /// Access-log lines dropped because the writer was behind.
     pub access_log_dropped: IntCounter,
     /// Access-log writes that failed (the file became unwritable).
@@ -164,6 +167,16 @@ pub static METRICS: LazyLock<ProxyMetrics> = LazyLock::new(|| ProxyMetrics {
     ),
     access_log_write_errors: register(
         IntCounter::new("sluice_access_log_write_errors_total", "Access-log writes that failed").expect("valid metric"),
+    ),
+    http_proxy_protocol_errors: register(
+        IntCounterVec::new(
+            Opts::new(
+                "sluice_http_proxy_protocol_errors_total",
+                "L7 connections closed for a missing, broken or late PROXY header",
+            ),
+            &["listener"],
+        )
+        .expect("valid metric"),
     ),
     l4_bind_errors: register(
         IntCounterVec::new(Opts::new("sluice_l4_bind_errors_total", "L4 listeners that could not bind"), &["listener"])

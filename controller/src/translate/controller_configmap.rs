@@ -8,7 +8,7 @@ use super::nginx_values;
 use crate::store::Store;
 use ipnet::IpNet;
 use sluice_config::{
-    Blocklist, Diagnostic, ExternalAuth, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RealIp, RoutePolicy,
+    Blocklist, Connections, Diagnostic, ExternalAuth, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RealIp, RoutePolicy,
 };
 use std::collections::BTreeMap;
 
@@ -49,6 +49,19 @@ const HONOURED: &[&str] = &[
     "limit-conn-status-code",
     "block-user-agents",
     "block-referers",
+    "use-proxy-protocol",
+    "client-header-timeout",
+    "client-body-timeout",
+    "keep-alive",
+    "keep-alive-requests",
+    "upstream-keepalive-connections",
+    "upstream-keepalive-timeout",
+    "upstream-keepalive-requests",
+    "proxy-request-buffering",
+    "client-body-buffer-size",
+    "custom-http-errors",
+    "server-tokens",
+    "large-client-header-buffers",
 ];
 
 /// `global-<name>` keys read as the annotation `<name>` is.
@@ -91,6 +104,10 @@ pub(super) struct ControllerConfig {
     /// `global-allowed-response-headers`, lower case: the only headers
     /// `custom-headers` may set.
     pub allowed_response_headers: Vec<String>,
+    /// `use-proxy-protocol`, the client timeouts and keep-alive settings.
+    pub connections: Connections,
+    /// `custom-http-errors`: the default of the annotation.
+    pub custom_http_errors: Vec<u16>,
 }
 
 impl ControllerConfig {
@@ -107,6 +124,8 @@ impl ControllerConfig {
             block_cidrs: Vec::new(),
             allow_snippets: false,
             allowed_response_headers: Vec::new(),
+            connections: Connections::default(),
+            custom_http_errors: Vec::new(),
         }
     }
 
@@ -229,6 +248,15 @@ impl ControllerConfig {
         if let Some(headers) = d.headers_configmap("proxy-set-headers") {
             p.request_headers.extend(headers.into_iter().map(|(name, value)| HeaderOp::Set { name, value }));
         }
+        let size = d.parsed("client-body-buffer-size", nginx_values::size).map(|s| s.unwrap_or(0));
+        let buffering = d.parsed("proxy-request-buffering", nginx_values::flag).unwrap_or(true);
+        p.request_buffer = buffering.then(|| size.unwrap_or(sluice_config::REQUEST_BUFFER_DEFAULT));
+        c.custom_http_errors = d.parsed("custom-http-errors", nginx_values::statuses).unwrap_or_default();
+        c.connections = d.connections();
+        // Checked, with nothing to change: Sluice never names its version,
+        // and pingora bounds a request's head (see `sluice annotations`).
+        d.parsed("server-tokens", nginx_values::flag);
+        d.parsed("large-client-header-buffers", nginx_values::buffers);
         c
     }
 }
@@ -311,6 +339,32 @@ impl Data<'_> {
         let header =
             if http::HeaderName::from_bytes(header.as_bytes()).is_ok() { header } else { "x-forwarded-for".into() };
         (forwarded || real_ip).then_some(RealIp { header, trusted, pass_forwarded: forwarded })
+    }
+
+    /// `use-proxy-protocol`, `client-header-timeout`, `client-body-timeout`,
+    /// `keep-alive` (0: one request a connection), `keep-alive-requests`
+    /// and `upstream-keepalive-*` (connections 0: none kept).
+    fn connections(&mut self) -> Connections {
+        let mut c = Connections::default();
+        c.proxy_protocol = self.parsed("use-proxy-protocol", nginx_values::flag).unwrap_or(false);
+        c.header_timeout_ms = self.parsed("client-header-timeout", nginx_values::seconds);
+        if let Some(ms) = self.parsed("client-body-timeout", nginx_values::seconds) {
+            c.body_timeout_ms = ms;
+        }
+        c.keepalive_timeout_ms = self.parsed("keep-alive", nginx_values::seconds_or_zero).map(|s| s.unwrap_or(0));
+        if let Some(n) = self.parsed("keep-alive-requests", |v| nginx_values::int(v, 1, 100_000_000)) {
+            c.keepalive_requests = n;
+        }
+        if let Some(n) = self.parsed("upstream-keepalive-connections", |v| nginx_values::int(v, 0, 100_000)) {
+            c.upstream.connections = n;
+        }
+        if let Some(ms) = self.parsed("upstream-keepalive-timeout", nginx_values::seconds) {
+            c.upstream.timeout_ms = ms;
+        }
+        if let Some(n) = self.parsed("upstream-keepalive-requests", |v| nginx_values::int(v, 1, 100_000_000)) {
+            c.upstream.requests = n;
+        }
+        c
     }
 
     /// A comma-separated list of texts and `~` patterns; a pattern that

@@ -136,6 +136,7 @@ impl<'a> Translator<'a> {
             hsts: self.config.hsts.clone(),
             real_ip: self.config.real_ip.clone(),
             blocklist: self.config.blocklist.clone(),
+            connections: self.config.connections.clone(),
         };
         for problem in snapshot.validate() {
             self.diags.push(Diagnostic::error(

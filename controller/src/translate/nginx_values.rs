@@ -51,6 +51,27 @@ pub(super) fn size(v: &str) -> Result<Option<u64>, String> {
     if n == 0 { Ok(None) } else { n.checked_mul(factor).map(Some).ok_or_else(bad) }
 }
 
+/// A comma-separated list of statuses in 400-599 (`custom-http-errors`).
+pub(super) fn statuses(v: &str) -> Result<Vec<u16>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| match c.parse::<u16>() {
+            Ok(code) if (400..=599).contains(&code) => Ok(code),
+            _ => Err(format!("'{c}' is not a status in 400-599")),
+        })
+        .collect()
+}
+
+/// nginx's `NUMBER SIZE` buffers (`large-client-header-buffers: 4 8k`).
+pub(super) fn buffers(v: &str) -> Result<(u32, u64), String> {
+    let bad = || format!("'{v}' is not a count and a size like 4 8k");
+    let (count, size) = v.split_once(char::is_whitespace).ok_or_else(bad)?;
+    let count = int(count.trim(), 1, 1024).map_err(|_| bad())?;
+    let size = self::size(size.trim()).map_err(|_| bad())?.ok_or_else(bad)?;
+    Ok((count, size))
+}
+
 /// A comma-separated list of networks (`10.0.0.0/8, 192.0.2.7`).
 pub(super) fn networks(v: &str) -> Result<Vec<IpNet>, String> {
     v.split(',')

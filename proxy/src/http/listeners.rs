@@ -147,6 +147,7 @@ impl HttpListeners {
                 slots: Arc::new(Semaphore::new(self.options.max_connections.clamp(1, Semaphore::MAX_PERMITS))),
                 header_timeout: self.options.header_timeout,
                 keepalive: self.options.keepalive_timeout,
+                table: self.table.clone(),
                 stopped,
             };
             for (worker, listener) in copies {
@@ -219,6 +220,8 @@ struct Accepting {
     slots: Arc<Semaphore>,
     header_timeout: Duration,
     keepalive: Duration,
+    /// The connection settings of the table live when a connection opens.
+    table: Arc<ArcSwap<RouteTable>>,
     stopped: watch::Receiver<bool>,
 }
 
@@ -256,11 +259,22 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(listener: Listener, a
         };
         let _ = accepted.set_nodelay();
         let (app, shutdown, tls) = (app.clone(), a.stopped.clone(), a.tls.clone());
-        let (header_timeout, keepalive) = (a.header_timeout, a.keepalive);
+        let settings = a.table.load();
+        let settings = settings.connections();
+        let header_timeout = settings.header_timeout_ms.map_or(a.header_timeout, Duration::from_millis);
+        let keepalive = settings.keepalive_timeout_ms.map_or(a.keepalive, Duration::from_millis);
+        let proxy_protocol =
+            settings.proxy_protocol.then(|| METRICS.http_proxy_protocol_errors.with_label_values(&[a.name.as_str()]));
         open.inc();
         let open = Open(open.clone());
         tokio::spawn(async move {
             let _held = (slot, open);
+            if let Some(errors) = proxy_protocol
+                && !proxied_client(&mut accepted, header_timeout).await
+            {
+                errors.inc();
+                return;
+            }
             let stream: Stream = match tls {
                 None => Box::new(accepted),
                 Some(side) => match side.accept(accepted).await {
@@ -275,4 +289,33 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(listener: Listener, a
             }
         });
     }
+}
+
+/// Reads the PROXY protocol header (v1 or v2) that opens `stream` and
+/// makes its source the connection's client address; `false` when the
+/// header is missing, broken or late, and the connection is to be closed
+/// (nginx's `listen ... proxy_protocol`). A `LOCAL` or `UNKNOWN` header
+/// (the sending proxy's own health check) keeps the peer's address.
+async fn proxied_client(stream: &mut pingora_core::protocols::l4::stream::Stream, timeout: Duration) -> bool {
+    use pingora_core::protocols::{GetSocketDigest, SocketDigest};
+    use std::os::fd::AsRawFd;
+    let (source, rest) = match tokio::time::timeout(timeout, crate::l4::proxy_protocol::decode(stream)).await {
+        Ok(Ok(decoded)) => decoded,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "connection without a usable PROXY header closed");
+            return false;
+        }
+        Err(_) => return false,
+    };
+    // Bytes read past the header are the client's first.
+    stream.rewind(&rest);
+    if let Some(source) = source {
+        let digest = SocketDigest::from_raw_fd(stream.as_raw_fd());
+        let _ = digest.peer_addr.set(Some(source.into()));
+        if let Some(local) = stream.get_socket_digest().and_then(|d| d.local_addr().cloned()) {
+            let _ = digest.local_addr.set(Some(local));
+        }
+        stream.set_socket_digest(digest);
+    }
+    true
 }

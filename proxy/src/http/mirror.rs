@@ -15,6 +15,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// A copy gets this long to connect, be written and be answered.
 const MIRROR_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest buffered request body a copy carries; a request with a
+/// larger one is not copied (a streamed body: what the retry buffer kept,
+/// 64 KiB).
+pub const BODY_LIMIT: u64 = 1024 * 1024;
+
 /// Fields of the client's request the copy does not carry: the copy frames
 /// its own body and closes its connection.
 const NOT_COPIED: [&str; 9] =

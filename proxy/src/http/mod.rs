@@ -16,6 +16,7 @@ mod listeners;
 mod mirror;
 mod path;
 mod peer;
+mod request_body;
 mod request_id;
 mod request_limits;
 mod retry;

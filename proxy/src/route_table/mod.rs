@@ -54,6 +54,8 @@ pub struct RouteTable {
     blocked_referers: Option<regex::RegexSet>,
     /// `proxy-ssl-secret` certificates and CAs, parsed.
     upstream_identities: crate::http::UpstreamIdentities,
+    /// Client and upstream connection settings, read as connections open.
+    connections: sluice_config::Connections,
 }
 
 /// An HTTP or HTTPS listener: where it listens, its route config, its TLS
@@ -167,6 +169,7 @@ impl RouteTable {
             blocked_agents: blocked(&blocklist.user_agents),
             blocked_referers: blocked(&blocklist.referers),
             upstream_identities: crate::http::UpstreamIdentities::compile(snapshot),
+            connections: snapshot.connections.clone(),
         }
     }
 
@@ -202,6 +205,11 @@ impl RouteTable {
     /// The Snapshot's certificates, parsed.
     pub fn certificates(&self) -> &CertificateSet {
         &self.certificates
+    }
+
+    /// How client and upstream connections are held.
+    pub fn connections(&self) -> &sluice_config::Connections {
+        &self.connections
     }
 
     /// `Strict-Transport-Security` for answers over HTTPS, when sent.

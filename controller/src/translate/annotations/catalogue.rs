@@ -67,14 +67,14 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ("canary-by-header-value", Full),
     ("canary-weight", Partly("several canaries of one path share by their weights")),
     ("canary-weight-total", Full),
-    ("client-body-buffer-size", Partly("checked; request bodies stream to the upstream")),
+    ("client-body-buffer-size", Partly("16k by default (8k in ingress-nginx); a larger body goes to a temporary file")),
     (
         "configuration-snippet",
         Partly(
             "parsed, never interpreted: more_set_headers, more_clear_headers, add_header, proxy_set_header, more_set_input_headers, more_clear_input_headers, allow, deny, return; anything else refuses the Ingress; needs allow-snippet-annotations",
         ),
     ),
-    ("connection-proxy-header", NotYet("")),
+    ("connection-proxy-header", Partly("not sent with a WebSocket upgrade or to an HTTP/2 upstream")),
     ("cors-allow-credentials", Full),
     ("cors-allow-headers", Full),
     ("cors-allow-methods", Full),
@@ -100,8 +100,8 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ("http2-push-preload", NotYet("HTTP/2 server push is gone from browsers")),
     ("limit-burst-multiplier", Full),
     ("limit-connections", Full),
-    ("limit-rate", NotYet("")),
-    ("limit-rate-after", NotYet("")),
+    ("limit-rate", Full),
+    ("limit-rate-after", Full),
     ("limit-rpm", Full),
     ("limit-rps", Full),
     ("limit-whitelist", Full),
@@ -109,7 +109,7 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ("mirror-host", Full),
     (
         "mirror-request-body",
-        Partly("bodies up to 64 KiB are copied (what the retry buffer keeps); a larger body's copy is not sent"),
+        Partly("buffered bodies up to 1 MiB are copied (64 KiB with proxy-request-buffering off); a larger body's copy is not sent"),
     ),
     (
         "mirror-target",
@@ -139,12 +139,7 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ("proxy-read-timeout", Full),
     ("proxy-redirect-from", Partly("a fixed prefix; `default` and variables are not")),
     ("proxy-redirect-to", Full),
-    (
-        "proxy-request-buffering",
-        Partly(
-            "off is what Sluice does (bodies stream to the upstream, a retry resends what was kept); on is a warning",
-        ),
-    ),
+    ("proxy-request-buffering", Partly("on (the default) reads the body whole first; gRPC bodies stream, as there")),
     ("proxy-send-timeout", Full),
     ("proxy-ssl-ciphers", NotYet("")),
     ("proxy-ssl-name", Full),

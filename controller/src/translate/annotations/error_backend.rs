@@ -3,19 +3,19 @@
 //! Services have no endpoint, and answers the listed upstream statuses.
 
 use super::{ClusterPolicy, Reader};
+use crate::translate::nginx_values;
 use sluice_config::{Diagnostic, ErrorBackend};
 
 pub(super) fn error_backend(a: &mut Reader<'_, '_, '_>) -> Option<ErrorBackend> {
-    let mut codes = Vec::new();
-    let listed = a.get("custom-http-errors").unwrap_or("").to_owned();
-    for code in listed.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-        match code.parse::<u16>() {
-            Ok(c) if (400..=599).contains(&c) => codes.push(c),
-            _ => a.bad("custom-http-errors", format!("'{code}' is not a status in 400-599; left out")),
-        }
-    }
+    // The controller ConfigMap's list is the default, as in ingress-nginx.
+    let own = a.get("custom-http-errors").is_some();
+    let codes = match a.parsed("custom-http-errors", nginx_values::statuses, "none are handed over") {
+        Some(codes) => codes,
+        None if own => Vec::new(),
+        None => a.t.config.custom_http_errors.clone(),
+    };
     let Some(service) = a.get("default-backend").map(str::to_owned) else {
-        if !codes.is_empty() {
+        if own && !codes.is_empty() {
             a.t.diags.push(Diagnostic::warning(
                 a.r.clone(),
                 format!("metadata.annotations[{}custom-http-errors]", super::NGINX),

@@ -315,9 +315,7 @@ impl Translator<'_> {
         });
         let send_sni = a.get("proxy-ssl-server-name").is_none() || a.flag("proxy-ssl-server-name", true);
         policy.upstream_sni = if send_sni { sni_name } else { Some(String::new()) };
-        for (key, must) in
-            [("proxy-buffering", None), ("proxy-request-buffering", Some("on")), ("proxy-http-version", None)]
-        {
+        for key in ["proxy-buffering", "proxy-http-version"] {
             let Some(v) = a.get(key).map(str::to_owned) else { continue };
             let known = match key {
                 "proxy-http-version" => v == "1.1" || v == "1.0",
@@ -325,7 +323,7 @@ impl Translator<'_> {
             };
             if !known {
                 a.bad(key, format!("'{v}' is not a value ingress-nginx takes; ignored"));
-            } else if must.is_some_and(|m| m != v) || v == "1.0" {
+            } else if v == "1.0" {
                 a.t.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("metadata.annotations[{NGINX}{key}]"),
@@ -333,10 +331,26 @@ impl Translator<'_> {
                 ));
             }
         }
-        for key in
-            ["proxy-buffer-size", "proxy-busy-buffers-size", "proxy-max-temp-file-size", "client-body-buffer-size"]
-        {
+        let size = a.parsed("client-body-buffer-size", nginx_values::size, "the default is used").map(|s| s.unwrap_or(0));
+        let on = a.parsed("proxy-request-buffering", nginx_values::flag, "the default is used");
+        let memory = size.or(policy.request_buffer).unwrap_or(sluice_config::REQUEST_BUFFER_DEFAULT);
+        policy.request_buffer = on.unwrap_or(policy.request_buffer.is_some()).then_some(memory);
+        for key in ["proxy-buffer-size", "proxy-busy-buffers-size", "proxy-max-temp-file-size"] {
             a.parsed(key, nginx_values::size, "ignored");
+        }
+        // nginx's `limit_rate` and `limit_rate_after`, in kilobytes here.
+        let rate = a.parsed("limit-rate", |v| nginx_values::int(v, 0, 4_000_000), "no limit");
+        let after = a.parsed("limit-rate-after", |v| nginx_values::int(v, 0, 4_000_000), "0 is used");
+        if let Some(rate) = rate.filter(|r| *r > 0) {
+            let after_bytes = u64::from(after.unwrap_or(0)) * 1024;
+            policy.response_rate = Some(sluice_config::ResponseRate { bytes_per_second: u64::from(rate) * 1024, after_bytes });
+        }
+        if let Some(value) = a.get("connection-proxy-header").map(str::to_owned) {
+            if http::HeaderValue::from_str(&value).is_ok() && !value.is_empty() {
+                policy.upstream_connection = Some(value);
+            } else {
+                a.bad("connection-proxy-header", format!("'{value}' is not a header value; not set"));
+            }
         }
         a.parsed("proxy-buffers-number", |v| nginx_values::int(v, 1, 1024), "ignored");
         policy.access_log = a.flag("enable-access-log", true);

@@ -66,9 +66,9 @@ async fn ask(
     let input = PickInput { client_ip: ctx.client_ip, key_hash: None, cookies: None };
     let Some(picked) = state.cluster.as_ref().and_then(|c| c.pick(&input, &[])) else { return failed };
     let Some(request) = auth_request(engine, session, ctx, auth) else { return failed };
-    let Ok(mut upstream) =
-        engine.upstreams.connect(picked.address, &state.policy, host_without_port(&auth.host), None).await
-    else {
+    let keepalive = engine.table.load().connections().upstream;
+    let host = host_without_port(&auth.host);
+    let Ok(mut upstream) = engine.upstreams.connect(picked.address, &state.policy, host, None, keepalive).await else {
         return failed;
     };
     let asked = async {

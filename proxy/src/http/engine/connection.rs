@@ -53,8 +53,16 @@ impl ServerApp for Connections {
         if self.is_http2(&mut stream).await? {
             return ServerApp::process_new(&self.0, stream, shutdown).await;
         }
+        // `keep-alive-requests` and `keep-alive: 0` as the connection
+        // opened: the last request's answer says `Connection: close`.
+        let (requests, keepalive) = {
+            let table = self.0.table.load();
+            let c = table.connections();
+            (c.keepalive_requests.max(1), c.keepalive_timeout_ms != Some(0))
+        };
         let mut session = self.http1_session(stream);
-        session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE_SECONDS));
+        session.set_keepalive((keepalive && !*shutdown.borrow()).then_some(KEEPALIVE_SECONDS));
+        session.set_keepalive_reuses_remaining(Some(requests - 1));
         loop {
             let (stream, settings) = self.0.handle(session, shutdown).await?.consume();
             session = self.http1_session(stream);

@@ -11,6 +11,7 @@ use crate::http::forwarded::{self, Downstream};
 use crate::http::hop_by_hop;
 use crate::http::path::routing_path;
 use crate::http::peer::{upstream_h2, upstream_tls};
+use crate::http::request_body::{self, BodyError, BufferedBody};
 use crate::http::retry;
 use crate::metrics::METRICS;
 use crate::spans::{self, TRACEPARENT, TRACESTATE};
@@ -19,9 +20,18 @@ use pingora_core::protocols::http::client::HttpSession;
 use pingora_core::protocols::http::v1::client::HttpSession as Http1Session;
 use pingora_error::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
-use sluice_config::{RetryOn, RoutePolicy};
+use sluice_config::{RetryOn, RoutePolicy, UpstreamKeepalive};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The table's connection settings a request needs, read once with its
+/// route.
+#[derive(Clone, Copy)]
+pub(super) struct ConnectionSettings {
+    /// Between two reads of the request body.
+    pub body_timeout: Duration,
+    pub upstream: UpstreamKeepalive,
+}
 
 /// How an attempt ended.
 enum Attempt {
@@ -35,6 +45,8 @@ enum Attempt {
     RetryStatus(RetryOn),
     /// The request body is over the route's limit (413).
     TooLarge,
+    /// The client sent nothing of its body for the body timeout (408).
+    ClientSlow,
     /// The client closed its connection or, over HTTP/2, its stream.
     ClientGone,
     /// The upstream answered a status `custom-http-errors` names: the
@@ -44,27 +56,49 @@ enum Attempt {
 
 /// Proxies the admitted request; `true` when the client connection can be
 /// kept.
-pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mut RequestCtx) -> bool {
+pub(super) async fn proxy(
+    engine: &Engine,
+    session: &mut ServerSession,
+    ctx: &mut RequestCtx,
+    settings: ConnectionSettings,
+    body: &mut Option<BufferedBody>,
+) -> bool {
     let (Some(route), Some(mut cluster)) = (ctx.route.clone(), ctx.cluster.clone()) else {
         return local(session, ctx, 503).await;
     };
     let policy = &route.policy;
-    // The first attempt sends this one; a retry builds its own, so a
-    // request costs one copy of its head.
-    let Ok(first) = upstream_request(engine, session, ctx, policy) else {
-        return local(session, ctx, 400).await;
-    };
-    let mut first = Some(Box::new(first));
     if expects_continue(session.req_header()) && session.write_continue_response().await.is_err() {
         return false;
     }
+    // nginx's request buffering: the body is read whole before any
+    // upstream is contacted. gRPC streams, and an upgrade has no body.
+    let buffering = policy.request_buffer.filter(|_| {
+        !session.is_body_empty() && !session.is_upgrade_req() && !upstream_h2(policy) && body.is_none()
+    });
+    if let Some(memory) = buffering {
+        match BufferedBody::read(session, memory, policy.max_body_bytes, settings.body_timeout).await {
+            Ok(read) => {
+                ctx.body_bytes = read.len();
+                *body = Some(read);
+            }
+            Err(e) => return body_failed(session, ctx, e).await,
+        }
+    }
+    let body = body.as_ref();
+    // The first attempt sends this one; a retry builds its own, so a
+    // request costs one copy of its head.
+    let Ok(first) = upstream_request(engine, session, ctx, policy, body) else {
+        return local(session, ctx, 400).await;
+    };
+    let mut first = Some(Box::new(first));
     let idempotent = session.req_header().method.is_idempotent();
-    // The body is kept (up to pingora's limit) wherever it may have to go
-    // again: to another endpoint under the retry policy, or, for an
-    // idempotent request, on a fresh connection when a pooled one was stale.
+    // A body not buffered whole is kept (up to pingora's limit) wherever
+    // it may have to go again: to another endpoint under the retry policy,
+    // or, for an idempotent request, on a fresh connection when a pooled
+    // one was stale.
     let retries = policy.retry.tries != 1 && !policy.retry.on.is_empty();
     let mirrored = policy.mirror.as_ref().is_some_and(|m| m.request_body);
-    if retries || mirrored || (idempotent && !session.is_body_empty()) {
+    if body.is_none() && (retries || mirrored || (idempotent && !session.is_body_empty())) {
         session.enable_retry_buffering();
     }
     let cookies = if cluster.reads_cookies() { request_cookies(session.req_header()) } else { None };
@@ -83,13 +117,13 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
         (ctx.attempt_status, ctx.attempt_bytes) = (None, 0);
         let req = match first.take() {
             Some(req) => req,
-            None => match upstream_request(engine, session, ctx, policy) {
+            None => match upstream_request(engine, session, ctx, policy, body) {
                 Ok(req) => Box::new(req),
                 Err(_) => return local(session, ctx, 400).await,
             },
         };
-        let (outcome, reused) = attempt(engine, session, ctx, req, picked.address, policy).await;
-        let resendable = !session.retry_buffer_truncated();
+        let (outcome, reused) = attempt(engine, session, ctx, req, picked.address, policy, (body, settings)).await;
+        let resendable = body.is_some() || !session.retry_buffer_truncated();
         let stale = matches!(&outcome, Attempt::Failed(e) if reused && !stale_retried && resendable && idempotent && is_stale(e));
         if !stale && ctx.observed {
             // nginx's `$upstream_status` for an attempt that got no answer.
@@ -112,6 +146,7 @@ pub(super) async fn proxy(engine: &Engine, session: &mut ServerSession, ctx: &mu
                 continue;
             }
             Attempt::TooLarge => return local(session, ctx, 413).await,
+            Attempt::ClientSlow => return body_failed(session, ctx, BodyError::TimedOut).await,
             Attempt::ClientGone => {
                 ctx.local_status = Some(499);
                 return false;
@@ -155,9 +190,10 @@ async fn attempt(
     req: Box<RequestHeader>,
     address: SocketAddr,
     policy: &RoutePolicy,
+    (body, settings): (Option<&BufferedBody>, ConnectionSettings),
 ) -> (Attempt, bool) {
     let host = host_without_port(request_host(session.req_header()));
-    let mut upstream = match engine.upstreams.connect(address, policy, host, identity(ctx)).await {
+    let mut upstream = match engine.upstreams.connect(address, policy, host, identity(ctx), settings.upstream).await {
         Ok(upstream) => upstream,
         Err(e) => return (Attempt::Failed(e), false),
     };
@@ -168,10 +204,15 @@ async fn attempt(
     // An upgrade's bytes after its head belong to the new protocol: they
     // go through once the upstream has switched (101).
     let upgrade = session.is_upgrade_req() && upstream.session.as_http1().is_some();
-    let sent = if upgrade { Ok(true) } else { send_body(session, ctx, &mut upstream.session, policy).await };
+    let sent = match body {
+        _ if upgrade => Ok(BodySent::Whole),
+        Some(body) => send_buffered(body, &mut upstream.session).await,
+        None => send_body(session, ctx, &mut upstream.session, policy, settings.body_timeout).await,
+    };
     match sent {
-        Ok(true) => {}
-        Ok(false) => return (Attempt::TooLarge, reused),
+        Ok(BodySent::Whole) => {}
+        Ok(BodySent::TooLarge) => return (Attempt::TooLarge, reused),
+        Ok(BodySent::ClientSlow) => return (Attempt::ClientSlow, reused),
         Err(e) => return (Attempt::Failed(e), reused),
     }
     // The client may give up while the upstream thinks: that ends the
@@ -198,22 +239,36 @@ async fn final_response(upstream: &mut HttpSession) -> Result<(), Box<Error>> {
     }
 }
 
-/// The request body to the upstream: what a previous attempt read (kept in
-/// the retry buffer; nothing on the first attempt), then the rest from the
-/// client. `Ok(false)`: over the route's body limit.
+/// How sending the request body ended, short of an upstream error.
+enum BodySent {
+    Whole,
+    /// Over the route's body limit.
+    TooLarge,
+    /// The client sent nothing for the body timeout.
+    ClientSlow,
+}
+
+/// The request body to the upstream as it arrives: what a previous attempt
+/// read (kept in the retry buffer; nothing on the first attempt), then the
+/// rest from the client.
 async fn send_body(
     session: &mut ServerSession,
     ctx: &mut RequestCtx,
     upstream: &mut HttpSession,
     policy: &RoutePolicy,
-) -> Result<bool, Box<Error>> {
+    timeout: Duration,
+) -> Result<BodySent, Box<Error>> {
     if let Some(buffered) = session.get_retry_buffer() {
         upstream.write_request_body(buffered, false).await?;
     }
-    while let Some(chunk) = session.read_request_body().await? {
+    loop {
+        let Ok(read) = tokio::time::timeout(timeout, session.read_request_body()).await else {
+            return Ok(BodySent::ClientSlow);
+        };
+        let Some(chunk) = read? else { break };
         ctx.body_bytes += chunk.len() as u64;
         if policy.max_body_bytes.is_some_and(|limit| ctx.body_bytes > limit) {
-            return Ok(false);
+            return Ok(BodySent::TooLarge);
         }
         // An empty chunk written chunked would end the upstream's body.
         if !chunk.is_empty() {
@@ -221,7 +276,46 @@ async fn send_body(
         }
     }
     upstream.finish_request_body().await?;
-    Ok(true)
+    Ok(BodySent::Whole)
+}
+
+/// A body read whole to the upstream.
+async fn send_buffered(body: &BufferedBody, upstream: &mut HttpSession) -> Result<BodySent, Box<Error>> {
+    let mut chunks = body.chunks();
+    while let Some(chunk) = chunks.next_chunk() {
+        upstream.write_request_body(chunk.map_err(request_body::file_error)?, false).await?;
+    }
+    upstream.finish_request_body().await?;
+    Ok(BodySent::Whole)
+}
+
+/// The answer to a body that could not be read: 413 over the limit, 408
+/// for a client too slow (its connection closed, as nginx closes it), 500
+/// when the temporary file failed; a client that went away gets nothing.
+async fn body_failed(session: &mut ServerSession, ctx: &mut RequestCtx, e: BodyError) -> bool {
+    match e {
+        BodyError::TooLarge => local(session, ctx, 413).await,
+        BodyError::TimedOut => {
+            ctx.local_status = Some(408);
+            let _ = session.respond_error(408).await;
+            false
+        }
+        BodyError::Client(e) if matches!(e.etype(), ErrorType::InvalidHTTPHeader | ErrorType::ReadError) => {
+            ctx.local_status = Some(400);
+            let _ = session.respond_error(400).await;
+            false
+        }
+        BodyError::Client(_) => {
+            ctx.local_status = Some(499);
+            false
+        }
+        BodyError::File(e) => {
+            tracing::error!(error = %e, "a request body could not be buffered to a temporary file");
+            ctx.local_status = Some(500);
+            let _ = session.respond_error(500).await;
+            false
+        }
+    }
 }
 
 /// The upstream's answer to the client: held back if the retry policy names
@@ -295,6 +389,9 @@ async fn respond(
         }
         return Attempt::Answered(false);
     }
+    // `limit-rate`: past `limit-rate-after`, the body goes no faster than
+    // its rate since the answer began (nginx's `limit_rate`).
+    let pace = policy.response_rate.map(|rate| (rate, tokio::time::Instant::now()));
     loop {
         match upstream.session.read_response_body().await {
             Ok(Some(data)) => {
@@ -302,6 +399,12 @@ async fn respond(
                 ctx.bytes_sent += data.len() as u64;
                 if session.write_response_body(data, false).await.is_err() {
                     return Attempt::Answered(false);
+                }
+                if let Some((rate, began)) = pace
+                    && let Some(paced) = ctx.attempt_bytes.checked_sub(rate.after_bytes)
+                {
+                    let due = Duration::from_secs_f64(paced as f64 / rate.bytes_per_second.max(1) as f64);
+                    tokio::time::sleep_until(began + due).await;
                 }
             }
             Ok(None) => break,
@@ -434,8 +537,10 @@ fn upstream_request(
     session: &mut ServerSession,
     ctx: &RequestCtx,
     policy: &RoutePolicy,
+    body: Option<&BufferedBody>,
 ) -> Result<RequestHeader, Box<Error>> {
     let h2_upstream = upstream_h2(policy);
+    let upgrade = session.is_upgrade_req();
     let has_body = !session.is_body_empty();
     let upgrade_allowed = !h2_upstream && session.req_header().version == http::Version::HTTP_11;
     let downstream = session.req_header();
@@ -446,6 +551,14 @@ fn upstream_request(
     hop_by_hop::strip(&mut req, upgrade_allowed, has_body && !h2_upstream)?;
     if req.headers.contains_key(http::header::EXPECT) {
         req.remove_header(&http::header::EXPECT);
+    }
+    // A body read whole goes with its length, as nginx sends it.
+    if let Some(body) = body {
+        req.remove_header(&http::header::TRANSFER_ENCODING);
+        req.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    }
+    if let Some(connection) = policy.upstream_connection.as_ref().filter(|_| !h2_upstream && !upgrade) {
+        req.insert_header(http::header::CONNECTION, connection.as_str())?;
     }
     let rewritten = ctx.route.as_ref().and_then(|r| r.rewrite.as_ref()).and_then(|rewrite| {
         let path = routing_path(downstream.uri.path())?;

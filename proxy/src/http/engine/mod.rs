@@ -17,6 +17,8 @@ use super::admission::{Admission, ListenerRoutes, Scheme};
 use super::client_stream::ClientStream;
 use super::context::RequestCtx;
 use super::external_auth::Verdict;
+use super::mirror;
+use exchange::ConnectionSettings;
 use crate::access_log::AccessLog;
 use crate::http::request_id;
 use crate::metrics::METRICS;
@@ -31,7 +33,7 @@ use pingora_core::protocols::http::ServerSession;
 use pingora_core::server::ShutdownWatch;
 use pingora_http::ResponseHeader;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use connection::Connections;
 use upstream::Upstreams;
@@ -121,6 +123,11 @@ impl Engine {
     /// connection may be kept for the next one.
     async fn serve(&self, session: &mut ServerSession, ctx: &mut RequestCtx) -> bool {
         let table = self.table.load();
+        let connections = table.connections();
+        let settings = ConnectionSettings {
+            body_timeout: Duration::from_millis(connections.body_timeout_ms),
+            upstream: connections.upstream,
+        };
         let head = session.req_header();
         ctx.request_id = Some(request_id::of(&head.headers));
         let trace = spans::incoming(&head.headers);
@@ -166,14 +173,21 @@ impl Engine {
                         Verdict::Refuse(status, headers) => return answer(session, ctx, status, headers).await,
                     }
                 }
-                let kept = exchange::proxy(self, session, ctx).await;
+                let mut body = None;
+                let kept = exchange::proxy(self, session, ctx, settings, &mut body).await;
                 if let Some(route) = &route
                     && let (Some(mirror), Some(cluster)) = (&route.policy.mirror, &route.mirror)
-                    && !session.retry_buffer_truncated()
                 {
-                    let body = session.get_retry_buffer();
+                    let body = match &body {
+                        Some(read) => match read.copy_up_to(mirror::BODY_LIMIT) {
+                            Some(copy) => Some(copy),
+                            None => return kept,
+                        },
+                        None if session.retry_buffer_truncated() => return kept,
+                        None => session.get_retry_buffer(),
+                    };
                     let scheme = self.routes.scheme.as_str();
-                    super::mirror::send(mirror, cluster, session.req_header(), body, scheme, ctx.client_ip);
+                    mirror::send(mirror, cluster, session.req_header(), body, scheme, ctx.client_ip);
                 }
                 kept
             }

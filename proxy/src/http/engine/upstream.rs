@@ -5,7 +5,7 @@
 
 use super::pool::IdlePool;
 use crate::http::UpstreamIdentity;
-use crate::http::peer::{UPSTREAM_IDLE, upstream_peer};
+use crate::http::peer::upstream_peer;
 use crate::metrics::METRICS;
 use pingora_core::connectors::ConnectorOptions;
 use pingora_core::connectors::http::Connector;
@@ -14,7 +14,7 @@ use pingora_core::protocols::http::client::HttpSession;
 use pingora_core::protocols::http::v1::client::HttpSession as Http1Session;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType};
-use sluice_config::{RoutePolicy, UpstreamProtocol};
+use sluice_config::{RoutePolicy, UpstreamKeepalive, UpstreamProtocol};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -35,6 +35,9 @@ pub(super) struct Upstream {
     /// plain idle list.
     peer: Option<Box<HttpPeer>>,
     address: SocketAddr,
+    /// Requests this connection carried before this one (plain HTTP/1).
+    served: u32,
+    keepalive: UpstreamKeepalive,
 }
 
 impl Upstreams {
@@ -50,10 +53,15 @@ impl Upstreams {
         policy: &RoutePolicy,
         host: &str,
         identity: Option<&UpstreamIdentity>,
+        keepalive: UpstreamKeepalive,
     ) -> Result<Upstream, Box<Error>> {
+        let mut served = 0;
         let (mut session, reused, peer) = if policy.upstream_protocol == UpstreamProtocol::Http1 {
-            let (stream, reused) = match self.idle.take(address, UPSTREAM_IDLE) {
-                Some(stream) => (stream, true),
+            let (stream, reused) = match self.idle.take(address, Duration::from_millis(keepalive.timeout_ms)) {
+                Some((stream, before)) => {
+                    served = before;
+                    (stream, true)
+                }
                 None => (connect(address, Duration::from_millis(policy.connect_timeout_ms)).await?, false),
             };
             (HttpSession::H1(Http1Session::new(stream)), reused, None)
@@ -76,19 +84,26 @@ impl Upstreams {
         }
         session.set_read_timeout(Some(Duration::from_millis(policy.read_timeout_ms)));
         session.set_write_timeout(Some(Duration::from_millis(policy.send_timeout_ms)));
-        Ok(Upstream { session, reused, peer, address })
+        Ok(Upstream { session, reused, peer, address, served, keepalive })
     }
 
     /// Keeps a session whose exchange finished cleanly for the next request.
     pub async fn release(&self, upstream: Upstream) {
         match (upstream.session, upstream.peer) {
             (HttpSession::H1(mut h1), None) => {
+                let served = upstream.served + 1;
+                if served >= upstream.keepalive.requests {
+                    return;
+                }
                 h1.respect_keepalive();
                 if let Some(stream) = h1.reuse().await {
-                    self.idle.put(upstream.address, stream);
+                    self.idle.put(upstream.address, stream, served, upstream.keepalive.connections as usize);
                 }
             }
-            (session, Some(peer)) => self.connector.release_http_session(session, &*peer, Some(UPSTREAM_IDLE)).await,
+            (session, Some(peer)) => {
+                let idle = Duration::from_millis(upstream.keepalive.timeout_ms);
+                self.connector.release_http_session(session, &*peer, Some(idle)).await
+            },
             (HttpSession::H2(_) | HttpSession::Custom(_), None) => {}
         }
     }
