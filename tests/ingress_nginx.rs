@@ -416,11 +416,6 @@ fn readme_annotation_table_is_generated_from_the_code() {
     assert_eq!(&readme[start..end], table, "README.md's annotation table is stale");
 }
 
-fn configmap(name: &str, data: &[(&str, &str)]) -> String {
-    let data: String = data.iter().map(|(k, v)| format!("  {k}: {v:?}\n")).collect();
-    format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: default}}\ndata:\n{data}")
-}
-
 /// Snippets parsed, never interpreted: their header, access and return
 /// directives behave as nginx's; `custom-headers` within the allowed list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

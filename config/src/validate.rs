@@ -227,6 +227,7 @@ mod tests {
             hsts: None,
             real_ip: None,
             blocklist: None,
+            connections: Connections::default(),
         }
     }
 

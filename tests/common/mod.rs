@@ -143,6 +143,12 @@ pub fn ingress(name: &str, host: &str, path: &str, svc: &str, annotations: &[(&s
     )
 }
 
+/// A ConfigMap `default/name` with `data`.
+pub fn configmap(name: &str, data: &[(&str, &str)]) -> String {
+    let data: String = data.iter().map(|(k, v)| format!("  {k}: {v:?}\n")).collect();
+    format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: default}}\ndata:\n{data}")
+}
+
 /// An echo upstream `shop` on 127.0.0.2:`port`, and the Service and Ingress
 /// (shop.example.com) in front of it.
 pub fn shop(port: u16) -> (Proc, String) {

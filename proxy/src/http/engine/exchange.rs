@@ -395,16 +395,15 @@ async fn respond(
     loop {
         match upstream.session.read_response_body().await {
             Ok(Some(data)) => {
-                ctx.attempt_bytes += data.len() as u64;
-                ctx.bytes_sent += data.len() as u64;
-                if session.write_response_body(data, false).await.is_err() {
+                let (len, before) = (data.len() as u64, ctx.attempt_bytes);
+                ctx.attempt_bytes += len;
+                ctx.bytes_sent += len;
+                let written = match pace {
+                    None => session.write_response_body(data, false).await.is_ok(),
+                    Some((rate, began)) => write_paced(session, data, before, rate, began).await,
+                };
+                if !written {
                     return Attempt::Answered(false);
-                }
-                if let Some((rate, began)) = pace
-                    && let Some(paced) = ctx.attempt_bytes.checked_sub(rate.after_bytes)
-                {
-                    let due = Duration::from_secs_f64(paced as f64 / rate.bytes_per_second.max(1) as f64);
-                    tokio::time::sleep_until(began + due).await;
                 }
             }
             Ok(None) => break,
@@ -430,6 +429,31 @@ async fn respond(
     }
     engine.upstreams.release(upstream).await;
     Attempt::Answered(true)
+}
+
+/// Writes `data` to the client no faster than `rate` allows, `sent` bytes
+/// of the answer having gone before it: in slices of a quarter second's
+/// worth, each after the time its last byte is due.
+async fn write_paced(
+    session: &mut ServerSession,
+    mut data: bytes::Bytes,
+    mut sent: u64,
+    rate: sluice_config::ResponseRate,
+    began: tokio::time::Instant,
+) -> bool {
+    let per_second = rate.bytes_per_second.max(1);
+    let slice = (per_second / 4).max(512) as usize;
+    while !data.is_empty() {
+        let piece = data.split_to(slice.min(data.len()));
+        sent += piece.len() as u64;
+        if let Some(paced) = sent.checked_sub(rate.after_bytes).filter(|p| *p > 0) {
+            tokio::time::sleep_until(began + Duration::from_secs_f64(paced as f64 / per_second as f64)).await;
+        }
+        if session.write_response_body(piece, false).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// The route's client certificate towards a TLS upstream, if it has one.
