@@ -178,7 +178,8 @@ async fn proxy_protocol_names_the_client() {
     let s = Sluice::start(&[("all.yaml", &manifests)], &["--configmap", "default/nginx"]);
     let errors = || async {
         let metrics = metrics(&s).await;
-        let line = metrics.lines().find(|l| l.starts_with("sluice_http_proxy_protocol_errors_total")).map(str::to_owned);
+        let line =
+            metrics.lines().find(|l| l.starts_with("sluice_http_proxy_protocol_errors_total")).map(str::to_owned);
         line.and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).unwrap_or(0)
     };
     let request = b"GET /who HTTP/1.1\r\nHost: ranged.example.com\r\nConnection: close\r\n\r\n";

@@ -62,8 +62,8 @@ pub use real_ip::RealIp;
 pub use rewrite::{RewriteTarget, TargetPiece};
 pub use route::{ClientVerify, Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
 pub use route_policy::{
-    AccessRule, BasicAuth, ErrorBackend, HostRedirect, LocationRewrite, Mirror, RateLimit, Redirect, REQUEST_BUFFER_DEFAULT,
-    ResponseRate, RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol,
+    AccessRule, BasicAuth, ErrorBackend, HostRedirect, LocationRewrite, Mirror, REQUEST_BUFFER_DEFAULT, RateLimit,
+    Redirect, ResponseRate, RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol,
 };
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;

@@ -1,5 +1,6 @@
 use crate::{
-    Blocklist, Certificate, CertificateAuthority, Cluster, Connections, Listener, LogFormat, RealIp, RouteConfig, ServiceVip,
+    Blocklist, Certificate, CertificateAuthority, Cluster, Connections, Listener, LogFormat, RealIp, RouteConfig,
+    ServiceVip,
 };
 use serde::{Deserialize, Serialize};
 

@@ -488,3 +488,67 @@ fn global_auth_applies_unless_an_ingress_opts_out() {
     assert!(auth("open.com").is_none());
     assert_eq!(auth("own.com").unwrap().target, "/mine");
 }
+
+/// The ConfigMap's connection keys land in the Snapshot; its buffering
+/// and `custom-http-errors` are the defaults annotations override; bad
+/// values are errors on their keys with the defaults kept.
+#[test]
+fn connection_keys_buffering_and_pacing() {
+    let cm = controller_configmap(&[
+        ("use-proxy-protocol", "true"),
+        ("client-header-timeout", "10"),
+        ("client-body-timeout", "5"),
+        ("keep-alive", "0"),
+        ("keep-alive-requests", "100"),
+        ("upstream-keepalive-connections", "0"),
+        ("upstream-keepalive-timeout", "30"),
+        ("upstream-keepalive-requests", "never"),
+        ("client-body-buffer-size", "64k"),
+        ("custom-http-errors", "503,504"),
+        ("large-client-header-buffers", "4 8k"),
+        ("server-tokens", "maybe"),
+    ]);
+    let yaml = services()
+        + &cm
+        + &annotated("plain", "plain.com", "blue", &[("default-backend", "red")])
+        + &annotated(
+            "own",
+            "own.com",
+            "blue",
+            &[
+                ("proxy-request-buffering", "off"),
+                ("limit-rate", "100"),
+                ("limit-rate-after", "50"),
+                ("connection-proxy-header", "keep-alive"),
+                ("default-backend", "red"),
+                ("custom-http-errors", "404"),
+            ],
+        )
+        + &annotated("bad", "bad.com", "blue", &[("limit-rate", "fast"), ("client-body-buffer-size", "lots")]);
+    let (s, diags) = run_with(&yaml, &with_configmap());
+    find(&diags, Severity::Error, "ConfigMap/default/nginx", "data[upstream-keepalive-requests]");
+    find(&diags, Severity::Error, "ConfigMap/default/nginx", "data[server-tokens]");
+    let c = &s.connections;
+    assert!(c.proxy_protocol);
+    assert_eq!((c.header_timeout_ms, c.body_timeout_ms, c.keepalive_timeout_ms), (Some(10_000), 5_000, Some(0)));
+    assert_eq!(c.keepalive_requests, 100);
+    assert_eq!((c.upstream.connections, c.upstream.timeout_ms, c.upstream.requests), (0, 30_000, 10_000));
+    let plain = &route(&s, "plain.com", "/").unwrap().policy;
+    assert_eq!(plain.request_buffer, Some(64 << 10));
+    assert_eq!(plain.error_backend.as_ref().unwrap().codes, [503, 504], "the ConfigMap's list");
+    let own = &route(&s, "own.com", "/").unwrap().policy;
+    assert_eq!(own.request_buffer, None);
+    let rate = own.response_rate.unwrap();
+    assert_eq!((rate.bytes_per_second, rate.after_bytes), (100 << 10, 50 << 10));
+    assert_eq!(own.upstream_connection.as_deref(), Some("keep-alive"));
+    assert_eq!(own.error_backend.as_ref().unwrap().codes, [404], "the annotation's list wins");
+    find(&diags, Severity::Error, "Ingress/default/bad", "nginx.ingress.kubernetes.io/limit-rate");
+    find(&diags, Severity::Error, "Ingress/default/bad", "nginx.ingress.kubernetes.io/client-body-buffer-size");
+    let bad = &route(&s, "bad.com", "/").unwrap().policy;
+    assert_eq!((bad.response_rate, bad.request_buffer), (None, Some(64 << 10)));
+
+    let (s, _) = run(&(services() + &annotated("plain", "plain.com", "blue", &[])));
+    assert_eq!(s.connections, sluice_config::Connections::default());
+    let plain = &route(&s, "plain.com", "/").unwrap().policy;
+    assert_eq!(plain.request_buffer, Some(sluice_config::REQUEST_BUFFER_DEFAULT), "buffered by default, as nginx");
+}

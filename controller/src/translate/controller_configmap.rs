@@ -8,7 +8,8 @@ use super::nginx_values;
 use crate::store::Store;
 use ipnet::IpNet;
 use sluice_config::{
-    Blocklist, Connections, Diagnostic, ExternalAuth, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RealIp, RoutePolicy,
+    Blocklist, Connections, Diagnostic, ExternalAuth, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RealIp,
+    RoutePolicy,
 };
 use std::collections::BTreeMap;
 

@@ -109,7 +109,9 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ("mirror-host", Full),
     (
         "mirror-request-body",
-        Partly("buffered bodies up to 1 MiB are copied (64 KiB with proxy-request-buffering off); a larger body's copy is not sent"),
+        Partly(
+            "buffered bodies up to 1 MiB are copied (64 KiB with proxy-request-buffering off); a larger body's copy is not sent",
+        ),
     ),
     (
         "mirror-target",

@@ -331,7 +331,8 @@ impl Translator<'_> {
                 ));
             }
         }
-        let size = a.parsed("client-body-buffer-size", nginx_values::size, "the default is used").map(|s| s.unwrap_or(0));
+        let size =
+            a.parsed("client-body-buffer-size", nginx_values::size, "the default is used").map(|s| s.unwrap_or(0));
         let on = a.parsed("proxy-request-buffering", nginx_values::flag, "the default is used");
         let memory = size.or(policy.request_buffer).unwrap_or(sluice_config::REQUEST_BUFFER_DEFAULT);
         policy.request_buffer = on.unwrap_or(policy.request_buffer.is_some()).then_some(memory);
@@ -343,7 +344,8 @@ impl Translator<'_> {
         let after = a.parsed("limit-rate-after", |v| nginx_values::int(v, 0, 4_000_000), "0 is used");
         if let Some(rate) = rate.filter(|r| *r > 0) {
             let after_bytes = u64::from(after.unwrap_or(0)) * 1024;
-            policy.response_rate = Some(sluice_config::ResponseRate { bytes_per_second: u64::from(rate) * 1024, after_bytes });
+            policy.response_rate =
+                Some(sluice_config::ResponseRate { bytes_per_second: u64::from(rate) * 1024, after_bytes });
         }
         if let Some(value) = a.get("connection-proxy-header").map(str::to_owned) {
             if http::HeaderValue::from_str(&value).is_ok() && !value.is_empty() {

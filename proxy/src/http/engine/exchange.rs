@@ -72,9 +72,9 @@ pub(super) async fn proxy(
     }
     // nginx's request buffering: the body is read whole before any
     // upstream is contacted. gRPC streams, and an upgrade has no body.
-    let buffering = policy.request_buffer.filter(|_| {
-        !session.is_body_empty() && !session.is_upgrade_req() && !upstream_h2(policy) && body.is_none()
-    });
+    let buffering = policy
+        .request_buffer
+        .filter(|_| !session.is_body_empty() && !session.is_upgrade_req() && !upstream_h2(policy) && body.is_none());
     if let Some(memory) = buffering {
         match BufferedBody::read(session, memory, policy.max_body_bytes, settings.body_timeout).await {
             Ok(read) => {

@@ -103,7 +103,7 @@ impl Upstreams {
             (session, Some(peer)) => {
                 let idle = Duration::from_millis(upstream.keepalive.timeout_ms);
                 self.connector.release_http_session(session, &*peer, Some(idle)).await
-            },
+            }
             (HttpSession::H2(_) | HttpSession::Custom(_), None) => {}
         }
     }
