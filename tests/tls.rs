@@ -273,7 +273,15 @@ fn passthrough_and_client_certificates() {
         + &secret("a", &cert("a-v1", &["m.example", "o.example"]))
         + &ca_secret("clients", &ca)
         + &ingress_with("p", "pass.example", "terminator", &format!("{NGINX}/ssl-passthrough: \"true\""), false)
-        + &ingress_with("m", "m.example", "web", &format!("{NGINX}/auth-tls-secret: default/clients"), true)
+        + &ingress_with(
+            "m",
+            "m.example",
+            "web",
+            &format!(
+                "{NGINX}/auth-tls-secret: default/clients, {NGINX}/auth-tls-pass-certificate-to-upstream: \"true\""
+            ),
+            true,
+        )
         + &ingress_with(
             "o",
             "o.example",
@@ -292,11 +300,26 @@ fn passthrough_and_client_certificates() {
     assert!(!body.contains("x-forwarded-for"), "Sluice did not see the requests: {body}");
 
     // Required client certificate: accepted with one the CA signed, refused otherwise.
-    assert_eq!(curl(s.https, "m.example", &["--cert", &alice_crt, "--key", &alice_key]).0, "200");
+    let alice = ["--cert", &alice_crt, "--key", &alice_key, "--http1.1", "-H", "ssl-client-subject-dn: CN=forged"];
+    let (code, _, body) = curl(s.https, "m.example", &alice);
+    assert_eq!(code, "200", "{body}");
+    // What the upstream is told of it, as ingress-nginx tells it.
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let header = |name: &str| seen["headers"][name].as_array().map(|v| v.len()).zip(seen["headers"][name][0].as_str());
+    assert_eq!(header("ssl-client-verify"), Some((1, "SUCCESS")));
+    assert_eq!(header("ssl-client-subject-dn"), Some((1, "CN=alice")), "the client's own is replaced");
+    assert_eq!(header("ssl-client-issuer-dn"), Some((1, "CN=alice CA")));
+    let pem = percent_decode(header("ssl-client-cert").unwrap().1);
+    assert_eq!(pem.trim(), client.0.trim(), "auth-tls-pass-certificate-to-upstream: the certificate, URL-escaped PEM");
+    let (_, version, body) = curl(s.https, "m.example", &["--cert", &alice_crt, "--key", &alice_key]);
+    assert_eq!(version, "2");
+    assert!(body.contains(r#""ssl-client-verify":["SUCCESS"]"#), "{body}");
     assert_eq!(curl(s.https, "m.example", &[]).0, "000", "no certificate: the handshake fails");
     assert_eq!(curl(s.https, "m.example", &["--cert", &mallory_crt, "--key", &mallory_key]).0, "000");
     // Optional: in without one, never with a bad one.
-    assert_eq!(curl(s.https, "o.example", &[]).0, "200");
+    let (code, _, body) = curl(s.https, "o.example", &["--http1.1", "-H", "ssl-client-verify: SUCCESS"]);
+    assert_eq!(code, "200");
+    assert!(body.contains(r#""ssl-client-verify":["NONE"]"#), "a client cannot claim a certificate: {body}");
     assert_eq!(curl(s.https, "o.example", &["--cert", &alice_crt, "--key", &alice_key]).0, "200");
     assert_eq!(curl(s.https, "o.example", &["--cert", &mallory_crt, "--key", &mallory_key]).0, "000");
     // A connection made for o.example (no certificate) cannot be used for m.example.
@@ -307,6 +330,23 @@ fn passthrough_and_client_certificates() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "421");
+}
+
+/// `%XX` escapes decoded (the PEM nginx's `$ssl_client_escaped_cert` holds).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
 }
 
 /// Kills the process it holds when dropped.

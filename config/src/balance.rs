@@ -59,6 +59,12 @@ pub enum Affinity {
         /// The cookie is `Secure` (ingress-nginx `session-cookie-secure`).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         secure: bool,
+        /// When the cookie's endpoint fails a request, the cookie is
+        /// changed to the endpoint that served it (ingress-nginx
+        /// `session-cookie-change-on-failure`); off, the next request goes
+        /// back to the cookie's endpoint.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        change_on_failure: bool,
     },
     /// The client address sticks to an endpoint until it has been idle for
     /// `timeout_seconds` (Service `sessionAffinity: ClientIP`, CLB L4 `sessionTime`).

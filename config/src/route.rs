@@ -73,6 +73,12 @@ pub struct ClientVerify {
     /// certificate never is.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub optional: bool,
+    /// The client's certificate goes to the upstream, URL-escaped PEM in
+    /// `ssl-client-cert` (ingress-nginx `auth-tls-pass-certificate-to-upstream`),
+    /// besides the `ssl-client-verify`, `-subject-dn` and `-issuer-dn`
+    /// every checked host's requests carry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pass_certificate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -40,6 +40,7 @@ fn bench(c: &mut Criterion) {
         same_site: None,
         domain: None,
         secure: false,
+        change_on_failure: false,
     };
     let cases: Vec<(&str, Balance, Option<Affinity>)> = vec![
         ("round_robin", Balance::RoundRobin, None),

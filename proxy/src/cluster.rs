@@ -196,18 +196,33 @@ impl ClusterState {
             Some(Affinity::Cookie { name, .. }) => input.cookies.and_then(|c| cookie_value(c, name)),
             _ => None,
         };
+        let change_on_failure = matches!(affinity, Some(Affinity::Cookie { change_on_failure: true, .. }));
+        // The cookie's endpoint failed this request: the cookie is kept
+        // (the next request goes back to it) unless it is to change.
+        let mut keep_cookie = false;
         if let Some(Affinity::Cookie { mode: AffinityMode::Persistent, .. }) = affinity
             && let Some(id) = cookie.and_then(|v| u64::from_str_radix(v, 16).ok())
             && let Some(m) = pool.iter().copied().find(|m| self.members[*m].id == id)
-            && usable(m)
         {
-            return Some(self.picked(m, None));
+            if usable(m) {
+                return Some(self.picked(m, None));
+            }
+            keep_cookie = !untried(m) && !change_on_failure;
         }
         if let (Some(table), false) = (&self.session_table, terminating) {
+            let failed =
+                |k: &str| table.get_usable(key_hash(k.as_bytes()), |_| true).is_some_and(|i| !untried(pool[i]));
             let key = match cookie {
-                Some(k) if !k.is_empty() => k.to_owned(),
+                Some(k) if !k.is_empty() && !(change_on_failure && failed(k)) => k.to_owned(),
                 _ => {
-                    let k = format!("{:016x}", fastrand::u64(..));
+                    // A new session, or one moved off its failed endpoint:
+                    // a key whose own endpoint can serve, when one is
+                    // found in a few draws.
+                    let draw = || format!("{:016x}", fastrand::u64(..));
+                    let fits = |k: &String| {
+                        table.get_usable(key_hash(k.as_bytes()), |_| true).is_some_and(|i| usable(pool[i]))
+                    };
+                    let k = (0..16).map(|_| draw()).find(fits).unwrap_or_else(draw);
                     set = affinity.and_then(|a| set_cookie(a, &k));
                     k
                 }
@@ -238,7 +253,9 @@ impl ClusterState {
         if let (Some(table), Some(ip)) = (&self.client_ips, input.client_ip) {
             table.touch(ip, self.members[m].address, now);
         }
-        if let Some(Affinity::Cookie { mode: AffinityMode::Persistent, .. }) = affinity {
+        if let Some(Affinity::Cookie { mode: AffinityMode::Persistent, .. }) = affinity
+            && !keep_cookie
+        {
             set = affinity.and_then(|a| set_cookie(a, &format!("{:016x}", self.members[m].id)));
         }
         Some(self.picked(m, set))

@@ -230,7 +230,7 @@ impl Translator<'_> {
                         let field = format!("{cf}.certCaID");
                         let by = Referrer { object: r, field: &field };
                         let ca = self.certs.authority(&mut self.diags, &ns, &c.cert_ca_id, by)?;
-                        Some(ClientVerify { ca, optional: false })
+                        Some(ClientVerify { ca, optional: false, pass_certificate: false })
                     } else {
                         None
                     };
@@ -304,6 +304,7 @@ impl Translator<'_> {
                 same_site: None,
                 domain: None,
                 secure: false,
+                change_on_failure: false,
             }),
             (seconds, Balance::RoundRobin) => {
                 Some(Affinity::ClientIp { timeout_seconds: u32::try_from(seconds).unwrap_or(u32::MAX) })

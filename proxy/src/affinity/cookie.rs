@@ -57,6 +57,7 @@ mod tests {
             same_site: Some("Lax".into()),
             domain: Some("example.com".into()),
             secure: true,
+            change_on_failure: false,
         };
         assert_eq!(
             set_cookie(&a, "x").unwrap(),

@@ -119,7 +119,7 @@ fn client_ip_affinity_sticks_and_carries_over_a_swap() {
 
 #[test]
 fn persistent_cookie_names_the_endpoint() {
-    let affinity = Affinity::Cookie {
+    let mut affinity = Some(Affinity::Cookie {
         name: "S".into(),
         max_age_seconds: None,
         path: "/".into(),
@@ -127,9 +127,10 @@ fn persistent_cookie_names_the_endpoint() {
         same_site: None,
         domain: None,
         secure: false,
-    };
+        change_on_failure: false,
+    });
     let eps = [("192.0.2.1:80", 1, false), ("192.0.2.2:80", 1, false)];
-    let c = ClusterState::new(&cluster(&eps, Balance::RoundRobin, Some(affinity)), None);
+    let c = ClusterState::new(&cluster(&eps, Balance::RoundRobin, affinity.clone()), None);
     let first = c.pick(&PickInput::default(), &[]).unwrap();
     let set = first.set_cookie.clone().expect("a new session gets its cookie");
     let value = set.split(';').next().unwrap().to_owned();
@@ -137,10 +138,21 @@ fn persistent_cookie_names_the_endpoint() {
         let again = c.pick(&PickInput { cookies: Some(&value), ..Default::default() }, &[]).unwrap();
         assert_eq!((again.address, again.set_cookie), (first.address, None));
     }
-    // Its endpoint fails: another one, with a new cookie.
+    // Its endpoint fails: another one serves, and the cookie stays, so the
+    // next request goes back (ingress-nginx's default).
     let moved = c.pick(&PickInput { cookies: Some(&value), ..Default::default() }, &[first.address]).unwrap();
     assert_ne!(moved.address, first.address);
-    assert!(moved.set_cookie.is_some());
+    assert_eq!(moved.set_cookie, None);
+    // With session-cookie-change-on-failure, the cookie follows the move.
+    let Some(Affinity::Cookie { change_on_failure, .. }) = &mut affinity else { unreachable!() };
+    *change_on_failure = true;
+    let c = ClusterState::new(&cluster(&eps, Balance::RoundRobin, affinity.clone()), None);
+    let moved = c.pick(&PickInput { cookies: Some(&value), ..Default::default() }, &[first.address]).unwrap();
+    assert_ne!(moved.address, first.address);
+    let set = moved.set_cookie.expect("a new cookie");
+    let again =
+        c.pick(&PickInput { cookies: Some(set.split(';').next().unwrap()), ..Default::default() }, &[]).unwrap();
+    assert_eq!(again.address, moved.address);
 }
 
 #[test]
@@ -153,6 +165,7 @@ fn balanced_cookie_maps_a_session_key_consistently() {
         same_site: None,
         domain: None,
         secure: false,
+        change_on_failure: false,
     };
     let c = ClusterState::new(
         &cluster(&[("192.0.2.1:80", 1, false), ("192.0.2.2:80", 1, false)], Balance::RoundRobin, Some(affinity)),

@@ -92,14 +92,15 @@ impl ListenerRoutes {
             ctx.extras().upstream_identity = table.upstream_identity(&route.policy);
         }
         if self.scheme == Scheme::Https
-            && let Some(routes) = routes.filter(|r| r.requires_client_certificates())
+            && let Some(routes) = routes.filter(|r| r.checks_client_certificates())
+            && let Some(verify) = routes.tls(host_without_port(host)).and_then(|t| t.client_verify.as_ref())
         {
-            let required = routes.tls(host_without_port(host)).and_then(|t| t.client_verify.as_ref());
             // The connection was set up for another host (HTTP/2 coalescing,
             // or a Host unlike the SNI) without the certificate this one needs.
-            if required.is_some_and(|v| !v.optional) && !has_client_certificate() {
+            if !verify.optional && !has_client_certificate() {
                 return Admission::Local(421);
             }
+            ctx.extras().client_verify = Some(verify.pass_certificate);
         }
         // nginx's rewrite phase: `from-to-www-redirect` and `app-root`
         // (server level), the redirect annotations' `return`, then the

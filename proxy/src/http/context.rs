@@ -74,6 +74,11 @@ pub struct Extras {
     pub error_page: Option<ErrorPage>,
     /// `proxy-ssl-secret`: the client certificate for the TLS upstream.
     pub upstream_identity: Option<super::UpstreamIdentity>,
+    /// The host checks client certificates (`auth-tls-secret`); `true`:
+    /// the certificate itself goes upstream too.
+    pub client_verify: Option<bool>,
+    /// `ssl-client-*` for the upstream request.
+    pub client_certificate: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl RequestCtx {

@@ -3,6 +3,7 @@
 
 mod admission;
 mod basic_auth;
+pub(crate) mod client_certificate;
 mod client_stream;
 mod context;
 mod cors;

@@ -266,9 +266,9 @@ pub struct RoutesForListener {
     hosts: HostIndex,
     compiled: Vec<Arc<CompiledHost>>,
     default_backend: Option<Arc<CompiledRoute>>,
-    /// Some host requires client certificates: only then does a request
+    /// Some host checks client certificates: only then does a request
     /// need its host's TLS settings looked up again.
-    requires_client_certificates: bool,
+    checks_client_certificates: bool,
 }
 
 impl RoutesForListener {
@@ -313,13 +313,13 @@ impl RoutesForListener {
             let previous = last.and_then(|l| l.default_backend.as_deref());
             Arc::new(CompiledRoute::new(RouteInput::whole(split, &rc.default_policy, None), clusters, previous))
         });
-        let requires_client_certificates =
-            compiled.iter().any(|h| h.tls.as_ref().and_then(|t| t.client_verify.as_ref()).is_some_and(|c| !c.optional));
+        let checks_client_certificates =
+            compiled.iter().any(|h| h.tls.as_ref().is_some_and(|t| t.client_verify.is_some()));
         Self {
             hosts: HostIndex::build(compiled.iter().map(|h| h.host.as_str())),
             compiled,
             default_backend,
-            requires_client_certificates,
+            checks_client_certificates,
         }
     }
 
@@ -340,9 +340,9 @@ impl RoutesForListener {
         self.hosts.find(host).and_then(|i| self.compiled[i].tls.as_ref())
     }
 
-    /// Whether any host of this route config requires a client certificate.
-    pub fn requires_client_certificates(&self) -> bool {
-        self.requires_client_certificates
+    /// Whether any host of this route config checks client certificates.
+    pub fn checks_client_certificates(&self) -> bool {
+        self.checks_client_certificates
     }
 
     /// The certificate named for the virtual host of an SNI name.

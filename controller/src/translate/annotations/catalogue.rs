@@ -48,7 +48,12 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ("auth-snippet", Refused("nginx configuration is never interpreted")),
     ("auth-tls-error-page", NotYet("")),
     ("auth-tls-match-cn", NotYet("")),
-    ("auth-tls-pass-certificate-to-upstream", NotYet("")),
+    (
+        "auth-tls-pass-certificate-to-upstream",
+        Partly(
+            "over HTTP/2, ssl-client-verify only: pingora hands each stream the handshake's digest, not the certificate",
+        ),
+    ),
     ("auth-tls-secret", Full),
     ("auth-tls-verify-client", Partly("on, optional and off; optional_no_ca is not served")),
     ("auth-tls-verify-depth", NotYet("chains are checked to any depth")),
@@ -161,7 +166,7 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ("server-alias", Full),
     ("server-snippet", Partly("as configuration-snippet, for the Ingress's own paths of the host")),
     ("service-upstream", Full),
-    ("session-cookie-change-on-failure", NotYet("")),
+    ("session-cookie-change-on-failure", Full),
     ("session-cookie-conditional-samesite-none", NotYet("")),
     ("session-cookie-domain", Full),
     ("session-cookie-expires", Full),

@@ -491,7 +491,10 @@ fn client_verify(a: &mut Reader<'_, '_, '_>, tls: &mut TlsAnnotations) {
     let field = format!("metadata.annotations[{NGINX}auth-tls-secret]");
     let by = Referrer { object: &r, field: &field };
     match a.t.certs.authority(&mut a.t.diags, &ns, &name, by) {
-        Some(ca) => tls.client_verify = Some(ClientVerify { ca, optional }),
+        Some(ca) => {
+            let pass_certificate = a.flag("auth-tls-pass-certificate-to-upstream", false);
+            tls.client_verify = Some(ClientVerify { ca, optional, pass_certificate })
+        }
         None => {
             a.bad("auth-tls-secret", "no usable CA: this Ingress's hosts are not served without the check".into());
             tls.refuse = true;
@@ -563,8 +566,18 @@ fn cluster_policy(a: &mut Reader<'_, '_, '_>, table_size: u32) -> ClusterPolicy 
                 ok
             });
             let secure = a.flag("session-cookie-secure", false);
-            p.affinity =
-                Some(Affinity::Cookie { name, max_age_seconds: max_age, path, mode, same_site, domain, secure });
+            let change_on_failure = a.flag("session-cookie-change-on-failure", false);
+            let max_age_seconds = max_age;
+            p.affinity = Some(Affinity::Cookie {
+                name,
+                max_age_seconds,
+                path,
+                mode,
+                same_site,
+                domain,
+                secure,
+                change_on_failure,
+            });
         }
         Some(other) => a.bad("affinity", format!("'{other}' is not supported (cookie is); no affinity")),
     }

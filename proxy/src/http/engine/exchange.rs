@@ -6,6 +6,7 @@ use super::{Engine, error_page, local};
 use crate::access_log::UpstreamTry;
 use crate::cluster::PickInput;
 use crate::http::admission::{host_without_port, request_cookies, request_host};
+use crate::http::client_certificate;
 use crate::http::context::{ErrorPage, RequestCtx};
 use crate::http::forwarded::{self, Downstream};
 use crate::http::hop_by_hop;
@@ -628,7 +629,10 @@ fn upstream_request(
     if !h2_upstream && let Some(host) = &policy.upstream_host {
         req.insert_header(http::header::HOST, host.as_str())?;
     }
-    for (name, value) in ctx.extras.iter().flat_map(|e| &e.auth_headers) {
+    if ctx.extras.as_ref().is_some_and(|e| e.client_verify.is_some()) {
+        client_certificate::strip(&mut req);
+    }
+    for (name, value) in ctx.extras.iter().flat_map(|e| e.auth_headers.iter().chain(&e.client_certificate)) {
         req.insert_header(name.clone(), value.clone())?;
     }
     if let Some(route) = &ctx.route {

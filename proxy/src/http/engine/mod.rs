@@ -156,6 +156,19 @@ impl Engine {
         ctx.observed = self.access_log.is_some() || ctx.span.is_some();
         match admission {
             Admission::Proxy => {
+                if let Some(extras) = ctx.extras.as_mut()
+                    && let Some(pass) = extras.client_verify
+                {
+                    extras.client_certificate = match session.stream() {
+                        Some(stream) => {
+                            let leaf = stream.get_ssl().and_then(|t| t.peer_certificate_der());
+                            super::client_certificate::headers(leaf, pass)
+                        }
+                        // pingora's HTTP/2 streams carry the handshake's
+                        // digest, not the certificate: only the verdict.
+                        None => super::client_certificate::verdict(has_certificate()),
+                    };
+                }
                 // Held past the exchange (which takes the context) only by
                 // routes that need it after: a plain request clones nothing.
                 let needs_route = ctx.route.as_ref().is_some_and(|r| r.external_auth.is_some() || r.mirror.is_some());
