@@ -686,3 +686,53 @@ async fn blocklists_and_limit_status_codes() {
     assert_eq!(limited(c.clone()).await, 200);
     assert_eq!(limited(c.clone()).await, 429, "limit-req-status-code");
 }
+
+/// `affinity-canary-behavior`: sticky (the default) keeps a client on the
+/// side of a canary split its affinity cookie was set on; legacy chooses
+/// each request's side anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn affinity_keeps_a_client_on_its_side_of_a_canary_split() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let (_e, manifests) = shop(port);
+    let _c = echo("canary", &[at(port, "127.0.0.3")], None);
+    let mut manifests = manifests + &service("canary", &[at(port, "127.0.0.3")]);
+    for (host, behaviour) in [("sticky.example.com", "sticky"), ("legacy.example.com", "legacy")] {
+        let main = [("affinity", "cookie"), ("affinity-canary-behavior", behaviour)];
+        manifests += &ingress(&format!("{behaviour}-main"), host, "/", "shop", &main);
+        let canary = [("canary", "true"), ("canary-weight", "50")];
+        manifests += &ingress(&format!("{behaviour}-canary"), host, "/", "canary", &canary);
+    }
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+    let c = client();
+    let sides = |host: &'static str| {
+        let (c, to) = (c.clone(), s.http);
+        async move {
+            // Sticky sets the cookie on either side; legacy only where the
+            // main Ingress's affinity applies.
+            let mut first = get(&c, to, host, "/").await;
+            for _ in 0..10 {
+                if !first.header("set-cookie").is_empty() {
+                    break;
+                }
+                first = get(&c, to, host, "/").await;
+            }
+            let cookie = first.header("set-cookie").split(';').next().unwrap().to_owned();
+            assert!(cookie.starts_with("INGRESSCOOKIE="), "{host}: {cookie}");
+            let mut seen = std::collections::BTreeSet::from([first.backend]);
+            for _ in 0..30 {
+                let r = send(&c, to, "GET", host, "/", &[("cookie", &cookie)], vec![]).await.unwrap();
+                assert_eq!(r.status, 200);
+                seen.insert(r.backend);
+            }
+            seen
+        }
+    };
+    let mut started = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let seen = sides("sticky.example.com").await;
+        assert_eq!(seen.len(), 1, "sticky: one side for the whole session");
+        started.extend(seen);
+    }
+    assert_eq!(started.len(), 2, "sessions start on both sides, by the canary's weight");
+    assert_eq!(sides("legacy.example.com").await.len(), 2, "legacy: the canary's weight applies to every request");
+}

@@ -149,6 +149,12 @@ pub struct RoutePolicy {
     /// sent at most this fast to its connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_rate: Option<ResponseRate>,
+    /// ingress-nginx `affinity-canary-behavior: sticky` (the default): with
+    /// cookie affinity, a client's cookie keeps it on the side of the
+    /// split (main or canary) that set it; off (`legacy`), each request's
+    /// side is chosen anew.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub sticky_canary: bool,
     /// ingress-nginx `connection-proxy-header`: the `Connection` header the
     /// upstream gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,6 +249,10 @@ pub struct BasicAuth {
     pub users: Users,
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn is_true(b: &bool) -> bool {
     *b
 }
@@ -326,6 +336,7 @@ impl Default for RoutePolicy {
             limit_conn_status: 503,
             request_buffer: request_buffer_default(),
             response_rate: None,
+            sticky_canary: true,
             upstream_connection: None,
         }
     }

@@ -62,6 +62,7 @@ fn bench(c: &mut Criterion) {
                         client_ip: Some(ip),
                         key_hash: Some(u64::from(k & 4095).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
                         cookies: None,
+                        session_key: None,
                     };
                     black_box(s.pick(&input, &[]))
                 })

@@ -36,6 +36,9 @@ pub struct PickInput<'a> {
     pub key_hash: Option<u64>,
     /// The request's `Cookie` header values, joined.
     pub cookies: Option<&'a str>,
+    /// A balanced session's key drawn before the pick (its cookie already
+    /// set), used when the request brought none.
+    pub session_key: Option<&'a str>,
 }
 
 /// The endpoint picked, and the cookie to set when a session starts.
@@ -158,6 +161,17 @@ impl ClusterState {
         self.client_ips.is_some()
     }
 
+    /// The cluster's cookie affinity, if it keeps clients by cookie.
+    pub fn cookie_affinity(&self) -> Option<&Affinity> {
+        self.config.affinity.as_ref().filter(|a| matches!(a, Affinity::Cookie { .. }))
+    }
+
+    /// Whether one of the cluster's endpoints has the id a persistent
+    /// cookie carries.
+    pub fn has_endpoint_id(&self, id: u64) -> bool {
+        self.members.iter().any(|m| m.id == id)
+    }
+
     /// Whether a pick reads the request's cookies (cookie affinity): only
     /// then does the request path gather them for [`PickInput`].
     pub fn reads_cookies(&self) -> bool {
@@ -212,7 +226,7 @@ impl ClusterState {
         if let (Some(table), false) = (&self.session_table, terminating) {
             let failed =
                 |k: &str| table.get_usable(key_hash(k.as_bytes()), |_| true).is_some_and(|i| !untried(pool[i]));
-            let key = match cookie {
+            let key = match cookie.or(input.session_key) {
                 Some(k) if !k.is_empty() && !(change_on_failure && failed(k)) => k.to_owned(),
                 _ => {
                     // A new session, or one moved off its failed endpoint:

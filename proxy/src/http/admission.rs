@@ -10,13 +10,16 @@ use super::context::RequestCtx;
 use super::hash_key::{ip_hash, key_hash};
 use super::path::routing_path;
 use super::request_limits;
-use crate::affinity::request_cookie;
+use crate::affinity::{request_cookie, set_cookie};
+use crate::balancer::key_hash as hash_bytes;
 use crate::client_limits::Over;
 use crate::cluster::ClusterState;
 use crate::route_table::{RouteTable, SplitKey};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
+use sluice_config::{Affinity, AffinityMode};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,18 +156,45 @@ impl ListenerRoutes {
         {
             return Admission::Answer(401, vec![(http::header::WWW_AUTHENTICATE, check.challenge())]);
         }
+        // `affinity-canary-behavior: sticky`: a persistent cookie keeps the
+        // side holding its endpoint; a balanced one's key hashes to its side,
+        // and a new balanced session's key is drawn to hash to the side taken.
+        let mut kept = None;
+        let mut new_session = None;
         let split_hash = match route.split_key() {
             Some(SplitKey::Hash(parts)) => Some(key_hash(parts, req, host, client_ip)),
             Some(SplitKey::ClientIp) => client_ip.map(ip_hash),
-            None => None,
+            Some(SplitKey::Cookie(affinity @ Affinity::Cookie { name, mode, .. })) => {
+                match (request_cookie(req, name), mode) {
+                    (Some(v), AffinityMode::Persistent) => {
+                        kept = route.cluster_with_endpoint(v);
+                        None
+                    }
+                    (Some(v), AffinityMode::Balanced) => Some(hash_bytes(v.as_bytes())),
+                    (None, AffinityMode::Balanced) => {
+                        new_session = Some(affinity);
+                        None
+                    }
+                    (None, AffinityMode::Persistent) => None,
+                }
+            }
+            Some(SplitKey::Cookie(_)) | None => None,
         };
         let cluster = route
             .choose(
                 |name| req.headers.get(name).and_then(|v| v.to_str().ok()),
                 |name| request_cookie(req, name),
                 split_hash,
+                kept,
             )
             .cloned();
+        if let (Some(affinity), Some(chosen)) = (new_session, &cluster) {
+            let draw = || format!("{:016x}", fastrand::u64(..));
+            let fits = |k: &String| route.side_for(hash_bytes(k.as_bytes())).is_some_and(|c| Arc::ptr_eq(c, chosen));
+            let key = (0..64).map(|_| draw()).find(fits).unwrap_or_else(draw);
+            ctx.set_cookie = set_cookie(affinity, &key);
+            ctx.extras().session_key = Some(key);
+        }
         if let Some(parts) = cluster.as_ref().and_then(|c| c.hash_key()) {
             ctx.key_hash = Some(key_hash(parts, req, host, client_ip));
         }

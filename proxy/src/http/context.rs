@@ -77,6 +77,9 @@ pub struct Extras {
     /// The host checks client certificates (`auth-tls-secret`); `true`:
     /// the certificate itself goes upstream too.
     pub client_verify: Option<bool>,
+    /// A balanced cookie session's key, drawn at admission so that it keeps
+    /// the side of the split the request took (`affinity-canary-behavior`).
+    pub session_key: Option<String>,
     /// `ssl-client-*` for the upstream request.
     pub client_certificate: Vec<(http::HeaderName, http::HeaderValue)>,
 }

@@ -34,7 +34,7 @@ pub fn send(
     scheme: &str,
     client_ip: Option<IpAddr>,
 ) {
-    let input = PickInput { client_ip, key_hash: None, cookies: None };
+    let input = PickInput { client_ip, key_hash: None, cookies: None, session_key: None };
     let Some(picked) = cluster.pick(&input, &[]) else { return };
     let request_uri = head.uri.path_and_query().map_or("/", |p| p.as_str());
     let host =

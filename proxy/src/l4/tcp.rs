@@ -180,14 +180,14 @@ async fn serve(
     }
     let client_hash = ip_hash(client_addr.ip());
     let split_hash = l.route.split_key().map(|_| client_hash);
-    let Some(cluster) = l.route.choose(|_| None, |_| None, split_hash).cloned() else {
+    let Some(cluster) = l.route.choose(|_| None, |_| None, split_hash, None).cloned() else {
         METRICS.l4_connections.with_label_values(&[name, "failed"]).inc();
         return SessionEnd::NoUpstream;
     };
     outcome.cluster = Some(cluster.clone());
     // L4 has no request: every hash key is the client address.
     let key_hash = cluster.hash_key().map(|_| client_hash);
-    let input = PickInput { client_ip: Some(client_addr.ip()), key_hash, cookies: None };
+    let input = PickInput { client_ip: Some(client_addr.ip()), key_hash, cookies: None, session_key: None };
     let connect_timeout = Duration::from_millis(l.policy.connect_timeout_ms);
     let Some((mut upstream, index)) = connect_upstream(&cluster, &input, connect_timeout).await else {
         METRICS.l4_connections.with_label_values(&[name, "failed"]).inc();

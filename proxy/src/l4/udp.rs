@@ -104,11 +104,12 @@ impl Listener {
             return None;
         }
         let client_hash = ip_hash(client.ip());
-        let cluster = l.route.choose(|_| None, |_| None, l.route.split_key().map(|_| client_hash))?.clone();
+        let cluster = l.route.choose(|_| None, |_| None, l.route.split_key().map(|_| client_hash), None)?.clone();
         let input = PickInput {
             client_ip: Some(client.ip()),
             key_hash: cluster.hash_key().map(|_| client_hash),
             cookies: None,
+            session_key: None,
         };
         let picked = cluster.pick(&input, &[])?;
         let bind: SocketAddr = if picked.address.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };

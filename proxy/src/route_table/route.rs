@@ -7,7 +7,8 @@ use crate::cluster::ClusterState;
 use crate::http::{BasicAuthCheck, CorsHeaders, ExternalAuthState, HeaderOps};
 use regex::Regex;
 use sluice_config::{
-    CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, RewriteTarget, RoutePolicy, Split, always_never,
+    Affinity, CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, RewriteTarget, RoutePolicy, Split,
+    always_never,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -118,6 +119,9 @@ pub enum SplitKey {
     Hash(Vec<KeyPart>),
     /// The clusters keep clients by address.
     ClientIp,
+    /// `affinity-canary-behavior: sticky`: the main cluster's affinity
+    /// cookie keeps a client on its side of the split.
+    Cookie(Affinity),
 }
 
 /// What a route is compiled from: a Snapshot route of a host, a route
@@ -155,10 +159,18 @@ impl CompiledRoute {
         let canary_clusters: HashSet<&str> =
             canaries.iter().flat_map(|c| c.split.0.iter().map(|w| w.cluster.as_str())).collect();
         let members = split.0.iter().filter_map(|w| clusters.get(&w.cluster));
-        let split_key = members.clone().find_map(|c| c.hash_key().map(|k| SplitKey::Hash(k.to_vec()))).or_else(|| {
-            let mut m = members;
-            m.any(|c| c.client_ip_affinity()).then_some(SplitKey::ClientIp)
-        });
+        let main_cookie = split.0.first().and_then(|w| clusters.get(&w.cluster)).and_then(|c| c.cookie_affinity());
+        let split_key = members
+            .clone()
+            .find_map(|c| c.hash_key().map(|k| SplitKey::Hash(k.to_vec())))
+            .or_else(|| {
+                let mut m = members;
+                m.any(|c| c.client_ip_affinity()).then_some(SplitKey::ClientIp)
+            })
+            .or_else(|| {
+                let sticky = policy.sticky_canary && !canaries.is_empty();
+                main_cookie.filter(|_| sticky).map(|a| SplitKey::Cookie(a.clone()))
+            });
         Self {
             host: host.to_owned(),
             label: Self::label_for(path),
@@ -216,15 +228,28 @@ impl CompiledRoute {
         self.split_key.as_ref()
     }
 
+    /// The split's cluster holding the endpoint a persistent affinity
+    /// cookie names.
+    pub fn cluster_with_endpoint(&self, cookie: &str) -> Option<&Arc<ClusterState>> {
+        let id = u64::from_str_radix(cookie, 16).ok()?;
+        self.split.clusters.iter().find(|c| c.has_endpoint_id(id))
+    }
+
+    /// The split's cluster a key hash keeps a client on.
+    pub fn side_for(&self, hash: u64) -> Option<&Arc<ClusterState>> {
+        self.split.pick(Some(hash))
+    }
+
     /// The cluster for a request: canaries' header rules, then their cookie
-    /// rules (ingress-nginx precedence), then the weighted split, chosen by
-    /// `split_hash` (the hash of [`CompiledRoute::split_key`]) when given.
-    /// `None`: 503.
+    /// rules (ingress-nginx precedence), then `kept` (the side an affinity
+    /// cookie keeps), then the weighted split, chosen by `split_hash` (the
+    /// hash of [`CompiledRoute::split_key`]) when given. `None`: 503.
     pub fn choose<'h>(
         &self,
         header: impl Fn(&str) -> Option<&'h str>,
         cookie: impl Fn(&str) -> Option<&'h str>,
         split_hash: Option<u64>,
+        kept: Option<&Arc<ClusterState>>,
     ) -> Option<&Arc<ClusterState>> {
         for c in &self.canaries {
             let Some(h) = &c.header else { continue };
@@ -243,6 +268,7 @@ impl CompiledRoute {
                 CanaryVerdict::Undecided => {}
             }
         }
-        self.split.pick(split_hash)
+        kept.and_then(|c| self.split.clusters.iter().find(|s| Arc::ptr_eq(s, c)))
+            .or_else(|| self.split.pick(split_hash))
     }
 }

@@ -18,9 +18,9 @@ const IDLE: Duration = Duration::from_secs(600);
 pub async fn serve(client: Stream, route: Arc<CompiledRoute>, client_ip: Option<IpAddr>) {
     let client_hash = client_ip.map(ip_hash);
     let split_hash = route.split_key().and(client_hash);
-    let Some(cluster) = route.choose(|_| None, |_| None, split_hash).cloned() else { return };
+    let Some(cluster) = route.choose(|_| None, |_| None, split_hash, None).cloned() else { return };
     let key_hash = cluster.hash_key().and(client_hash);
-    let input = PickInput { client_ip, key_hash, cookies: None };
+    let input = PickInput { client_ip, key_hash, cookies: None, session_key: None };
     let Some((upstream, index)) = connect_upstream(&cluster, &input, CONNECT_TIMEOUT).await else { return };
     let _lease = cluster.begin(index);
     pump(client, upstream, IDLE, &Moved::default()).await;

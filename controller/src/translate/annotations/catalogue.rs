@@ -22,7 +22,12 @@ use Support::*;
 
 pub const CATALOGUE: &[(&str, Support)] = &[
     ("affinity", Partly("cookie only, as in ingress-nginx")),
-    ("affinity-canary-behavior", NotYet("canaries follow their own rules whatever the affinity")),
+    (
+        "affinity-canary-behavior",
+        Partly(
+            "sticky keeps a client's side of the split by its cookie; canary-by-header and -cookie still come first",
+        ),
+    ),
     ("affinity-mode", Full),
     ("allowlist-source-range", Full),
     ("app-root", Full),

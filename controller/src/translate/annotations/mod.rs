@@ -347,6 +347,14 @@ impl Translator<'_> {
             policy.response_rate =
                 Some(sluice_config::ResponseRate { bytes_per_second: u64::from(rate) * 1024, after_bytes });
         }
+        match a.get("affinity-canary-behavior") {
+            None | Some("sticky") => {}
+            Some("legacy") => policy.sticky_canary = false,
+            Some(other) => {
+                let other = other.to_owned();
+                a.bad("affinity-canary-behavior", format!("'{other}' is not sticky or legacy; sticky is used"));
+            }
+        }
         if let Some(value) = a.get("connection-proxy-header").map(str::to_owned) {
             if http::HeaderValue::from_str(&value).is_ok() && !value.is_empty() {
                 policy.upstream_connection = Some(value);

@@ -63,7 +63,7 @@ async fn ask(
     state: &ExternalAuthState,
 ) -> (Verdict, Option<u16>) {
     let failed = (Verdict::Refuse(500, Vec::new()), None);
-    let input = PickInput { client_ip: ctx.client_ip, key_hash: None, cookies: None };
+    let input = PickInput { client_ip: ctx.client_ip, key_hash: None, cookies: None, session_key: None };
     let Some(picked) = state.cluster.as_ref().and_then(|c| c.pick(&input, &[])) else { return failed };
     let Some(request) = auth_request(engine, session, ctx, auth) else { return failed };
     let keepalive = engine.table.load().connections().upstream;

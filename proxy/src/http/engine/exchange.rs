@@ -105,7 +105,9 @@ pub(super) async fn proxy(
     let cookies = if cluster.reads_cookies() { request_cookies(session.req_header()) } else { None };
     let mut stale_retried = false;
     loop {
-        let input = PickInput { client_ip: ctx.client_ip, key_hash: ctx.key_hash, cookies: cookies.as_deref() };
+        let session_key = ctx.extras.as_ref().and_then(|e| e.session_key.as_deref());
+        let input =
+            PickInput { client_ip: ctx.client_ip, key_hash: ctx.key_hash, cookies: cookies.as_deref(), session_key };
         let Some(picked) = cluster.pick(&input, &ctx.tried) else { return local(session, ctx, 503).await };
         ctx.tried.push(picked.address);
         ctx.current = Some(picked.index);
