@@ -404,3 +404,60 @@ fn proxy_ssl_secret_presents_a_client_certificate_upstream() {
     assert_eq!(plain(s.http, "with.example", "/").0, "200", "the upstream took the Secret's certificate");
     assert_eq!(plain(s.http, "without.example", "/").0, "502", "no certificate, no answer");
 }
+
+/// A root CA, an intermediate it signed, and a client certificate the
+/// intermediate signed: (root PEM, (client + intermediate PEM, client key)).
+fn ca_intermediate_and_client(cn: &str) -> (String, (String, String)) {
+    let ca = |name: String| {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        p
+    };
+    let root_key = rcgen::KeyPair::generate().unwrap();
+    let root_params = ca(format!("{cn} root"));
+    let root = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = rcgen::Issuer::new(root_params, root_key);
+    let mid_key = rcgen::KeyPair::generate().unwrap();
+    let mid_params = ca(format!("{cn} intermediate"));
+    let mid = mid_params.signed_by(&mid_key, &root_issuer).unwrap();
+    let mid_issuer = rcgen::Issuer::new(mid_params, mid_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params.extended_key_usages.push(rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let client = params.signed_by(&key, &mid_issuer).unwrap();
+    (root.pem(), (client.pem() + &mid.pem(), key.serialize_pem()))
+}
+
+/// `auth-tls-verify-depth` (1 by default, as in ingress-nginx): a chain
+/// through one intermediate passes at depth 1 and fails at depth 0.
+#[test]
+fn client_certificate_chains_are_checked_to_the_verify_depth() {
+    let port = free_port(&["127.0.0.2"]);
+    let backend: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let _e = echo("web", &[backend], None);
+    let (root, client) = ca_intermediate_and_client("carol");
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = (dir.path().join("carol.crt"), dir.path().join("carol.key"));
+    std::fs::write(&crt, &client.0).unwrap();
+    std::fs::write(&key, &client.1).unwrap();
+    let checked = format!("{NGINX}/auth-tls-secret: default/roots");
+    let files = service("web", &[backend])
+        + &secret("a", &cert("a-v1", &["one.example", "zero.example"]))
+        + &ca_secret("roots", &root)
+        + &ingress_with("one", "one.example", "web", &checked, true)
+        + &ingress_with(
+            "zero",
+            "zero.example",
+            "web",
+            &format!("{checked}, {NGINX}/auth-tls-verify-depth: \"0\""),
+            true,
+        );
+    let s = Sluice::start(&[("all.yaml", &files)], &[]);
+    wait_connectable(s.https);
+    let with_chain = ["--cert", crt.to_str().unwrap(), "--key", key.to_str().unwrap()];
+    let (code, _, body) = curl(s.https, "one.example", &with_chain);
+    assert_eq!(code, "200", "one intermediate, depth 1: {body}");
+    assert_eq!(curl(s.https, "zero.example", &with_chain).0, "000", "depth 0: the handshake fails");
+}

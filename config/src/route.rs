@@ -79,6 +79,11 @@ pub struct ClientVerify {
     /// every checked host's requests carry.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pass_certificate: bool,
+    /// Intermediate certificates a client's chain may use at most to reach
+    /// the CA (nginx's `ssl_verify_depth`, ingress-nginx
+    /// `auth-tls-verify-depth`); `None`: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_depth: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

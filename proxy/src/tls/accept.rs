@@ -5,6 +5,7 @@
 //! PEM is unchanged).
 
 use super::passthrough;
+use super::verify_depth::DepthLimited;
 use super::{SniResolver, peek_sni, server_config};
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
@@ -13,6 +14,7 @@ use pingora_core::listeners::tls::Acceptor;
 use pingora_core::protocols::GetSocketDigest;
 use pingora_core::protocols::Stream;
 use pingora_core::protocols::l4::stream::Stream as L4Stream;
+use sluice_config::ClientVerify;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -22,8 +24,8 @@ pub struct TlsSide {
     table: Arc<ArcSwap<RouteTable>>,
     resolver: Arc<SniResolver>,
     plain: Arc<Acceptor>,
-    /// (CA name, optional, PEM hash) -> acceptor with that check.
-    with_ca: Mutex<HashMap<(String, bool, u64), Arc<Acceptor>>>,
+    /// (CA name, optional, verify depth, PEM hash) -> acceptor with that check.
+    with_ca: Mutex<HashMap<(String, bool, Option<u8>, u64), Arc<Acceptor>>>,
 }
 
 impl TlsSide {
@@ -49,18 +51,22 @@ impl TlsSide {
         METRICS.tls_handshakes.with_label_values(&[self.listener.as_str(), result]).inc();
     }
 
-    /// The acceptor checking client certificates against CA `ca`.
-    fn acceptor_with(&self, table: &RouteTable, ca: &str, optional: bool) -> Option<Arc<Acceptor>> {
+    /// The acceptor checking client certificates as `verify` asks.
+    fn acceptor_with(&self, table: &RouteTable, verify: &ClientVerify) -> Option<Arc<Acceptor>> {
+        let (ca, optional, depth) = (verify.ca.as_str(), verify.optional, verify.verify_depth);
         let (hash, verifiers) = table.certificates().authority(ca)?;
-        let key = (ca.to_owned(), optional, hash);
+        let key = (ca.to_owned(), optional, depth, hash);
         let mut cache = self.with_ca.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = cache.get(&key) {
             return Some(a.clone());
         }
-        let verifier = if optional { verifiers.optional.clone() } else { verifiers.required.clone() };
+        let mut verifier = if optional { verifiers.optional.clone() } else { verifiers.required.clone() };
+        if let Some(depth) = depth {
+            verifier = Arc::new(DepthLimited { inner: verifier, depth: usize::from(depth) });
+        }
         let config = server_config(self.resolver.clone(), Some(verifier)).ok()?;
         let acceptor = Arc::new(Acceptor::from_server_config(Arc::new(config)));
-        cache.retain(|(name, _, h), _| name != ca || *h == hash);
+        cache.retain(|(name, _, _, h), _| name != ca || *h == hash);
         cache.insert(key, acceptor.clone());
         Some(acceptor)
     }
@@ -90,7 +96,7 @@ impl TlsSide {
         }
         let acceptor = match host_tls.and_then(|t| t.client_verify.as_ref()) {
             None => self.plain.clone(),
-            Some(v) => match self.acceptor_with(&table, &v.ca, v.optional) {
+            Some(v) => match self.acceptor_with(&table, v) {
                 Some(a) => a,
                 // The CA could not be loaded: no connection rather than one without the check.
                 None => {

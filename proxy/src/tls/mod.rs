@@ -10,6 +10,7 @@ mod client_hello;
 pub mod passthrough;
 mod resolver;
 mod server_config;
+mod verify_depth;
 
 pub use accept::TlsSide;
 pub use certificates::{CertificateSet, Verifiers, certified_key, self_signed};

@@ -61,7 +61,10 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ),
     ("auth-tls-secret", Full),
     ("auth-tls-verify-client", Partly("on, optional and off; optional_no_ca is not served")),
-    ("auth-tls-verify-depth", NotYet("chains are checked to any depth")),
+    (
+        "auth-tls-verify-depth",
+        Partly("counts the intermediates in the order the client sends them (TLS's chain order)"),
+    ),
     ("auth-type", Partly("basic; digest refuses every request")),
     (
         "auth-url",

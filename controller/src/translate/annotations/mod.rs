@@ -501,7 +501,10 @@ fn client_verify(a: &mut Reader<'_, '_, '_>, tls: &mut TlsAnnotations) {
     match a.t.certs.authority(&mut a.t.diags, &ns, &name, by) {
         Some(ca) => {
             let pass_certificate = a.flag("auth-tls-pass-certificate-to-upstream", false);
-            tls.client_verify = Some(ClientVerify { ca, optional, pass_certificate })
+            // ingress-nginx's default depth is 1: one intermediate at most.
+            let depth = a.parsed("auth-tls-verify-depth", |v| nginx_values::int(v, 0, 100), "1 is used");
+            let verify_depth = Some(depth.unwrap_or(1) as u8);
+            tls.client_verify = Some(ClientVerify { ca, optional, pass_certificate, verify_depth })
         }
         None => {
             a.bad("auth-tls-secret", "no usable CA: this Ingress's hosts are not served without the check".into());
