@@ -114,6 +114,7 @@ async fn request_bodies_are_read_whole_before_the_upstream_is_contacted() {
     let manifests = service("raw", &[format!("127.0.0.6:{port}").parse().unwrap()])
         + &ingress("buffered", "b.example.com", "/", "raw", &[])
         + &ingress("streamed", "s.example.com", "/", "raw", &[("proxy-request-buffering", "off")])
+        + &ingress("small", "small.example.com", "/", "raw", &[("proxy-body-size", "1k")])
         + &configmap("nginx", &[("client-body-timeout", "1")]);
     let s = Sluice::start(&[("all.yaml", &manifests)], &["--configmap", "default/nginx"]);
 
@@ -153,6 +154,15 @@ async fn request_bodies_are_read_whole_before_the_upstream_is_contacted() {
     }
     c.write_all(b" world").await.unwrap();
     assert!(read_response(&mut c).await.expect("an answer").starts_with("HTTP/1.1 200"));
+
+    // A declared body over the limit that waits for 100 Continue gets 413
+    // instead, and is never sent.
+    let mut c = TcpStream::connect(s.http).await.unwrap();
+    c.write_all(b"PUT / HTTP/1.1\r\nHost: small.example.com\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_response(&mut c).await.expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
     // A body that stops coming: 408 after client-body-timeout, and the
     // connection closed; the upstream never hears of it.
@@ -219,8 +229,9 @@ async fn proxy_protocol_names_the_client() {
 async fn keep_alive_request_limits_on_both_sides() {
     let port = free_port(&["127.0.0.2"]);
     let (_e, manifests) = shop(port);
-    let manifests =
-        manifests + &configmap("nginx", &[("keep-alive-requests", "2"), ("upstream-keepalive-requests", "2")]);
+    let cm =
+        [("keep-alive-requests", "2"), ("upstream-keepalive-requests", "2"), ("large-client-header-buffers", "2 16k")];
+    let manifests = manifests + &configmap("nginx", &cm);
     let s = Sluice::start(&[("all.yaml", &manifests)], &["--configmap", "default/nginx", "--threads", "1"]);
     let mut c = TcpStream::connect(s.http).await.unwrap();
     let mut peers = Vec::new();
@@ -237,6 +248,14 @@ async fn keep_alive_request_limits_on_both_sides() {
     peers.push(r.json()["peer"].as_str().unwrap().to_owned());
     assert_eq!(peers[0], peers[1], "the upstream connection carries two requests");
     assert_ne!(peers[1], peers[2], "and is then closed: the third request opens another");
+
+    // large-client-header-buffers "2 16k": a 12 KiB target passes (8k by
+    // default), 40 KiB of headers do not.
+    let long = format!("/{}", "a".repeat(12 * 1024));
+    assert_eq!(get(&client(), s.http, "shop.example.com", &long).await.status, 200);
+    let big = "b".repeat(40 * 1024);
+    let r = send(&client(), s.http, "GET", "shop.example.com", "/", &[("x-big", big.as_str())], vec![]).await;
+    assert_eq!(r.unwrap().status, 431);
 }
 
 /// `limit-rate` / `limit-rate-after` pace each answer; and

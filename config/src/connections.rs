@@ -29,6 +29,10 @@ pub struct Connections {
     pub keepalive_timeout_ms: Option<u64>,
     /// Requests one client connection carries before it is closed.
     pub keepalive_requests: u32,
+    /// nginx's `large_client_header_buffers NUMBER SIZE` (4 8k): a request
+    /// target longer than one buffer gets 414, header lines past all of
+    /// them 431.
+    pub header_buffers: (u32, u64),
     pub upstream: UpstreamKeepalive,
 }
 
@@ -55,6 +59,7 @@ impl Default for Connections {
             body_timeout_ms: 60_000,
             keepalive_timeout_ms: None,
             keepalive_requests: 1000,
+            header_buffers: (4, 8 * 1024),
             upstream: UpstreamKeepalive::default(),
         }
     }
@@ -70,5 +75,15 @@ impl Default for UpstreamKeepalive {
 impl Connections {
     pub fn is_default(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// The longest request target taken.
+    pub fn max_target_bytes(&self) -> u64 {
+        self.header_buffers.1
+    }
+
+    /// The most header bytes a request's lines may hold in all.
+    pub fn max_header_bytes(&self) -> u64 {
+        u64::from(self.header_buffers.0).saturating_mul(self.header_buffers.1)
     }
 }

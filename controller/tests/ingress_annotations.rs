@@ -505,7 +505,7 @@ fn connection_keys_buffering_and_pacing() {
         ("upstream-keepalive-requests", "never"),
         ("client-body-buffer-size", "64k"),
         ("custom-http-errors", "503,504"),
-        ("large-client-header-buffers", "4 8k"),
+        ("large-client-header-buffers", "8 16k"),
         ("server-tokens", "maybe"),
     ]);
     let yaml = services()
@@ -531,7 +531,7 @@ fn connection_keys_buffering_and_pacing() {
     let c = &s.connections;
     assert!(c.proxy_protocol);
     assert_eq!((c.header_timeout_ms, c.body_timeout_ms, c.keepalive_timeout_ms), (Some(10_000), 5_000, Some(0)));
-    assert_eq!(c.keepalive_requests, 100);
+    assert_eq!((c.keepalive_requests, c.header_buffers), (100, (8, 16 << 10)));
     assert_eq!((c.upstream.connections, c.upstream.timeout_ms, c.upstream.requests), (0, 30_000, 10_000));
     let plain = &route(&s, "plain.com", "/").unwrap().policy;
     assert_eq!(plain.request_buffer, Some(64 << 10));

@@ -227,7 +227,7 @@ impl ClusterState {
             let failed =
                 |k: &str| table.get_usable(key_hash(k.as_bytes()), |_| true).is_some_and(|i| !untried(pool[i]));
             let key = match cookie.or(input.session_key) {
-                Some(k) if !k.is_empty() && !(change_on_failure && failed(k)) => k.to_owned(),
+                Some(k) if !(k.is_empty() || change_on_failure && failed(k)) => k.to_owned(),
                 _ => {
                     // A new session, or one moved off its failed endpoint:
                     // a key whose own endpoint can serve, when one is

@@ -254,10 +254,8 @@ impl ControllerConfig {
         p.request_buffer = buffering.then(|| size.unwrap_or(sluice_config::REQUEST_BUFFER_DEFAULT));
         c.custom_http_errors = d.parsed("custom-http-errors", nginx_values::statuses).unwrap_or_default();
         c.connections = d.connections();
-        // Checked, with nothing to change: Sluice never names its version,
-        // and pingora bounds a request's head (see `sluice annotations`).
+        // Checked, with nothing to change: Sluice never names its version.
         d.parsed("server-tokens", nginx_values::flag);
-        d.parsed("large-client-header-buffers", nginx_values::buffers);
         c
     }
 }
@@ -346,15 +344,20 @@ impl Data<'_> {
     /// `keep-alive` (0: one request a connection), `keep-alive-requests`
     /// and `upstream-keepalive-*` (connections 0: none kept).
     fn connections(&mut self) -> Connections {
-        let mut c = Connections::default();
-        c.proxy_protocol = self.parsed("use-proxy-protocol", nginx_values::flag).unwrap_or(false);
-        c.header_timeout_ms = self.parsed("client-header-timeout", nginx_values::seconds);
+        let mut c = Connections {
+            proxy_protocol: self.parsed("use-proxy-protocol", nginx_values::flag).unwrap_or(false),
+            header_timeout_ms: self.parsed("client-header-timeout", nginx_values::seconds),
+            ..Connections::default()
+        };
         if let Some(ms) = self.parsed("client-body-timeout", nginx_values::seconds) {
             c.body_timeout_ms = ms;
         }
         c.keepalive_timeout_ms = self.parsed("keep-alive", nginx_values::seconds_or_zero).map(|s| s.unwrap_or(0));
         if let Some(n) = self.parsed("keep-alive-requests", |v| nginx_values::int(v, 1, 100_000_000)) {
             c.keepalive_requests = n;
+        }
+        if let Some(buffers) = self.parsed("large-client-header-buffers", nginx_values::buffers) {
+            c.header_buffers = buffers;
         }
         if let Some(n) = self.parsed("upstream-keepalive-connections", |v| nginx_values::int(v, 0, 100_000)) {
             c.upstream.connections = n;

@@ -80,7 +80,7 @@ impl ListenerRoutes {
         ctx: &mut RequestCtx,
     ) -> Admission {
         let host = request_host(req);
-        if let Some(status) = request_limits::refusal(req, host) {
+        if let Some(status) = request_limits::refusal(req, host, table.connections()) {
             return Admission::Local(status);
         }
         if table.blocked(|name| req.headers.get(name).and_then(|v| v.to_str().ok())) {

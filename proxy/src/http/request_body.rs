@@ -52,12 +52,6 @@ impl BufferedBody {
         limit: Option<u64>,
         timeout: Duration,
     ) -> Result<BufferedBody, BodyError> {
-        let declared = session.req_header().headers.get(http::header::CONTENT_LENGTH);
-        let declared = declared.and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        // A declared length over the limit is refused before it is sent.
-        if declared.zip(limit).is_some_and(|(d, l)| d > l) {
-            return Err(BodyError::TooLarge);
-        }
         let mut body = BufferedBody::default();
         loop {
             let chunk = match tokio::time::timeout(timeout, session.read_request_body()).await {

@@ -1,21 +1,20 @@
-//! What a request head may be before it is routed, by nginx's defaults: a
-//! request target of at most 8 KiB (414), header lines of at most 32 KiB in
-//! all (nginx's 4 × 8k `large_client_header_buffers`; 431), and a Host made
+//! What a request head may be before it is routed, by nginx's
+//! `large_client_header_buffers` (4 × 8k by default, the controller
+//! ConfigMap's key of the same name): a request target of at most one
+//! buffer (414), header lines of at most all of them (431); and a Host made
 //! of host characters (400), so `Host: a/../b` or `Host: a@b` cannot reach
 //! a route or an upstream.
 
 use http::request::Parts;
-
-pub const MAX_TARGET_BYTES: usize = 8 * 1024;
-pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+use sluice_config::Connections;
 
 /// The status to refuse the request with, if any.
-pub fn refusal(req: &Parts, host: &str) -> Option<u16> {
-    if req.uri.path_and_query().map_or(0, |p| p.as_str().len()) > MAX_TARGET_BYTES {
+pub fn refusal(req: &Parts, host: &str, limits: &Connections) -> Option<u16> {
+    if req.uri.path_and_query().map_or(0, |p| p.as_str().len()) as u64 > limits.max_target_bytes() {
         return Some(414);
     }
     let header_bytes: usize = req.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
-    if header_bytes > MAX_HEADER_BYTES {
+    if header_bytes as u64 > limits.max_header_bytes() {
         return Some(431);
     }
     let host_char = |c: u8| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&c);
@@ -40,15 +39,19 @@ mod tests {
 
     #[test]
     fn heads_past_the_limits_are_refused() {
+        let limits = Connections::default();
         let ok = request("/a", &[("host", "h.example".into())]);
-        assert_eq!(refusal(&ok, "h.example:8080"), None);
-        assert_eq!(refusal(&ok, "[2001:db8::1]:80"), None);
-        let long = request(&format!("/{}", "a".repeat(MAX_TARGET_BYTES)), &[]);
-        assert_eq!(refusal(&long, "h"), Some(414));
-        let big = request("/a", &[("x-big", "a".repeat(MAX_HEADER_BYTES))]);
-        assert_eq!(refusal(&big, "h"), Some(431));
+        assert_eq!(refusal(&ok, "h.example:8080", &limits), None);
+        assert_eq!(refusal(&ok, "[2001:db8::1]:80", &limits), None);
+        let long = request(&format!("/{}", "a".repeat(8 * 1024)), &[]);
+        assert_eq!(refusal(&long, "h", &limits), Some(414));
+        let big = request("/a", &[("x-big", "a".repeat(32 * 1024))]);
+        assert_eq!(refusal(&big, "h", &limits), Some(431));
         for bad in ["h.example/../x", "user@h.example", "h example", "h\\x"] {
-            assert_eq!(refusal(&ok, bad), Some(400), "{bad}");
+            assert_eq!(refusal(&ok, bad, &limits), Some(400), "{bad}");
         }
+        let larger = Connections { header_buffers: (8, 16 * 1024), ..Connections::default() };
+        assert_eq!(refusal(&long, "h", &larger), None);
+        assert_eq!(refusal(&big, "h", &larger), None);
     }
 }

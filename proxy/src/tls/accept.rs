@@ -18,14 +18,17 @@ use sluice_config::ClientVerify;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// (CA name, optional, verify depth, hash of the CA's PEM).
+type CheckKey = (String, bool, Option<u8>, u64);
+
 pub struct TlsSide {
     listener: String,
     route_config: String,
     table: Arc<ArcSwap<RouteTable>>,
     resolver: Arc<SniResolver>,
     plain: Arc<Acceptor>,
-    /// (CA name, optional, verify depth, PEM hash) -> acceptor with that check.
-    with_ca: Mutex<HashMap<(String, bool, Option<u8>, u64), Arc<Acceptor>>>,
+    /// Acceptors by the client-certificate check they make.
+    with_ca: Mutex<HashMap<CheckKey, Arc<Acceptor>>>,
 }
 
 impl TlsSide {

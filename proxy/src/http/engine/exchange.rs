@@ -68,14 +68,14 @@ pub(super) async fn proxy(
         return local(session, ctx, 503).await;
     };
     let policy = &route.policy;
-    if expects_continue(session.req_header()) && session.write_continue_response().await.is_err() {
-        return false;
-    }
     // nginx's request buffering: the body is read whole before any
     // upstream is contacted. gRPC streams, and an upgrade has no body.
     let buffering = policy
         .request_buffer
         .filter(|_| !session.is_body_empty() && !session.is_upgrade_req() && !upstream_h2(policy) && body.is_none());
+    if expects_continue(session.req_header()) && session.write_continue_response().await.is_err() {
+        return false;
+    }
     if let Some(memory) = buffering {
         match BufferedBody::read(session, memory, policy.max_body_bytes, settings.body_timeout).await {
             Ok(read) => {
@@ -669,7 +669,7 @@ fn trace_headers(req: &mut RequestHeader, ctx: &RequestCtx) {
     }
 }
 
-fn expects_continue(req: &RequestHeader) -> bool {
+pub(super) fn expects_continue(req: &RequestHeader) -> bool {
     req.headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 

@@ -223,18 +223,31 @@ async fn answer(
     let written = headers.into_iter().all(|(name, value)| resp.append_header(name, value).is_ok())
         && resp.insert_header(http::header::CONTENT_LENGTH, "0").is_ok();
     exchange::finish_answer(ctx, &mut resp);
-    let drained = session.drain_request_body().await.is_ok();
+    let drained = discard_body(session).await;
     written && session.write_response_header(Box::new(resp)).await.is_ok() && drained
 }
 
 /// Answers at the edge with `status` (an empty body, nginx's status line).
 async fn local(session: &mut ServerSession, ctx: &mut RequestCtx, status: u16) -> bool {
     ctx.local_status = Some(status);
-    // The body the client may still be sending is read away, so the
-    // connection can carry its next request.
-    let drained = session.drain_request_body().await.is_ok();
+    let drained = discard_body(session).await;
     session.respond_error(status).await.is_ok() && drained
 }
+
+/// Reads away the body the client may still be sending, so the connection
+/// can carry its next request: for at most nginx's `lingering_time`. A
+/// client waiting for `100 Continue` sends none. `false`: the connection
+/// is to close after the answer.
+async fn discard_body(session: &mut ServerSession) -> bool {
+    if exchange::expects_continue(session.req_header()) && session.body_bytes_read() == 0 {
+        session.set_keepalive(None);
+        return false;
+    }
+    matches!(tokio::time::timeout(LINGERING_TIME, session.drain_request_body()).await, Ok(Ok(())))
+}
+
+/// How long an answered request's unread body is read away at most.
+const LINGERING_TIME: Duration = Duration::from_secs(30);
 
 /// pingora's HTTP/2 connections hand each stream here.
 #[async_trait]
