@@ -277,3 +277,81 @@ async fn limit_rate_paces_answers_and_connection_header_reaches_the_upstream() {
     let r = get(&c, s.http, "kept.example.com", "/").await;
     assert_eq!(r.json()["headers"]["connection"][0], "keep-alive");
 }
+
+/// An upstream whose every answer is `size` bytes, written at once; it
+/// counts the answers it has written out whole.
+async fn bulk_upstream(at: SocketAddr, size: usize) -> Arc<AtomicUsize> {
+    let written = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind(at).await.unwrap();
+    let count = written.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut head = Vec::new();
+                while find(&head, b"\r\n\r\n").is_none() {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let mut answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
+                answer.resize(answer.len() + size, b'x');
+                if stream.write_all(&answer).await.is_ok() {
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+                let _ = stream.read(&mut buf).await;
+            });
+        }
+    });
+    written
+}
+
+/// `proxy-buffering: on`: a client that does not read holds no upstream:
+/// the whole answer is taken in (memory, then a temporary file) and
+/// reaches the client intact when it reads. Off, the upstream waits on the
+/// client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_buffering_frees_the_upstream_from_a_slow_client() {
+    const SIZE: usize = 32 << 20;
+    let port = free_port(&["127.0.0.6"]);
+    let at: SocketAddr = format!("127.0.0.6:{port}").parse().unwrap();
+    let written = bulk_upstream(at, SIZE).await;
+    let manifests = service("bulk", &[at])
+        + &ingress("buffered", "buffered.example.com", "/", "bulk", &[("proxy-buffering", "on")])
+        + &ingress("streamed", "streamed.example.com", "/", "bulk", &[]);
+    let s = Sluice::start(&[("all.yaml", &manifests)], &[]);
+
+    let mut slow = TcpStream::connect(s.http).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: streamed.example.com\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(written.load(Ordering::SeqCst), 0, "streamed: the upstream waits on the client");
+    drop(slow);
+
+    let mut slow = TcpStream::connect(s.http).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: buffered.example.com\r\n\r\n").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while written.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "buffered: the upstream's answer is taken in whole");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut got = Vec::with_capacity(SIZE + 1024);
+    let mut chunk = vec![0u8; 1 << 16];
+    let read_all = async {
+        loop {
+            if let Some(end) = find(&got, b"\r\n\r\n")
+                && got.len() >= end + 4 + SIZE
+            {
+                return end + 4;
+            }
+            let n = slow.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let body_at = tokio::time::timeout(Duration::from_secs(30), read_all).await.expect("the answer within 30 s");
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(got.len() - body_at, SIZE);
+    assert!(got[body_at..].iter().all(|b| *b == b'x'), "the body comes back intact through the temporary file");
+}

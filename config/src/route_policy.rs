@@ -145,6 +145,11 @@ pub struct RoutePolicy {
     /// stream to the upstream as they arrive.
     #[serde(default = "request_buffer_default", skip_serializing_if = "is_request_buffer_default")]
     pub request_buffer: Option<u64>,
+    /// ingress-nginx `proxy-buffering: on` (off by default there): the
+    /// upstream's answer is read as fast as it comes, held for a slower
+    /// client in memory and then a temporary file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_buffer: Option<ResponseBuffer>,
     /// ingress-nginx `limit-rate` / `limit-rate-after`: each response is
     /// sent at most this fast to its connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +164,17 @@ pub struct RoutePolicy {
     /// upstream gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_connection: Option<String>,
+}
+
+/// Where an answer waits for a slow client: `memory_bytes` in memory
+/// (`proxy-buffers-number` × `proxy-buffer-size`), then up to
+/// `max_file_bytes` in a temporary file (`proxy-max-temp-file-size`; 0:
+/// none), past which the upstream is read no faster than the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseBuffer {
+    pub memory_bytes: u64,
+    pub max_file_bytes: u64,
 }
 
 /// A response's pace towards the client: the first `after_bytes` at full
@@ -336,6 +352,7 @@ impl Default for RoutePolicy {
             limit_conn_status: 503,
             request_buffer: request_buffer_default(),
             response_rate: None,
+            response_buffer: None,
             sticky_canary: true,
             upstream_connection: None,
         }

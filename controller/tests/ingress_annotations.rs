@@ -520,6 +520,9 @@ fn connection_keys_buffering_and_pacing() {
                 ("limit-rate", "100"),
                 ("limit-rate-after", "50"),
                 ("connection-proxy-header", "keep-alive"),
+                ("proxy-buffering", "on"),
+                ("proxy-buffers-number", "8"),
+                ("proxy-buffer-size", "8k"),
                 ("default-backend", "red"),
                 ("custom-http-errors", "404"),
             ],
@@ -541,6 +544,9 @@ fn connection_keys_buffering_and_pacing() {
     let rate = own.response_rate.unwrap();
     assert_eq!((rate.bytes_per_second, rate.after_bytes), (100 << 10, 50 << 10));
     assert_eq!(own.upstream_connection.as_deref(), Some("keep-alive"));
+    let buffer = own.response_buffer.unwrap();
+    assert_eq!((buffer.memory_bytes, buffer.max_file_bytes), (64 << 10, 1 << 30));
+    assert_eq!(plain.response_buffer, None, "off by default, as in ingress-nginx");
     assert_eq!(own.error_backend.as_ref().unwrap().codes, [404], "the annotation's list wins");
     find(&diags, Severity::Error, "Ingress/default/bad", "nginx.ingress.kubernetes.io/limit-rate");
     find(&diags, Severity::Error, "Ingress/default/bad", "nginx.ingress.kubernetes.io/client-body-buffer-size");

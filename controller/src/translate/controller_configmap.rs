@@ -60,6 +60,10 @@ const HONOURED: &[&str] = &[
     "upstream-keepalive-requests",
     "proxy-request-buffering",
     "client-body-buffer-size",
+    "proxy-buffering",
+    "proxy-buffers-number",
+    "proxy-buffer-size",
+    "proxy-max-temp-file-size",
     "custom-http-errors",
     "server-tokens",
     "large-client-header-buffers",
@@ -248,6 +252,13 @@ impl ControllerConfig {
         }
         if let Some(headers) = d.headers_configmap("proxy-set-headers") {
             p.request_headers.extend(headers.into_iter().map(|(name, value)| HeaderOp::Set { name, value }));
+        }
+        if d.parsed("proxy-buffering", nginx_values::flag).unwrap_or(false) {
+            let number = d.parsed("proxy-buffers-number", |v| nginx_values::int(v, 1, 1024)).unwrap_or(4);
+            let size = d.parsed("proxy-buffer-size", nginx_values::size).map_or(4096, |s| s.unwrap_or(0));
+            let file = d.parsed("proxy-max-temp-file-size", nginx_values::size).map_or(1 << 30, |s| s.unwrap_or(0));
+            let memory_bytes = u64::from(number) * size;
+            p.response_buffer = Some(sluice_config::ResponseBuffer { memory_bytes, max_file_bytes: file });
         }
         let size = d.parsed("client-body-buffer-size", nginx_values::size).map(|s| s.unwrap_or(0));
         let buffering = d.parsed("proxy-request-buffering", nginx_values::flag).unwrap_or(true);

@@ -20,6 +20,7 @@ mod peer;
 mod request_body;
 mod request_id;
 mod request_limits;
+mod response_spool;
 mod retry;
 mod upstream_identity;
 mod write_buffer;

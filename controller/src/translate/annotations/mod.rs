@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
     Affinity, AffinityMode, Balance, ClientVerify, Diagnostic, ExternalAuth, HeaderMatch, ObjectRef, RateLimit,
-    Redirect, RewriteTarget, RoutePolicy, UpstreamProtocol, parse_hash_key,
+    Redirect, ResponseBuffer, RewriteTarget, RoutePolicy, UpstreamProtocol, parse_hash_key,
 };
 use std::collections::BTreeMap;
 
@@ -315,30 +315,24 @@ impl Translator<'_> {
         });
         let send_sni = a.get("proxy-ssl-server-name").is_none() || a.flag("proxy-ssl-server-name", true);
         policy.upstream_sni = if send_sni { sni_name } else { Some(String::new()) };
-        for key in ["proxy-buffering", "proxy-http-version"] {
-            let Some(v) = a.get(key).map(str::to_owned) else { continue };
-            let known = match key {
-                "proxy-http-version" => v == "1.1" || v == "1.0",
-                _ => v == "on" || v == "off",
-            };
-            if !known {
-                a.bad(key, format!("'{v}' is not a value ingress-nginx takes; ignored"));
+        if let Some(v) = a.get("proxy-http-version").map(str::to_owned) {
+            if v != "1.1" && v != "1.0" {
+                a.bad("proxy-http-version", format!("'{v}' is not a value ingress-nginx takes; ignored"));
             } else if v == "1.0" {
                 a.t.diags.push(Diagnostic::warning(
                     r.clone(),
-                    format!("metadata.annotations[{NGINX}{key}]"),
+                    format!("metadata.annotations[{NGINX}proxy-http-version]"),
                     format!("'{v}' is not served: see `sluice annotations`"),
                 ));
             }
         }
+        response_buffer(&mut a, &mut policy);
         let size =
             a.parsed("client-body-buffer-size", nginx_values::size, "the default is used").map(|s| s.unwrap_or(0));
         let on = a.parsed("proxy-request-buffering", nginx_values::flag, "the default is used");
         let memory = size.or(policy.request_buffer).unwrap_or(sluice_config::REQUEST_BUFFER_DEFAULT);
         policy.request_buffer = on.unwrap_or(policy.request_buffer.is_some()).then_some(memory);
-        for key in ["proxy-buffer-size", "proxy-busy-buffers-size", "proxy-max-temp-file-size"] {
-            a.parsed(key, nginx_values::size, "ignored");
-        }
+        a.parsed("proxy-busy-buffers-size", nginx_values::size, "ignored");
         // nginx's `limit_rate` and `limit_rate_after`, in kilobytes here.
         let rate = a.parsed("limit-rate", |v| nginx_values::int(v, 0, 4_000_000), "no limit");
         let after = a.parsed("limit-rate-after", |v| nginx_values::int(v, 0, 4_000_000), "0 is used");
@@ -362,7 +356,6 @@ impl Translator<'_> {
                 a.bad("connection-proxy-header", format!("'{value}' is not a header value; not set"));
             }
         }
-        a.parsed("proxy-buffers-number", |v| nginx_values::int(v, 1, 1024), "ignored");
         policy.access_log = a.flag("enable-access-log", true);
         // ingress-nginx reads temporal-redirect first: it wins over permanent.
         policy.redirect = a
@@ -476,6 +469,24 @@ impl Translator<'_> {
         }
         IngressAnnotations { policy, use_regex, tls, cluster, canary, refused, aliases, www_redirect }
     }
+}
+
+/// `proxy-buffering` with `proxy-buffers-number`, `proxy-buffer-size` and
+/// `proxy-max-temp-file-size` (ingress-nginx's defaults: off, 4, 4k,
+/// 1024m), over what the controller ConfigMap set.
+fn response_buffer(a: &mut Reader<'_, '_, '_>, policy: &mut RoutePolicy) {
+    let base = policy.response_buffer;
+    let on = a.parsed("proxy-buffering", nginx_values::flag, "the default is used").unwrap_or(base.is_some());
+    let number = a.parsed("proxy-buffers-number", |v| nginx_values::int(v, 1, 1024), "the default is used");
+    let size = a.parsed("proxy-buffer-size", nginx_values::size, "the default is used").map(|s| s.unwrap_or(0));
+    let file = a.parsed("proxy-max-temp-file-size", nginx_values::size, "the default is used").map(|s| s.unwrap_or(0));
+    let defaults = base.unwrap_or(ResponseBuffer { memory_bytes: 4 * 4096, max_file_bytes: 1 << 30 });
+    let memory_bytes = match (number, size) {
+        (None, None) => defaults.memory_bytes,
+        (n, s) => u64::from(n.unwrap_or(4)) * s.unwrap_or(4096),
+    };
+    let max_file_bytes = file.unwrap_or(defaults.max_file_bytes);
+    policy.response_buffer = on.then_some(ResponseBuffer { memory_bytes, max_file_bytes });
 }
 
 /// `auth-tls-secret: NAMESPACE/NAME` (its `ca.crt`) and

@@ -13,6 +13,7 @@ use crate::http::hop_by_hop;
 use crate::http::path::routing_path;
 use crate::http::peer::{upstream_h2, upstream_tls};
 use crate::http::request_body::{self, BodyError, BufferedBody};
+use crate::http::response_spool::Spool;
 use crate::http::retry;
 use crate::metrics::METRICS;
 use crate::spans::{self, TRACEPARENT, TRACESTATE};
@@ -395,6 +396,9 @@ async fn respond(
     // `limit-rate`: past `limit-rate-after`, the body goes no faster than
     // its rate since the answer began (nginx's `limit_rate`).
     let pace = policy.response_rate.map(|rate| (rate, tokio::time::Instant::now()));
+    if let (Some(buffer), HttpSession::H1(_)) = (policy.response_buffer, &upstream.session) {
+        return relay_buffered(engine, session, ctx, upstream, buffer, pace).await;
+    }
     loop {
         match upstream.session.read_response_body().await {
             Ok(Some(data)) => {
@@ -431,6 +435,92 @@ async fn respond(
         return Attempt::Answered(false);
     }
     engine.upstreams.release(upstream).await;
+    Attempt::Answered(true)
+}
+
+/// `proxy-buffering on`: the answer's body read from the upstream into a
+/// [`Spool`] while it is written from there to the client, each side at
+/// its own pace; the upstream connection goes back to the pool as soon as
+/// the whole body is in.
+async fn relay_buffered(
+    engine: &Engine,
+    session: &mut ServerSession,
+    ctx: &mut RequestCtx,
+    mut upstream: Upstream,
+    buffer: sluice_config::ResponseBuffer,
+    pace: Option<(sluice_config::ResponseRate, tokio::time::Instant)>,
+) -> Attempt {
+    // A lock only to share it between the two halves of one task: never
+    // contended, never held across an await.
+    let spool = std::sync::Mutex::new(Spool::new(buffer.memory_bytes, buffer.max_file_bytes));
+    let held = || spool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (arrived, room) = (tokio::sync::Notify::new(), tokio::sync::Notify::new());
+    let reader = async {
+        let mut read = 0u64;
+        loop {
+            while !held().has_room() {
+                room.notified().await;
+            }
+            let chunk = upstream.session.read_response_body().await;
+            let (done, broken) = {
+                let mut spool = held();
+                match chunk {
+                    Ok(Some(data)) => {
+                        read += data.len() as u64;
+                        if spool.push(data).is_err() {
+                            spool.broken = true;
+                        }
+                    }
+                    Ok(None) => spool.done = true,
+                    Err(_) => spool.broken = true,
+                }
+                (spool.done, spool.broken)
+            };
+            arrived.notify_one();
+            if broken {
+                return read;
+            }
+            if done {
+                engine.upstreams.release(upstream).await;
+                return read;
+            }
+        }
+    };
+    let writer = async {
+        let mut sent = 0u64;
+        loop {
+            let next = held().pop();
+            let chunk = match next {
+                Some(Ok(chunk)) => chunk,
+                Some(Err(_)) => return (sent, false),
+                None if held().broken => return (sent, false),
+                None if held().done => return (sent, true),
+                None => {
+                    arrived.notified().await;
+                    continue;
+                }
+            };
+            room.notify_one();
+            let len = chunk.len() as u64;
+            let written = match pace {
+                None => session.write_response_body(chunk, false).await.is_ok(),
+                Some((rate, began)) => write_paced(session, chunk, sent, rate, began).await,
+            };
+            sent += len;
+            if !written {
+                // The client is gone: the reader stops at its next wait.
+                held().broken = true;
+                room.notify_one();
+                return (sent, false);
+            }
+        }
+    };
+    let (read, (sent, whole)) = tokio::join!(reader, writer);
+    ctx.attempt_bytes += read;
+    ctx.bytes_sent += sent;
+    if !whole || session.finish_body().await.is_err() {
+        return Attempt::Answered(false);
+    }
     Attempt::Answered(true)
 }
 
