@@ -25,6 +25,13 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The Content-Length of a message head (0 without one).
+fn content_length(head: &[u8]) -> usize {
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let length = head.lines().find_map(|l| l.strip_prefix("content-length:"));
+    length.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
 /// An HTTP/1 upstream that counts connections the moment they open and
 /// answers each request (framed by Content-Length) with `200 ok`.
 async fn raw_upstream(at: SocketAddr) -> Arc<Upstream> {
@@ -46,12 +53,7 @@ async fn raw_upstream(at: SocketAddr) -> Arc<Upstream> {
                         }
                         continue;
                     };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let length = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
+                    let length = content_length(&buf[..end]);
                     record.heads.fetch_add(1, Ordering::SeqCst);
                     while buf.len() < end + 4 + length {
                         match stream.read(&mut chunk).await {
@@ -79,12 +81,7 @@ async fn read_response(stream: &mut TcpStream) -> Option<String> {
         let mut chunk = [0u8; 4096];
         loop {
             if let Some(end) = find(&buf, b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                let length = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
+                let length = content_length(&buf[..end]);
                 if buf.len() >= end + 4 + length {
                     return Some(String::from_utf8_lossy(&buf[..end + 4 + length]).into_owned());
                 }

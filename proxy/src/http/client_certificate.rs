@@ -99,15 +99,7 @@ fn escaped_pem(der: &[u8]) -> String {
         pem.push('\n');
     }
     pem.push_str("-----END CERTIFICATE-----\n");
-    let mut out = String::with_capacity(pem.len() * 2);
-    for b in pem.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    super::path::escape_component(&pem)
 }
 
 #[cfg(test)]

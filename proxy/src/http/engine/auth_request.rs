@@ -190,7 +190,7 @@ fn signin_url(engine: &Engine, session: &ServerSession, template: &str, auth: &E
         "host" => host_without_port(http_host).to_owned(),
         "http_host" => http_host.to_owned(),
         "request_uri" => request_uri.to_owned(),
-        "escaped_request_uri" => escape(request_uri),
+        "escaped_request_uri" => crate::http::path::escape_component(request_uri),
         _ => String::new(),
     };
     let mut url = expand_variables(template, value);
@@ -199,21 +199,7 @@ fn signin_url(engine: &Engine, session: &ServerSession, template: &str, auth: &E
     if !query.split('&').any(|kv| kv.starts_with(&param)) {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&param);
-        url.push_str(&format!("{scheme}://{http_host}{}", escape(request_uri)));
+        url.push_str(&format!("{scheme}://{http_host}{}", crate::http::path::escape_component(request_uri)));
     }
     url
-}
-
-/// Every byte but the unreserved ones percent-encoded (nginx's
-/// `set_escape_uri`).
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
