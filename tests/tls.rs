@@ -461,3 +461,46 @@ fn client_certificate_chains_are_checked_to_the_verify_depth() {
     assert_eq!(code, "200", "one intermediate, depth 1: {body}");
     assert_eq!(curl(s.https, "zero.example", &with_chain).0, "000", "depth 0: the handshake fails");
 }
+
+/// `auth-tls-error-page`: a client without a good certificate is
+/// redirected there (302) instead of failing the handshake, as nginx's
+/// `error_page 495 496` does; a good one is served.
+#[test]
+fn client_certificate_failures_redirect_to_the_error_page() {
+    let port = free_port(&["127.0.0.2"]);
+    let backend: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let _e = echo("web", &[backend], None);
+    let (ca, client) = ca_and_client("dave");
+    let (_, stranger) = ca_and_client("eve");
+    let dir = tempfile::tempdir().unwrap();
+    let save = |name: &str, (crt, key): &(String, String)| {
+        let (c, k) = (dir.path().join(format!("{name}.crt")), dir.path().join(format!("{name}.key")));
+        std::fs::write(&c, crt).unwrap();
+        std::fs::write(&k, key).unwrap();
+        (c.display().to_string(), k.display().to_string())
+    };
+    let (dave_crt, dave_key) = save("dave", &client);
+    let (eve_crt, eve_key) = save("eve", &stranger);
+    let annotations = format!(
+        "{NGINX}/auth-tls-secret: default/clients, {NGINX}/auth-tls-error-page: \"https://errors.example/cert\""
+    );
+    let files = service("web", &[backend])
+        + &secret("a", &cert("a-v1", &["e.example"]))
+        + &ca_secret("clients", &ca)
+        + &ingress_with("e", "e.example", "web", &annotations, true);
+    let s = Sluice::start(&[("all.yaml", &files)], &[]);
+    wait_connectable(s.https);
+    let location = |extra: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-sk", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code} %{http_version} %{redirect_url}"])
+            .args(["--resolve", &format!("e.example:{}:127.0.0.1", s.https.port())])
+            .args(extra)
+            .arg(format!("https://e.example:{}/", s.https.port()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(location(&[]), "302 1.1 https://errors.example/cert", "no certificate");
+    assert_eq!(location(&["--cert", &eve_crt, "--key", &eve_key]), "302 1.1 https://errors.example/cert");
+    assert_eq!(location(&["--cert", &dave_crt, "--key", &dave_key]), "200 1.1 ", "the CA's client is served");
+}

@@ -84,6 +84,11 @@ pub struct ClientVerify {
     /// `auth-tls-verify-depth`); `None`: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_depth: Option<u8>,
+    /// A client whose certificate is missing (when required) or fails the
+    /// check is redirected here (302) instead of refused in the handshake
+    /// (ingress-nginx `auth-tls-error-page`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_page: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

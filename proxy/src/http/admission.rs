@@ -6,6 +6,7 @@
 //! It reads the head as `http`'s request parts (pingora's `RequestHeader`
 //! dereferences to them), so it does not depend on which codec parsed it.
 
+use super::client_certificate::Presented;
 use super::context::RequestCtx;
 use super::hash_key::{ip_hash, key_hash};
 use super::path::routing_path;
@@ -70,13 +71,13 @@ fn redirect(status: u16, location: &str) -> Admission {
 impl ListenerRoutes {
     /// Routes `req` and applies the edge's checks, filling `ctx` (route,
     /// cluster, client, hash, the client's lease under its limits).
-    /// `has_client_certificate` is asked only when the host requires one.
-    pub(super) fn admit(
+    /// `client_certificate` is asked only when the host checks one.
+    pub(super) fn admit<'s>(
         &self,
         table: &RouteTable,
         req: &Parts,
         client_ip: Option<IpAddr>,
-        has_client_certificate: impl FnOnce() -> bool,
+        client_certificate: impl FnOnce() -> Presented<'s>,
         ctx: &mut RequestCtx,
     ) -> Admission {
         let host = request_host(req);
@@ -98,9 +99,25 @@ impl ListenerRoutes {
             && let Some(routes) = routes.filter(|r| r.checks_client_certificates())
             && let Some(verify) = routes.tls(host_without_port(host)).and_then(|t| t.client_verify.as_ref())
         {
-            // The connection was set up for another host (HTTP/2 coalescing,
-            // or a Host unlike the SNI) without the certificate this one needs.
-            if !verify.optional && !has_client_certificate() {
+            let presented = client_certificate();
+            if let Some(page) = &verify.error_page {
+                // The handshake took any certificate: checked here, and a
+                // failure redirected (nginx's `error_page 495 496`).
+                let passes = match presented {
+                    Presented::Chain(chain) => table
+                        .certificates()
+                        .authority(&verify.ca)
+                        .is_some_and(|(_, v)| crate::tls::check_client_chain(&*v.required, chain, verify.verify_depth)),
+                    Presented::Unseen(shown) => verify.optional && !shown,
+                    Presented::None => verify.optional,
+                };
+                if !passes {
+                    return redirect(302, page);
+                }
+            } else if !verify.optional && !presented.any() {
+                // The connection was set up for another host (HTTP/2
+                // coalescing, or a Host unlike the SNI) without the
+                // certificate this one needs.
                 return Admission::Local(421);
             }
             ctx.extras().client_verify = Some(verify.pass_certificate);

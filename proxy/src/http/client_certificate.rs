@@ -10,14 +10,53 @@ use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
+/// What a request's connection shows of its client's certificate.
+#[derive(Clone, Copy)]
+pub enum Presented<'s> {
+    None,
+    /// The chain, leaf first (HTTP/1).
+    Chain(&'s [rustls::pki_types::CertificateDer<'static>]),
+    /// Only whether one was presented (pingora's HTTP/2 streams carry the
+    /// handshake's digest, not the certificate).
+    Unseen(bool),
+}
+
+impl Presented<'_> {
+    pub fn any(self) -> bool {
+        matches!(self, Presented::Chain(_) | Presented::Unseen(true))
+    }
+}
+
+/// What `session`'s connection shows of its client's certificate.
+pub fn presented(session: &pingora_core::protocols::http::ServerSession) -> Presented<'_> {
+    match session.stream() {
+        Some(stream) => match stream.get_ssl().and_then(|t| t.peer_cert_chain_der()) {
+            Some(chain) if !chain.is_empty() => Presented::Chain(chain),
+            _ => Presented::None,
+        },
+        None => {
+            let digest = session.digest().and_then(|d| d.ssl_digest.as_ref());
+            Presented::Unseen(digest.is_some_and(|ssl| !ssl.cert_digest.is_empty()))
+        }
+    }
+}
+
 static VERIFY: HeaderName = HeaderName::from_static("ssl-client-verify");
 static SUBJECT: HeaderName = HeaderName::from_static("ssl-client-subject-dn");
 static ISSUER: HeaderName = HeaderName::from_static("ssl-client-issuer-dn");
 static CERT: HeaderName = HeaderName::from_static("ssl-client-cert");
 
-/// The headers for a request over a connection whose client presented
-/// `leaf` (DER; the handshake verified it), or none.
-pub fn headers(leaf: Option<&[u8]>, pass_certificate: bool) -> Vec<(HeaderName, HeaderValue)> {
+/// The headers for a request over a connection whose client `presented`
+/// a certificate (verified) or none.
+pub fn headers(presented: Presented<'_>, pass_certificate: bool) -> Vec<(HeaderName, HeaderValue)> {
+    match presented {
+        Presented::Chain(chain) => of_leaf(chain.first().map(|c| c.as_ref()), pass_certificate),
+        Presented::None => of_leaf(None, pass_certificate),
+        Presented::Unseen(shown) => verdict(shown),
+    }
+}
+
+fn of_leaf(leaf: Option<&[u8]>, pass_certificate: bool) -> Vec<(HeaderName, HeaderValue)> {
     let parsed = leaf.and_then(|der| X509Certificate::from_der(der).ok().map(|(_, cert)| (der, cert)));
     let Some((der, cert)) = parsed else {
         let empty = HeaderValue::from_static("");
@@ -42,7 +81,7 @@ pub fn headers(leaf: Option<&[u8]>, pass_certificate: bool) -> Vec<(HeaderName, 
 
 /// `ssl-client-verify` alone, where the certificate cannot be read (the
 /// other names are dropped from the client's request all the same).
-pub fn verdict(presented: bool) -> Vec<(HeaderName, HeaderValue)> {
+fn verdict(presented: bool) -> Vec<(HeaderName, HeaderValue)> {
     vec![(VERIFY.clone(), HeaderValue::from_static(if presented { "SUCCESS" } else { "NONE" }))]
 }
 
@@ -113,7 +152,7 @@ mod tests {
         params.distinguished_name.push(rcgen::DnType::CommonName, "alice");
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
-        let sent = headers(Some(cert.der()), true);
+        let sent = of_leaf(Some(cert.der()), true);
         let get = |n: &str| sent.iter().find(|(k, _)| k == n).map(|(_, v)| v.to_str().unwrap().to_owned());
         assert_eq!(get("ssl-client-verify").as_deref(), Some("SUCCESS"));
         // As openssl prints it.
@@ -131,6 +170,6 @@ mod tests {
         let escaped = get("ssl-client-cert").unwrap();
         assert!(escaped.starts_with("-----BEGIN%20CERTIFICATE-----%0A"), "{escaped}");
         assert!(!escaped.contains(['+', '/', '=', '\n']));
-        assert_eq!(headers(None, false)[0].1, "NONE");
+        assert_eq!(headers(Presented::None, false)[0].1, "NONE");
     }
 }

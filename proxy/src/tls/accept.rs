@@ -4,8 +4,8 @@
 //! rustls configuration per CA, made on first use and kept while the CA's
 //! PEM is unchanged).
 
+use super::client_checks::{Deferred, DepthLimited};
 use super::passthrough;
-use super::verify_depth::DepthLimited;
 use super::{SniResolver, peek_sni, server_config};
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
@@ -18,8 +18,8 @@ use sluice_config::ClientVerify;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// (CA name, optional, verify depth, hash of the CA's PEM).
-type CheckKey = (String, bool, Option<u8>, u64);
+/// (CA name, optional, verify depth, checked per request, hash of the CA's PEM).
+type CheckKey = (String, bool, Option<u8>, bool, u64);
 
 pub struct TlsSide {
     listener: String,
@@ -57,8 +57,9 @@ impl TlsSide {
     /// The acceptor checking client certificates as `verify` asks.
     fn acceptor_with(&self, table: &RouteTable, verify: &ClientVerify) -> Option<Arc<Acceptor>> {
         let (ca, optional, depth) = (verify.ca.as_str(), verify.optional, verify.verify_depth);
+        let deferred = verify.error_page.is_some();
         let (hash, verifiers) = table.certificates().authority(ca)?;
-        let key = (ca.to_owned(), optional, depth, hash);
+        let key = (ca.to_owned(), optional, depth, deferred, hash);
         let mut cache = self.with_ca.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = cache.get(&key) {
             return Some(a.clone());
@@ -67,9 +68,17 @@ impl TlsSide {
         if let Some(depth) = depth {
             verifier = Arc::new(DepthLimited { inner: verifier, depth: usize::from(depth) });
         }
-        let config = server_config(self.resolver.clone(), Some(verifier)).ok()?;
+        if deferred {
+            verifier = Arc::new(Deferred(verifier));
+        }
+        let mut config = server_config(self.resolver.clone(), Some(verifier)).ok()?;
+        if deferred {
+            // Each request checks the certificate, which pingora shows
+            // HTTP/1 requests only.
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        }
         let acceptor = Arc::new(Acceptor::from_server_config(Arc::new(config)));
-        cache.retain(|(name, _, _, h), _| name != ca || *h == hash);
+        cache.retain(|(name, .., h), _| name != ca || *h == hash);
         cache.insert(key, acceptor.clone());
         Some(acceptor)
     }

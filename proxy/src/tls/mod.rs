@@ -6,14 +6,15 @@
 
 mod accept;
 mod certificates;
+mod client_checks;
 mod client_hello;
 pub mod passthrough;
 mod resolver;
 mod server_config;
-mod verify_depth;
 
 pub use accept::TlsSide;
 pub use certificates::{CertificateSet, Verifiers, certified_key, self_signed};
+pub use client_checks::check as check_client_chain;
 pub use client_hello::{peek_sni, read_sni};
 pub use resolver::SniResolver;
 pub use server_config::server_config;

@@ -51,7 +51,12 @@ pub const CATALOGUE: &[(&str, Support)] = &[
     ),
     ("auth-signin-redirect-param", Full),
     ("auth-snippet", Refused("nginx configuration is never interpreted")),
-    ("auth-tls-error-page", NotYet("")),
+    (
+        "auth-tls-error-page",
+        Partly(
+            "its hosts are served over HTTP/1.1 (the certificate is checked per request, where HTTP/2 streams cannot see it)",
+        ),
+    ),
     ("auth-tls-match-cn", NotYet("")),
     (
         "auth-tls-pass-certificate-to-upstream",

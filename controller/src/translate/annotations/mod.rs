@@ -515,7 +515,14 @@ fn client_verify(a: &mut Reader<'_, '_, '_>, tls: &mut TlsAnnotations) {
             // ingress-nginx's default depth is 1: one intermediate at most.
             let depth = a.parsed("auth-tls-verify-depth", |v| nginx_values::int(v, 0, 100), "1 is used");
             let verify_depth = Some(depth.unwrap_or(1) as u8);
-            tls.client_verify = Some(ClientVerify { ca, optional, pass_certificate, verify_depth })
+            let error_page = a.get("auth-tls-error-page").map(str::to_owned).filter(|url| {
+                let absolute = url.parse::<http::Uri>().is_ok_and(|u| u.scheme().is_some() && u.host().is_some());
+                if !absolute {
+                    a.bad("auth-tls-error-page", format!("'{url}' is not an absolute URL; failures end the handshake"));
+                }
+                absolute
+            });
+            tls.client_verify = Some(ClientVerify { ca, optional, pass_certificate, verify_depth, error_page })
         }
         None => {
             a.bad("auth-tls-secret", "no usable CA: this Ingress's hosts are not served without the check".into());

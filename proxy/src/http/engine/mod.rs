@@ -14,6 +14,7 @@ mod request_log;
 mod upstream;
 
 use super::admission::{Admission, ListenerRoutes, Scheme};
+use super::client_certificate;
 use super::client_stream::ClientStream;
 use super::context::RequestCtx;
 use super::external_auth::Verdict;
@@ -143,9 +144,8 @@ impl Engine {
             _ => peer_ip,
         };
         ctx.pass_forwarded = table.real_ip().is_some_and(|r| r.pass_forwarded && peer_ip.is_some_and(|p| r.trusts(p)));
-        let has_certificate =
-            || session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some_and(|ssl| !ssl.cert_digest.is_empty());
-        let admission = self.routes.admit(&table, session.req_header(), client_ip, has_certificate, ctx);
+        let presented = || client_certificate::presented(session);
+        let admission = self.routes.admit(&table, session.req_header(), client_ip, presented, ctx);
         if self.routes.scheme == Scheme::Https {
             ctx.hsts = table.hsts().cloned();
         }
@@ -159,15 +159,7 @@ impl Engine {
                 if let Some(extras) = ctx.extras.as_mut()
                     && let Some(pass) = extras.client_verify
                 {
-                    extras.client_certificate = match session.stream() {
-                        Some(stream) => {
-                            let leaf = stream.get_ssl().and_then(|t| t.peer_certificate_der());
-                            super::client_certificate::headers(leaf, pass)
-                        }
-                        // pingora's HTTP/2 streams carry the handshake's
-                        // digest, not the certificate: only the verdict.
-                        None => super::client_certificate::verdict(has_certificate()),
-                    };
+                    extras.client_certificate = client_certificate::headers(presented(), pass);
                 }
                 // Held past the exchange (which takes the context) only by
                 // routes that need it after: a plain request clones nothing.
