@@ -78,7 +78,9 @@ pub(super) async fn proxy(
         return false;
     }
     if let Some(memory) = buffering {
-        match BufferedBody::read(session, memory, policy.max_body_bytes, settings.body_timeout).await {
+        // Boxed, as the other paths only some routes take: a plain
+        // request's future does not carry their state.
+        match Box::pin(BufferedBody::read(session, memory, policy.max_body_bytes, settings.body_timeout)).await {
             Ok(read) => {
                 ctx.body_bytes = read.len();
                 *body = Some(read);
@@ -210,7 +212,7 @@ async fn attempt(
     let upgrade = session.is_upgrade_req() && upstream.session.as_http1().is_some();
     let sent = match body {
         _ if upgrade => Ok(BodySent::Whole),
-        Some(body) => send_buffered(body, &mut upstream.session).await,
+        Some(body) => Box::pin(send_buffered(body, &mut upstream.session)).await,
         None => send_body(session, ctx, &mut upstream.session, policy, settings.body_timeout).await,
     };
     match sent {
@@ -265,7 +267,7 @@ async fn send_body(
     if let Some(buffered) = session.get_retry_buffer() {
         upstream.write_request_body(buffered, false).await?;
     }
-    loop {
+    while !session.is_body_done() {
         let Ok(read) = tokio::time::timeout(timeout, session.read_request_body()).await else {
             return Ok(BodySent::ClientSlow);
         };
@@ -397,7 +399,7 @@ async fn respond(
     // its rate since the answer began (nginx's `limit_rate`).
     let pace = policy.response_rate.map(|rate| (rate, tokio::time::Instant::now()));
     if let (Some(buffer), HttpSession::H1(_)) = (policy.response_buffer, &upstream.session) {
-        return relay_buffered(engine, session, ctx, upstream, buffer, pace).await;
+        return Box::pin(relay_buffered(engine, session, ctx, upstream, buffer, pace)).await;
     }
     loop {
         match upstream.session.read_response_body().await {
@@ -407,7 +409,7 @@ async fn respond(
                 ctx.bytes_sent += len;
                 let written = match pace {
                     None => session.write_response_body(data, false).await.is_ok(),
-                    Some((rate, began)) => write_paced(session, data, before, rate, began).await,
+                    Some((rate, began)) => Box::pin(write_paced(session, data, before, rate, began)).await,
                 };
                 if !written {
                     return Attempt::Answered(false);
@@ -657,7 +659,6 @@ fn upstream_request(
     body: Option<&BufferedBody>,
 ) -> Result<RequestHeader, Box<Error>> {
     let h2_upstream = upstream_h2(policy);
-    let upgrade = session.is_upgrade_req();
     let has_body = !session.is_body_empty();
     let upgrade_allowed = !h2_upstream && session.req_header().version == http::Version::HTTP_11;
     let downstream = session.req_header();
@@ -674,7 +675,8 @@ fn upstream_request(
         req.remove_header(&http::header::TRANSFER_ENCODING);
         req.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     }
-    if let Some(connection) = policy.upstream_connection.as_ref().filter(|_| !h2_upstream && !upgrade) {
+    if let Some(connection) = policy.upstream_connection.as_ref().filter(|_| !h2_upstream && !session.is_upgrade_req())
+    {
         req.insert_header(http::header::CONNECTION, connection.as_str())?;
     }
     let rewritten = ctx.route.as_ref().and_then(|r| r.rewrite.as_ref()).and_then(|rewrite| {
