@@ -4,7 +4,7 @@
 //! rustls configuration per CA, made on first use and kept while the CA's
 //! PEM is unchanged).
 
-use super::client_checks::{Deferred, DepthLimited};
+use super::client_checks::ClientCheck;
 use super::passthrough;
 use super::{SniResolver, peek_sni, server_config};
 use crate::metrics::METRICS;
@@ -64,13 +64,8 @@ impl TlsSide {
         if let Some(a) = cache.get(&key) {
             return Some(a.clone());
         }
-        let mut verifier = if optional { verifiers.optional.clone() } else { verifiers.required.clone() };
-        if let Some(depth) = depth {
-            verifier = Arc::new(DepthLimited { inner: verifier, depth: usize::from(depth) });
-        }
-        if deferred {
-            verifier = Arc::new(Deferred(verifier));
-        }
+        let inner = if optional { verifiers.optional.clone() } else { verifiers.required.clone() };
+        let verifier = Arc::new(ClientCheck { inner, depth, deferred });
         let mut config = server_config(self.resolver.clone(), Some(verifier)).ok()?;
         if deferred {
             // Each request checks the certificate, which pingora shows

@@ -9,73 +9,39 @@
 //! answered with a redirect.
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::pki_types::CertificateDer as Der;
-use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::pki_types::{CertificateDer as Der, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 use std::sync::Arc;
 
+/// A CA's verifier as a host asks for it: within `depth` intermediates,
+/// and `deferred` to each request when the host has an error page.
 #[derive(Debug)]
-pub struct DepthLimited {
+pub struct ClientCheck {
     pub inner: Arc<dyn ClientCertVerifier>,
-    pub depth: usize,
+    pub depth: Option<u8>,
+    pub deferred: bool,
+}
+
+/// The intermediates a path may use: the first `depth` the client sent.
+fn within_depth<'c, 'd>(intermediates: &'c [Der<'d>], depth: Option<u8>) -> &'c [Der<'d>] {
+    &intermediates[..depth.map_or(intermediates.len(), |d| intermediates.len().min(usize::from(d)))]
 }
 
 /// Whether `chain` (the client's, leaf first) passes `verifier` within
 /// `depth` intermediates.
 pub fn check(verifier: &dyn ClientCertVerifier, chain: &[Der<'static>], depth: Option<u8>) -> bool {
     let Some((leaf, intermediates)) = chain.split_first() else { return false };
-    let allowed = depth.map_or(intermediates.len(), |d| intermediates.len().min(usize::from(d)));
-    verifier.verify_client_cert(leaf, &intermediates[..allowed], UnixTime::now()).is_ok()
+    verifier.verify_client_cert(leaf, within_depth(intermediates, depth), UnixTime::now()).is_ok()
 }
 
-/// Takes whatever certificate the client offers, for the request to check.
-#[derive(Debug)]
-pub struct Deferred(pub Arc<dyn ClientCertVerifier>);
-
-impl ClientCertVerifier for Deferred {
-    fn client_auth_mandatory(&self) -> bool {
-        false
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.0.root_hint_subjects()
-    }
-
-    fn verify_client_cert(&self, _: &Der<'_>, _: &[Der<'_>], _: UnixTime) -> Result<ClientCertVerified, Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &Der<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &Der<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-impl ClientCertVerifier for DepthLimited {
+impl ClientCertVerifier for ClientCheck {
     fn offer_client_auth(&self) -> bool {
         self.inner.offer_client_auth()
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
+        !self.deferred && self.inner.client_auth_mandatory()
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -84,18 +50,20 @@ impl ClientCertVerifier for DepthLimited {
 
     fn verify_client_cert(
         &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
+        end_entity: &Der<'_>,
+        intermediates: &[Der<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        let allowed = &intermediates[..intermediates.len().min(self.depth)];
-        self.inner.verify_client_cert(end_entity, allowed, now)
+        if self.deferred {
+            return Ok(ClientCertVerified::assertion());
+        }
+        self.inner.verify_client_cert(end_entity, within_depth(intermediates, self.depth), now)
     }
 
     fn verify_tls12_signature(
         &self,
         message: &[u8],
-        cert: &CertificateDer<'_>,
+        cert: &Der<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
         self.inner.verify_tls12_signature(message, cert, dss)
@@ -104,7 +72,7 @@ impl ClientCertVerifier for DepthLimited {
     fn verify_tls13_signature(
         &self,
         message: &[u8],
-        cert: &CertificateDer<'_>,
+        cert: &Der<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
         self.inner.verify_tls13_signature(message, cert, dss)
