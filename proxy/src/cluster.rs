@@ -1,7 +1,7 @@
 //! A cluster as requests use it: its endpoints with their health and load,
 //! the algorithm that picks one, and the affinity that keeps a client on one.
 
-use crate::affinity::{ClientIpTable, cookie_value, endpoint_id, set_cookie};
+use crate::affinity::{ClientIpTable, cookie_value, endpoint_id, session_key, set_cookie};
 use crate::balancer::{Maglev, SmoothWrr, key_hash, least_loaded};
 use crate::clock::now_ms;
 use crate::health::EndpointHealth;
@@ -224,19 +224,15 @@ impl ClusterState {
             keep_cookie = !untried(m) && !change_on_failure;
         }
         if let (Some(table), false) = (&self.session_table, terminating) {
-            let failed =
-                |k: &str| table.get_usable(key_hash(k.as_bytes()), |_| true).is_some_and(|i| !untried(pool[i]));
+            // The endpoint a key maps to, whether it can serve or not.
+            let own = |k: &str| table.get_usable(key_hash(k.as_bytes()), |_| true).map(|i| pool[i]);
             let key = match cookie.or(input.session_key) {
-                Some(k) if !(k.is_empty() || change_on_failure && failed(k)) => k.to_owned(),
+                Some(k) if !(k.is_empty() || change_on_failure && own(k).is_some_and(|m| !untried(m))) => k.to_owned(),
                 _ => {
                     // A new session, or one moved off its failed endpoint:
                     // a key whose own endpoint can serve, when one is
                     // found in a few draws.
-                    let draw = || format!("{:016x}", fastrand::u64(..));
-                    let fits = |k: &String| {
-                        table.get_usable(key_hash(k.as_bytes()), |_| true).is_some_and(|i| usable(pool[i]))
-                    };
-                    let k = (0..16).map(|_| draw()).find(fits).unwrap_or_else(draw);
+                    let k = session_key(16, |k| own(k).is_some_and(usable));
                     set = affinity.and_then(|a| set_cookie(a, &k));
                     k
                 }

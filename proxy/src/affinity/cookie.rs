@@ -19,6 +19,13 @@ pub fn endpoint_id(addr: &SocketAddr) -> u64 {
     crate::balancer::key_hash(addr.to_string().as_bytes())
 }
 
+/// A new balanced session's key: drawn at random until `fits` takes one,
+/// `tries` times at most (then one more draw, unchecked).
+pub fn session_key(tries: usize, fits: impl Fn(&str) -> bool) -> String {
+    let draw = || format!("{:016x}", fastrand::u64(..));
+    (0..tries).map(|_| draw()).find(|k| fits(k)).unwrap_or_else(draw)
+}
+
 /// The `Set-Cookie` value for `value` under a cookie affinity.
 pub fn set_cookie(affinity: &Affinity, value: &str) -> Option<String> {
     let Affinity::Cookie { name, max_age_seconds, path, same_site, domain, secure, .. } = affinity else {

@@ -5,4 +5,4 @@ mod client_ip;
 mod cookie;
 
 pub use client_ip::ClientIpTable;
-pub use cookie::{cookie_value, endpoint_id, request_cookie, set_cookie};
+pub use cookie::{cookie_value, endpoint_id, request_cookie, session_key, set_cookie};

@@ -11,7 +11,7 @@ use super::context::RequestCtx;
 use super::hash_key::{ip_hash, key_hash};
 use super::path::routing_path;
 use super::request_limits;
-use crate::affinity::{request_cookie, set_cookie};
+use crate::affinity::{request_cookie, session_key, set_cookie};
 use crate::balancer::key_hash as hash_bytes;
 use crate::client_limits::Over;
 use crate::cluster::ClusterState;
@@ -206,9 +206,8 @@ impl ListenerRoutes {
             )
             .cloned();
         if let (Some(affinity), Some(chosen)) = (new_session, &cluster) {
-            let draw = || format!("{:016x}", fastrand::u64(..));
-            let fits = |k: &String| route.side_for(hash_bytes(k.as_bytes())).is_some_and(|c| Arc::ptr_eq(c, chosen));
-            let key = (0..64).map(|_| draw()).find(fits).unwrap_or_else(draw);
+            let fits = |k: &str| route.side_for(hash_bytes(k.as_bytes())).is_some_and(|c| Arc::ptr_eq(c, chosen));
+            let key = session_key(64, fits);
             ctx.set_cookie = set_cookie(affinity, &key);
             ctx.extras().session_key = Some(key);
         }

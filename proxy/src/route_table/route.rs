@@ -244,13 +244,13 @@ impl CompiledRoute {
     /// rules (ingress-nginx precedence), then `kept` (the side an affinity
     /// cookie keeps), then the weighted split, chosen by `split_hash` (the
     /// hash of [`CompiledRoute::split_key`]) when given. `None`: 503.
-    pub fn choose<'h>(
-        &self,
+    pub fn choose<'s, 'h>(
+        &'s self,
         header: impl Fn(&str) -> Option<&'h str>,
         cookie: impl Fn(&str) -> Option<&'h str>,
         split_hash: Option<u64>,
-        kept: Option<&Arc<ClusterState>>,
-    ) -> Option<&Arc<ClusterState>> {
+        kept: Option<&'s Arc<ClusterState>>,
+    ) -> Option<&'s Arc<ClusterState>> {
         for c in &self.canaries {
             let Some(h) = &c.header else { continue };
             let verdict = h.verdict(header(&h.name), |v| c.pattern.as_ref().is_some_and(|p| p.is_match(v)));
@@ -268,7 +268,6 @@ impl CompiledRoute {
                 CanaryVerdict::Undecided => {}
             }
         }
-        kept.and_then(|c| self.split.clusters.iter().find(|s| Arc::ptr_eq(s, c)))
-            .or_else(|| self.split.pick(split_hash))
+        kept.or_else(|| self.split.pick(split_hash))
     }
 }
