@@ -53,19 +53,10 @@ impl BufferedBody {
         timeout: Duration,
     ) -> Result<BufferedBody, BodyError> {
         let mut body = BufferedBody::default();
-        loop {
-            let chunk = match tokio::time::timeout(timeout, session.read_request_body()).await {
-                Err(_) => return Err(BodyError::TimedOut),
-                Ok(Err(e)) => return Err(BodyError::Client(e)),
-                Ok(Ok(None)) => return Ok(body),
-                Ok(Ok(Some(chunk))) => chunk,
-            };
-            body.len += chunk.len() as u64;
-            if limit.is_some_and(|l| body.len > l) {
-                return Err(BodyError::TooLarge);
-            }
+        while let Some(chunk) = next_chunk(session, &mut body.len, limit, timeout).await? {
             body.push(chunk, memory).map_err(BodyError::File)?;
         }
+        Ok(body)
     }
 
     fn push(&mut self, chunk: Bytes, memory: u64) -> std::io::Result<()> {
@@ -133,6 +124,28 @@ impl Chunks<'_> {
         self.offset += want as u64;
         Some(Ok(buf.into()))
     }
+}
+
+/// The next piece of the request's body, within `timeout` of the previous
+/// read, counted into `seen`; `None` once the body is over. Past `limit`
+/// bytes in all: `TooLarge`.
+pub async fn next_chunk(
+    session: &mut ServerSession,
+    seen: &mut u64,
+    limit: Option<u64>,
+    timeout: Duration,
+) -> Result<Option<Bytes>, BodyError> {
+    let Ok(read) = tokio::time::timeout(timeout, session.read_request_body()).await else {
+        return Err(BodyError::TimedOut);
+    };
+    let chunk = read.map_err(BodyError::Client)?;
+    if let Some(chunk) = &chunk {
+        *seen += chunk.len() as u64;
+        if limit.is_some_and(|l| *seen > l) {
+            return Err(BodyError::TooLarge);
+        }
+    }
+    Ok(chunk)
 }
 
 /// The error a failed temporary-file read becomes while sending.

@@ -268,14 +268,14 @@ async fn send_body(
         upstream.write_request_body(buffered, false).await?;
     }
     while !session.is_body_done() {
-        let Ok(read) = tokio::time::timeout(timeout, session.read_request_body()).await else {
-            return Ok(BodySent::ClientSlow);
+        let chunk = match request_body::next_chunk(session, &mut ctx.body_bytes, policy.max_body_bytes, timeout).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(BodyError::TooLarge) => return Ok(BodySent::TooLarge),
+            Err(BodyError::TimedOut) => return Ok(BodySent::ClientSlow),
+            Err(BodyError::Client(e)) => return Err(e),
+            Err(BodyError::File(e)) => return Err(request_body::file_error(e)),
         };
-        let Some(chunk) = read? else { break };
-        ctx.body_bytes += chunk.len() as u64;
-        if policy.max_body_bytes.is_some_and(|limit| ctx.body_bytes > limit) {
-            return Ok(BodySent::TooLarge);
-        }
         // An empty chunk written chunked would end the upstream's body.
         if !chunk.is_empty() {
             upstream.write_request_body(chunk, false).await?;
@@ -299,29 +299,22 @@ async fn send_buffered(body: &BufferedBody, upstream: &mut HttpSession) -> Resul
 /// for a client too slow (its connection closed, as nginx closes it), 500
 /// when the temporary file failed; a client that went away gets nothing.
 async fn body_failed(session: &mut ServerSession, ctx: &mut RequestCtx, e: BodyError) -> bool {
-    match e {
-        BodyError::TooLarge => local(session, ctx, 413).await,
-        BodyError::TimedOut => {
-            ctx.local_status = Some(408);
-            let _ = session.respond_error(408).await;
-            false
-        }
-        BodyError::Client(e) if matches!(e.etype(), ErrorType::InvalidHTTPHeader | ErrorType::ReadError) => {
-            ctx.local_status = Some(400);
-            let _ = session.respond_error(400).await;
-            false
-        }
+    let status = match e {
+        BodyError::TooLarge => return local(session, ctx, 413).await,
+        BodyError::TimedOut => 408,
+        BodyError::Client(e) if matches!(e.etype(), ErrorType::InvalidHTTPHeader | ErrorType::ReadError) => 400,
         BodyError::Client(_) => {
             ctx.local_status = Some(499);
-            false
+            return false;
         }
         BodyError::File(e) => {
             tracing::error!(error = %e, "a request body could not be buffered to a temporary file");
-            ctx.local_status = Some(500);
-            let _ = session.respond_error(500).await;
-            false
+            500
         }
-    }
+    };
+    ctx.local_status = Some(status);
+    let _ = session.respond_error(status).await;
+    false
 }
 
 /// The upstream's answer to the client: held back if the retry policy names

@@ -124,11 +124,6 @@ impl Engine {
     /// connection may be kept for the next one.
     async fn serve(&self, session: &mut ServerSession, ctx: &mut RequestCtx) -> bool {
         let table = self.table.load();
-        let connections = table.connections();
-        let settings = ConnectionSettings {
-            body_timeout: Duration::from_millis(connections.body_timeout_ms),
-            upstream: connections.upstream,
-        };
         let head = session.req_header();
         ctx.request_id = Some(request_id::of(&head.headers));
         let trace = spans::incoming(&head.headers);
@@ -178,6 +173,11 @@ impl Engine {
                         Verdict::Refuse(status, headers) => return answer(session, ctx, status, headers).await,
                     }
                 }
+                let connections = table.connections();
+                let settings = ConnectionSettings {
+                    body_timeout: Duration::from_millis(connections.body_timeout_ms),
+                    upstream: connections.upstream,
+                };
                 let mut body = None;
                 let kept = exchange::proxy(self, session, ctx, settings, &mut body).await;
                 if let Some(route) = &route
