@@ -177,6 +177,24 @@ pub struct ResponseBuffer {
     pub max_file_bytes: u64,
 }
 
+impl ResponseBuffer {
+    /// ingress-nginx's `proxy-buffers-number` and `proxy-buffer-size`.
+    pub const BUFFERS: u32 = 4;
+    pub const BUFFER_SIZE: u64 = 4096;
+
+    /// `buffers` of `size` in memory, `max_file_bytes` in a file.
+    pub fn sized(buffers: u32, size: u64, max_file_bytes: u64) -> Self {
+        ResponseBuffer { memory_bytes: u64::from(buffers) * size, max_file_bytes }
+    }
+}
+
+impl Default for ResponseBuffer {
+    /// ingress-nginx's: 4 × 4k, then up to 1 GiB (`proxy-max-temp-file-size: 1024m`).
+    fn default() -> Self {
+        Self::sized(Self::BUFFERS, Self::BUFFER_SIZE, 1 << 30)
+    }
+}
+
 /// A response's pace towards the client: the first `after_bytes` at full
 /// speed, then `bytes_per_second`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use crate::store::Store;
 use ipnet::IpNet;
 use sluice_config::{
     Blocklist, Connections, Diagnostic, ExternalAuth, HeaderOp, LogEscape, LogFormat, ObjectRef, Options, RealIp,
-    RoutePolicy,
+    ResponseBuffer, RoutePolicy,
 };
 use std::collections::BTreeMap;
 
@@ -254,11 +254,14 @@ impl ControllerConfig {
             p.request_headers.extend(headers.into_iter().map(|(name, value)| HeaderOp::Set { name, value }));
         }
         if d.parsed("proxy-buffering", nginx_values::flag).unwrap_or(false) {
-            let number = d.parsed("proxy-buffers-number", |v| nginx_values::int(v, 1, 1024)).unwrap_or(4);
-            let size = d.parsed("proxy-buffer-size", nginx_values::size).map_or(4096, |s| s.unwrap_or(0));
-            let file = d.parsed("proxy-max-temp-file-size", nginx_values::size).map_or(1 << 30, |s| s.unwrap_or(0));
-            let memory_bytes = u64::from(number) * size;
-            p.response_buffer = Some(sluice_config::ResponseBuffer { memory_bytes, max_file_bytes: file });
+            let defaults = ResponseBuffer::default();
+            let number =
+                d.parsed("proxy-buffers-number", |v| nginx_values::int(v, 1, 1024)).unwrap_or(ResponseBuffer::BUFFERS);
+            let size = d.parsed("proxy-buffer-size", nginx_values::size);
+            let size = size.map_or(ResponseBuffer::BUFFER_SIZE, |s| s.unwrap_or(0));
+            let file = d.parsed("proxy-max-temp-file-size", nginx_values::size);
+            let file = file.map_or(defaults.max_file_bytes, |s| s.unwrap_or(0));
+            p.response_buffer = Some(ResponseBuffer::sized(number, size, file));
         }
         let size = d.parsed("client-body-buffer-size", nginx_values::size).map(|s| s.unwrap_or(0));
         let buffering = d.parsed("proxy-request-buffering", nginx_values::flag).unwrap_or(true);

@@ -480,13 +480,17 @@ fn response_buffer(a: &mut Reader<'_, '_, '_>, policy: &mut RoutePolicy) {
     let number = a.parsed("proxy-buffers-number", |v| nginx_values::int(v, 1, 1024), "the default is used");
     let size = a.parsed("proxy-buffer-size", nginx_values::size, "the default is used").map(|s| s.unwrap_or(0));
     let file = a.parsed("proxy-max-temp-file-size", nginx_values::size, "the default is used").map(|s| s.unwrap_or(0));
-    let defaults = base.unwrap_or(ResponseBuffer { memory_bytes: 4 * 4096, max_file_bytes: 1 << 30 });
-    let memory_bytes = match (number, size) {
-        (None, None) => defaults.memory_bytes,
-        (n, s) => u64::from(n.unwrap_or(4)) * s.unwrap_or(4096),
-    };
+    let defaults = base.unwrap_or_default();
     let max_file_bytes = file.unwrap_or(defaults.max_file_bytes);
-    policy.response_buffer = on.then_some(ResponseBuffer { memory_bytes, max_file_bytes });
+    let buffer = match (number, size) {
+        (None, None) => ResponseBuffer { max_file_bytes, ..defaults },
+        (n, s) => ResponseBuffer::sized(
+            n.unwrap_or(ResponseBuffer::BUFFERS),
+            s.unwrap_or(ResponseBuffer::BUFFER_SIZE),
+            max_file_bytes,
+        ),
+    };
+    policy.response_buffer = on.then_some(buffer);
 }
 
 /// `auth-tls-secret: NAMESPACE/NAME` (its `ca.crt`) and
