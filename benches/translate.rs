@@ -1,12 +1,14 @@
 //! Translation, route-table compile and swap cost against route scale
-//! (what a configuration change costs before the new table serves), and
-//! the per-request route lookup at 10 and 10 000 hosts.
+//! (what a configuration change costs before the new table serves), the
+//! cost of one changed object at 500 to 50 000 routes (what a change costs
+//! once the configuration is loaded: it should not grow with the size),
+//! and the per-request route lookup at 10 and 10 000 hosts.
 
 use arc_swap::ArcSwap;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sluice_config::Options;
 use sluice_controller::sources::parse_manifest;
-use sluice_controller::{INGRESS_ROUTES, Store, translate};
+use sluice_controller::{INGRESS_ROUTES, Reconciler, Store, translate};
 use sluice_proxy::RouteTable;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -39,6 +41,80 @@ fn store(hosts: usize) -> Store {
         store.insert(o);
     }
     store
+}
+
+/// `hosts` Ingresses of 5 paths each over 10 shared Services, as
+/// `benches/routes.sh` writes them for the scale and churn comparisons.
+fn pooled_store(hosts: usize) -> Store {
+    let mut yaml = String::new();
+    for p in 0..10 {
+        yaml += &format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: u{p}}}\nspec: {{ports: [{{port: 80, targetPort: 8080}}]}}\n\
+             ---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: u{p}-1, labels: {{kubernetes.io/service-name: u{p}}}}}\n\
+             addressType: IPv4\nports: [{{port: 8080}}]\nendpoints: [{{addresses: [192.0.2.{}]}}]\n",
+            p + 1
+        );
+    }
+    for h in 0..hosts {
+        yaml += &ingress(&format!("h{h}"), &format!("host{h}.example.com"), h);
+    }
+    let parsed = parse_manifest(&yaml, "bench.yaml").expect("bench manifests parse");
+    let mut store = Store::default();
+    for o in parsed.objects {
+        store.insert(o);
+    }
+    store
+}
+
+fn ingress(name: &str, host: &str, h: usize) -> String {
+    let paths: Vec<String> = (0..5)
+        .map(|p| {
+            format!(
+                "{{path: /p{p}, pathType: Prefix, backend: {{service: {{name: u{}, port: {{number: 80}}}}}}}}",
+                (h + p) % 10
+            )
+        })
+        .collect();
+    format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: {name}}}\nspec:\n  ingressClassName: sluice\n  rules: [{{host: {host}, http: {{paths: [{}]}}}}]\n",
+        paths.join(", ")
+    )
+}
+
+/// One new Ingress on a loaded configuration: the reconcile (translation)
+/// and the compile against the table that serves, as a change in the
+/// manifest directory or the cluster costs.
+fn one_change(c: &mut Criterion) {
+    let mut group = c.benchmark_group("one_change");
+    group.sample_size(10);
+    for hosts in [100, 1_000, 4_000, 10_000] {
+        let base = pooled_store(hosts);
+        let added = parse_manifest(&ingress("churn", "new.example.com", 3), "churn.yaml").expect("parses").objects;
+        let mut changed = base.clone();
+        for o in added {
+            changed.insert(o);
+        }
+        let mut reconciler = Reconciler::new(Options::default());
+        let first = reconciler.reconcile(base.clone(), vec![]);
+        let live = ArcSwap::from_pointee(RouteTable::compile(&first.snapshot, None));
+        let mut flip = false;
+        group.bench_function(BenchmarkId::new("translate", hosts * 5), |b| {
+            b.iter(|| {
+                flip = !flip;
+                reconciler.reconcile(if flip { changed.clone() } else { base.clone() }, vec![])
+            })
+        });
+        let with = Reconciler::new(Options::default()).reconcile(changed.clone(), vec![]);
+        group.bench_function(BenchmarkId::new("compile", hosts * 5), |b| {
+            b.iter(|| {
+                flip = !flip;
+                let next = if flip { &with.snapshot } else { &first.snapshot };
+                let table = RouteTable::compile(next, Some(&live.load()));
+                live.store(Arc::new(table));
+            })
+        });
+    }
+    group.finish();
 }
 
 fn bench(c: &mut Criterion) {
@@ -80,5 +156,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, one_change);
 criterion_main!(benches);

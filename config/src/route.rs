@@ -1,5 +1,6 @@
 use crate::{Canary, HostPattern, ObjectRef, PathMatch, RoutePolicy};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A named set of virtual hosts that one or more L7 listeners serve (the
 /// Kubernetes Ingress set is served on both the HTTP and the HTTPS listener).
@@ -7,8 +8,10 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct RouteConfig {
     pub name: String,
-    /// Sorted by host; at most one per host.
-    pub virtual_hosts: Vec<VirtualHost>,
+    /// Sorted by host; at most one per host. Shared, so a Snapshot that
+    /// differs from the last in a few hosts shares the rest, and a consumer
+    /// sees an unchanged host as the same allocation.
+    pub virtual_hosts: Vec<Arc<VirtualHost>>,
     /// Where a request goes that matches no virtual host or no route of its
     /// host (an Ingress `defaultBackend`). `None`: 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,7 +34,11 @@ impl RouteConfig {
             HostPattern::Wildcard(_) => 1,
             HostPattern::Any => 2,
         };
-        self.virtual_hosts.iter().filter(|vh| HostPattern::parse(&vh.host).matches(host)).min_by_key(|vh| rank(vh))
+        self.virtual_hosts
+            .iter()
+            .filter(|vh| HostPattern::parse(&vh.host).matches(host))
+            .min_by_key(|vh| rank(vh))
+            .map(|v| &**v)
     }
 }
 

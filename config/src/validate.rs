@@ -182,7 +182,7 @@ mod tests {
                 name: "ingress".into(),
                 default_backend: None,
                 default_policy: RoutePolicy::default(),
-                virtual_hosts: vec![VirtualHost {
+                virtual_hosts: vec![std::sync::Arc::new(VirtualHost {
                     host: "foo.com".into(),
                     tls: None,
                     routes: vec![
@@ -201,7 +201,7 @@ mod tests {
                             source: src,
                         },
                     ],
-                }],
+                })],
             }],
             clusters: vec![Cluster {
                 name: "default/a:80".into(),
@@ -244,8 +244,9 @@ mod tests {
     #[test]
     fn dangling_names_and_disorder_are_reported() {
         let mut s = sample();
-        s.route_configs[0].virtual_hosts[0].routes.swap(0, 1);
-        s.route_configs[0].virtual_hosts[0].routes[0].split = Split::single("default/missing:80");
+        let vh = std::sync::Arc::make_mut(&mut s.route_configs[0].virtual_hosts[0]);
+        vh.routes.swap(0, 1);
+        vh.routes[0].split = Split::single("default/missing:80");
         s.listeners[0].kind = ListenerKind::Https { route_config: "nope".into(), default_certificate: None };
         let problems: Vec<String> = s.validate().iter().map(|p| p.to_string()).collect();
         assert!(problems.iter().any(|p| p.contains("route config that does not exist")), "{problems:?}");
@@ -272,12 +273,12 @@ mod tests {
     #[test]
     fn reference_lookup_prefers_exact_host_then_wildcard_then_any() {
         let mut s = sample();
-        let mut wild = s.route_configs[0].virtual_hosts[0].clone();
+        let mut wild = VirtualHost::clone(&s.route_configs[0].virtual_hosts[0]);
         wild.host = "*.foo.com".into();
         let mut any = wild.clone();
         any.host = "*".into();
         any.routes.truncate(1);
-        s.route_configs[0].virtual_hosts.extend([wild, any]);
+        s.route_configs[0].virtual_hosts.extend([wild, any].map(std::sync::Arc::new));
         let rc = &s.route_configs[0];
         assert_eq!(rc.virtual_host_for("foo.com").unwrap().host, "foo.com");
         assert_eq!(rc.virtual_host_for("a.foo.com").unwrap().host, "*.foo.com");

@@ -220,3 +220,31 @@ async fn the_last_snapshot_stays_while_the_api_server_is_down() {
     })
     .await;
 }
+
+/// The debounce gathers bursts without delaying a lone change: with a quiet
+/// spell of two seconds, an event after a pause is published at once. (A
+/// watcher's own re-list can fall just before an event and make it part of
+/// a burst: of three lone events, one must go at once.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_event_is_not_held_back_by_the_debounce() {
+    let api = api();
+    api.apply(SERVICES, service("web"));
+    api.apply(SLICES, slice("web", &["192.0.2.1"]));
+    let slow =
+        ClusterOptions { quiet: Duration::from_secs(2), max_delay: Duration::from_secs(4), ..Default::default() };
+    let mut p = spawn_cluster_pipeline(api.client(), Options::default(), slow);
+    until(&mut p, "listed", |_| true).await;
+    let mut waits = Vec::new();
+    for i in 0..3 {
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let sent = tokio::time::Instant::now();
+        let host = format!("lone{i}.example");
+        api.apply(INGRESSES, ingress(&format!("lone{i}"), &host, "web"));
+        until(&mut p, "the lone Ingress", |x| !endpoints(&x.snapshot, &host).is_empty()).await;
+        waits.push(sent.elapsed());
+        if sent.elapsed() < Duration::from_millis(1500) {
+            return;
+        }
+    }
+    panic!("every lone event was held back by the 2 s debounce: {waits:?}");
+}

@@ -93,3 +93,56 @@ fn an_edit_is_published_quickly() {
         wait_for(&mut rx, "the edit", |p| target(&p.snapshot, "foo.com", "/") == [want.as_str()]);
     }
 }
+
+#[test]
+fn a_lone_edit_is_not_held_back_by_the_debounce_and_a_burst_is_gathered() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "svc.yaml", &service("a", "192.0.2.1"));
+    let debounce = Duration::from_secs(2);
+    let pipeline = spawn_manifest_pipeline(dir.path().into(), Options::default(), debounce).unwrap();
+    let mut rx = pipeline.published.clone();
+    wait_for(&mut rx, "the first Snapshot", |p| p.snapshot.generation == 1);
+    std::thread::sleep(Duration::from_millis(100));
+
+    // A lone edit after a quiet spell is read at once.
+    let sent = Instant::now();
+    write(dir.path(), "ing.yaml", &ingress("web", Some("foo.com"), &[("Prefix", "/", "a")]));
+    wait_for(&mut rx, "the lone edit", |p| target(&p.snapshot, "foo.com", "/") == ["default/a:80"]);
+    assert!(sent.elapsed() < Duration::from_millis(1500), "held back {:?} by a 2 s debounce", sent.elapsed());
+    let before = rx.borrow().snapshot.generation;
+
+    // Edits within the debounce of it are gathered into one more Snapshot.
+    for i in 0..20 {
+        write(
+            dir.path(),
+            &format!("b{i}.yaml"),
+            &ingress(&format!("b{i}"), Some(&format!("b{i}.com")), &[("Prefix", "/", "a")]),
+        );
+    }
+    let after = wait_for(&mut rx, "the burst", |p| target(&p.snapshot, "b19.com", "/") == ["default/a:80"]);
+    assert_eq!(after.snapshot.generation - before, 1, "20 edits within the debounce were one Snapshot");
+}
+
+/// Only the files a change names are read again, so every way of changing
+/// a file must name it: written in place, and a directory of manifests
+/// moved in (an event on the directory, not its files: all is read).
+#[test]
+fn in_place_writes_and_moved_in_directories_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "svc.yaml", &service("a", "192.0.2.1"));
+    let pipeline = spawn_manifest_pipeline(dir.path().into(), Options::default(), Duration::from_millis(20)).unwrap();
+    let mut rx = pipeline.published.clone();
+    wait_for(&mut rx, "the first Snapshot", |p| p.snapshot.generation == 1);
+
+    std::fs::write(dir.path().join("ing.yaml"), ingress("web", Some("foo.com"), &[("Prefix", "/", "a")])).unwrap();
+    wait_for(&mut rx, "the file written in place", |p| target(&p.snapshot, "foo.com", "/") == ["default/a:80"]);
+
+    let outside = tempfile::tempdir_in(dir.path().parent().unwrap()).unwrap();
+    std::fs::create_dir(outside.path().join("more")).unwrap();
+    std::fs::write(outside.path().join("more/b.yaml"), ingress("b", Some("b.com"), &[("Prefix", "/", "a")])).unwrap();
+    std::fs::rename(outside.path().join("more"), dir.path().join("more")).unwrap();
+    wait_for(&mut rx, "the moved-in directory", |p| target(&p.snapshot, "b.com", "/") == ["default/a:80"]);
+
+    std::fs::write(dir.path().join("more/b.yaml"), ingress("b", Some("b.com"), &[("Prefix", "/b", "a")])).unwrap();
+    wait_for(&mut rx, "the edit in the subdirectory", |p| target(&p.snapshot, "b.com", "/b") == ["default/a:80"]);
+}

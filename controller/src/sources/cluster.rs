@@ -1,8 +1,9 @@
 //! The Kubernetes API as a source (`sluice run --kube`): one kube-rs watcher
 //! per kind (and per namespace asked), each keeping its part of the store as
 //! a reflector would (a re-list replaces the kind's objects at once). Events
-//! are debounced: a Snapshot follows the last event of a burst by `quiet`,
-//! and the first event by at most `max_delay`. The first Snapshot waits
+//! are debounced: an event after a quiet spell is published at once; events
+//! within `quiet` of the last Snapshot are a burst, published `quiet` after
+//! its last event and at most `max_delay` after its first. The first Snapshot waits
 //! until every watcher has listed once, so a cold start never serves a
 //! partial view; while the API server is unreachable the watchers back off
 //! and re-list, and the last Snapshot keeps serving.
@@ -36,7 +37,8 @@ pub struct ClusterOptions {
     pub namespaces: Vec<String>,
     /// Only Secrets with these labels (`a=b,c`); `None`: all Secrets.
     pub secret_selector: Option<String>,
-    /// A Snapshot follows the last event of a burst by this much...
+    /// A Snapshot follows the last event of a burst by this much (an event
+    /// this long after the last Snapshot goes at once)...
     pub quiet: Duration,
     /// ...and the first event by at most this much.
     pub max_delay: Duration,
@@ -276,16 +278,20 @@ async fn publish(
     tx: watch::Sender<Arc<Published>>,
 ) {
     let reconciler = Arc::new(Mutex::new(Reconciler::new(options)));
+    let mut last = tokio::time::Instant::now().checked_sub(cluster.quiet).unwrap_or_else(tokio::time::Instant::now);
     loop {
         changed.notified().await;
         let first = tokio::time::Instant::now();
-        loop {
-            let deadline = first + cluster.max_delay;
+        // An event after a quiet spell goes at once; one within `quiet` of
+        // the last Snapshot starts a burst, gathered into the next one.
+        let deadline = first + cluster.max_delay;
+        let mut burst = first.duration_since(last) < cluster.quiet;
+        while burst {
             let quiet = (tokio::time::Instant::now() + cluster.quiet).min(deadline);
-            tokio::select! {
-                _ = changed.notified() => if tokio::time::Instant::now() >= deadline { break },
-                _ = tokio::time::sleep_until(quiet) => break,
-            }
+            burst = tokio::select! {
+                _ = changed.notified() => tokio::time::Instant::now() < deadline,
+                _ = tokio::time::sleep_until(quiet) => false,
+            };
         }
         let (store, diagnostics) = {
             let i = inputs.lock().unwrap_or_else(|e| e.into_inner());
@@ -299,6 +305,7 @@ async fn publish(
             reconciler.lock().unwrap_or_else(|e| e.into_inner()).reconcile(store, diagnostics)
         })
         .await;
+        last = tokio::time::Instant::now();
         let Ok(next) = next else { continue };
         tx.send_if_modified(|current| {
             let changed =

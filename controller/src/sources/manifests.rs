@@ -5,9 +5,10 @@
 use super::document::{ParsedFile, parse_manifest};
 use crate::store::Store;
 use sluice_config::{Diagnostic, ObjectRef};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::xxh3_128;
 
 /// The store a load produced, with the problems found on the way.
 #[derive(Debug, Clone, Default)]
@@ -18,8 +19,11 @@ pub struct Loaded {
     pub files: usize,
 }
 
+/// A file as last read: the digest of its text (not the text: a large
+/// directory's YAML is not kept in memory), its objects, and the objects it
+/// held when it last parsed.
 struct CachedFile {
-    text: String,
+    digest: u128,
     parsed: Result<ParsedFile, String>,
     last_good: Option<ParsedFile>,
 }
@@ -42,27 +46,46 @@ impl ManifestDir {
     /// Reads every manifest file. `Err` only when the root cannot be read;
     /// problems with single files are diagnostics.
     pub fn load(&mut self) -> io::Result<Loaded> {
-        let files = list_manifests(&self.root)?;
+        self.load_changed(None)
+    }
+
+    /// As [`ManifestDir::load`], but reads again only the files in
+    /// `changed` (and new ones); the others give what they held at the
+    /// last load. `None`: read every file.
+    pub fn load_changed(&mut self, changed: Option<&HashSet<PathBuf>>) -> io::Result<Loaded> {
+        let (files, symlinks) = list_manifests(&self.root)?;
+        // Through a symlink a file can change without an event naming it.
+        let changed = changed.filter(|_| !symlinks);
         let mut loaded = Loaded { files: files.len(), ..Loaded::default() };
         let mut origin: BTreeMap<ObjectRef, String> = BTreeMap::new();
         for path in &files {
             let shown = path.strip_prefix(&self.root).unwrap_or(path).display().to_string();
             let shown = if shown.is_empty() { path.display().to_string() } else { shown };
-            let text = match std::fs::read_to_string(path) {
-                Ok(t) => t,
-                // Deleted between listing and reading: it is gone, like its objects.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    loaded.diagnostics.push(Diagnostic::error(ObjectRef::file(&shown), "", format!("unreadable: {e}")));
-                    continue;
-                }
-            };
-            let entry = self.cache.remove(path);
-            let mut entry = match entry {
-                Some(c) if c.text == text => c,
+            let mut entry = match self.cache.remove(path) {
+                Some(c) if changed.is_some_and(|c| !c.contains(path)) => c,
                 previous => {
-                    let parsed = parse_manifest(&text, &shown);
-                    CachedFile { text, parsed, last_good: previous.and_then(|p| p.last_good) }
+                    let text = match std::fs::read_to_string(path) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            // Deleted between listing and reading: it is gone, like its objects.
+                            if e.kind() != io::ErrorKind::NotFound {
+                                let message = format!("unreadable: {e}");
+                                loaded.diagnostics.push(Diagnostic::error(ObjectRef::file(&shown), "", message));
+                            }
+                            if let Some(c) = previous {
+                                self.cache.insert(path.clone(), c);
+                            }
+                            continue;
+                        }
+                    };
+                    let digest = xxh3_128(text.as_bytes());
+                    match previous {
+                        Some(c) if c.digest == digest => c,
+                        previous => {
+                            let parsed = parse_manifest(&text, &shown);
+                            CachedFile { digest, parsed, last_good: previous.and_then(|p| p.last_good) }
+                        }
+                    }
                 }
             };
             let objects = match &entry.parsed {
@@ -96,21 +119,30 @@ impl ManifestDir {
                 loaded.store.insert(object);
             }
         }
-        self.cache.retain(|p, _| files.contains(p));
+        let listed: HashSet<&PathBuf> = files.iter().collect();
+        self.cache.retain(|p, _| listed.contains(p));
         Ok(loaded)
     }
 }
 
-fn is_manifest(path: &Path) -> bool {
+pub(super) fn is_manifest(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
-/// Manifest files below `root`, sorted; `root` may itself be a file.
-fn list_manifests(root: &Path) -> io::Result<Vec<PathBuf>> {
+/// A hidden entry that is not one of the `..`-named links and directories a
+/// mounted ConfigMap swaps: never read, and no manifest can be under it.
+pub(super) fn is_hidden_file(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && !n.starts_with(".."))
+}
+
+/// Manifest files below `root`, sorted (`root` may itself be a file), and
+/// whether a symlink was followed to find them.
+fn list_manifests(root: &Path) -> io::Result<(Vec<PathBuf>, bool)> {
     let meta = std::fs::metadata(root)?;
     if meta.is_file() {
-        return Ok(vec![root.to_path_buf()]);
+        return Ok((vec![root.to_path_buf()], std::fs::symlink_metadata(root)?.is_symlink()));
     }
+    let mut symlinks = false;
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     let mut first = true;
@@ -126,6 +158,7 @@ fn list_manifests(root: &Path) -> io::Result<Vec<PathBuf>> {
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
+            symlinks |= entry.file_type().is_ok_and(|t| t.is_symlink());
             match std::fs::metadata(&path) {
                 Ok(m) if m.is_dir() => stack.push(path),
                 Ok(m) if m.is_file() && is_manifest(&path) => out.push(path),
@@ -134,5 +167,5 @@ fn list_manifests(root: &Path) -> io::Result<Vec<PathBuf>> {
         }
     }
     out.sort();
-    Ok(out)
+    Ok((out, symlinks))
 }

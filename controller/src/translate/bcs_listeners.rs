@@ -70,7 +70,7 @@ impl Translator<'_> {
             .into_iter()
             .map(|(host, (mut routes, tls))| {
                 routes.sort_by(|a, b| a.path.precedence(&b.path));
-                VirtualHost { host, routes, tls }
+                std::sync::Arc::new(VirtualHost { host, routes, tls })
             })
             .collect();
         self.extra_route_configs.push(RouteConfig {

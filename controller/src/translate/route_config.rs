@@ -152,7 +152,7 @@ impl<'a> Translator<'a> {
             }
             e.routes.sort_by(|a, b| a.path.precedence(&b.path));
             self.drop_shadowed(&host, &mut e.routes);
-            virtual_hosts.push(VirtualHost { host, routes: e.routes, tls: e.tls.map(|(t, _)| t) });
+            virtual_hosts.push(std::sync::Arc::new(VirtualHost { host, routes: e.routes, tls: e.tls.map(|(t, _)| t) }));
         }
         let (default_backend, default_policy) = match b.default_backend {
             Some((split, policy, _)) => (Some(split), policy),

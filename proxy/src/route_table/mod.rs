@@ -14,7 +14,9 @@ use crate::cluster::ClusterState;
 use crate::tls::CertificateSet;
 use hosts::HostIndex;
 use paths::PathRouter;
-use sluice_config::{L4Policy, ListenerKind, ObjectRef, RouteConfig, RoutePolicy, Snapshot, VirtualHostTls};
+use sluice_config::{
+    L4Policy, ListenerKind, ObjectRef, RouteConfig, RoutePolicy, Snapshot, VirtualHost, VirtualHostTls,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -254,10 +256,24 @@ impl RouteTable {
 
 #[derive(Debug)]
 struct CompiledHost {
-    host: String,
-    tls: Option<VirtualHostTls>,
+    /// What it was compiled from, shared with the Snapshot.
+    input: Arc<VirtualHost>,
     routes: Vec<Arc<CompiledRoute>>,
     paths: PathRouter,
+}
+
+impl CompiledHost {
+    /// Whether this host serves `vh` as compiling it again would: the same
+    /// input, and every cluster its routes name resolves to the state they
+    /// hold. Then it is kept whole, with its routes' rotations and limits.
+    fn serves(&self, vh: &Arc<VirtualHost>, clusters: &HashMap<String, Arc<ClusterState>>) -> bool {
+        (Arc::ptr_eq(&self.input, vh) || self.input == *vh)
+            && self
+                .routes
+                .iter()
+                .zip(&vh.routes)
+                .all(|(c, r)| c.resolves_as_before(&RouteInput::route(&vh.host, r), clusters))
+    }
 }
 
 /// One route config, compiled.
@@ -273,31 +289,40 @@ pub struct RoutesForListener {
 
 impl RoutesForListener {
     /// Compiles `rc`; a host whose paths cannot be compiled takes its form
-    /// in `last` if it had one, and goes into `problems`.
+    /// in `last` if it had one, and goes into `problems`. A host `last`
+    /// serves as it is (see [`CompiledHost::serves`]) is reused, so a change
+    /// costs the hosts it touches.
     fn compile(
         rc: &RouteConfig,
         clusters: &HashMap<String, Arc<ClusterState>>,
         last: Option<&RoutesForListener>,
         problems: &mut Vec<CompileError>,
     ) -> Self {
+        let last_hosts: HashMap<&str, &Arc<CompiledHost>> =
+            last.iter().flat_map(|l| &l.compiled).map(|h| (h.input.host.as_str(), h)).collect();
         let mut compiled = Vec::with_capacity(rc.virtual_hosts.len());
         for vh in &rc.virtual_hosts {
+            let last_host = last_hosts.get(vh.host.as_str()).copied();
+            if let Some(h) = last_host
+                && h.serves(vh, clusters)
+            {
+                compiled.push(h.clone());
+                continue;
+            }
             let paths = match PathRouter::compile(&vh.routes) {
                 Ok(paths) => paths,
                 Err(message) => {
-                    let kept = last.and_then(|l| l.compiled.iter().find(|h| h.host == vh.host));
                     problems.push(CompileError::Path {
                         route_config: rc.name.clone(),
                         host: vh.host.clone(),
                         message,
                         object: vh.routes.first().map(|r| r.source.clone()),
-                        kept: kept.is_some(),
+                        kept: last_host.is_some(),
                     });
-                    compiled.extend(kept.cloned());
+                    compiled.extend(last_host.cloned());
                     continue;
                 }
             };
-            let last_host = last.and_then(|l| l.compiled.iter().find(|h| h.host == vh.host));
             let routes = vh
                 .routes
                 .iter()
@@ -307,16 +332,16 @@ impl RoutesForListener {
                     Arc::new(CompiledRoute::new(RouteInput::route(&vh.host, r), clusters, previous.map(|p| p.as_ref())))
                 })
                 .collect();
-            compiled.push(Arc::new(CompiledHost { host: vh.host.clone(), tls: vh.tls.clone(), routes, paths }));
+            compiled.push(Arc::new(CompiledHost { input: vh.clone(), routes, paths }));
         }
         let default_backend = rc.default_backend.as_ref().map(|split| {
             let previous = last.and_then(|l| l.default_backend.as_deref());
             Arc::new(CompiledRoute::new(RouteInput::whole(split, &rc.default_policy, None), clusters, previous))
         });
         let checks_client_certificates =
-            compiled.iter().any(|h| h.tls.as_ref().is_some_and(|t| t.client_verify.is_some()));
+            compiled.iter().any(|h| h.input.tls.as_ref().is_some_and(|t| t.client_verify.is_some()));
         Self {
-            hosts: HostIndex::build(compiled.iter().map(|h| h.host.as_str())),
+            hosts: HostIndex::build(compiled.iter().map(|h| h.input.host.as_str())),
             compiled,
             default_backend,
             checks_client_certificates,
@@ -337,7 +362,7 @@ impl RoutesForListener {
 
     /// The TLS settings of the virtual host serving `host`.
     pub fn tls(&self, host: &str) -> Option<&VirtualHostTls> {
-        self.hosts.find(host).and_then(|i| self.compiled[i].tls.as_ref())
+        self.hosts.find(host).and_then(|i| self.compiled[i].input.tls.as_ref())
     }
 
     /// Whether any host of this route config checks client certificates.

@@ -88,6 +88,9 @@ pub struct CompiledRoute {
     pub error_backend: Option<Arc<ClusterState>>,
     /// `mirror-target`: its cluster.
     pub mirror: Option<Arc<ClusterState>>,
+    /// Each cluster the input names (in [`RouteInput::cluster_names`]
+    /// order), as it was found at compile time.
+    resolved: Box<[Option<Arc<ClusterState>>]>,
 }
 
 /// nginx's `rewrite "(?i)PATH" TARGET break;`: the path's regex, not
@@ -145,6 +148,20 @@ impl<'a> RouteInput<'a> {
     pub fn whole(split: &'a Split, policy: &'a RoutePolicy, source: Option<&'a ObjectRef>) -> Self {
         RouteInput { host: "", path: None, split, canaries: &[], policy, source }
     }
+
+    /// Every cluster a route compiled from this input looks up.
+    fn cluster_names(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        let policy = self.policy;
+        let canaries = self.canaries.iter().flat_map(|c| c.split.0.iter());
+        self.split
+            .0
+            .iter()
+            .chain(canaries)
+            .map(|w| w.cluster.as_str())
+            .chain(policy.error_backend.as_ref().map(|b| b.cluster.as_str()))
+            .chain(policy.mirror.as_ref().map(|m| m.cluster.as_str()))
+            .chain(policy.external_auth.as_ref().map(|a| a.cluster.as_str()))
+    }
 }
 
 impl CompiledRoute {
@@ -155,6 +172,7 @@ impl CompiledRoute {
         clusters: &HashMap<String, Arc<ClusterState>>,
         previous: Option<&CompiledRoute>,
     ) -> Self {
+        let resolved = input.cluster_names().map(|name| clusters.get(name).cloned()).collect();
         let RouteInput { host, path, split, canaries, policy, source } = input;
         let canary_clusters: HashSet<&str> =
             canaries.iter().flat_map(|c| c.split.0.iter().map(|w| w.cluster.as_str())).collect();
@@ -201,7 +219,24 @@ impl CompiledRoute {
             response_headers: HeaderOps::compile(&policy.response_headers),
             error_backend: policy.error_backend.as_ref().and_then(|b| clusters.get(&b.cluster)).cloned(),
             mirror: policy.mirror.as_ref().and_then(|m| clusters.get(&m.cluster)).cloned(),
+            resolved,
         }
+    }
+
+    /// Whether `input` (the one this route was compiled from) finds the
+    /// same cluster states in `clusters` as it did then.
+    pub(crate) fn resolves_as_before(
+        &self,
+        input: &RouteInput<'_>,
+        clusters: &HashMap<String, Arc<ClusterState>>,
+    ) -> bool {
+        let same = |(name, was): (&str, &Option<Arc<ClusterState>>)| match (clusters.get(name), was) {
+            (Some(now), Some(was)) => Arc::ptr_eq(now, was),
+            (None, None) => true,
+            _ => false,
+        };
+        input.cluster_names().count() == self.resolved.len()
+            && input.cluster_names().zip(self.resolved.iter()).all(same)
     }
 
     /// `Prefix /api`, or `default backend`: what names a route within its host.

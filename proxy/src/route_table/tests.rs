@@ -52,7 +52,7 @@ fn config(vhosts: Vec<(&str, Vec<Route>)>, default: Option<&str>) -> RouteConfig
             .into_iter()
             .map(|(h, mut routes)| {
                 routes.sort_by(|a, b| a.path.precedence(&b.path));
-                VirtualHost { host: h.into(), routes, tls: None }
+                Arc::new(VirtualHost { host: h.into(), routes, tls: None })
             })
             .collect(),
         default_backend: default.map(Split::single),
@@ -185,4 +185,58 @@ fn client_limits_carry_across_a_swap_that_leaves_them_alone() {
     limited.policy.limit_connections = Some(2);
     let third = RouteTable::compile(&snapshot(vec![("h", vec![limited])], 3), Some(&second));
     assert!(limits(&third).admit(client, std::time::Instant::now()).is_ok(), "a changed limit starts afresh");
+}
+
+/// A swap compiles only what changed: a host whose routes and clusters are
+/// as they were is the same compiled host (its rotations go on), and a host
+/// whose cluster changed (new endpoints), or that changed itself, is compiled
+/// again against the new state.
+#[test]
+fn a_swap_keeps_the_hosts_it_does_not_touch() {
+    let cluster = |name: &str, address: &str| sluice_config::Cluster {
+        name: name.into(),
+        service: ObjectRef::new("Service", "default", name),
+        port: 80,
+        balance: Default::default(),
+        affinity: None,
+        health: Default::default(),
+        max_connections: None,
+        endpoints: vec![sluice_config::Endpoint {
+            address: address.parse().unwrap(),
+            weight: 1,
+            terminating: false,
+            node: None,
+            pod: None,
+        }],
+        dns: None,
+    };
+    let snapshot = |hosts: Vec<(&str, Vec<Route>)>, b_at: &str| Snapshot {
+        route_configs: vec![config(hosts, None)],
+        clusters: vec![cluster("a", "192.0.2.1:80"), cluster("b", b_at)],
+        ..Snapshot::default()
+    };
+    let hosts = || {
+        vec![
+            ("one", vec![route(PathMatch::prefix("/"), "a")]),
+            ("two", vec![route(PathMatch::prefix("/"), "b")]),
+            ("three", vec![route(PathMatch::prefix("/"), "a")]),
+        ]
+    };
+    let route_of = |t: &RouteTable, host: &str| t.routes("ingress").unwrap().lookup(host, "/").unwrap().clone();
+    let first = RouteTable::compile(&snapshot(hosts(), "192.0.2.2:80"), None);
+
+    // Host `two`'s cluster gets a new endpoint; host `three` a new path.
+    let mut changed = hosts();
+    changed[2].1.push(route(PathMatch::prefix("/new"), "a"));
+    let second = RouteTable::compile(&snapshot(changed, "192.0.2.9:80"), Some(&first));
+    assert!(Arc::ptr_eq(&route_of(&first, "one"), &route_of(&second, "one")), "untouched host kept");
+    assert!(!Arc::ptr_eq(&route_of(&first, "two"), &route_of(&second, "two")), "host of a changed cluster recompiled");
+    let two = route_of(&second, "two");
+    let chosen = two.choose(|_| None, |_| None, None, None).unwrap();
+    assert!(Arc::ptr_eq(chosen, second.clusters().find(|c| c.name == "b").unwrap()), "it uses the new cluster state");
+    assert_eq!(
+        target(second.routes("ingress").unwrap().lookup("three", "/new/x")),
+        "a",
+        "the changed host serves its new path"
+    );
 }
