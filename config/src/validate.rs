@@ -2,9 +2,10 @@
 //! Translation checks its output with this before publishing, so a consumer
 //! never has to handle a dangling name or an unordered list.
 
-use crate::{HostPattern, ListenerKind, PathKind, PathMatch, Route, RouteConfig, Snapshot, Split};
+use crate::{HostPattern, ListenerKind, PathKind, PathMatch, Route, RouteConfig, Snapshot, Split, VirtualHost};
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 /// One broken promise of the model, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,14 @@ impl fmt::Display for Invalid {
 
 impl Snapshot {
     pub fn validate(&self) -> Vec<Invalid> {
+        self.validate_except(|_| false)
+    }
+
+    /// As [`Snapshot::validate`], but the routes of the virtual hosts
+    /// `checked` names are not checked again (a translation by difference
+    /// checked them when it made them); every host still counts for
+    /// duplicates.
+    pub fn validate_except(&self, checked: impl Fn(&Arc<VirtualHost>) -> bool) -> Vec<Invalid> {
         let mut out = Vec::new();
         let mut bad = |at: String, message: &str| out.push(Invalid { at, message: message.to_owned() });
         self.check_listeners(&mut bad);
@@ -30,7 +39,7 @@ impl Snapshot {
             if !rc_names.insert(&rc.name) {
                 bad(at.clone(), "duplicate route config name");
             }
-            self.check_route_config(rc, &at, &mut bad);
+            self.check_route_config(rc, &at, &mut bad, &checked);
         }
         if !self.clusters.windows(2).all(|w| w[0].name < w[1].name) {
             bad("clusters".into(), "not sorted by name or duplicate names");
@@ -71,94 +80,96 @@ impl Snapshot {
                 bad(at.clone(), "names a default certificate that does not exist");
             }
             if let Some(split) = l.kind.split() {
-                self.check_split(split, &format!("{at}.split"), bad);
+                self.check_split(split, &|| format!("{at}.split"), bad);
             }
         }
     }
 
-    fn check_route_config(&self, rc: &RouteConfig, at: &str, bad: &mut impl FnMut(String, &str)) {
+    fn check_route_config(
+        &self,
+        rc: &RouteConfig,
+        at: &str,
+        bad: &mut impl FnMut(String, &str),
+        checked: &impl Fn(&Arc<VirtualHost>) -> bool,
+    ) {
         if let Some(split) = &rc.default_backend {
-            self.check_split(split, &format!("{at}.defaultBackend"), bad);
+            self.check_split(split, &|| format!("{at}.defaultBackend"), bad);
         }
         let mut hosts = HashSet::new();
         for (j, vh) in rc.virtual_hosts.iter().enumerate() {
-            let at = format!("{at}.virtualHosts[{j}]");
+            // Where a problem is, written only when there is one: most hosts have none.
+            let at = || format!("{at}.virtualHosts[{j}]");
             if !hosts.insert(HostPattern::parse(&vh.host)) {
-                bad(at.clone(), "duplicate host");
+                bad(at(), "duplicate host");
+            }
+            if checked(vh) {
+                continue;
             }
             if let Some(ca) = vh.tls.as_ref().and_then(|t| t.client_verify.as_ref())
                 && self.certificate_authority(&ca.ca).is_none()
             {
-                bad(at.clone(), "names a certificate authority that does not exist");
+                bad(at(), "names a certificate authority that does not exist");
             }
             if let Some(cert) = vh.tls.as_ref().and_then(|t| t.certificate.as_ref())
                 && self.certificate(cert).is_none()
             {
-                bad(at.clone(), "names a certificate that does not exist");
+                bad(at(), "names a certificate that does not exist");
             }
             self.check_routes(&vh.routes, &at, bad);
         }
     }
 
-    fn check_routes(&self, routes: &[Route], at: &str, bad: &mut impl FnMut(String, &str)) {
+    fn check_routes(&self, routes: &[Route], at: &dyn Fn() -> String, bad: &mut impl FnMut(String, &str)) {
         let mut paths = HashSet::new();
         let regex = routes.iter().filter(|r| r.path.kind == PathKind::Regex).count();
         if regex > 0 && regex < routes.len() {
-            bad(at.to_owned(), "mixes regex paths with others: a regex host's paths are all regex locations");
+            bad(at(), "mixes regex paths with others: a regex host's paths are all regex locations");
         }
         for (k, r) in routes.iter().enumerate() {
-            let at = format!("{at}.routes[{k}]");
+            let at = || format!("{}.routes[{k}]", at());
             if !r.path.path.starts_with('/') {
-                bad(at.clone(), "path is not absolute");
+                bad(at(), "path is not absolute");
             }
             if r.path.kind == PathKind::Prefix && r.path.path.len() > 1 && r.path.path.ends_with('/') {
-                bad(at.clone(), "prefix path keeps a trailing slash");
+                bad(at(), "prefix path keeps a trailing slash");
             }
             if r.path.kind == PathKind::Regex && PathMatch::location_regex(&r.path.path).is_err() {
-                bad(at.clone(), "regex path is not a regular expression");
+                bad(at(), "regex path is not a regular expression");
             }
             if !paths.insert(&r.path) {
-                bad(at.clone(), "duplicate path");
+                bad(at(), "duplicate path");
             }
             if k > 0 && routes[k - 1].path.precedence(&r.path).is_gt() {
-                bad(at.clone(), "routes are not in precedence order");
+                bad(at(), "routes are not in precedence order");
             }
-            self.check_split(&r.split, &format!("{at}.split"), bad);
-            if let Some(auth) = &r.policy.external_auth
-                && self.cluster(&auth.cluster).is_none()
-            {
-                bad(format!("{at}.policy.externalAuth"), "names a cluster that does not exist");
+            self.check_split(&r.split, &|| format!("{}.split", at()), bad);
+            let policy = &r.policy;
+            let missing_cluster = |name: &Option<&String>| name.is_some_and(|n| self.cluster(n).is_none());
+            if missing_cluster(&policy.external_auth.as_ref().map(|a| &a.cluster)) {
+                bad(format!("{}.policy.externalAuth", at()), "names a cluster that does not exist");
             }
-            if let Some(backend) = &r.policy.error_backend
-                && self.cluster(&backend.cluster).is_none()
-            {
-                bad(format!("{at}.policy.errorBackend"), "names a cluster that does not exist");
+            if missing_cluster(&policy.error_backend.as_ref().map(|b| &b.cluster)) {
+                bad(format!("{}.policy.errorBackend", at()), "names a cluster that does not exist");
             }
-            if let Some(cert) = &r.policy.upstream_certificate
-                && self.certificate(cert).is_none()
-            {
-                bad(format!("{at}.policy.upstreamCertificate"), "names a certificate that does not exist");
+            if policy.upstream_certificate.as_ref().is_some_and(|c| self.certificate(c).is_none()) {
+                bad(format!("{}.policy.upstreamCertificate", at()), "names a certificate that does not exist");
             }
-            if let Some(ca) = &r.policy.upstream_ca
-                && self.certificate_authority(ca).is_none()
-            {
-                bad(format!("{at}.policy.upstreamCa"), "names a certificate authority that does not exist");
+            if policy.upstream_ca.as_ref().is_some_and(|ca| self.certificate_authority(ca).is_none()) {
+                bad(format!("{}.policy.upstreamCa", at()), "names a certificate authority that does not exist");
             }
-            if let Some(mirror) = &r.policy.mirror
-                && self.cluster(&mirror.cluster).is_none()
-            {
-                bad(format!("{at}.policy.mirror"), "names a cluster that does not exist");
+            if missing_cluster(&policy.mirror.as_ref().map(|m| &m.cluster)) {
+                bad(format!("{}.policy.mirror", at()), "names a cluster that does not exist");
             }
             for (c, canary) in r.canaries.iter().enumerate() {
-                self.check_split(&canary.split, &format!("{at}.canaries[{c}].split"), bad);
+                self.check_split(&canary.split, &|| format!("{}.canaries[{c}].split", at()), bad);
             }
         }
     }
 
-    fn check_split(&self, split: &Split, at: &str, bad: &mut impl FnMut(String, &str)) {
+    fn check_split(&self, split: &Split, at: &dyn Fn() -> String, bad: &mut impl FnMut(String, &str)) {
         for (i, wc) in split.0.iter().enumerate() {
             if self.cluster(&wc.cluster).is_none() {
-                bad(format!("{at}[{i}]"), "names a cluster that does not exist");
+                bad(format!("{}[{i}]", at()), "names a cluster that does not exist");
             }
         }
     }

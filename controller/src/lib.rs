@@ -20,4 +20,4 @@ pub use object::{Kind, Object, Stored};
 pub use reconcile::Reconciler;
 pub use sluice_config::Published;
 pub use store::{Key, Objects, Store};
-pub use translate::{INGRESS_ROUTES, annotation_table, translate};
+pub use translate::{INGRESS_ROUTES, Translation, annotation_table, translate, translate_whole};

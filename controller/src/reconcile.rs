@@ -1,10 +1,9 @@
 //! Numbering Snapshots and keeping the last good form of broken objects.
 
-use crate::object::Object;
 use crate::store::Store;
-use crate::translate::translate;
+use crate::translate::Translation;
 use sluice_config::{Diagnostic, ObjectRef, Options, Published, Severity, Snapshot};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Turns successive stores into published Snapshots. An object whose new
@@ -12,14 +11,26 @@ use std::sync::Arc;
 /// bad edit cannot take down what worked; a deleted object is gone.
 pub struct Reconciler {
     options: Options,
+    /// Each store is translated by difference from the last one.
+    translation: Translation,
     generation: u64,
     current: Option<Arc<Snapshot>>,
-    last_good: HashMap<ObjectRef, Object>,
+    /// The store last served: every object in it is its last good version,
+    /// except those in `bad` (they had errors and no good version to keep).
+    served: Store,
+    bad: BTreeSet<ObjectRef>,
 }
 
 impl Reconciler {
     pub fn new(options: Options) -> Self {
-        Self { options, generation: 0, current: None, last_good: HashMap::new() }
+        Self {
+            translation: Translation::new(options.clone()),
+            options,
+            generation: 0,
+            current: None,
+            served: Store::default(),
+            bad: BTreeSet::new(),
+        }
     }
 
     pub fn options(&self) -> &Options {
@@ -29,7 +40,7 @@ impl Reconciler {
     /// `source_diagnostics` are the source's own (parse errors name objects
     /// that are then missing from `store`).
     pub fn reconcile(&mut self, mut store: Store, source_diagnostics: Vec<Diagnostic>) -> Arc<Published> {
-        let (mut snapshot, translated) = translate(&store, &self.options);
+        let (mut snapshot, translated) = self.translation.translate(&store);
         let failed: BTreeSet<ObjectRef> = source_diagnostics
             .iter()
             .chain(&translated)
@@ -38,16 +49,22 @@ impl Reconciler {
             .collect();
 
         let mut kept = Vec::new();
+        let mut bad = BTreeSet::new();
         for r in &failed {
-            if let Some(good) = self.last_good.get(r)
-                && store.get(r).as_ref() != Some(good)
-            {
-                store.insert(good.clone());
-                kept.push(r.clone());
+            let good = self.served.get(r).filter(|_| !self.bad.contains(r));
+            match good {
+                Some(good) if store.get(r).as_ref() != Some(&good) => {
+                    store.insert(good);
+                    kept.push(r.clone());
+                }
+                Some(_) => {}
+                None => {
+                    bad.insert(r.clone());
+                }
             }
         }
         if !kept.is_empty() {
-            snapshot = translate(&store, &self.options).0;
+            snapshot = self.translation.translate(&store).0;
         }
 
         let mut diagnostics = source_diagnostics;
@@ -59,14 +76,8 @@ impl Reconciler {
                 "its new version has errors: the last version without errors keeps serving until it is fixed",
             ));
         }
-
-        self.last_good.retain(|r, _| failed.contains(r) && store.get(r).is_some());
-        for object in store.objects() {
-            let r = object.object_ref();
-            if !failed.contains(&r) {
-                self.last_good.insert(r, object);
-            }
-        }
+        self.served = store;
+        self.bad = bad;
 
         let snapshot = match &self.current {
             Some(current) if current.same_content(&snapshot) => current.clone(),

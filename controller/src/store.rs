@@ -1,19 +1,20 @@
 //! The current input objects: one typed map a kind (as kube-rs reflector
 //! stores are), each object behind an `Arc`. Both sources fill the same
-//! store; translation reads only the store. A copy of the store (what a
-//! burst of events hands to translation) copies pointers, not objects.
+//! store; translation reads only the store. The maps are persistent
+//! (`imbl`): a copy of the store (what a burst of events hands to
+//! translation, what translation keeps to find the next change) shares
+//! everything with the original and costs nothing however large it is.
 
 use crate::kinds::for_each_kind;
 use crate::object::{Kind, Object};
 use sluice_config::ObjectRef;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// `(namespace, name)`; the namespace is empty for cluster-scoped kinds.
 pub type Key = (String, String);
 
 /// One kind's objects by key.
-pub type Objects<K> = BTreeMap<Key, Arc<K>>;
+pub type Objects<K> = imbl::OrdMap<Key, Arc<K>>;
 
 /// The objects of one namespace, by name.
 pub fn in_namespace<'s, K>(objects: &'s Objects<K>, namespace: &str) -> impl Iterator<Item = &'s Arc<K>> + 's {

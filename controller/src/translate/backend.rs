@@ -27,7 +27,7 @@ impl<'a> Translator<'a> {
                 return Split::default();
             }
         };
-        match self.clusters.service_cluster(&mut self.diags, &key, svc, index, policy) {
+        match self.clusters.service_cluster(&key, svc, index, policy) {
             Some(name) => Split::single(name),
             None => Split::default(),
         }
@@ -144,6 +144,6 @@ impl<'a> Translator<'a> {
         policy: &ClusterPolicy,
     ) -> Option<String> {
         let (key, svc, index) = self.resolve_service_port(r, field, &r.namespace.clone(), name, port, protocol)?;
-        self.clusters.service_cluster(&mut self.diags, &key, svc, index, policy)
+        self.clusters.service_cluster(&key, svc, index, policy)
     }
 }

@@ -113,7 +113,7 @@ impl ClusterRegistry<'_> {
         index: usize,
         export: &Export,
     ) -> Option<String> {
-        let name = self.service_cluster(diags, key, svc, index, &export.policy)?;
+        let name = self.service_cluster(key, svc, index, &export.policy)?;
         let store = self.store;
         let cluster = self.get_mut(&name)?;
         cluster.max_connections = Some(export.max_connections);

@@ -42,35 +42,32 @@ impl<'a> CertificateRegistry<'a> {
         by: Referrer<'_>,
     ) -> Option<String> {
         let key = (namespace.to_owned(), name.to_owned());
+        // Every object naming a missing Secret is told, not only the first.
+        let Some(secret) = self.secrets.get(&key) else {
+            diags.push(Diagnostic::error(
+                by.object.clone(),
+                by.field,
+                format!("Secret {namespace}/{name} not found; its hosts are served with the default certificate"),
+            ));
+            return None;
+        };
         if let Some(done) = self.loaded.get(&key) {
             return done.clone();
         }
-        let result = match self.secrets.get(&key) {
-            None => {
+        let secret_ref = ObjectRef::new("Secret", namespace, name);
+        let result = match tls_secret::load(secret, &secret_ref) {
+            Ok(cert) => {
+                let cert_name = cert.name.clone();
+                self.certificates.insert(cert_name.clone(), cert);
+                Some(cert_name)
+            }
+            Err((field, message)) => {
                 diags.push(Diagnostic::error(
-                    by.object.clone(),
-                    by.field,
-                    format!("Secret {namespace}/{name} not found; its hosts are served with the default certificate"),
+                    secret_ref,
+                    field,
+                    format!("{message}; hosts using this Secret are served with the default certificate"),
                 ));
                 None
-            }
-            Some(secret) => {
-                let secret_ref = ObjectRef::new("Secret", namespace, name);
-                match tls_secret::load(secret, &secret_ref) {
-                    Ok(cert) => {
-                        let cert_name = cert.name.clone();
-                        self.certificates.insert(cert_name.clone(), cert);
-                        Some(cert_name)
-                    }
-                    Err((field, message)) => {
-                        diags.push(Diagnostic::error(
-                            secret_ref,
-                            field,
-                            format!("{message}; hosts using this Secret are served with the default certificate"),
-                        ));
-                        None
-                    }
-                }
             }
         };
         self.loaded.insert(key, result.clone());

@@ -12,15 +12,32 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sluice_config::{Affinity, Cluster, Diagnostic, DnsTarget, Endpoint, HealthPolicy, ObjectRef};
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 /// The label that ties an EndpointSlice to its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
+/// `(namespace, service)` -> its EndpointSlices.
+pub(super) type SliceIndex<'a> = HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>>;
+
+/// What a Service cluster is built from: the same request builds the same
+/// cluster while the Service and its endpoints stay.
+#[derive(Clone)]
+pub(super) struct ClusterRequest {
+    pub service: Key,
+    pub port_index: usize,
+    pub policy: ClusterPolicy,
+}
+
 pub(super) struct ClusterRegistry<'a> {
     pub(super) store: &'a Store,
     clusters: BTreeMap<String, Cluster>,
-    /// `(namespace, service)` -> its EndpointSlices.
-    pub(super) slices_by_service: HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>>,
+    /// The Service clusters built, by what they were built from.
+    requests: BTreeMap<String, ClusterRequest>,
+    /// What building each Service cluster found wrong (on its Service and
+    /// its endpoints' objects), kept with the cluster it concerns.
+    cluster_diags: BTreeMap<String, Vec<Diagnostic>>,
+    pub(super) slices_by_service: Rc<SliceIndex<'a>>,
     /// `(namespace, service, port index)` -> resolved endpoints.
     pub(super) endpoint_cache: HashMap<(Key, usize), Vec<Endpoint>>,
     /// Service -> its BCS export on this LB group, if any.
@@ -29,24 +46,30 @@ pub(super) struct ClusterRegistry<'a> {
 
 impl<'a> ClusterRegistry<'a> {
     /// Indexes the EndpointSlices by Service; a slice naming none is reported.
-    pub(super) fn new(store: &'a Store, diags: &mut Diagnostics) -> Self {
-        let mut slices_by_service: HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>> = HashMap::new();
+    pub(super) fn index_slices(store: &'a Store, diags: &mut Diagnostics) -> Rc<SliceIndex<'a>> {
+        let mut slices_by_service: SliceIndex<'a> = HashMap::new();
         for (key, slice) in &store.endpoint_slices {
-            let service = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL));
-            match service {
-                Some(service) if !service.is_empty() => {
-                    slices_by_service.entry((key.0.clone(), service.clone())).or_default().push((key, slice));
+            match slice_service(slice) {
+                Some(service) => {
+                    slices_by_service.entry((key.0.clone(), service.to_owned())).or_default().push((key, slice));
                 }
-                _ => diags.push(Diagnostic::warning(
+                None => diags.push(Diagnostic::warning(
                     ObjectRef::new("EndpointSlice", &key.0, &key.1),
                     format!("metadata.labels[{SERVICE_NAME_LABEL}]"),
                     "missing: this EndpointSlice belongs to no Service and is ignored",
                 )),
             }
         }
+        Rc::new(slices_by_service)
+    }
+
+    /// A registry over `store` whose slices were indexed by [`ClusterRegistry::index_slices`].
+    pub(super) fn new(store: &'a Store, slices_by_service: Rc<SliceIndex<'a>>) -> Self {
         ClusterRegistry {
             store,
             clusters: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            cluster_diags: BTreeMap::new(),
             slices_by_service,
             endpoint_cache: HashMap::new(),
             exports: HashMap::new(),
@@ -71,9 +94,34 @@ impl<'a> ClusterRegistry<'a> {
         self.exports.insert(key, export);
     }
 
-    /// Every cluster, in name order.
-    pub(super) fn into_clusters(self) -> Vec<Cluster> {
-        self.clusters.into_values().collect()
+    /// Every cluster in name order, and what building them found wrong.
+    pub(super) fn into_clusters(self) -> (Vec<Cluster>, Vec<Diagnostic>) {
+        (self.clusters.into_values().collect(), self.cluster_diags.into_values().flatten().collect())
+    }
+
+    /// Every cluster with, for a Service cluster, what it was built from
+    /// and what building it found wrong.
+    pub(super) fn into_built(self) -> impl Iterator<Item = (Cluster, Option<(ClusterRequest, Vec<Diagnostic>)>)> {
+        let (mut requests, mut diags) = (self.requests, self.cluster_diags);
+        self.clusters.into_values().map(move |c| {
+            let built = requests.remove(&c.name).map(|r| (r, diags.remove(&c.name).unwrap_or_default()));
+            (c, built)
+        })
+    }
+
+    /// Calls `f` with each Service cluster built and what it was built from.
+    pub(super) fn for_each_request(&self, mut f: impl FnMut(&str, &ClusterRequest)) {
+        for (name, request) in &self.requests {
+            f(name, request);
+        }
+    }
+
+    /// Builds the cluster `request` asks for again (its Service's endpoints
+    /// changed); `None` when its Service or port is gone.
+    pub(super) fn rebuild(&mut self, request: &ClusterRequest) -> Option<String> {
+        let store = self.store;
+        let svc = store.services.get(&request.service)?;
+        self.service_cluster(&request.service, svc, request.port_index, &request.policy)
     }
 
     /// The cluster of a Service port with a balancing policy, built once per
@@ -81,7 +129,6 @@ impl<'a> ClusterRegistry<'a> {
     /// Ingress asks for no affinity of its own.
     pub(super) fn service_cluster(
         &mut self,
-        diags: &mut Diagnostics,
         key: &(String, String),
         svc: &Service,
         index: usize,
@@ -94,6 +141,8 @@ impl<'a> ClusterRegistry<'a> {
         if self.clusters.contains_key(&name) {
             return Some(name);
         }
+        let mut diags = Diagnostics::default();
+        let diags = &mut diags;
         let service = ObjectRef::new("Service", &key.0, &key.1);
         let affinity = policy.affinity.clone().or_else(|| {
             client_ip_affinity(diags, svc, &service).map(|timeout_seconds| Affinity::ClientIp { timeout_seconds })
@@ -156,6 +205,14 @@ impl<'a> ClusterRegistry<'a> {
                 dns,
             },
         );
+        let request = ClusterRequest { service: key.clone(), port_index: index, policy: policy.clone() };
+        self.requests.insert(name.clone(), request);
+        self.cluster_diags.insert(name.clone(), diags.take());
         Some(name)
     }
+}
+
+/// The Service an EndpointSlice belongs to, by its label.
+pub(super) fn slice_service(slice: &EndpointSlice) -> Option<&str> {
+    slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)).map(String::as_str).filter(|s| !s.is_empty())
 }

@@ -83,6 +83,7 @@ const GLOBAL_AUTH: &[&str] = &[
 ];
 
 /// What the controller ConfigMap sets.
+#[derive(Clone)]
 pub(super) struct ControllerConfig {
     pub log_format: Option<LogFormat>,
     /// `Strict-Transport-Security` over HTTPS (on by default, as in ingress-nginx).

@@ -3,7 +3,6 @@
 //! and for its listeners) is reported once.
 
 use sluice_config::Diagnostic;
-use std::collections::HashSet;
 
 #[derive(Default)]
 pub(super) struct Diagnostics(Vec<Diagnostic>);
@@ -13,9 +12,28 @@ impl Diagnostics {
         self.0.push(d);
     }
 
-    /// The diagnostics in the order given, each once.
-    pub(super) fn finish(self) -> Vec<Diagnostic> {
-        let mut seen = HashSet::new();
-        self.0.into_iter().filter(|d| seen.insert(d.clone())).collect()
+    pub(super) fn extend(&mut self, more: impl IntoIterator<Item = Diagnostic>) {
+        self.0.extend(more);
     }
+
+    /// What was reported so far, leaving the sink empty.
+    pub(super) fn take(&mut self) -> Vec<Diagnostic> {
+        std::mem::take(&mut self.0)
+    }
+
+    /// The diagnostics, each once, by object, field, severity and message:
+    /// an order that does not depend on which part of a translation found
+    /// a problem first, so a translation by difference gives the same list.
+    pub(super) fn finish(self) -> Vec<Diagnostic> {
+        canonical(self.0)
+    }
+}
+
+/// `diagnostics` sorted by object, field, severity and message, each once.
+pub(super) fn canonical(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diagnostics.sort_by(|a, b| {
+        (&a.object, &a.field, a.severity, &a.message).cmp(&(&b.object, &b.field, b.severity, &b.message))
+    });
+    diagnostics.dedup();
+    diagnostics
 }

@@ -85,8 +85,7 @@ impl Translator<'_> {
             return None;
         }
         self.claims.take_port(claim, format!("{r} {field}"));
-        let cluster =
-            self.clusters.service_cluster(&mut self.diags, &skey, service, index, &ClusterPolicy::default())?;
+        let cluster = self.clusters.service_cluster(&skey, service, index, &ClusterPolicy::default())?;
         let split = Split::single(cluster);
         let kind = if udp { ListenerKind::Udp { split, policy } } else { ListenerKind::Tcp { split, policy } };
         Some(Listener {

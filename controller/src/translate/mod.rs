@@ -30,15 +30,20 @@ mod seed_routes;
 mod service_export;
 mod service_vip;
 mod tls_secret;
+mod translation;
+use translation::Parts;
+pub use translation::Translation;
 
 use crate::store::Store;
 use certificates::{CertificateRegistry, Referrer};
 use claims::Claims;
-use clusters::ClusterRegistry;
+use clusters::{ClusterRegistry, SliceIndex};
 use diagnostics::Diagnostics;
 use sluice_config::{
-    Diagnostic, Listener, ListenerKind, LogFormat, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot,
+    Diagnostic, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot, VirtualHost,
 };
+use std::rc::Rc;
+use std::sync::Arc;
 
 /// Name of the route config that holds the Kubernetes Ingress rules, served
 /// on the HTTP and HTTPS listeners.
@@ -56,12 +61,20 @@ fn lcm(a: u64, b: u64) -> u64 {
 
 /// Translates the store into a Snapshot (generation 0) and its diagnostics.
 pub fn translate(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>) {
-    let mut t = Translator::new(store, options);
+    Translation::new(options.clone()).translate(store)
+}
+
+/// The whole store in one pass: what a store with BCS or seed sources
+/// takes (their routes and ports interleave by age with everything else),
+/// and the reference a translation by difference is held to.
+pub fn translate_whole(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>) {
+    let mut diags = Diagnostics::default();
+    let slices = ClusterRegistry::index_slices(store, &mut diags);
+    let mut t = Translator::new(store, options, slices, diags);
     let routes = t.ingresses();
     let l4 = t.l4_services();
     let services = t.service_vips();
-    let access_log_format = t.config.log_format.clone();
-    t.finish(routes, l4, services, access_log_format)
+    t.finish(routes, l4, services, Parts::default())
 }
 
 /// Working state of one translation.
@@ -80,34 +93,63 @@ pub(crate) struct Translator<'a> {
 }
 
 impl<'a> Translator<'a> {
-    fn new(store: &'a Store, options: &'a Options) -> Self {
-        let mut diags = Diagnostics::default();
-        let clusters = ClusterRegistry::new(store, &mut diags);
+    /// A translator that reads the controller ConfigMap (and registers the
+    /// global auth service's cluster): the one that makes the whole Snapshot.
+    fn new(store: &'a Store, options: &'a Options, slices: Rc<SliceIndex<'a>>, mut diags: Diagnostics) -> Self {
         let config = ControllerConfig::read(store, options, &mut diags);
-        let mut t = Translator {
-            store,
-            options,
-            diags,
-            clusters,
-            claims: Claims::default(),
-            certs: CertificateRegistry::new(&store.secrets),
-            extra_route_configs: Vec::new(),
-            config,
-        };
+        let mut t = Self::with_config(store, options, slices, config);
+        t.diags = diags;
         // Its cluster is registered like any other, so it comes after the registry.
         t.config.global_auth = t.global_auth();
         t
     }
 
+    /// A translator of some of the routes, with the ConfigMap read already.
+    fn with_config(
+        store: &'a Store,
+        options: &'a Options,
+        slices: Rc<SliceIndex<'a>>,
+        config: ControllerConfig,
+    ) -> Self {
+        Translator {
+            store,
+            options,
+            diags: Diagnostics::default(),
+            clusters: ClusterRegistry::new(store, slices),
+            claims: Claims::default(),
+            certs: CertificateRegistry::new(&store.secrets),
+            extra_route_configs: Vec::new(),
+            config,
+        }
+    }
+
+    /// The Snapshot: its own listeners and whatever it translated, with
+    /// `parts` (the routes, clusters and certificates translated apart).
     fn finish(
         mut self,
-        routes: RouteConfig,
+        mut routes: RouteConfig,
         l4: Vec<Listener>,
         services: Vec<ServiceVip>,
-        access_log_format: Option<LogFormat>,
+        parts: Parts,
     ) -> (Snapshot, Vec<Diagnostic>) {
         let default_certificate = self.default_certificate();
-        let (certificates, certificate_authorities) = self.certs.into_parts();
+        let (mut certificates, mut certificate_authorities) = self.certs.into_parts();
+        let (mut clusters, cluster_diags) = self.clusters.into_clusters();
+        self.diags.extend(cluster_diags);
+        self.diags.extend(parts.diagnostics);
+        if routes.virtual_hosts.is_empty() {
+            routes.virtual_hosts = parts.virtual_hosts;
+        } else if !parts.virtual_hosts.is_empty() {
+            routes.virtual_hosts.extend(parts.virtual_hosts);
+            routes.virtual_hosts.sort_by(|a, b| a.host.cmp(&b.host));
+        }
+        if let Some((split, policy)) = parts.default_backend {
+            routes.default_backend = Some(split);
+            routes.default_policy = policy;
+        }
+        merge_by_name(&mut clusters, parts.clusters, |c| &c.name);
+        merge_by_name(&mut certificates, parts.certificates, |c| &c.name);
+        merge_by_name(&mut certificate_authorities, parts.certificate_authorities, |c| &c.name);
         let snapshot = Snapshot {
             generation: 0,
             listeners: [
@@ -128,17 +170,19 @@ impl<'a> Translator<'a> {
             .chain(l4)
             .collect(),
             route_configs: std::iter::once(routes).chain(std::mem::take(&mut self.extra_route_configs)).collect(),
-            clusters: self.clusters.into_clusters(),
+            clusters,
             certificates,
             services,
             certificate_authorities,
-            access_log_format,
+            access_log_format: self.config.log_format.clone(),
             hsts: self.config.hsts.clone(),
             real_ip: self.config.real_ip.clone(),
             blocklist: self.config.blocklist.clone(),
             connections: self.config.connections.clone(),
         };
-        for problem in snapshot.validate() {
+        let fresh = parts.fresh;
+        let checked = |vh: &Arc<VirtualHost>| fresh.as_ref().is_some_and(|f| !f.contains(&Arc::as_ptr(vh)));
+        for problem in snapshot.validate_except(checked) {
             self.diags.push(Diagnostic::error(
                 ObjectRef::new("Snapshot", "", "translation"),
                 problem.at,
@@ -162,4 +206,14 @@ impl<'a> Translator<'a> {
             }
         }
     }
+}
+
+/// `extra` added to `items` (sorted by name), those of a name present left out.
+fn merge_by_name<T>(items: &mut Vec<T>, extra: Vec<T>, name: impl Fn(&T) -> &String) {
+    if extra.is_empty() {
+        return;
+    }
+    items.extend(extra);
+    items.sort_by(|a, b| name(a).cmp(name(b)));
+    items.dedup_by(|later, first| name(later) == name(first));
 }

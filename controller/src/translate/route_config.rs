@@ -42,7 +42,7 @@ pub(super) struct Builder {
 }
 
 /// A source of routes on the shared listeners.
-enum Source<'s> {
+pub(super) enum Source<'s> {
     Ingress(&'s Ingress),
     Seed(&'s SeedIngress),
     Export(&'s Key, &'s Service),
@@ -54,10 +54,16 @@ type PendingCanary<'s> = (&'s Ingress, ObjectRef, CanarySpec, ClusterPolicy);
 
 impl<'a> Translator<'a> {
     pub(super) fn ingresses(&mut self) -> RouteConfig {
+        let sources = self.route_sources();
+        self.routes_of(sources.into_iter().map(|(_, s)| s))
+    }
+
+    /// The route config `sources` (oldest first) make.
+    pub(super) fn routes_of(&mut self, sources: impl Iterator<Item = Source<'a>>) -> RouteConfig {
         let mut b = Builder::default();
         // Main Ingresses first: a canary attaches to the route a main one made.
         let mut canaries: Vec<PendingCanary<'a>> = Vec::new();
-        for (_, source) in self.route_sources() {
+        for source in sources {
             match source {
                 Source::Ingress(ing) => {
                     let r = meta_ref(Kind::Ingress, &ing.metadata);

@@ -32,7 +32,7 @@ pub(super) fn error_backend(a: &mut Reader<'_, '_, '_>) -> Option<ErrorBackend> 
         return None;
     };
     let policy = ClusterPolicy::default();
-    let Some(cluster) = a.t.clusters.service_cluster(&mut a.t.diags, &key, svc, 0, &policy) else {
+    let Some(cluster) = a.t.clusters.service_cluster(&key, svc, 0, &policy) else {
         a.bad("default-backend", format!("Service {}/{service} has no port to serve; no default backend", key.0));
         return None;
     };

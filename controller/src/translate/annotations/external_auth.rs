@@ -128,7 +128,7 @@ pub(super) fn url_cluster(a: &mut Reader<'_, '_, '_>, host: &str, port: u16) -> 
     };
     let policy = ClusterPolicy::default();
     a.t.clusters
-        .service_cluster(&mut a.t.diags, &key, svc, index, &policy)
+        .service_cluster(&key, svc, index, &policy)
         .ok_or_else(|| format!("Service {namespace}/{service} port {port} cannot be served"))
 }
 

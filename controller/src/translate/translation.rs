@@ -1,0 +1,471 @@
+//! Translation by difference. A [`Translation`] keeps what it made from the
+//! last store and compares the next one with it object by object (a store
+//! copy shares its unchanged objects, so most comparisons are a pointer's);
+//! only what depends on a changed object is made again:
+//!
+//! - Ingresses fall into groups that share a name (a rule's host, a
+//!   `server-alias`, the other name of a www redirect, and one name for the
+//!   default backend). Everything a group's hosts serve depends on its
+//!   Ingresses alone (claims, canaries, aliases, fallbacks stay inside it),
+//!   so a changed Ingress makes its group again, with the groups it joins
+//!   or leaves.
+//! - A Service cluster depends on its Service's endpoints: an EndpointSlice
+//!   or Endpoints change builds the clusters of its Service again, a Pod
+//!   change those of its namespace.
+//! - The rest (the controller ConfigMap, the listeners, the kernel's service
+//!   table, the default certificate) is made each time; it is small next to
+//!   the routes.
+//!
+//! A change to any other kind (a Service, a Secret, a ConfigMap, an
+//! IngressClass), or a store with BCS or seed sources (their routes and
+//! ports interleave with everything else by age), is translated whole. The
+//! result is always the one a translation from nothing gives, diagnostics
+//! included (`tests/translation_by_difference.rs` holds it to that).
+
+use super::annotations::NGINX;
+use super::bcs_export::GROUP_LABEL;
+use super::clusters::{ClusterRegistry, ClusterRequest, SliceIndex, slice_service};
+use super::controller_configmap::ControllerConfig;
+use super::diagnostics::Diagnostics;
+use super::order::age;
+use super::route_config::Source;
+use super::{INGRESS_ROUTES, Translator, translate_whole};
+use crate::store::{Key, Objects, Store};
+use k8s_openapi::api::networking::v1::Ingress;
+use sluice_config::{
+    Certificate, CertificateAuthority, Cluster, Diagnostic, Options, RouteConfig, RoutePolicy, Snapshot, Split,
+    VirtualHost,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// The name every Ingress made only of a `defaultBackend` is grouped by:
+/// the oldest one is the route config's default backend.
+const DEFAULT_BACKEND: &str = "";
+
+/// Translations of successive stores, each made by difference from the last.
+pub struct Translation {
+    options: Options,
+    last: Option<Last>,
+}
+
+/// The parts of a Snapshot translated apart from the rest, merged in by
+/// [`Translator::finish`].
+#[derive(Default)]
+pub(super) struct Parts {
+    /// Sorted by host.
+    pub virtual_hosts: Vec<Arc<VirtualHost>>,
+    pub default_backend: Option<(Split, RoutePolicy)>,
+    pub clusters: Vec<Cluster>,
+    pub certificates: Vec<Certificate>,
+    pub certificate_authorities: Vec<CertificateAuthority>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The virtual hosts of the groups made in this translation; the others
+    /// were checked when theirs were made, and are not checked again.
+    pub fresh: Option<HashSet<*const VirtualHost>>,
+}
+
+/// What the last translation made, by what it was made from.
+#[derive(Default)]
+struct Last {
+    store: Store,
+    groups: HashMap<u64, Group>,
+    group_of: HashMap<Key, u64>,
+    /// The names each Ingress is grouped by, and the Ingresses of each name.
+    names_of: HashMap<Key, Vec<String>>,
+    named_by: HashMap<String, BTreeSet<Key>>,
+    /// Every group's virtual hosts, by host.
+    hosts: BTreeMap<String, Arc<VirtualHost>>,
+    /// The groups with more than routes (diagnostics, certificates, clusters
+    /// of their own): only these are read for them.
+    extras: BTreeSet<u64>,
+    /// Each Service cluster some group names: how many do, and what builds it.
+    uses: BTreeMap<String, (usize, ClusterRequest)>,
+    /// Service clusters as last built, while some group names them.
+    built: HashMap<String, Built>,
+    /// Named and not built (new, or their endpoints changed).
+    unbuilt: BTreeSet<String>,
+    next_group: u64,
+}
+
+/// One group of Ingresses and what they make.
+struct Group {
+    ingresses: Vec<Key>,
+    virtual_hosts: Vec<Arc<VirtualHost>>,
+    default_backend: Option<(Split, RoutePolicy)>,
+    diagnostics: Vec<Diagnostic>,
+    certificates: Vec<Certificate>,
+    certificate_authorities: Vec<CertificateAuthority>,
+    /// Clusters that are not a Service's (an auth service by address).
+    clusters: Vec<Cluster>,
+    /// The Service clusters its routes name, and what builds them.
+    service_clusters: Vec<(String, ClusterRequest)>,
+}
+
+/// A Service cluster and what building it found wrong.
+struct Built {
+    cluster: Cluster,
+    request: ClusterRequest,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// How two stores differ, when a translation by difference can follow it.
+struct Changes {
+    ingresses: BTreeSet<Key>,
+    /// Services whose endpoints changed, and namespaces whose Pods did.
+    services: HashSet<Key>,
+    namespaces: HashSet<String>,
+}
+
+impl Translation {
+    pub fn new(options: Options) -> Self {
+        Self { options, last: None }
+    }
+
+    /// The Snapshot (generation 0) of `store` and its diagnostics.
+    pub fn translate(&mut self, store: &Store) -> (Snapshot, Vec<Diagnostic>) {
+        if interleaved(store) {
+            self.last = None;
+            return translate_whole(store, &self.options);
+        }
+        let previous = self.last.take();
+        let changes = previous.as_ref().and_then(|last| changes(&last.store, store));
+        let (mut last, changes) = match (previous, changes) {
+            (Some(last), Some(changes)) => (last, changes),
+            _ => {
+                let all = Changes {
+                    ingresses: store.ingresses.keys().cloned().collect(),
+                    services: HashSet::new(),
+                    namespaces: HashSet::new(),
+                };
+                (Last::default(), all)
+            }
+        };
+        let Last { built, unbuilt, .. } = &mut last;
+        built.retain(|name, b| {
+            let stale =
+                changes.services.contains(&b.request.service) || changes.namespaces.contains(&b.request.service.0);
+            if stale {
+                unbuilt.insert(name.clone());
+            }
+            !stale
+        });
+
+        let mut diags = Diagnostics::default();
+        let slices = ClusterRegistry::index_slices(store, &mut diags);
+        let mut whole = Translator::new(store, &self.options, slices.clone(), diags);
+        let mut fresh = HashSet::new();
+        for ingresses in last.regroup(store, &changes.ingresses) {
+            let group = Group::make(store, &self.options, &slices, &whole.config, ingresses, &mut last.built);
+            fresh.extend(group.virtual_hosts.iter().map(Arc::as_ptr));
+            last.insert(group);
+        }
+        last.build_missing(store, &slices);
+
+        let routes = RouteConfig {
+            name: INGRESS_ROUTES.into(),
+            virtual_hosts: Vec::new(),
+            default_backend: None,
+            default_policy: RoutePolicy::default(),
+        };
+        let l4 = whole.l4_services();
+        let services = whole.service_vips();
+        let mut parts = last.parts();
+        parts.fresh = Some(fresh);
+        let out = whole.finish(routes, l4, services, parts);
+        last.store = store.clone();
+        self.last = Some(last);
+        out
+    }
+}
+
+/// Whether `store` holds sources whose routes and ports interleave by age
+/// with the Ingresses' (seed ingresses, BCS Ingresses, exported Services).
+fn interleaved(store: &Store) -> bool {
+    !store.seed_ingresses.is_empty()
+        || !store.bcs_ingresses.is_empty()
+        || store.services.values().any(|s| s.metadata.labels.as_ref().is_some_and(|l| l.contains_key(GROUP_LABEL)))
+}
+
+/// How `new` differs from `old`; `None` when a kind changed that only a
+/// whole translation follows.
+fn changes(old: &Store, new: &Store) -> Option<Changes> {
+    let same = |a: bool| a.then_some(());
+    same(differences(&old.ingress_classes, &new.ingress_classes).next().is_none())?;
+    same(differences(&old.services, &new.services).next().is_none())?;
+    same(differences(&old.secrets, &new.secrets).next().is_none())?;
+    same(differences(&old.config_maps, &new.config_maps).next().is_none())?;
+    let ingresses = differences(&old.ingresses, &new.ingresses).map(|(k, _, _)| k.clone()).collect();
+    let mut services = HashSet::new();
+    for (key, was, is) in differences(&old.endpoint_slices, &new.endpoint_slices) {
+        for slice in was.into_iter().chain(is) {
+            if let Some(service) = slice_service(slice) {
+                services.insert((key.0.clone(), service.to_owned()));
+            }
+        }
+    }
+    services.extend(differences(&old.endpoints, &new.endpoints).map(|(k, _, _)| k.clone()));
+    let namespaces = differences(&old.pods, &new.pods).map(|(k, _, _)| k.0.clone()).collect();
+    Some(Changes { ingresses, services, namespaces })
+}
+
+/// The keys whose object differs between `old` and `new` (added, removed or
+/// changed), with both versions.
+fn differences<'s, K: PartialEq>(
+    old: &'s Objects<K>,
+    new: &'s Objects<K>,
+) -> impl Iterator<Item = (&'s Key, Option<&'s K>, Option<&'s K>)> + 's {
+    let mut old_it = old.iter().peekable();
+    let mut new_it = new.iter().peekable();
+    std::iter::from_fn(move || {
+        loop {
+            let next = match (old_it.peek(), new_it.peek()) {
+                (None, None) => return None,
+                (Some((ko, _)), Some((kn, _))) => ko.cmp(kn),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+            };
+            match next {
+                std::cmp::Ordering::Less => {
+                    let (k, o) = old_it.next()?;
+                    return Some((k, Some(&**o), None));
+                }
+                std::cmp::Ordering::Greater => {
+                    let (k, n) = new_it.next()?;
+                    return Some((k, None, Some(&**n)));
+                }
+                std::cmp::Ordering::Equal => {
+                    let ((k, o), (_, n)) = (old_it.next()?, new_it.next()?);
+                    if !Arc::ptr_eq(o, n) && o != n {
+                        return Some((k, Some(&**o), Some(&**n)));
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The names an Ingress is grouped by: its rules' hosts (`*` for a rule
+/// without one), each with its www twin, its `server-alias` names, and the
+/// default backend's name when it has no rules. More names than it uses
+/// only make groups larger, never wrong.
+fn names(ing: &Ingress) -> Vec<String> {
+    let mut out = Vec::new();
+    let spec = ing.spec.as_ref();
+    let rules = spec.and_then(|s| s.rules.as_deref()).unwrap_or_default();
+    if rules.is_empty() && spec.is_some_and(|s| s.default_backend.is_some()) {
+        out.push(DEFAULT_BACKEND.to_owned());
+    }
+    for rule in rules {
+        let host = rule.host.as_deref().filter(|h| !h.is_empty()).unwrap_or("*").to_ascii_lowercase();
+        match host.strip_prefix("www.") {
+            Some(bare) => out.push(bare.to_owned()),
+            None => out.push(format!("www.{host}")),
+        }
+        out.push(host);
+    }
+    let annotations = ing.metadata.annotations.as_ref();
+    if let Some(aliases) = annotations.and_then(|a| a.get(&format!("{NGINX}server-alias"))) {
+        let split = aliases.split([',', ' ', '\t', '\n']).filter(|a| !a.is_empty());
+        out.extend(split.map(str::to_ascii_lowercase));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl Last {
+    /// Takes apart the groups `changed` Ingresses were in or now join, and
+    /// returns the groups their Ingresses fall into now.
+    fn regroup(&mut self, store: &Store, changed: &BTreeSet<Key>) -> Vec<Vec<Key>> {
+        let mut seeds: Vec<Key> = Vec::new();
+        for key in changed {
+            if let Some(id) = self.group_of.get(key).copied() {
+                seeds.extend(self.remove(id));
+            }
+            for name in self.names_of.remove(key).unwrap_or_default() {
+                if let Some(set) = self.named_by.get_mut(&name) {
+                    set.remove(key);
+                    if set.is_empty() {
+                        self.named_by.remove(&name);
+                    }
+                }
+            }
+            if let Some(ing) = store.ingresses.get(key) {
+                let names = names(ing);
+                for name in &names {
+                    self.named_by.entry(name.clone()).or_default().insert(key.clone());
+                }
+                self.names_of.insert(key.clone(), names);
+                seeds.push(key.clone());
+            }
+        }
+        seeds.retain(|k| store.ingresses.contains_key(k));
+
+        // Each seed's group as the names tie them now; a group it reaches
+        // that is still whole is taken apart to join it.
+        let mut placed: HashSet<Key> = HashSet::new();
+        let mut groups = Vec::new();
+        for seed in seeds {
+            if placed.contains(&seed) {
+                continue;
+            }
+            let mut group = Vec::new();
+            let mut todo = vec![seed.clone()];
+            placed.insert(seed);
+            while let Some(key) = todo.pop() {
+                if let Some(id) = self.group_of.get(&key).copied() {
+                    self.remove(id);
+                }
+                for name in self.names_of.get(&key).into_iter().flatten() {
+                    for other in self.named_by.get(name).into_iter().flatten() {
+                        if placed.insert(other.clone()) {
+                            todo.push(other.clone());
+                        }
+                    }
+                }
+                group.push(key);
+            }
+            group.sort();
+            groups.push(group);
+        }
+        groups
+    }
+
+    /// Removes a group and its hosts; returns its Ingresses.
+    fn remove(&mut self, id: u64) -> Vec<Key> {
+        let Some(group) = self.groups.remove(&id) else { return Vec::new() };
+        self.extras.remove(&id);
+        for vh in &group.virtual_hosts {
+            self.hosts.remove(&vh.host);
+        }
+        for key in &group.ingresses {
+            self.group_of.remove(key);
+        }
+        for (name, _) in &group.service_clusters {
+            if let Some((count, _)) = self.uses.get_mut(name) {
+                *count -= 1;
+                if *count == 0 {
+                    self.uses.remove(name);
+                    self.built.remove(name);
+                    self.unbuilt.remove(name);
+                }
+            }
+        }
+        group.ingresses
+    }
+
+    fn insert(&mut self, group: Group) {
+        let id = self.next_group;
+        self.next_group += 1;
+        for vh in &group.virtual_hosts {
+            self.hosts.insert(vh.host.clone(), vh.clone());
+        }
+        for key in &group.ingresses {
+            self.group_of.insert(key.clone(), id);
+        }
+        for (name, request) in &group.service_clusters {
+            self.uses.entry(name.clone()).or_insert_with(|| (0, request.clone())).0 += 1;
+            if !self.built.contains_key(name) {
+                self.unbuilt.insert(name.clone());
+            }
+        }
+        let extra = group.default_backend.is_some()
+            || !group.diagnostics.is_empty()
+            || !group.certificates.is_empty()
+            || !group.certificate_authorities.is_empty()
+            || !group.clusters.is_empty();
+        if extra {
+            self.extras.insert(id);
+        }
+        self.groups.insert(id, group);
+    }
+
+    /// Builds the Service clusters some group names and none has built
+    /// since their endpoints changed.
+    fn build_missing<'a>(&mut self, store: &'a Store, slices: &Rc<SliceIndex<'a>>) {
+        let unbuilt = std::mem::take(&mut self.unbuilt);
+        let missing: Vec<&ClusterRequest> = unbuilt
+            .iter()
+            .filter(|name| !self.built.contains_key(*name))
+            .filter_map(|name| self.uses.get(name).map(|(_, request)| request))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let mut registry = ClusterRegistry::new(store, slices.clone());
+        for request in missing {
+            registry.rebuild(request);
+        }
+        keep_built(&mut self.built, registry);
+    }
+
+    /// Every group's part of the Snapshot.
+    fn parts(&self) -> Parts {
+        let mut parts = Parts { virtual_hosts: self.hosts.values().cloned().collect(), ..Parts::default() };
+        for group in self.extras.iter().filter_map(|id| self.groups.get(id)) {
+            if group.default_backend.is_some() {
+                parts.default_backend.clone_from(&group.default_backend);
+            }
+            parts.diagnostics.extend(group.diagnostics.iter().cloned());
+            parts.certificates.extend(group.certificates.iter().cloned());
+            parts.certificate_authorities.extend(group.certificate_authorities.iter().cloned());
+            parts.clusters.extend(group.clusters.iter().cloned());
+        }
+        for built in self.uses.keys().filter_map(|name| self.built.get(name)) {
+            parts.clusters.push(built.cluster.clone());
+            parts.diagnostics.extend(built.diagnostics.iter().cloned());
+        }
+        parts
+    }
+}
+
+/// Keeps the Service clusters `registry` built (the first build of a name
+/// stays) and returns the others.
+fn keep_built(built: &mut HashMap<String, Built>, registry: ClusterRegistry<'_>) -> Vec<Cluster> {
+    let mut others = Vec::new();
+    for (cluster, request) in registry.into_built() {
+        match request {
+            Some((request, diagnostics)) => {
+                built.entry(cluster.name.clone()).or_insert(Built { cluster, request, diagnostics });
+            }
+            None => others.push(cluster),
+        }
+    }
+    others
+}
+
+impl Group {
+    /// Translates `ingresses` (the keys of one group) as the whole
+    /// translation would: oldest first, main Ingresses before canaries.
+    fn make<'a>(
+        store: &'a Store,
+        options: &'a Options,
+        slices: &Rc<SliceIndex<'a>>,
+        config: &ControllerConfig,
+        ingresses: Vec<Key>,
+        built: &mut HashMap<String, Built>,
+    ) -> Group {
+        let mut t = Translator::with_config(store, options, slices.clone(), config.clone());
+        let mut sources: Vec<_> =
+            ingresses.iter().filter_map(|k| store.ingresses.get(k)).map(|i| (age(&i.metadata), &**i)).collect();
+        sources.sort_by(|a, b| a.0.cmp(&b.0));
+        let routes = t.routes_of(sources.into_iter().map(|(_, i)| Source::Ingress(i)));
+        let (certificates, certificate_authorities) = t.certs.into_parts();
+        let mut service_clusters = Vec::new();
+        let registry = t.clusters;
+        registry.for_each_request(|name, request| service_clusters.push((name.to_owned(), request.clone())));
+        let clusters = keep_built(built, registry);
+        Group {
+            ingresses,
+            virtual_hosts: routes.virtual_hosts,
+            default_backend: routes.default_backend.map(|split| (split, routes.default_policy)),
+            diagnostics: t.diags.take(),
+            certificates,
+            certificate_authorities,
+            clusters,
+            service_clusters,
+        }
+    }
+}
