@@ -8,6 +8,7 @@ use rustls::pki_types::PrivateKeyDer;
 use sluice_config::Snapshot;
 use std::collections::HashMap;
 use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// A route's identity towards its upstream.
 #[derive(Debug, Clone)]
@@ -16,37 +17,42 @@ pub struct UpstreamIdentity {
     pub ca: Option<Arc<CaType>>,
 }
 
-/// The identities the Snapshot's routes name, by certificate and CA name.
+/// The Snapshot's certificates and CAs as identities towards upstreams, by
+/// name; each with the hash of its PEM, so the next table parses only what
+/// changed.
 #[derive(Debug, Default)]
 pub struct UpstreamIdentities {
-    certificates: HashMap<String, Arc<CertKey>>,
-    cas: HashMap<String, Arc<CaType>>,
+    certificates: HashMap<String, (u64, Arc<CertKey>)>,
+    cas: HashMap<String, (u64, Arc<CaType>)>,
 }
 
 impl UpstreamIdentities {
-    pub fn compile(snapshot: &Snapshot) -> Self {
+    /// Every certificate and CA of `snapshot` (a route names one by its
+    /// name; reading which ones would mean reading every route), those of
+    /// `previous` kept where their PEM is unchanged.
+    pub fn compile(snapshot: &Snapshot, previous: Option<&UpstreamIdentities>) -> Self {
         let mut out = Self::default();
-        let policies = snapshot.route_configs.iter().flat_map(|rc| rc.virtual_hosts.iter()).flat_map(|vh| &vh.routes);
-        for policy in policies.map(|r| &r.policy) {
-            if let Some(name) = &policy.upstream_certificate
-                && !out.certificates.contains_key(name)
-                && let Some(key) = snapshot.certificate(name).and_then(|c| cert_key(&c.chain_pem, &c.key_pem.0))
-            {
-                out.certificates.insert(name.clone(), Arc::new(key));
+        for c in &snapshot.certificates {
+            let hash = xxh3_64(format!("{}\n{}", c.chain_pem, c.key_pem.0).as_bytes());
+            let kept = previous.and_then(|p| p.certificates.get(&c.name)).filter(|(h, _)| *h == hash);
+            let key = kept.map(|(_, k)| k.clone()).or_else(|| cert_key(&c.chain_pem, &c.key_pem.0).map(Arc::new));
+            if let Some(key) = key {
+                out.certificates.insert(c.name.clone(), (hash, key));
             }
-            if let Some(name) = &policy.upstream_ca
-                && !out.cas.contains_key(name)
-                && let Some(ca) = snapshot.certificate_authority(name).and_then(|c| ca(&c.pem))
-            {
-                out.cas.insert(name.clone(), ca);
+        }
+        for c in &snapshot.certificate_authorities {
+            let hash = xxh3_64(c.pem.as_bytes());
+            let kept = previous.and_then(|p| p.cas.get(&c.name)).filter(|(h, _)| *h == hash);
+            if let Some(ca) = kept.map(|(_, ca)| ca.clone()).or_else(|| ca(&c.pem)) {
+                out.cas.insert(c.name.clone(), (hash, ca));
             }
         }
         out
     }
 
     pub fn get(&self, certificate: &str, ca: Option<&str>) -> Option<UpstreamIdentity> {
-        let certificate = self.certificates.get(certificate)?.clone();
-        Some(UpstreamIdentity { certificate, ca: ca.and_then(|c| self.cas.get(c)).cloned() })
+        let certificate = self.certificates.get(certificate)?.1.clone();
+        Some(UpstreamIdentity { certificate, ca: ca.and_then(|c| self.cas.get(c)).map(|(_, ca)| ca.clone()) })
     }
 }
 

@@ -170,7 +170,10 @@ impl RouteTable {
             real_ip,
             blocked_agents: blocked(&blocklist.user_agents),
             blocked_referers: blocked(&blocklist.referers),
-            upstream_identities: crate::http::UpstreamIdentities::compile(snapshot),
+            upstream_identities: crate::http::UpstreamIdentities::compile(
+                snapshot,
+                previous.map(|p| &p.upstream_identities),
+            ),
             connections: snapshot.connections.clone(),
         }
     }
