@@ -20,7 +20,7 @@
 //! IngressClass), or a store with BCS or seed sources (their routes and
 //! ports interleave with everything else by age), is translated whole. The
 //! result is always the one a translation from nothing gives, diagnostics
-//! included (`tests/translation_by_difference.rs` holds it to that).
+//! included (`controller/tests/translation_by_difference.rs` holds it to that).
 
 use super::annotations::NGINX;
 use super::bcs_export::GROUP_LABEL;
