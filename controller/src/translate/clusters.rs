@@ -32,11 +32,9 @@ pub(super) struct ClusterRequest {
 pub(super) struct ClusterRegistry<'a> {
     pub(super) store: &'a Store,
     clusters: BTreeMap<String, Cluster>,
-    /// The Service clusters built, by what they were built from.
-    requests: BTreeMap<String, ClusterRequest>,
-    /// What building each Service cluster found wrong (on its Service and
-    /// its endpoints' objects), kept with the cluster it concerns.
-    cluster_diags: BTreeMap<String, Vec<Diagnostic>>,
+    /// Each Service cluster built: what it was built from, and what
+    /// building it found wrong (on its Service and its endpoints' objects).
+    built: BTreeMap<String, (ClusterRequest, Vec<Diagnostic>)>,
     pub(super) slices_by_service: Rc<SliceIndex<'a>>,
     /// `(namespace, service, port index)` -> resolved endpoints.
     pub(super) endpoint_cache: HashMap<(Key, usize), Vec<Endpoint>>,
@@ -68,8 +66,7 @@ impl<'a> ClusterRegistry<'a> {
         ClusterRegistry {
             store,
             clusters: BTreeMap::new(),
-            requests: BTreeMap::new(),
-            cluster_diags: BTreeMap::new(),
+            built: BTreeMap::new(),
             slices_by_service,
             endpoint_cache: HashMap::new(),
             exports: HashMap::new(),
@@ -96,24 +93,17 @@ impl<'a> ClusterRegistry<'a> {
 
     /// Every cluster in name order, and what building them found wrong.
     pub(super) fn into_clusters(self) -> (Vec<Cluster>, Vec<Diagnostic>) {
-        (self.clusters.into_values().collect(), self.cluster_diags.into_values().flatten().collect())
+        (self.clusters.into_values().collect(), self.built.into_values().flat_map(|(_, diags)| diags).collect())
     }
 
     /// Every cluster with, for a Service cluster, what it was built from
     /// and what building it found wrong.
     pub(super) fn into_built(self) -> impl Iterator<Item = (Cluster, Option<(ClusterRequest, Vec<Diagnostic>)>)> {
-        let (mut requests, mut diags) = (self.requests, self.cluster_diags);
+        let mut built = self.built;
         self.clusters.into_values().map(move |c| {
-            let built = requests.remove(&c.name).map(|r| (r, diags.remove(&c.name).unwrap_or_default()));
-            (c, built)
+            let how = built.remove(&c.name);
+            (c, how)
         })
-    }
-
-    /// Calls `f` with each Service cluster built and what it was built from.
-    pub(super) fn for_each_request(&self, mut f: impl FnMut(&str, &ClusterRequest)) {
-        for (name, request) in &self.requests {
-            f(name, request);
-        }
     }
 
     /// Builds the cluster `request` asks for again (its Service's endpoints
@@ -206,8 +196,7 @@ impl<'a> ClusterRegistry<'a> {
             },
         );
         let request = ClusterRequest { service: key.clone(), port_index: index, policy: policy.clone() };
-        self.requests.insert(name.clone(), request);
-        self.cluster_diags.insert(name.clone(), diags.take());
+        self.built.insert(name.clone(), (request, diags.take()));
         Some(name)
     }
 }

@@ -142,15 +142,7 @@ impl Translation {
                 (Last::default(), all)
             }
         };
-        let Last { built, unbuilt, .. } = &mut last;
-        built.retain(|name, b| {
-            let stale =
-                changes.services.contains(&b.request.service) || changes.namespaces.contains(&b.request.service.0);
-            if stale {
-                unbuilt.insert(name.clone());
-            }
-            !stale
-        });
+        last.forget_stale_clusters(&changes);
 
         let mut diags = Diagnostics::default();
         let slices = ClusterRegistry::index_slices(store, &mut diags);
@@ -333,6 +325,20 @@ impl Last {
         groups
     }
 
+    /// Drops the Service clusters whose endpoints `changes` touch, to be
+    /// built again.
+    fn forget_stale_clusters(&mut self, changes: &Changes) {
+        let unbuilt = &mut self.unbuilt;
+        self.built.retain(|name, b| {
+            let stale =
+                changes.services.contains(&b.request.service) || changes.namespaces.contains(&b.request.service.0);
+            if stale {
+                unbuilt.insert(name.clone());
+            }
+            !stale
+        });
+    }
+
     /// Removes a group and its hosts; returns its Ingresses.
     fn remove(&mut self, id: u64) -> Vec<Key> {
         let Some(group) = self.groups.remove(&id) else { return Vec::new() };
@@ -422,18 +428,22 @@ impl Last {
 }
 
 /// Keeps the Service clusters `registry` built (the first build of a name
-/// stays) and returns the others.
-fn keep_built(built: &mut HashMap<String, Built>, registry: ClusterRegistry<'_>) -> Vec<Cluster> {
-    let mut others = Vec::new();
-    for (cluster, request) in registry.into_built() {
-        match request {
+/// stays); returns their names with what builds them, and the other clusters.
+fn keep_built(
+    built: &mut HashMap<String, Built>,
+    registry: ClusterRegistry<'_>,
+) -> (Vec<(String, ClusterRequest)>, Vec<Cluster>) {
+    let (mut named, mut others) = (Vec::new(), Vec::new());
+    for (cluster, how) in registry.into_built() {
+        match how {
             Some((request, diagnostics)) => {
+                named.push((cluster.name.clone(), request.clone()));
                 built.entry(cluster.name.clone()).or_insert(Built { cluster, request, diagnostics });
             }
             None => others.push(cluster),
         }
     }
-    others
+    (named, others)
 }
 
 impl Group {
@@ -453,10 +463,7 @@ impl Group {
         sources.sort_by(|a, b| a.0.cmp(&b.0));
         let routes = t.routes_of(sources.into_iter().map(|(_, i)| Source::Ingress(i)));
         let (certificates, certificate_authorities) = t.certs.into_parts();
-        let mut service_clusters = Vec::new();
-        let registry = t.clusters;
-        registry.for_each_request(|name, request| service_clusters.push((name.to_owned(), request.clone())));
-        let clusters = keep_built(built, registry);
+        let (service_clusters, clusters) = keep_built(built, t.clusters);
         Group {
             ingresses,
             virtual_hosts: routes.virtual_hosts,
