@@ -239,6 +239,15 @@ fn ca_and_client(cn: &str) -> (String, (String, String)) {
     (ca.pem(), (client.pem(), key.serialize_pem()))
 }
 
+/// A client's certificate and key as files in `dir` for curl's `--cert`
+/// and `--key`: their paths.
+fn save_client(dir: &std::path::Path, name: &str, (crt, key): &(String, String)) -> (String, String) {
+    let (c, k) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    std::fs::write(&c, crt).unwrap();
+    std::fs::write(&k, key).unwrap();
+    (c.display().to_string(), k.display().to_string())
+}
+
 fn ca_secret(name: &str, ca: &str) -> String {
     let v = serde_json::json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -258,16 +267,8 @@ fn passthrough_and_client_certificates() {
     let (ca, client) = ca_and_client("alice");
     let (_, stranger) = ca_and_client("mallory");
     let dir = tempfile::tempdir().unwrap();
-    let save = |name: &str, (crt, key): &(String, String)| {
-        std::fs::write(dir.path().join(format!("{name}.crt")), crt).unwrap();
-        std::fs::write(dir.path().join(format!("{name}.key")), key).unwrap();
-        (
-            dir.path().join(format!("{name}.crt")).display().to_string(),
-            dir.path().join(format!("{name}.key")).display().to_string(),
-        )
-    };
-    let (alice_crt, alice_key) = save("alice", &client);
-    let (mallory_crt, mallory_key) = save("mallory", &stranger);
+    let (alice_crt, alice_key) = save_client(dir.path(), "alice", &client);
+    let (mallory_crt, mallory_key) = save_client(dir.path(), "mallory", &stranger);
     let files = service("web", &[plain_backend])
         + &service("terminator", &[tls_backend])
         + &secret("a", &cert("a-v1", &["m.example", "o.example"]))
@@ -439,9 +440,7 @@ fn client_certificate_chains_are_checked_to_the_verify_depth() {
     let _e = echo("web", &[backend], None);
     let (root, client) = ca_intermediate_and_client("carol");
     let dir = tempfile::tempdir().unwrap();
-    let (crt, key) = (dir.path().join("carol.crt"), dir.path().join("carol.key"));
-    std::fs::write(&crt, &client.0).unwrap();
-    std::fs::write(&key, &client.1).unwrap();
+    let (crt, key) = save_client(dir.path(), "carol", &client);
     let checked = format!("{NGINX}/auth-tls-secret: default/roots");
     let files = service("web", &[backend])
         + &secret("a", &cert("a-v1", &["one.example", "zero.example"]))
@@ -456,7 +455,7 @@ fn client_certificate_chains_are_checked_to_the_verify_depth() {
         );
     let s = Sluice::start(&[("all.yaml", &files)], &[]);
     wait_connectable(s.https);
-    let with_chain = ["--cert", crt.to_str().unwrap(), "--key", key.to_str().unwrap()];
+    let with_chain = ["--cert", crt.as_str(), "--key", key.as_str()];
     let (code, _, body) = curl(s.https, "one.example", &with_chain);
     assert_eq!(code, "200", "one intermediate, depth 1: {body}");
     assert_eq!(curl(s.https, "zero.example", &with_chain).0, "000", "depth 0: the handshake fails");
@@ -473,14 +472,8 @@ fn client_certificate_failures_redirect_to_the_error_page() {
     let (ca, client) = ca_and_client("dave");
     let (_, stranger) = ca_and_client("eve");
     let dir = tempfile::tempdir().unwrap();
-    let save = |name: &str, (crt, key): &(String, String)| {
-        let (c, k) = (dir.path().join(format!("{name}.crt")), dir.path().join(format!("{name}.key")));
-        std::fs::write(&c, crt).unwrap();
-        std::fs::write(&k, key).unwrap();
-        (c.display().to_string(), k.display().to_string())
-    };
-    let (dave_crt, dave_key) = save("dave", &client);
-    let (eve_crt, eve_key) = save("eve", &stranger);
+    let (dave_crt, dave_key) = save_client(dir.path(), "dave", &client);
+    let (eve_crt, eve_key) = save_client(dir.path(), "eve", &stranger);
     let annotations = format!(
         "{NGINX}/auth-tls-secret: default/clients, {NGINX}/auth-tls-error-page: \"https://errors.example/cert\""
     );
