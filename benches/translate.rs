@@ -104,7 +104,10 @@ fn one_change(c: &mut Criterion) {
                 reconciler.reconcile(if flip { changed.clone() } else { base.clone() }, vec![])
             })
         });
-        let with = Reconciler::new(Options::default()).reconcile(changed.clone(), vec![]);
+        // As the proxy gets them: two Snapshots of one reconciler, sharing what did not change.
+        let mut pair = Reconciler::new(Options::default());
+        let first = pair.reconcile(base.clone(), vec![]);
+        let with = pair.reconcile(changed.clone(), vec![]);
         group.bench_function(BenchmarkId::new("compile", hosts * 5), |b| {
             b.iter(|| {
                 flip = !flip;

@@ -49,6 +49,12 @@ macro_rules! define_store {
                 }
             }
 
+            /// Removes the object an [`ObjectRef`] names.
+            pub fn remove_ref(&mut self, r: &ObjectRef) -> Option<Object> {
+                let key = (r.namespace.clone(), r.name.clone());
+                self.remove(Kind::from_name(&r.kind)?, &key)
+            }
+
             /// The keys of every object of `kind`.
             pub fn keys(&self, kind: Kind) -> Vec<Key> {
                 match kind {

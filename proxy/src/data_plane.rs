@@ -108,7 +108,7 @@ impl DataPlane {
         }
         let table = RouteTable::compile(&published.snapshot, Some(&current));
         let problems = table.problems().iter().map(compile_diagnostic).collect();
-        for c in table.clusters() {
+        for c in table.clusters().filter(|c| !current.cluster(&c.name).is_some_and(|old| Arc::ptr_eq(old, c))) {
             METRICS.endpoints.with_label_values(&[c.name.as_str()]).set(c.ready_endpoints() as i64);
         }
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);

@@ -105,11 +105,18 @@ impl RouteTable {
             };
             clusters.insert(c.name.clone(), state);
         }
+        // Whether every cluster resolves to the state it had: then a host
+        // whose input is the one compiled last time is served as it was.
+        let clusters_as_before = previous.is_some_and(|p| {
+            p.clusters.len() == clusters.len()
+                && clusters.iter().all(|(name, c)| p.clusters.get(name).is_some_and(|o| Arc::ptr_eq(o, c)))
+        });
         let mut configs = HashMap::new();
         let mut problems = Vec::new();
         for rc in &snapshot.route_configs {
             let last = previous.and_then(|p| p.configs.get(&rc.name)).map(|r| r.as_ref());
-            configs.insert(rc.name.clone(), Arc::new(RoutesForListener::compile(rc, &clusters, last, &mut problems)));
+            let compiled = RoutesForListener::compile(rc, &clusters, clusters_as_before, last, &mut problems);
+            configs.insert(rc.name.clone(), Arc::new(compiled));
         }
         let mut l4 = HashMap::new();
         let mut http = HashMap::new();
@@ -181,6 +188,10 @@ impl RouteTable {
     /// The routes an L7 listener serves (its `routeConfig`).
     pub fn routes(&self, route_config: &str) -> Option<&Arc<RoutesForListener>> {
         self.configs.get(route_config)
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<&Arc<ClusterState>> {
+        self.clusters.get(name)
     }
 
     pub fn clusters(&self) -> impl Iterator<Item = &Arc<ClusterState>> {
@@ -269,7 +280,15 @@ impl CompiledHost {
     /// Whether this host serves `vh` as compiling it again would: the same
     /// input, and every cluster its routes name resolves to the state they
     /// hold. Then it is kept whole, with its routes' rotations and limits.
-    fn serves(&self, vh: &Arc<VirtualHost>, clusters: &HashMap<String, Arc<ClusterState>>) -> bool {
+    fn serves(
+        &self,
+        vh: &Arc<VirtualHost>,
+        clusters: &HashMap<String, Arc<ClusterState>>,
+        clusters_as_before: bool,
+    ) -> bool {
+        if Arc::ptr_eq(&self.input, vh) && clusters_as_before {
+            return true;
+        }
         (Arc::ptr_eq(&self.input, vh) || self.input == *vh)
             && self
                 .routes
@@ -277,37 +296,61 @@ impl CompiledHost {
                 .zip(&vh.routes)
                 .all(|(c, r)| c.resolves_as_before(&RouteInput::route(&vh.host, r), clusters))
     }
+
+    fn checks_client_certificates(&self) -> bool {
+        self.input.tls.as_ref().is_some_and(|t| t.client_verify.is_some())
+    }
 }
 
 /// One route config, compiled.
 #[derive(Debug)]
 pub struct RoutesForListener {
-    hosts: HostIndex,
+    hosts: HostIndex<CompiledHost>,
+    /// In the route config's order: what the next compile walks to find
+    /// the hosts that changed.
     compiled: Vec<Arc<CompiledHost>>,
     default_backend: Option<Arc<CompiledRoute>>,
-    /// Some host checks client certificates: only then does a request
-    /// need its host's TLS settings looked up again.
-    checks_client_certificates: bool,
+    /// How many hosts check client certificates: only when some do does a
+    /// request need its host's TLS settings looked up again.
+    checking_client_certificates: usize,
 }
 
 impl RoutesForListener {
     /// Compiles `rc`; a host whose paths cannot be compiled takes its form
     /// in `last` if it had one, and goes into `problems`. A host `last`
-    /// serves as it is (see [`CompiledHost::serves`]) is reused, so a change
-    /// costs the hosts it touches.
+    /// serves as it is (see [`CompiledHost::serves`]) is reused, and the
+    /// host index is `last`'s with the changed hosts edited in, so a change
+    /// costs the hosts it touches. The walk pairs hosts by name in order (a
+    /// route config's hosts are sorted); out of order, it still gives the
+    /// same table, only compiling more.
     fn compile(
         rc: &RouteConfig,
         clusters: &HashMap<String, Arc<ClusterState>>,
+        clusters_as_before: bool,
         last: Option<&RoutesForListener>,
         problems: &mut Vec<CompileError>,
     ) -> Self {
-        let last_hosts: HashMap<&str, &Arc<CompiledHost>> =
-            last.iter().flat_map(|l| &l.compiled).map(|h| (h.input.host.as_str(), h)).collect();
+        let old = last.map_or(&[][..], |l| &l.compiled[..]);
+        let mut next = 0;
         let mut compiled = Vec::with_capacity(rc.virtual_hosts.len());
+        let mut dropped: Vec<&Arc<CompiledHost>> = Vec::new();
+        let mut fresh: Vec<Arc<CompiledHost>> = Vec::new();
         for vh in &rc.virtual_hosts {
-            let last_host = last_hosts.get(vh.host.as_str()).copied();
+            let mut last_host = None;
+            while let Some(o) = old.get(next) {
+                if Arc::ptr_eq(&o.input, vh) || o.input.host == vh.host {
+                    last_host = Some(o);
+                    next += 1;
+                    break;
+                }
+                if o.input.host > vh.host {
+                    break;
+                }
+                dropped.push(o);
+                next += 1;
+            }
             if let Some(h) = last_host
-                && h.serves(vh, clusters)
+                && h.serves(vh, clusters, clusters_as_before)
             {
                 compiled.push(h.clone());
                 continue;
@@ -335,42 +378,58 @@ impl RoutesForListener {
                     Arc::new(CompiledRoute::new(RouteInput::route(&vh.host, r), clusters, previous.map(|p| p.as_ref())))
                 })
                 .collect();
-            compiled.push(Arc::new(CompiledHost { input: vh.clone(), routes, paths }));
+            let host = Arc::new(CompiledHost { input: vh.clone(), routes, paths });
+            dropped.extend(last_host);
+            fresh.push(host.clone());
+            compiled.push(host);
         }
+        dropped.extend(&old[next..]);
         let default_backend = rc.default_backend.as_ref().map(|split| {
             let previous = last.and_then(|l| l.default_backend.as_deref());
             Arc::new(CompiledRoute::new(RouteInput::whole(split, &rc.default_policy, None), clusters, previous))
         });
-        let checks_client_certificates =
-            compiled.iter().any(|h| h.input.tls.as_ref().is_some_and(|t| t.client_verify.is_some()));
-        Self {
-            hosts: HostIndex::build(compiled.iter().map(|h| h.input.host.as_str())),
-            compiled,
-            default_backend,
-            checks_client_certificates,
-        }
+        let edited = last.filter(|l| !l.hosts.shared()).and_then(|l| {
+            let mut hosts = l.hosts.clone();
+            for h in &dropped {
+                hosts.remove(&h.input.host, h);
+            }
+            fresh.iter().all(|h| hosts.insert(&h.input.host, h)).then_some((hosts, l.checking_client_certificates))
+        });
+        let (hosts, checking_client_certificates) = match edited {
+            Some((hosts, checking)) => {
+                let count = |hs: &mut dyn Iterator<Item = &Arc<CompiledHost>>| {
+                    hs.filter(|h| h.checks_client_certificates()).count()
+                };
+                (hosts, checking + count(&mut fresh.iter()) - count(&mut dropped.iter().copied()))
+            }
+            None => (
+                HostIndex::build(compiled.iter().map(|h| (h.input.host.as_str(), h))),
+                compiled.iter().filter(|h| h.checks_client_certificates()).count(),
+            ),
+        };
+        Self { hosts, compiled, default_backend, checking_client_certificates }
     }
 
     /// The route for a request: `host` is its Host (port and case ignored),
     /// `path` its path without query. The default backend when nothing
     /// matches; `None`: 404.
     pub fn lookup(&self, host: &str, path: &str) -> Option<&Arc<CompiledRoute>> {
-        if let Some(i) = self.hosts.find(host)
-            && let Some(r) = self.compiled[i].paths.find(path)
+        if let Some(h) = self.hosts.find(host)
+            && let Some(r) = h.paths.find(path)
         {
-            return Some(&self.compiled[i].routes[r]);
+            return Some(&h.routes[r]);
         }
         self.default_backend.as_ref()
     }
 
     /// The TLS settings of the virtual host serving `host`.
     pub fn tls(&self, host: &str) -> Option<&VirtualHostTls> {
-        self.hosts.find(host).and_then(|i| self.compiled[i].input.tls.as_ref())
+        self.hosts.find(host).and_then(|h| h.input.tls.as_ref())
     }
 
     /// Whether any host of this route config checks client certificates.
     pub fn checks_client_certificates(&self) -> bool {
-        self.checks_client_certificates
+        self.checking_client_certificates > 0
     }
 
     /// The certificate named for the virtual host of an SNI name.

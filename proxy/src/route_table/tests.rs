@@ -40,7 +40,7 @@ fn clusters_for(rc: &RouteConfig) -> HashMap<String, Arc<ClusterState>> {
 
 fn compile(rc: &RouteConfig) -> RoutesForListener {
     let mut problems = Vec::new();
-    let compiled = RoutesForListener::compile(rc, &clusters_for(rc), None, &mut problems);
+    let compiled = RoutesForListener::compile(rc, &clusters_for(rc), false, None, &mut problems);
     assert_eq!(problems, vec![]);
     compiled
 }
@@ -239,4 +239,47 @@ fn a_swap_keeps_the_hosts_it_does_not_touch() {
         "a",
         "the changed host serves its new path"
     );
+}
+
+const HOSTS: &[&str] = &["a.com", "*.a.com", "b.com", "*.b.com", "x.b.com", "", "c.com"];
+
+proptest! {
+    /// A table compiled from the last one (hosts reused, its index edited)
+    /// answers every request as a table compiled afresh: hosts added,
+    /// changed and removed, in order or not, sharing a pattern or not.
+    #[test]
+    fn a_table_compiled_by_difference_answers_as_one_compiled_whole(
+        steps in prop::collection::vec((prop::collection::vec((0..HOSTS.len(), 0..3u8), 0..6), any::<bool>()), 1..8),
+    ) {
+        // One input a host and version, shared from step to step as a Snapshot shares them.
+        let mut inputs: HashMap<(usize, u8), Arc<VirtualHost>> = HashMap::new();
+        let mut every = config(vec![], None);
+        for (h, name) in HOSTS.iter().enumerate() {
+            for version in 0..3u8 {
+                let routes = vec![route(PathMatch::prefix("/"), &format!("{name}-{version}"))];
+                let vh = Arc::new(VirtualHost { host: (*name).into(), routes, tls: None });
+                inputs.insert((h, version), vh.clone());
+                every.virtual_hosts.push(vh);
+            }
+        }
+        let clusters = clusters_for(&every);
+        let mut last: Option<RoutesForListener> = None;
+        for (mut hosts, sorted) in steps {
+            if sorted {
+                hosts.sort_by(|a, b| HOSTS[a.0].cmp(HOSTS[b.0]));
+            }
+            let rc = RouteConfig { virtual_hosts: hosts.iter().map(|k| inputs[k].clone()).collect(), ..config(vec![], None) };
+            let mut problems = Vec::new();
+            let by_difference = RoutesForListener::compile(&rc, &clusters, true, last.as_ref(), &mut problems);
+            let whole = compile(&rc);
+            for request in ["a.com", "y.a.com", "b.com", "y.b.com", "x.b.com", "X.B.com:80", "c.com", "d.com"] {
+                prop_assert_eq!(
+                    target(by_difference.lookup(request, "/")),
+                    target(whole.lookup(request, "/")),
+                    "request {}", request
+                );
+            }
+            last = Some(by_difference);
+        }
+    }
 }
