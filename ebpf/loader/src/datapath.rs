@@ -63,6 +63,8 @@ pub struct Datapath {
     ebpf: Ebpf,
     options: TableOptions,
     applied: ServiceTable,
+    /// A write to the maps failed: they may hold part of a difference.
+    unsure: bool,
     /// What `NODE_ADDRS` holds; `None` until a NodePort device is attached
     /// (nothing reads the map before).
     node_addresses: Option<HashSet<u32>>,
@@ -91,7 +93,7 @@ impl Datapath {
     /// Loads the programs and creates their maps; nothing is attached yet.
     pub fn load(options: TableOptions) -> Result<Datapath, Error> {
         let ebpf = Ebpf::load(programs()?)?;
-        Ok(Datapath { ebpf, options, applied: ServiceTable::default(), node_addresses: None })
+        Ok(Datapath { ebpf, options, applied: ServiceTable::default(), unsure: false, node_addresses: None })
     }
 
     /// Loaded with the default options and attached to `cgroup` only.
@@ -129,11 +131,30 @@ impl Datapath {
     }
 
     /// Makes the maps hold `services`, writing only what differs from what
-    /// they hold now. Returns the difference applied.
+    /// they hold now: a one-service change costs one service (see
+    /// [`ServiceTable::update`]). Returns the difference applied. After a
+    /// failed write the next sync compares with what the kernel holds.
     pub fn sync(&mut self, services: &[ServiceVip]) -> Result<Diff, Error> {
         self.sync_node_addresses()?;
-        let next = ServiceTable::build(services, Some(&self.applied), &self.options);
-        let diff = self.applied.diff(&next);
+        let diff = self.applied.update(services, &self.options);
+        let written = if self.unsure {
+            let (s, b, l) = self.kernel_maps()?;
+            let kernel = (s.into_iter().collect(), b.into_iter().collect(), l.into_iter().collect());
+            Diff::between((&kernel.0, &kernel.1, &kernel.2), self.applied.maps())
+        } else {
+            diff.clone()
+        };
+        self.unsure = true;
+        self.write(&written)?;
+        self.unsure = false;
+        if !written.remove_live.is_empty() {
+            self.forget_udp_flows_to_gone_backends(&written.remove_live)?;
+        }
+        Ok(diff)
+    }
+
+    /// Writes `diff` to the maps in its order.
+    fn write(&mut self, diff: &Diff) -> Result<(), Error> {
         {
             let mut live = self.map_mut::<LiveKey, u8>("LIVE")?;
             for k in &diff.upsert_live {
@@ -161,31 +182,32 @@ impl Datapath {
                 backends.remove(k).map_err(map_err("BACKENDS"))?;
             }
         }
-        {
-            let mut live = self.map_mut::<LiveKey, u8>("LIVE")?;
-            for k in &diff.remove_live {
-                live.remove(k).map_err(map_err("LIVE"))?;
-            }
+        let mut live = self.map_mut::<LiveKey, u8>("LIVE")?;
+        for k in &diff.remove_live {
+            live.remove(k).map_err(map_err("LIVE"))?;
         }
-        self.applied = next;
-        if !diff.remove_live.is_empty() {
-            self.forget_udp_flows_to_gone_backends()?;
-        }
-        Ok(diff)
+        Ok(())
     }
 
     /// UDP NodePort flows to a backend that no longer exists are forgotten,
     /// so the client's next datagram picks a live one (kube-proxy clears
     /// their conntrack entries the same way). TCP flows stay: a terminating
     /// endpoint finishes its connections.
-    fn forget_udp_flows_to_gone_backends(&mut self) -> Result<(), Error> {
-        let live: HashSet<(u32, u16)> = self.applied.live.keys().map(|k| (k.address, k.port)).collect();
+    fn forget_udp_flows_to_gone_backends(&mut self, removed: &[LiveKey]) -> Result<(), Error> {
+        // A backend another slot set still has is not gone.
+        let mut gone_backends: HashSet<(u32, u16)> = removed.iter().map(|k| (k.address, k.port)).collect();
+        for k in self.applied.live.keys() {
+            gone_backends.remove(&(k.address, k.port));
+        }
+        if gone_backends.is_empty() {
+            return Ok(());
+        }
         let gone: Vec<(Flow, Flow)> = {
             let forward = self.map::<Flow, Flow>("CT_FORWARD")?;
             forward
                 .iter()
                 .filter_map(Result::ok)
-                .filter(|(_, to)| to.protocol == PROTO_UDP && !live.contains(&(to.daddr, to.dport)))
+                .filter(|(_, to)| to.protocol == PROTO_UDP && gone_backends.contains(&(to.daddr, to.dport)))
                 .collect()
         };
         let mut forward = self.map_mut::<Flow, Flow>("CT_FORWARD")?;

@@ -15,7 +15,8 @@ use sluice_ebpf_common::{
     PROTO_UDP, ServiceKey, ServiceValue, SlotKey,
 };
 use sluice_maglev::Maglev;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Most slots one service gets for a random choice.
@@ -51,6 +52,27 @@ pub struct ServiceTable {
     pub live: HashMap<LiveKey, u8>,
     /// Slot-set name -> id, kept across tables.
     ids: BTreeMap<String, u32>,
+    /// Each service by name, as it was laid out, with what it wrote.
+    laid: HashMap<String, Laid>,
+    /// The options the table was laid out with.
+    options: TableOptions,
+    /// Two services share a frontend (the later one is served): such a
+    /// table is built whole, as editing it could drop the one that serves.
+    shared: bool,
+    /// Counts walks, to find the services a walk did not meet.
+    walk: u64,
+}
+
+/// One service's part of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Laid {
+    input: ServiceVip,
+    frontends: Vec<ServiceKey>,
+    /// Its slot sets: name, id, slot count.
+    sets: Vec<(String, u32, u16)>,
+    live: Vec<LiveKey>,
+    /// The last walk that met it.
+    walk: u64,
 }
 
 /// A table's maps: services, backend slots, live backends.
@@ -77,6 +99,46 @@ impl Diff {
             && self.remove_services.is_empty()
             && self.remove_backends.is_empty()
             && self.remove_live.is_empty()
+    }
+}
+
+impl Diff {
+    /// What turns the maps of `from` into those of `to`.
+    pub(crate) fn between(from: Maps<'_>, to: Maps<'_>) -> Diff {
+        let (from_services, from_backends, from_live) = from;
+        let (to_services, to_backends, to_live) = to;
+        Diff {
+            upsert_live: upserts(from_live, to_live).into_iter().map(|(k, _)| k).collect(),
+            upsert_backends: upserts(from_backends, to_backends),
+            upsert_services: upserts(from_services, to_services),
+            remove_services: removals(from_services, to_services),
+            remove_backends: removals(from_backends, to_backends),
+            remove_live: removals(from_live, to_live),
+        }
+    }
+}
+
+/// Entries of `to` that `from` does not hold as they are.
+fn upserts<K: Copy + Eq + Hash, V: Copy + PartialEq>(from: &HashMap<K, V>, to: &HashMap<K, V>) -> Vec<(K, V)> {
+    to.iter().filter(|(k, v)| from.get(k) != Some(v)).map(|(k, v)| (*k, *v)).collect()
+}
+
+/// Keys of `from` that `to` does not hold.
+fn removals<K: Copy + Eq + Hash, V>(from: &HashMap<K, V>, to: &HashMap<K, V>) -> Vec<K> {
+    from.keys().filter(|k| !to.contains_key(k)).copied().collect()
+}
+
+/// The map entries of the services one update touches.
+#[derive(Default)]
+struct Part {
+    services: HashMap<ServiceKey, ServiceValue>,
+    backends: HashMap<SlotKey, Backend>,
+    live: HashMap<LiveKey, u8>,
+}
+
+impl Part {
+    fn maps(&self) -> Maps<'_> {
+        (&self.services, &self.backends, &self.live)
     }
 }
 
@@ -118,6 +180,22 @@ impl Usable {
     }
 }
 
+/// A service's frontends as map keys: those socket-LB translates (the
+/// addresses a client dials), then its NodePorts (any node address).
+fn frontend_keys(svc: &ServiceVip) -> (Vec<ServiceKey>, Vec<ServiceKey>) {
+    let proto = protocol(svc.protocol);
+    let mut dialed = Vec::new();
+    let mut node_ports = Vec::new();
+    for f in &svc.frontends {
+        if f.kind == FrontendKind::NodePort {
+            node_ports.push(ServiceKey { address: 0, port: f.port.to_be(), protocol: proto, _pad: 0 });
+        } else if let IpAddr::V4(ip) = f.address {
+            dialed.push(ServiceKey { address: u32::from(ip).to_be(), port: f.port.to_be(), protocol: proto, _pad: 0 });
+        }
+    }
+    (dialed, node_ports)
+}
+
 /// How a slot set is laid out.
 #[derive(Clone, Copy)]
 enum Layout {
@@ -128,89 +206,212 @@ enum Layout {
 impl ServiceTable {
     /// The table for `services`, reusing `previous`'s ids.
     pub fn build(services: &[ServiceVip], previous: Option<&ServiceTable>, options: &TableOptions) -> ServiceTable {
-        let mut table = ServiceTable::default();
+        let mut table = ServiceTable { options: options.clone(), ..ServiceTable::default() };
         let mut next_id = previous.and_then(|p| p.ids.values().max().copied()).unwrap_or(0) + 1;
+        let none = BTreeMap::new();
+        let ids = previous.map_or(&none, |p| &p.ids);
         for svc in services {
-            let usable: Vec<Usable> = svc
-                .backends
-                .iter()
-                .filter(|b| !b.terminating)
-                .filter_map(|b| match b.address.ip() {
-                    IpAddr::V4(ip) => Some(Usable {
-                        ip,
-                        port: b.address.port(),
-                        weight: b.weight,
-                        local: b.node.as_deref() == Some(options.node.as_str()),
-                    }),
-                    IpAddr::V6(_) => None,
-                })
-                .collect();
-            let proto = protocol(svc.protocol);
-            let affinity = svc.session_affinity_seconds.unwrap_or(0);
-
-            // Socket-LB translates the addresses a client dials: ClusterIP,
-            // externalIPs, LoadBalancer ingress; internalTrafficPolicy applies.
-            let dialed: Vec<ServiceKey> = svc
-                .frontends
-                .iter()
-                .filter(|f| f.kind != FrontendKind::NodePort)
-                .filter_map(|f| match f.address {
-                    IpAddr::V4(ip) => Some(ServiceKey {
-                        address: u32::from(ip).to_be(),
-                        port: f.port.to_be(),
-                        protocol: proto,
-                        _pad: 0,
-                    }),
-                    IpAddr::V6(_) => None,
-                })
-                .collect();
-            if !dialed.is_empty() {
-                let local = svc.internal_traffic_policy == TrafficPolicy::Local;
-                let id = table.id(&svc.name, previous, &mut next_id);
-                let chosen: Vec<&Usable> = usable.iter().filter(|b| !local || b.local).collect();
-                let count = table.lay_out(id, &chosen, Layout::Weighted);
-                let flags = if local { FLAG_INTERNAL_LOCAL } else { 0 };
-                let value = ServiceValue { id, count, flags, affinity_seconds: affinity };
-                table.services.extend(dialed.into_iter().map(|k| (k, value)));
-            }
-
-            // The TC program's NodePorts (any node address); externalTrafficPolicy applies.
-            let node_ports: Vec<ServiceKey> = svc
-                .frontends
-                .iter()
-                .filter(|f| f.kind == FrontendKind::NodePort)
-                .map(|f| ServiceKey { address: 0, port: f.port.to_be(), protocol: proto, _pad: 0 })
-                .collect();
-            if !node_ports.is_empty() {
-                let local = svc.external_traffic_policy == TrafficPolicy::Local;
-                let id = table.id(&format!("{} nodeport", svc.name), previous, &mut next_id);
-                let chosen: Vec<&Usable> = usable.iter().filter(|b| !local || b.local).collect();
-                let (layout, mut flags) = match options.lb {
-                    LbAlgorithm::Random => (Layout::Weighted, 0),
-                    LbAlgorithm::Maglev => (Layout::Maglev, FLAG_MAGLEV),
-                };
-                if local {
-                    flags |= FLAG_EXTERNAL_LOCAL;
-                }
-                let count = table.lay_out(id, &chosen, layout);
-                let value = ServiceValue { id, count, flags, affinity_seconds: affinity };
-                table.services.extend(node_ports.into_iter().map(|k| (k, value)));
-            }
+            let laid = table.add(svc, Some(ids), &mut next_id);
+            table.shared |= table.laid.insert(svc.name.clone(), laid).is_some();
         }
         table
     }
 
-    /// The id of the slot set `name`: `previous`'s, or the next free one.
-    fn id(&mut self, name: &str, previous: Option<&ServiceTable>, next_id: &mut u32) -> u32 {
-        let id = match previous.and_then(|p| p.ids.get(name)) {
+    /// Makes the table hold `services` by difference: only services that
+    /// changed, came or went are laid out again, so a one-service change
+    /// costs one service whatever the table's size. Returns what turns the
+    /// old maps into the new, as [`ServiceTable::diff`] would.
+    pub fn update(&mut self, services: &[ServiceVip], options: &TableOptions) -> Diff {
+        self.walk += 1;
+        let walk = self.walk;
+        let mut changed = Vec::new();
+        let mut new = HashSet::new();
+        let mut twice = false;
+        for svc in services {
+            match self.laid.get_mut(&svc.name) {
+                Some(l) if l.walk == walk => twice = true,
+                Some(l) if l.input == *svc => l.walk = walk,
+                Some(l) => {
+                    l.walk = walk;
+                    changed.push(svc);
+                }
+                None => {
+                    twice |= !new.insert(&svc.name);
+                    changed.push(svc);
+                }
+            }
+        }
+        let gone: Vec<String> = self.laid.iter().filter(|(_, l)| l.walk != walk).map(|(n, _)| n.clone()).collect();
+        if self.shared || twice || *options != self.options || !self.frontends_free(&changed, &gone) {
+            let next = Self::build(services, Some(self), options);
+            let diff = self.diff(&next);
+            *self = next;
+            return diff;
+        }
+        // What the changed and removed services held, taken out of the maps.
+        let mut before = Part::default();
+        let mut old_sets = HashSet::new();
+        for name in changed.iter().map(|s| &s.name).chain(&gone) {
+            if let Some(laid) = self.laid.remove(name) {
+                self.take_out(&laid, &mut before);
+                old_sets.extend(laid.sets.into_iter().map(|(set, _, _)| set));
+            }
+        }
+        let mut next_id = self.ids.values().max().copied().unwrap_or(0) + 1;
+        let mut after = Part::default();
+        for svc in changed {
+            let mut laid = self.add(svc, None, &mut next_id);
+            laid.walk = walk;
+            self.part_of(&laid, &mut after);
+            for (set, _, _) in &laid.sets {
+                old_sets.remove(set);
+            }
+            self.laid.insert(svc.name.clone(), laid);
+        }
+        // Slot sets no service has any more give up their ids.
+        for set in old_sets {
+            self.ids.remove(&set);
+        }
+        Diff::between(before.maps(), after.maps())
+    }
+
+    /// Whether the frontends of `changed` are theirs to take: no two of them
+    /// share one, and none is held by a service that stays as it is.
+    fn frontends_free(&self, changed: &[&ServiceVip], gone: &[String]) -> bool {
+        let freed: HashSet<&ServiceKey> = changed
+            .iter()
+            .map(|s| &s.name)
+            .chain(gone)
+            .filter_map(|n| self.laid.get(n))
+            .flat_map(|l| &l.frontends)
+            .collect();
+        let mut claimed = HashSet::new();
+        changed
+            .iter()
+            .flat_map(|s| {
+                let (dialed, node_ports) = frontend_keys(s);
+                dialed.into_iter().chain(node_ports)
+            })
+            .all(|k| claimed.insert(k) && (!self.services.contains_key(&k) || freed.contains(&k)))
+    }
+
+    /// Takes a service's part out of the maps, recording what it was.
+    fn take_out(&mut self, laid: &Laid, part: &mut Part) {
+        for k in &laid.frontends {
+            if let Some(v) = self.services.remove(k) {
+                part.services.insert(*k, v);
+            }
+        }
+        for (_, id, count) in &laid.sets {
+            for slot in 1..=*count {
+                let k = SlotKey { id: *id, slot, _pad: 0 };
+                if let Some(b) = self.backends.remove(&k) {
+                    part.backends.insert(k, b);
+                }
+            }
+        }
+        for k in &laid.live {
+            if let Some(v) = self.live.remove(k) {
+                part.live.insert(*k, v);
+            }
+        }
+    }
+
+    /// A service's part as the maps hold it.
+    fn part_of(&self, laid: &Laid, part: &mut Part) {
+        for k in &laid.frontends {
+            part.services.extend(self.services.get(k).map(|v| (*k, *v)));
+        }
+        for (_, id, count) in &laid.sets {
+            for slot in 1..=*count {
+                let k = SlotKey { id: *id, slot, _pad: 0 };
+                part.backends.extend(self.backends.get(&k).map(|b| (k, *b)));
+            }
+        }
+        part.live.extend(laid.live.iter().filter_map(|k| self.live.get(k).map(|v| (*k, *v))));
+    }
+
+    /// Lays `svc` out into the maps; its slot-set ids are those `ids` (or,
+    /// when `None`, the table itself) has for its names, else the next free ones.
+    fn add(&mut self, svc: &ServiceVip, ids: Option<&BTreeMap<String, u32>>, next_id: &mut u32) -> Laid {
+        let options = self.options.clone();
+        let mut laid = Laid { input: svc.clone(), frontends: Vec::new(), sets: Vec::new(), live: Vec::new(), walk: 0 };
+        let usable: Vec<Usable> = svc
+            .backends
+            .iter()
+            .filter(|b| !b.terminating)
+            .filter_map(|b| match b.address.ip() {
+                IpAddr::V4(ip) => Some(Usable {
+                    ip,
+                    port: b.address.port(),
+                    weight: b.weight,
+                    local: b.node.as_deref() == Some(options.node.as_str()),
+                }),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let affinity = svc.session_affinity_seconds.unwrap_or(0);
+        let (dialed, node_ports) = frontend_keys(svc);
+
+        // Socket-LB translates the addresses a client dials: ClusterIP,
+        // externalIPs, LoadBalancer ingress; internalTrafficPolicy applies.
+        if !dialed.is_empty() {
+            let local = svc.internal_traffic_policy == TrafficPolicy::Local;
+            let chosen: Vec<&Usable> = usable.iter().filter(|b| !local || b.local).collect();
+            let flags = if local { FLAG_INTERNAL_LOCAL } else { 0 };
+            self.add_set(&mut laid, svc.name.clone(), ids, next_id, &chosen, Layout::Weighted, flags, affinity, dialed);
+        }
+
+        // The TC program's NodePorts (any node address); externalTrafficPolicy applies.
+        if !node_ports.is_empty() {
+            let local = svc.external_traffic_policy == TrafficPolicy::Local;
+            let chosen: Vec<&Usable> = usable.iter().filter(|b| !local || b.local).collect();
+            let (layout, mut flags) = match options.lb {
+                LbAlgorithm::Random => (Layout::Weighted, 0),
+                LbAlgorithm::Maglev => (Layout::Maglev, FLAG_MAGLEV),
+            };
+            if local {
+                flags |= FLAG_EXTERNAL_LOCAL;
+            }
+            let name = format!("{} nodeport", svc.name);
+            self.add_set(&mut laid, name, ids, next_id, &chosen, layout, flags, affinity, node_ports);
+        }
+        laid
+    }
+
+    /// One slot set of a service and the frontends that use it.
+    #[allow(clippy::too_many_arguments)]
+    fn add_set(
+        &mut self,
+        laid: &mut Laid,
+        name: String,
+        ids: Option<&BTreeMap<String, u32>>,
+        next_id: &mut u32,
+        backends: &[&Usable],
+        layout: Layout,
+        flags: u16,
+        affinity_seconds: u32,
+        frontends: Vec<ServiceKey>,
+    ) {
+        let id = match ids.unwrap_or(&self.ids).get(&name) {
             Some(id) => *id,
             None => {
                 *next_id += 1;
                 *next_id - 1
             }
         };
-        self.ids.insert(name.to_owned(), id);
-        id
+        let count = self.lay_out(id, backends, layout);
+        laid.live.extend(backends.iter().map(|b| {
+            let backend = b.backend();
+            LiveKey { id, address: backend.address, port: backend.port, _pad: 0 }
+        }));
+        let value = ServiceValue { id, count, flags, affinity_seconds };
+        for k in &frontends {
+            self.shared |= self.services.insert(*k, value).is_some();
+        }
+        laid.frontends.extend(frontends);
+        self.ids.insert(name.clone(), id);
+        laid.sets.push((name, id, count));
     }
 
     /// Fills slot set `id` with `backends`; returns its slot count.
@@ -247,24 +448,7 @@ impl ServiceTable {
 
     /// What turns `self` into `next`.
     pub fn diff(&self, next: &ServiceTable) -> Diff {
-        let mut d = Diff {
-            upsert_live: next.live.keys().filter(|k| !self.live.contains_key(k)).copied().collect(),
-            remove_live: self.live.keys().filter(|k| !next.live.contains_key(k)).copied().collect(),
-            ..Diff::default()
-        };
-        for (k, v) in &next.backends {
-            if self.backends.get(k) != Some(v) {
-                d.upsert_backends.push((*k, *v));
-            }
-        }
-        for (k, v) in &next.services {
-            if self.services.get(k) != Some(v) {
-                d.upsert_services.push((*k, *v));
-            }
-        }
-        d.remove_services = self.services.keys().filter(|k| !next.services.contains_key(k)).copied().collect();
-        d.remove_backends = self.backends.keys().filter(|k| !next.backends.contains_key(k)).copied().collect();
-        d
+        Diff::between(self.maps(), next.maps())
     }
 
     /// Applies `diff` to the in-memory maps (as the kernel maps get it).
@@ -414,5 +598,57 @@ mod tests {
         assert!(!t.backends.values().any(|b| b.address == zero), "weight 0 has no slot");
         let cip = t.services.iter().find(|(k, _)| k.address != 0).unwrap().1;
         assert_eq!((cip.count, cip.flags), (4, 0));
+    }
+
+    fn any_service() -> impl proptest::strategy::Strategy<Value = ServiceVip> {
+        use proptest::prelude::*;
+        use sluice_config::{Frontend, VipBackend};
+        let backend =
+            (1u8..5, 0u32..3, any::<bool>(), any::<bool>()).prop_map(|(host, weight, terminating, here)| VipBackend {
+                address: format!("192.0.2.{host}:80").parse().unwrap(),
+                weight,
+                terminating,
+                node: Some(if here { "n" } else { "m" }.into()),
+            });
+        (0usize..5, 1u8..9, prop::option::of(30000u16..30003), prop::collection::vec(backend, 0..4), any::<bool>())
+            .prop_map(|(name, vip, node_port, backends, local)| {
+                let mut s = svc(&format!("s{name}"), &format!("203.0.113.{vip}"), &[]);
+                s.backends = backends;
+                s.frontends.extend(node_port.map(|port| Frontend {
+                    kind: FrontendKind::NodePort,
+                    address: Ipv4Addr::UNSPECIFIED.into(),
+                    port,
+                }));
+                if local {
+                    s.external_traffic_policy = TrafficPolicy::Local;
+                }
+                s
+            })
+    }
+
+    proptest::proptest! {
+        /// A table updated by difference holds what a table built whole
+        /// holds (ids included), and the difference it returns turns the
+        /// last maps into the new: through services added, changed,
+        /// removed, named twice and sharing frontends, with either
+        /// balancing of NodePorts.
+        #[test]
+        fn updates_by_difference_equal_whole_builds(
+            steps in proptest::collection::vec(proptest::collection::vec(any_service(), 0..5), 1..8),
+            maglev in proptest::prelude::any::<bool>(),
+        ) {
+            let options = TableOptions { node: "n".into(), lb: if maglev { LbAlgorithm::Maglev } else { LbAlgorithm::Random } };
+            let mut updated = ServiceTable::default();
+            let mut kernel = ServiceTable::default();
+            let mut whole: Option<ServiceTable> = None;
+            for services in steps {
+                let diff = updated.update(&services, &options);
+                let built = ServiceTable::build(&services, whole.as_ref(), &options);
+                proptest::prop_assert_eq!(updated.maps(), built.maps());
+                kernel.apply(&diff);
+                proptest::prop_assert_eq!(kernel.maps(), built.maps());
+                whole = Some(built);
+            }
+        }
     }
 }
