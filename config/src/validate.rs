@@ -95,11 +95,16 @@ impl Snapshot {
         if let Some(split) = &rc.default_backend {
             self.check_split(split, &|| format!("{at}.defaultBackend"), bad);
         }
+        // Hosts sorted and written as their patterns are (as a translation
+        // writes them) share no pattern when no two are equal neighbours:
+        // then no pattern is made or hashed.
+        let canonical = rc.virtual_hosts.windows(2).all(|w| w[0].host < w[1].host)
+            && rc.virtual_hosts.iter().all(|vh| vh.host != "*" && !vh.host.bytes().any(|b| b.is_ascii_uppercase()));
         let mut hosts = HashSet::new();
         for (j, vh) in rc.virtual_hosts.iter().enumerate() {
             // Where a problem is, written only when there is one: most hosts have none.
             let at = || format!("{at}.virtualHosts[{j}]");
-            if !hosts.insert(HostPattern::parse(&vh.host)) {
+            if !canonical && !hosts.insert(HostPattern::parse(&vh.host)) {
                 bad(at(), "duplicate host");
             }
             if checked(vh) {

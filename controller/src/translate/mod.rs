@@ -181,7 +181,8 @@ impl<'a> Translator<'a> {
             connections: self.config.connections.clone(),
         };
         let fresh = parts.fresh;
-        let checked = |vh: &Arc<VirtualHost>| fresh.as_ref().is_some_and(|f| !f.contains(&Arc::as_ptr(vh)));
+        let checked =
+            |vh: &Arc<VirtualHost>| fresh.as_ref().is_some_and(|f| f.binary_search(&Arc::as_ptr(vh)).is_err());
         for problem in snapshot.validate_except(checked) {
             self.diags.push(Diagnostic::error(
                 ObjectRef::new("Snapshot", "", "translation"),

@@ -61,9 +61,10 @@ pub(super) struct Parts {
     pub certificates: Vec<Certificate>,
     pub certificate_authorities: Vec<CertificateAuthority>,
     pub diagnostics: Vec<Diagnostic>,
-    /// The virtual hosts of the groups made in this translation; the others
-    /// were checked when theirs were made, and are not checked again.
-    pub fresh: Option<HashSet<*const VirtualHost>>,
+    /// The virtual hosts of the groups made in this translation, sorted;
+    /// the others were checked when theirs were made, and are not checked
+    /// again.
+    pub fresh: Option<Vec<*const VirtualHost>>,
 }
 
 /// What the last translation made, by what it was made from.
@@ -147,7 +148,7 @@ impl Translation {
         let mut diags = Diagnostics::default();
         let slices = ClusterRegistry::index_slices(store, &mut diags);
         let mut whole = Translator::new(store, &self.options, slices.clone(), diags);
-        let mut fresh = HashSet::new();
+        let mut fresh = Vec::new();
         for ingresses in last.regroup(store, &changes.ingresses) {
             let group = Group::make(store, &self.options, &slices, &whole.config, ingresses, &mut last.built);
             fresh.extend(group.virtual_hosts.iter().map(Arc::as_ptr));
@@ -164,6 +165,7 @@ impl Translation {
         let l4 = whole.l4_services();
         let services = whole.service_vips();
         let mut parts = last.parts();
+        fresh.sort_unstable();
         parts.fresh = Some(fresh);
         let out = whole.finish(routes, l4, services, parts);
         last.store = store.clone();
