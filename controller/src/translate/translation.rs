@@ -210,32 +210,12 @@ fn differences<'s, K: PartialEq>(
     old: &'s Objects<K>,
     new: &'s Objects<K>,
 ) -> impl Iterator<Item = (&'s Key, Option<&'s K>, Option<&'s K>)> + 's {
-    let mut old_it = old.iter().peekable();
-    let mut new_it = new.iter().peekable();
-    std::iter::from_fn(move || {
-        loop {
-            let next = match (old_it.peek(), new_it.peek()) {
-                (None, None) => return None,
-                (Some((ko, _)), Some((kn, _))) => ko.cmp(kn),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-            };
-            match next {
-                std::cmp::Ordering::Less => {
-                    let (k, o) = old_it.next()?;
-                    return Some((k, Some(&**o), None));
-                }
-                std::cmp::Ordering::Greater => {
-                    let (k, n) = new_it.next()?;
-                    return Some((k, None, Some(&**n)));
-                }
-                std::cmp::Ordering::Equal => {
-                    let ((k, o), (_, n)) = (old_it.next()?, new_it.next()?);
-                    if !Arc::ptr_eq(o, n) && o != n {
-                        return Some((k, Some(&**o), Some(&**n)));
-                    }
-                }
-            }
+    // imbl's diff skips the subtrees both maps share, so an edit costs its path in the tree.
+    old.diff(new).filter_map(|d| match d {
+        imbl::ordmap::DiffItem::Add(k, n) => Some((k, None, Some(&**n))),
+        imbl::ordmap::DiffItem::Remove(k, o) => Some((k, Some(&**o), None)),
+        imbl::ordmap::DiffItem::Update { old: (k, o), new: (_, n) } => {
+            (!Arc::ptr_eq(o, n)).then_some((k, Some(&**o), Some(&**n)))
         }
     })
 }
