@@ -273,7 +273,7 @@ struct CompiledHost {
     /// What it was compiled from, shared with the Snapshot.
     input: Arc<VirtualHost>,
     routes: Vec<Arc<CompiledRoute>>,
-    paths: PathRouter,
+    paths: Arc<PathRouter>,
 }
 
 impl CompiledHost {
@@ -352,7 +352,18 @@ impl RoutesForListener {
             if let Some(h) = last_host
                 && h.serves(vh, clusters, clusters_as_before)
             {
-                compiled.push(h.clone());
+                if Arc::ptr_eq(&h.input, vh) {
+                    compiled.push(h.clone());
+                } else {
+                    // An equal input made again: served as it was, but held
+                    // through the Snapshot's `Arc`, so the next swap finds it
+                    // by pointer instead of comparing it whole again.
+                    let host =
+                        Arc::new(CompiledHost { input: vh.clone(), routes: h.routes.clone(), paths: h.paths.clone() });
+                    dropped.push(h);
+                    fresh.push(host.clone());
+                    compiled.push(host);
+                }
                 continue;
             }
             let paths = match PathRouter::compile(&vh.routes) {
@@ -378,7 +389,7 @@ impl RoutesForListener {
                     Arc::new(CompiledRoute::new(RouteInput::route(&vh.host, r), clusters, previous.map(|p| p.as_ref())))
                 })
                 .collect();
-            let host = Arc::new(CompiledHost { input: vh.clone(), routes, paths });
+            let host = Arc::new(CompiledHost { input: vh.clone(), routes, paths: Arc::new(paths) });
             dropped.extend(last_host);
             fresh.push(host.clone());
             compiled.push(host);
