@@ -109,10 +109,16 @@ pub struct Route {
     /// Header and cookie rules that pick a canary before the split.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub canaries: Vec<Canary>,
-    #[serde(default, skip_serializing_if = "RoutePolicy::is_default")]
-    pub policy: RoutePolicy,
+    /// Shared: the routes of one Ingress hold one policy, and the compiled
+    /// table holds the Snapshot's.
+    #[serde(default, skip_serializing_if = "is_default_policy")]
+    pub policy: Arc<RoutePolicy>,
     /// The object this route came from.
     pub source: ObjectRef,
+}
+
+fn is_default_policy(policy: &Arc<RoutePolicy>) -> bool {
+    policy.is_default()
 }
 
 /// A weighted choice between clusters: each cluster gets `weight / Σ weight`

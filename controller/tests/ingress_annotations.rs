@@ -145,7 +145,7 @@ fn bad_annotation_values_are_named_and_defaults_kept() {
         find(&diags, Severity::Warning, "Ingress/default/bad", "nginx.ingress.kubernetes.io/made-up-annotation");
     assert!(unknown.message.contains("not an annotation ingress-nginx documents"));
     let p = &route(&s, "api.com", "/").unwrap().policy;
-    assert_eq!(*p, sluice_config::RoutePolicy::default(), "every bad value falls back to its default");
+    assert_eq!(**p, sluice_config::RoutePolicy::default(), "every bad value falls back to its default");
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub(super) struct SharedRoute {
     pub host: String,
     pub path: PathMatch,
     pub split: Split,
-    pub policy: RoutePolicy,
+    pub policy: std::sync::Arc<RoutePolicy>,
     pub field: String,
     pub tls: Option<VirtualHostTls>,
 }
@@ -245,7 +245,13 @@ impl Translator<'_> {
                 }
             };
             let entry = hosts.entry(l7.domain.clone()).or_default();
-            entry.0.push(Route { path, split: Split::single(cluster), canaries: vec![], policy, source: r.clone() });
+            entry.0.push(Route {
+                path,
+                split: Split::single(cluster),
+                canaries: vec![],
+                policy: policy.into(),
+                source: r.clone(),
+            });
             if entry.1.is_none() {
                 entry.1 = tls;
             }

@@ -105,6 +105,7 @@ impl Translator<'_> {
                 entry.fallback = Some((split.clone(), asked.policy.clone(), r.clone()));
             }
             let Some(policy) = self.host_policy(&host, &tls, r, asked, entry, &field) else { continue };
+            let policy = std::sync::Arc::new(policy);
             if host != ANY_HOST && !host.starts_with("*.") {
                 b.aliases.extend(asked.aliases.iter().map(|alias| (alias.clone(), host.clone(), r.clone())));
                 if asked.www_redirect {
@@ -119,10 +120,11 @@ impl Translator<'_> {
                 let pf = format!("{field}.http.paths[{j}]");
                 let raw = p.path.as_deref().unwrap_or("");
                 // ingress-nginx rewrites only when the target differs from the path.
-                let mut policy = policy.clone();
-                if policy.rewrite_target.as_ref().is_some_and(|t| t.as_str() == raw) {
-                    policy.rewrite_target = None;
-                }
+                let policy = if policy.rewrite_target.as_ref().is_some_and(|t| t.as_str() == raw) {
+                    std::sync::Arc::new(RoutePolicy { rewrite_target: None, ..(*policy).clone() })
+                } else {
+                    policy.clone()
+                };
                 let regex = asked.use_regex || policy.rewrite_target.is_some();
                 let Some(path) = self.path_match(p, regex, r, &pf) else { continue };
                 if !self.claims.route(&mut self.diags, r, &format!("{pf}.path"), &host, &path) {

@@ -146,7 +146,13 @@ impl<'a> Translator<'a> {
             if let Some((split, policy, source)) = e.fallback
                 && !e.routes.iter().any(|r| r.path == PathMatch::prefix("/"))
             {
-                e.routes.push(Route { path: PathMatch::prefix("/"), split, canaries: vec![], policy, source });
+                e.routes.push(Route {
+                    path: PathMatch::prefix("/"),
+                    split,
+                    canaries: vec![],
+                    policy: policy.into(),
+                    source,
+                });
             }
             for route in &mut e.routes {
                 if let Some(weights) = e.canary_weights.get(&route.path) {
@@ -192,8 +198,13 @@ impl<'a> Translator<'a> {
             let tls = b.hosts.get(&to).and_then(|e| e.tls.clone());
             let policy =
                 RoutePolicy { host_redirect: Some(HostRedirect { host: to, status: 308 }), ..RoutePolicy::default() };
-            let route =
-                Route { path: PathMatch::prefix("/"), split: Split::default(), canaries: vec![], policy, source: r };
+            let route = Route {
+                path: PathMatch::prefix("/"),
+                split: Split::default(),
+                canaries: vec![],
+                policy: policy.into(),
+                source: r,
+            };
             b.hosts.insert(from, HostEntry { routes: vec![route], tls, ..HostEntry::default() });
         }
     }

@@ -6,7 +6,7 @@ use super::Translator;
 use super::route_config::Builder;
 use crate::bcs::SeedIngress;
 use crate::names::check_host;
-use sluice_config::{Diagnostic, ObjectRef, PathMatch, Route, RoutePolicy};
+use sluice_config::{Diagnostic, ObjectRef, PathMatch, Route};
 
 impl Translator<'_> {
     /// The routes of the seed's HTTP rules, each claimed in the shared route config.
@@ -61,7 +61,7 @@ impl Translator<'_> {
             let path = PathMatch::prefix(&raw);
             if self.claims.route(&mut self.diags, r, &format!("{hf}.paths[0].path"), &host, &path) {
                 let source = r.clone();
-                let route = Route { path, split, canaries: vec![], policy: RoutePolicy::default(), source };
+                let route = Route { path, split, canaries: vec![], policy: Default::default(), source };
                 b.hosts.entry(host).or_default().routes.push(route);
             }
         }

@@ -9,7 +9,7 @@ use super::route_config::Builder;
 use crate::names::check_host;
 use crate::object::{Kind, meta_ref};
 use k8s_openapi::api::core::v1::Service;
-use sluice_config::{Diagnostic, L4Policy, Listener, ListenerKind, PathMatch, Route, RoutePolicy, Split};
+use sluice_config::{Diagnostic, L4Policy, Listener, ListenerKind, PathMatch, Route, Split};
 use std::net::{IpAddr, SocketAddr};
 
 impl Translator<'_> {
@@ -51,7 +51,7 @@ impl Translator<'_> {
                 path,
                 split,
                 canaries: vec![],
-                policy: RoutePolicy::default(),
+                policy: Default::default(),
                 source: r.clone(),
             });
         }

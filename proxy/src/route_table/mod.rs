@@ -138,11 +138,8 @@ impl RouteTable {
                 http.insert(l.name.clone(), listener);
             }
             let (Some(split), Some(policy)) = (l.kind.split(), l.kind.l4_policy()) else { continue };
-            let mut route = CompiledRoute::new(
-                RouteInput::whole(split, &RoutePolicy::default(), l.source.as_ref()),
-                &clusters,
-                None,
-            );
+            let mut route =
+                CompiledRoute::new(RouteInput::whole(split, &Arc::default(), l.source.as_ref()), &clusters, None);
             route.label = l.name.clone();
             l4.insert(
                 l.name.clone(),
@@ -397,7 +394,11 @@ impl RoutesForListener {
         dropped.extend(&old[next..]);
         let default_backend = rc.default_backend.as_ref().map(|split| {
             let previous = last.and_then(|l| l.default_backend.as_deref());
-            Arc::new(CompiledRoute::new(RouteInput::whole(split, &rc.default_policy, None), clusters, previous))
+            Arc::new(CompiledRoute::new(
+                RouteInput::whole(split, &Arc::new(rc.default_policy.clone()), None),
+                clusters,
+                previous,
+            ))
         });
         let edited = last.filter(|l| !l.hosts.shared()).and_then(|l| {
             let mut hosts = l.hosts.clone();

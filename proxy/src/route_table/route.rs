@@ -63,7 +63,8 @@ pub struct CompiledRoute {
     pub host: String,
     /// `Prefix /api`, or `default backend`; a metrics label.
     pub label: String,
-    pub policy: RoutePolicy,
+    /// The Snapshot's, shared.
+    pub policy: Arc<RoutePolicy>,
     /// Per-client limits (`limit-rps`, `limit-connections`); their state
     /// carries across swaps while the route's limits stay the same.
     pub limits: Option<Arc<ClientLimits>>,
@@ -72,15 +73,17 @@ pub struct CompiledRoute {
     /// The split without the canaries' clusters: where `never` sends a request.
     main: WeightedClusters,
     canaries: Vec<CompiledCanary>,
-    split_key: Option<SplitKey>,
+    // The parts most routes do not have are boxed: a route pays a pointer
+    // for each, not its size (the auth state alone is over a kilobyte).
+    split_key: Option<Box<SplitKey>>,
     /// `rewrite-target`, with the route's path as its regex.
-    pub rewrite: Option<Rewrite>,
+    pub rewrite: Option<Box<Rewrite>>,
     /// `enable-cors`: the headers, made once.
-    pub cors: Option<CorsHeaders>,
+    pub cors: Option<Box<CorsHeaders>>,
     /// `auth-type: basic`: the challenge and the credentials checked.
-    pub basic_auth: Option<BasicAuthCheck>,
+    pub basic_auth: Option<Box<BasicAuthCheck>>,
     /// `auth-url`: the auth service and the cached verdicts.
-    pub external_auth: Option<ExternalAuthState>,
+    pub external_auth: Option<Box<ExternalAuthState>>,
     /// Changes to the upstream request and to the client's answer.
     pub request_headers: HeaderOps,
     pub response_headers: HeaderOps,
@@ -134,7 +137,7 @@ pub(crate) struct RouteInput<'a> {
     pub path: Option<&'a PathMatch>,
     pub split: &'a Split,
     pub canaries: &'a [sluice_config::Canary],
-    pub policy: &'a RoutePolicy,
+    pub policy: &'a Arc<RoutePolicy>,
     pub source: Option<&'a ObjectRef>,
 }
 
@@ -145,7 +148,7 @@ impl<'a> RouteInput<'a> {
     }
 
     /// A split served whatever the path: a default backend, an L4 listener.
-    pub fn whole(split: &'a Split, policy: &'a RoutePolicy, source: Option<&'a ObjectRef>) -> Self {
+    pub fn whole(split: &'a Split, policy: &'a Arc<RoutePolicy>, source: Option<&'a ObjectRef>) -> Self {
         RouteInput { host: "", path: None, split, canaries: &[], policy, source }
     }
 
@@ -210,11 +213,14 @@ impl CompiledRoute {
                     target: WeightedClusters::new(&c.split, clusters, |_| true),
                 })
                 .collect(),
-            split_key,
-            rewrite: Rewrite::compile(path, policy.rewrite_target.as_ref()),
-            cors: policy.cors.as_ref().map(CorsHeaders::compile),
-            basic_auth: policy.basic_auth.as_ref().map(BasicAuthCheck::compile),
-            external_auth: policy.external_auth.as_ref().map(|a| ExternalAuthState::compile(a, policy, clusters)),
+            split_key: split_key.map(Box::new),
+            rewrite: Rewrite::compile(path, policy.rewrite_target.as_ref()).map(Box::new),
+            cors: policy.cors.as_ref().map(|c| Box::new(CorsHeaders::compile(c))),
+            basic_auth: policy.basic_auth.as_ref().map(|a| Box::new(BasicAuthCheck::compile(a))),
+            external_auth: policy
+                .external_auth
+                .as_ref()
+                .map(|a| Box::new(ExternalAuthState::compile(a, policy, clusters))),
             request_headers: HeaderOps::compile(&policy.request_headers),
             response_headers: HeaderOps::compile(&policy.response_headers),
             error_backend: policy.error_backend.as_ref().and_then(|b| clusters.get(&b.cluster)).cloned(),
@@ -260,7 +266,7 @@ impl CompiledRoute {
 
     /// What the split's side is chosen by, if anything but rotation.
     pub fn split_key(&self) -> Option<&SplitKey> {
-        self.split_key.as_ref()
+        self.split_key.as_deref()
     }
 
     /// The split's cluster holding the endpoint a persistent affinity

@@ -7,7 +7,7 @@ fn route(path: PathMatch, cluster: &str) -> Route {
         path,
         split: Split(vec![WeightedCluster { cluster: cluster.into(), weight: 1 }]),
         canaries: vec![],
-        policy: RoutePolicy::default(),
+        policy: Default::default(),
         source: ObjectRef::new("Ingress", "default", "t"),
     }
 }
@@ -166,7 +166,7 @@ proptest! {
 #[test]
 fn client_limits_carry_across_a_swap_that_leaves_them_alone() {
     let mut limited = route(PathMatch::prefix("/"), "a");
-    limited.policy.limit_connections = Some(1);
+    Arc::make_mut(&mut limited.policy).limit_connections = Some(1);
     let snapshot = |hosts: Vec<(&str, Vec<Route>)>, generation| Snapshot {
         generation,
         route_configs: vec![config(hosts, None)],
@@ -182,7 +182,7 @@ fn client_limits_carry_across_a_swap_that_leaves_them_alone() {
         RouteTable::compile(&snapshot(vec![("h", vec![limited.clone()]), ("new", vec![other])], 2), Some(&first));
     assert!(limits(&second).admit(client, std::time::Instant::now()).is_err(), "the limit still holds");
 
-    limited.policy.limit_connections = Some(2);
+    Arc::make_mut(&mut limited.policy).limit_connections = Some(2);
     let third = RouteTable::compile(&snapshot(vec![("h", vec![limited])], 3), Some(&second));
     assert!(limits(&third).admit(client, std::time::Instant::now()).is_ok(), "a changed limit starts afresh");
 }
