@@ -36,6 +36,7 @@ fn run(results: &Path, out: &Path, criterion: Option<&Path>) -> Result<(), Box<d
     report.l4()?;
     report.scale()?;
     report.churn()?;
+    report.memory();
     report.access_log();
     report.services()?;
     if let Some(c) = criterion {

@@ -295,7 +295,19 @@ impl Report {
             self.note("Churn", "failed requests", format!("{} against {}", failed("sluice"), failed(peer)), name);
         }
         self.section("churn", &["churn"]);
+        if self.results.join("churn-20k.md").exists() {
+            self.section("churn-20k", &[]);
+        }
         Ok(())
+    }
+
+    /// Where resident memory goes (benches/memory, cargo bench --bench memory_stages).
+    pub fn memory(&mut self) {
+        for name in ["memory", "memory-stages"] {
+            if self.results.join(format!("{name}.md")).exists() {
+                self.section(name, &[]);
+            }
+        }
     }
 
     /// What access logs cost (compare-access-log).
