@@ -18,6 +18,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
+#[path = "shared/pooled.rs"]
+mod pooled;
+
 /// The system allocator, counting the bytes live.
 struct Counting;
 
@@ -76,35 +79,11 @@ fn stages(files: &[(String, String)]) -> [isize; 3] {
     [read, reconciled, compiled]
 }
 
-fn pools() -> String {
-    (0..10)
-        .map(|p| {
-            format!(
-                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: u{p}}}\nspec: {{ports: [{{port: 80, targetPort: 8080}}]}}\n\
-                 ---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: u{p}-1, labels: {{kubernetes.io/service-name: u{p}}}}}\n\
-                 addressType: IPv4\nports: [{{port: 8080}}]\nendpoints: [{{addresses: [\"127.0.0.2\"]}}]\n"
-            )
-        })
-        .collect()
-}
-
 /// `hosts` Ingresses of 5 paths over the 10 pools, one file.
 fn routes(hosts: usize) -> Vec<(String, String)> {
-    let mut yaml = pools();
+    let mut yaml = pooled::pools();
     for h in 0..hosts {
-        let paths: Vec<String> = (0..5)
-            .map(|p| {
-                format!(
-                    "{{path: /p{p}, pathType: Prefix, backend: {{service: {{name: u{}, port: {{number: 80}}}}}}}}",
-                    (h + p) % 10
-                )
-            })
-            .collect();
-        let _ = write!(
-            yaml,
-            "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: h{h}}}\nspec:\n  ingressClassName: sluice\n  rules: [{{host: host{h}.example.com, http: {{paths: [{}]}}}}]\n",
-            paths.join(", ")
-        );
+        yaml += &pooled::ingress(&format!("h{h}"), &format!("host{h}.example.com"), h);
     }
     vec![("routes.yaml".into(), yaml)]
 }

@@ -11,6 +11,10 @@ use sluice_controller::sources::parse_manifest;
 use sluice_controller::{INGRESS_ROUTES, Reconciler, Store, translate};
 use sluice_proxy::RouteTable;
 use std::hint::black_box;
+
+#[path = "shared/pooled.rs"]
+mod pooled;
+use pooled::ingress;
 use std::sync::Arc;
 
 /// `hosts` Ingresses of 5 paths each, each path to its own Service with two endpoints.
@@ -46,15 +50,7 @@ fn store(hosts: usize) -> Store {
 /// `hosts` Ingresses of 5 paths each over 10 shared Services, as
 /// `benches/routes.sh` writes them for the scale and churn comparisons.
 fn pooled_store(hosts: usize) -> Store {
-    let mut yaml = String::new();
-    for p in 0..10 {
-        yaml += &format!(
-            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: u{p}}}\nspec: {{ports: [{{port: 80, targetPort: 8080}}]}}\n\
-             ---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: u{p}-1, labels: {{kubernetes.io/service-name: u{p}}}}}\n\
-             addressType: IPv4\nports: [{{port: 8080}}]\nendpoints: [{{addresses: [192.0.2.{}]}}]\n",
-            p + 1
-        );
-    }
+    let mut yaml = pooled::pools();
     for h in 0..hosts {
         yaml += &ingress(&format!("h{h}"), &format!("host{h}.example.com"), h);
     }
@@ -64,21 +60,6 @@ fn pooled_store(hosts: usize) -> Store {
         store.insert(o);
     }
     store
-}
-
-fn ingress(name: &str, host: &str, h: usize) -> String {
-    let paths: Vec<String> = (0..5)
-        .map(|p| {
-            format!(
-                "{{path: /p{p}, pathType: Prefix, backend: {{service: {{name: u{}, port: {{number: 80}}}}}}}}",
-                (h + p) % 10
-            )
-        })
-        .collect();
-    format!(
-        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: {name}}}\nspec:\n  ingressClassName: sluice\n  rules: [{{host: {host}, http: {{paths: [{}]}}}}]\n",
-        paths.join(", ")
-    )
 }
 
 /// One new Ingress on a loaded configuration: the reconcile (translation)
