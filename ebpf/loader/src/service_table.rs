@@ -227,12 +227,17 @@ impl ServiceTable {
         let mut changed = Vec::new();
         let mut new = HashSet::new();
         let mut twice = false;
+        let mut met = 0;
         for svc in services {
             match self.laid.get_mut(&svc.name) {
                 Some(l) if l.walk == walk => twice = true,
-                Some(l) if l.input == *svc => l.walk = walk,
+                Some(l) if l.input == *svc => {
+                    l.walk = walk;
+                    met += 1;
+                }
                 Some(l) => {
                     l.walk = walk;
+                    met += 1;
                     changed.push(svc);
                 }
                 None => {
@@ -241,7 +246,12 @@ impl ServiceTable {
                 }
             }
         }
-        let gone: Vec<String> = self.laid.iter().filter(|(_, l)| l.walk != walk).map(|(n, _)| n.clone()).collect();
+        // Every service met: none is gone, and the table need not be read again.
+        let gone: Vec<String> = if met == self.laid.len() {
+            Vec::new()
+        } else {
+            self.laid.iter().filter(|(_, l)| l.walk != walk).map(|(n, _)| n.clone()).collect()
+        };
         if self.shared || twice || *options != self.options || !self.frontends_free(&changed, &gone) {
             let next = Self::build(services, Some(self), options);
             let diff = self.diff(&next);
