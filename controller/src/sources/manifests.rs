@@ -21,16 +21,15 @@ pub struct Loaded {
 }
 
 /// A file as last read: the digest of its text (not the text: a large
-/// directory's YAML is not kept in memory), the objects it gives (its own,
-/// or when it stops parsing the ones it last parsed to), and its problems.
+/// directory's YAML is not kept in memory), the objects it gives, and its
+/// problems. The objects are always those of its last text that parsed: a
+/// file that stops parsing (or cannot be read) keeps what it gave.
 struct CachedFile {
     digest: u128,
     /// Its path below the root, as diagnostics name it.
     shown: String,
     objects: Vec<Object>,
     diagnostics: Vec<Diagnostic>,
-    /// The objects of its last text that parsed.
-    last_good: Option<Vec<Object>>,
 }
 
 impl CachedFile {
@@ -40,17 +39,16 @@ impl CachedFile {
             Ok(parsed) => {
                 let mut diagnostics = parsed.diagnostics;
                 let objects = first_definitions(parsed.objects, &shown, &mut diagnostics);
-                CachedFile { digest, shown, last_good: Some(objects.clone()), objects, diagnostics }
+                CachedFile { digest, shown, objects, diagnostics }
             }
             Err(e) => {
-                let last_good = previous.and_then(|p| p.last_good.clone());
-                let objects = last_good.clone().unwrap_or_default();
+                let objects = previous.map(|p| p.objects.clone()).unwrap_or_default();
                 let diagnostics = vec![Diagnostic::error(
                     ObjectRef::file(&shown),
                     "",
                     format!("not valid YAML or JSON ({e}); keeping the {} object(s) it last held", objects.len()),
                 )];
-                CachedFile { digest, shown, objects, diagnostics, last_good }
+                CachedFile { digest, shown, objects, diagnostics }
             }
         }
     }
@@ -145,7 +143,6 @@ impl ManifestDir {
                         shown,
                         objects: Vec::new(),
                         diagnostics: Vec::new(),
-                        last_good: None,
                     });
                     let message =
                         format!("unreadable: {e}; keeping the {} object(s) it last held", entry.objects.len());
