@@ -2,13 +2,13 @@
 //! gets, and the CA its own certificate is checked against, parsed once
 //! per table from the Snapshot's certificates.
 
+use crate::tls::{authority_digest, certificate_digest};
 use pingora_core::protocols::tls::CaType;
 use pingora_core::utils::tls::{CertKey, WrappedX509, parse_x509};
 use rustls::pki_types::PrivateKeyDer;
 use sluice_config::Snapshot;
 use std::collections::HashMap;
 use std::sync::Arc;
-use xxhash_rust::xxh3::xxh3_64;
 
 /// A route's identity towards its upstream.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ impl UpstreamIdentities {
     pub fn compile(snapshot: &Snapshot, previous: Option<&UpstreamIdentities>) -> Self {
         let mut out = Self::default();
         for c in &snapshot.certificates {
-            let hash = xxh3_64(format!("{}\n{}", c.chain_pem, c.key_pem.0).as_bytes());
+            let hash = certificate_digest(c);
             let kept = previous.and_then(|p| p.certificates.get(&c.name)).filter(|(h, _)| *h == hash);
             let key = kept.map(|(_, k)| k.clone()).or_else(|| cert_key(&c.chain_pem, &c.key_pem.0).map(Arc::new));
             if let Some(key) = key {
@@ -41,7 +41,7 @@ impl UpstreamIdentities {
             }
         }
         for c in &snapshot.certificate_authorities {
-            let hash = xxh3_64(c.pem.as_bytes());
+            let hash = authority_digest(c);
             let kept = previous.and_then(|p| p.cas.get(&c.name)).filter(|(h, _)| *h == hash);
             if let Some(ca) = kept.map(|(_, ca)| ca.clone()).or_else(|| ca(&c.pem)) {
                 out.cas.insert(c.name.clone(), (hash, ca));

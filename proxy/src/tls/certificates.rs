@@ -10,7 +10,22 @@ use rustls::sign::CertifiedKey;
 use sluice_config::Snapshot;
 use std::collections::HashMap;
 use std::sync::Arc;
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+
+/// What a certificate's PEM (chain and key) hashes to: the tables that keep
+/// a parsed form of it across swaps parse it again only when this changes.
+pub(crate) fn certificate_digest(c: &sluice_config::Certificate) -> u64 {
+    let mut hasher = Xxh3::new();
+    hasher.update(c.chain_pem.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(c.key_pem.0.as_bytes());
+    hasher.digest()
+}
+
+/// What a certificate authority's PEM hashes to, as [`certificate_digest`].
+pub(crate) fn authority_digest(ca: &sluice_config::CertificateAuthority) -> u64 {
+    xxh3_64(ca.pem.as_bytes())
+}
 
 #[derive(Debug, Default)]
 pub struct CertificateSet {
@@ -76,7 +91,7 @@ impl CertificateSet {
     pub fn compile(snapshot: &Snapshot, previous: Option<&CertificateSet>) -> Self {
         let mut set = CertificateSet::default();
         for c in &snapshot.certificates {
-            let hash = xxh3_64(format!("{}\n{}", c.chain_pem, c.key_pem.0).as_bytes());
+            let hash = certificate_digest(c);
             if let Some((h, key)) = previous.and_then(|p| p.by_name.get(&c.name))
                 && *h == hash
             {
@@ -91,7 +106,7 @@ impl CertificateSet {
             }
         }
         for ca in &snapshot.certificate_authorities {
-            let hash = xxh3_64(ca.pem.as_bytes());
+            let hash = authority_digest(ca);
             if let Some((h, v)) = previous.and_then(|p| p.authorities.get(&ca.name))
                 && *h == hash
             {

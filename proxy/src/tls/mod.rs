@@ -14,6 +14,7 @@ mod server_config;
 
 pub use accept::TlsSide;
 pub use certificates::{CertificateSet, Verifiers, certified_key, self_signed};
+pub(crate) use certificates::{authority_digest, certificate_digest};
 pub use client_checks::check as check_client_chain;
 pub use client_hello::{peek_sni, read_sni};
 pub use resolver::SniResolver;
