@@ -409,10 +409,9 @@ impl RoutesForListener {
         });
         let (hosts, checking_client_certificates) = match edited {
             Some((hosts, checking)) => {
-                let count = |hs: &mut dyn Iterator<Item = &Arc<CompiledHost>>| {
-                    hs.filter(|h| h.checks_client_certificates()).count()
-                };
-                (hosts, checking + count(&mut fresh.iter()) - count(&mut dropped.iter().copied()))
+                let added = fresh.iter().filter(|h| h.checks_client_certificates()).count();
+                let removed = dropped.iter().filter(|h| h.checks_client_certificates()).count();
+                (hosts, checking + added - removed)
             }
             None => (
                 HostIndex::build(compiled.iter().map(|h| (h.input.host.as_str(), h))),
