@@ -100,9 +100,7 @@ impl Diff {
             && self.remove_backends.is_empty()
             && self.remove_live.is_empty()
     }
-}
 
-impl Diff {
     /// What turns the maps of `from` into those of `to`.
     pub(crate) fn between(from: Maps<'_>, to: Maps<'_>) -> Diff {
         let (from_services, from_backends, from_live) = from;
@@ -410,11 +408,7 @@ impl ServiceTable {
                 *next_id - 1
             }
         };
-        let count = self.lay_out(id, backends, layout);
-        laid.live.extend(backends.iter().map(|b| {
-            let backend = b.backend();
-            LiveKey { id, address: backend.address, port: backend.port, _pad: 0 }
-        }));
+        let count = self.lay_out(id, backends, layout, &mut laid.live);
         let value = ServiceValue { id, count, flags, affinity_seconds };
         for k in &frontends {
             self.shared |= self.services.insert(*k, value).is_some();
@@ -424,11 +418,14 @@ impl ServiceTable {
         laid.sets.push((name, id, count));
     }
 
-    /// Fills slot set `id` with `backends`; returns its slot count.
-    fn lay_out(&mut self, id: u32, backends: &[&Usable], layout: Layout) -> u16 {
+    /// Fills slot set `id` with `backends`, adding their live keys to
+    /// `live` too; returns its slot count.
+    fn lay_out(&mut self, id: u32, backends: &[&Usable], layout: Layout, live: &mut Vec<LiveKey>) -> u16 {
         for b in backends {
             let backend = b.backend();
-            self.live.insert(LiveKey { id, address: backend.address, port: backend.port, _pad: 0 }, 1);
+            let key = LiveKey { id, address: backend.address, port: backend.port, _pad: 0 };
+            self.live.insert(key, 1);
+            live.push(key);
         }
         let mut slot: u16 = 0;
         match layout {
