@@ -137,15 +137,17 @@ impl Datapath {
     pub fn sync(&mut self, services: &[ServiceVip]) -> Result<Diff, Error> {
         self.sync_node_addresses()?;
         let diff = self.applied.update(services, &self.options);
+        let from_kernel;
         let written = if self.unsure {
             let (s, b, l) = self.kernel_maps()?;
             let kernel = (s.into_iter().collect(), b.into_iter().collect(), l.into_iter().collect());
-            Diff::between((&kernel.0, &kernel.1, &kernel.2), self.applied.maps())
+            from_kernel = Diff::between((&kernel.0, &kernel.1, &kernel.2), self.applied.maps());
+            &from_kernel
         } else {
-            diff.clone()
+            &diff
         };
         self.unsure = true;
-        self.write(&written)?;
+        self.write(written)?;
         self.unsure = false;
         if !written.remove_live.is_empty() {
             self.forget_udp_flows_to_gone_backends(&written.remove_live)?;
