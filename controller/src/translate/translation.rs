@@ -210,13 +210,12 @@ fn differences<'s, K: PartialEq>(
     old: &'s Objects<K>,
     new: &'s Objects<K>,
 ) -> impl Iterator<Item = (&'s Key, Option<&'s K>, Option<&'s K>)> + 's {
-    // imbl's diff skips the subtrees both maps share, so an edit costs its path in the tree.
-    old.diff(new).filter_map(|d| match d {
-        imbl::ordmap::DiffItem::Add(k, n) => Some((k, None, Some(&**n))),
-        imbl::ordmap::DiffItem::Remove(k, o) => Some((k, Some(&**o), None)),
-        imbl::ordmap::DiffItem::Update { old: (k, o), new: (_, n) } => {
-            (!Arc::ptr_eq(o, n)).then_some((k, Some(&**o), Some(&**n)))
-        }
+    // imbl's diff skips the subtrees both maps share, so an edit costs its
+    // path in the tree; it reports an update only for unequal values.
+    old.diff(new).map(|d| match d {
+        imbl::ordmap::DiffItem::Add(k, n) => (k, None, Some(&**n)),
+        imbl::ordmap::DiffItem::Remove(k, o) => (k, Some(&**o), None),
+        imbl::ordmap::DiffItem::Update { old: (k, o), new: (_, n) } => (k, Some(&**o), Some(&**n)),
     })
 }
 
