@@ -88,32 +88,6 @@ impl Load {
     }
 }
 
-/// An EndpointSlice for Service `name` (port 80 -> `port`): each endpoint
-/// ready, or terminating (still serving, as a pod in its grace period).
-fn slice(name: &str, port: u16, endpoints: &[(SocketAddr, bool)]) -> String {
-    let eps: String = endpoints
-        .iter()
-        .map(|(a, terminating)| {
-            let conditions = if *terminating {
-                "{ready: false, serving: true, terminating: true}"
-            } else {
-                "{ready: true, serving: true, terminating: false}"
-            };
-            format!("- addresses: [\"{}\"]\n  conditions: {conditions}\n", a.ip())
-        })
-        .collect();
-    format!(
-        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-x, namespace: default, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nports: [{{name: http, port: {port}}}]\nendpoints:\n{}",
-        if eps.is_empty() { "  []\n".to_owned() } else { eps }
-    )
-}
-
-fn service_only(name: &str, port: u16) -> String {
-    format!(
-        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  ports: [{{name: http, port: 80, targetPort: {port}}}]\n"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_update_under_load_loses_nothing() {
     const REPLICAS: usize = 3;
@@ -125,7 +99,7 @@ async fn a_rolling_update_under_load_loses_nothing() {
     let s = Sluice::start(
         &[
             ("service.yaml", &service_only("web", port)),
-            ("slice.yaml", &slice("web", port, &(0..REPLICAS).map(|i| (addr(i), false)).collect::<Vec<_>>())),
+            ("slice.yaml", &endpoint_slice("web", port, &(0..REPLICAS).map(|i| (addr(i), false)).collect::<Vec<_>>())),
             ("ingress.yaml", &ingress("web", "web.example.com", "/", "web", &[])),
         ],
         &[],
@@ -139,14 +113,14 @@ async fn a_rolling_update_under_load_loses_nothing() {
         let name = format!("v2-{step}");
         new.push(echo(&name, &[addr(REPLICAS + step)], None));
         endpoints.push((addr(REPLICAS + step), false));
-        write(&s.path(), "slice.yaml", &slice("web", port, &endpoints));
+        write(&s.path(), "slice.yaml", &endpoint_slice("web", port, &endpoints));
         load.until_served_by("web.example.com", &name, &format!("step {step}: new endpoint"), &s).await;
 
         endpoints[0].1 = true;
-        write(&s.path(), "slice.yaml", &slice("web", port, &endpoints));
+        write(&s.path(), "slice.yaml", &endpoint_slice("web", port, &endpoints));
         tokio::time::sleep(Duration::from_millis(200)).await;
         let (gone, _) = endpoints.remove(0);
-        write(&s.path(), "slice.yaml", &slice("web", port, &endpoints));
+        write(&s.path(), "slice.yaml", &endpoint_slice("web", port, &endpoints));
         // The pod's grace period: what it was sent before leaving the slice finishes, then it stops.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let i = (0..REPLICAS).find(|i| addr(*i) == gone).unwrap();
@@ -185,7 +159,6 @@ async fn a_minute_of_a_hundred_changes_a_second_loses_nothing() {
     };
     let base = service("blue", &[blue])
         + &service("green", &[green])
-        + "---\n"
         + &service_only("pool", port)
         + &ingress("main", "shop.example.com", "/", "blue", &[])
         + &ingress("pool", "pool.example.com", "/", "pool", &[]);
@@ -193,7 +166,7 @@ async fn a_minute_of_a_hundred_changes_a_second_loses_nothing() {
         &[
             ("base.yaml", &base),
             ("canary.yaml", &canary(0)),
-            ("pool-slice.yaml", &slice("pool", port, &[(blue, false)])),
+            ("pool-slice.yaml", &endpoint_slice("pool", port, &[(blue, false)])),
         ],
         &[],
     );
@@ -219,7 +192,7 @@ async fn a_minute_of_a_hundred_changes_a_second_loses_nothing() {
                 }
                 1 => {
                     pool = if (second * 25 + i / 4) % 2 == 0 { green } else { blue };
-                    write(&s.path(), "pool-slice.yaml", &slice("pool", port, &[(pool, false)]));
+                    write(&s.path(), "pool-slice.yaml", &endpoint_slice("pool", port, &[(pool, false)]));
                 }
                 2 => {
                     let host = format!("new{created}.example.com");

@@ -104,10 +104,30 @@ pub fn blackhole(ip: &str) -> (SocketAddr, Vec<std::net::TcpStream>, socket2::So
 /// A Service `name` port 80 whose EndpointSlice lists `endpoints`.
 pub fn service(name: &str, endpoints: &[SocketAddr]) -> String {
     let port = endpoints.first().map(|e| e.port()).unwrap_or(8080);
-    let eps: String =
-        endpoints.iter().map(|e| format!("- addresses: [\"{}\"]\n  conditions: {{ready: true}}\n", e.ip())).collect();
+    let ready: Vec<(SocketAddr, bool)> = endpoints.iter().map(|e| (*e, false)).collect();
+    service_only(name, port) + &endpoint_slice(name, port, &ready)
+}
+
+/// A Service `name`, port 80 to `port`, without endpoints.
+pub fn service_only(name: &str, port: u16) -> String {
     format!(
-        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  ports: [{{name: http, port: 80, targetPort: {port}}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-x, namespace: default, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nports: [{{name: http, port: {port}}}]\nendpoints:\n{}",
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  ports: [{{name: http, port: 80, targetPort: {port}}}]\n"
+    )
+}
+
+/// The EndpointSlice of Service `name` (port `port`): each endpoint ready,
+/// or terminating (`true`: still serving, as a pod in its grace period).
+pub fn endpoint_slice(name: &str, port: u16, endpoints: &[(SocketAddr, bool)]) -> String {
+    let eps: String = endpoints
+        .iter()
+        .map(|(a, terminating)| {
+            let conditions =
+                if *terminating { "{ready: false, serving: true, terminating: true}" } else { "{ready: true}" };
+            format!("- addresses: [\"{}\"]\n  conditions: {conditions}\n", a.ip())
+        })
+        .collect();
+    format!(
+        "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-x, namespace: default, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nports: [{{name: http, port: {port}}}]\nendpoints:\n{}",
         if eps.is_empty() { "  []\n".to_owned() } else { eps }
     )
 }
