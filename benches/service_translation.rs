@@ -6,13 +6,18 @@
 //!   iptables mode writes) against socket-LB's map sync from empty and the
 //!   sync of one changed service;
 //! - new-connection latency to the last service (the end of KUBE-SERVICES):
-//!   median and p99 of `connect()` over 2 000 connections.
+//!   median and p99 of `connect()` over 2 000 connections;
+//! - one change end to end: an EndpointSlice or a Service edited in a store
+//!   of `n` Services, reconciled to a Snapshot (translation by difference)
+//!   and synced to the maps, as the controller does on a watch event.
 //!
 //! Needs root (namespaces, cgroups, BPF); uses documentation addresses only
 //! and removes what it made. `cargo bench --bench service_translation`
 //! writes `benches/results/services.md` (and `.tsv`); `SCALES=100,1000` narrows it.
 
-use sluice_config::{L4Protocol, ServiceVip};
+use sluice_config::{L4Protocol, Options, ServiceVip};
+use sluice_controller::sources::parse_manifest;
+use sluice_controller::{Reconciler, Store};
 use sluice_ebpf::Datapath;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -37,6 +42,60 @@ fn services(n: usize) -> Vec<ServiceVip> {
             ServiceVip::cluster_ip(&format!("default/svc-{i}:{port}/TCP"), L4Protocol::Tcp, frontend, backends)
         })
         .collect()
+}
+
+/// The same services as Kubernetes objects: a ClusterIP Service and an
+/// EndpointSlice each.
+fn store(n: usize) -> Store {
+    let mut store = Store::default();
+    for i in 0..n {
+        for o in parse_manifest(&service_yaml(i, 2, ""), "bench.yaml").expect("bench manifests parse").objects {
+            store.insert(o);
+        }
+    }
+    store
+}
+
+/// Service `i` with `endpoints` of its two, and `spec_extra` in its spec.
+fn service_yaml(i: usize, endpoints: usize, spec_extra: &str) -> String {
+    let (address, port) = vip(i);
+    let addresses: Vec<String> =
+        ["192.0.2.1", "192.0.2.2"][..endpoints].iter().map(|a| format!("{{addresses: [{a}]}}")).collect();
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: svc-{i}, namespace: default}}\n\
+         spec: {{clusterIP: {address}, ports: [{{port: {port}, targetPort: {BACKEND_PORT}}}]{spec_extra}}}\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{name: svc-{i}-x, namespace: default, labels: {{kubernetes.io/service-name: svc-{i}}}}}\n\
+         addressType: IPv4\nports: [{{port: {BACKEND_PORT}}}]\nendpoints: [{}]\n",
+        addresses.join(", ")
+    )
+}
+
+/// `store` with the objects of `yaml` put in.
+fn edited(store: &Store, yaml: &str) -> Store {
+    let mut out = store.clone();
+    for o in parse_manifest(yaml, "edit.yaml").expect("edit parses").objects {
+        out.insert(o);
+    }
+    out
+}
+
+/// Median milliseconds of one change end to end: a store with it and one
+/// without, alternately reconciled and synced, `ROUNDS` times each.
+fn end_to_end(lb: &mut Datapath, reconciler: &mut Reconciler, base: &Store, changed: &Store) -> f64 {
+    const ROUNDS: usize = 15;
+    let mut times = Vec::new();
+    for _ in 0..ROUNDS {
+        for store in [changed, base] {
+            let started = Instant::now();
+            let published = reconciler.reconcile(store.clone(), vec![]);
+            let diff = lb.sync(&published.snapshot.services).unwrap();
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+            assert!(!diff.is_empty(), "each round changes the maps");
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 /// The rules kube-proxy's iptables mode writes for `n` services.
@@ -193,8 +252,16 @@ fn main() {
         let one = started.elapsed().as_secs_f64();
         let (p50, p99) = sb.latency(last, true);
         lb.sync(&[]).unwrap();
+        let base = store(n);
+        let mut reconciler = Reconciler::new(Options::default());
+        lb.sync(&reconciler.reconcile(base.clone(), vec![]).snapshot.services).unwrap();
+        let slice = end_to_end(&mut lb, &mut reconciler, &base, &edited(&base, &service_yaml(n / 2, 1, "")));
+        let service_edit = service_yaml(n / 2, 2, ", sessionAffinity: ClientIP");
+        let service = end_to_end(&mut lb, &mut reconciler, &base, &edited(&base, &service_edit));
+        lb.sync(&[]).unwrap();
         eprintln!(
-            "{n} services, socket-LB: sync {:.1} ms, one change {:.3} ms, connect p50 {p50:.1} us p99 {p99:.1} us",
+            "{n} services, socket-LB: sync {:.1} ms, one change {:.3} ms, connect p50 {p50:.1} us p99 {p99:.1} us; \
+             end to end: EndpointSlice {slice:.3} ms, Service {service:.3} ms",
             full * 1e3,
             one * 1e3
         );
@@ -202,7 +269,7 @@ fn main() {
         let (ipt_sync, ipt_p50) = nft_latency.unwrap();
         let _ = write!(
             row,
-            " {:.1} ms / {:.3} ms / {p50:.1} / {p99:.1} µs | {:.2}× | {:.2}× |",
+            " {:.1} ms / {:.3} ms / {p50:.1} / {p99:.1} µs | {slice:.3} ms / {service:.3} ms | {:.2}× | {:.2}× |",
             full * 1e3,
             one * 1e3,
             ipt_sync / full,
@@ -217,17 +284,19 @@ fn main() {
         "Each service: a ClusterIP-style frontend in 203.0.113.0/24 and two endpoints; iptables as kube-proxy writes it \
          (KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP, `statistic random`, DNAT). Connect latency: {CONNECTS} sequential \
          `connect()`s to the last service, from a network namespace (in the socket-LB cgroup for socket-LB). \
-         Command: `cargo bench --bench service_translation`.\n"
+         One change end to end: one EndpointSlice (an endpoint gone) or one Service (`sessionAffinity` set) edited \
+         in a store of the same Services, reconciled (translation by difference) and synced to the maps; the \
+         median of 30 changes. Command: `cargo bench --bench service_translation`.\n"
     );
     let header: Vec<String> = tools.iter().map(|t| format!("{t}: sync / connect p50 / p99")).collect();
     let _ = writeln!(
         md,
-        "| services | {} | socket-LB: sync from empty / one change / connect p50 / p99 | sync: {} ÷ socket-LB | connect p50: {} ÷ socket-LB |",
+        "| services | {} | socket-LB: sync from empty / one change / connect p50 / p99 | one change end to end: EndpointSlice / Service | sync: {} ÷ socket-LB | connect p50: {} ÷ socket-LB |",
         header.join(" | "),
         tools[0],
         tools[0]
     );
-    let _ = writeln!(md, "|{}", "---|".repeat(4 + tools.len()));
+    let _ = writeln!(md, "|{}", "---|".repeat(5 + tools.len()));
     for r in rows {
         let _ = writeln!(md, "{r}");
     }
