@@ -10,6 +10,7 @@ use sluice_ebpf::Datapath;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
 const VIP: &str = "203.0.113.10";
 
@@ -76,9 +77,9 @@ impl Drop for Sandbox {
     }
 }
 
-fn service(name: &str, protocol: L4Protocol, port: u16, backends: &[(String, u32)]) -> ServiceVip {
+fn service(name: &str, protocol: L4Protocol, port: u16, backends: &[(String, u32)]) -> Arc<ServiceVip> {
     let frontend = format!("{VIP}:{port}").parse().unwrap();
-    ServiceVip::cluster_ip(name, protocol, frontend, backends.iter().map(|(a, w)| (a.parse().unwrap(), *w)))
+    Arc::new(ServiceVip::cluster_ip(name, protocol, frontend, backends.iter().map(|(a, w)| (a.parse().unwrap(), *w))))
 }
 
 /// `n` requests to http://VIP/: backends seen, and the peers curl reported.
@@ -176,8 +177,9 @@ fn client_ip_affinity_holds_and_expires() {
     let sticky = |w1: u32, w2: u32| {
         let mut s =
             service("sticky", L4Protocol::Tcp, 80, &[(format!("127.0.0.1:{p1}"), w1), (format!("127.0.0.1:{p2}"), w2)]);
-        s.frontends[0].address = vip.parse().unwrap();
-        s.session_affinity_seconds = Some(2);
+        let s_mut = Arc::make_mut(&mut s);
+        s_mut.frontends[0].address = vip.parse().unwrap();
+        s_mut.session_affinity_seconds = Some(2);
         s
     };
     lb.sync(&[sticky(1, 1)]).unwrap();

@@ -3,6 +3,7 @@ use crate::{
     ServiceVip,
 };
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Everything the data plane must do, at one moment. Immutable once built;
 /// consumers compile it into their own fast forms and swap them in whole.
@@ -18,7 +19,7 @@ pub struct Snapshot {
     /// Sorted by name.
     pub certificates: Vec<Certificate>,
     /// The service-VIP table for the kernel, sorted by name.
-    pub services: Vec<ServiceVip>,
+    pub services: Vec<Arc<ServiceVip>>,
     /// CA bundles that check client certificates, sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificate_authorities: Vec<CertificateAuthority>,

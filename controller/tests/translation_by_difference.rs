@@ -1,7 +1,8 @@
 //! Translation by difference gives what one pass over the whole store gives:
 //! any sequence of changes (Ingresses added, edited and removed across
 //! shared hosts, canaries, aliases, www redirects and default backends;
-//! endpoints changed; Services and Secrets changed, which take the whole
+//! endpoints changed; Services changed and removed, their ports, virtual
+//! IPs and node ports with them; Secrets changed, which take the whole
 //! path), each translated from the last, equals the same store translated
 //! in one pass, diagnostics included.
 
@@ -24,8 +25,10 @@ enum Change {
     /// Service `u<n>`'s endpoints.
     Endpoints(usize, Vec<u8>),
     RemoveSlice(usize),
-    /// Service `u<n>` put with this port (a whole translation follows).
-    Service(usize, i64),
+    /// Service `u<n>` put with this port, and a ClusterIP (a NodePort
+    /// Service when it has a node port) or none.
+    Service(usize, i64, Option<(u8, Option<i32>)>),
+    RemoveService(usize),
     /// The TLS Secret `tls` present, or not.
     Secret(bool),
 }
@@ -52,8 +55,9 @@ fn ingress_body() -> impl Strategy<Value = Value> {
         any::<bool>(),
         any::<bool>(),
         prop::option::of(prop::sample::select(&["cookie", "bogus"][..])),
+        prop::option::of(prop::sample::select(SERVICES)),
     )
-        .prop_map(|(canary, alias, www, regex, affinity)| {
+        .prop_map(|(canary, alias, www, regex, affinity, default_backend)| {
             let mut a = serde_json::Map::new();
             let n = "nginx.ingress.kubernetes.io/";
             if let Some(w) = canary {
@@ -71,6 +75,9 @@ fn ingress_body() -> impl Strategy<Value = Value> {
             }
             if let Some(kind) = affinity {
                 a.insert(format!("{n}affinity"), json!(kind));
+            }
+            if let Some(service) = default_backend {
+                a.insert(format!("{n}default-backend"), json!(service));
             }
             Value::Object(a)
         });
@@ -103,7 +110,13 @@ fn change() -> impl Strategy<Value = Change> {
         2 => (0usize..6).prop_map(Change::RemoveIngress),
         2 => (0usize..3, prop::collection::vec(1u8..4, 0..3)).prop_map(|(s, e)| Change::Endpoints(s, e)),
         1 => (0usize..3).prop_map(Change::RemoveSlice),
-        1 => (0usize..3, prop::sample::select(&[80i64, 81][..])).prop_map(|(s, p)| Change::Service(s, p)),
+        2 => (
+            0usize..3,
+            prop::sample::select(&[80i64, 81][..]),
+            prop::option::of((1u8..3, prop::option::of(prop::sample::select(&[30080, 30081, 99999][..])))),
+        )
+            .prop_map(|(s, p, vip)| Change::Service(s, p, vip)),
+        1 => (0usize..3).prop_map(Change::RemoveService),
         1 => any::<bool>().prop_map(Change::Secret),
     ]
 }
@@ -116,9 +129,17 @@ fn put(store: &mut Store, mut object: Value, name: &str) {
     }
 }
 
-fn service(port: i64) -> Value {
-    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "default"},
-           "spec": {"ports": [{"name": "http", "port": port, "targetPort": 8080}]}})
+fn service(port: i64, vip: Option<(u8, Option<i32>)>) -> Value {
+    let mut service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "default"},
+           "spec": {"ports": [{"name": "http", "port": port, "targetPort": 8080}]}});
+    if let Some((address, node_port)) = vip {
+        service["spec"]["clusterIP"] = json!(format!("198.51.100.{address}"));
+        if let Some(node_port) = node_port {
+            service["spec"]["type"] = json!("NodePort");
+            service["spec"]["ports"][0]["nodePort"] = json!(node_port);
+        }
+    }
+    service
 }
 
 fn slice(service: &str, hosts: &[u8]) -> Value {
@@ -151,7 +172,10 @@ fn apply(store: &mut Store, change: &Change) {
         Change::RemoveSlice(s) => {
             store.remove(Kind::EndpointSlice, &key(format!("{}-1", SERVICES[*s])));
         }
-        Change::Service(s, port) => put(store, service(*port), SERVICES[*s]),
+        Change::Service(s, port, vip) => put(store, service(*port, *vip), SERVICES[*s]),
+        Change::RemoveService(s) => {
+            store.remove(Kind::Service, &key(SERVICES[*s].to_owned()));
+        }
         Change::Secret(true) => put(store, secret(), "tls"),
         Change::Secret(false) => {
             store.remove(Kind::Secret, &key("tls".to_owned()));
@@ -167,7 +191,7 @@ proptest! {
         let options = Options::default();
         let mut store = Store::default();
         for name in &SERVICES[..3] {
-            put(&mut store, service(80), name);
+            put(&mut store, service(80, Some((1, None))), name);
             put(&mut store, slice(name, &[1]), &format!("{name}-1"));
         }
         let mut translation = Translation::new(options.clone());

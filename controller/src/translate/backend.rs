@@ -3,7 +3,7 @@
 use super::Translator;
 use super::annotations::ClusterPolicy;
 use super::bcs_seed::PortRef;
-use crate::store::{Key, Store};
+use crate::store::Key;
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::networking::v1::IngressBackend;
 use sluice_config::{Diagnostic, ObjectRef, Split};
@@ -36,7 +36,7 @@ impl<'a> Translator<'a> {
     /// The Service a backend names and the index of its port, or the field
     /// and message of the diagnostic saying why there is none.
     fn backend_port(
-        &self,
+        &mut self,
         ing: &ObjectRef,
         backend: &IngressBackend,
         field: &str,
@@ -55,8 +55,7 @@ impl<'a> Translator<'a> {
         let Some(port) = &service.port else { return refuse(port_field, "required (number or name)") };
         let (number, port_name) = (port.number, port.name.as_deref().filter(|n| !n.is_empty()));
         let key = (ns.to_owned(), service.name.clone());
-        let store: &'a Store = self.store;
-        let Some(svc) = store.services.get(&key) else {
+        let Some(svc) = self.service(&key) else {
             let message = format!("Service {ns}/{} not found; requests get 503", service.name);
             return refuse(format!("{field}.service.name"), &message);
         };
@@ -95,7 +94,7 @@ impl<'a> Translator<'a> {
                 format!("Service {ns}/{} port {} is {protocol}; HTTP needs TCP", service.name, ports[index].port);
             return refuse(port_field, &message);
         }
-        Ok((key, &**svc, index))
+        Ok((key, svc, index))
     }
 }
 
@@ -111,9 +110,8 @@ impl<'a> Translator<'a> {
         port: &PortRef,
         protocol: &str,
     ) -> Option<(Key, &'a Service, usize)> {
-        let store: &'a Store = self.store;
         let key = (namespace.to_owned(), name.to_owned());
-        let Some(svc) = store.services.get(&key) else {
+        let Some(svc) = self.service(&key) else {
             self.diags.push(Diagnostic::error(r.clone(), field, format!("Service {namespace}/{name} not found")));
             return None;
         };

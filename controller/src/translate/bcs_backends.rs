@@ -101,8 +101,7 @@ impl Translator<'_> {
         }
         let namespace =
             if route.service_namespace.is_empty() { r.namespace.as_str() } else { &route.service_namespace };
-        let store = self.store;
-        let Some(svc) = store.services.get(&(namespace.to_owned(), route.service_name.clone())) else {
+        let Some(svc) = self.service(&(namespace.to_owned(), route.service_name.clone())) else {
             self.diags.push(Diagnostic::error(
                 r.clone(),
                 format!("{field}.serviceName"),

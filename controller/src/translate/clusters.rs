@@ -11,14 +11,76 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sluice_config::{Affinity, Cluster, Diagnostic, DnsTarget, Endpoint, HealthPolicy, ObjectRef};
-use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// The label that ties an EndpointSlice to its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
-/// `(namespace, service)` -> its EndpointSlices.
-pub(super) type SliceIndex<'a> = HashMap<Key, Vec<(&'a Key, &'a EndpointSlice)>>;
+/// The EndpointSlices by Service, each Service's in key order, and those
+/// that name no Service. A translation by difference keeps it from one
+/// store to the next and edits in the slices that changed.
+#[derive(Clone, Default)]
+pub(super) struct SliceIndex {
+    by_service: HashMap<Key, Vec<(Key, Arc<EndpointSlice>)>>,
+    unowned: BTreeSet<Key>,
+}
+
+impl SliceIndex {
+    /// The index of every slice in `store`.
+    pub(super) fn of(store: &Store) -> SliceIndex {
+        let mut index = SliceIndex::default();
+        for (key, slice) in &store.endpoint_slices {
+            index.put(key, slice);
+        }
+        index
+    }
+
+    /// Adds slice `key`, replacing its last version (which `remove` took out
+    /// when it belonged to another Service).
+    pub(super) fn put(&mut self, key: &Key, slice: &Arc<EndpointSlice>) {
+        let Some(service) = slice_service(slice) else {
+            self.unowned.insert(key.clone());
+            return;
+        };
+        let slices = self.by_service.entry((key.0.clone(), service.to_owned())).or_default();
+        match slices.binary_search_by(|(k, _)| k.cmp(key)) {
+            Ok(at) => slices[at].1 = slice.clone(),
+            Err(at) => slices.insert(at, (key.clone(), slice.clone())),
+        }
+    }
+
+    /// Takes out slice `key`, as `slice` (its version in the index) has it.
+    pub(super) fn remove(&mut self, key: &Key, slice: &EndpointSlice) {
+        let Some(service) = slice_service(slice) else {
+            self.unowned.remove(key);
+            return;
+        };
+        let service = (key.0.clone(), service.to_owned());
+        if let Some(slices) = self.by_service.get_mut(&service) {
+            slices.retain(|(k, _)| k != key);
+            if slices.is_empty() {
+                self.by_service.remove(&service);
+            }
+        }
+    }
+
+    /// The slices of Service `key`.
+    pub(super) fn get(&self, key: &Key) -> Option<&[(Key, Arc<EndpointSlice>)]> {
+        self.by_service.get(key).map(Vec::as_slice)
+    }
+
+    /// A warning for each slice that names no Service.
+    pub(super) fn report(&self, diags: &mut Diagnostics) {
+        for key in &self.unowned {
+            diags.push(Diagnostic::warning(
+                ObjectRef::new("EndpointSlice", &key.0, &key.1),
+                format!("metadata.labels[{SERVICE_NAME_LABEL}]"),
+                "missing: this EndpointSlice belongs to no Service and is ignored",
+            ));
+        }
+    }
+}
 
 /// What a Service cluster is built from: the same request builds the same
 /// cluster while the Service and its endpoints stay.
@@ -35,7 +97,7 @@ pub(super) struct ClusterRegistry<'a> {
     /// Each Service cluster built: what it was built from, and what
     /// building it found wrong (on its Service and its endpoints' objects).
     built: BTreeMap<String, (ClusterRequest, Vec<Diagnostic>)>,
-    pub(super) slices_by_service: Rc<SliceIndex<'a>>,
+    pub(super) slices_by_service: Arc<SliceIndex>,
     /// `(namespace, service, port index)` -> resolved endpoints.
     pub(super) endpoint_cache: HashMap<(Key, usize), Vec<Endpoint>>,
     /// Service -> its BCS export on this LB group, if any.
@@ -43,26 +105,8 @@ pub(super) struct ClusterRegistry<'a> {
 }
 
 impl<'a> ClusterRegistry<'a> {
-    /// Indexes the EndpointSlices by Service; a slice naming none is reported.
-    pub(super) fn index_slices(store: &'a Store, diags: &mut Diagnostics) -> Rc<SliceIndex<'a>> {
-        let mut slices_by_service: SliceIndex<'a> = HashMap::new();
-        for (key, slice) in &store.endpoint_slices {
-            match slice_service(slice) {
-                Some(service) => {
-                    slices_by_service.entry((key.0.clone(), service.to_owned())).or_default().push((key, slice));
-                }
-                None => diags.push(Diagnostic::warning(
-                    ObjectRef::new("EndpointSlice", &key.0, &key.1),
-                    format!("metadata.labels[{SERVICE_NAME_LABEL}]"),
-                    "missing: this EndpointSlice belongs to no Service and is ignored",
-                )),
-            }
-        }
-        Rc::new(slices_by_service)
-    }
-
-    /// A registry over `store` whose slices were indexed by [`ClusterRegistry::index_slices`].
-    pub(super) fn new(store: &'a Store, slices_by_service: Rc<SliceIndex<'a>>) -> Self {
+    /// A registry over `store`, whose slices `slices_by_service` indexes.
+    pub(super) fn new(store: &'a Store, slices_by_service: Arc<SliceIndex>) -> Self {
         ClusterRegistry {
             store,
             clusters: BTreeMap::new(),

@@ -36,7 +36,8 @@ impl ClusterRegistry<'_> {
         let Some(port) = svc.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|p| p.get(index)) else {
             return Vec::new();
         };
-        let mut found = if let Some(slices) = self.slices_by_service.get(key).cloned() {
+        let by_service = self.slices_by_service.clone();
+        let mut found = if let Some(slices) = by_service.get(key) {
             let mut all = Vec::new();
             for (slice_key, slice) in slices {
                 all.extend(Self::slice_endpoints(diags, slice_key, slice, port));

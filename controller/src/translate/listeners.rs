@@ -52,7 +52,8 @@ impl Translator<'_> {
         for seed in self.store.seed_ingresses.values() {
             sources.push((age(&seed.metadata), Source::Seed(seed)));
         }
-        for (key, svc) in &self.store.services {
+        let exports = if self.without_exports { None } else { Some(&self.store.services) };
+        for (key, svc) in exports.into_iter().flatten() {
             if svc.metadata.labels.as_ref().is_some_and(|l| l.contains_key(super::bcs_export::GROUP_LABEL)) {
                 sources.push((age(&svc.metadata), Source::Export(key, svc)));
             }

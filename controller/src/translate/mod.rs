@@ -34,15 +34,16 @@ mod translation;
 use translation::Parts;
 pub use translation::Translation;
 
+use crate::store::Key;
 use crate::store::Store;
 use certificates::{CertificateRegistry, Referrer};
 use claims::Claims;
 use clusters::{ClusterRegistry, SliceIndex};
 use diagnostics::Diagnostics;
+use k8s_openapi::api::core::v1::Service;
 use sluice_config::{
     Diagnostic, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot, VirtualHost,
 };
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// Name of the route config that holds the Kubernetes Ingress rules, served
@@ -69,8 +70,9 @@ pub fn translate(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>
 /// and the reference a translation by difference is held to.
 pub fn translate_whole(store: &Store, options: &Options) -> (Snapshot, Vec<Diagnostic>) {
     let mut diags = Diagnostics::default();
-    let slices = ClusterRegistry::index_slices(store, &mut diags);
-    let mut t = Translator::new(store, options, slices, diags);
+    let slices = SliceIndex::of(store);
+    slices.report(&mut diags);
+    let mut t = Translator::new(store, options, Arc::new(slices), diags);
     let routes = t.ingresses();
     let l4 = t.l4_services();
     let services = t.service_vips();
@@ -90,12 +92,18 @@ pub(crate) struct Translator<'a> {
     extra_route_configs: Vec<RouteConfig>,
     /// The controller ConfigMap.
     config: ControllerConfig,
+    /// The Services this translation looked up, found or not: a group
+    /// translated by difference is made again when one of them changes.
+    services_read: Vec<Key>,
+    /// The store is known to hold no Service exported to a BCS group (a
+    /// translation by difference checks), so none is looked for.
+    without_exports: bool,
 }
 
 impl<'a> Translator<'a> {
     /// A translator that reads the controller ConfigMap (and registers the
     /// global auth service's cluster): the one that makes the whole Snapshot.
-    fn new(store: &'a Store, options: &'a Options, slices: Rc<SliceIndex<'a>>, mut diags: Diagnostics) -> Self {
+    fn new(store: &'a Store, options: &'a Options, slices: Arc<SliceIndex>, mut diags: Diagnostics) -> Self {
         let config = ControllerConfig::read(store, options, &mut diags);
         let mut t = Self::with_config(store, options, slices, config);
         t.diags = diags;
@@ -105,12 +113,7 @@ impl<'a> Translator<'a> {
     }
 
     /// A translator of some of the routes, with the ConfigMap read already.
-    fn with_config(
-        store: &'a Store,
-        options: &'a Options,
-        slices: Rc<SliceIndex<'a>>,
-        config: ControllerConfig,
-    ) -> Self {
+    fn with_config(store: &'a Store, options: &'a Options, slices: Arc<SliceIndex>, config: ControllerConfig) -> Self {
         Translator {
             store,
             options,
@@ -120,7 +123,16 @@ impl<'a> Translator<'a> {
             certs: CertificateRegistry::new(&store.secrets),
             extra_route_configs: Vec::new(),
             config,
+            services_read: Vec::new(),
+            without_exports: false,
         }
+    }
+
+    /// Service `key`, noted as read.
+    fn service(&mut self, key: &Key) -> Option<&'a Service> {
+        self.services_read.push(key.clone());
+        let store: &'a Store = self.store;
+        store.services.get(key).map(|s| &**s)
     }
 
     /// The Snapshot: its own listeners and whatever it translated, with
@@ -129,7 +141,7 @@ impl<'a> Translator<'a> {
         mut self,
         mut routes: RouteConfig,
         l4: Vec<Listener>,
-        services: Vec<ServiceVip>,
+        services: Vec<Arc<ServiceVip>>,
         parts: Parts,
     ) -> (Snapshot, Vec<Diagnostic>) {
         let default_certificate = self.default_certificate();

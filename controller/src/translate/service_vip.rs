@@ -7,13 +7,14 @@ use crate::store::Key;
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use sluice_config::{Diagnostic, Frontend, FrontendKind, L4Protocol, ObjectRef, ServiceVip, TrafficPolicy, VipBackend};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 /// kube-proxy's `sessionAffinityConfig.clientIP.timeoutSeconds` default and maximum.
 const AFFINITY_DEFAULT_SECONDS: u32 = 10800;
 const AFFINITY_MAX_SECONDS: u32 = 86400;
 
 impl Translator<'_> {
-    pub(super) fn service_vips(&mut self) -> Vec<ServiceVip> {
+    pub(super) fn service_vips(&mut self) -> Vec<Arc<ServiceVip>> {
         let mut out = Vec::new();
         for (key, svc) in &self.store.services {
             out.extend(self.service_vips_of(key, svc));
@@ -24,7 +25,7 @@ impl Translator<'_> {
 
     /// One Service's entries, a port and protocol each; none for a Service
     /// with no virtual IP (ExternalName, headless) or a type it cannot be.
-    fn service_vips_of(&mut self, key: &Key, svc: &Service) -> Vec<ServiceVip> {
+    pub(super) fn service_vips_of(&mut self, key: &Key, svc: &Service) -> Vec<Arc<ServiceVip>> {
         let r = meta_ref(Kind::Service, &svc.metadata);
         let Some(spec) = &svc.spec else { return Vec::new() };
         let ty = spec.type_.as_deref().unwrap_or("ClusterIP");
@@ -73,7 +74,7 @@ impl Translator<'_> {
                 L4Protocol::Udp => "UDP",
                 L4Protocol::Sctp => "SCTP",
             };
-            out.push(ServiceVip {
+            out.push(Arc::new(ServiceVip {
                 name: format!("{}/{}:{number}/{proto_name}", key.0, key.1),
                 service: ObjectRef::new("Service", &key.0, &key.1),
                 protocol,
@@ -83,7 +84,7 @@ impl Translator<'_> {
                 external_traffic_policy: etp,
                 internal_traffic_policy: itp,
                 health_check_node_port,
-            });
+            }));
         }
         out
     }

@@ -9,15 +9,17 @@
 //!   Ingresses alone (claims, canaries, aliases, fallbacks stay inside it),
 //!   so a changed Ingress makes its group again, with the groups it joins
 //!   or leaves.
-//! - A Service cluster depends on its Service's endpoints: an EndpointSlice
-//!   or Endpoints change builds the clusters of its Service again, a Pod
-//!   change those of its namespace.
-//! - The rest (the controller ConfigMap, the listeners, the kernel's service
-//!   table, the default certificate) is made each time; it is small next to
-//!   the routes.
+//! - A Service cluster and a Service's entries in the kernel's service table
+//!   depend on the Service and its endpoints: a Service, EndpointSlice or
+//!   Endpoints change makes those of its Service again, a Pod change those
+//!   of its namespace.
+//! - A group is made again when a Service it looked up (found or not)
+//!   changes: routes name a Service's ports.
+//! - The rest (the controller ConfigMap, the listeners, the default
+//!   certificate) is made each time; it is small next to the routes.
 //!
-//! A change to any other kind (a Service, a Secret, a ConfigMap, an
-//! IngressClass), or a store with BCS or seed sources (their routes and
+//! A change to any other kind (a Secret, a ConfigMap, an IngressClass), or a
+//! store with BCS or seed sources or exported Services (their routes and
 //! ports interleave with everything else by age), is translated whole. The
 //! result is always the one a translation from nothing gives, diagnostics
 //! included (`controller/tests/translation_by_difference.rs` holds it to that).
@@ -31,13 +33,13 @@ use super::order::age;
 use super::route_config::Source;
 use super::{INGRESS_ROUTES, Translator, translate_whole};
 use crate::store::{Key, Objects, Store};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
-    Certificate, CertificateAuthority, Cluster, Diagnostic, Options, RouteConfig, RoutePolicy, Snapshot, Split,
-    VirtualHost,
+    Certificate, CertificateAuthority, Cluster, Diagnostic, Options, RouteConfig, RoutePolicy, ServiceVip, Snapshot,
+    Split, VirtualHost,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// The name every Ingress made only of a `defaultBackend` is grouped by:
@@ -47,7 +49,16 @@ const DEFAULT_BACKEND: &str = "";
 /// Translations of successive stores, each made by difference from the last.
 pub struct Translation {
     options: Options,
+    exports: Exports,
     last: Option<Last>,
+}
+
+/// The Services exported to a BCS group (a store with any is translated
+/// whole), kept by difference from the Services of the last store.
+#[derive(Default)]
+struct Exports {
+    services: Objects<Service>,
+    exported: BTreeSet<Key>,
 }
 
 /// The parts of a Snapshot translated apart from the rest, merged in by
@@ -71,6 +82,8 @@ pub(super) struct Parts {
 #[derive(Default)]
 struct Last {
     store: Store,
+    /// The store's EndpointSlices by Service.
+    slices: Arc<SliceIndex>,
     groups: HashMap<u64, Group>,
     group_of: HashMap<Key, u64>,
     /// The names each Ingress is grouped by, and the Ingresses of each name.
@@ -88,6 +101,13 @@ struct Last {
     /// Named and not built (new, or their endpoints changed).
     unbuilt: BTreeSet<String>,
     next_group: u64,
+    /// The groups that looked up each Service.
+    readers: HashMap<Key, BTreeSet<u64>>,
+    /// The kernel's service table by entry name, the names of each
+    /// Service's entries, and what making them found wrong.
+    vips: BTreeMap<String, Arc<ServiceVip>>,
+    vips_of: HashMap<Key, Vec<String>>,
+    vip_diagnostics: BTreeMap<Key, Vec<Diagnostic>>,
 }
 
 /// One group of Ingresses and what they make.
@@ -102,6 +122,8 @@ struct Group {
     clusters: Vec<Cluster>,
     /// The Service clusters its routes name, and what builds them.
     service_clusters: Vec<(String, ClusterRequest)>,
+    /// The Services it looked up, found or not; sorted.
+    services_read: Vec<Key>,
 }
 
 /// A Service cluster and what building it found wrong.
@@ -114,40 +136,50 @@ struct Built {
 /// How two stores differ, when a translation by difference can follow it.
 struct Changes {
     ingresses: BTreeSet<Key>,
-    /// Services whose endpoints changed, and namespaces whose Pods did.
-    services: HashSet<Key>,
+    /// Services that changed themselves.
+    services: BTreeSet<Key>,
+    /// Services whose endpoints changed (those that changed themselves
+    /// too), and namespaces whose Pods did.
+    endpoints: HashSet<Key>,
     namespaces: HashSet<String>,
 }
 
 impl Translation {
     pub fn new(options: Options) -> Self {
-        Self { options, last: None }
+        Self { options, exports: Exports::default(), last: None }
     }
 
     /// The Snapshot (generation 0) of `store` and its diagnostics.
     pub fn translate(&mut self, store: &Store) -> (Snapshot, Vec<Diagnostic>) {
-        if interleaved(store) {
+        if self.interleaved(store) {
             self.last = None;
             return translate_whole(store, &self.options);
         }
         let previous = self.last.take();
         let changes = previous.as_ref().and_then(|last| changes(&last.store, store));
-        let (mut last, changes) = match (previous, changes) {
-            (Some(last), Some(changes)) => (last, changes),
+        let (mut last, mut changes) = match (previous, changes) {
+            (Some(mut last), Some(changes)) => {
+                last.follow_slices(store);
+                (last, changes)
+            }
             _ => {
                 let all = Changes {
                     ingresses: store.ingresses.keys().cloned().collect(),
-                    services: HashSet::new(),
+                    services: store.services.keys().cloned().collect(),
+                    endpoints: HashSet::new(),
                     namespaces: HashSet::new(),
                 };
-                (Last::default(), all)
+                (Last { slices: Arc::new(SliceIndex::of(store)), ..Last::default() }, all)
             }
         };
+        last.add_readers(&mut changes);
         last.forget_stale_clusters(&changes);
 
         let mut diags = Diagnostics::default();
-        let slices = ClusterRegistry::index_slices(store, &mut diags);
+        last.slices.report(&mut diags);
+        let slices = last.slices.clone();
         let mut whole = Translator::new(store, &self.options, slices.clone(), diags);
+        whole.without_exports = true;
         let mut fresh = Vec::new();
         for ingresses in last.regroup(store, &changes.ingresses) {
             let group = Group::make(store, &self.options, &slices, &whole.config, ingresses, &mut last.built);
@@ -155,6 +187,8 @@ impl Translation {
             last.insert(group);
         }
         last.build_missing(store, &slices);
+        let mut vip_translator = Translator::with_config(store, &self.options, slices, whole.config.clone());
+        last.remake_vips(&mut vip_translator, &changes);
 
         let routes = RouteConfig {
             name: INGRESS_ROUTES.into(),
@@ -163,7 +197,8 @@ impl Translation {
             default_policy: RoutePolicy::default(),
         };
         let l4 = whole.l4_services();
-        let services = whole.service_vips();
+        let services = last.vips.values().cloned().collect();
+        whole.diags.extend(last.vip_diagnostics.values().flatten().cloned());
         let mut parts = last.parts();
         fresh.sort_unstable();
         parts.fresh = Some(fresh);
@@ -174,12 +209,22 @@ impl Translation {
     }
 }
 
-/// Whether `store` holds sources whose routes and ports interleave by age
-/// with the Ingresses' (seed ingresses, BCS Ingresses, exported Services).
-fn interleaved(store: &Store) -> bool {
-    !store.seed_ingresses.is_empty()
-        || !store.bcs_ingresses.is_empty()
-        || store.services.values().any(|s| s.metadata.labels.as_ref().is_some_and(|l| l.contains_key(GROUP_LABEL)))
+impl Translation {
+    /// Whether `store` holds sources whose routes and ports interleave by
+    /// age with the Ingresses' (seed ingresses, BCS Ingresses, exported
+    /// Services).
+    fn interleaved(&mut self, store: &Store) -> bool {
+        let exports = &mut self.exports;
+        for (key, _, is) in differences(&exports.services, &store.services) {
+            if is.is_some_and(|s| s.metadata.labels.as_ref().is_some_and(|l| l.contains_key(GROUP_LABEL))) {
+                exports.exported.insert(key.clone());
+            } else {
+                exports.exported.remove(key);
+            }
+        }
+        exports.services = store.services.clone();
+        !exports.exported.is_empty() || !store.seed_ingresses.is_empty() || !store.bcs_ingresses.is_empty()
+    }
 }
 
 /// How `new` differs from `old`; `None` when a kind changed that only a
@@ -187,21 +232,21 @@ fn interleaved(store: &Store) -> bool {
 fn changes(old: &Store, new: &Store) -> Option<Changes> {
     let same = |a: bool| a.then_some(());
     same(differences(&old.ingress_classes, &new.ingress_classes).next().is_none())?;
-    same(differences(&old.services, &new.services).next().is_none())?;
     same(differences(&old.secrets, &new.secrets).next().is_none())?;
     same(differences(&old.config_maps, &new.config_maps).next().is_none())?;
     let ingresses = differences(&old.ingresses, &new.ingresses).map(|(k, _, _)| k.clone()).collect();
-    let mut services = HashSet::new();
+    let services: BTreeSet<Key> = differences(&old.services, &new.services).map(|(k, _, _)| k.clone()).collect();
+    let mut endpoints: HashSet<Key> = services.iter().cloned().collect();
     for (key, was, is) in differences(&old.endpoint_slices, &new.endpoint_slices) {
         for slice in was.into_iter().chain(is) {
             if let Some(service) = slice_service(slice) {
-                services.insert((key.0.clone(), service.to_owned()));
+                endpoints.insert((key.0.clone(), service.to_owned()));
             }
         }
     }
-    services.extend(differences(&old.endpoints, &new.endpoints).map(|(k, _, _)| k.clone()));
+    endpoints.extend(differences(&old.endpoints, &new.endpoints).map(|(k, _, _)| k.clone()));
     let namespaces = differences(&old.pods, &new.pods).map(|(k, _, _)| k.0.clone()).collect();
-    Some(Changes { ingresses, services, namespaces })
+    Some(Changes { ingresses, services, endpoints, namespaces })
 }
 
 /// The keys whose object differs between `old` and `new` (added, removed or
@@ -209,13 +254,13 @@ fn changes(old: &Store, new: &Store) -> Option<Changes> {
 fn differences<'s, K: PartialEq>(
     old: &'s Objects<K>,
     new: &'s Objects<K>,
-) -> impl Iterator<Item = (&'s Key, Option<&'s K>, Option<&'s K>)> + 's {
+) -> impl Iterator<Item = (&'s Key, Option<&'s Arc<K>>, Option<&'s Arc<K>>)> + 's {
     // imbl's diff skips the subtrees both maps share, so an edit costs its
     // path in the tree; it reports an update only for unequal values.
     old.diff(new).map(|d| match d {
-        imbl::ordmap::DiffItem::Add(k, n) => (k, None, Some(&**n)),
-        imbl::ordmap::DiffItem::Remove(k, o) => (k, Some(&**o), None),
-        imbl::ordmap::DiffItem::Update { old: (k, o), new: (_, n) } => (k, Some(&**o), Some(&**n)),
+        imbl::ordmap::DiffItem::Add(k, n) => (k, None, Some(n)),
+        imbl::ordmap::DiffItem::Remove(k, o) => (k, Some(o), None),
+        imbl::ordmap::DiffItem::Update { old: (k, o), new: (_, n) } => (k, Some(o), Some(n)),
     })
 }
 
@@ -249,6 +294,60 @@ fn names(ing: &Ingress) -> Vec<String> {
 }
 
 impl Last {
+    /// Edits into the slice index the EndpointSlices that differ between
+    /// the last store and `store`.
+    fn follow_slices(&mut self, store: &Store) {
+        let index = Arc::make_mut(&mut self.slices);
+        for (key, was, is) in differences(&self.store.endpoint_slices, &store.endpoint_slices) {
+            if let Some(was) = was {
+                index.remove(key, was);
+            }
+            if let Some(is) = is {
+                index.put(key, is);
+            }
+        }
+    }
+
+    /// Counts the Ingresses of each group that looked up a changed Service
+    /// as changed, so their groups are made again.
+    fn add_readers(&self, changes: &mut Changes) {
+        for key in &changes.services {
+            for id in self.readers.get(key).into_iter().flatten() {
+                if let Some(group) = self.groups.get(id) {
+                    changes.ingresses.extend(group.ingresses.iter().cloned());
+                }
+            }
+        }
+    }
+
+    /// Makes again the kernel service-table entries of the Services whose
+    /// object or endpoints changed, with `t` (a translator of its own, so
+    /// each Service's diagnostics are its own).
+    fn remake_vips(&mut self, t: &mut Translator<'_>, changes: &Changes) {
+        let store = t.store;
+        let mut keys: BTreeSet<&Key> = changes.services.iter().chain(&changes.endpoints).collect();
+        for namespace in &changes.namespaces {
+            let from = (namespace.clone(), String::new());
+            keys.extend(store.services.range(from..).map(|(k, _)| k).take_while(|k| k.0 == *namespace));
+        }
+        for key in keys {
+            for name in self.vips_of.remove(key).unwrap_or_default() {
+                self.vips.remove(&name);
+            }
+            self.vip_diagnostics.remove(key);
+            let Some(svc) = store.services.get(key) else { continue };
+            let vips = t.service_vips_of(key, svc);
+            let diagnostics = t.diags.take();
+            if !diagnostics.is_empty() {
+                self.vip_diagnostics.insert(key.clone(), diagnostics);
+            }
+            if !vips.is_empty() {
+                self.vips_of.insert(key.clone(), vips.iter().map(|v| v.name.clone()).collect());
+                self.vips.extend(vips.into_iter().map(|v| (v.name.clone(), v)));
+            }
+        }
+    }
+
     /// Takes apart the groups `changed` Ingresses were in or now join, and
     /// returns the groups their Ingresses fall into now.
     fn regroup(&mut self, store: &Store, changed: &BTreeSet<Key>) -> Vec<Vec<Key>> {
@@ -312,7 +411,7 @@ impl Last {
         let unbuilt = &mut self.unbuilt;
         self.built.retain(|name, b| {
             let stale =
-                changes.services.contains(&b.request.service) || changes.namespaces.contains(&b.request.service.0);
+                changes.endpoints.contains(&b.request.service) || changes.namespaces.contains(&b.request.service.0);
             if stale {
                 unbuilt.insert(name.clone());
             }
@@ -329,6 +428,14 @@ impl Last {
         }
         for key in &group.ingresses {
             self.group_of.remove(key);
+        }
+        for key in &group.services_read {
+            if let Some(readers) = self.readers.get_mut(key) {
+                readers.remove(&id);
+                if readers.is_empty() {
+                    self.readers.remove(key);
+                }
+            }
         }
         for (name, _) in &group.service_clusters {
             if let Some((count, _)) = self.uses.get_mut(name) {
@@ -352,6 +459,9 @@ impl Last {
         for key in &group.ingresses {
             self.group_of.insert(key.clone(), id);
         }
+        for key in &group.services_read {
+            self.readers.entry(key.clone()).or_default().insert(id);
+        }
         for (name, request) in &group.service_clusters {
             self.uses.entry(name.clone()).or_insert_with(|| (0, request.clone())).0 += 1;
             if !self.built.contains_key(name) {
@@ -371,7 +481,7 @@ impl Last {
 
     /// Builds the Service clusters some group names and none has built
     /// since their endpoints changed.
-    fn build_missing<'a>(&mut self, store: &'a Store, slices: &Rc<SliceIndex<'a>>) {
+    fn build_missing(&mut self, store: &Store, slices: &Arc<SliceIndex>) {
         let unbuilt = std::mem::take(&mut self.unbuilt);
         let missing: Vec<&ClusterRequest> = unbuilt
             .iter()
@@ -433,7 +543,7 @@ impl Group {
     fn make<'a>(
         store: &'a Store,
         options: &'a Options,
-        slices: &Rc<SliceIndex<'a>>,
+        slices: &Arc<SliceIndex>,
         config: &ControllerConfig,
         ingresses: Vec<Key>,
         built: &mut HashMap<String, Built>,
@@ -443,6 +553,9 @@ impl Group {
             ingresses.iter().filter_map(|k| store.ingresses.get(k)).map(|i| (age(&i.metadata), &**i)).collect();
         sources.sort_by(|a, b| a.0.cmp(&b.0));
         let routes = t.routes_of(sources.into_iter().map(|(_, i)| Source::Ingress(i)));
+        let mut services_read = std::mem::take(&mut t.services_read);
+        services_read.sort();
+        services_read.dedup();
         let (certificates, certificate_authorities) = t.certs.into_parts();
         let (service_clusters, clusters) = keep_built(built, t.clusters);
         Group {
@@ -454,6 +567,7 @@ impl Group {
             certificate_authorities,
             clusters,
             service_clusters,
+            services_read,
         }
     }
 }

@@ -18,6 +18,7 @@ use sluice_ebpf_common::{
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 const SOCKET_PROGRAMS: &[&str] = &["sluice_connect4", "sluice_sendmsg4", "sluice_recvmsg4", "sluice_getpeername4"];
 const NODEPORT_PROGRAMS: &[(&str, TcAttachType)] =
@@ -134,7 +135,7 @@ impl Datapath {
     /// they hold now: a one-service change costs one service (see
     /// [`ServiceTable::update`]). Returns the difference applied. After a
     /// failed write the next sync compares with what the kernel holds.
-    pub fn sync(&mut self, services: &[ServiceVip]) -> Result<Diff, Error> {
+    pub fn sync(&mut self, services: &[Arc<ServiceVip>]) -> Result<Diff, Error> {
         self.sync_node_addresses()?;
         let diff = self.applied.update(services, &self.options);
         let from_kernel;
@@ -197,10 +198,11 @@ impl Datapath {
     /// endpoint finishes its connections.
     fn forget_udp_flows_to_gone_backends(&mut self, removed: &[LiveKey]) -> Result<(), Error> {
         // A backend another slot set still has is not gone.
-        let mut gone_backends: HashSet<(u32, u16)> = removed.iter().map(|k| (k.address, k.port)).collect();
-        for k in self.applied.live.keys() {
-            gone_backends.remove(&(k.address, k.port));
-        }
+        let gone_backends: HashSet<(u32, u16)> = removed
+            .iter()
+            .map(|k| (k.address, k.port))
+            .filter(|(address, port)| !self.applied.has_backend(*address, *port))
+            .collect();
         if gone_backends.is_empty() {
             return Ok(());
         }

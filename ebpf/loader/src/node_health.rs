@@ -117,7 +117,7 @@ impl NodeHealth {
     /// Makes the health-check node ports those of `services` with
     /// `externalTrafficPolicy: Local`, each answering this node's count of
     /// ready endpoints. Returns the ports that could not be opened.
-    pub fn reconcile(&self, services: &[ServiceVip]) -> Vec<(u16, String)> {
+    pub fn reconcile(&self, services: &[Arc<ServiceVip>]) -> Vec<(u16, String)> {
         let mut wanted: HashMap<u16, Answer> = HashMap::new();
         for s in services {
             let Some(port) = s.health_check_node_port.filter(|_| s.external_traffic_policy == TrafficPolicy::Local)

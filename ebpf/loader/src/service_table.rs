@@ -18,6 +18,7 @@ use sluice_maglev::Maglev;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 /// Most slots one service gets for a random choice.
 pub const MAX_SLOTS: u64 = 1024;
@@ -50,6 +51,8 @@ pub struct ServiceTable {
     pub backends: HashMap<SlotKey, Backend>,
     /// Backends that exist (affinity keeps only these).
     pub live: HashMap<LiveKey, u8>,
+    /// How many slot sets have each backend (address, port), as `live` holds them.
+    live_uses: HashMap<(u32, u16), u32>,
     /// Slot-set name -> id, kept across tables.
     ids: BTreeMap<String, u32>,
     /// Each service by name, as it was laid out, with what it wrote.
@@ -59,20 +62,20 @@ pub struct ServiceTable {
     /// Two services share a frontend (the later one is served): such a
     /// table is built whole, as editing it could drop the one that serves.
     shared: bool,
-    /// Counts walks, to find the services a walk did not meet.
-    walk: u64,
+    /// The services of the last build or update, in their order.
+    inputs: Vec<Arc<ServiceVip>>,
+    /// Whether `inputs` is sorted by name, no name twice.
+    sorted: bool,
 }
 
 /// One service's part of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Laid {
-    input: ServiceVip,
+    input: Arc<ServiceVip>,
     frontends: Vec<ServiceKey>,
     /// Its slot sets: name, id, slot count.
     sets: Vec<(String, u32, u16)>,
     live: Vec<LiveKey>,
-    /// The last walk that met it.
-    walk: u64,
 }
 
 /// A table's maps: services, backend slots, live backends.
@@ -203,7 +206,11 @@ enum Layout {
 
 impl ServiceTable {
     /// The table for `services`, reusing `previous`'s ids.
-    pub fn build(services: &[ServiceVip], previous: Option<&ServiceTable>, options: &TableOptions) -> ServiceTable {
+    pub fn build(
+        services: &[Arc<ServiceVip>],
+        previous: Option<&ServiceTable>,
+        options: &TableOptions,
+    ) -> ServiceTable {
         let mut table = ServiceTable { options: options.clone(), ..ServiceTable::default() };
         let mut next_id = previous.and_then(|p| p.ids.values().max().copied()).unwrap_or(0) + 1;
         let none = BTreeMap::new();
@@ -212,6 +219,8 @@ impl ServiceTable {
             let laid = table.add(svc, Some(ids), &mut next_id);
             table.shared |= table.laid.insert(svc.name.clone(), laid).is_some();
         }
+        let sorted = services.windows(2).all(|w| w[0].name < w[1].name);
+        table.remember(services, sorted);
         table
     }
 
@@ -219,43 +228,22 @@ impl ServiceTable {
     /// changed, came or went are laid out again, so a one-service change
     /// costs one service whatever the table's size. Returns what turns the
     /// old maps into the new, as [`ServiceTable::diff`] would.
-    pub fn update(&mut self, services: &[ServiceVip], options: &TableOptions) -> Diff {
-        self.walk += 1;
-        let walk = self.walk;
-        let mut changed = Vec::new();
-        let mut new = HashSet::new();
-        let mut twice = false;
-        let mut met = 0;
-        for svc in services {
-            match self.laid.get_mut(&svc.name) {
-                Some(l) if l.walk == walk => twice = true,
-                Some(l) if l.input == *svc => {
-                    l.walk = walk;
-                    met += 1;
-                }
-                Some(l) => {
-                    l.walk = walk;
-                    met += 1;
-                    changed.push(svc);
-                }
-                None => {
-                    twice |= !new.insert(&svc.name);
-                    changed.push(svc);
-                }
+    pub fn update(&mut self, services: &[Arc<ServiceVip>], options: &TableOptions) -> Diff {
+        let sorted = if self.sorted { self.walk_sorted(services) } else { None };
+        let walked = sorted.map(|w| (w, true)).or_else(|| self.walk_by_name(services).map(|w| (w, false)));
+        let ((changed, gone), sorted) = match walked {
+            Some(((changed, gone), sorted))
+                if !self.shared && *options == self.options && self.frontends_free(&changed, &gone) =>
+            {
+                ((changed, gone), sorted)
             }
-        }
-        // Every service met: none is gone, and the table need not be read again.
-        let gone: Vec<String> = if met == self.laid.len() {
-            Vec::new()
-        } else {
-            self.laid.iter().filter(|(_, l)| l.walk != walk).map(|(n, _)| n.clone()).collect()
+            _ => {
+                let next = Self::build(services, Some(self), options);
+                let diff = self.diff(&next);
+                *self = next;
+                return diff;
+            }
         };
-        if self.shared || twice || *options != self.options || !self.frontends_free(&changed, &gone) {
-            let next = Self::build(services, Some(self), options);
-            let diff = self.diff(&next);
-            *self = next;
-            return diff;
-        }
         // What the changed and removed services held, taken out of the maps.
         let mut before = Part::default();
         let mut old_sets = HashSet::new();
@@ -268,8 +256,7 @@ impl ServiceTable {
         let mut next_id = self.ids.values().max().copied().unwrap_or(0) + 1;
         let mut after = Part::default();
         for svc in changed {
-            let mut laid = self.add(svc, None, &mut next_id);
-            laid.walk = walk;
+            let laid = self.add(svc, None, &mut next_id);
             self.part_of(&laid, &mut after);
             for (set, _, _) in &laid.sets {
                 old_sets.remove(set);
@@ -280,12 +267,86 @@ impl ServiceTable {
         for set in old_sets {
             self.ids.remove(&set);
         }
+        let sorted = sorted || services.windows(2).all(|w| w[0].name < w[1].name);
+        self.remember(services, sorted);
         Diff::between(before.maps(), after.maps())
+    }
+
+    /// Keeps `services` as the last input, and whether it is sorted by
+    /// name with no name twice (a Snapshot's table is).
+    fn remember(&mut self, services: &[Arc<ServiceVip>], sorted: bool) {
+        self.sorted = sorted;
+        self.inputs.clear();
+        self.inputs.extend_from_slice(services);
+    }
+
+    /// The services that changed or came, and the names gone, found by
+    /// walking `services` beside the last input, both sorted by name: a
+    /// service that is the last one's `Arc` at its place costs a pointer's
+    /// comparison, so an update that shares its unchanged services costs
+    /// what changed. `None` when `services` is not sorted by name.
+    fn walk_sorted<'s>(&mut self, services: &'s [Arc<ServiceVip>]) -> Option<(Vec<&'s Arc<ServiceVip>>, Vec<String>)> {
+        let old = &self.inputs;
+        let (mut changed, mut gone, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+        let mut i = 0;
+        // Where the service before was found in the last input by pointer.
+        let mut last_place = None;
+        for (j, svc) in services.iter().enumerate() {
+            while i < old.len() && !Arc::ptr_eq(&old[i], svc) && old[i].name < svc.name {
+                gone.push(old[i].name.clone());
+                i += 1;
+            }
+            let place = (i < old.len() && Arc::ptr_eq(&old[i], svc)).then_some(i);
+            // Two services found in the last input by pointer are in its order.
+            let follows = last_place.is_some() && place.is_some();
+            if j > 0 && !follows && services[j - 1].name >= svc.name {
+                return None;
+            }
+            last_place = place;
+            if place.is_some() {
+                i += 1;
+            } else if i < old.len() && old[i].name == svc.name {
+                if *old[i] == **svc {
+                    kept.push(svc);
+                } else {
+                    changed.push(svc);
+                }
+                i += 1;
+            } else {
+                changed.push(svc);
+            }
+        }
+        gone.extend(old[i..].iter().map(|s| s.name.clone()));
+        // An equal service made again: the table keeps its new `Arc`.
+        for svc in kept {
+            if let Some(laid) = self.laid.get_mut(&svc.name) {
+                laid.input = svc.clone();
+            }
+        }
+        Some((changed, gone))
+    }
+
+    /// As [`ServiceTable::walk_sorted`], for services in any order, by a
+    /// lookup of each name; `None` when a name comes twice.
+    fn walk_by_name<'s>(&mut self, services: &'s [Arc<ServiceVip>]) -> Option<(Vec<&'s Arc<ServiceVip>>, Vec<String>)> {
+        let mut changed = Vec::new();
+        let mut met = HashSet::new();
+        for svc in services {
+            if !met.insert(&svc.name) {
+                return None;
+            }
+            match self.laid.get_mut(&svc.name) {
+                Some(l) if l.input == *svc => l.input = svc.clone(),
+                _ => changed.push(svc),
+            }
+        }
+        let gone = self.laid.keys().filter(|n| !met.contains(n)).cloned().collect();
+        Some((changed, gone))
     }
 
     /// Whether the frontends of `changed` are theirs to take: no two of them
     /// share one, and none is held by a service that stays as it is.
-    fn frontends_free(&self, changed: &[&ServiceVip], gone: &[String]) -> bool {
+    fn frontends_free(&self, changed: &[&Arc<ServiceVip>], gone: &[String]) -> bool {
         let freed: HashSet<&ServiceKey> = changed
             .iter()
             .map(|s| &s.name)
@@ -320,6 +381,7 @@ impl ServiceTable {
         }
         for k in &laid.live {
             if let Some(v) = self.live.remove(k) {
+                self.forget_use(k);
                 part.live.insert(*k, v);
             }
         }
@@ -341,9 +403,9 @@ impl ServiceTable {
 
     /// Lays `svc` out into the maps; its slot-set ids are those `ids` (or,
     /// when `None`, the table itself) has for its names, else the next free ones.
-    fn add(&mut self, svc: &ServiceVip, ids: Option<&BTreeMap<String, u32>>, next_id: &mut u32) -> Laid {
+    fn add(&mut self, svc: &Arc<ServiceVip>, ids: Option<&BTreeMap<String, u32>>, next_id: &mut u32) -> Laid {
         let options = self.options.clone();
-        let mut laid = Laid { input: svc.clone(), frontends: Vec::new(), sets: Vec::new(), live: Vec::new(), walk: 0 };
+        let mut laid = Laid { input: svc.clone(), frontends: Vec::new(), sets: Vec::new(), live: Vec::new() };
         let usable: Vec<Usable> = svc
             .backends
             .iter()
@@ -424,7 +486,9 @@ impl ServiceTable {
         for b in backends {
             let backend = b.backend();
             let key = LiveKey { id, address: backend.address, port: backend.port, _pad: 0 };
-            self.live.insert(key, 1);
+            if self.live.insert(key, 1).is_none() {
+                *self.live_uses.entry((key.address, key.port)).or_default() += 1;
+            }
             live.push(key);
         }
         let mut slot: u16 = 0;
@@ -460,7 +524,11 @@ impl ServiceTable {
 
     /// Applies `diff` to the in-memory maps (as the kernel maps get it).
     pub fn apply(&mut self, diff: &Diff) {
-        self.live.extend(diff.upsert_live.iter().map(|k| (*k, 1)));
+        for k in &diff.upsert_live {
+            if self.live.insert(*k, 1).is_none() {
+                *self.live_uses.entry((k.address, k.port)).or_default() += 1;
+            }
+        }
         self.backends.extend(diff.upsert_backends.iter().copied());
         self.services.extend(diff.upsert_services.iter().copied());
         for k in &diff.remove_services {
@@ -470,8 +538,25 @@ impl ServiceTable {
             self.backends.remove(k);
         }
         for k in &diff.remove_live {
-            self.live.remove(k);
+            if self.live.remove(k).is_some() {
+                self.forget_use(k);
+            }
         }
+    }
+
+    fn forget_use(&mut self, k: &LiveKey) {
+        if let Some(uses) = self.live_uses.get_mut(&(k.address, k.port)) {
+            *uses -= 1;
+            if *uses == 0 {
+                self.live_uses.remove(&(k.address, k.port));
+            }
+        }
+    }
+
+    /// Whether some slot set has the backend at `address` and `port`
+    /// (network order, as the maps hold them).
+    pub fn has_backend(&self, address: u32, port: u16) -> bool {
+        self.live_uses.contains_key(&(address, port))
     }
 
     /// The maps only (what the kernel holds), for comparing tables.
@@ -495,7 +580,7 @@ mod tests {
         assert_eq!(slots(&[1, 0, 1]), [1, 0, 1]);
         assert_eq!(slots(&[5000, 1]), [1023, 1]);
         let t = ServiceTable::build(
-            &[svc("a", "203.0.113.1", &[("192.0.2.1:80", 3), ("192.0.2.2:80", 1)])],
+            &[Arc::new(svc("a", "203.0.113.1", &[("192.0.2.1:80", 3), ("192.0.2.2:80", 1)]))],
             None,
             &TableOptions::default(),
         );
@@ -525,8 +610,9 @@ mod tests {
         ];
         let mut live = ServiceTable::default();
         let mut previous: Option<ServiceTable> = None;
-        for (i, services) in steps.iter().enumerate() {
-            let next = ServiceTable::build(services, previous.as_ref(), &TableOptions::default());
+        for (i, services) in steps.into_iter().enumerate() {
+            let services: Vec<Arc<ServiceVip>> = services.into_iter().map(Arc::new).collect();
+            let next = ServiceTable::build(&services, previous.as_ref(), &TableOptions::default());
             let diff = live.diff(&next);
             live.apply(&diff);
             assert_eq!(live.maps(), next.maps(), "step {i}");
@@ -571,13 +657,13 @@ mod tests {
         };
         let remote = Backend { address: u32::from_be_bytes([192, 0, 2, 3]).to_be(), port: 8080u16.to_be(), flags: 0 };
 
-        let cluster = ServiceTable::build(std::slice::from_ref(&s), None, &options);
+        let cluster = ServiceTable::build(&[Arc::new(s.clone())], None, &options);
         let np = cluster.services[&node_port];
         assert_eq!((np.count, np.flags), (2, 0));
         assert_eq!(backends_of(&cluster, np.id), [local, remote]);
 
         s.external_traffic_policy = TrafficPolicy::Local;
-        let only_local = ServiceTable::build(std::slice::from_ref(&s), Some(&cluster), &options);
+        let only_local = ServiceTable::build(&[Arc::new(s)], Some(&cluster), &options);
         let np_local = only_local.services[&node_port];
         assert_eq!((np_local.id, np_local.count, np_local.flags), (np.id, 1, FLAG_EXTERNAL_LOCAL));
         assert_eq!(backends_of(&only_local, np.id), [local]);
@@ -592,7 +678,7 @@ mod tests {
         use sluice_config::Frontend;
         let mut s = svc("web", "203.0.113.1", &[("192.0.2.2:80", 3), ("192.0.2.3:80", 1), ("192.0.2.4:80", 0)]);
         s.frontends.push(Frontend { kind: FrontendKind::NodePort, address: Ipv4Addr::UNSPECIFIED.into(), port: 30080 });
-        let t = ServiceTable::build(&[s], None, &TableOptions { node: "n".into(), lb: LbAlgorithm::Maglev });
+        let t = ServiceTable::build(&[Arc::new(s)], None, &TableOptions { node: "n".into(), lb: LbAlgorithm::Maglev });
         let np = t.services.iter().find(|(k, _)| k.address == 0).unwrap().1;
         assert_eq!((u32::from(np.count), np.flags), (MAGLEV_SLOTS, FLAG_MAGLEV));
         let first = t
@@ -633,28 +719,56 @@ mod tests {
             })
     }
 
+    /// How many slot sets have each backend, counted afresh.
+    fn uses(live: &HashMap<LiveKey, u8>) -> HashMap<(u32, u16), u32> {
+        let mut out = HashMap::new();
+        for k in live.keys() {
+            *out.entry((k.address, k.port)).or_default() += 1;
+        }
+        out
+    }
+
     proptest::proptest! {
         /// A table updated by difference holds what a table built whole
         /// holds (ids included), and the difference it returns turns the
         /// last maps into the new: through services added, changed,
         /// removed, named twice and sharing frontends, with either
-        /// balancing of NodePorts.
+        /// balancing of NodePorts; in any order or sorted by name (as a
+        /// Snapshot's), with equal services the last step's `Arc`s or not.
         #[test]
         fn updates_by_difference_equal_whole_builds(
-            steps in proptest::collection::vec(proptest::collection::vec(any_service(), 0..5), 1..8),
+            steps in proptest::collection::vec(
+                (proptest::collection::vec(any_service(), 0..5), proptest::prelude::any::<(bool, bool)>()),
+                1..8,
+            ),
             maglev in proptest::prelude::any::<bool>(),
         ) {
             let options = TableOptions { node: "n".into(), lb: if maglev { LbAlgorithm::Maglev } else { LbAlgorithm::Random } };
             let mut updated = ServiceTable::default();
             let mut kernel = ServiceTable::default();
             let mut whole: Option<ServiceTable> = None;
-            for services in steps {
+            let mut last: Vec<Arc<ServiceVip>> = Vec::new();
+            for (mut services, (sorted, shared)) in steps {
+                if sorted {
+                    services.sort_by(|a, b| a.name.cmp(&b.name));
+                }
+                let services: Vec<Arc<ServiceVip>> = services
+                    .into_iter()
+                    .map(|s| match last.iter().find(|l| ***l == s) {
+                        Some(l) if shared => l.clone(),
+                        _ => Arc::new(s),
+                    })
+                    .collect();
                 let diff = updated.update(&services, &options);
                 let built = ServiceTable::build(&services, whole.as_ref(), &options);
                 proptest::prop_assert_eq!(updated.maps(), built.maps());
                 kernel.apply(&diff);
                 proptest::prop_assert_eq!(kernel.maps(), built.maps());
+                for t in [&updated, &kernel, &built] {
+                    proptest::prop_assert_eq!(&t.live_uses, &uses(&t.live));
+                }
                 whole = Some(built);
+                last = services;
             }
         }
     }

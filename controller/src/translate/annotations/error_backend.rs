@@ -26,8 +26,7 @@ pub(super) fn error_backend(a: &mut Reader<'_, '_, '_>) -> Option<ErrorBackend> 
         return None;
     };
     let key = (a.r.namespace.clone(), service.clone());
-    let store = a.t.store;
-    let Some(svc) = store.services.get(&key) else {
+    let Some(svc) = a.t.service(&key) else {
         a.bad("default-backend", format!("Service {}/{service} not found; no default backend", key.0));
         return None;
     };

@@ -120,8 +120,7 @@ pub(super) fn url_cluster(a: &mut Reader<'_, '_, '_>, host: &str, port: u16) -> 
         }
     };
     let key = (namespace.to_owned(), service.to_owned());
-    let store = a.t.store;
-    let Some(svc) = store.services.get(&key) else { return Err(format!("Service {namespace}/{service} not found")) };
+    let Some(svc) = a.t.service(&key) else { return Err(format!("Service {namespace}/{service} not found")) };
     let ports = svc.spec.as_ref().and_then(|s| s.ports.as_ref());
     let Some(index) = ports.and_then(|p| p.iter().position(|sp| sp.port == i32::from(port))) else {
         return Err(format!("Service {namespace}/{service} has no port {port}"));
