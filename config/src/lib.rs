@@ -34,6 +34,7 @@ mod route_policy;
 mod service_vip;
 mod snapshot;
 mod validate;
+mod virtual_hosts;
 
 pub use balance::{
     ActiveCheck, Affinity, AffinityMode, Balance, CheckProtocol, DEFAULT_MAGLEV_TABLE_SIZE, HealthPolicy, PassiveCheck,
@@ -68,3 +69,4 @@ pub use route_policy::{
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;
 pub use validate::Invalid;
+pub use virtual_hosts::{HostChange, VirtualHosts};

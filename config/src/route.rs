@@ -1,4 +1,4 @@
-use crate::{Canary, HostPattern, ObjectRef, PathMatch, RoutePolicy};
+use crate::{Canary, HostPattern, ObjectRef, PathMatch, RoutePolicy, VirtualHosts};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -8,10 +8,10 @@ use std::sync::Arc;
 #[serde(rename_all = "camelCase")]
 pub struct RouteConfig {
     pub name: String,
-    /// Sorted by host; at most one per host. Shared, so a Snapshot that
-    /// differs from the last in a few hosts shares the rest, and a consumer
-    /// sees an unchanged host as the same allocation.
-    pub virtual_hosts: Vec<Arc<VirtualHost>>,
+    /// By host. Shared, so a Snapshot that differs from the last in a few
+    /// hosts shares the rest, and a consumer sees an unchanged host as the
+    /// same allocation.
+    pub virtual_hosts: VirtualHosts,
     /// Where a request goes that matches no virtual host or no route of its
     /// host (an Ingress `defaultBackend`). `None`: 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -22,14 +22,18 @@ impl fmt::Display for Invalid {
 
 impl Snapshot {
     pub fn validate(&self) -> Vec<Invalid> {
-        self.validate_except(|_| false)
+        self.validate_hosts(None)
     }
 
-    /// As [`Snapshot::validate`], but the routes of the virtual hosts
-    /// `checked` names are not checked again (a translation by difference
-    /// checked them when it made them); every host still counts for
-    /// duplicates.
-    pub fn validate_except(&self, checked: impl Fn(&Arc<VirtualHost>) -> bool) -> Vec<Invalid> {
+    /// As [`Snapshot::validate`], but of the virtual hosts only `fresh`
+    /// are checked (a translation by difference checked the others when it
+    /// made them), so the check costs what changed; every host still
+    /// counts for duplicate patterns.
+    pub fn validate_fresh(&self, fresh: &[Arc<VirtualHost>]) -> Vec<Invalid> {
+        self.validate_hosts(Some(fresh))
+    }
+
+    fn validate_hosts(&self, fresh: Option<&[Arc<VirtualHost>]>) -> Vec<Invalid> {
         let mut out = Vec::new();
         let mut bad = |at: String, message: &str| out.push(Invalid { at, message: message.to_owned() });
         self.check_listeners(&mut bad);
@@ -39,7 +43,7 @@ impl Snapshot {
             if !rc_names.insert(&rc.name) {
                 bad(at.clone(), "duplicate route config name");
             }
-            self.check_route_config(rc, &at, &mut bad, &checked);
+            self.check_route_config(rc, &at, &mut bad, fresh);
         }
         if !self.clusters.windows(2).all(|w| w[0].name < w[1].name) {
             bad("clusters".into(), "not sorted by name or duplicate names");
@@ -90,26 +94,31 @@ impl Snapshot {
         rc: &RouteConfig,
         at: &str,
         bad: &mut impl FnMut(String, &str),
-        checked: &impl Fn(&Arc<VirtualHost>) -> bool,
+        fresh: Option<&[Arc<VirtualHost>]>,
     ) {
         if let Some(split) = &rc.default_backend {
             self.check_split(split, &|| format!("{at}.defaultBackend"), bad);
         }
-        // Hosts sorted and written as their patterns are (as a translation
-        // writes them) share no pattern when no two are equal neighbours:
-        // then no pattern is made or hashed.
-        let canonical = rc.virtual_hosts.windows(2).all(|w| w[0].host < w[1].host)
-            && rc.virtual_hosts.iter().all(|vh| vh.host != "*" && !vh.host.bytes().any(|b| b.is_ascii_uppercase()));
-        let mut hosts = HashSet::new();
-        for (j, vh) in rc.virtual_hosts.iter().enumerate() {
-            // Where a problem is, written only when there is one: most hosts have none.
-            let at = || format!("{at}.virtualHosts[{j}]");
-            if !canonical && !hosts.insert(HostPattern::parse(&vh.host)) {
-                bad(at(), "duplicate host");
+        // Where a host is, written only when it has a problem: most have none.
+        let place = |host: &str| rc.virtual_hosts.iter().position(|vh| vh.host == host).unwrap_or_default();
+        // Hosts are unique by name; written as their patterns are (as a
+        // translation writes them), no two share a pattern either.
+        if rc.virtual_hosts.may_share_patterns() {
+            let mut patterns = HashSet::new();
+            for vh in &rc.virtual_hosts {
+                if !patterns.insert(HostPattern::parse(&vh.host)) {
+                    bad(format!("{at}.virtualHosts[{}]", place(&vh.host)), "duplicate host");
+                }
             }
-            if checked(vh) {
-                continue;
+        }
+        let hosts: Box<dyn Iterator<Item = &Arc<VirtualHost>>> = match fresh {
+            None => Box::new(rc.virtual_hosts.iter()),
+            Some(fresh) => {
+                Box::new(fresh.iter().filter(|vh| rc.virtual_hosts.get(&vh.host).is_some_and(|h| Arc::ptr_eq(h, vh))))
             }
+        };
+        for vh in hosts {
+            let at = || format!("{at}.virtualHosts[{}]", place(&vh.host));
             if let Some(ca) = vh.tls.as_ref().and_then(|t| t.client_verify.as_ref())
                 && self.certificate_authority(&ca.ca).is_none()
             {
@@ -198,7 +207,7 @@ mod tests {
                 name: "ingress".into(),
                 default_backend: None,
                 default_policy: RoutePolicy::default(),
-                virtual_hosts: vec![std::sync::Arc::new(VirtualHost {
+                virtual_hosts: VirtualHosts::from(vec![std::sync::Arc::new(VirtualHost {
                     host: "foo.com".into(),
                     tls: None,
                     routes: vec![
@@ -217,7 +226,7 @@ mod tests {
                             source: src,
                         },
                     ],
-                })],
+                })]),
             }],
             clusters: vec![Cluster {
                 name: "default/a:80".into(),
@@ -260,14 +269,33 @@ mod tests {
     #[test]
     fn dangling_names_and_disorder_are_reported() {
         let mut s = sample();
-        let vh = std::sync::Arc::make_mut(&mut s.route_configs[0].virtual_hosts[0]);
+        let mut vh = VirtualHost::clone(s.route_configs[0].virtual_hosts.get("foo.com").unwrap());
         vh.routes.swap(0, 1);
         vh.routes[0].split = Split::single("default/missing:80");
+        s.route_configs[0].virtual_hosts.insert(std::sync::Arc::new(vh));
         s.listeners[0].kind = ListenerKind::Https { route_config: "nope".into(), default_certificate: None };
         let problems: Vec<String> = s.validate().iter().map(|p| p.to_string()).collect();
         assert!(problems.iter().any(|p| p.contains("route config that does not exist")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("cluster that does not exist")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("precedence order")), "{problems:?}");
+    }
+
+    /// Hosts are unique by name; two written differently that share a
+    /// pattern are still reported, and only the fresh hosts' routes are
+    /// checked when a translation says which are fresh.
+    #[test]
+    fn shared_patterns_are_reported_and_only_fresh_hosts_are_checked() {
+        let mut s = sample();
+        assert_eq!(s.validate(), vec![]);
+        let mut upper = VirtualHost::clone(s.route_configs[0].virtual_hosts.get("foo.com").unwrap());
+        upper.host = "FOO.com".into();
+        upper.routes[0].split = Split::single("default/missing:80");
+        let upper = std::sync::Arc::new(upper);
+        s.route_configs[0].virtual_hosts.insert(upper.clone());
+        let problems: Vec<String> = s.validate_fresh(&[]).iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems, ["routeConfigs[0].virtualHosts[1]: duplicate host"]);
+        let problems: Vec<String> = s.validate_fresh(&[upper]).iter().map(|p| p.to_string()).collect();
+        assert!(problems.iter().any(|p| p.contains("virtualHosts[0].routes[0].split")), "{problems:?}");
     }
 
     #[test]
@@ -289,7 +317,7 @@ mod tests {
     #[test]
     fn reference_lookup_prefers_exact_host_then_wildcard_then_any() {
         let mut s = sample();
-        let mut wild = VirtualHost::clone(&s.route_configs[0].virtual_hosts[0]);
+        let mut wild = VirtualHost::clone(s.route_configs[0].virtual_hosts.get("foo.com").unwrap());
         wild.host = "*.foo.com".into();
         let mut any = wild.clone();
         any.host = "*".into();

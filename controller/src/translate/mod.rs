@@ -41,9 +41,7 @@ use claims::Claims;
 use clusters::{ClusterRegistry, SliceIndex};
 use diagnostics::Diagnostics;
 use k8s_openapi::api::core::v1::Service;
-use sluice_config::{
-    Diagnostic, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot, VirtualHost,
-};
+use sluice_config::{Diagnostic, Listener, ListenerKind, ObjectRef, Options, RouteConfig, ServiceVip, Snapshot};
 use std::sync::Arc;
 
 /// Name of the route config that holds the Kubernetes Ingress rules, served
@@ -151,9 +149,8 @@ impl<'a> Translator<'a> {
         self.diags.extend(parts.diagnostics);
         if routes.virtual_hosts.is_empty() {
             routes.virtual_hosts = parts.virtual_hosts;
-        } else if !parts.virtual_hosts.is_empty() {
-            routes.virtual_hosts.extend(parts.virtual_hosts);
-            routes.virtual_hosts.sort_by(|a, b| a.host.cmp(&b.host));
+        } else {
+            routes.virtual_hosts.extend(parts.virtual_hosts.iter().cloned());
         }
         if let Some((split, policy)) = parts.default_backend {
             routes.default_backend = Some(split);
@@ -192,10 +189,11 @@ impl<'a> Translator<'a> {
             blocklist: self.config.blocklist.clone(),
             connections: self.config.connections.clone(),
         };
-        let fresh = parts.fresh;
-        let checked =
-            |vh: &Arc<VirtualHost>| fresh.as_ref().is_some_and(|f| f.binary_search(&Arc::as_ptr(vh)).is_err());
-        for problem in snapshot.validate_except(checked) {
+        let problems = match &parts.fresh {
+            Some(fresh) => snapshot.validate_fresh(fresh),
+            None => snapshot.validate(),
+        };
+        for problem in problems {
             self.diags.push(Diagnostic::error(
                 ObjectRef::new("Snapshot", "", "translation"),
                 problem.at,

@@ -170,7 +170,12 @@ impl<'a> Translator<'a> {
             Some((split, policy, _)) => (Some(split), policy),
             None => (None, RoutePolicy::default()),
         };
-        RouteConfig { name: INGRESS_ROUTES.into(), virtual_hosts, default_backend, default_policy }
+        RouteConfig {
+            name: INGRESS_ROUTES.into(),
+            virtual_hosts: virtual_hosts.into(),
+            default_backend,
+            default_policy,
+        }
     }
 
     /// `server-alias` names serve what their host serves, and

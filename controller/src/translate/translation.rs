@@ -37,7 +37,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_config::{
     Certificate, CertificateAuthority, Cluster, Diagnostic, Options, RouteConfig, RoutePolicy, ServiceVip, Snapshot,
-    Split, VirtualHost,
+    Split, VirtualHost, VirtualHosts,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -65,17 +65,15 @@ struct Exports {
 /// [`Translator::finish`].
 #[derive(Default)]
 pub(super) struct Parts {
-    /// Sorted by host.
-    pub virtual_hosts: Vec<Arc<VirtualHost>>,
+    pub virtual_hosts: VirtualHosts,
     pub default_backend: Option<(Split, RoutePolicy)>,
     pub clusters: Vec<Cluster>,
     pub certificates: Vec<Certificate>,
     pub certificate_authorities: Vec<CertificateAuthority>,
     pub diagnostics: Vec<Diagnostic>,
-    /// The virtual hosts of the groups made in this translation, sorted;
-    /// the others were checked when theirs were made, and are not checked
-    /// again.
-    pub fresh: Option<Vec<*const VirtualHost>>,
+    /// The virtual hosts of the groups made in this translation; the
+    /// others were checked when theirs were made, and are not checked again.
+    pub fresh: Option<Vec<Arc<VirtualHost>>>,
 }
 
 /// What the last translation made, by what it was made from.
@@ -89,8 +87,8 @@ struct Last {
     /// The names each Ingress is grouped by, and the Ingresses of each name.
     names_of: HashMap<Key, Vec<String>>,
     named_by: HashMap<String, BTreeSet<Key>>,
-    /// Every group's virtual hosts, by host.
-    hosts: BTreeMap<String, Arc<VirtualHost>>,
+    /// Every group's virtual hosts.
+    hosts: VirtualHosts,
     /// The groups with more than routes (diagnostics, certificates, clusters
     /// of their own): only these are read for them.
     extras: BTreeSet<u64>,
@@ -183,7 +181,7 @@ impl Translation {
         let mut fresh = Vec::new();
         for ingresses in last.regroup(store, &changes.ingresses) {
             let group = Group::make(store, &self.options, &slices, &whole.config, ingresses, &mut last.built);
-            fresh.extend(group.virtual_hosts.iter().map(Arc::as_ptr));
+            fresh.extend(group.virtual_hosts.iter().cloned());
             last.insert(group);
         }
         last.build_missing(store, &slices);
@@ -192,7 +190,7 @@ impl Translation {
 
         let routes = RouteConfig {
             name: INGRESS_ROUTES.into(),
-            virtual_hosts: Vec::new(),
+            virtual_hosts: VirtualHosts::new(),
             default_backend: None,
             default_policy: RoutePolicy::default(),
         };
@@ -200,7 +198,6 @@ impl Translation {
         let services = last.vips.values().cloned().collect();
         whole.diags.extend(last.vip_diagnostics.values().flatten().cloned());
         let mut parts = last.parts();
-        fresh.sort_unstable();
         parts.fresh = Some(fresh);
         let out = whole.finish(routes, l4, services, parts);
         last.store = store.clone();
@@ -454,7 +451,7 @@ impl Last {
         let id = self.next_group;
         self.next_group += 1;
         for vh in &group.virtual_hosts {
-            self.hosts.insert(vh.host.clone(), vh.clone());
+            self.hosts.insert(vh.clone());
         }
         for key in &group.ingresses {
             self.group_of.insert(key.clone(), id);
@@ -500,7 +497,7 @@ impl Last {
 
     /// Every group's part of the Snapshot.
     fn parts(&self) -> Parts {
-        let mut parts = Parts { virtual_hosts: self.hosts.values().cloned().collect(), ..Parts::default() };
+        let mut parts = Parts { virtual_hosts: self.hosts.clone(), ..Parts::default() };
         for group in self.extras.iter().filter_map(|id| self.groups.get(id)) {
             if group.default_backend.is_some() {
                 parts.default_backend.clone_from(&group.default_backend);
@@ -560,7 +557,7 @@ impl Group {
         let (service_clusters, clusters) = keep_built(built, t.clusters);
         Group {
             ingresses,
-            virtual_hosts: routes.virtual_hosts,
+            virtual_hosts: routes.virtual_hosts.iter().cloned().collect(),
             default_backend: routes.default_backend.map(|split| (split, routes.default_policy)),
             diagnostics: t.diags.take(),
             certificates,

@@ -15,9 +15,10 @@ use crate::tls::CertificateSet;
 use hosts::HostIndex;
 use paths::PathRouter;
 use sluice_config::{
-    L4Policy, ListenerKind, ObjectRef, RouteConfig, RoutePolicy, Snapshot, VirtualHost, VirtualHostTls,
+    HostChange, L4Policy, ListenerKind, ObjectRef, RouteConfig, RoutePolicy, Snapshot, VirtualHost, VirtualHostTls,
+    VirtualHosts,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -303,9 +304,15 @@ impl CompiledHost {
 #[derive(Debug)]
 pub struct RoutesForListener {
     hosts: HostIndex<CompiledHost>,
-    /// In the route config's order: what the next compile walks to find
-    /// the hosts that changed.
-    compiled: Vec<Arc<CompiledHost>>,
+    /// The virtual hosts this was compiled from, as the Snapshot gave them:
+    /// the next compile finds the hosts that changed by difference.
+    input: VirtualHosts,
+    /// Each host compiled, by host; a host that could not be compiled keeps
+    /// its last form, or has none.
+    compiled: imbl::OrdMap<String, Arc<CompiledHost>>,
+    /// The hosts that could not be compiled and why, reported again while
+    /// they stay as they are.
+    failing: BTreeMap<String, CompileError>,
     default_backend: Option<Arc<CompiledRoute>>,
     /// How many hosts check client certificates: only when some do does a
     /// request need its host's TLS settings looked up again.
@@ -314,12 +321,12 @@ pub struct RoutesForListener {
 
 impl RoutesForListener {
     /// Compiles `rc`; a host whose paths cannot be compiled takes its form
-    /// in `last` if it had one, and goes into `problems`. A host `last`
-    /// serves as it is (see [`CompiledHost::serves`]) is reused, and the
-    /// host index is `last`'s with the changed hosts edited in, so a change
-    /// costs the hosts it touches. The walk pairs hosts by name in order (a
-    /// route config's hosts are sorted); out of order, it still gives the
-    /// same table, only compiling more.
+    /// in `last` if it had one, and goes into `problems`. Only the hosts
+    /// that differ from `last`'s input are looked at (every host when some
+    /// cluster changed: `clusters_as_before` is false); one that `last`
+    /// serves as it is (see [`CompiledHost::serves`]) is reused. The host
+    /// map and index are `last`'s with the changed hosts edited in, so a
+    /// change costs the hosts it touches.
     fn compile(
         rc: &RouteConfig,
         clusters: &HashMap<String, Arc<ClusterState>>,
@@ -327,53 +334,57 @@ impl RoutesForListener {
         last: Option<&RoutesForListener>,
         problems: &mut Vec<CompileError>,
     ) -> Self {
-        let old = last.map_or(&[][..], |l| &l.compiled[..]);
-        let mut next = 0;
-        let mut compiled = Vec::with_capacity(rc.virtual_hosts.len());
-        let mut dropped: Vec<&Arc<CompiledHost>> = Vec::new();
-        let mut fresh: Vec<Arc<CompiledHost>> = Vec::new();
-        for vh in &rc.virtual_hosts {
-            let mut last_host = None;
-            while let Some(o) = old.get(next) {
-                if Arc::ptr_eq(&o.input, vh) || o.input.host == vh.host {
-                    last_host = Some(o);
-                    next += 1;
-                    break;
-                }
-                if o.input.host > vh.host {
-                    break;
-                }
-                dropped.push(o);
-                next += 1;
+        let none = VirtualHosts::new();
+        let (mut compiled, mut failing, last_input) = match last {
+            Some(l) => (l.compiled.clone(), l.failing.clone(), &l.input),
+            None => (imbl::OrdMap::new(), BTreeMap::new(), &none),
+        };
+        let mut todo = Vec::new();
+        let mut gone = Vec::new();
+        for change in last_input.diff(&rc.virtual_hosts) {
+            match change {
+                HostChange::Added(vh) | HostChange::Changed { new: vh, .. } => todo.push(vh),
+                HostChange::Removed(vh) => gone.push(&vh.host),
             }
-            if let Some(h) = last_host
+        }
+        if !clusters_as_before {
+            todo = rc.virtual_hosts.iter().collect();
+        }
+        let mut dropped: Vec<Arc<CompiledHost>> = Vec::new();
+        let mut fresh: Vec<Arc<CompiledHost>> = Vec::new();
+        for host in gone {
+            failing.remove(host);
+            dropped.extend(compiled.remove(host));
+        }
+        for vh in todo {
+            failing.remove(&vh.host);
+            let last_host = compiled.get(&vh.host).cloned();
+            if let Some(h) = &last_host
                 && h.serves(vh, clusters, clusters_as_before)
             {
-                if Arc::ptr_eq(&h.input, vh) {
-                    compiled.push(h.clone());
-                } else {
+                if !Arc::ptr_eq(&h.input, vh) {
                     // An equal input made again: served as it was, but held
                     // through the Snapshot's `Arc`, so the next swap finds it
                     // by pointer instead of comparing it whole again.
                     let host =
                         Arc::new(CompiledHost { input: vh.clone(), routes: h.routes.clone(), paths: h.paths.clone() });
-                    dropped.push(h);
+                    dropped.push(h.clone());
                     fresh.push(host.clone());
-                    compiled.push(host);
+                    compiled.insert(vh.host.clone(), host);
                 }
                 continue;
             }
             let paths = match PathRouter::compile(&vh.routes) {
                 Ok(paths) => paths,
                 Err(message) => {
-                    problems.push(CompileError::Path {
+                    let error = CompileError::Path {
                         route_config: rc.name.clone(),
                         host: vh.host.clone(),
                         message,
                         object: vh.routes.first().map(|r| r.source.clone()),
                         kept: last_host.is_some(),
-                    });
-                    compiled.extend(last_host.cloned());
+                    };
+                    failing.insert(vh.host.clone(), error);
                     continue;
                 }
             };
@@ -382,16 +393,16 @@ impl RoutesForListener {
                 .iter()
                 .map(|r| {
                     let label = CompiledRoute::label_for(Some(&r.path));
-                    let previous = last_host.and_then(|h| h.routes.iter().find(|p| p.label == label));
+                    let previous = last_host.as_ref().and_then(|h| h.routes.iter().find(|p| p.label == label));
                     Arc::new(CompiledRoute::new(RouteInput::route(&vh.host, r), clusters, previous.map(|p| p.as_ref())))
                 })
                 .collect();
             let host = Arc::new(CompiledHost { input: vh.clone(), routes, paths: Arc::new(paths) });
             dropped.extend(last_host);
             fresh.push(host.clone());
-            compiled.push(host);
+            compiled.insert(vh.host.clone(), host);
         }
-        dropped.extend(&old[next..]);
+        problems.extend(failing.values().cloned());
         let default_backend = rc.default_backend.as_ref().map(|split| {
             let previous = last.and_then(|l| l.default_backend.as_deref());
             Arc::new(CompiledRoute::new(
@@ -414,11 +425,18 @@ impl RoutesForListener {
                 (hosts, checking + added - removed)
             }
             None => (
-                HostIndex::build(compiled.iter().map(|h| (h.input.host.as_str(), h))),
-                compiled.iter().filter(|h| h.checks_client_certificates()).count(),
+                HostIndex::build(compiled.iter().map(|(host, h)| (host.as_str(), h))),
+                compiled.values().filter(|h| h.checks_client_certificates()).count(),
             ),
         };
-        Self { hosts, compiled, default_backend, checking_client_certificates }
+        Self {
+            hosts,
+            input: rc.virtual_hosts.clone(),
+            compiled,
+            failing,
+            default_backend,
+            checking_client_certificates,
+        }
     }
 
     /// The route for a request: `host` is its Host (port and case ignored),

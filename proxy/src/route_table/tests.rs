@@ -20,22 +20,22 @@ fn clusters_for(rc: &RouteConfig) -> HashMap<String, Arc<ClusterState>> {
         .flat_map(|v| v.routes.iter().flat_map(|r| r.split.0.iter()))
         .chain(rc.default_backend.iter().flat_map(|s| s.0.iter()))
         .map(|w| w.cluster.clone());
-    names
-        .map(|n| {
-            let c = sluice_config::Cluster {
-                name: n.clone(),
-                service: ObjectRef::new("Service", "default", "x"),
-                port: 80,
-                balance: Default::default(),
-                affinity: None,
-                health: Default::default(),
-                max_connections: None,
-                endpoints: vec![],
-                dns: None,
-            };
-            (n, Arc::new(ClusterState::new(&c, None)))
-        })
-        .collect()
+    names.map(|n| (n.clone(), Arc::new(ClusterState::new(&bare_cluster(&n), None)))).collect()
+}
+
+/// A cluster without endpoints: enough to be named.
+fn bare_cluster(name: &str) -> sluice_config::Cluster {
+    sluice_config::Cluster {
+        name: name.into(),
+        service: ObjectRef::new("Service", "default", "x"),
+        port: 80,
+        balance: Default::default(),
+        affinity: None,
+        health: Default::default(),
+        max_connections: None,
+        endpoints: vec![],
+        dns: None,
+    }
 }
 
 fn compile(rc: &RouteConfig) -> RoutesForListener {
@@ -241,12 +241,49 @@ fn a_swap_keeps_the_hosts_it_does_not_touch() {
     );
 }
 
+/// A host whose paths cannot be compiled is reported on every swap while it
+/// stays as it is (keeping its last good form meanwhile), though a swap
+/// looks only at the hosts that changed; fixed, it is served and no longer
+/// reported.
+#[test]
+fn a_host_that_cannot_be_compiled_is_reported_while_it_stays_broken() {
+    let good = ("bad.com", vec![route(PathMatch::regex("/ok"), "good")]);
+    let broken = ("bad.com", vec![route(PathMatch::regex("/("), "broken")]);
+    let other = ("other.com", vec![route(PathMatch::prefix("/"), "other")]);
+    let snapshot = |hosts: Vec<(&str, Vec<Route>)>, generation| Snapshot {
+        route_configs: vec![config(hosts, None)],
+        clusters: ["broken", "good", "other"].map(bare_cluster).into(),
+        generation,
+        ..Snapshot::default()
+    };
+    let paths_of = |t: &RouteTable| -> Vec<(String, bool)> {
+        t.problems()
+            .iter()
+            .map(|p| {
+                let CompileError::Path { host, kept, .. } = p;
+                (host.clone(), *kept)
+            })
+            .collect()
+    };
+    let first = RouteTable::compile(&snapshot(vec![good.clone()], 1), None);
+    let second = RouteTable::compile(&snapshot(vec![broken.clone()], 2), Some(&first));
+    assert_eq!(paths_of(&second), [("bad.com".to_owned(), true)]);
+    assert_eq!(target(second.routes("ingress").unwrap().lookup("bad.com", "/ok")), "good", "its last form serves");
+    let third = RouteTable::compile(&snapshot(vec![broken.clone(), other.clone()], 3), Some(&second));
+    assert_eq!(paths_of(&third), [("bad.com".to_owned(), true)], "still reported after a swap that left it alone");
+    assert_eq!(target(third.routes("ingress").unwrap().lookup("other.com", "/")), "other");
+    let fourth = RouteTable::compile(&snapshot(vec![good.clone(), other], 4), Some(&third));
+    assert_eq!(paths_of(&fourth), []);
+    assert_eq!(target(fourth.routes("ingress").unwrap().lookup("bad.com", "/ok")), "good");
+}
+
 const HOSTS: &[&str] = &["a.com", "*.a.com", "b.com", "*.b.com", "x.b.com", "", "c.com"];
 
 proptest! {
     /// A table compiled from the last one (hosts reused, its index edited)
     /// answers every request as a table compiled afresh: hosts added,
-    /// changed and removed, in order or not, sharing a pattern or not.
+    /// changed and removed, sharing a pattern or not, with the clusters as
+    /// before (only changed hosts looked at) or not (every host).
     #[test]
     fn a_table_compiled_by_difference_answers_as_one_compiled_whole(
         steps in prop::collection::vec((prop::collection::vec((0..HOSTS.len(), 0..3u8), 0..6), any::<bool>()), 1..8),
@@ -259,18 +296,17 @@ proptest! {
                 let routes = vec![route(PathMatch::prefix("/"), &format!("{name}-{version}"))];
                 let vh = Arc::new(VirtualHost { host: (*name).into(), routes, tls: None });
                 inputs.insert((h, version), vh.clone());
-                every.virtual_hosts.push(vh);
+                // Each version under a name of its own, for its cluster.
+                every.virtual_hosts.insert(Arc::new(VirtualHost { host: format!("{h}/{version}"), ..(*vh).clone() }));
             }
         }
         let clusters = clusters_for(&every);
         let mut last: Option<RoutesForListener> = None;
-        for (mut hosts, sorted) in steps {
-            if sorted {
-                hosts.sort_by(|a, b| HOSTS[a.0].cmp(HOSTS[b.0]));
-            }
+        for (hosts, clusters_as_before) in steps {
             let rc = RouteConfig { virtual_hosts: hosts.iter().map(|k| inputs[k].clone()).collect(), ..config(vec![], None) };
             let mut problems = Vec::new();
-            let by_difference = RoutesForListener::compile(&rc, &clusters, true, last.as_ref(), &mut problems);
+            let by_difference =
+                RoutesForListener::compile(&rc, &clusters, clusters_as_before, last.as_ref(), &mut problems);
             let whole = compile(&rc);
             for request in ["a.com", "y.a.com", "b.com", "y.b.com", "x.b.com", "X.B.com:80", "c.com", "d.com"] {
                 prop_assert_eq!(
