@@ -99,8 +99,11 @@ struct Last {
     /// Named and not built (new, or their endpoints changed).
     unbuilt: BTreeSet<String>,
     next_group: u64,
-    /// The groups that looked up each Service.
-    readers: HashMap<Key, BTreeSet<u64>>,
+    /// Each Service some group looked up, by a number of its own (a group
+    /// keeps the numbers, not the names), and the groups that did.
+    service_numbers: HashMap<Key, u32>,
+    readers: HashMap<u32, (Key, BTreeSet<u64>)>,
+    next_service_number: u32,
     /// The kernel's service table by entry name, the names of each
     /// Service's entries, and what making them found wrong.
     vips: BTreeMap<String, Arc<ServiceVip>>,
@@ -120,8 +123,9 @@ struct Group {
     clusters: Vec<Cluster>,
     /// The Service clusters its routes name, and what builds them.
     service_clusters: Vec<(String, ClusterRequest)>,
-    /// The Services it looked up, found or not; sorted.
-    services_read: Vec<Key>,
+    /// The Services it looked up, found or not, by their numbers in
+    /// [`Last::service_numbers`].
+    services_read: Vec<u32>,
 }
 
 /// A Service cluster and what building it found wrong.
@@ -180,9 +184,9 @@ impl Translation {
         whole.without_exports = true;
         let mut fresh = Vec::new();
         for ingresses in last.regroup(store, &changes.ingresses) {
-            let group = Group::make(store, &self.options, &slices, &whole.config, ingresses, &mut last.built);
+            let (group, read) = Group::make(store, &self.options, &slices, &whole.config, ingresses, &mut last.built);
             fresh.extend(group.virtual_hosts.iter().cloned());
-            last.insert(group);
+            last.insert(group, read);
         }
         last.build_missing(store, &slices);
         let mut vip_translator = Translator::with_config(store, &self.options, slices, whole.config.clone());
@@ -309,7 +313,9 @@ impl Last {
     /// as changed, so their groups are made again.
     fn add_readers(&self, changes: &mut Changes) {
         for key in &changes.services {
-            for id in self.readers.get(key).into_iter().flatten() {
+            let number = self.service_numbers.get(key);
+            let readers = number.and_then(|n| self.readers.get(n)).map(|(_, groups)| groups);
+            for id in readers.into_iter().flatten() {
                 if let Some(group) = self.groups.get(id) {
                     changes.ingresses.extend(group.ingresses.iter().cloned());
                 }
@@ -426,11 +432,12 @@ impl Last {
         for key in &group.ingresses {
             self.group_of.remove(key);
         }
-        for key in &group.services_read {
-            if let Some(readers) = self.readers.get_mut(key) {
+        for number in &group.services_read {
+            if let Some((key, readers)) = self.readers.get_mut(number) {
                 readers.remove(&id);
                 if readers.is_empty() {
-                    self.readers.remove(key);
+                    self.service_numbers.remove(key);
+                    self.readers.remove(number);
                 }
             }
         }
@@ -447,17 +454,27 @@ impl Last {
         group.ingresses
     }
 
-    fn insert(&mut self, group: Group) {
+    /// Adds `group`, which looked up the Services `read`.
+    fn insert(&mut self, mut group: Group, read: Vec<Key>) {
         let id = self.next_group;
         self.next_group += 1;
+        for key in read {
+            let number = match self.service_numbers.get(&key) {
+                Some(n) => *n,
+                None => {
+                    self.next_service_number += 1;
+                    self.service_numbers.insert(key.clone(), self.next_service_number);
+                    self.next_service_number
+                }
+            };
+            self.readers.entry(number).or_insert_with(|| (key, BTreeSet::new())).1.insert(id);
+            group.services_read.push(number);
+        }
         for vh in &group.virtual_hosts {
             self.hosts.insert(vh.clone());
         }
         for key in &group.ingresses {
             self.group_of.insert(key.clone(), id);
-        }
-        for key in &group.services_read {
-            self.readers.entry(key.clone()).or_default().insert(id);
         }
         for (name, request) in &group.service_clusters {
             self.uses.entry(name.clone()).or_insert_with(|| (0, request.clone())).0 += 1;
@@ -537,6 +554,7 @@ fn keep_built(
 impl Group {
     /// Translates `ingresses` (the keys of one group) as the whole
     /// translation would: oldest first, main Ingresses before canaries.
+    /// Returns the group and the Services it looked up.
     fn make<'a>(
         store: &'a Store,
         options: &'a Options,
@@ -544,18 +562,18 @@ impl Group {
         config: &ControllerConfig,
         ingresses: Vec<Key>,
         built: &mut HashMap<String, Built>,
-    ) -> Group {
+    ) -> (Group, Vec<Key>) {
         let mut t = Translator::with_config(store, options, slices.clone(), config.clone());
         let mut sources: Vec<_> =
             ingresses.iter().filter_map(|k| store.ingresses.get(k)).map(|i| (age(&i.metadata), &**i)).collect();
         sources.sort_by(|a, b| a.0.cmp(&b.0));
         let routes = t.routes_of(sources.into_iter().map(|(_, i)| Source::Ingress(i)));
-        let mut services_read = std::mem::take(&mut t.services_read);
-        services_read.sort();
-        services_read.dedup();
+        let mut read = std::mem::take(&mut t.services_read);
+        read.sort();
+        read.dedup();
         let (certificates, certificate_authorities) = t.certs.into_parts();
         let (service_clusters, clusters) = keep_built(built, t.clusters);
-        Group {
+        let group = Group {
             ingresses,
             virtual_hosts: routes.virtual_hosts.iter().cloned().collect(),
             default_backend: routes.default_backend.map(|split| (split, routes.default_policy)),
@@ -564,7 +582,8 @@ impl Group {
             certificate_authorities,
             clusters,
             service_clusters,
-            services_read,
-        }
+            services_read: Vec::new(),
+        };
+        (group, read)
     }
 }
