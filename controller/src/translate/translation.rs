@@ -160,8 +160,8 @@ impl Translation {
         let previous = self.last.take();
         let changes = previous.as_ref().and_then(|last| changes(&last.store, store));
         let (mut last, mut changes) = match (previous, changes) {
-            (Some(mut last), Some(changes)) => {
-                last.follow_slices(store);
+            (Some(mut last), Some(mut changes)) => {
+                last.follow_slices(store, &mut changes.endpoints);
                 (last, changes)
             }
             _ => {
@@ -237,14 +237,9 @@ fn changes(old: &Store, new: &Store) -> Option<Changes> {
     same(differences(&old.config_maps, &new.config_maps).next().is_none())?;
     let ingresses = differences(&old.ingresses, &new.ingresses).map(|(k, _, _)| k.clone()).collect();
     let services: BTreeSet<Key> = differences(&old.services, &new.services).map(|(k, _, _)| k.clone()).collect();
+    // The Services whose EndpointSlices changed are added as the slice
+    // index follows them (`Last::follow_slices`).
     let mut endpoints: HashSet<Key> = services.iter().cloned().collect();
-    for (key, was, is) in differences(&old.endpoint_slices, &new.endpoint_slices) {
-        for slice in was.into_iter().chain(is) {
-            if let Some(service) = slice_service(slice) {
-                endpoints.insert((key.0.clone(), service.to_owned()));
-            }
-        }
-    }
     endpoints.extend(differences(&old.endpoints, &new.endpoints).map(|(k, _, _)| k.clone()));
     let namespaces = differences(&old.pods, &new.pods).map(|(k, _, _)| k.0.clone()).collect();
     Some(Changes { ingresses, services, endpoints, namespaces })
@@ -296,10 +291,16 @@ fn names(ing: &Ingress) -> Vec<String> {
 
 impl Last {
     /// Edits into the slice index the EndpointSlices that differ between
-    /// the last store and `store`.
-    fn follow_slices(&mut self, store: &Store) {
+    /// the last store and `store`, adding the Services they belong (or
+    /// belonged) to to `touched`.
+    fn follow_slices(&mut self, store: &Store, touched: &mut HashSet<Key>) {
         let index = Arc::make_mut(&mut self.slices);
         for (key, was, is) in differences(&self.store.endpoint_slices, &store.endpoint_slices) {
+            for slice in was.into_iter().chain(is) {
+                if let Some(service) = slice_service(slice) {
+                    touched.insert((key.0.clone(), service.to_owned()));
+                }
+            }
             if let Some(was) = was {
                 index.remove(key, was);
             }

@@ -343,8 +343,9 @@ impl RoutesForListener {
         let mut gone = Vec::new();
         for change in last_input.diff(&rc.virtual_hosts) {
             match change {
-                HostChange::Added(vh) | HostChange::Changed { new: vh, .. } => todo.push(vh),
+                HostChange::Added(vh) | HostChange::Changed { new: vh, .. } if clusters_as_before => todo.push(vh),
                 HostChange::Removed(vh) => gone.push(&vh.host),
+                _ => {}
             }
         }
         if !clusters_as_before {
