@@ -9,7 +9,7 @@
 //!   median and p99 of `connect()` over 2 000 connections;
 //! - one change end to end: an EndpointSlice or a Service edited in a store
 //!   of `n` Services, reconciled to a Snapshot (translation by difference)
-//!   and synced to the kernel consumer (health-check node ports, maps), as
+//!   and synced to the kernel consumer (maps, then health-check node ports), as
 //!   the controller does on a watch event.
 //!
 //! Needs root (namespaces, cgroups, BPF); uses documentation addresses only
@@ -102,8 +102,8 @@ fn end_to_end(kernel: &mut Kernel, reconciler: &mut Reconciler, base: &Store, ch
         for store in [changed, base] {
             let started = Instant::now();
             let published = reconciler.reconcile(store.clone(), vec![]);
-            assert!(kernel.health.reconcile(&published.snapshot.services).is_empty());
             let diff = kernel.lb.sync(&published.snapshot.services).unwrap();
+            assert!(kernel.health.reconcile(&published.snapshot.services).is_empty());
             times.push(started.elapsed().as_secs_f64() * 1e3);
             assert!(!diff.is_empty(), "each round changes the maps");
         }
@@ -309,8 +309,8 @@ fn main() {
          `connect()`s to the last service, from a network namespace (in the socket-LB cgroup for socket-LB). \
          One change: the table with one service's endpoint gone, synced to the maps. One change end to end: one \
          EndpointSlice (an endpoint gone) or one Service (`sessionAffinity` set) edited in a store of the same \
-         Services, reconciled (translation by difference) and synced as the kernel consumer does (health-check node \
-         ports, then the maps). Each the median of 30 changes \
+         Services, reconciled (translation by difference) and synced as the kernel consumer does (the maps, then \
+         health-check node ports). Each the median of 30 changes \
          (made and undone). Command: `cargo bench --bench service_translation`.\n"
     );
     let header: Vec<String> = tools.iter().map(|t| format!("{t}: sync / connect p50 / p99")).collect();

@@ -72,22 +72,19 @@ impl Kernel {
 
     /// Makes the maps hold `snapshot`'s services and the health-check node
     /// ports answer for them; each failure is a diagnostic (the maps keep
-    /// what they had).
+    /// what they had). The maps go first, as kube-proxy writes its rules
+    /// before its health server: once a health check says a node has no
+    /// local endpoint, no new flow reaches the one that left.
     pub fn sync(&self, snapshot: &Snapshot) -> Vec<Diagnostic> {
-        let mut out: Vec<Diagnostic> = self
-            .health
-            .reconcile(&snapshot.services)
-            .into_iter()
-            .map(|(port, why)| {
-                let owner = snapshot.services.iter().find(|s| s.health_check_node_port == Some(port));
-                Diagnostic::error(
-                    owner.map_or_else(|| ObjectRef::new("Source", "", "ebpf"), |s| s.service.clone()),
-                    "spec.healthCheckNodePort",
-                    format!("cannot listen on health-check node port {port}: {why}"),
-                )
-            })
-            .collect();
-        out.extend(self.sync_maps(snapshot));
+        let mut out: Vec<Diagnostic> = self.sync_maps(snapshot).into_iter().collect();
+        out.extend(self.health.reconcile(&snapshot.services).into_iter().map(|(port, why)| {
+            let owner = snapshot.services.iter().find(|s| s.health_check_node_port == Some(port));
+            Diagnostic::error(
+                owner.map_or_else(|| ObjectRef::new("Source", "", "ebpf"), |s| s.service.clone()),
+                "spec.healthCheckNodePort",
+                format!("cannot listen on health-check node port {port}: {why}"),
+            )
+        }));
         out
     }
 
