@@ -24,6 +24,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -50,4 +51,15 @@ fn main() -> ExitCode {
         cli::Command::ConnectLatency(args) => connect_latency::run(args.to, args.count),
         cli::Command::EchoBackend(args) => echo::run(&args.listen, &args.name, args.threads, args.status, args.tls),
     }
+}
+
+/// mimalloc asks for transparent huge pages on its arenas (unless built
+/// `no_thp`, as here), so each thread's heap faults in 2 MiB for its first
+/// few objects, and a freed page holds its huge page: idle, 12 of Sluice's
+/// 15.7 MiB anonymous memory were that (`benches/memory`). The process's
+/// flag keeps THP off too where the host's setting is `always`, which backs
+/// large mappings with huge pages unasked.
+fn no_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes an integer flag and no pointer.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
 }

@@ -164,6 +164,8 @@ impl<'a> Translator<'a> {
             }
             e.routes.sort_by(|a, b| a.path.precedence(&b.path));
             self.drop_shadowed(&host, &mut e.routes);
+            // Kept until the host changes: without the room pushes left.
+            e.routes.shrink_to_fit();
             virtual_hosts.push(std::sync::Arc::new(VirtualHost { host, routes: e.routes, tls: e.tls.map(|(t, _)| t) }));
         }
         let (default_backend, default_policy) = match b.default_backend {

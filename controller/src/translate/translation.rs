@@ -86,7 +86,9 @@ struct Last {
     group_of: HashMap<Key, u64>,
     /// The names each Ingress is grouped by, and the Ingresses of each name.
     names_of: HashMap<Key, Vec<String>>,
-    named_by: HashMap<String, BTreeSet<Key>>,
+    /// A few Ingresses a name at most, as a rule: a list, not a tree node
+    /// (544 bytes for one key) a name.
+    named_by: HashMap<String, Vec<Key>>,
     /// Every group's virtual hosts.
     hosts: VirtualHosts,
     /// The groups with more than routes (diagnostics, certificates, clusters
@@ -115,14 +117,16 @@ struct Last {
 struct Group {
     ingresses: Vec<Key>,
     virtual_hosts: Vec<Arc<VirtualHost>>,
-    default_backend: Option<(Split, RoutePolicy)>,
+    /// Boxed: most groups have none, and a policy is over a kilobyte.
+    default_backend: Option<Box<(Split, RoutePolicy)>>,
     diagnostics: Vec<Diagnostic>,
     certificates: Vec<Certificate>,
     certificate_authorities: Vec<CertificateAuthority>,
     /// Clusters that are not a Service's (an auth service by address).
     clusters: Vec<Cluster>,
-    /// The Service clusters its routes name, and what builds them.
-    service_clusters: Vec<(String, ClusterRequest)>,
+    /// The Service clusters its routes name ([`Last::uses`] holds what
+    /// builds them).
+    service_clusters: Box<[String]>,
     /// The Services it looked up, found or not, by their numbers in
     /// [`Last::service_numbers`].
     services_read: Vec<u32>,
@@ -184,9 +188,9 @@ impl Translation {
         whole.without_exports = true;
         let mut fresh = Vec::new();
         for ingresses in last.regroup(store, &changes.ingresses) {
-            let (group, read) = Group::make(store, &self.options, &slices, &whole.config, ingresses, &mut last.built);
-            fresh.extend(group.virtual_hosts.iter().cloned());
-            last.insert(group, read);
+            let made = Group::make(store, &self.options, &slices, &whole.config, ingresses, &mut last.built);
+            fresh.extend(made.group.virtual_hosts.iter().cloned());
+            last.insert(made);
         }
         last.build_missing(store, &slices);
         let mut vip_translator = Translator::with_config(store, &self.options, slices, whole.config.clone());
@@ -362,7 +366,7 @@ impl Last {
             }
             for name in self.names_of.remove(key).unwrap_or_default() {
                 if let Some(set) = self.named_by.get_mut(&name) {
-                    set.remove(key);
+                    set.retain(|k| k != key);
                     if set.is_empty() {
                         self.named_by.remove(&name);
                     }
@@ -371,7 +375,10 @@ impl Last {
             if let Some(ing) = store.ingresses.get(key) {
                 let names = names(ing);
                 for name in &names {
-                    self.named_by.entry(name.clone()).or_default().insert(key.clone());
+                    let set = self.named_by.entry(name.clone()).or_default();
+                    if !set.contains(key) {
+                        set.push(key.clone());
+                    }
                 }
                 self.names_of.insert(key.clone(), names);
                 seeds.push(key.clone());
@@ -442,7 +449,7 @@ impl Last {
                 }
             }
         }
-        for (name, _) in &group.service_clusters {
+        for name in &group.service_clusters {
             if let Some((count, _)) = self.uses.get_mut(name) {
                 *count -= 1;
                 if *count == 0 {
@@ -455,8 +462,9 @@ impl Last {
         group.ingresses
     }
 
-    /// Adds `group`, which looked up the Services `read`.
-    fn insert(&mut self, mut group: Group, read: Vec<Key>) {
+    /// Adds a group made.
+    fn insert(&mut self, made: Made) {
+        let Made { mut group, read, requests } = made;
         let id = self.next_group;
         self.next_group += 1;
         for key in read {
@@ -477,11 +485,11 @@ impl Last {
         for key in &group.ingresses {
             self.group_of.insert(key.clone(), id);
         }
-        for (name, request) in &group.service_clusters {
-            self.uses.entry(name.clone()).or_insert_with(|| (0, request.clone())).0 += 1;
-            if !self.built.contains_key(name) {
+        for (name, request) in requests {
+            if !self.built.contains_key(&name) {
                 self.unbuilt.insert(name.clone());
             }
+            self.uses.entry(name).or_insert_with(|| (0, request)).0 += 1;
         }
         let extra = group.default_backend.is_some()
             || !group.diagnostics.is_empty()
@@ -518,7 +526,7 @@ impl Last {
         let mut parts = Parts { virtual_hosts: self.hosts.clone(), ..Parts::default() };
         for group in self.extras.iter().filter_map(|id| self.groups.get(id)) {
             if group.default_backend.is_some() {
-                parts.default_backend.clone_from(&group.default_backend);
+                parts.default_backend = group.default_backend.as_deref().cloned();
             }
             parts.diagnostics.extend(group.diagnostics.iter().cloned());
             parts.certificates.extend(group.certificates.iter().cloned());
@@ -555,7 +563,6 @@ fn keep_built(
 impl Group {
     /// Translates `ingresses` (the keys of one group) as the whole
     /// translation would: oldest first, main Ingresses before canaries.
-    /// Returns the group and the Services it looked up.
     fn make<'a>(
         store: &'a Store,
         options: &'a Options,
@@ -563,7 +570,7 @@ impl Group {
         config: &ControllerConfig,
         ingresses: Vec<Key>,
         built: &mut HashMap<String, Built>,
-    ) -> (Group, Vec<Key>) {
+    ) -> Made {
         let mut t = Translator::with_config(store, options, slices.clone(), config.clone());
         let mut sources: Vec<_> =
             ingresses.iter().filter_map(|k| store.ingresses.get(k)).map(|i| (age(&i.metadata), &**i)).collect();
@@ -573,18 +580,27 @@ impl Group {
         read.sort();
         read.dedup();
         let (certificates, certificate_authorities) = t.certs.into_parts();
-        let (service_clusters, clusters) = keep_built(built, t.clusters);
+        let (requests, clusters) = keep_built(built, t.clusters);
         let group = Group {
             ingresses,
             virtual_hosts: routes.virtual_hosts.iter().cloned().collect(),
-            default_backend: routes.default_backend.map(|split| (split, routes.default_policy)),
+            default_backend: routes.default_backend.map(|split| Box::new((split, routes.default_policy))),
             diagnostics: t.diags.take(),
             certificates,
             certificate_authorities,
             clusters,
-            service_clusters,
+            service_clusters: requests.iter().map(|(name, _)| name.clone()).collect(),
             services_read: Vec::new(),
         };
-        (group, read)
+        Made { group, read, requests }
     }
+}
+
+/// A group as [`Group::make`] made it, with what [`Last::insert`] files
+/// apart from it: the Services it looked up, and what builds each Service
+/// cluster it names.
+struct Made {
+    group: Group,
+    read: Vec<Key>,
+    requests: Vec<(String, ClusterRequest)>,
 }

@@ -445,7 +445,7 @@ impl RoutesForListener {
     /// matches; `None`: 404.
     pub fn lookup(&self, host: &str, path: &str) -> Option<&Arc<CompiledRoute>> {
         if let Some(h) = self.hosts.find(host)
-            && let Some(r) = h.paths.find(path)
+            && let Some(r) = h.paths.find(&h.input.routes, path)
         {
             return Some(&h.routes[r]);
         }
