@@ -2,6 +2,7 @@ use crate::htpasswd::Users;
 use crate::{Cors, ExternalAuth, HeaderOp, RewriteTarget};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, LazyLock};
 
 /// How requests of a route are proxied: timeouts, retries, limits and the
 /// protocol spoken to the upstream. Defaults are the BCS nginx baseline
@@ -380,6 +381,13 @@ impl Default for RoutePolicy {
 impl RoutePolicy {
     pub fn is_default(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// `policy`, shared: the routes that ask for nothing hold one default
+    /// between them, not over a kilobyte each.
+    pub fn shared(policy: RoutePolicy) -> Arc<RoutePolicy> {
+        static DEFAULT: LazyLock<Arc<RoutePolicy>> = LazyLock::new(Arc::default);
+        if policy.is_default() { DEFAULT.clone() } else { Arc::new(policy) }
     }
 }
 

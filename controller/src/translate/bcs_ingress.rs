@@ -249,7 +249,7 @@ impl Translator<'_> {
                 path,
                 split: Split::single(cluster),
                 canaries: vec![],
-                policy: policy.into(),
+                policy: RoutePolicy::shared(policy),
                 source: r.clone(),
             });
             if entry.1.is_none() {

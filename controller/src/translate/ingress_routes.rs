@@ -105,7 +105,7 @@ impl Translator<'_> {
                 entry.fallback = Some((split.clone(), asked.policy.clone(), r.clone()));
             }
             let Some(policy) = self.host_policy(&host, &tls, r, asked, entry, &field) else { continue };
-            let policy = std::sync::Arc::new(policy);
+            let policy = RoutePolicy::shared(policy);
             if host != ANY_HOST && !host.starts_with("*.") {
                 b.aliases.extend(asked.aliases.iter().map(|alias| (alias.clone(), host.clone(), r.clone())));
                 if asked.www_redirect {
@@ -121,7 +121,7 @@ impl Translator<'_> {
                 let raw = p.path.as_deref().unwrap_or("");
                 // ingress-nginx rewrites only when the target differs from the path.
                 let policy = if policy.rewrite_target.as_ref().is_some_and(|t| t.as_str() == raw) {
-                    std::sync::Arc::new(RoutePolicy { rewrite_target: None, ..(*policy).clone() })
+                    RoutePolicy::shared(RoutePolicy { rewrite_target: None, ..(*policy).clone() })
                 } else {
                     policy.clone()
                 };

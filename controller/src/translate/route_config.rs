@@ -150,7 +150,7 @@ impl<'a> Translator<'a> {
                     path: PathMatch::prefix("/"),
                     split,
                     canaries: vec![],
-                    policy: policy.into(),
+                    policy: RoutePolicy::shared(policy),
                     source,
                 });
             }

@@ -23,6 +23,8 @@ pub struct SmoothWrr {
 enum Picks {
     /// All weights 0, or no items.
     Empty,
+    /// A single item: nothing to keep (most routes and many clusters).
+    One,
     Cycle {
         sequence: Box<[u32]>,
         position: AtomicUsize,
@@ -68,6 +70,9 @@ impl SmoothWrr {
         if g == 0 {
             return Self { picks: Picks::Empty, items };
         }
+        if items == 1 {
+            return Self { picks: Picks::One, items };
+        }
         let reduced: Vec<u32> = weights.iter().map(|w| (u64::from(*w) / g) as u32).collect();
         let period: u64 = reduced.iter().map(|w| u64::from(*w)).sum();
         if period > MAX_CYCLE {
@@ -82,6 +87,7 @@ impl SmoothWrr {
     pub fn next(&self) -> Option<usize> {
         match &self.picks {
             Picks::Empty => None,
+            Picks::One => Some(0),
             Picks::Cycle { sequence, position } => {
                 let p = position.fetch_add(1, Ordering::Relaxed);
                 Some(sequence[p % sequence.len()] as usize)
@@ -98,6 +104,7 @@ impl SmoothWrr {
     pub fn next_except(&self, skip: impl Fn(usize) -> bool) -> Option<usize> {
         match &self.picks {
             Picks::Empty => None,
+            Picks::One => (!skip(0)).then_some(0),
             Picks::Cycle { sequence, position } => {
                 let p = position.fetch_add(1, Ordering::Relaxed);
                 (0..sequence.len()).map(|i| sequence[(p + i) % sequence.len()] as usize).find(|i| !skip(*i))

@@ -7,8 +7,8 @@ mod hosts;
 mod paths;
 mod route;
 
-use route::RouteInput;
 pub use route::{CompiledRoute, SplitKey};
+use route::{RouteInput, RouteNames};
 
 use crate::cluster::ClusterState;
 use crate::tls::CertificateSet;
@@ -139,9 +139,9 @@ impl RouteTable {
                 http.insert(l.name.clone(), listener);
             }
             let (Some(split), Some(policy)) = (l.kind.split(), l.kind.l4_policy()) else { continue };
-            let mut route =
-                CompiledRoute::new(RouteInput::whole(split, &Arc::default(), l.source.as_ref()), &clusters, None);
-            route.label = l.name.clone();
+            let names = RouteNames { host: "".into(), source: l.source.clone().map(Arc::new) };
+            let mut route = CompiledRoute::new(RouteInput::whole(split, &Arc::default()), names, &clusters, None);
+            route.label = l.name.as_str().into();
             l4.insert(
                 l.name.clone(),
                 Arc::new(L4Listener {
@@ -288,11 +288,7 @@ impl CompiledHost {
             return true;
         }
         (Arc::ptr_eq(&self.input, vh) || self.input == *vh)
-            && self
-                .routes
-                .iter()
-                .zip(&vh.routes)
-                .all(|(c, r)| c.resolves_as_before(&RouteInput::route(&vh.host, r), clusters))
+            && self.routes.iter().zip(&vh.routes).all(|(c, r)| c.resolves_as_before(&RouteInput::route(r), clusters))
     }
 
     fn checks_client_certificates(&self) -> bool {
@@ -389,13 +385,22 @@ impl RoutesForListener {
                     continue;
                 }
             };
+            let host_name: Arc<str> = vh.host.as_str().into();
+            let mut source: Option<Arc<ObjectRef>> = None;
             let routes = vh
                 .routes
                 .iter()
                 .map(|r| {
                     let label = CompiledRoute::label_for(Some(&r.path));
-                    let previous = last_host.as_ref().and_then(|h| h.routes.iter().find(|p| p.label == label));
-                    Arc::new(CompiledRoute::new(RouteInput::route(&vh.host, r), clusters, previous.map(|p| p.as_ref())))
+                    let previous = last_host.as_ref().and_then(|h| h.routes.iter().find(|p| *p.label == *label));
+                    // The routes of one object are next to each other, as a rule.
+                    let shared = match &source {
+                        Some(s) if **s == r.source => s.clone(),
+                        _ => source.insert(Arc::new(r.source.clone())).clone(),
+                    };
+                    let names = RouteNames { host: host_name.clone(), source: Some(shared) };
+                    let previous = previous.map(|p| p.as_ref());
+                    Arc::new(CompiledRoute::new(RouteInput::route(r), names, clusters, previous))
                 })
                 .collect();
             let host = Arc::new(CompiledHost { input: vh.clone(), routes, paths: Arc::new(paths) });
@@ -406,8 +411,10 @@ impl RoutesForListener {
         problems.extend(failing.values().cloned());
         let default_backend = rc.default_backend.as_ref().map(|split| {
             let previous = last.and_then(|l| l.default_backend.as_deref());
+            let names = RouteNames { host: "".into(), source: None };
             Arc::new(CompiledRoute::new(
-                RouteInput::whole(split, &Arc::new(rc.default_policy.clone()), None),
+                RouteInput::whole(split, &Arc::new(rc.default_policy.clone())),
+                names,
                 clusters,
                 previous,
             ))

@@ -17,24 +17,25 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(crate) struct WeightedClusters {
     rotation: SmoothWrr,
-    clusters: Vec<Arc<ClusterState>>,
+    clusters: Box<[Arc<ClusterState>]>,
     /// (stable id, weight) per cluster, for choosing by a client key.
-    ids: Vec<(u64, u32)>,
+    ids: Box<[(u64, u32)]>,
 }
 
 impl WeightedClusters {
     fn new(split: &Split, clusters: &HashMap<String, Arc<ClusterState>>, keep: impl Fn(&str) -> bool) -> Self {
-        let mut weights = Vec::new();
-        let mut chosen = Vec::new();
-        let mut ids = Vec::new();
-        for w in split.0.iter().filter(|w| keep(&w.cluster)) {
-            if let Some(c) = clusters.get(&w.cluster) {
-                weights.push(w.weight);
-                chosen.push(c.clone());
-                ids.push((key_hash(w.cluster.as_bytes()), w.weight));
-            }
+        let chosen: Vec<_> = split
+            .0
+            .iter()
+            .filter(|w| keep(&w.cluster))
+            .filter_map(|w| clusters.get(&w.cluster).map(|c| (w, c)))
+            .collect();
+        let weights: Vec<u32> = chosen.iter().map(|(w, _)| w.weight).collect();
+        Self {
+            rotation: SmoothWrr::new(&weights),
+            clusters: chosen.iter().map(|(_, c)| Arc::clone(c)).collect(),
+            ids: chosen.iter().map(|(w, _)| (key_hash(w.cluster.as_bytes()), w.weight)).collect(),
         }
-        Self { rotation: SmoothWrr::new(&weights), clusters: chosen, ids }
     }
 
     /// By rotation, or by a client key: then a client stays on its side of
@@ -59,19 +60,21 @@ struct CompiledCanary {
 #[derive(Debug)]
 pub struct CompiledRoute {
     /// The virtual host it belongs to (`*` for host-less rules, empty for
-    /// the default backend); a metrics label.
-    pub host: String,
+    /// the default backend); a metrics label, shared by the host's routes.
+    pub host: Arc<str>,
     /// `Prefix /api`, or `default backend`; a metrics label.
-    pub label: String,
+    pub label: Box<str>,
     /// The Snapshot's, shared.
     pub policy: Arc<RoutePolicy>,
     /// Per-client limits (`limit-rps`, `limit-connections`); their state
     /// carries across swaps while the route's limits stay the same.
     pub limits: Option<Arc<ClientLimits>>,
-    pub source: Option<ObjectRef>,
+    /// Shared by the routes of one object within a host.
+    pub source: Option<Arc<ObjectRef>>,
     split: WeightedClusters,
-    /// The split without the canaries' clusters: where `never` sends a request.
-    main: WeightedClusters,
+    /// The split without the canaries' clusters, where `never` sends a
+    /// request; only routes with canaries have one apart from the split.
+    main: Option<Box<WeightedClusters>>,
     canaries: Vec<CompiledCanary>,
     // The parts most routes do not have are boxed: a route pays a pointer
     // for each, not its size (the auth state alone is over a kilobyte).
@@ -133,23 +136,28 @@ pub enum SplitKey {
 /// What a route is compiled from: a Snapshot route of a host, a route
 /// config's default backend, or an L4 listener's split.
 pub(crate) struct RouteInput<'a> {
-    pub host: &'a str,
     pub path: Option<&'a PathMatch>,
     pub split: &'a Split,
     pub canaries: &'a [sluice_config::Canary],
     pub policy: &'a Arc<RoutePolicy>,
-    pub source: Option<&'a ObjectRef>,
+}
+
+/// What names a compiled route in logs and metrics, shared between the
+/// routes that have the same.
+pub(crate) struct RouteNames {
+    pub host: Arc<str>,
+    pub source: Option<Arc<ObjectRef>>,
 }
 
 impl<'a> RouteInput<'a> {
-    pub fn route(host: &'a str, r: &'a sluice_config::Route) -> Self {
+    pub fn route(r: &'a sluice_config::Route) -> Self {
         let (path, split, canaries) = (Some(&r.path), &r.split, r.canaries.as_slice());
-        RouteInput { host, path, split, canaries, policy: &r.policy, source: Some(&r.source) }
+        RouteInput { path, split, canaries, policy: &r.policy }
     }
 
     /// A split served whatever the path: a default backend, an L4 listener.
-    pub fn whole(split: &'a Split, policy: &'a Arc<RoutePolicy>, source: Option<&'a ObjectRef>) -> Self {
-        RouteInput { host: "", path: None, split, canaries: &[], policy, source }
+    pub fn whole(split: &'a Split, policy: &'a Arc<RoutePolicy>) -> Self {
+        RouteInput { path: None, split, canaries: &[], policy }
     }
 
     /// Every cluster a route compiled from this input looks up.
@@ -172,11 +180,12 @@ impl CompiledRoute {
     /// route in the table being replaced, hands over its client-limit state.
     pub(crate) fn new(
         input: RouteInput<'_>,
+        names: RouteNames,
         clusters: &HashMap<String, Arc<ClusterState>>,
         previous: Option<&CompiledRoute>,
     ) -> Self {
         let resolved = input.cluster_names().map(|name| clusters.get(name).cloned()).collect();
-        let RouteInput { host, path, split, canaries, policy, source } = input;
+        let RouteInput { path, split, canaries, policy } = input;
         let canary_clusters: HashSet<&str> =
             canaries.iter().flat_map(|c| c.split.0.iter().map(|w| w.cluster.as_str())).collect();
         let members = split.0.iter().filter_map(|w| clusters.get(&w.cluster));
@@ -193,13 +202,14 @@ impl CompiledRoute {
                 main_cookie.filter(|_| sticky).map(|a| SplitKey::Cookie(a.clone()))
             });
         Self {
-            host: host.to_owned(),
-            label: Self::label_for(path),
+            host: names.host,
+            label: Self::label_for(path).into(),
             policy: policy.clone(),
             limits: ClientLimits::carried(policy, previous.and_then(|p| p.limits.as_ref())),
-            source: source.cloned(),
+            source: names.source,
             split: WeightedClusters::new(split, clusters, |_| true),
-            main: WeightedClusters::new(split, clusters, |c| !canary_clusters.contains(c)),
+            main: (!canaries.is_empty())
+                .then(|| Box::new(WeightedClusters::new(split, clusters, |c| !canary_clusters.contains(c)))),
             canaries: canaries
                 .iter()
                 .map(|c| CompiledCanary {
@@ -250,8 +260,9 @@ impl CompiledRoute {
     /// `$proxy_alternative_upstream_name` for a request `chosen` served: a
     /// canary's cluster is the alternative to the route's main one.
     pub fn upstream_names<'s>(&'s self, chosen: &'s ClusterState) -> (&'s str, Option<&'s str>) {
-        let is_main = self.main.clusters.iter().any(|c| std::ptr::eq(&**c, chosen));
-        match self.main.clusters.first() {
+        let main = self.main();
+        let is_main = main.clusters.iter().any(|c| std::ptr::eq(&**c, chosen));
+        match main.clusters.first() {
             Some(main) if !is_main => (main.log_name.as_str(), Some(chosen.log_name.as_str())),
             _ => (chosen.log_name.as_str(), None),
         }
@@ -262,6 +273,10 @@ impl CompiledRoute {
             Some(p) => format!("{:?} {}", p.kind, p.path),
             None => "default backend".into(),
         }
+    }
+
+    fn main(&self) -> &WeightedClusters {
+        self.main.as_deref().unwrap_or(&self.split)
     }
 
     /// What the split's side is chosen by, if anything but rotation.
@@ -297,7 +312,7 @@ impl CompiledRoute {
             let verdict = h.verdict(header(&h.name), |v| c.pattern.as_ref().is_some_and(|p| p.is_match(v)));
             match verdict {
                 CanaryVerdict::Canary => return c.target.pick(split_hash),
-                CanaryVerdict::Main => return self.main.pick(split_hash),
+                CanaryVerdict::Main => return self.main().pick(split_hash),
                 CanaryVerdict::Undecided => {}
             }
         }
@@ -305,7 +320,7 @@ impl CompiledRoute {
             let Some(name) = &c.cookie else { continue };
             match cookie(name).map(always_never).unwrap_or(CanaryVerdict::Undecided) {
                 CanaryVerdict::Canary => return c.target.pick(split_hash),
-                CanaryVerdict::Main => return self.main.pick(split_hash),
+                CanaryVerdict::Main => return self.main().pick(split_hash),
                 CanaryVerdict::Undecided => {}
             }
         }

@@ -64,7 +64,7 @@ fn target(l: Option<&Arc<CompiledRoute>>) -> String {
     match l {
         Some(r) => {
             let c = r.choose(|_| None, |_| None, None, None).map(|c| c.name.clone()).unwrap_or_default();
-            if r.label == "default backend" { format!("default:{c}") } else { c }
+            if &*r.label == "default backend" { format!("default:{c}") } else { c }
         }
         None => "404".into(),
     }

@@ -18,8 +18,8 @@ use std::time::Duration;
 pub(super) fn finish(session: &ServerSession, ctx: &mut RequestCtx, access_log: Option<&AccessLog>, scheme: &str) {
     METRICS.active_requests.dec();
     let status = session.response_written().map(|r| r.status.as_u16()).or(ctx.local_status).unwrap_or(499);
-    let host = ctx.route.as_ref().map(|r| r.host.as_str()).unwrap_or("");
-    let route = ctx.route.as_ref().map(|r| r.label.as_str()).unwrap_or("");
+    let host = ctx.route.as_ref().map(|r| &*r.host).unwrap_or("");
+    let route = ctx.route.as_ref().map(|r| &*r.label).unwrap_or("");
     let cluster = ctx.cluster.as_ref().map(|c| c.name.as_str()).unwrap_or("");
     METRICS.requests.with_label_values(&[host, route, cluster, status_label(status)]).inc();
     let wanted = ctx.route.as_ref().is_none_or(|r| r.policy.access_log);
@@ -38,7 +38,7 @@ pub(super) fn finish(session: &ServerSession, ctx: &mut RequestCtx, access_log: 
             host: e.host,
             target: e.target,
             status,
-            route: ctx.route.as_ref().map(|r| r.label.as_str()),
+            route: ctx.route.as_ref().map(|r| &*r.label),
             upstream_name: e.upstream_name,
             upstream_addr: ctx.upstreams.last().map(|u| u.address.to_string()),
             attempts: ctx.upstreams.len(),
@@ -76,7 +76,7 @@ fn entry<'a>(session: &'a ServerSession, ctx: &'a RequestCtx, status: u16, schem
         upstream_name,
         alternative_upstream_name,
         upstreams: &ctx.upstreams,
-        ingress: ctx.route.as_ref().and_then(|r| r.source.as_ref()),
+        ingress: ctx.route.as_ref().and_then(|r| r.source.as_deref()),
         cluster: ctx.cluster.as_ref().map(|c| c.name.as_str()),
         scheme,
         headers: &req.headers,
