@@ -133,7 +133,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("route_lookup", hosts * 5), |b| {
             b.iter(|| {
                 k = k.wrapping_add(7919);
-                black_box(routes.lookup(&names[k % hosts], "/p3/items/42"))
+                black_box(routes.lookup(&names[k % hosts], "/p3/items/42", None))
             })
         });
     }

@@ -22,7 +22,7 @@ pub enum Command {
     /// Validate a manifest directory and print the Snapshot it yields as JSON
     /// with its diagnostics (like `nginx -t`). Exit 0: no errors; 1: errors;
     /// 2: the directory cannot be read.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Serve: watch the manifests and proxy traffic by them, swapping in each
     /// change without dropping a request.
     Run(Box<RunArgs>),
@@ -255,6 +255,13 @@ pub struct TranslateArgs {
     /// `log-format-escape-none`; other keys are reported as not supported.
     #[arg(long, value_name = "NAMESPACE/NAME")]
     pub configmap: Option<String>,
+    /// Gateway API: GatewayClasses whose `spec.controllerName` is this are
+    /// served by this instance.
+    #[arg(long, default_value = sluice_config::DEFAULT_GATEWAY_CONTROLLER)]
+    pub gateway_controller_name: String,
+    /// Address Gateway listeners bind, each on its own `port`.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub gateway_bind: std::net::IpAddr,
 }
 
 fn parse_prime(s: &str) -> Result<u32, String> {
@@ -291,6 +298,8 @@ impl TranslateArgs {
             udp_services_configmap: self.udp_services_configmap.clone(),
             l4_bind: self.l4_bind,
             configmap: self.configmap.clone(),
+            gateway_controller_name: self.gateway_controller_name.clone(),
+            gateway_bind: self.gateway_bind,
         }
     }
 }

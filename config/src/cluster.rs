@@ -25,6 +25,11 @@ pub struct Cluster {
     /// For `ExternalName` Services: a DNS name resolved by the consumer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsTarget>,
+    /// A backend reference that could not be resolved (Gateway API: a
+    /// missing Service, a reference no ReferenceGrant permits): it has no
+    /// endpoints, and the requests sent to it get 500, not 503.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unresolved: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

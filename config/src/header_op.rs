@@ -29,18 +29,28 @@ impl HeaderOp {
     /// value without control characters, and no nginx variable (Sluice
     /// does not expand them, and sending `$host` as text would be wrong).
     pub fn check(name: &str, value: &str) -> Result<(), String> {
-        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-        let name_ok = !name.is_empty() && name.bytes().all(token) && !name.contains('$');
-        if !name_ok {
+        Self::check_field(name, value)?;
+        if name.contains('$') {
             return Err(format!("'{name}' is not a header name"));
-        }
-        if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-            return Err(format!("the value of {name} has a control character"));
         }
         if let Some(at) = value.find('$') {
             let var: String =
                 value[at..].chars().take_while(|c| *c == '$' || c.is_ascii_alphanumeric() || *c == '_').collect();
             return Err(format!("the value of {name} names the nginx variable {var}, which Sluice does not expand"));
+        }
+        Ok(())
+    }
+
+    /// Checks a header name and value as HTTP has them: a token name, a
+    /// value without control characters (Gateway API header modifiers,
+    /// whose values are text).
+    pub fn check_field(name: &str, value: &str) -> Result<(), String> {
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) {
+            return Err(format!("'{name}' is not a header name"));
+        }
+        if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(format!("the value of {name} has a control character"));
         }
         Ok(())
     }

@@ -24,6 +24,13 @@ impl HostPattern {
 
     /// Whether a request's host (already without port, any case) matches.
     pub fn matches(&self, host: &str) -> bool {
+        self.matches_at_depth(host, false)
+    }
+
+    /// [`HostPattern::matches`], where with `any_depth` a wildcard covers
+    /// any number of labels before its suffix (Gateway API hostnames:
+    /// `*.example.com` covers `a.b.example.com`).
+    pub fn matches_at_depth(&self, host: &str, any_depth: bool) -> bool {
         match self {
             HostPattern::Any => true,
             HostPattern::Exact(h) => h.eq_ignore_ascii_case(host),
@@ -31,7 +38,8 @@ impl HostPattern {
                 host.len() > suffix.len()
                     && host.is_char_boundary(host.len() - suffix.len())
                     && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-                    && !host[..host.len() - suffix.len()].contains('.')
+                    && !host[..host.len() - suffix.len()].starts_with('.')
+                    && (any_depth || !host[..host.len() - suffix.len()].contains('.'))
             }
         }
     }
@@ -49,6 +57,15 @@ mod tests {
         assert!(!w.matches("baz.bar.foo.com"));
         assert!(!w.matches("foo.com"));
         assert!(!w.matches(".foo.com"));
+    }
+
+    #[test]
+    fn gateway_wildcards_cover_any_depth() {
+        let w = HostPattern::parse("*.foo.com");
+        assert!(w.matches_at_depth("baz.bar.foo.com", true));
+        assert!(w.matches_at_depth("bar.foo.com", true));
+        assert!(!w.matches_at_depth("foo.com", true));
+        assert!(!w.matches_at_depth(".foo.com", true));
     }
 
     #[test]

@@ -28,7 +28,15 @@ pub struct Options {
     pub l4_bind: std::net::IpAddr,
     /// ingress-nginx's controller ConfigMap (`--configmap`), as `namespace/name`.
     pub configmap: Option<String>,
+    /// GatewayClasses of this `spec.controllerName` are served
+    /// (`--gateway-controller-name`).
+    pub gateway_controller_name: String,
+    /// Address Gateway listeners bind (`--gateway-bind`).
+    pub gateway_bind: std::net::IpAddr,
 }
+
+/// The default `--gateway-controller-name`.
+pub const DEFAULT_GATEWAY_CONTROLLER: &str = "sluice.io/gateway-controller";
 
 impl Default for Options {
     fn default() -> Self {
@@ -45,6 +53,8 @@ impl Default for Options {
             udp_services_configmap: None,
             l4_bind: std::net::IpAddr::from([0, 0, 0, 0]),
             configmap: None,
+            gateway_controller_name: DEFAULT_GATEWAY_CONTROLLER.into(),
+            gateway_bind: std::net::IpAddr::from([0, 0, 0, 0]),
         }
     }
 }

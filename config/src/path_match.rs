@@ -11,6 +11,10 @@ pub enum PathKind {
     /// of a host is one once any Ingress of the host asks for `use-regex` or
     /// `rewrite-target`; the first match in precedence order wins.
     Regex,
+    /// A Gateway API `RegularExpression` path: the whole path must match,
+    /// case-sensitively (as Envoy and the other Gateway implementations
+    /// built on RE2 do).
+    WholeRegex,
 }
 
 /// A path rule with the Kubernetes Ingress semantics. This is the reference
@@ -34,6 +38,11 @@ impl PathMatch {
         Self { kind: PathKind::Prefix, path }
     }
 
+    /// A whole-path regular expression; see [`PathKind::WholeRegex`].
+    pub fn whole_regex(path: impl Into<String>) -> Self {
+        Self { kind: PathKind::WholeRegex, path: path.into() }
+    }
+
     /// A regex location; see [`PathKind::Regex`].
     pub fn regex(path: impl Into<String>) -> Self {
         Self { kind: PathKind::Regex, path: path.into() }
@@ -51,6 +60,7 @@ impl PathMatch {
     pub fn matches(&self, request_path: &str) -> bool {
         match self.kind {
             PathKind::Regex => Self::location_regex(&self.path).is_ok_and(|r| r.is_match(request_path)),
+            PathKind::WholeRegex => crate::ValueMatch::whole_regex(&self.path).is_ok_and(|r| r.is_match(request_path)),
             PathKind::Exact => request_path == self.path,
             PathKind::Prefix => {
                 if self.path == "/" {

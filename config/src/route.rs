@@ -1,4 +1,4 @@
-use crate::{Canary, HostPattern, ObjectRef, PathMatch, RoutePolicy, VirtualHosts};
+use crate::{Canary, HostPattern, ObjectRef, PathMatch, RequestConditions, RoutePolicy, VirtualHosts};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -19,6 +19,11 @@ pub struct RouteConfig {
     /// Policy of requests sent to the default backend.
     #[serde(default, skip_serializing_if = "RoutePolicy::is_default")]
     pub default_policy: RoutePolicy,
+    /// A `*.suffix` host covers names of any depth before the suffix, the
+    /// longest suffix first (Gateway API hostnames), not exactly one label
+    /// (Ingress hosts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wildcard_any_depth: bool,
 }
 
 impl RouteConfig {
@@ -29,14 +34,15 @@ impl RouteConfig {
     }
 
     pub fn virtual_host_for(&self, host: &str) -> Option<&VirtualHost> {
+        // Exact first, then the longest wildcard suffix, then any host.
         let rank = |vh: &VirtualHost| match HostPattern::parse(&vh.host) {
-            HostPattern::Exact(_) => 0,
-            HostPattern::Wildcard(_) => 1,
-            HostPattern::Any => 2,
+            HostPattern::Exact(_) => (0, 0),
+            HostPattern::Wildcard(suffix) => (1, usize::MAX - suffix.len()),
+            HostPattern::Any => (2, 0),
         };
         self.virtual_hosts
             .iter()
-            .filter(|vh| HostPattern::parse(&vh.host).matches(host))
+            .filter(|vh| HostPattern::parse(&vh.host).matches_at_depth(host, self.wildcard_any_depth))
             .min_by_key(|vh| rank(vh))
             .map(|v| &**v)
     }
@@ -103,6 +109,10 @@ pub struct ClientVerify {
 pub struct Route {
     #[serde(rename = "match")]
     pub path: PathMatch,
+    /// What else a request must carry to take this route (Gateway API
+    /// matches); `None`: its path is enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Box<RequestConditions>>,
     /// Where matching requests go, canaries' weights included. Empty (or
     /// all weights 0): 503.
     pub split: Split,

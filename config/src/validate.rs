@@ -150,7 +150,16 @@ impl Snapshot {
             if r.path.kind == PathKind::Regex && PathMatch::location_regex(&r.path.path).is_err() {
                 bad(at(), "regex path is not a regular expression");
             }
-            if !paths.insert(&r.path) {
+            if r.path.kind == PathKind::WholeRegex && crate::ValueMatch::whole_regex(&r.path.path).is_err() {
+                bad(at(), "regex path is not a regular expression");
+            }
+            let conditions = r.conditions.as_deref();
+            if conditions.is_some_and(|c| {
+                c.headers.iter().chain(&c.query).any(|v| v.regex && crate::ValueMatch::whole_regex(&v.value).is_err())
+            }) {
+                bad(at(), "a condition's value is not a regular expression");
+            }
+            if !paths.insert((&r.path, conditions)) {
                 bad(at(), "duplicate path");
             }
             if k > 0 && routes[k - 1].path.precedence(&r.path).is_gt() {
@@ -204,6 +213,7 @@ mod tests {
                 source: None,
             }],
             route_configs: vec![RouteConfig {
+                wildcard_any_depth: false,
                 name: "ingress".into(),
                 default_backend: None,
                 default_policy: RoutePolicy::default(),
@@ -213,6 +223,7 @@ mod tests {
                     routes: vec![
                         Route {
                             path: PathMatch::exact("/foo"),
+                            conditions: None,
                             split: Split::single("default/a:80"),
                             canaries: vec![],
                             policy: Default::default(),
@@ -220,6 +231,7 @@ mod tests {
                         },
                         Route {
                             path: PathMatch::prefix("/"),
+                            conditions: None,
                             split: Split::single("default/a:80"),
                             canaries: vec![],
                             policy: Default::default(),
@@ -244,6 +256,7 @@ mod tests {
                     pod: None,
                 }],
                 dns: None,
+                unresolved: false,
             }],
             certificates: vec![],
             services: vec![],

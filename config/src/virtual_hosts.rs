@@ -155,6 +155,7 @@ mod tests {
     fn host(name: &str, routes: usize) -> Arc<VirtualHost> {
         let route = |i: usize| crate::Route {
             path: crate::PathMatch::exact(format!("/{i}")),
+            conditions: None,
             split: crate::Split::single("c"),
             canaries: vec![],
             policy: Default::default(),

@@ -17,6 +17,10 @@ macro_rules! for_each_kind {
             ConfigMap(k8s_openapi::api::core::v1::ConfigMap) config_maps "ConfigMap", true;
             SeedIngress(crate::bcs::SeedIngress) seed_ingresses "ingress", true;
             BcsIngress(crate::bcs::BcsIngress) bcs_ingresses crate::object::BCS_INGRESS_KIND, true;
+            GatewayClass(gateway_api::apis::standard::gatewayclasses::GatewayClass) gateway_classes "GatewayClass", false;
+            Gateway(gateway_api::apis::standard::gateways::Gateway) gateways "Gateway", true;
+            HttpRoute(gateway_api::apis::standard::httproutes::HttpRoute) http_routes "HTTPRoute", true;
+            ReferenceGrant(gateway_api::apis::standard::referencegrants::ReferenceGrant) reference_grants "ReferenceGrant", true;
         }
     };
 }

@@ -26,6 +26,7 @@ fn cluster(n: usize, balance: Balance, affinity: Option<Affinity>) -> ClusterSta
         max_connections: None,
         endpoints,
         dns: None,
+        unresolved: false,
     };
     ClusterState::new(&c, None)
 }

@@ -303,6 +303,12 @@ impl ClusterState {
         self.pool().0.iter().any(|m| !tried.contains(&self.members[*m].address))
     }
 
+    /// Whether this stands for a backend reference that could not be
+    /// resolved: its requests get 500.
+    pub fn unresolved(&self) -> bool {
+        self.config.unresolved
+    }
+
     /// Whether the cluster's `max_connections` are all in flight.
     pub fn at_capacity(&self) -> bool {
         self.config.max_connections.is_some_and(|max| self.in_flight.load(Ordering::Relaxed) >= u64::from(max))

@@ -47,6 +47,7 @@ fn cluster(addrs: &[SocketAddr], protocol: CheckProtocol) -> Arc<ClusterState> {
             .map(|a| Endpoint { address: *a, weight: 1, terminating: false, node: None, pod: None })
             .collect(),
         dns: None,
+        unresolved: false,
     };
     Arc::new(ClusterState::new(&c, None))
 }

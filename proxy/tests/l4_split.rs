@@ -37,6 +37,7 @@ fn cluster(name: &str, at: SocketAddr, balance: Balance) -> Cluster {
         max_connections: None,
         endpoints: vec![Endpoint { address: at, weight: 1, terminating: false, node: None, pod: None }],
         dns: None,
+        unresolved: false,
     }
 }
 

@@ -49,6 +49,7 @@ async fn serve(max_flows: usize, idle_timeout_ms: u64) -> (SocketAddr, L4Manager
             max_connections: None,
             endpoints: vec![Endpoint { address: upstream, weight: 1, terminating: false, node: None, pod: None }],
             dns: None,
+            unresolved: false,
         }],
         ..Snapshot::default()
     };

@@ -90,6 +90,14 @@ fn kind_of(api: &str, kind: &str) -> Option<Kind> {
         ("v1", "Secret") => Some(Kind::Secret),
         ("v1", "ConfigMap") => Some(Kind::ConfigMap),
         ("networkextension.bkbcs.tencent.com/v1", "Ingress") => Some(Kind::BcsIngress),
+        // Gateway API: v1beta1 is still served with the v1 schema.
+        ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", kind) => match kind {
+            "GatewayClass" => Some(Kind::GatewayClass),
+            "Gateway" => Some(Kind::Gateway),
+            "HTTPRoute" => Some(Kind::HttpRoute),
+            "ReferenceGrant" => Some(Kind::ReferenceGrant),
+            _ => None,
+        },
         // The seed's form B lost its apiVersion to transcription: any goes.
         (_, "ingress") => Some(Kind::SeedIngress),
         _ => None,
@@ -143,7 +151,7 @@ fn read_value(mut doc: Value, file: &str, at: &str, out: &mut ParsedFile) {
         return;
     }
     normalise_metadata(&mut doc, k, &namespace);
-    let object = if api.ends_with("v1beta1") {
+    let object = if k == Kind::Ingress && api.ends_with("v1beta1") {
         let converted = ingress_v1beta1::convert(doc);
         if converted.is_ok() {
             out.diagnostics.push(Diagnostic::info(

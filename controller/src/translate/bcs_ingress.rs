@@ -246,6 +246,7 @@ impl Translator<'_> {
             };
             let entry = hosts.entry(l7.domain.clone()).or_default();
             entry.0.push(Route {
+                conditions: None,
                 path,
                 split: Split::single(cluster),
                 canaries: vec![],
@@ -342,6 +343,7 @@ impl Translator<'_> {
             max_connections: None,
             endpoints,
             dns: None,
+            unresolved: false,
         });
         name
     }

@@ -37,7 +37,7 @@ impl Translator<'_> {
                 continue;
             }
             let field = format!("spec.rules[{index}].port");
-            let claim = Port { number: port, udp: protocol == Protocol::Udp };
+            let claim = Port { number: port, udp: protocol == Protocol::Udp, ip: bind };
             if !self.claims.port_free(&mut self.diags, &r, &field, claim, "this rule is left out") {
                 continue;
             }
@@ -74,6 +74,7 @@ impl Translator<'_> {
             })
             .collect();
         self.extra_route_configs.push(RouteConfig {
+            wildcard_any_depth: false,
             name: route_config.clone(),
             virtual_hosts,
             default_backend: None,

@@ -6,17 +6,27 @@
 use super::diagnostics::Diagnostics;
 use sluice_config::{Diagnostic, ObjectRef, PathMatch};
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 
-/// A port of this instance.
+/// A port of this instance on an address (unspecified: every address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Port {
     pub number: u16,
     pub udp: bool,
+    pub ip: IpAddr,
 }
 
 impl Port {
-    pub(super) fn tcp(number: u16) -> Self {
-        Port { number, udp: false }
+    pub(super) fn tcp(ip: IpAddr, number: u16) -> Self {
+        Port { number, udp: false, ip }
+    }
+
+    /// Whether two sockets would collide: the same port and protocol on
+    /// the same address, or on every address.
+    fn overlaps(self, other: Port) -> bool {
+        self.number == other.number
+            && self.udp == other.udp
+            && (self.ip == other.ip || self.ip.is_unspecified() || other.ip.is_unspecified())
     }
 
     fn protocol(self) -> &'static str {
@@ -70,7 +80,7 @@ impl Claims {
         port: Port,
         consequence: &str,
     ) -> bool {
-        let Some(owner) = self.ports.get(&port) else { return true };
+        let Some(owner) = self.ports.iter().find(|(p, _)| p.overlaps(port)).map(|(_, o)| o) else { return true };
         diags.push(Diagnostic::error(
             r.clone(),
             field,

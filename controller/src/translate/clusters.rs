@@ -237,6 +237,7 @@ impl<'a> ClusterRegistry<'a> {
                 max_connections: None,
                 endpoints,
                 dns,
+                unresolved: false,
             },
         );
         let request = ClusterRequest { service: key.clone(), port_index: index, policy: policy.clone() };

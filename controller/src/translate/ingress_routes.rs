@@ -132,7 +132,14 @@ impl Translator<'_> {
                 }
                 let split = self.backend_split(r, &p.backend, &format!("{pf}.backend"), &asked.cluster);
                 if let Some(entry) = b.hosts.get_mut(&host) {
-                    entry.routes.push(Route { path, split, canaries: vec![], policy, source: r.clone() });
+                    entry.routes.push(Route {
+                        conditions: None,
+                        path,
+                        split,
+                        canaries: vec![],
+                        policy,
+                        source: r.clone(),
+                    });
                 }
             }
         }

@@ -80,7 +80,7 @@ impl Translator<'_> {
             self.resolve_service_port(r, &field, ns, svc, &PortRef::from_text(service_port), want)?;
         // bcs.md §3: a Service's maxconn annotation limits its connections on one instance.
         policy.max_connections = self.service_maxconn(service, &meta_ref(Kind::Service, &service.metadata), "no limit");
-        let claim = Port { number: port, udp };
+        let claim = Port { number: port, udp, ip: self.options.l4_bind };
         if !self.claims.port_free(&mut self.diags, r, &field, claim, "this entry is left out") {
             return None;
         }

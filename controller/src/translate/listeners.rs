@@ -1,26 +1,19 @@
 //! Every listener beyond the shared HTTP and HTTPS ones, from every source
 //! in age order (ConfigMaps, seed ingresses, exported Services, BCS CRD
-//! rules): the oldest object asking for a port keeps it.
+//! rules, Gateways): the oldest object asking for a port keeps it.
 
 use super::Translator;
 use super::claims::Port;
 use super::order::{AgeKey, age};
 use crate::bcs::SeedIngress;
 use sluice_config::{Diagnostic, Listener, ObjectRef};
-use std::net::IpAddr;
-
-fn overlaps(a: IpAddr, b: IpAddr) -> bool {
-    a == b || a.is_unspecified() || b.is_unspecified()
-}
 
 impl Translator<'_> {
     pub(super) fn l4_services(&mut self) -> Vec<Listener> {
         let bind = self.options.l4_bind;
         for (flag, addr) in [("--http-listen", self.options.http_listen), ("--https-listen", self.options.https_listen)]
         {
-            if overlaps(addr.ip(), bind) {
-                self.claims.take_port(Port::tcp(addr.port()), flag.to_owned());
-            }
+            self.claims.take_port(Port::tcp(addr.ip(), addr.port()), flag.to_owned());
         }
         let mut out = Vec::new();
         // Every source of ports, oldest first: the first owner keeps a port.
@@ -29,6 +22,7 @@ impl Translator<'_> {
             Seed(&'s SeedIngress),
             Export(&'s crate::store::Key, &'s k8s_openapi::api::core::v1::Service),
             Bcs(&'s crate::bcs::BcsIngress),
+            Gateway(&'s gateway_api::apis::standard::gateways::Gateway),
         }
         let mut sources: Vec<(AgeKey, Source<'_>)> = Vec::new();
         let maps =
@@ -61,6 +55,9 @@ impl Translator<'_> {
         for ing in self.store.bcs_ingresses.values() {
             sources.push((age(&ing.metadata), Source::Bcs(ing)));
         }
+        for gw in self.store.gateways.values() {
+            sources.push((age(&gw.metadata), Source::Gateway(gw)));
+        }
         sources.sort_by(|a, b| a.0.cmp(&b.0));
         for (_, source) in sources {
             match source {
@@ -87,6 +84,10 @@ impl Translator<'_> {
                 }
                 Source::Bcs(ing) => {
                     let listeners = self.bcs_listeners(ing, bind);
+                    out.extend(listeners);
+                }
+                Source::Gateway(gw) => {
+                    let listeners = self.gateway_listeners(gw);
                     out.extend(listeners);
                 }
             }

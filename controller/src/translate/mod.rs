@@ -19,11 +19,14 @@ mod controller_configmap;
 use controller_configmap::ControllerConfig;
 mod diagnostics;
 mod endpoints;
+mod gateway_listeners;
+mod http_routes;
 mod ingress_routes;
 mod l4_configmap;
 mod listeners;
 mod nginx_values;
 mod order;
+mod reference_grants;
 mod route_config;
 mod seed_listeners;
 mod seed_routes;
@@ -73,6 +76,7 @@ pub fn translate_whole(store: &Store, options: &Options) -> (Snapshot, Vec<Diagn
     let mut t = Translator::new(store, options, Arc::new(slices), diags);
     let routes = t.ingresses();
     let l4 = t.l4_services();
+    t.gateway_route_configs();
     let services = t.service_vips();
     t.finish(routes, l4, services, Parts::default())
 }
@@ -86,8 +90,11 @@ pub(crate) struct Translator<'a> {
     /// Hosts and paths of the shared route config, ports of this instance.
     claims: Claims,
     certs: CertificateRegistry<'a>,
-    /// Route configs of L7 listeners on their own ports (BCS Ingress rules).
+    /// Route configs of L7 listeners on their own ports (BCS Ingress rules,
+    /// Gateway listeners).
     extra_route_configs: Vec<RouteConfig>,
+    /// The ports of served Gateways, which HTTPRoutes attach to.
+    gateway_ports: Vec<gateway_listeners::GatewayPort>,
     /// The controller ConfigMap.
     config: ControllerConfig,
     /// The Services this translation looked up, found or not: a group
@@ -120,6 +127,7 @@ impl<'a> Translator<'a> {
             claims: Claims::default(),
             certs: CertificateRegistry::new(&store.secrets),
             extra_route_configs: Vec::new(),
+            gateway_ports: Vec::new(),
             config,
             services_read: Vec::new(),
             without_exports: false,

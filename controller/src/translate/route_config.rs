@@ -124,6 +124,7 @@ impl<'a> Translator<'a> {
                     entry.tls = route.tls.map(|t| (t, r.clone()));
                 }
                 entry.routes.push(Route {
+                    conditions: None,
                     path: route.path,
                     split: route.split,
                     canaries: vec![],
@@ -147,6 +148,7 @@ impl<'a> Translator<'a> {
                 && !e.routes.iter().any(|r| r.path == PathMatch::prefix("/"))
             {
                 e.routes.push(Route {
+                    conditions: None,
                     path: PathMatch::prefix("/"),
                     split,
                     canaries: vec![],
@@ -173,6 +175,7 @@ impl<'a> Translator<'a> {
             None => (None, RoutePolicy::default()),
         };
         RouteConfig {
+            wildcard_any_depth: false,
             name: INGRESS_ROUTES.into(),
             virtual_hosts: virtual_hosts.into(),
             default_backend,
@@ -206,6 +209,7 @@ impl<'a> Translator<'a> {
             let policy =
                 RoutePolicy { host_redirect: Some(HostRedirect { host: to, status: 308 }), ..RoutePolicy::default() };
             let route = Route {
+                conditions: None,
                 path: PathMatch::prefix("/"),
                 split: Split::default(),
                 canaries: vec![],

@@ -52,10 +52,16 @@ impl Translator<'_> {
             let policy = self.seed_balance(rule, &r, &format!("spec.rules[{i}]"));
             let split = self.seed_split(&r, &tcp.backend, &format!("{tf}.backend"), &policy, "TCP");
             let field = format!("{tf}.listenPort");
-            if !self.claims.port_free(&mut self.diags, &r, &field, Port::tcp(port), "this rule is left out") {
+            if !self.claims.port_free(
+                &mut self.diags,
+                &r,
+                &field,
+                Port::tcp(self.options.l4_bind, port),
+                "this rule is left out",
+            ) {
                 continue;
             }
-            self.claims.take_port(Port::tcp(port), format!("{r} {field}"));
+            self.claims.take_port(Port::tcp(self.options.l4_bind, port), format!("{r} {field}"));
             let mut l4 = L4Policy::default();
             if let Some(max) =
                 rule.max_conn.as_ref().and_then(serde_json::Value::as_u64).and_then(|m| u32::try_from(m).ok())

@@ -61,7 +61,8 @@ impl Translator<'_> {
             let path = PathMatch::prefix(&raw);
             if self.claims.route(&mut self.diags, r, &format!("{hf}.paths[0].path"), &host, &path) {
                 let source = r.clone();
-                let route = Route { path, split, canaries: vec![], policy: Default::default(), source };
+                let route =
+                    Route { conditions: None, path, split, canaries: vec![], policy: Default::default(), source };
                 b.hosts.entry(host).or_default().routes.push(route);
             }
         }

@@ -48,6 +48,7 @@ impl Translator<'_> {
                 None => Split::default(),
             };
             b.hosts.entry(domain).or_default().routes.push(Route {
+                conditions: None,
                 path,
                 split,
                 canaries: vec![],
@@ -82,11 +83,17 @@ impl Translator<'_> {
                 continue;
             }
             let Some(port) = u16::try_from(p.port).ok().filter(|p| *p != 0) else { continue };
-            if !self.claims.port_free(&mut self.diags, &r, &field, Port::tcp(port), "this port is not exported") {
+            if !self.claims.port_free(
+                &mut self.diags,
+                &r,
+                &field,
+                Port::tcp(self.options.l4_bind, port),
+                "this port is not exported",
+            ) {
                 continue;
             }
             let Some(cluster) = self.clusters.export_cluster(&mut self.diags, key, svc, i, &export) else { continue };
-            self.claims.take_port(Port::tcp(port), format!("{r} {field}"));
+            self.claims.take_port(Port::tcp(self.options.l4_bind, port), format!("{r} {field}"));
             let policy = L4Policy { max_connections: Some(export.max_connections), ..L4Policy::default() };
             out.push(Listener {
                 name: format!("tcp-{port}"),

@@ -19,8 +19,9 @@
 //!   certificate) is made each time; it is small next to the routes.
 //!
 //! A change to any other kind (a Secret, a ConfigMap, an IngressClass), or a
-//! store with BCS or seed sources or exported Services (their routes and
-//! ports interleave with everything else by age), is translated whole. The
+//! store with BCS or seed sources, exported Services or Gateway API
+//! Gateways and HTTPRoutes (their routes and ports interleave with
+//! everything else by age), is translated whole. The
 //! result is always the one a translation from nothing gives, diagnostics
 //! included (`controller/tests/translation_by_difference.rs` holds it to that).
 
@@ -197,6 +198,7 @@ impl Translation {
         last.remake_vips(&mut vip_translator, &changes);
 
         let routes = RouteConfig {
+            wildcard_any_depth: false,
             name: INGRESS_ROUTES.into(),
             virtual_hosts: VirtualHosts::new(),
             default_backend: None,
@@ -217,7 +219,7 @@ impl Translation {
 impl Translation {
     /// Whether `store` holds sources whose routes and ports interleave by
     /// age with the Ingresses' (seed ingresses, BCS Ingresses, exported
-    /// Services).
+    /// Services, Gateways and HTTPRoutes).
     fn interleaved(&mut self, store: &Store) -> bool {
         let exports = &mut self.exports;
         for (key, _, is) in differences(&exports.services, &store.services) {
@@ -228,7 +230,11 @@ impl Translation {
             }
         }
         exports.services = store.services.clone();
-        !exports.exported.is_empty() || !store.seed_ingresses.is_empty() || !store.bcs_ingresses.is_empty()
+        !exports.exported.is_empty()
+            || !store.seed_ingresses.is_empty()
+            || !store.bcs_ingresses.is_empty()
+            || !store.gateways.is_empty()
+            || !store.http_routes.is_empty()
     }
 }
 

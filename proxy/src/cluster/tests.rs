@@ -25,6 +25,7 @@ fn cluster(eps: &[(&str, u32, bool)], balance: Balance, affinity: Option<Affinit
             })
             .collect(),
         dns: None,
+        unresolved: false,
     }
 }
 

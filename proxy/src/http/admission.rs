@@ -89,7 +89,9 @@ impl ListenerRoutes {
         }
         let Some(path) = routing_path(req.uri.path()) else { return Admission::Local(400) };
         let routes = table.routes(&self.route_config);
-        let Some(route) = routes.and_then(|r| r.lookup(host, &path)).cloned() else { return Admission::Local(404) };
+        let Some(route) = routes.and_then(|r| r.lookup(host, &path, Some(req))).cloned() else {
+            return Admission::Local(404);
+        };
         ctx.route = Some(route.clone());
         ctx.client_ip = client_ip;
         if route.policy.upstream_certificate.is_some() {
@@ -232,8 +234,9 @@ impl ListenerRoutes {
                 None => return Admission::Local(503),
             },
         };
+        let refused = if cluster.unresolved() { 500 } else { 503 };
         ctx.cluster = Some(cluster);
-        if admitted { Admission::Proxy } else { Admission::Local(503) }
+        if admitted { Admission::Proxy } else { Admission::Local(refused) }
     }
 }
 

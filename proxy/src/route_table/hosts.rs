@@ -1,4 +1,5 @@
-//! Virtual host selection: exact host, then `*.suffix` (one label), then the
+//! Virtual host selection: exact host, then `*.suffix` (one label; any
+//! depth for Gateway API route configs, the longest suffix first), then the
 //! host-less virtual host.
 
 use sluice_config::HostPattern;
@@ -16,17 +17,25 @@ pub(super) struct HostIndex<V> {
     /// Two hosts share a pattern (the first is served): such an index is
     /// built whole, as editing it could drop the one that should stay.
     shared: bool,
+    /// `*.suffix` covers any number of labels before the suffix.
+    any_depth: bool,
 }
 
 impl<V> Default for HostIndex<V> {
     fn default() -> Self {
-        Self { exact: imbl::HashMap::new(), wildcard: imbl::HashMap::new(), any: None, shared: false }
+        Self { exact: imbl::HashMap::new(), wildcard: imbl::HashMap::new(), any: None, shared: false, any_depth: false }
     }
 }
 
 impl<V> Clone for HostIndex<V> {
     fn clone(&self) -> Self {
-        Self { exact: self.exact.clone(), wildcard: self.wildcard.clone(), any: self.any.clone(), shared: self.shared }
+        Self {
+            exact: self.exact.clone(),
+            wildcard: self.wildcard.clone(),
+            any: self.any.clone(),
+            shared: self.shared,
+            any_depth: self.any_depth,
+        }
     }
 }
 
@@ -43,6 +52,11 @@ impl<V> HostIndex<V> {
             }
         }
         index
+    }
+
+    /// Makes `*.suffix` cover any number of labels (Gateway API) or one.
+    pub(super) fn set_wildcard_any_depth(&mut self, any_depth: bool) {
+        self.any_depth = any_depth;
     }
 
     /// Whether some pattern has more than one host.
@@ -104,9 +118,16 @@ impl<V> HostIndex<V> {
         if !self.wildcard.is_empty()
             && let Some(dot) = host.find('.')
             && dot > 0
-            && let Some(v) = self.wildcard.get(&host[dot..])
         {
-            return Some(v);
+            if let Some(v) = self.wildcard.get(&host[dot..]) {
+                return Some(v);
+            }
+            if self.any_depth {
+                let deeper = host[dot + 1..].match_indices('.').map(|(i, _)| dot + 1 + i);
+                if let Some(v) = deeper.filter_map(|i| self.wildcard.get(&host[i..])).next() {
+                    return Some(v);
+                }
+            }
         }
         self.any.as_ref()
     }

@@ -5,6 +5,7 @@
 
 mod hosts;
 mod paths;
+mod request_matcher;
 mod route;
 
 pub use route::{CompiledRoute, SplitKey};
@@ -426,7 +427,7 @@ impl RoutesForListener {
             }
             fresh.iter().all(|h| hosts.insert(&h.input.host, h)).then_some((hosts, l.checking_client_certificates))
         });
-        let (hosts, checking_client_certificates) = match edited {
+        let (mut hosts, checking_client_certificates) = match edited {
             Some((hosts, checking)) => {
                 let added = fresh.iter().filter(|h| h.checks_client_certificates()).count();
                 let removed = dropped.iter().filter(|h| h.checks_client_certificates()).count();
@@ -437,6 +438,7 @@ impl RoutesForListener {
                 compiled.values().filter(|h| h.checks_client_certificates()).count(),
             ),
         };
+        hosts.set_wildcard_any_depth(rc.wildcard_any_depth);
         Self {
             hosts,
             input: rc.virtual_hosts.clone(),
@@ -448,11 +450,17 @@ impl RoutesForListener {
     }
 
     /// The route for a request: `host` is its Host (port and case ignored),
-    /// `path` its path without query. The default backend when nothing
+    /// `path` its path without query, `request` what routes with conditions
+    /// look at (method, headers, query). The default backend when nothing
     /// matches; `None`: 404.
-    pub fn lookup(&self, host: &str, path: &str) -> Option<&Arc<CompiledRoute>> {
+    pub fn lookup(
+        &self,
+        host: &str,
+        path: &str,
+        request: Option<&http::request::Parts>,
+    ) -> Option<&Arc<CompiledRoute>> {
         if let Some(h) = self.hosts.find(host)
-            && let Some(r) = h.paths.find(&h.input.routes, path)
+            && let Some(r) = h.paths.find(&h.input.routes, path, request)
         {
             return Some(&h.routes[r]);
         }

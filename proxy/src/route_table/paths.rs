@@ -17,8 +17,15 @@
 //! them instead: one `RegexSet` over the paths in precedence order, the
 //! first match winning.
 //!
+//! A host with Gateway API matches (method, headers, query parameters, a
+//! whole-path regex) tries each route's compiled match in precedence
+//! order, whatever their number: a failed condition falls through to the
+//! next route, which a tree of paths alone cannot do.
+//!
 //! [`PathMatch::matches`]: sluice_config::PathMatch::matches
 
+use super::request_matcher::RequestMatcher;
+use http::request::Parts;
 use sluice_config::{PathKind, Route};
 use std::collections::BTreeMap;
 
@@ -33,6 +40,8 @@ pub(super) enum PathRouter {
     /// a candidate's own rule confirms the match.
     Tree(matchit::Router<Box<[u32]>>),
     Regex(regex::RegexSet),
+    /// Each route's compiled match, in precedence order.
+    Requests(Box<[RequestMatcher]>),
 }
 
 /// matchit treats `{` and `}` as parameter syntax; literal ones are doubled.
@@ -48,6 +57,9 @@ impl PathRouter {
             let set = regex::RegexSetBuilder::new(patterns).case_insensitive(true).build();
             return set.map(PathRouter::Regex).map_err(|e| format!("regex paths: {e}"));
         }
+        if routes.iter().any(|r| r.conditions.is_some() || r.path.kind == PathKind::WholeRegex) {
+            return routes.iter().map(RequestMatcher::compile).collect::<Result<_, _>>().map(PathRouter::Requests);
+        }
         if routes.len() <= SCAN_MAX {
             return Ok(PathRouter::Scan);
         }
@@ -60,7 +72,7 @@ impl PathRouter {
         for (i, r) in (0u32..).zip(routes) {
             let p = escape(&r.path.path);
             match r.path.kind {
-                PathKind::Exact | PathKind::Regex => patterns.entry(p).or_default().push(i),
+                PathKind::Exact | PathKind::Regex | PathKind::WholeRegex => patterns.entry(p).or_default().push(i),
                 PathKind::Prefix if r.path.path == "/" => {
                     patterns.entry("/".into()).or_default().push(i);
                     patterns.entry("/{*rest}".into()).or_default().push(i);
@@ -81,8 +93,8 @@ impl PathRouter {
     }
 
     /// The index of the winning route among `routes`, the ones this was
-    /// compiled from.
-    pub(super) fn find(&self, routes: &[Route], path: &str) -> Option<usize> {
+    /// compiled from. `request` is asked only by routes with conditions.
+    pub(super) fn find(&self, routes: &[Route], path: &str, request: Option<&Parts>) -> Option<usize> {
         match self {
             PathRouter::Scan => routes.iter().position(|r| r.path.matches(path)),
             PathRouter::Tree(router) => {
@@ -90,6 +102,9 @@ impl PathRouter {
                 m.value.iter().map(|i| *i as usize).find(|i| routes[*i].path.matches(path))
             }
             PathRouter::Regex(set) => set.matches(path).iter().next(),
+            PathRouter::Requests(matchers) => {
+                matchers.iter().zip(routes).position(|(m, r)| m.matches(r, path, request))
+            }
         }
     }
 }

@@ -4,6 +4,7 @@ use sluice_config::{ObjectRef, PathMatch, Route, RoutePolicy, Split, VirtualHost
 
 fn route(path: PathMatch, cluster: &str) -> Route {
     Route {
+        conditions: None,
         path,
         split: Split(vec![WeightedCluster { cluster: cluster.into(), weight: 1 }]),
         canaries: vec![],
@@ -35,6 +36,7 @@ fn bare_cluster(name: &str) -> sluice_config::Cluster {
         max_connections: None,
         endpoints: vec![],
         dns: None,
+        unresolved: false,
     }
 }
 
@@ -47,6 +49,7 @@ fn compile(rc: &RouteConfig) -> RoutesForListener {
 
 fn config(vhosts: Vec<(&str, Vec<Route>)>, default: Option<&str>) -> RouteConfig {
     RouteConfig {
+        wildcard_any_depth: false,
         name: "ingress".into(),
         virtual_hosts: vhosts
             .into_iter()
@@ -81,12 +84,12 @@ fn hosts_ports_and_case() {
         Some("def"),
     );
     let t = compile(&rc);
-    assert_eq!(target(t.lookup("foo.com", "/")), "exact");
-    assert_eq!(target(t.lookup("FOO.com:8080", "/")), "exact");
-    assert_eq!(target(t.lookup("a.foo.com", "/x")), "wild");
-    assert_eq!(target(t.lookup("b.a.foo.com", "/any/x")), "any");
-    assert_eq!(target(t.lookup("b.a.foo.com", "/x")), "default:def");
-    assert_eq!(target(t.lookup("[2001:db8::1]:80", "/any")), "any");
+    assert_eq!(target(t.lookup("foo.com", "/", None)), "exact");
+    assert_eq!(target(t.lookup("FOO.com:8080", "/", None)), "exact");
+    assert_eq!(target(t.lookup("a.foo.com", "/x", None)), "wild");
+    assert_eq!(target(t.lookup("b.a.foo.com", "/any/x", None)), "any");
+    assert_eq!(target(t.lookup("b.a.foo.com", "/x", None)), "default:def");
+    assert_eq!(target(t.lookup("[2001:db8::1]:80", "/any", None)), "any");
 }
 
 #[test]
@@ -114,7 +117,7 @@ fn longest_prefix_with_backtracking() {
         ("/", "root"),
         ("/a{x}", "root"),
     ] {
-        assert_eq!(target(t.lookup("h", path)), want, "{path}");
+        assert_eq!(target(t.lookup("h", path, None)), want, "{path}");
     }
 }
 
@@ -122,8 +125,8 @@ fn longest_prefix_with_backtracking() {
 fn literal_braces_in_rules_are_not_parameters() {
     let rc = config(vec![("h", vec![route(PathMatch::prefix("/{id}"), "brace")])], None);
     let t = compile(&rc);
-    assert_eq!(target(t.lookup("h", "/{id}/x")), "brace");
-    assert_eq!(target(t.lookup("h", "/42")), "404");
+    assert_eq!(target(t.lookup("h", "/{id}/x", None)), "brace");
+    assert_eq!(target(t.lookup("h", "/42", None)), "404");
 }
 
 fn segment() -> impl Strategy<Value = String> {
@@ -158,8 +161,8 @@ proptest! {
         let tree = paths::PathRouter::tree(routes).unwrap();
         for req in requests {
             let reference = rc.lookup("h", &req).map(|r| r.split.0[0].cluster.clone()).unwrap_or_else(|| "404".into());
-            prop_assert_eq!(target(compiled.lookup("h", &req)), reference.clone(), "request {}", req);
-            let by_tree = tree.find(routes, &req).map(|i| routes[i].split.0[0].cluster.clone());
+            prop_assert_eq!(target(compiled.lookup("h", &req, None)), reference.clone(), "request {}", req);
+            let by_tree = tree.find(routes, &req, None).map(|i| routes[i].split.0[0].cluster.clone());
             prop_assert_eq!(by_tree.unwrap_or_else(|| "404".into()), reference, "request {} by the tree", req);
         }
     }
@@ -178,7 +181,7 @@ fn client_limits_carry_across_a_swap_that_leaves_them_alone() {
         ..Snapshot::default()
     };
     let first = RouteTable::compile(&snapshot(vec![("h", vec![limited.clone()])], 1), None);
-    let limits = |t: &RouteTable| t.routes("ingress").unwrap().lookup("h", "/").unwrap().limits.clone().unwrap();
+    let limits = |t: &RouteTable| t.routes("ingress").unwrap().lookup("h", "/", None).unwrap().limits.clone().unwrap();
     let client: std::net::IpAddr = "192.0.2.1".parse().unwrap();
     let _in_progress = limits(&first).admit(client, std::time::Instant::now()).unwrap();
 
@@ -214,6 +217,7 @@ fn a_swap_keeps_the_hosts_it_does_not_touch() {
             pod: None,
         }],
         dns: None,
+        unresolved: false,
     };
     let snapshot = |hosts: Vec<(&str, Vec<Route>)>, b_at: &str| Snapshot {
         route_configs: vec![config(hosts, None)],
@@ -227,7 +231,7 @@ fn a_swap_keeps_the_hosts_it_does_not_touch() {
             ("three", vec![route(PathMatch::prefix("/"), "a")]),
         ]
     };
-    let route_of = |t: &RouteTable, host: &str| t.routes("ingress").unwrap().lookup(host, "/").unwrap().clone();
+    let route_of = |t: &RouteTable, host: &str| t.routes("ingress").unwrap().lookup(host, "/", None).unwrap().clone();
     let first = RouteTable::compile(&snapshot(hosts(), "192.0.2.2:80"), None);
 
     // Host `two`'s cluster gets a new endpoint; host `three` a new path.
@@ -240,7 +244,7 @@ fn a_swap_keeps_the_hosts_it_does_not_touch() {
     let chosen = two.choose(|_| None, |_| None, None, None).unwrap();
     assert!(Arc::ptr_eq(chosen, second.clusters().find(|c| c.name == "b").unwrap()), "it uses the new cluster state");
     assert_eq!(
-        target(second.routes("ingress").unwrap().lookup("three", "/new/x")),
+        target(second.routes("ingress").unwrap().lookup("three", "/new/x", None)),
         "a",
         "the changed host serves its new path"
     );
@@ -273,13 +277,17 @@ fn a_host_that_cannot_be_compiled_is_reported_while_it_stays_broken() {
     let first = RouteTable::compile(&snapshot(vec![good.clone()], 1), None);
     let second = RouteTable::compile(&snapshot(vec![broken.clone()], 2), Some(&first));
     assert_eq!(paths_of(&second), [("bad.com".to_owned(), true)]);
-    assert_eq!(target(second.routes("ingress").unwrap().lookup("bad.com", "/ok")), "good", "its last form serves");
+    assert_eq!(
+        target(second.routes("ingress").unwrap().lookup("bad.com", "/ok", None)),
+        "good",
+        "its last form serves"
+    );
     let third = RouteTable::compile(&snapshot(vec![broken.clone(), other.clone()], 3), Some(&second));
     assert_eq!(paths_of(&third), [("bad.com".to_owned(), true)], "still reported after a swap that left it alone");
-    assert_eq!(target(third.routes("ingress").unwrap().lookup("other.com", "/")), "other");
+    assert_eq!(target(third.routes("ingress").unwrap().lookup("other.com", "/", None)), "other");
     let fourth = RouteTable::compile(&snapshot(vec![good.clone(), other], 4), Some(&third));
     assert_eq!(paths_of(&fourth), []);
-    assert_eq!(target(fourth.routes("ingress").unwrap().lookup("bad.com", "/ok")), "good");
+    assert_eq!(target(fourth.routes("ingress").unwrap().lookup("bad.com", "/ok", None)), "good");
 }
 
 const HOSTS: &[&str] = &["a.com", "*.a.com", "b.com", "*.b.com", "x.b.com", "", "c.com"];
@@ -315,8 +323,8 @@ proptest! {
             let whole = compile(&rc);
             for request in ["a.com", "y.a.com", "b.com", "y.b.com", "x.b.com", "X.B.com:80", "c.com", "d.com"] {
                 prop_assert_eq!(
-                    target(by_difference.lookup(request, "/")),
-                    target(whole.lookup(request, "/")),
+                    target(by_difference.lookup(request, "/", None)),
+                    target(whole.lookup(request, "/", None)),
                     "request {}", request
                 );
             }

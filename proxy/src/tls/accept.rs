@@ -93,7 +93,7 @@ impl TlsSide {
         let routes = table.routes(&self.route_config);
         let host_tls = sni.as_deref().and_then(|s| routes?.tls(s));
         if host_tls.is_some_and(|t| t.passthrough) {
-            let route = sni.as_deref().and_then(|s| routes?.lookup(s, "/")).cloned()?;
+            let route = sni.as_deref().and_then(|s| routes?.lookup(s, "/", None)).cloned()?;
             let client_ip =
                 stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
             self.count("passthrough");

@@ -165,5 +165,6 @@ fn url_only_cluster(name: &str, object: &ObjectRef, port: u16, endpoints: Vec<En
         max_connections: None,
         endpoints,
         dns: None,
+        unresolved: false,
     }
 }

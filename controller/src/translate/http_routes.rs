@@ -1,0 +1,499 @@
+//! Gateway API HTTPRoutes into the route configs of the Gateway ports they
+//! attach to (`gateway_listeners`): each parent reference picks listeners
+//! (by `sectionName` and `port`, where the listener's `allowedRoutes` let
+//! the route in), the route's hostnames meet each listener's, and every
+//! rule's matches become routes of those hosts, ordered by the spec's
+//! precedence. A backend that cannot be resolved keeps its share of the
+//! requests and answers it with 500.
+
+use super::Translator;
+use super::annotations::ClusterPolicy;
+use super::bcs_seed::PortRef;
+use super::gateway_listeners::{AllowedFrom, GatewayPort, HostRoutes, RouteOrder};
+use super::order::age;
+use super::reference_grants::{GATEWAY_GROUP, Referent};
+use crate::names::check_host;
+use crate::object::{Kind, meta_ref};
+use gateway_api::apis::standard::httproutes::{
+    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesBackendRefs, HttpRouteRulesFilters,
+    HttpRouteRulesFiltersType, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType as HeaderType,
+    HttpRouteRulesMatchesPathType as PathType, HttpRouteRulesMatchesQueryParamsType as QueryType,
+};
+use sluice_config::{
+    Cluster, Diagnostic, HeaderOp, ObjectRef, PathMatch, RequestConditions, Route, RouteConfig, RoutePolicy, Split,
+    ValueMatch, VirtualHost, VirtualHostTls, WeightedCluster,
+};
+use std::sync::Arc;
+
+/// The cluster standing for every backend reference that cannot be
+/// resolved: requests given to it get 500.
+pub(super) const UNRESOLVED_BACKEND: &str = "gateway/unresolved-backend";
+
+/// One match of a rule, ready to be a route of each host it serves.
+struct RuleRoute {
+    order: RouteOrder,
+    path: PathMatch,
+    conditions: Option<Box<RequestConditions>>,
+    split: Split,
+    policy: Arc<RoutePolicy>,
+}
+
+/// The hostnames a route serves on a listener: the listener's and the
+/// route's, where they meet. `*` stands for any host.
+pub(super) fn hostnames(listener: Option<&str>, route: &[String]) -> Vec<String> {
+    let Some(l) = listener else {
+        return if route.is_empty() { vec!["*".into()] } else { route.to_vec() };
+    };
+    if route.is_empty() {
+        return vec![l.to_owned()];
+    }
+    route.iter().filter_map(|h| meet(l, h)).collect()
+}
+
+/// Where two hostnames meet: the more specific one when one covers the other.
+fn meet(a: &str, b: &str) -> Option<String> {
+    let covers = |wild: &str, name: &str| {
+        wild.strip_prefix('*').is_some_and(|suffix| name.ends_with(suffix) && name.len() > suffix.len())
+    };
+    if a == b {
+        Some(a.to_owned())
+    } else if covers(a, b) {
+        Some(b.to_owned())
+    } else if covers(b, a) {
+        Some(a.to_owned())
+    } else {
+        None
+    }
+}
+
+impl Translator<'_> {
+    /// Attaches every HTTPRoute, oldest first, then gives each Gateway port
+    /// its route config.
+    pub(super) fn gateway_route_configs(&mut self) {
+        let mut routes: Vec<Arc<HttpRoute>> = self.store.http_routes.values().cloned().collect();
+        routes.sort_by_cached_key(|r| age(&r.metadata));
+        for route in &routes {
+            self.http_route(route);
+        }
+        for port in std::mem::take(&mut self.gateway_ports) {
+            let config = self.port_route_config(port);
+            self.extra_route_configs.push(config);
+        }
+    }
+
+    fn http_route(&mut self, route: &HttpRoute) {
+        let r = meta_ref(Kind::HttpRoute, &route.metadata);
+        let mut attached: Vec<(usize, usize)> = Vec::new();
+        for (j, parent) in route.spec.parent_refs.iter().flatten().enumerate() {
+            attached.extend(self.attach(&r, j, parent));
+        }
+        if attached.is_empty() {
+            return;
+        }
+        let mut route_hosts = Vec::new();
+        for (k, h) in route.spec.hostnames.iter().flatten().enumerate() {
+            match check_host(h) {
+                Ok(()) => route_hosts.push(h.to_ascii_lowercase()),
+                Err(message) => self.diags.push(Diagnostic::error(
+                    r.clone(),
+                    format!("spec.hostnames[{k}]"),
+                    format!("{message}; left out"),
+                )),
+            }
+        }
+        let rules = self.rule_routes(route, &r);
+        let mut any_host = false;
+        for (p, l) in attached {
+            let port = &self.gateway_ports[p];
+            let listener = &port.listeners[l];
+            let hosts = hostnames(listener.hostname.as_deref(), &route_hosts);
+            let tls = listener.certificate.clone().map(|c| VirtualHostTls {
+                certificate: Some(c),
+                passthrough: false,
+                client_verify: None,
+            });
+            let port = &mut self.gateway_ports[p];
+            for host in hosts {
+                any_host = true;
+                let entry =
+                    port.hosts.entry(host).or_insert_with(|| HostRoutes { routes: Vec::new(), tls: tls.clone() });
+                for rr in &rules {
+                    let route = Route {
+                        path: rr.path.clone(),
+                        conditions: rr.conditions.clone(),
+                        split: rr.split.clone(),
+                        canaries: Vec::new(),
+                        policy: rr.policy.clone(),
+                        source: r.clone(),
+                    };
+                    entry.routes.push((rr.order.clone(), route));
+                }
+            }
+        }
+        if !any_host {
+            self.diags.push(Diagnostic::error(
+                r.clone(),
+                "spec.hostnames",
+                "no hostname meets a hostname of the listeners it attaches to (NoMatchingListenerHostname); not served",
+            ));
+        }
+    }
+
+    /// The listeners (port index, listener index) parent reference `j`
+    /// attaches the route to; a diagnostic when it names a served Gateway
+    /// that takes it nowhere.
+    fn attach(&mut self, r: &ObjectRef, j: usize, parent: &HttpRouteParentRefs) -> Vec<(usize, usize)> {
+        let field = format!("spec.parentRefs[{j}]");
+        let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
+        let kind = parent.kind.as_deref().unwrap_or("Gateway");
+        if group != GATEWAY_GROUP || kind != "Gateway" {
+            self.diags.push(Diagnostic::warning(
+                r.clone(),
+                field,
+                format!("{group}/{kind} parents are not supported; only Gateways"),
+            ));
+            return Vec::new();
+        }
+        let namespace = parent.namespace.clone().unwrap_or_else(|| r.namespace.clone());
+        let ports: Vec<usize> = (0..self.gateway_ports.len())
+            .filter(|p| {
+                let g = &self.gateway_ports[*p].gateway;
+                g.namespace == namespace && g.name == parent.name
+            })
+            .collect();
+        if ports.is_empty() {
+            let served = self.store.gateways.get(&(namespace.clone(), parent.name.clone()));
+            let message = match served {
+                None => format!("Gateway {namespace}/{} not found (NoMatchingParent)", parent.name),
+                Some(_) => format!("Gateway {namespace}/{} has no listener served by this instance", parent.name),
+            };
+            self.diags.push(Diagnostic::info(r.clone(), field, message));
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut named = false;
+        let mut refused = None;
+        for p in ports {
+            let port = &self.gateway_ports[p];
+            if parent.port.is_some_and(|n| i32::from(port.port) != n) {
+                continue;
+            }
+            for (l, listener) in port.listeners.iter().enumerate() {
+                if parent.section_name.as_deref().is_some_and(|s| s != listener.name) {
+                    continue;
+                }
+                named = true;
+                let allowed = match listener.from {
+                    AllowedFrom::All => true,
+                    AllowedFrom::Same => namespace == r.namespace,
+                    AllowedFrom::Selector => false,
+                };
+                if allowed && listener.http_routes {
+                    out.push((p, l));
+                } else {
+                    refused = Some(listener.name.clone());
+                }
+            }
+        }
+        if out.is_empty() {
+            let message = match (named, refused) {
+                (true, Some(l)) => format!(
+                    "listener {l} of Gateway {namespace}/{} does not allow this route (NotAllowedByListeners)",
+                    parent.name
+                ),
+                _ => format!(
+                    "Gateway {namespace}/{} has no served listener of this sectionName and port (NoMatchingParent)",
+                    parent.name
+                ),
+            };
+            self.diags.push(Diagnostic::error(r.clone(), field, message));
+        }
+        out
+    }
+
+    /// Every match of every rule, with its split and policy.
+    fn rule_routes(&mut self, route: &HttpRoute, r: &ObjectRef) -> Vec<RuleRoute> {
+        let mut out = Vec::new();
+        let route_age = age(&route.metadata);
+        for (i, rule) in route.spec.rules.iter().flatten().enumerate() {
+            let field = format!("spec.rules[{i}]");
+            let Some(policy) = self.rule_policy(r, &field, rule) else { continue };
+            let split = self.rule_split(r, &field, rule.backend_refs.as_deref().unwrap_or_default());
+            let default_match = [HttpRouteRulesMatches::default()];
+            let matches = match rule.matches.as_deref() {
+                Some(m) if !m.is_empty() => m,
+                _ => &default_match,
+            };
+            for (k, m) in matches.iter().enumerate() {
+                let Some((path, conditions)) = self.rule_match(r, &format!("{field}.matches[{k}]"), m) else {
+                    continue;
+                };
+                out.push(RuleRoute {
+                    order: (route_age.clone(), i, k),
+                    path,
+                    conditions,
+                    split: split.clone(),
+                    policy: policy.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// A match's path and conditions; `None` (with a diagnostic) when one of
+    /// them cannot be served.
+    fn rule_match(
+        &mut self,
+        r: &ObjectRef,
+        field: &str,
+        m: &HttpRouteRulesMatches,
+    ) -> Option<(PathMatch, Option<Box<RequestConditions>>)> {
+        let path = m.path.as_ref();
+        let value = path.and_then(|p| p.value.clone()).unwrap_or_else(|| "/".into());
+        let bad = |this: &mut Self, at: &str, message: String| {
+            this.diags.push(Diagnostic::error(
+                r.clone(),
+                format!("{field}.{at}"),
+                format!("{message}; this match is left out"),
+            ));
+        };
+        let path = match path.and_then(|p| p.r#type.clone()).unwrap_or(PathType::PathPrefix) {
+            PathType::Exact | PathType::PathPrefix if !value.starts_with('/') => {
+                bad(self, "path.value", format!("'{value}' is not an absolute path"));
+                return None;
+            }
+            PathType::Exact => PathMatch::exact(value),
+            PathType::PathPrefix => PathMatch::prefix(&value),
+            PathType::RegularExpression => {
+                if let Err(e) = ValueMatch::whole_regex(&value) {
+                    bad(self, "path.value", format!("'{value}' is not a regular expression: {e}"));
+                    return None;
+                }
+                PathMatch::whole_regex(value)
+            }
+        };
+        let mut conditions =
+            RequestConditions { method: m.method.as_ref().map(|m| method_name(m).to_owned()), ..Default::default() };
+        for (k, h) in m.headers.iter().flatten().enumerate() {
+            let name = h.name.to_ascii_lowercase();
+            // Only the first of equal names counts.
+            if conditions.headers.iter().any(|x| x.name == name) {
+                continue;
+            }
+            let regex = h.r#type.as_ref().is_some_and(|t| *t == HeaderType::RegularExpression);
+            if let Err(message) = check_value_match(&h.name, &h.value, regex) {
+                bad(self, &format!("headers[{k}]"), message);
+                return None;
+            }
+            conditions.headers.push(ValueMatch { name, value: h.value.clone(), regex });
+        }
+        for (k, q) in m.query_params.iter().flatten().enumerate() {
+            if conditions.query.iter().any(|x| x.name == q.name) {
+                continue;
+            }
+            let regex = q.r#type.as_ref().is_some_and(|t| *t == QueryType::RegularExpression);
+            if let Err(message) = check_value_match(&q.name, &q.value, regex) {
+                bad(self, &format!("queryParams[{k}]"), message);
+                return None;
+            }
+            conditions.query.push(ValueMatch { name: q.name.clone(), value: q.value.clone(), regex });
+        }
+        let conditions = (conditions != RequestConditions::default()).then(|| Box::new(conditions));
+        Some((path, conditions))
+    }
+
+    /// A rule's filters as a route policy; `None` (with a diagnostic) when
+    /// a filter cannot be honoured, so the rule is not served half-done.
+    fn rule_policy(&mut self, r: &ObjectRef, field: &str, rule: &HttpRouteRules) -> Option<Arc<RoutePolicy>> {
+        let mut policy = RoutePolicy::default();
+        for (k, f) in rule.filters.iter().flatten().enumerate() {
+            let at = format!("{field}.filters[{k}]");
+            if let Err(message) = self.apply_filter(f, &mut policy) {
+                self.diags.push(Diagnostic::error(r.clone(), at, format!("{message}; this rule is not served")));
+                return None;
+            }
+        }
+        Some(RoutePolicy::shared(policy))
+    }
+
+    fn apply_filter(&mut self, f: &HttpRouteRulesFilters, policy: &mut RoutePolicy) -> Result<(), String> {
+        match f.r#type {
+            HttpRouteRulesFiltersType::RequestHeaderModifier => {
+                let m = f.request_header_modifier.as_ref().ok_or("requestHeaderModifier is required")?;
+                let set = m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
+                let add = m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
+                policy.request_headers.extend(header_ops(set, add, m.remove.iter().flatten())?);
+                Ok(())
+            }
+            HttpRouteRulesFiltersType::ResponseHeaderModifier => {
+                let m = f.response_header_modifier.as_ref().ok_or("responseHeaderModifier is required")?;
+                let set = m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
+                let add = m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
+                policy.response_headers.extend(header_ops(set, add, m.remove.iter().flatten())?);
+                Ok(())
+            }
+            ref other => Err(format!("filter {other:?} is not supported yet")),
+        }
+    }
+
+    /// A rule's backends as a split: each resolved Service port its weight,
+    /// the unresolved ones their weights together on [`UNRESOLVED_BACKEND`].
+    /// No backend, or every weight 0: all requests get 500.
+    fn rule_split(&mut self, r: &ObjectRef, field: &str, backends: &[HttpRouteRulesBackendRefs]) -> Split {
+        let mut split: Vec<WeightedCluster> = Vec::new();
+        let mut add = |cluster: String, weight: u32| match split.iter_mut().find(|w| w.cluster == cluster) {
+            Some(w) => w.weight += weight,
+            None => split.push(WeightedCluster { cluster, weight }),
+        };
+        for (k, b) in backends.iter().enumerate() {
+            let at = format!("{field}.backendRefs[{k}]");
+            let weight = u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
+            match self.backend_cluster(r, &at, b) {
+                Some(cluster) => add(cluster, weight),
+                None => add(self.unresolved_backend(), weight),
+            }
+        }
+        if split.iter().all(|w| w.weight == 0) {
+            split = vec![WeightedCluster { cluster: self.unresolved_backend(), weight: 1 }];
+        }
+        Split(split)
+    }
+
+    fn unresolved_backend(&mut self) -> String {
+        self.clusters.insert(Cluster {
+            name: UNRESOLVED_BACKEND.into(),
+            service: ObjectRef::new("Service", "", "unresolved"),
+            port: 0,
+            balance: Default::default(),
+            affinity: None,
+            health: Default::default(),
+            max_connections: None,
+            endpoints: Vec::new(),
+            dns: None,
+            unresolved: true,
+        });
+        UNRESOLVED_BACKEND.into()
+    }
+
+    /// The cluster of one backend reference; `None` (with a diagnostic
+    /// giving the spec's reason) when it cannot be resolved.
+    fn backend_cluster(&mut self, r: &ObjectRef, field: &str, b: &HttpRouteRulesBackendRefs) -> Option<String> {
+        let (group, kind) = (b.group.as_deref().unwrap_or(""), b.kind.as_deref().unwrap_or("Service"));
+        if !group.is_empty() || kind != "Service" {
+            let message =
+                format!("{group}/{kind} backends are not supported, only Services (InvalidKind); its share gets 500");
+            self.diags.push(Diagnostic::error(r.clone(), field, message));
+            return None;
+        }
+        let namespace = b.namespace.clone().unwrap_or_else(|| r.namespace.clone());
+        let from = Referent { group: GATEWAY_GROUP, kind: "HTTPRoute", namespace: &r.namespace };
+        let to = Referent { group: "", kind: "Service", namespace: &namespace };
+        if !self.reference_permitted(&from, &to, &b.name) {
+            let message = format!(
+                "no ReferenceGrant in {namespace} lets this route use Service {namespace}/{} (RefNotPermitted); its share gets 500",
+                b.name
+            );
+            self.diags.push(Diagnostic::error(r.clone(), format!("{field}.namespace"), message));
+            return None;
+        }
+        let Some(port) = b.port else {
+            self.diags.push(Diagnostic::error(
+                r.clone(),
+                format!("{field}.port"),
+                "required for a Service; its share gets 500",
+            ));
+            return None;
+        };
+        let (key, svc, index) = self.resolve_service_port(
+            r,
+            &format!("{field}.name"),
+            &namespace,
+            &b.name,
+            &PortRef::Number(port.into()),
+            "TCP",
+        )?;
+        self.clusters.service_cluster(&key, svc, index, &ClusterPolicy::default())
+    }
+
+    /// The route config of a Gateway port: its hosts' routes in the spec's
+    /// precedence, identical matches left to the first.
+    fn port_route_config(&mut self, port: GatewayPort) -> RouteConfig {
+        let mut virtual_hosts = Vec::new();
+        for (host, mut h) in port.hosts {
+            h.routes.sort_by(|(oa, a), (ob, b)| {
+                let rank = |r: &Route| r.conditions.as_deref().map(RequestConditions::rank).unwrap_or_default();
+                a.path.precedence(&b.path).then_with(|| rank(b).cmp(&rank(a))).then_with(|| oa.cmp(ob))
+            });
+            let mut routes: Vec<Route> = Vec::with_capacity(h.routes.len());
+            for (_, route) in h.routes {
+                let same = routes.iter().find(|x| x.path == route.path && x.conditions == route.conditions);
+                match same {
+                    None => routes.push(route),
+                    Some(first) if first.source == route.source => {}
+                    Some(first) => {
+                        let message = format!(
+                            "host {host} path {} with the same conditions is also {}'s, which is older and keeps it",
+                            route.path.path, first.source
+                        );
+                        self.diags.push(Diagnostic::warning(route.source.clone(), "spec.rules", message));
+                    }
+                }
+            }
+            virtual_hosts.push(Arc::new(VirtualHost { host, routes, tls: h.tls }));
+        }
+        RouteConfig {
+            name: port.route_config,
+            virtual_hosts: virtual_hosts.into_iter().collect(),
+            default_backend: None,
+            default_policy: RoutePolicy::default(),
+            wildcard_any_depth: true,
+        }
+    }
+}
+
+fn method_name(m: &gateway_api::apis::standard::httproutes::HttpRouteRulesMatchesMethod) -> &'static str {
+    use gateway_api::apis::standard::httproutes::HttpRouteRulesMatchesMethod as M;
+    match m {
+        M::Get => "GET",
+        M::Head => "HEAD",
+        M::Post => "POST",
+        M::Put => "PUT",
+        M::Delete => "DELETE",
+        M::Connect => "CONNECT",
+        M::Options => "OPTIONS",
+        M::Trace => "TRACE",
+        M::Patch => "PATCH",
+    }
+}
+
+fn check_value_match(name: &str, value: &str, regex: bool) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a name is required".into());
+    }
+    if regex && let Err(e) = ValueMatch::whole_regex(value) {
+        return Err(format!("'{value}' is not a regular expression: {e}"));
+    }
+    Ok(())
+}
+
+/// A header modifier's set, add and remove lists as header operations.
+fn header_ops<'v>(
+    set: impl Iterator<Item = (&'v str, &'v str)>,
+    add: impl Iterator<Item = (&'v str, &'v str)>,
+    remove: impl Iterator<Item = &'v String>,
+) -> Result<Vec<HeaderOp>, String> {
+    let mut ops = Vec::new();
+    for (name, value) in set {
+        HeaderOp::check_field(name, value)?;
+        ops.push(HeaderOp::Set { name: name.to_ascii_lowercase(), value: value.to_owned() });
+    }
+    for (name, value) in add {
+        HeaderOp::check_field(name, value)?;
+        ops.push(HeaderOp::Add { name: name.to_ascii_lowercase(), value: value.to_owned(), always: true });
+    }
+    for name in remove {
+        HeaderOp::check_field(name, "")?;
+        ops.push(HeaderOp::Remove { name: name.to_ascii_lowercase() });
+    }
+    Ok(ops)
+}
