@@ -34,6 +34,7 @@ mod route;
 mod route_policy;
 mod service_vip;
 mod snapshot;
+mod url_change;
 mod validate;
 mod virtual_hosts;
 
@@ -70,5 +71,6 @@ pub use route_policy::{
 };
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;
+pub use url_change::{PathModifier, UrlRedirect};
 pub use validate::Invalid;
 pub use virtual_hosts::{HostChange, VirtualHosts};

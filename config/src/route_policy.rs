@@ -1,5 +1,5 @@
 use crate::htpasswd::Users;
-use crate::{Cors, ExternalAuth, HeaderOp, RewriteTarget};
+use crate::{Cors, ExternalAuth, HeaderOp, PathModifier, RewriteTarget, UrlRedirect};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, LazyLock};
@@ -165,6 +165,13 @@ pub struct RoutePolicy {
     /// upstream gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_connection: Option<String>,
+    /// Gateway API RequestRedirect: answered with a redirect to the
+    /// request's URL with some parts replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_redirect: Option<Box<UrlRedirect>>,
+    /// Gateway API URLRewrite's path: the path the upstream gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_rewrite: Option<PathModifier>,
 }
 
 /// Where an answer waits for a slow client: `memory_bytes` in memory
@@ -374,6 +381,8 @@ impl Default for RoutePolicy {
             response_buffer: None,
             sticky_canary: true,
             upstream_connection: None,
+            url_redirect: None,
+            path_rewrite: None,
         }
     }
 }

@@ -16,12 +16,15 @@ use crate::names::check_host;
 use crate::object::{Kind, meta_ref};
 use gateway_api::apis::standard::httproutes::{
     HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesBackendRefs, HttpRouteRulesFilters,
-    HttpRouteRulesFiltersType, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType as HeaderType,
-    HttpRouteRulesMatchesPathType as PathType, HttpRouteRulesMatchesQueryParamsType as QueryType,
+    HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
+    HttpRouteRulesFiltersRequestRedirectScheme as RedirectScheme, HttpRouteRulesFiltersType,
+    HttpRouteRulesFiltersUrlRewritePathType as RewritePathType, HttpRouteRulesMatches,
+    HttpRouteRulesMatchesHeadersType as HeaderType, HttpRouteRulesMatchesPathType as PathType,
+    HttpRouteRulesMatchesQueryParamsType as QueryType,
 };
 use sluice_config::{
-    Cluster, Diagnostic, HeaderOp, ObjectRef, PathMatch, RequestConditions, Route, RouteConfig, RoutePolicy, Split,
-    ValueMatch, VirtualHost, VirtualHostTls, WeightedCluster,
+    Cluster, Diagnostic, HeaderOp, ObjectRef, PathMatch, PathModifier, RequestConditions, Route, RouteConfig,
+    RoutePolicy, Split, UrlRedirect, ValueMatch, VirtualHost, VirtualHostTls, WeightedCluster,
 };
 use std::sync::Arc;
 
@@ -118,12 +121,20 @@ impl Translator<'_> {
                 let entry =
                     port.hosts.entry(host).or_insert_with(|| HostRoutes { routes: Vec::new(), tls: tls.clone() });
                 for rr in &rules {
+                    let policy = match &rr.policy.url_redirect {
+                        Some(to) if to.listener_port != port.port => {
+                            let mut p = (*rr.policy).clone();
+                            p.url_redirect = Some(Box::new(UrlRedirect { listener_port: port.port, ..(**to).clone() }));
+                            Arc::new(p)
+                        }
+                        _ => rr.policy.clone(),
+                    };
                     let route = Route {
                         path: rr.path.clone(),
                         conditions: rr.conditions.clone(),
                         split: rr.split.clone(),
                         canaries: Vec::new(),
-                        policy: rr.policy.clone(),
+                        policy,
                         source: r.clone(),
                     };
                     entry.routes.push((rr.order.clone(), route));
@@ -332,6 +343,49 @@ impl Translator<'_> {
                 policy.response_headers.extend(header_ops(set, add, m.remove.iter().flatten())?);
                 Ok(())
             }
+            HttpRouteRulesFiltersType::RequestRedirect => {
+                let r = f.request_redirect.as_ref().ok_or("requestRedirect is required")?;
+                let status = u16::try_from(r.status_code.unwrap_or(302)).unwrap_or(0);
+                if ![301, 302, 303, 307, 308].contains(&status) {
+                    return Err(format!("statusCode {status} is not a redirect status (301, 302, 303, 307, 308)"));
+                }
+                let port = match r.port {
+                    Some(p) => {
+                        Some(u16::try_from(p).ok().filter(|p| *p != 0).ok_or(format!("port {p} is not a port"))?)
+                    }
+                    None => None,
+                };
+                if let Some(h) = &r.hostname {
+                    check_host(h)?;
+                }
+                let path = match &r.path {
+                    Some(p) => {
+                        let (kind, full, prefix) = (&p.r#type, &p.replace_full_path, &p.replace_prefix_match);
+                        Some(path_modifier(matches!(kind, RedirectPathType::ReplaceFullPath), full, prefix)?)
+                    }
+                    None => None,
+                };
+                let scheme = r.scheme.as_ref().map(|s| match s {
+                    RedirectScheme::Http => "http".to_owned(),
+                    RedirectScheme::Https => "https".to_owned(),
+                });
+                let hostname = r.hostname.clone();
+                policy.url_redirect =
+                    Some(Box::new(UrlRedirect { scheme, hostname, port, path, status, listener_port: 0 }));
+                Ok(())
+            }
+            HttpRouteRulesFiltersType::UrlRewrite => {
+                let w = f.url_rewrite.as_ref().ok_or("urlRewrite is required")?;
+                if let Some(h) = &w.hostname {
+                    check_host(h)?;
+                    policy.upstream_host = Some(h.clone());
+                }
+                if let Some(p) = &w.path {
+                    let full = matches!(p.r#type, RewritePathType::ReplaceFullPath);
+                    policy.path_rewrite = Some(path_modifier(full, &p.replace_full_path, &p.replace_prefix_match)?);
+                }
+                Ok(())
+            }
             ref other => Err(format!("filter {other:?} is not supported yet")),
         }
     }
@@ -474,6 +528,19 @@ fn check_value_match(name: &str, value: &str, regex: bool) -> Result<(), String>
         return Err(format!("'{value}' is not a regular expression: {e}"));
     }
     Ok(())
+}
+
+/// A filter's path change: its `type` names which of the two values counts.
+fn path_modifier(full: bool, full_path: &Option<String>, prefix: &Option<String>) -> Result<PathModifier, String> {
+    let (value, field) = if full { (full_path, "replaceFullPath") } else { (prefix, "replacePrefixMatch") };
+    let value = value.clone().ok_or(format!("path.{field} is required by its type"))?;
+    if !value.is_empty() && !value.starts_with('/') {
+        return Err(format!("path.{field} '{value}' is not an absolute path"));
+    }
+    if value.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#') {
+        return Err(format!("path.{field} '{value}' has a character a path cannot"));
+    }
+    Ok(if full { PathModifier::Full(value) } else { PathModifier::Prefix(value) })
 }
 
 /// A header modifier's set, add and remove lists as header operations.

@@ -137,6 +137,12 @@ impl ListenerRoutes {
         if let Some(to) = &route.policy.redirect {
             return redirect(to.status, &to.location);
         }
+        if let Some(to) = &route.policy.url_redirect {
+            let root = sluice_config::PathMatch::prefix("/");
+            let matched = route.redirect_match.as_deref().unwrap_or(&root);
+            let location = to.location(self.scheme.as_str(), host, req.uri.path(), req.uri.query(), matched);
+            return redirect(to.status, &location);
+        }
         if self.scheme == Scheme::Http && route.policy.ssl_redirect {
             return redirect(308, &https_location(req, self.https_port));
         }

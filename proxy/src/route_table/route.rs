@@ -7,8 +7,8 @@ use crate::cluster::ClusterState;
 use crate::http::{BasicAuthCheck, CorsHeaders, ExternalAuthState, HeaderOps};
 use regex::Regex;
 use sluice_config::{
-    Affinity, CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, RewriteTarget, RoutePolicy, Split,
-    always_never,
+    Affinity, CanaryVerdict, HeaderMatch, KeyPart, ObjectRef, PathMatch, PathModifier, RewriteTarget, RoutePolicy,
+    Split, always_never,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -79,8 +79,12 @@ pub struct CompiledRoute {
     // The parts most routes do not have are boxed: a route pays a pointer
     // for each, not its size (the auth state alone is over a kilobyte).
     split_key: Option<Box<SplitKey>>,
-    /// `rewrite-target`, with the route's path as its regex.
+    /// `rewrite-target`, with the route's path as its regex; a Gateway
+    /// API URLRewrite's path.
     pub rewrite: Option<Box<Rewrite>>,
+    /// The route's own rule, which a Gateway API redirect's
+    /// `ReplacePrefixMatch` replaces; only routes that redirect keep it.
+    pub redirect_match: Option<Box<PathMatch>>,
     /// `enable-cors`: the headers, made once.
     pub cors: Option<Box<CorsHeaders>>,
     /// `auth-type: basic`: the challenge and the credentials checked.
@@ -99,25 +103,35 @@ pub struct CompiledRoute {
     resolved: Box<[Option<Arc<ClusterState>>]>,
 }
 
-/// nginx's `rewrite "(?i)PATH" TARGET break;`: the path's regex, not
-/// anchored, applied to the request's normalised path.
+/// How the upstream's path is made from the request's.
 #[derive(Debug)]
-pub struct Rewrite {
-    pub regex: Regex,
-    pub target: RewriteTarget,
+pub enum Rewrite {
+    /// nginx's `rewrite "(?i)PATH" TARGET break;`: the path's regex, not
+    /// anchored, applied to the request's normalised path.
+    Nginx { regex: Regex, target: RewriteTarget },
+    /// Gateway API URLRewrite: the path, or the part the route's prefix
+    /// matched, replaced.
+    Gateway { matched: PathMatch, modifier: PathModifier },
 }
 
 impl Rewrite {
-    fn compile(path: Option<&PathMatch>, target: Option<&RewriteTarget>) -> Option<Self> {
-        let (path, target) = (path?, target?);
+    fn compile(path: Option<&PathMatch>, policy: &RoutePolicy) -> Option<Self> {
+        let path = path?;
+        if let Some(modifier) = &policy.path_rewrite {
+            return Some(Rewrite::Gateway { matched: path.clone(), modifier: modifier.clone() });
+        }
+        let target = policy.rewrite_target.as_ref()?;
         let regex = regex::RegexBuilder::new(&path.path).case_insensitive(true).build().ok()?;
-        Some(Rewrite { regex, target: target.clone() })
+        Some(Rewrite::Nginx { regex, target: target.clone() })
     }
 
     /// The rewritten path and query; `None` when the path does not match
     /// (nginx then leaves the request as it is).
     pub fn apply(&self, path: &str, query: Option<&str>) -> Option<String> {
-        self.regex.captures(path).map(|c| self.target.expand(&c, query))
+        match self {
+            Rewrite::Nginx { regex, target } => regex.captures(path).map(|c| target.expand(&c, query)),
+            Rewrite::Gateway { matched, modifier } => Some(modifier.apply_with_query(matched, path, query)),
+        }
     }
 }
 
@@ -224,7 +238,8 @@ impl CompiledRoute {
                 })
                 .collect(),
             split_key: split_key.map(Box::new),
-            rewrite: Rewrite::compile(path, policy.rewrite_target.as_ref()).map(Box::new),
+            rewrite: Rewrite::compile(path, policy).map(Box::new),
+            redirect_match: path.filter(|_| policy.url_redirect.is_some()).cloned().map(Box::new),
             cors: policy.cors.as_ref().map(|c| Box::new(CorsHeaders::compile(c))),
             basic_auth: policy.basic_auth.as_ref().map(|a| Box::new(BasicAuthCheck::compile(a))),
             external_auth: policy
