@@ -38,6 +38,9 @@ pub enum Command {
     /// Print every ingress-nginx annotation with what Sluice does with it, as
     /// a Markdown table (the README's table is this output).
     Annotations,
+    /// Print the Gateway API features Sluice supports, one a line, named as
+    /// the conformance report names them.
+    GatewayFeatures,
     /// An echo upstream for demos and tests: answers with what it received.
     #[command(hide = true)]
     EchoBackend(EchoArgs),

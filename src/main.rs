@@ -48,6 +48,12 @@ fn main() -> ExitCode {
             print!("{}", sluice_controller::annotation_table());
             ExitCode::SUCCESS
         }
+        cli::Command::GatewayFeatures => {
+            for feature in sluice_controller::GATEWAY_FEATURES {
+                println!("{feature}");
+            }
+            ExitCode::SUCCESS
+        }
         cli::Command::ConnectLatency(args) => connect_latency::run(args.to, args.count),
         cli::Command::EchoBackend(args) => echo::run(&args.listen, &args.name, args.threads, args.status, args.tls),
     }

@@ -41,6 +41,10 @@ fn rbac_grants_what_sluice_uses() {
         ("", "secrets"),
         ("", "configmaps"),
         ("networkextension.bkbcs.tencent.com", "ingresses"),
+        ("gateway.networking.k8s.io", "gatewayclasses"),
+        ("gateway.networking.k8s.io", "gateways"),
+        ("gateway.networking.k8s.io", "httproutes"),
+        ("gateway.networking.k8s.io", "referencegrants"),
     ] {
         let v = verbs(cluster_role, group, resource);
         assert!(v.contains(&"list".into()) && v.contains(&"watch".into()), "{group}/{resource}: {v:?}");

@@ -64,3 +64,70 @@ async fn blue_green_through_the_api_server() {
     let seen = shares(s.http, 200).await;
     assert_eq!(seen.get("green"), Some(&200), "{seen:?}");
 }
+
+const GATEWAY_CLASSES: &str = "/apis/gateway.networking.k8s.io/v1/gatewayclasses";
+const GATEWAYS: &str = "/apis/gateway.networking.k8s.io/v1/gateways";
+const HTTP_ROUTES: &str = "/apis/gateway.networking.k8s.io/v1/httproutes";
+
+/// An HTTPRoute of Gateway `edge` sending `shop.example` to blue and green
+/// by these weights.
+fn weighted_route(blue: u32, green: u32) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "shop", "namespace": "default"},
+        "spec": {"parentRefs": [{"name": "edge"}], "hostnames": ["shop.example"], "rules": [{"backendRefs": [
+            {"name": "blue", "port": 80, "weight": blue}, {"name": "green", "port": 80, "weight": green}]}]}})
+}
+
+/// The Gateway API kinds through the API server: a GatewayClass of this
+/// controller, its Gateway and a weighted HTTPRoute made after the first
+/// Snapshot are picked up, and followed as the route's weights move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_api_through_the_api_server() {
+    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
+    let (blue, green): (SocketAddr, SocketAddr) =
+        (format!("127.0.0.2:{port}").parse().unwrap(), format!("127.0.0.3:{port}").parse().unwrap());
+    let _b = echo("blue", &[blue], None);
+    let _g = echo("green", &[green], None);
+    let api = api_with_services(&[("blue", blue), ("green", green)]);
+    api.apply(INGRESSES, ingress("shop", "shop.example", "blue", None));
+    let at = SocketAddr::from(([127, 0, 0, 1], free_port(&["127.0.0.1"])));
+    let _server = serve_api(api.clone(), at).await;
+    let s = Sluice::start_kube(&kubeconfig(at), &[]);
+    let c = client();
+    wait_generation(&c, &s, 1).await;
+    assert_eq!(get(&c, s.http, "shop.example", "/").await.backend, "blue");
+    let gateway_port = free_port(&["127.0.0.1"]);
+    api.apply(
+        GATEWAY_CLASSES,
+        serde_json::json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+            "metadata": {"name": "sluice"}, "spec": {"controllerName": "sluice.io/gateway-controller"}}),
+    );
+    api.apply(
+        GATEWAYS,
+        serde_json::json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "edge", "namespace": "default"},
+            "spec": {"gatewayClassName": "sluice", "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
+                     "listeners": [{"name": "http", "port": gateway_port, "protocol": "HTTP"}]}}),
+    );
+    api.apply(HTTP_ROUTES, weighted_route(0, 1));
+    let to = SocketAddr::from(([127, 0, 0, 1], gateway_port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = send(&c, to, "GET", "shop.example", "/", &[], vec![]).await
+            && r.backend == "green"
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Gateway API objects were never served:\n{}", s.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The weights moved through the API: all new requests go blue.
+    api.apply(HTTP_ROUTES, weighted_route(1, 0));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&c, to, "shop.example", "/").await.backend != "blue" {
+        assert!(Instant::now() < deadline, "the new weights were never served:\n{}", s.log());
+    }
+    for _ in 0..50 {
+        assert_eq!(get(&c, to, "shop.example", "/").await.backend, "blue");
+    }
+}

@@ -7,6 +7,7 @@
 //! last good form of objects whose new form is broken.
 
 pub mod bcs;
+mod gateway_features;
 mod kinds;
 mod names;
 mod object;
@@ -16,6 +17,7 @@ pub mod status;
 mod store;
 mod translate;
 
+pub use gateway_features::GATEWAY_FEATURES;
 pub use object::{Kind, Object, Stored};
 pub use reconcile::Reconciler;
 pub use sluice_config::Published;

@@ -17,10 +17,13 @@ const SERVICES: &str = "/api/v1/services";
 const SLICES: &str = "/apis/discovery.k8s.io/v1/endpointslices";
 const BCS: &str = "/apis/networkextension.bkbcs.tencent.com/v1/ingresses";
 
-/// Serves what Sluice watches, the BCS CRD included.
+/// Serves what Sluice watches, the BCS and Gateway API CRDs included.
 fn api() -> FakeApi {
     let api = api_without_bcs();
     api.serve(BCS);
+    for kind in ["gatewayclasses", "gateways", "httproutes", "referencegrants"] {
+        api.serve(&format!("/apis/gateway.networking.k8s.io/v1/{kind}"));
+    }
     api
 }
 

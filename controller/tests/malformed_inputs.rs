@@ -340,9 +340,9 @@ fn m29_document_that_is_not_a_mapping() {
 #[test]
 fn m30_unknown_kind_is_only_info() {
     check(
-        "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n",
+        "\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: r}\n",
         Info,
-        "HTTPRoute/r",
+        "Deployment/r",
         "",
         "not read by Sluice",
     );

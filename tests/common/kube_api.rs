@@ -25,6 +25,10 @@ pub fn api_with_services(services: &[(&str, SocketAddr)]) -> FakeApi {
         INGRESSES,
         "/apis/networking.k8s.io/v1/ingressclasses",
         "/apis/networkextension.bkbcs.tencent.com/v1/ingresses",
+        "/apis/gateway.networking.k8s.io/v1/gatewayclasses",
+        "/apis/gateway.networking.k8s.io/v1/gateways",
+        "/apis/gateway.networking.k8s.io/v1/httproutes",
+        "/apis/gateway.networking.k8s.io/v1/referencegrants",
     ] {
         api.serve(c);
     }

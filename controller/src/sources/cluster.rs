@@ -13,6 +13,10 @@ use crate::object::{Kind, Object, Stored};
 use crate::reconcile::Reconciler;
 use crate::store::{Key, Store};
 use futures_util::StreamExt;
+use gateway_api::apis::standard::gatewayclasses::GatewayClass;
+use gateway_api::apis::standard::gateways::Gateway;
+use gateway_api::apis::standard::httproutes::HttpRoute;
+use gateway_api::apis::standard::referencegrants::ReferenceGrant;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -157,9 +161,14 @@ pub fn spawn_cluster_pipeline(client: Client, options: Options, cluster: Cluster
         };
         tasks.push(w.spawn::<Secret>(ns, secrets, &mut scopes));
         tasks.push(w.spawn::<BcsIngress>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<Gateway>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<HttpRoute>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<ReferenceGrant>(ns, any.clone(), &mut scopes));
     }
     let classes = Api::<IngressClass>::all(client.clone());
     tasks.push(w.spawn_on(classes, "", watcher::Config::default(), &mut scopes));
+    let gateway_classes = Api::<GatewayClass>::all(client.clone());
+    tasks.push(w.spawn_on(gateway_classes, "", watcher::Config::default(), &mut scopes));
     let maps = [&options.tcp_services_configmap, &options.udp_services_configmap, &options.configmap];
     for name in maps.into_iter().flatten() {
         let (ns, cm) = name.split_once('/').unwrap_or(("default", name.as_str()));

@@ -1,0 +1,23 @@
+//! The Gateway API features Sluice implements, named as the conformance
+//! suite's report and `supportedFeatures` name them. A name is listed here
+//! only when `tests/gateway_api.rs` reproduces its conformance cases.
+
+/// Core features first, then the extended ones, in the suite's spelling.
+pub const GATEWAY_FEATURES: &[&str] = &[
+    "Gateway",
+    "HTTPRoute",
+    "ReferenceGrant",
+    "GatewayPort8080",
+    "HTTPRouteHostRewrite",
+    "HTTPRouteMethodMatching",
+    "HTTPRouteParentRefPort",
+    "HTTPRoutePathRedirect",
+    "HTTPRoutePathRewrite",
+    "HTTPRoutePortRedirect",
+    "HTTPRouteQueryParamMatching",
+    "HTTPRouteResponseHeaderModification",
+    "HTTPRouteSchemeRedirect",
+    "HTTPRoute303RedirectStatusCode",
+    "HTTPRoute307RedirectStatusCode",
+    "HTTPRoute308RedirectStatusCode",
+];
