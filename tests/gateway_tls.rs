@@ -1,0 +1,137 @@
+//! Gateway API HTTPS listeners as users check them: upstream's
+//! HTTPRouteHTTPSListener case (the base `same-namespace-with-https-listener`
+//! Gateway, four listeners on one port), with certificates made by rcgen at
+//! test time, `openssl s_client` for the certificate served by SNI and
+//! `curl` for requests.
+
+mod common;
+use common::*;
+use std::net::SocketAddr;
+use std::process::Command;
+
+/// A self-signed certificate for `names`, its subject CN `cn`, as a TLS
+/// Secret `name` in the conformance namespace.
+fn secret(name: &str, cn: &str, names: &[&str]) -> String {
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let v = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": "gateway-conformance-infra"},
+        "stringData": {"tls.crt": cert.pem(), "tls.key": key.serialize_pem()},
+    });
+    format!("---\n{v}\n")
+}
+
+fn backend(name: &str, at: SocketAddr) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: gateway-conformance-infra}}\nspec:\n  ports: [{{name: first-port, port: 8080, targetPort: {port}}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-x, namespace: gateway-conformance-infra, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nports: [{{name: first-port, port: {port}}}]\nendpoints:\n- addresses: [\"{ip}\"]\n  conditions: {{ready: true}}\n",
+        port = at.port(),
+        ip = at.ip()
+    )
+}
+
+/// Upstream's base HTTPS Gateway on `at`, its listeners' certificate the
+/// Secret `tls-validity-checks-certificate`, the one for
+/// `second-example.org` changed to `second` (to see SNI pick it).
+fn gateway(at: SocketAddr) -> String {
+    let listener = |name: &str, hostname: Option<&str>, secret: &str| {
+        let hostname = hostname.map(|h| format!("\n    hostname: \"{h}\"")).unwrap_or_default();
+        format!(
+            "  - name: {name}\n    port: {port}\n    protocol: HTTPS{hostname}\n    allowedRoutes: {{namespaces: {{from: Same}}}}\n    tls:\n      certificateRefs:\n      - {{group: \"\", kind: Secret, name: {secret}, namespace: gateway-conformance-infra}}\n",
+            port = at.port()
+        )
+    };
+    format!(
+        "---\napiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {{name: sluice}}\nspec: {{controllerName: sluice.io/gateway-controller}}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: same-namespace-with-https-listener, namespace: gateway-conformance-infra}}\nspec:\n  gatewayClassName: sluice\n  addresses: [{{type: IPAddress, value: \"{}\"}}]\n  listeners:\n{}{}{}{}",
+        at.ip(),
+        listener("https", None, "tls-validity-checks-certificate"),
+        listener("https-with-hostname", Some("second-example.org"), "second"),
+        listener("https-with-wildcard-hostname", Some("*.wildcard.org"), "tls-validity-checks-certificate"),
+        listener("https-with-hostname-matching-wildcard", Some("fourth-example.wildcard.org"), "tls-validity-checks-certificate"),
+    )
+}
+
+/// Upstream's two routes of the case.
+const ROUTES: &str = r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: httproute-https-test
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace-with-https-listener
+  hostnames:
+  - example.org
+  rules:
+  - backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: httproute-https-test-no-hostname
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace-with-https-listener
+    sectionName: https-with-hostname
+  rules:
+  - backendRefs:
+    - name: infra-backend-v2
+      port: 8080
+"#;
+
+/// `curl` over HTTPS to `host` resolved to `at`: (status, the backend that
+/// answered).
+fn curl(at: SocketAddr, host: &str) -> (String, String) {
+    let url = format!("https://{host}:{}/", at.port());
+    let resolve = format!("{host}:{}:{}", at.port(), at.ip());
+    let out = Command::new("curl")
+        .args(["-sk", "--max-time", "5", "--resolve", &resolve, "-o", "/dev/null"])
+        .args(["-w", "%{http_code} %header{x-backend}"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (code, backend) = text.split_once(' ').unwrap_or((&text, ""));
+    (code.to_owned(), backend.to_owned())
+}
+
+/// The subject CN of the certificate served for `sni`.
+fn served_cn(at: SocketAddr, sni: &str) -> String {
+    let cmd = format!("openssl s_client -connect {at} -servername {sni} </dev/null 2>/dev/null | openssl x509 -noout -subject");
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().rsplit(['=', ' ']).next().unwrap_or("").to_owned()
+}
+
+/// HTTPRouteHTTPSListener: a route without sectionName attaches to every
+/// listener its hostname meets; one naming a listener serves that
+/// listener's hostname; each listener's certificate is served by SNI.
+#[test]
+fn https_listener() {
+    let (v1, v2) = (free_port(&["127.0.0.1"]), free_port(&["127.0.0.1"]));
+    let (v1, v2) = (SocketAddr::from(([127, 0, 0, 1], v1)), SocketAddr::from(([127, 0, 0, 1], v2)));
+    let _v1 = echo("infra-backend-v1", &[v1], None);
+    let _v2 = echo("infra-backend-v2", &[v2], None);
+    let at = SocketAddr::from(([127, 0, 0, 20], free_port(&["127.0.0.20"])));
+    let manifests = secret("tls-validity-checks-certificate", "conformance", &["*.wildcard.org", "example.org"])
+        + &secret("second", "second", &["second-example.org"])
+        + &backend("infra-backend-v1", v1)
+        + &backend("infra-backend-v2", v2)
+        + &gateway(at)
+        + ROUTES;
+    let s = Sluice::start(&[("conformance.yaml", &manifests)], &[]);
+    wait_connectable(at);
+    assert_eq!(curl(at, "example.org"), ("200".into(), "infra-backend-v1".into()), "log:\n{}", s.log());
+    assert_eq!(curl(at, "second-example.org"), ("200".into(), "infra-backend-v2".into()));
+    // No route serves these names on this Gateway.
+    assert_eq!(curl(at, "third.wildcard.org").0, "404");
+    assert_eq!(served_cn(at, "second-example.org"), "second");
+    assert_eq!(served_cn(at, "example.org"), "conformance");
+    assert_eq!(served_cn(at, "other.wildcard.org"), "conformance");
+}
