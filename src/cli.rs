@@ -30,8 +30,8 @@ pub enum Command {
     /// Ingress, and the split moved by editing the manifests.
     Demo(DemoArgs),
     /// Convert a seed-format (Mesos-era `kind: ingress`) BCS ingress file into
-    /// the equivalent networkextension Ingress YAML, with a comment where the
-    /// two differ.
+    /// the equivalent networkextension Ingress YAML, or (`--to gateway`)
+    /// Ingresses into Gateway API YAML, with a comment where they differ.
     Convert(ConvertArgs),
     /// Print the CustomResourceDefinitions Sluice reads (deploy/crds is this output).
     Crd,
@@ -64,11 +64,25 @@ pub struct DemoArgs {
 
 #[derive(Args)]
 pub struct ConvertArgs {
-    /// A YAML or JSON file holding seed ingresses.
+    /// A YAML or JSON file holding seed ingresses (`--to bcs`) or Ingresses
+    /// (`--to gateway`).
     pub file: PathBuf,
-    /// The listener port of the converted HTTP rules.
+    /// What to convert to: `bcs` (seed ingresses to networkextension
+    /// Ingresses) or `gateway` (Ingresses to Gateway API objects).
+    #[arg(long, value_enum, default_value = "bcs")]
+    pub to: ConvertTarget,
+    /// The listener port of the converted HTTP rules (`--to bcs`).
     #[arg(long, default_value_t = 80)]
     pub http_port: u16,
+    /// The namespace of the Gateway the routes attach to (`--to gateway`).
+    #[arg(long, default_value = "default")]
+    pub gateway_namespace: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConvertTarget {
+    Bcs,
+    Gateway,
 }
 
 #[derive(Args)]

@@ -1,7 +1,8 @@
-//! `sluice convert FILE` (seed ingress → networkextension Ingress YAML) and
-//! `sluice crd` (the CRDs generated from the Rust types).
+//! `sluice convert FILE` (seed ingress → networkextension Ingress YAML;
+//! `--to gateway`: Ingresses → Gateway API YAML) and `sluice crd` (the CRDs
+//! generated from the Rust types).
 
-use crate::cli::ConvertArgs;
+use crate::cli::{ConvertArgs, ConvertTarget};
 use kube::CustomResourceExt;
 use sluice_controller::Object;
 use sluice_controller::bcs::{BcsIngress, convert_seed};
@@ -21,6 +22,9 @@ pub fn run(args: &ConvertArgs) -> ExitCode {
         };
     for d in &parsed.diagnostics {
         eprintln!("{d}");
+    }
+    if args.to == ConvertTarget::Gateway {
+        return to_gateway(&parsed.objects, &name, &args.gateway_namespace);
     }
     let mut out = String::new();
     for object in &parsed.objects {
@@ -46,6 +50,52 @@ pub fn run(args: &ConvertArgs) -> ExitCode {
     if out.is_empty() {
         eprintln!("sluice convert: {name} holds no seed ingress (kind: ingress)");
         return ExitCode::from(1);
+    }
+    print!("{out}");
+    ExitCode::SUCCESS
+}
+
+/// Ingresses to Gateway API objects. Exit 0: converted; 1: no Ingress.
+fn to_gateway(objects: &[Object], name: &str, gateway_namespace: &str) -> ExitCode {
+    let ingresses: Vec<_> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Ingress(i) => Some(&**i),
+            _ => None,
+        })
+        .collect();
+    let services: Vec<_> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Service(s) => Some(&**s),
+            _ => None,
+        })
+        .collect();
+    if ingresses.is_empty() {
+        eprintln!("sluice convert: {name} holds no Ingress");
+        return ExitCode::from(1);
+    }
+    let mut out = String::new();
+    for doc in sluice_controller::gateway_convert::ingresses_to_gateway(&ingresses, &services, gateway_namespace) {
+        if doc.object.is_null() {
+            for note in &doc.notes {
+                eprintln!("{}: {note}", doc.source);
+            }
+            continue;
+        }
+        let yaml = match serde_saphyr::to_string(&doc.object) {
+            Ok(y) => y,
+            Err(e) => {
+                eprintln!("{}: cannot write YAML: {e}", doc.source);
+                continue;
+            }
+        };
+        out += "---\n";
+        out += &format!("# Converted by sluice convert --to gateway from {} ({name}).\n", doc.source);
+        for note in &doc.notes {
+            out += &format!("# NOTE {note}\n");
+        }
+        out += &yaml;
     }
     print!("{out}");
     ExitCode::SUCCESS

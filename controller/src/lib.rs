@@ -7,6 +7,7 @@
 //! last good form of objects whose new form is broken.
 
 pub mod bcs;
+pub mod gateway_convert;
 mod gateway_features;
 mod kinds;
 mod names;
