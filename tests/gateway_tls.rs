@@ -49,7 +49,11 @@ fn gateway(at: SocketAddr) -> String {
         listener("https", None, "tls-validity-checks-certificate"),
         listener("https-with-hostname", Some("second-example.org"), "second"),
         listener("https-with-wildcard-hostname", Some("*.wildcard.org"), "tls-validity-checks-certificate"),
-        listener("https-with-hostname-matching-wildcard", Some("fourth-example.wildcard.org"), "tls-validity-checks-certificate"),
+        listener(
+            "https-with-hostname-matching-wildcard",
+            Some("fourth-example.wildcard.org"),
+            "tls-validity-checks-certificate"
+        ),
     )
 }
 
@@ -104,7 +108,9 @@ fn curl(at: SocketAddr, host: &str) -> (String, String) {
 
 /// The subject CN of the certificate served for `sni`.
 fn served_cn(at: SocketAddr, sni: &str) -> String {
-    let cmd = format!("openssl s_client -connect {at} -servername {sni} </dev/null 2>/dev/null | openssl x509 -noout -subject");
+    let cmd = format!(
+        "openssl s_client -connect {at} -servername {sni} </dev/null 2>/dev/null | openssl x509 -noout -subject"
+    );
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().rsplit(['=', ' ']).next().unwrap_or("").to_owned()
 }
