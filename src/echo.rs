@@ -1,7 +1,9 @@
 //! A small echo upstream: the blue and green backends of `sluice demo`, and
 //! the upstream of the end-to-end tests. It answers every request with what
 //! it received, as JSON, and names itself in `x-backend`. Paths:
-//! `/status/CODE` answers CODE, `/sleep/MS` answers after MS milliseconds,
+//! `/status/CODE` answers CODE, `/sleep/MS` answers after MS milliseconds
+//! (as does any path with `?delay=500ms` or `?delay=1s`, the Gateway API
+//! conformance echo's form),
 //! `/size/N` answers N bytes, `/ws` echoes WebSocket messages; `--status`
 //! makes every answer that status (a failing upstream).
 
@@ -85,7 +87,16 @@ async fn handle(
     if path == "/ws" {
         return Ok(websocket(&mut req, &name));
     }
-    if let Some(ms) = path.strip_prefix("/sleep/").and_then(|m| m.parse::<u64>().ok()) {
+    let delay = req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("delay="))).and_then(|d| {
+        let (n, unit) = d.find(|c: char| !c.is_ascii_digit()).map_or((d, "ms"), |i| d.split_at(i));
+        let n: u64 = n.parse().ok()?;
+        match unit {
+            "ms" => Some(n),
+            "s" => Some(n * 1000),
+            _ => None,
+        }
+    });
+    if let Some(ms) = path.strip_prefix("/sleep/").and_then(|m| m.parse::<u64>().ok()).or(delay) {
         tokio::time::sleep(Duration::from_millis(ms.min(120_000))).await;
     }
     if let Some(n) = path.strip_prefix("/size/").and_then(|n| n.parse::<usize>().ok()) {

@@ -100,7 +100,7 @@ impl Conformance {
                 backends.push(echo(name, &[at], None));
             }
             manifests.push_str(&format!(
-                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  ports:\n  - {{name: first-port, protocol: TCP, port: 8080, targetPort: {port}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-x, namespace: {ns}, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nports: [{{name: first-port, port: {port}}}]\nendpoints:\n- addresses: [\"127.0.0.1\"]\n  conditions: {{ready: true}}\n"
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  ports:\n  - {{name: first-port, protocol: TCP, port: 8080, targetPort: {port}}}\n  - {{name: second-port, protocol: TCP, appProtocol: kubernetes.io/h2c, port: 8081, targetPort: {port}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-x, namespace: {ns}, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nports: [{{name: first-port, port: {port}}}, {{name: second-port, port: {port}}}]\nendpoints:\n- addresses: [\"127.0.0.1\"]\n  conditions: {{ready: true}}\n"
             ));
         }
         let text = format!("{BASE_GATEWAYS}\n---\n{case}").replace("{GATEWAY_CLASS_NAME}", "sluice");
@@ -396,7 +396,10 @@ impl Expect {
             Some(values.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","))
         };
         let path = self.seen_path.unwrap_or(self.path);
-        if echo["uri"] != path {
+        // Over HTTP/2 the request target carries scheme and authority too.
+        let uri = echo["uri"].as_str().and_then(|u| u.parse::<http::Uri>().ok());
+        let seen_path = uri.as_ref().and_then(|u| u.path_and_query()).map(|p| p.as_str());
+        if seen_path != Some(path) {
             return Some(format!("backend saw {}, want {path}", echo["uri"]));
         }
         if echo["method"] != self.method {
@@ -3030,4 +3033,121 @@ spec:
 "#,
     );
     c.expect("gateway-with-one-not-matching-port-and-section-name-route", &[refused("/", 404)]).await;
+}
+
+/// HTTPRouteRequestTimeout (extended): `timeouts.request` answers 504 past
+/// it; `0s` turns it off. Our echo backend takes upstream's `?delay=`.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_timeout() {
+    let c = Conformance::start(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: request-timeout
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /request-timeout
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+    timeouts:
+      request: 500ms
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /disable-request-timeout
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+    timeouts:
+      request: "0s"
+"#,
+    );
+    c.expect(
+        "same-namespace",
+        &[
+            to("/request-timeout", "infra-backend-v1"),
+            refused("/request-timeout?delay=1s", 504),
+            to("/disable-request-timeout?delay=1s", "infra-backend-v1"),
+        ],
+    )
+    .await;
+}
+
+/// HTTPRouteBackendProtocolH2C (extended): a backend port of appProtocol
+/// `kubernetes.io/h2c` is spoken to in HTTP/2 with prior knowledge.
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_protocol_h2c() {
+    let c = Conformance::start(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: backend-protocol-h2c
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - backendRefs:
+    - name: infra-backend-v1
+      port: 8081
+"#,
+    );
+    c.expect("same-namespace", &[to("/", "infra-backend-v1")]).await;
+    let reply = get(&client(), c.addr("same-namespace", 80), "example.com", "/").await;
+    assert_eq!(reply.json()["version"], "HTTP/2.0", "the backend was not spoken to in h2c: {:?}", reply.json());
+}
+
+/// HTTPRouteBackendTimeout (extended): `timeouts.backendRequest` bounds each
+/// attempt; `0s` turns it off.
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_request_timeout() {
+    let c = Conformance::start(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: backend-request-timeout
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /backend-timeout
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+    timeouts:
+      backendRequest: 500ms
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /disable-backend-timeout
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+    timeouts:
+      backendRequest: "0s"
+"#,
+    );
+    c.expect(
+        "same-namespace",
+        &[
+            to("/backend-timeout", "infra-backend-v1"),
+            refused("/backend-timeout?delay=1s", 504),
+            to("/disable-backend-timeout?delay=1s", "infra-backend-v1"),
+        ],
+    )
+    .await;
 }

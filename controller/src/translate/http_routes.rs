@@ -24,9 +24,12 @@ use gateway_api::apis::standard::httproutes::{
 };
 use sluice_config::{
     Cluster, Diagnostic, HeaderOp, ObjectRef, PathMatch, PathModifier, RequestConditions, Route, RouteConfig,
-    RoutePolicy, Split, UrlRedirect, ValueMatch, VirtualHost, VirtualHostTls, WeightedCluster,
+    RoutePolicy, Split, UpstreamProtocol, UrlRedirect, ValueMatch, VirtualHost, VirtualHostTls, WeightedCluster,
 };
 use std::sync::Arc;
+
+/// What a zero duration (a timeout turned off) stands for: a day.
+const NO_TIMEOUT_MS: u64 = 86_400_000;
 
 /// The cluster standing for every backend reference that cannot be
 /// resolved: requests given to it get 500.
@@ -228,8 +231,8 @@ impl Translator<'_> {
         let route_age = age(&route.metadata);
         for (i, rule) in route.spec.rules.iter().flatten().enumerate() {
             let field = format!("spec.rules[{i}]");
-            let Some(policy) = self.rule_policy(r, &field, rule) else { continue };
-            let split = self.rule_split(r, &field, rule.backend_refs.as_deref().unwrap_or_default());
+            let (split, protocols) = self.rule_split(r, &field, rule.backend_refs.as_deref().unwrap_or_default());
+            let Some(policy) = self.rule_policy(r, &field, rule, &protocols) else { continue };
             let default_match = [HttpRouteRulesMatches::default()];
             let matches = match rule.matches.as_deref() {
                 Some(m) if !m.is_empty() => m,
@@ -315,8 +318,51 @@ impl Translator<'_> {
 
     /// A rule's filters as a route policy; `None` (with a diagnostic) when
     /// a filter cannot be honoured, so the rule is not served half-done.
-    fn rule_policy(&mut self, r: &ObjectRef, field: &str, rule: &HttpRouteRules) -> Option<Arc<RoutePolicy>> {
+    /// `protocols` are the `appProtocol`s of the rule's resolved backends.
+    fn rule_policy(
+        &mut self,
+        r: &ObjectRef,
+        field: &str,
+        rule: &HttpRouteRules,
+        protocols: &[Option<String>],
+    ) -> Option<Arc<RoutePolicy>> {
         let mut policy = RoutePolicy::default();
+        let h2c = |p: &Option<String>| p.as_deref() == Some("kubernetes.io/h2c");
+        if !protocols.is_empty() && protocols.iter().all(h2c) {
+            policy.upstream_protocol = UpstreamProtocol::H2c;
+        } else if protocols.iter().any(h2c) {
+            self.diags.push(Diagnostic::warning(
+                r.clone(),
+                format!("{field}.backendRefs"),
+                "some backends' ports are appProtocol kubernetes.io/h2c and some are not; all are spoken to in HTTP/1.1",
+            ));
+        }
+        if let Some(t) = &rule.timeouts {
+            let parse = |this: &mut Self, at: &str, value: &Option<String>| -> Option<Option<u64>> {
+                let Some(v) = value else { return Some(None) };
+                match v.parse::<gateway_api::Duration>() {
+                    // Zero turns the timeout off: a day stands for none.
+                    Ok(d) if d.as_millis() == 0 => Some(Some(NO_TIMEOUT_MS)),
+                    Ok(d) => Some(Some(u64::try_from(d.as_millis()).unwrap_or(NO_TIMEOUT_MS))),
+                    Err(e) => {
+                        let message = format!("'{v}' is not a duration ({e}); this rule is not served");
+                        this.diags.push(Diagnostic::error(r.clone(), format!("{field}.timeouts.{at}"), message));
+                        None
+                    }
+                }
+            };
+            let request = parse(self, "request", &t.request)?;
+            let backend = parse(self, "backendRequest", &t.backend_request)?;
+            // `request` bounds the whole request, retries included;
+            // `backendRequest` each attempt.
+            if let Some(ms) = backend.or(request) {
+                policy.read_timeout_ms = ms;
+                policy.send_timeout_ms = ms;
+            }
+            if let Some(ms) = request {
+                policy.next_upstream_timeout_ms = Some(ms);
+            }
+        }
         for (k, f) in rule.filters.iter().flatten().enumerate() {
             let at = format!("{field}.filters[{k}]");
             if let Err(message) = self.apply_filter(f, &mut policy) {
@@ -393,7 +439,14 @@ impl Translator<'_> {
     /// A rule's backends as a split: each resolved Service port its weight,
     /// the unresolved ones their weights together on [`UNRESOLVED_BACKEND`].
     /// No backend, or every weight 0: all requests get 500.
-    fn rule_split(&mut self, r: &ObjectRef, field: &str, backends: &[HttpRouteRulesBackendRefs]) -> Split {
+    /// With the split, the `appProtocol` of each resolved backend's port.
+    fn rule_split(
+        &mut self,
+        r: &ObjectRef,
+        field: &str,
+        backends: &[HttpRouteRulesBackendRefs],
+    ) -> (Split, Vec<Option<String>>) {
+        let mut protocols = Vec::new();
         let mut split: Vec<WeightedCluster> = Vec::new();
         let mut add = |cluster: String, weight: u32| match split.iter_mut().find(|w| w.cluster == cluster) {
             Some(w) => w.weight += weight,
@@ -403,14 +456,17 @@ impl Translator<'_> {
             let at = format!("{field}.backendRefs[{k}]");
             let weight = u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
             match self.backend_cluster(r, &at, b) {
-                Some(cluster) => add(cluster, weight),
+                Some((cluster, protocol)) => {
+                    add(cluster, weight);
+                    protocols.push(protocol);
+                }
                 None => add(self.unresolved_backend(), weight),
             }
         }
         if split.iter().all(|w| w.weight == 0) {
             split = vec![WeightedCluster { cluster: self.unresolved_backend(), weight: 1 }];
         }
-        Split(split)
+        (Split(split), protocols)
     }
 
     fn unresolved_backend(&mut self) -> String {
@@ -431,7 +487,12 @@ impl Translator<'_> {
 
     /// The cluster of one backend reference; `None` (with a diagnostic
     /// giving the spec's reason) when it cannot be resolved.
-    fn backend_cluster(&mut self, r: &ObjectRef, field: &str, b: &HttpRouteRulesBackendRefs) -> Option<String> {
+    fn backend_cluster(
+        &mut self,
+        r: &ObjectRef,
+        field: &str,
+        b: &HttpRouteRulesBackendRefs,
+    ) -> Option<(String, Option<String>)> {
         let (group, kind) = (b.group.as_deref().unwrap_or(""), b.kind.as_deref().unwrap_or("Service"));
         if !group.is_empty() || kind != "Service" {
             let message =
@@ -466,7 +527,9 @@ impl Translator<'_> {
             &PortRef::Number(port.into()),
             "TCP",
         )?;
-        self.clusters.service_cluster(&key, svc, index, &ClusterPolicy::default())
+        let protocol = svc.spec.as_ref().and_then(|s| s.ports.as_ref()?.get(index)?.app_protocol.clone());
+        let cluster = self.clusters.service_cluster(&key, svc, index, &ClusterPolicy::default())?;
+        Some((cluster, protocol))
     }
 
     /// The route config of a Gateway port: its hosts' routes in the spec's
