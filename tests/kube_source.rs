@@ -26,13 +26,17 @@ async fn shares(to: SocketAddr, n: u32) -> HashMap<String, u32> {
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blue_green_through_the_api_server() {
+/// The blue and green echo backends, on 127.0.0.2 and .3.
+fn blue_and_green() -> (SocketAddr, SocketAddr, [Proc; 2]) {
     let port = free_port(&["127.0.0.2", "127.0.0.3"]);
     let (blue, green): (SocketAddr, SocketAddr) =
         (format!("127.0.0.2:{port}").parse().unwrap(), format!("127.0.0.3:{port}").parse().unwrap());
-    let _b = echo("blue", &[blue], None);
-    let _g = echo("green", &[green], None);
+    (blue, green, [echo("blue", &[blue], None), echo("green", &[green], None)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_through_the_api_server() {
+    let (blue, green, _backends) = blue_and_green();
 
     let api = api_with_services(&[("blue", blue), ("green", green)]);
     api.apply(INGRESSES, ingress("shop", "shop.example", "blue", None));
@@ -83,11 +87,7 @@ fn weighted_route(blue: u32, green: u32) -> serde_json::Value {
 /// Snapshot are picked up, and followed as the route's weights move.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_api_through_the_api_server() {
-    let port = free_port(&["127.0.0.2", "127.0.0.3"]);
-    let (blue, green): (SocketAddr, SocketAddr) =
-        (format!("127.0.0.2:{port}").parse().unwrap(), format!("127.0.0.3:{port}").parse().unwrap());
-    let _b = echo("blue", &[blue], None);
-    let _g = echo("green", &[green], None);
+    let (blue, green, _backends) = blue_and_green();
     let api = api_with_services(&[("blue", blue), ("green", green)]);
     api.apply(INGRESSES, ingress("shop", "shop.example", "blue", None));
     let at = SocketAddr::from(([127, 0, 0, 1], free_port(&["127.0.0.1"])));

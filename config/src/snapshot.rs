@@ -1,6 +1,6 @@
 use crate::{
-    Blocklist, Certificate, CertificateAuthority, Cluster, Connections, Listener, LogFormat, RealIp, RouteConfig,
-    ServiceVip,
+    Blocklist, Certificate, CertificateAuthority, Cluster, Connections, Listener, LogFormat, ObjectStatus, RealIp,
+    RouteConfig, ServiceVip,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -41,6 +41,10 @@ pub struct Snapshot {
     /// Client and upstream connection settings of the L7 listeners.
     #[serde(default, skip_serializing_if = "Connections::is_default")]
     pub connections: Connections,
+    /// The status of the Gateway API objects served, for `sluice check`
+    /// and a status writer; by kind and name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_status: Vec<ObjectStatus>,
 }
 
 impl Snapshot {
@@ -73,5 +77,6 @@ impl Snapshot {
             && self.real_ip == other.real_ip
             && self.blocklist == other.blocklist
             && self.connections == other.connections
+            && self.gateway_status == other.gateway_status
     }
 }

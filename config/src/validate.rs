@@ -266,6 +266,7 @@ mod tests {
             real_ip: None,
             blocklist: None,
             connections: Connections::default(),
+            gateway_status: Vec::new(),
         }
     }
 

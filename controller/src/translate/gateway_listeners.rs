@@ -9,6 +9,7 @@
 use super::Translator;
 use super::certificates::Referrer;
 use super::claims::Port;
+use super::gateway_status::{GatewayFacts, ListenerFacts};
 use super::reference_grants::{GATEWAY_GROUP, Referent};
 use crate::names::check_host;
 use crate::object::{Kind, meta_ref};
@@ -30,6 +31,8 @@ pub(super) enum AllowedFrom {
 
 /// A listener of a served Gateway that routes may attach to.
 pub(super) struct GatewayListener {
+    /// Its place in the Gateway's `spec.listeners`.
+    pub index: usize,
     pub name: String,
     pub hostname: Option<String>,
     pub from: AllowedFrom,
@@ -95,11 +98,16 @@ impl Translator<'_> {
             return Vec::new();
         }
         let bind = self.gateway_address(gw, &r);
+        let listeners = gw.spec.listeners.iter().map(|l| ListenerFacts { name: l.name.clone(), ..Default::default() });
+        let facts =
+            GatewayFacts { generation: gw.metadata.generation, address: Some(bind), listeners: listeners.collect() };
+        self.gateway_facts.gateways.insert(r.clone(), facts);
         let mut by_port: BTreeMap<u16, Vec<Read>> = BTreeMap::new();
         for (index, l) in gw.spec.listeners.iter().enumerate() {
             let port = u16::try_from(l.port).ok().filter(|p| *p != 0);
             let Some(port) = port else {
-                self.listener_problem(&r, index, "port", format!("{} is not a port (1-65535)", l.port));
+                let message = format!("{} is not a port (1-65535)", l.port);
+                self.listener_problem(&r, index, "port", ("Accepted", "UnsupportedValue"), message);
                 continue;
             };
             if let Some(read) = self.read_listener(gw, &r, index, l) {
@@ -140,12 +148,18 @@ impl Translator<'_> {
         self.options.gateway_bind
     }
 
-    fn listener_problem(&mut self, r: &ObjectRef, index: usize, field: &str, message: String) {
-        let field = if field.is_empty() {
-            format!("spec.listeners[{index}]")
-        } else {
-            format!("spec.listeners[{index}].{field}")
-        };
+    /// A listener not served: its diagnostic, and the condition its status
+    /// gets, `(type, reason)`.
+    fn listener_problem(
+        &mut self,
+        r: &ObjectRef,
+        index: usize,
+        field: &str,
+        (kind, reason): (&'static str, &'static str),
+        message: String,
+    ) {
+        let field = format!("spec.listeners[{index}].{field}");
+        self.gateway_facts.refuse(r, index, (kind, reason, message.clone()));
         self.diags.push(Diagnostic::error(r.clone(), field, format!("{message}; this listener is not served")));
     }
 
@@ -155,15 +169,18 @@ impl Translator<'_> {
             "HTTP" => false,
             "HTTPS" => true,
             p @ ("TLS" | "TCP" | "UDP") => {
+                let message = format!("{p} listeners are not served yet");
+                self.gateway_facts.refuse(r, index, ("Accepted", "UnsupportedProtocol", message.clone()));
                 self.diags.push(Diagnostic::warning(
                     r.clone(),
                     format!("spec.listeners[{index}].protocol"),
-                    format!("{p} listeners are not served yet; this listener is not served"),
+                    format!("{message}; this listener is not served"),
                 ));
                 return None;
             }
             p => {
-                self.listener_problem(r, index, "protocol", format!("'{p}' is not a protocol of the Gateway API"));
+                let message = format!("'{p}' is not a protocol of the Gateway API");
+                self.listener_problem(r, index, "protocol", ("Accepted", "UnsupportedProtocol"), message);
                 return None;
             }
         };
@@ -171,7 +188,7 @@ impl Translator<'_> {
         if let Some(h) = &hostname
             && let Err(message) = check_host(h)
         {
-            self.listener_problem(r, index, "hostname", message);
+            self.listener_problem(r, index, "hostname", ("Accepted", "UnsupportedValue"), message);
             return None;
         }
         let certificate = if https { Some(self.listener_certificate(gw, r, index, l)?) } else { None };
@@ -197,6 +214,8 @@ impl Translator<'_> {
                 if group == GATEWAY_GROUP && kind.kind == "HTTPRoute" {
                     http_routes = true;
                 } else {
+                    let message = format!("{group}/{} routes are not supported", kind.kind);
+                    self.gateway_facts.refuse(r, index, ("ResolvedRefs", "InvalidRouteKinds", message));
                     self.diags.push(Diagnostic::error(
                         r.clone(),
                         format!("spec.listeners[{index}].allowedRoutes.kinds[{k}]"),
@@ -208,7 +227,7 @@ impl Translator<'_> {
                 }
             }
         }
-        let listener = GatewayListener { name: l.name.clone(), hostname, from, http_routes, certificate };
+        let listener = GatewayListener { index, name: l.name.clone(), hostname, from, http_routes, certificate };
         Some(Read { index, https, listener })
     }
 
@@ -223,12 +242,14 @@ impl Translator<'_> {
     ) -> Option<String> {
         let tls = l.tls.as_ref();
         if tls.and_then(|t| t.mode.as_ref()).is_some_and(|m| *m == GatewayListenersTlsMode::Passthrough) {
-            self.listener_problem(r, index, "tls.mode", "Passthrough needs protocol TLS, not HTTPS".into());
+            let message = "Passthrough needs protocol TLS, not HTTPS".to_owned();
+            self.listener_problem(r, index, "tls.mode", ("Accepted", "UnsupportedValue"), message);
             return None;
         }
         let refs = tls.and_then(|t| t.certificate_refs.as_deref()).unwrap_or_default();
         if refs.is_empty() {
-            self.listener_problem(r, index, "tls.certificateRefs", "required for HTTPS".into());
+            let message = "required for HTTPS".to_owned();
+            self.listener_problem(r, index, "tls.certificateRefs", ("ResolvedRefs", "InvalidCertificateRef"), message);
             return None;
         }
         let namespace = gw.metadata.namespace.as_deref().unwrap_or_default();
@@ -248,6 +269,8 @@ impl Translator<'_> {
             let from = Referent { group: GATEWAY_GROUP, kind: "Gateway", namespace };
             let to = Referent { group: "", kind: "Secret", namespace: target };
             if !self.reference_permitted(&from, &to, &c.name) {
+                let message = format!("Secret {target}/{} is not permitted by a ReferenceGrant", c.name);
+                self.gateway_facts.refuse(r, index, ("ResolvedRefs", "RefNotPermitted", message));
                 self.diags.push(Diagnostic::error(
                     r.clone(),
                     field,
@@ -266,12 +289,8 @@ impl Translator<'_> {
             }
         }
         if found.is_none() {
-            self.listener_problem(
-                r,
-                index,
-                "tls.certificateRefs",
-                "no usable certificate (InvalidCertificateRef)".into(),
-            );
+            let message = "no usable certificate (InvalidCertificateRef)".to_owned();
+            self.listener_problem(r, index, "tls.certificateRefs", ("ResolvedRefs", "InvalidCertificateRef"), message);
         }
         found
     }
@@ -282,7 +301,7 @@ impl Translator<'_> {
         if reads.iter().any(|x| x.https != reads[0].https) {
             for x in &reads {
                 let message = format!("port {port} has both HTTP and HTTPS listeners (ProtocolConflict)");
-                self.listener_problem(r, x.index, "protocol", message);
+                self.listener_problem(r, x.index, "protocol", ("Conflicted", "ProtocolConflict"), message);
             }
             return None;
         }
@@ -292,6 +311,7 @@ impl Translator<'_> {
             if let Some((_, first)) = seen.iter().find(|(h, _)| h == host) {
                 let shown = host.as_deref().unwrap_or("(none)");
                 let message = format!("hostname {shown} on port {port} is also listener {first}'s (HostnameConflict)");
+                self.gateway_facts.refuse(r, x.index, ("Conflicted", "HostnameConflict", message.clone()));
                 self.diags.push(Diagnostic::error(
                     r.clone(),
                     format!("spec.listeners[{}].hostname", x.index),
@@ -311,7 +331,16 @@ impl Translator<'_> {
             claim,
             "the Gateway's listeners on it are not served (Conflicted)",
         ) {
+            for x in &reads {
+                let message = format!("port {port} is taken by another listener");
+                self.gateway_facts.refuse(r, x.index, ("Accepted", "PortUnavailable", message));
+            }
             return None;
+        }
+        for x in &reads {
+            if let Some(l) = self.gateway_facts.listener(r, x.index) {
+                l.programmed = true;
+            }
         }
         self.claims.take_port(claim, format!("{r} {field}"));
         let https = reads[0].https;

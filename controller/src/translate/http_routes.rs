@@ -8,8 +8,8 @@
 
 use super::Translator;
 use super::annotations::ClusterPolicy;
-use super::bcs_seed::PortRef;
 use super::gateway_listeners::{AllowedFrom, GatewayPort, HostRoutes, RouteOrder};
+use super::gateway_status::{ParentFacts, Problem};
 use super::order::age;
 use super::reference_grants::{GATEWAY_GROUP, Referent};
 use crate::names::check_host;
@@ -34,6 +34,17 @@ const NO_TIMEOUT_MS: u64 = 86_400_000;
 /// The cluster standing for every backend reference that cannot be
 /// resolved: requests given to it get 500.
 pub(super) const UNRESOLVED_BACKEND: &str = "gateway/unresolved-backend";
+
+/// A header modifier as header operations: the request and response
+/// modifiers are distinct generated types of one shape.
+macro_rules! modifier_ops {
+    ($m:expr) => {{
+        let m = $m;
+        let set = m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
+        let add = m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
+        header_ops(set, add, m.remove.iter().flatten())
+    }};
+}
 
 /// One match of a rule, ready to be a route of each host it serves.
 struct RuleRoute {
@@ -107,12 +118,21 @@ impl Translator<'_> {
                 )),
             }
         }
+        self.gateway_facts.routes.entry(r.clone()).or_default().generation = route.metadata.generation;
         let rules = self.rule_routes(route, &r);
         let mut any_host = false;
         for (p, l) in attached {
             let port = &self.gateway_ports[p];
             let listener = &port.listeners[l];
             let hosts = hostnames(listener.hostname.as_deref(), &route_hosts);
+            if !hosts.is_empty() {
+                let (gateway, index) = (port.gateway.clone(), listener.index);
+                if let Some(facts) = self.gateway_facts.listener(&gateway, index) {
+                    facts.attached.insert(r.clone());
+                }
+            }
+            let port = &self.gateway_ports[p];
+            let listener = &port.listeners[l];
             let tls = listener.certificate.clone().map(|c| VirtualHostTls {
                 certificate: Some(c),
                 passthrough: false,
@@ -145,11 +165,13 @@ impl Translator<'_> {
             }
         }
         if !any_host {
-            self.diags.push(Diagnostic::error(
-                r.clone(),
-                "spec.hostnames",
-                "no hostname meets a hostname of the listeners it attaches to (NoMatchingListenerHostname); not served",
-            ));
+            let message = "no hostname meets a hostname of the listeners it attaches to (NoMatchingListenerHostname)";
+            for parent in &mut self.gateway_facts.routes.entry(r.clone()).or_default().parents {
+                if parent.refused.is_none() {
+                    parent.refused = Some(("Accepted", "NoMatchingListenerHostname", message.into()));
+                }
+            }
+            self.diags.push(Diagnostic::error(r.clone(), "spec.hostnames", format!("{message}; not served")));
         }
     }
 
@@ -175,12 +197,22 @@ impl Translator<'_> {
                 g.namespace == namespace && g.name == parent.name
             })
             .collect();
+        let gateway = ObjectRef::new("Gateway", namespace.as_str(), parent.name.as_str());
+        let ours = self.gateway_facts.gateways.contains_key(&gateway);
+        let record = |this: &mut Self, refused: Option<Problem>| {
+            let facts = this.gateway_facts.routes.entry(r.clone()).or_default();
+            let (section_name, port) = (parent.section_name.clone(), parent.port);
+            facts.parents.push(ParentFacts { gateway: gateway.clone(), section_name, port, refused });
+        };
         if ports.is_empty() {
             let served = self.store.gateways.get(&(namespace.clone(), parent.name.clone()));
             let message = match served {
                 None => format!("Gateway {namespace}/{} not found (NoMatchingParent)", parent.name),
                 Some(_) => format!("Gateway {namespace}/{} has no listener served by this instance", parent.name),
             };
+            if ours {
+                record(self, Some(("Accepted", "NoMatchingParent", message.clone())));
+            }
             self.diags.push(Diagnostic::info(r.clone(), field, message));
             return Vec::new();
         }
@@ -210,17 +242,26 @@ impl Translator<'_> {
             }
         }
         if out.is_empty() {
-            let message = match (named, refused) {
-                (true, Some(l)) => format!(
-                    "listener {l} of Gateway {namespace}/{} does not allow this route (NotAllowedByListeners)",
-                    parent.name
+            let (reason, message) = match (named, refused) {
+                (true, Some(l)) => (
+                    "NotAllowedByListeners",
+                    format!(
+                        "listener {l} of Gateway {namespace}/{} does not allow this route (NotAllowedByListeners)",
+                        parent.name
+                    ),
                 ),
-                _ => format!(
-                    "Gateway {namespace}/{} has no served listener of this sectionName and port (NoMatchingParent)",
-                    parent.name
+                _ => (
+                    "NoMatchingParent",
+                    format!(
+                        "Gateway {namespace}/{} has no served listener of this sectionName and port (NoMatchingParent)",
+                        parent.name
+                    ),
                 ),
             };
+            record(self, Some(("Accepted", reason, message.clone())));
             self.diags.push(Diagnostic::error(r.clone(), field, message));
+        } else {
+            record(self, None);
         }
         out
     }
@@ -377,16 +418,12 @@ impl Translator<'_> {
         match f.r#type {
             HttpRouteRulesFiltersType::RequestHeaderModifier => {
                 let m = f.request_header_modifier.as_ref().ok_or("requestHeaderModifier is required")?;
-                let set = m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
-                let add = m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
-                policy.request_headers.extend(header_ops(set, add, m.remove.iter().flatten())?);
+                policy.request_headers.extend(modifier_ops!(m)?);
                 Ok(())
             }
             HttpRouteRulesFiltersType::ResponseHeaderModifier => {
                 let m = f.response_header_modifier.as_ref().ok_or("responseHeaderModifier is required")?;
-                let set = m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
-                let add = m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
-                policy.response_headers.extend(header_ops(set, add, m.remove.iter().flatten())?);
+                policy.response_headers.extend(modifier_ops!(m)?);
                 Ok(())
             }
             HttpRouteRulesFiltersType::RequestRedirect => {
@@ -485,51 +522,66 @@ impl Translator<'_> {
         UNRESOLVED_BACKEND.into()
     }
 
-    /// The cluster of one backend reference; `None` (with a diagnostic
-    /// giving the spec's reason) when it cannot be resolved.
+    /// The cluster of one backend reference (with its port's
+    /// `appProtocol`); `None`, with a diagnostic and the route's status
+    /// giving the spec's reason, when it cannot be resolved.
     fn backend_cluster(
         &mut self,
         r: &ObjectRef,
         field: &str,
         b: &HttpRouteRulesBackendRefs,
     ) -> Option<(String, Option<String>)> {
+        match self.resolve_backend(r, field, b) {
+            Ok(found) => Some(found),
+            Err((at, reason, message)) => {
+                let facts = self.gateway_facts.routes.entry(r.clone()).or_default();
+                facts.unresolved.get_or_insert(("ResolvedRefs", reason, message.clone()));
+                self.diags.push(Diagnostic::error(r.clone(), at, format!("{message}; its share gets 500")));
+                None
+            }
+        }
+    }
+
+    /// `Err`: the field, the spec's reason and why.
+    fn resolve_backend(
+        &mut self,
+        r: &ObjectRef,
+        field: &str,
+        b: &HttpRouteRulesBackendRefs,
+    ) -> Result<(String, Option<String>), (String, &'static str, String)> {
         let (group, kind) = (b.group.as_deref().unwrap_or(""), b.kind.as_deref().unwrap_or("Service"));
         if !group.is_empty() || kind != "Service" {
-            let message =
-                format!("{group}/{kind} backends are not supported, only Services (InvalidKind); its share gets 500");
-            self.diags.push(Diagnostic::error(r.clone(), field, message));
-            return None;
+            let message = format!("{group}/{kind} backends are not supported, only Services (InvalidKind)");
+            return Err((field.to_owned(), "InvalidKind", message));
         }
         let namespace = b.namespace.clone().unwrap_or_else(|| r.namespace.clone());
         let from = Referent { group: GATEWAY_GROUP, kind: "HTTPRoute", namespace: &r.namespace };
         let to = Referent { group: "", kind: "Service", namespace: &namespace };
         if !self.reference_permitted(&from, &to, &b.name) {
             let message = format!(
-                "no ReferenceGrant in {namespace} lets this route use Service {namespace}/{} (RefNotPermitted); its share gets 500",
+                "no ReferenceGrant in {namespace} lets this route use Service {namespace}/{} (RefNotPermitted)",
                 b.name
             );
-            self.diags.push(Diagnostic::error(r.clone(), format!("{field}.namespace"), message));
-            return None;
+            return Err((format!("{field}.namespace"), "RefNotPermitted", message));
         }
         let Some(port) = b.port else {
-            self.diags.push(Diagnostic::error(
-                r.clone(),
-                format!("{field}.port"),
-                "required for a Service; its share gets 500",
-            ));
-            return None;
+            return Err((format!("{field}.port"), "UnsupportedValue", "required for a Service".into()));
         };
-        let (key, svc, index) = self.resolve_service_port(
-            r,
-            &format!("{field}.name"),
-            &namespace,
-            &b.name,
-            &PortRef::Number(port.into()),
-            "TCP",
-        )?;
-        let protocol = svc.spec.as_ref().and_then(|s| s.ports.as_ref()?.get(index)?.app_protocol.clone());
-        let cluster = self.clusters.service_cluster(&key, svc, index, &ClusterPolicy::default())?;
-        Some((cluster, protocol))
+        let key = (namespace.clone(), b.name.clone());
+        let not_found = |what: String| Err((format!("{field}.name"), "BackendNotFound", what));
+        let Some(svc) = self.service(&key) else {
+            return not_found(format!("Service {namespace}/{} not found (BackendNotFound)", b.name));
+        };
+        let ports = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
+        let Some(index) = ports.iter().position(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+        else {
+            return not_found(format!("Service {namespace}/{} has no TCP port {port} (BackendNotFound)", b.name));
+        };
+        let protocol = ports[index].app_protocol.clone();
+        match self.clusters.service_cluster(&key, svc, index, &ClusterPolicy::default()) {
+            Some(cluster) => Ok((cluster, protocol)),
+            None => not_found(format!("Service {namespace}/{} port {port} has no cluster (BackendNotFound)", b.name)),
+        }
     }
 
     /// The route config of a Gateway port: its hosts' routes in the spec's

@@ -20,6 +20,7 @@ use controller_configmap::ControllerConfig;
 mod diagnostics;
 mod endpoints;
 mod gateway_listeners;
+mod gateway_status;
 mod http_routes;
 mod ingress_routes;
 mod l4_configmap;
@@ -95,6 +96,8 @@ pub(crate) struct Translator<'a> {
     extra_route_configs: Vec<RouteConfig>,
     /// The ports of served Gateways, which HTTPRoutes attach to.
     gateway_ports: Vec<gateway_listeners::GatewayPort>,
+    /// What translation found of the Gateway API objects, for their status.
+    gateway_facts: gateway_status::GatewayApiFacts,
     /// The controller ConfigMap.
     config: ControllerConfig,
     /// The Services this translation looked up, found or not: a group
@@ -128,6 +131,7 @@ impl<'a> Translator<'a> {
             certs: CertificateRegistry::new(&store.secrets),
             extra_route_configs: Vec::new(),
             gateway_ports: Vec::new(),
+            gateway_facts: Default::default(),
             config,
             services_read: Vec::new(),
             without_exports: false,
@@ -151,6 +155,7 @@ impl<'a> Translator<'a> {
         parts: Parts,
     ) -> (Snapshot, Vec<Diagnostic>) {
         let default_certificate = self.default_certificate();
+        let gateway_status = self.gateway_statuses();
         let (mut certificates, mut certificate_authorities) = self.certs.into_parts();
         let (mut clusters, cluster_diags) = self.clusters.into_clusters();
         self.diags.extend(cluster_diags);
@@ -196,6 +201,7 @@ impl<'a> Translator<'a> {
             real_ip: self.config.real_ip.clone(),
             blocklist: self.config.blocklist.clone(),
             connections: self.config.connections.clone(),
+            gateway_status,
         };
         let problems = match &parts.fresh {
             Some(fresh) => snapshot.validate_fresh(fresh),

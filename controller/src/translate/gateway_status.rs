@@ -1,0 +1,176 @@
+//! What translation found of the Gateway API objects it serves, kept as it
+//! goes (a listener refused and why, a route attached or not and why, a
+//! backend unresolved and why), then given to the Snapshot as each
+//! object's status in the Gateway API's conditions and reasons.
+
+use super::Translator;
+use crate::gateway_features::GATEWAY_FEATURES;
+use sluice_config::{Condition, ListenerStatus, ObjectRef, ObjectStatus, ParentStatus};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// A condition that is not as it should be: its type, reason and message.
+pub(super) type Problem = (&'static str, &'static str, String);
+
+#[derive(Default)]
+pub(super) struct GatewayFacts {
+    pub generation: Option<i64>,
+    pub address: Option<IpAddr>,
+    pub listeners: Vec<ListenerFacts>,
+}
+
+#[derive(Default)]
+pub(super) struct ListenerFacts {
+    pub name: String,
+    pub problems: Vec<Problem>,
+    pub programmed: bool,
+    /// The routes attached to it.
+    pub attached: BTreeSet<ObjectRef>,
+}
+
+#[derive(Default)]
+pub(super) struct RouteFacts {
+    pub generation: Option<i64>,
+    pub parents: Vec<ParentFacts>,
+    /// The first backend reference that could not be resolved.
+    pub unresolved: Option<Problem>,
+}
+
+pub(super) struct ParentFacts {
+    pub gateway: ObjectRef,
+    pub section_name: Option<String>,
+    pub port: Option<i32>,
+    /// Why it did not attach; `None`: attached.
+    pub refused: Option<Problem>,
+}
+
+#[derive(Default)]
+pub(super) struct GatewayApiFacts {
+    pub gateways: BTreeMap<ObjectRef, GatewayFacts>,
+    pub routes: BTreeMap<ObjectRef, RouteFacts>,
+}
+
+fn condition(kind: &'static str, problem: Option<&Problem>, good: (bool, &str)) -> Condition {
+    match problem {
+        Some((_, reason, message)) => Condition::new(kind, !good.0, reason, message.clone()),
+        None => Condition::new(kind, good.0, good.1, ""),
+    }
+}
+
+impl GatewayApiFacts {
+    pub(super) fn listener(&mut self, gateway: &ObjectRef, index: usize) -> Option<&mut ListenerFacts> {
+        self.gateways.get_mut(gateway)?.listeners.get_mut(index)
+    }
+
+    /// Records a listener's problem.
+    pub(super) fn refuse(&mut self, gateway: &ObjectRef, index: usize, problem: Problem) {
+        if let Some(l) = self.listener(gateway, index) {
+            l.problems.push(problem);
+        }
+    }
+
+    fn gateway_status(gateway: &ObjectRef, facts: &GatewayFacts) -> ObjectStatus {
+        let listeners: Vec<ListenerStatus> = facts
+            .listeners
+            .iter()
+            .map(|l| {
+                let find = |kind: &str| l.problems.iter().find(|p| p.0 == kind);
+                let accepted = find("Accepted").or(find("Conflicted"));
+                ListenerStatus {
+                    name: l.name.clone(),
+                    attached_routes: u32::try_from(l.attached.len()).unwrap_or(u32::MAX),
+                    supported_kinds: vec!["HTTPRoute".into()],
+                    conditions: vec![
+                        condition("Accepted", accepted, (true, "Accepted")),
+                        condition("Conflicted", find("Conflicted"), (false, "NoConflicts")),
+                        condition("ResolvedRefs", find("ResolvedRefs"), (true, "ResolvedRefs")),
+                        if l.programmed {
+                            Condition::new("Programmed", true, "Programmed", "")
+                        } else {
+                            Condition::new("Programmed", false, "Invalid", "not served")
+                        },
+                    ],
+                }
+            })
+            .collect();
+        let any_accepted = listeners.iter().any(|l| l.conditions[0].status);
+        let any_programmed = facts.listeners.iter().any(|l| l.programmed);
+        ObjectStatus {
+            object: gateway.clone(),
+            observed_generation: facts.generation,
+            conditions: vec![
+                if any_accepted || listeners.is_empty() {
+                    Condition::new("Accepted", true, "Accepted", "")
+                } else {
+                    Condition::new("Accepted", false, "ListenersNotValid", "no listener is valid")
+                },
+                if any_programmed {
+                    Condition::new("Programmed", true, "Programmed", "")
+                } else {
+                    Condition::new("Programmed", false, "Invalid", "no listener is served")
+                },
+            ],
+            supported_features: Vec::new(),
+            addresses: facts.address.filter(|a| !a.is_unspecified()).map(|a| a.to_string()).into_iter().collect(),
+            listeners,
+            parents: Vec::new(),
+        }
+    }
+
+    fn route_status(route: &ObjectRef, facts: &RouteFacts) -> ObjectStatus {
+        let parents = facts
+            .parents
+            .iter()
+            .map(|p| ParentStatus {
+                parent: p.gateway.clone(),
+                section_name: p.section_name.clone(),
+                port: p.port,
+                conditions: vec![
+                    condition("Accepted", p.refused.as_ref(), (true, "Accepted")),
+                    condition("ResolvedRefs", facts.unresolved.as_ref(), (true, "ResolvedRefs")),
+                ],
+            })
+            .collect();
+        ObjectStatus {
+            object: route.clone(),
+            observed_generation: facts.generation,
+            conditions: Vec::new(),
+            supported_features: Vec::new(),
+            addresses: Vec::new(),
+            listeners: Vec::new(),
+            parents,
+        }
+    }
+}
+
+impl Translator<'_> {
+    /// The status of every GatewayClass of this controller and of every
+    /// Gateway and HTTPRoute it serves, in kind and name order.
+    pub(super) fn gateway_statuses(&mut self) -> Vec<ObjectStatus> {
+        let facts = std::mem::take(&mut self.gateway_facts);
+        let mut out: Vec<ObjectStatus> = self
+            .store
+            .gateway_classes
+            .values()
+            .filter(|c| c.spec.controller_name == self.options.gateway_controller_name)
+            .map(|c| ObjectStatus {
+                object: crate::object::meta_ref(crate::object::Kind::GatewayClass, &c.metadata),
+                observed_generation: c.metadata.generation,
+                conditions: vec![Condition::new("Accepted", true, "Accepted", "")],
+                supported_features: GATEWAY_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+                addresses: Vec::new(),
+                listeners: Vec::new(),
+                parents: Vec::new(),
+            })
+            .collect();
+        out.extend(facts.gateways.iter().map(|(r, g)| GatewayApiFacts::gateway_status(r, g)));
+        out.extend(
+            facts
+                .routes
+                .iter()
+                .filter(|(_, f)| !f.parents.is_empty())
+                .map(|(r, f)| GatewayApiFacts::route_status(r, f)),
+        );
+        out
+    }
+}
