@@ -37,11 +37,7 @@ impl PathModifier {
 
     /// `apply`, with the request's query kept.
     pub fn apply_with_query(&self, matched: &PathMatch, path: &str, query: Option<&str>) -> String {
-        let path = self.apply(matched, path);
-        match query {
-            Some(q) => format!("{path}?{q}"),
-            None => path,
-        }
+        with_query(self.apply(matched, path), query)
     }
 }
 
@@ -65,15 +61,12 @@ pub struct UrlRedirect {
 }
 
 impl UrlRedirect {
-    /// The `Location` for a request of `scheme` to `host` (its port, if
-    /// any, dropped) at `path` and `query`, which the route's `matched`
-    /// rule took. The port is left out where it is the scheme's own.
+    /// The `Location` for a request of `scheme` to `host` (without its
+    /// port) at `path` and `query`, which the route's `matched` rule took.
+    /// The port is left out where it is the scheme's own.
     pub fn location(&self, scheme: &str, host: &str, path: &str, query: Option<&str>, matched: &PathMatch) -> String {
         let scheme = self.scheme.as_deref().unwrap_or(scheme);
-        let host = match &self.hostname {
-            Some(h) => h.as_str(),
-            None => host_without_port(host),
-        };
+        let host = self.hostname.as_deref().unwrap_or(host);
         let port = match (self.port, &self.scheme) {
             (Some(p), _) => p,
             (None, Some(s)) if s == "https" => 443,
@@ -83,22 +76,16 @@ impl UrlRedirect {
         let well_known = (scheme == "http" && port == 80) || (scheme == "https" && port == 443);
         let path = match &self.path {
             Some(m) => m.apply_with_query(matched, path, query),
-            None => match query {
-                Some(q) => format!("{path}?{q}"),
-                None => path.to_owned(),
-            },
+            None => with_query(path.to_owned(), query),
         };
         if well_known { format!("{scheme}://{host}{path}") } else { format!("{scheme}://{host}:{port}{path}") }
     }
 }
 
-/// A Host value without its port (IPv6 literals keep their brackets).
-fn host_without_port(host: &str) -> &str {
-    match host.rfind(':') {
-        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) && !host[..i].ends_with(':') => {
-            if host.starts_with('[') && !host[..i].ends_with(']') { host } else { &host[..i] }
-        }
-        _ => host,
+fn with_query(path: String, query: Option<&str>) -> String {
+    match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
     }
 }
 
@@ -140,11 +127,11 @@ mod tests {
             listener_port: 8080,
         };
         let m = PathMatch::prefix("/");
-        assert_eq!(r(None, None).location("http", "a:8080", "/x", Some("q=1"), &m), "http://example.org:8080/x?q=1");
+        assert_eq!(r(None, None).location("http", "a", "/x", Some("q=1"), &m), "http://example.org:8080/x?q=1");
         assert_eq!(r(Some("https"), None).location("http", "a", "/", None, &m), "https://example.org/");
         assert_eq!(r(Some("http"), Some(8443)).location("http", "a", "/", None, &m), "http://example.org:8443/");
         assert_eq!(r(None, Some(80)).location("http", "a", "/", None, &m), "http://example.org/");
         let keep_host = UrlRedirect { hostname: None, ..r(None, None) };
-        assert_eq!(keep_host.location("http", "b.com:8080", "/", None, &m), "http://b.com:8080/");
+        assert_eq!(keep_host.location("http", "b.com", "/", None, &m), "http://b.com:8080/");
     }
 }

@@ -6,12 +6,11 @@
 //! ingress-nginx's `ssl-redirect` does. Whatever changes meaning or has no
 //! form is said in a `NOTE` on the object it concerns.
 
+use crate::translate::NGINX;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-
-const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
 /// The annotations this conversion carries over (with the canary ones).
 const CARRIED: &[&str] = &[

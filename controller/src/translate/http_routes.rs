@@ -23,8 +23,9 @@ use gateway_api::apis::standard::httproutes::{
     HttpRouteRulesMatchesQueryParamsType as QueryType,
 };
 use sluice_config::{
-    Cluster, Diagnostic, HeaderOp, ObjectRef, PathMatch, PathModifier, RequestConditions, Route, RouteConfig,
-    RoutePolicy, Split, UpstreamProtocol, UrlRedirect, ValueMatch, VirtualHost, VirtualHostTls, WeightedCluster,
+    Cluster, Diagnostic, HeaderOp, HostPattern, ObjectRef, PathMatch, PathModifier, RequestConditions, Route,
+    RouteConfig, RoutePolicy, Split, UpstreamProtocol, UrlRedirect, ValueMatch, VirtualHost, VirtualHostTls,
+    WeightedCluster,
 };
 use std::sync::Arc;
 
@@ -67,17 +68,15 @@ pub(super) fn hostnames(listener: Option<&str>, route: &[String]) -> Vec<String>
     route.iter().filter_map(|h| meet(l, h)).collect()
 }
 
-/// Where two hostnames meet: the more specific one when one covers the other.
+/// Where two hostnames meet: the more specific one when one covers the
+/// other (a wildcard covering names of any depth, as Gateway route configs
+/// match them).
 fn meet(a: &str, b: &str) -> Option<String> {
-    let covers = |wild: &str, name: &str| {
-        wild.strip_prefix('*').is_some_and(|suffix| name.ends_with(suffix) && name.len() > suffix.len())
-    };
-    if a == b {
+    let covers = |wild: &str, name: &str| HostPattern::parse(wild).matches_at_depth(name, true);
+    if a == b || covers(b, a) {
         Some(a.to_owned())
     } else if covers(a, b) {
         Some(b.to_owned())
-    } else if covers(b, a) {
-        Some(a.to_owned())
     } else {
         None
     }

@@ -3,6 +3,7 @@
 //! naming the object and field; the rest of the configuration still applies.
 
 mod annotations;
+pub(crate) use annotations::NGINX;
 pub use annotations::catalogue::table as annotation_table;
 mod backend;
 mod bcs_backends;

@@ -140,7 +140,8 @@ impl ListenerRoutes {
         if let Some(to) = &route.policy.url_redirect {
             let root = sluice_config::PathMatch::prefix("/");
             let matched = route.redirect_match.as_deref().unwrap_or(&root);
-            let location = to.location(self.scheme.as_str(), host, req.uri.path(), req.uri.query(), matched);
+            let (host, path, query) = (host_without_port(host), req.uri.path(), req.uri.query());
+            let location = to.location(self.scheme.as_str(), host, path, query, matched);
             return redirect(to.status, &location);
         }
         if self.scheme == Scheme::Http && route.policy.ssl_redirect {

@@ -22,7 +22,7 @@ mod external_auth;
 mod mirror;
 mod snippet;
 
-pub(super) const NGINX: &str = "nginx.ingress.kubernetes.io/";
+pub(crate) const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
 /// What an Ingress's annotations ask of its hosts' TLS side.
 #[derive(Debug, Clone, Default)]
