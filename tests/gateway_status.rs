@@ -28,6 +28,7 @@ spec:
   - {name: http, port: 8080, protocol: HTTP, hostname: "*.example.com"}
   - {name: same-host, port: 8080, protocol: HTTP, hostname: "*.example.com"}
   - {name: tls, port: 8443, protocol: TLS}
+  - {name: sctp, port: 8444, protocol: SCTP}
   - {name: kinds, port: 8081, protocol: HTTP, allowedRoutes: {kinds: [{kind: TCPRoute}]}}
 ---
 apiVersion: v1
@@ -142,10 +143,16 @@ fn classes_gateways_and_routes_get_the_specs_conditions() {
     // not meet the listener's, and other-namespace is not allowed.
     assert_eq!(http["attachedRoutes"], 3, "{http}");
     assert_eq!(condition(&listener("same-host")["conditions"], "Conflicted"), (true, "HostnameConflict".into()));
-    assert_eq!(condition(&listener("tls")["conditions"], "Accepted"), (false, "UnsupportedProtocol".into()));
+    // A TLS listener terminates by default, and has no certificate to.
+    let tls = listener("tls");
+    assert_eq!(condition(&tls["conditions"], "ResolvedRefs"), (false, "InvalidCertificateRef".into()));
+    assert_eq!(condition(&tls["conditions"], "Programmed"), (false, "Invalid".into()));
+    assert_eq!(tls["supportedKinds"], serde_json::json!(["TLSRoute"]));
+    assert_eq!(condition(&listener("sctp")["conditions"], "Accepted"), (false, "UnsupportedProtocol".into()));
     let kinds = listener("kinds");
     assert_eq!(condition(&kinds["conditions"], "ResolvedRefs"), (false, "InvalidRouteKinds".into()));
     assert_eq!(kinds["attachedRoutes"], 0);
+    assert_eq!(kinds["supportedKinds"], serde_json::json!([]));
 
     let parent = |route: &str| find(&all, route)["parents"][0]["conditions"].clone();
     let good = find(&all, "HTTPRoute/infra/good");

@@ -7,22 +7,6 @@
 mod common;
 use common::*;
 use std::net::SocketAddr;
-use std::process::Command;
-
-/// A self-signed certificate for `names`, its subject CN `cn`, as a TLS
-/// Secret `name` in the conformance namespace.
-fn secret(name: &str, cn: &str, names: &[&str]) -> String {
-    let mut params = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let v = serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-        "metadata": {"name": name, "namespace": "gateway-conformance-infra"},
-        "stringData": {"tls.crt": cert.pem(), "tls.key": key.serialize_pem()},
-    });
-    format!("---\n{v}\n")
-}
 
 fn backend(name: &str, at: SocketAddr) -> String {
     format!(
@@ -90,31 +74,6 @@ spec:
       port: 8080
 "#;
 
-/// `curl` over HTTPS to `host` resolved to `at`: (status, the backend that
-/// answered).
-fn curl(at: SocketAddr, host: &str) -> (String, String) {
-    let url = format!("https://{host}:{}/", at.port());
-    let resolve = format!("{host}:{}:{}", at.port(), at.ip());
-    let out = Command::new("curl")
-        .args(["-sk", "--max-time", "5", "--resolve", &resolve, "-o", "/dev/null"])
-        .args(["-w", "%{http_code} %header{x-backend}"])
-        .arg(&url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (code, backend) = text.split_once(' ').unwrap_or((&text, ""));
-    (code.to_owned(), backend.to_owned())
-}
-
-/// The subject CN of the certificate served for `sni`.
-fn served_cn(at: SocketAddr, sni: &str) -> String {
-    let cmd = format!(
-        "openssl s_client -connect {at} -servername {sni} </dev/null 2>/dev/null | openssl x509 -noout -subject"
-    );
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().rsplit(['=', ' ']).next().unwrap_or("").to_owned()
-}
-
 /// HTTPRouteHTTPSListener: a route without sectionName attaches to every
 /// listener its hostname meets; one naming a listener serves that
 /// listener's hostname; each listener's certificate is served by SNI.
@@ -125,18 +84,18 @@ fn https_listener() {
     let _v1 = echo("infra-backend-v1", &[v1], None);
     let _v2 = echo("infra-backend-v2", &[v2], None);
     let at = SocketAddr::from(([127, 0, 0, 20], free_port(&["127.0.0.20"])));
-    let manifests = secret("tls-validity-checks-certificate", "conformance", &["*.wildcard.org", "example.org"])
-        + &secret("second", "second", &["second-example.org"])
+    let manifests = tls_secret("tls-validity-checks-certificate", "conformance", &["*.wildcard.org", "example.org"])
+        + &tls_secret("second", "second", &["second-example.org"])
         + &backend("infra-backend-v1", v1)
         + &backend("infra-backend-v2", v2)
         + &gateway(at)
         + ROUTES;
     let s = Sluice::start(&[("conformance.yaml", &manifests)], &[]);
     wait_connectable(at);
-    assert_eq!(curl(at, "example.org"), ("200".into(), "infra-backend-v1".into()), "log:\n{}", s.log());
-    assert_eq!(curl(at, "second-example.org"), ("200".into(), "infra-backend-v2".into()));
+    assert_eq!(curl_https(at, "example.org"), ("200".into(), "infra-backend-v1".into()), "log:\n{}", s.log());
+    assert_eq!(curl_https(at, "second-example.org"), ("200".into(), "infra-backend-v2".into()));
     // No route serves these names on this Gateway.
-    assert_eq!(curl(at, "third.wildcard.org").0, "404");
+    assert_eq!(curl_https(at, "third.wildcard.org").0, "404");
     assert_eq!(served_cn(at, "second-example.org"), "second");
     assert_eq!(served_cn(at, "example.org"), "conformance");
     assert_eq!(served_cn(at, "other.wildcard.org"), "conformance");

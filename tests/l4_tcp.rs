@@ -9,28 +9,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-/// A TCP server that greets with its name, then echoes lines.
-async fn echo_server(addr: SocketAddr, name: &'static str) {
-    let l = TcpListener::bind(addr).await.unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { return };
-            tokio::spawn(async move {
-                let (r, mut w) = s.into_split();
-                if w.write_all(format!("{name}\n").as_bytes()).await.is_err() {
-                    return;
-                }
-                let mut lines = BufReader::new(r).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if w.write_all(format!("{line}\n").as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-}
-
 /// A server that reports the first bytes it receives (to see a PROXY header).
 async fn recording_server(addr: SocketAddr) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
     let l = TcpListener::bind(addr).await.unwrap();

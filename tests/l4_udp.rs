@@ -8,19 +8,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
-async fn udp_echo(addr: SocketAddr, name: &'static str) {
-    let s = UdpSocket::bind(addr).await.unwrap();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 1500];
-        loop {
-            let Ok((n, from)) = s.recv_from(&mut buf).await else { return };
-            let mut reply = format!("{name}:").into_bytes();
-            reply.extend_from_slice(&buf[..n]);
-            let _ = s.send_to(&reply, from).await;
-        }
-    });
-}
-
 fn udp_service(name: &str, endpoints: &[SocketAddr]) -> String {
     let port = endpoints[0].port();
     let eps: String = endpoints.iter().map(|e| format!("- addresses: [\"{}\"]\n", e.ip())).collect();

@@ -20,6 +20,13 @@ pub struct L4Policy {
     pub send_proxy_protocol: Option<ProxyProtocolVersion>,
 }
 
+impl L4Policy {
+    /// The defaults for TCP connections (`udp` false) or UDP flows.
+    pub fn for_protocol(udp: bool) -> Self {
+        Self { idle_timeout_ms: if udp { 30_000 } else { 900_000 }, ..Self::default() }
+    }
+}
+
 impl Default for L4Policy {
     fn default() -> Self {
         Self {

@@ -30,6 +30,11 @@ pub enum ListenerKind {
         /// `None`: a self-signed certificate made at start.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         default_certificate: Option<String>,
+        /// Only TLS streams are served (a Gateway port of TLS listeners):
+        /// a connection whose SNI names no passed-through or terminated
+        /// stream host is closed instead of being answered in HTTP.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        streams_only: bool,
     },
     /// Raw TCP forwarded to a weighted split of clusters (per connection).
     Tcp {
@@ -64,6 +69,13 @@ impl ListenerKind {
         match self {
             ListenerKind::Tcp { policy, .. } | ListenerKind::Udp { policy, .. } => Some(policy),
             ListenerKind::Http { .. } | ListenerKind::Https { .. } => None,
+        }
+    }
+
+    /// Replaces a TCP or UDP listener's split; other kinds have none.
+    pub fn set_split(&mut self, to: Split) {
+        if let ListenerKind::Tcp { split, .. } | ListenerKind::Udp { split, .. } = self {
+            *split = to;
         }
     }
 

@@ -71,6 +71,10 @@ pub struct VirtualHostTls {
     /// (ingress-nginx `ssl-passthrough`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub passthrough: bool,
+    /// Terminate TLS with `certificate` and hand the decrypted stream to
+    /// the backend of `/` (Gateway API TLSRoute on a Terminate listener).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub terminate_stream: bool,
     /// Ask clients of this host for a certificate signed by a CA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_verify: Option<ClientVerify>,

@@ -287,7 +287,8 @@ mod tests {
         vh.routes.swap(0, 1);
         vh.routes[0].split = Split::single("default/missing:80");
         s.route_configs[0].virtual_hosts.insert(std::sync::Arc::new(vh));
-        s.listeners[0].kind = ListenerKind::Https { route_config: "nope".into(), default_certificate: None };
+        s.listeners[0].kind =
+            ListenerKind::Https { route_config: "nope".into(), default_certificate: None, streams_only: false };
         let problems: Vec<String> = s.validate().iter().map(|p| p.to_string()).collect();
         assert!(problems.iter().any(|p| p.contains("route config that does not exist")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("cluster that does not exist")), "{problems:?}");

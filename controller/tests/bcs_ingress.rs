@@ -397,7 +397,7 @@ fn mutual_certificates_check_clients_or_the_rule_is_not_served() {
     };
     let (s, diags) = run(&(web_pods() + &tls + &ca + &crd("m", "", &rule("ca"))));
     let l = s.listeners.iter().find(|l| l.name == "https-8443").unwrap_or_else(|| panic!("{}", list(&diags)));
-    let ListenerKind::Https { route_config, default_certificate } = &l.kind else { panic!("not HTTPS") };
+    let ListenerKind::Https { route_config, default_certificate, .. } = &l.kind else { panic!("not HTTPS") };
     assert_eq!(default_certificate.as_deref(), Some("default/tls"));
     let vh = s.route_config(route_config).unwrap().virtual_hosts.iter().next().unwrap();
     let verify = vh.tls.as_ref().and_then(|t| t.client_verify.as_ref()).expect("client check");

@@ -21,8 +21,11 @@ const BCS: &str = "/apis/networkextension.bkbcs.tencent.com/v1/ingresses";
 fn api() -> FakeApi {
     let api = api_without_bcs();
     api.serve(BCS);
-    for kind in ["gatewayclasses", "gateways", "httproutes", "referencegrants"] {
+    for kind in ["gatewayclasses", "gateways", "httproutes", "tlsroutes", "referencegrants"] {
         api.serve(&format!("/apis/gateway.networking.k8s.io/v1/{kind}"));
+    }
+    for kind in ["tcproutes", "udproutes"] {
+        api.serve(&format!("/apis/gateway.networking.k8s.io/v1alpha2/{kind}"));
     }
     api
 }

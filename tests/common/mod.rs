@@ -368,3 +368,80 @@ pub async fn websocket_round_trips(s: &Sluice, host: &str) {
     let back = ws.next().await.unwrap().unwrap();
     assert_eq!(back, Message::binary(vec![0u8, 1, 2, 255]));
 }
+
+/// A TCP server that greets with its name, then echoes lines.
+pub async fn echo_server(addr: SocketAddr, name: &'static str) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let l = tokio::net::TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            tokio::spawn(async move {
+                let (r, mut w) = s.into_split();
+                if w.write_all(format!("{name}\n").as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut lines = BufReader::new(r).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if w.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// A UDP server that answers each datagram with `name:` and the datagram.
+pub async fn udp_echo(addr: SocketAddr, name: &'static str) {
+    let s = tokio::net::UdpSocket::bind(addr).await.unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        loop {
+            let Ok((n, from)) = s.recv_from(&mut buf).await else { return };
+            let mut reply = format!("{name}:").into_bytes();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = s.send_to(&reply, from).await;
+        }
+    });
+}
+
+/// A self-signed certificate for `names`, its subject CN `cn`, as a TLS
+/// Secret `name` in the Gateway API conformance namespace.
+pub fn tls_secret(name: &str, cn: &str, names: &[&str]) -> String {
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let v = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": "gateway-conformance-infra"},
+        "stringData": {"tls.crt": cert.pem(), "tls.key": key.serialize_pem()},
+    });
+    format!("---\n{v}\n")
+}
+
+/// `curl` over HTTPS to `host` resolved to `at`: (status, the backend that
+/// answered).
+pub fn curl_https(at: SocketAddr, host: &str) -> (String, String) {
+    let url = format!("https://{host}:{}/", at.port());
+    let resolve = format!("{host}:{}:{}", at.port(), at.ip());
+    let out = Command::new("curl")
+        .args(["-sk", "--max-time", "5", "--resolve", &resolve, "-o", "/dev/null"])
+        .args(["-w", "%{http_code} %header{x-backend}"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (code, backend) = text.split_once(' ').unwrap_or((&text, ""));
+    (code.to_owned(), backend.to_owned())
+}
+
+/// The subject CN of the certificate served for `sni`.
+pub fn served_cn(at: SocketAddr, sni: &str) -> String {
+    let cmd = format!(
+        "openssl s_client -connect {at} -servername {sni} </dev/null 2>/dev/null | openssl x509 -noout -subject"
+    );
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().rsplit(['=', ' ']).next().unwrap_or("").to_owned()
+}

@@ -13,10 +13,12 @@ use crate::object::{Kind, Object, Stored};
 use crate::reconcile::Reconciler;
 use crate::store::{Key, Store};
 use futures_util::StreamExt;
+use gateway_api::apis::experimental::{tcproutes::TcpRoute, udproutes::UdpRoute};
 use gateway_api::apis::standard::gatewayclasses::GatewayClass;
 use gateway_api::apis::standard::gateways::Gateway;
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use gateway_api::apis::standard::referencegrants::ReferenceGrant;
+use gateway_api::apis::standard::tlsroutes::TlsRoute;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -163,6 +165,9 @@ pub fn spawn_cluster_pipeline(client: Client, options: Options, cluster: Cluster
         tasks.push(w.spawn::<BcsIngress>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<Gateway>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<HttpRoute>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<TlsRoute>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<TcpRoute>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<UdpRoute>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<ReferenceGrant>(ns, any.clone(), &mut scopes));
     }
     let classes = Api::<IngressClass>::all(client.clone());

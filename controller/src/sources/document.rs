@@ -96,8 +96,15 @@ fn kind_of(api: &str, kind: &str) -> Option<Kind> {
             "Gateway" => Some(Kind::Gateway),
             "HTTPRoute" => Some(Kind::HttpRoute),
             "ReferenceGrant" => Some(Kind::ReferenceGrant),
+            "TLSRoute" => Some(Kind::TlsRoute),
             _ => None,
         },
+        // Still served in the experimental channel with the same schema.
+        ("gateway.networking.k8s.io/v1alpha2" | "gateway.networking.k8s.io/v1alpha3", "TLSRoute") => {
+            Some(Kind::TlsRoute)
+        }
+        ("gateway.networking.k8s.io/v1alpha2", "TCPRoute") => Some(Kind::TcpRoute),
+        ("gateway.networking.k8s.io/v1alpha2", "UDPRoute") => Some(Kind::UdpRoute),
         // The seed's form B lost its apiVersion to transcription: any goes.
         (_, "ingress") => Some(Kind::SeedIngress),
         _ => None,

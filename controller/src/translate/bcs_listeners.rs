@@ -88,7 +88,7 @@ impl Translator<'_> {
                 .certificate
                 .as_ref()
                 .and_then(|c| self.bcs_certificate(r, &format!("spec.rules[{i}].certificate"), c, ing));
-            (format!("https-{port}"), ListenerKind::Https { route_config, default_certificate })
+            (format!("https-{port}"), ListenerKind::Https { route_config, default_certificate, streams_only: false })
         };
         Some(Listener { name, address: own.address, kind, source: Some(r.clone()) })
     }
@@ -100,10 +100,9 @@ impl Translator<'_> {
         let field = format!("spec.rules[{}]", own.index);
         let name = format!("bcsingress/{}/{}:{port}/{}", r.namespace, r.name, if udp { "udp" } else { "tcp" });
         let cluster = self.bcs_cluster(r, name, &field, &rule.services, rule.listener_attribute.as_ref(), false);
-        let mut policy = L4Policy::default();
+        let policy = L4Policy::for_protocol(udp);
         let split = Split::single(cluster);
         let (name, kind) = if udp {
-            policy.idle_timeout_ms = 30_000;
             (format!("udp-{port}"), ListenerKind::Udp { split, policy })
         } else {
             (format!("tcp-{port}"), ListenerKind::Tcp { split, policy })

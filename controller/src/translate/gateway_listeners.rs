@@ -1,22 +1,25 @@
 //! Gateway API Gateways of this instance's GatewayClasses (those whose
 //! `controllerName` is `--gateway-controller-name`) into listeners: the
 //! listeners of one Gateway on one port are one listener of the data plane
-//! on `--gateway-bind`, with a route config of its own that the routes
-//! attached to them fill (`http_routes`). Ports are claimed in age order
-//! with every other source of listeners (`listeners`), so a port another
-//! listener holds makes the Gateway's listeners on it Conflicted.
+//! on `--gateway-bind`. HTTP, HTTPS and TLS ports get a route config of
+//! their own that the routes attached to them fill (`http_routes`,
+//! `stream_routes`); a TCP or UDP port forwards to its oldest route's
+//! backends. Ports are claimed in age order with every other source of
+//! listeners (`listeners`), so a port another listener holds makes the
+//! Gateway's listeners on it Conflicted.
 
 use super::Translator;
 use super::certificates::Referrer;
 use super::claims::Port;
 use super::gateway_status::{GatewayFacts, ListenerFacts};
 use super::reference_grants::{GATEWAY_GROUP, Referent};
+use super::route_refs::RouteKind;
 use crate::names::check_host;
 use crate::object::{Kind, meta_ref};
 use gateway_api::apis::standard::gateways::{
     Gateway, GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom as From, GatewayListenersTlsMode,
 };
-use sluice_config::{Diagnostic, Listener, ListenerKind, ObjectRef, Route, VirtualHostTls};
+use sluice_config::{Diagnostic, L4Policy, Listener, ListenerKind, ObjectRef, Route, Split, VirtualHostTls};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -29,16 +32,52 @@ pub(super) enum AllowedFrom {
     Selector,
 }
 
+/// A listener's protocol, with its TLS mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ListenerProtocol {
+    Http,
+    Https,
+    TlsPassthrough,
+    TlsTerminate,
+    Tcp,
+    Udp,
+}
+
+impl ListenerProtocol {
+    /// Listeners of one family can share a port (by hostname); two families
+    /// on one port conflict, but for TCP and UDP, which are different
+    /// sockets.
+    fn family(self) -> &'static str {
+        match self {
+            ListenerProtocol::Http => "HTTP",
+            ListenerProtocol::Https | ListenerProtocol::TlsPassthrough | ListenerProtocol::TlsTerminate => "TLS",
+            ListenerProtocol::Tcp => "TCP",
+            ListenerProtocol::Udp => "UDP",
+        }
+    }
+
+    /// The route kinds it serves.
+    fn route_kind(self) -> RouteKind {
+        match self {
+            ListenerProtocol::Http | ListenerProtocol::Https => RouteKind::Http,
+            ListenerProtocol::TlsPassthrough | ListenerProtocol::TlsTerminate => RouteKind::Tls,
+            ListenerProtocol::Tcp => RouteKind::Tcp,
+            ListenerProtocol::Udp => RouteKind::Udp,
+        }
+    }
+}
+
 /// A listener of a served Gateway that routes may attach to.
 pub(super) struct GatewayListener {
     /// Its place in the Gateway's `spec.listeners`.
     pub index: usize,
     pub name: String,
+    pub protocol: ListenerProtocol,
     pub hostname: Option<String>,
     pub from: AllowedFrom,
-    /// `allowedRoutes.kinds` lets HTTPRoutes attach.
-    pub http_routes: bool,
-    /// Its certificate (an HTTPS listener).
+    /// The route kinds `allowedRoutes.kinds` lets attach.
+    pub kinds: Vec<RouteKind>,
+    /// Its certificate (HTTPS and TLS Terminate listeners).
     pub certificate: Option<String>,
 }
 
@@ -59,15 +98,24 @@ pub(super) type RouteOrder = (super::order::AgeKey, usize, usize);
 pub(super) struct GatewayPort {
     pub gateway: ObjectRef,
     pub port: u16,
+    /// The route config's name, and the data-plane listener's.
     pub route_config: String,
     pub listeners: Vec<GatewayListener>,
     pub hosts: BTreeMap<String, HostRoutes>,
+    /// A TCP or UDP port: where its oldest route sends its streams.
+    pub stream: Option<Split>,
+}
+
+impl GatewayPort {
+    /// A TCP or UDP port, which has no route config.
+    pub fn is_stream(&self) -> bool {
+        matches!(self.listeners[0].protocol, ListenerProtocol::Tcp | ListenerProtocol::Udp)
+    }
 }
 
 /// A listener as read, before the checks across its port.
 struct Read {
     index: usize,
-    https: bool,
     listener: GatewayListener,
 }
 
@@ -102,7 +150,7 @@ impl Translator<'_> {
         let facts =
             GatewayFacts { generation: gw.metadata.generation, address: Some(bind), listeners: listeners.collect() };
         self.gateway_facts.gateways.insert(r.clone(), facts);
-        let mut by_port: BTreeMap<u16, Vec<Read>> = BTreeMap::new();
+        let mut by_port: BTreeMap<(u16, bool), Vec<Read>> = BTreeMap::new();
         for (index, l) in gw.spec.listeners.iter().enumerate() {
             let port = u16::try_from(l.port).ok().filter(|p| *p != 0);
             let Some(port) = port else {
@@ -111,11 +159,12 @@ impl Translator<'_> {
                 continue;
             };
             if let Some(read) = self.read_listener(gw, &r, index, l) {
-                by_port.entry(port).or_default().push(read);
+                let udp = read.listener.protocol == ListenerProtocol::Udp;
+                by_port.entry((port, udp)).or_default().push(read);
             }
         }
         let mut out = Vec::new();
-        for (port, reads) in by_port {
+        for ((port, _), reads) in by_port {
             if let Some(listener) = self.gateway_port(&r, bind, port, reads) {
                 out.push(listener);
             }
@@ -165,33 +214,31 @@ impl Translator<'_> {
 
     /// One listener's own checks: protocol, hostname, TLS, allowed routes.
     fn read_listener(&mut self, gw: &Gateway, r: &ObjectRef, index: usize, l: &GatewayListeners) -> Option<Read> {
-        let https = match l.protocol.as_str() {
-            "HTTP" => false,
-            "HTTPS" => true,
-            p @ ("TLS" | "TCP" | "UDP") => {
-                let message = format!("{p} listeners are not served yet");
-                self.gateway_facts.refuse(r, index, ("Accepted", "UnsupportedProtocol", message.clone()));
-                self.diags.push(Diagnostic::warning(
-                    r.clone(),
-                    format!("spec.listeners[{index}].protocol"),
-                    format!("{message}; this listener is not served"),
-                ));
-                return None;
-            }
+        let passthrough =
+            l.tls.as_ref().and_then(|t| t.mode.as_ref()).is_some_and(|m| *m == GatewayListenersTlsMode::Passthrough);
+        let protocol = match l.protocol.as_str() {
+            "HTTP" => ListenerProtocol::Http,
+            "HTTPS" => ListenerProtocol::Https,
+            "TLS" if passthrough => ListenerProtocol::TlsPassthrough,
+            "TLS" => ListenerProtocol::TlsTerminate,
+            "TCP" => ListenerProtocol::Tcp,
+            "UDP" => ListenerProtocol::Udp,
             p => {
                 let message = format!("'{p}' is not a protocol of the Gateway API");
                 self.listener_problem(r, index, "protocol", ("Accepted", "UnsupportedProtocol"), message);
                 return None;
             }
         };
-        let hostname = l.hostname.clone().filter(|h| !h.is_empty());
+        // TCP and UDP have no names to tell streams apart: a hostname is
+        // ignored, as the spec says.
+        let named = !matches!(protocol, ListenerProtocol::Tcp | ListenerProtocol::Udp);
+        let hostname = l.hostname.clone().filter(|h| named && !h.is_empty());
         if let Some(h) = &hostname
             && let Err(message) = check_host(h)
         {
             self.listener_problem(r, index, "hostname", ("Accepted", "UnsupportedValue"), message);
             return None;
         }
-        let certificate = if https { Some(self.listener_certificate(gw, r, index, l)?) } else { None };
         let allowed = l.allowed_routes.as_ref();
         let from = match allowed.and_then(|a| a.namespaces.as_ref()).and_then(|n| n.from.clone()) {
             None | Some(From::Same) => AllowedFrom::Same,
@@ -206,13 +253,16 @@ impl Translator<'_> {
                 AllowedFrom::Selector
             }
         };
-        let mut http_routes = true;
+        let served = protocol.route_kind();
+        let mut route_kinds = vec![served];
         if let Some(kinds) = allowed.and_then(|a| a.kinds.as_ref()) {
-            http_routes = false;
+            route_kinds.clear();
             for (k, kind) in kinds.iter().enumerate() {
                 let group = kind.group.as_deref().unwrap_or(GATEWAY_GROUP);
-                if group == GATEWAY_GROUP && kind.kind == "HTTPRoute" {
-                    http_routes = true;
+                if group == GATEWAY_GROUP && RouteKind::from_name(&kind.kind) == Some(served) {
+                    if !route_kinds.contains(&served) {
+                        route_kinds.push(served);
+                    }
                 } else {
                     let message = format!("{group}/{} routes are not supported", kind.kind);
                     self.gateway_facts.refuse(r, index, ("ResolvedRefs", "InvalidRouteKinds", message));
@@ -227,8 +277,27 @@ impl Translator<'_> {
                 }
             }
         }
-        let listener = GatewayListener { index, name: l.name.clone(), hostname, from, http_routes, certificate };
-        Some(Read { index, https, listener })
+        if let Some(facts) = self.gateway_facts.listener(r, index) {
+            facts.kinds = route_kinds.iter().map(|k| k.name()).collect();
+        }
+        // After the kinds: a listener without its certificate still lists them.
+        let certificate = match protocol {
+            ListenerProtocol::Https | ListenerProtocol::TlsTerminate => {
+                Some(self.listener_certificate(gw, r, index, l)?)
+            }
+            ListenerProtocol::TlsPassthrough if l.tls.as_ref().is_some_and(|t| t.certificate_refs.is_some()) => {
+                self.diags.push(Diagnostic::warning(
+                    r.clone(),
+                    format!("spec.listeners[{index}].tls.certificateRefs"),
+                    "a Passthrough listener does not terminate TLS: its certificates are not used",
+                ));
+                None
+            }
+            _ => None,
+        };
+        let name = l.name.clone();
+        let listener = GatewayListener { index, name, protocol, hostname, from, kinds: route_kinds, certificate };
+        Some(Read { index, listener })
     }
 
     /// An HTTPS listener's certificate: its first `certificateRefs` entry
@@ -241,14 +310,16 @@ impl Translator<'_> {
         l: &GatewayListeners,
     ) -> Option<String> {
         let tls = l.tls.as_ref();
-        if tls.and_then(|t| t.mode.as_ref()).is_some_and(|m| *m == GatewayListenersTlsMode::Passthrough) {
+        if l.protocol == "HTTPS"
+            && tls.and_then(|t| t.mode.as_ref()).is_some_and(|m| *m == GatewayListenersTlsMode::Passthrough)
+        {
             let message = "Passthrough needs protocol TLS, not HTTPS".to_owned();
             self.listener_problem(r, index, "tls.mode", ("Accepted", "UnsupportedValue"), message);
             return None;
         }
         let refs = tls.and_then(|t| t.certificate_refs.as_deref()).unwrap_or_default();
         if refs.is_empty() {
-            let message = "required for HTTPS".to_owned();
+            let message = format!("required for {} (TLS mode Terminate)", l.protocol);
             self.listener_problem(r, index, "tls.certificateRefs", ("ResolvedRefs", "InvalidCertificateRef"), message);
             return None;
         }
@@ -298,9 +369,12 @@ impl Translator<'_> {
     /// The listeners of one port: one protocol, distinct hostnames, and the
     /// port free; then a data-plane listener and its route config.
     fn gateway_port(&mut self, r: &ObjectRef, bind: IpAddr, port: u16, mut reads: Vec<Read>) -> Option<Listener> {
-        if reads.iter().any(|x| x.https != reads[0].https) {
+        let family = reads[0].listener.protocol.family();
+        if reads.iter().any(|x| x.listener.protocol.family() != family) {
+            let mut families: Vec<&str> = reads.iter().map(|x| x.listener.protocol.family()).collect();
+            families.dedup();
             for x in &reads {
-                let message = format!("port {port} has both HTTP and HTTPS listeners (ProtocolConflict)");
+                let message = format!("port {port} has {} listeners (ProtocolConflict)", families.join(" and "));
                 self.listener_problem(r, x.index, "protocol", ("Conflicted", "ProtocolConflict"), message);
             }
             return None;
@@ -323,7 +397,8 @@ impl Translator<'_> {
             true
         });
         let field = format!("spec.listeners[{}].port", reads[0].index);
-        let claim = Port::tcp(bind, port);
+        let protocol = reads[0].listener.protocol;
+        let claim = Port { number: port, udp: protocol == ListenerProtocol::Udp, ip: bind };
         if !self.claims.port_free(
             &mut self.diags,
             r,
@@ -343,8 +418,10 @@ impl Translator<'_> {
             }
         }
         self.claims.take_port(claim, format!("{r} {field}"));
-        let https = reads[0].https;
-        let route_config = format!("gateway/{}/{}:{port}", r.namespace, r.name);
+        let route_config = match protocol {
+            ListenerProtocol::Udp => format!("gateway/{}/{}:{port}/udp", r.namespace, r.name),
+            _ => format!("gateway/{}/{}:{port}", r.namespace, r.name),
+        };
         // The certificate for names no listener hostname covers: the
         // listener without one, else the first.
         let default_certificate = reads
@@ -352,10 +429,17 @@ impl Translator<'_> {
             .find(|x| x.listener.hostname.is_none())
             .or(reads.first())
             .and_then(|x| x.listener.certificate.clone());
-        let kind = if https {
-            ListenerKind::Https { route_config: route_config.clone(), default_certificate }
-        } else {
-            ListenerKind::Http { route_config: route_config.clone() }
+        // A stream port's split is its oldest route's, once routes attach
+        // (`stream_routes`); until then, and with none, nothing serves it.
+        let kind = match family {
+            "HTTP" => ListenerKind::Http { route_config: route_config.clone() },
+            "TLS" => ListenerKind::Https {
+                route_config: route_config.clone(),
+                default_certificate,
+                streams_only: reads.iter().all(|x| x.listener.protocol.route_kind() == RouteKind::Tls),
+            },
+            "TCP" => ListenerKind::Tcp { split: self.unresolved_split(), policy: L4Policy::for_protocol(false) },
+            _ => ListenerKind::Udp { split: self.unresolved_split(), policy: L4Policy::for_protocol(true) },
         };
         let address = SocketAddr::new(bind, port);
         self.gateway_ports.push(GatewayPort {
@@ -364,6 +448,7 @@ impl Translator<'_> {
             route_config: route_config.clone(),
             listeners: reads.into_iter().map(|x| x.listener).collect(),
             hosts: BTreeMap::new(),
+            stream: None,
         });
         Some(Listener { name: route_config, address, kind, source: Some(r.clone()) })
     }

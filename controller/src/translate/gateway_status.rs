@@ -22,6 +22,8 @@ pub(super) struct GatewayFacts {
 #[derive(Default)]
 pub(super) struct ListenerFacts {
     pub name: String,
+    /// The route kinds it takes (`supportedKinds`).
+    pub kinds: Vec<&'static str>,
     pub problems: Vec<Problem>,
     pub programmed: bool,
     /// The routes attached to it.
@@ -79,7 +81,7 @@ impl GatewayApiFacts {
                 ListenerStatus {
                     name: l.name.clone(),
                     attached_routes: u32::try_from(l.attached.len()).unwrap_or(u32::MAX),
-                    supported_kinds: vec!["HTTPRoute".into()],
+                    supported_kinds: l.kinds.iter().map(|k| (*k).to_owned()).collect(),
                     conditions: vec![
                         condition("Accepted", accepted, (true, "Accepted")),
                         condition("Conflicted", find("Conflicted"), (false, "NoConflicts")),
@@ -145,7 +147,7 @@ impl GatewayApiFacts {
 
 impl Translator<'_> {
     /// The status of every GatewayClass of this controller and of every
-    /// Gateway and HTTPRoute it serves, in kind and name order.
+    /// Gateway and route it serves, in kind and name order.
     pub(super) fn gateway_statuses(&mut self) -> Vec<ObjectStatus> {
         let facts = std::mem::take(&mut self.gateway_facts);
         let mut out: Vec<ObjectStatus> = self

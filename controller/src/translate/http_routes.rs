@@ -12,18 +12,18 @@ use super::gateway_listeners::{AllowedFrom, GatewayPort, HostRoutes, RouteOrder}
 use super::gateway_status::{ParentFacts, Problem};
 use super::order::age;
 use super::reference_grants::{GATEWAY_GROUP, Referent};
+use super::route_refs::{BackendRef, ParentRef, RouteKind};
 use crate::names::check_host;
 use crate::object::{Kind, meta_ref};
 use gateway_api::apis::standard::httproutes::{
-    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesBackendRefs, HttpRouteRulesFilters,
-    HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
+    HttpRoute, HttpRouteRules, HttpRouteRulesFilters, HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
     HttpRouteRulesFiltersRequestRedirectScheme as RedirectScheme, HttpRouteRulesFiltersType,
     HttpRouteRulesFiltersUrlRewritePathType as RewritePathType, HttpRouteRulesMatches,
     HttpRouteRulesMatchesHeadersType as HeaderType, HttpRouteRulesMatchesPathType as PathType,
     HttpRouteRulesMatchesQueryParamsType as QueryType,
 };
 use sluice_config::{
-    Cluster, Diagnostic, HeaderOp, HostPattern, ObjectRef, PathMatch, PathModifier, RequestConditions, Route,
+    Cluster, Diagnostic, HeaderOp, HostPattern, Listener, ObjectRef, PathMatch, PathModifier, RequestConditions, Route,
     RouteConfig, RoutePolicy, Split, UpstreamProtocol, UrlRedirect, ValueMatch, VirtualHost, VirtualHostTls,
     WeightedCluster,
 };
@@ -83,15 +83,24 @@ fn meet(a: &str, b: &str) -> Option<String> {
 }
 
 impl Translator<'_> {
-    /// Attaches every HTTPRoute, oldest first, then gives each Gateway port
-    /// its route config.
-    pub(super) fn gateway_route_configs(&mut self) {
+    /// Attaches every route of each kind, oldest first, then gives each
+    /// Gateway port its route config, or, a TCP or UDP port, its listener
+    /// (among `listeners`) its split.
+    pub(super) fn gateway_route_configs(&mut self, listeners: &mut [Listener]) {
         let mut routes: Vec<Arc<HttpRoute>> = self.store.http_routes.values().cloned().collect();
         routes.sort_by_cached_key(|r| age(&r.metadata));
         for route in &routes {
             self.http_route(route);
         }
+        self.stream_routes();
         for port in std::mem::take(&mut self.gateway_ports) {
+            if port.is_stream() {
+                let listener = listeners.iter_mut().find(|l| l.name == port.route_config);
+                if let (Some(listener), Some(split)) = (listener, port.stream) {
+                    listener.kind.set_split(split);
+                }
+                continue;
+            }
             let config = self.port_route_config(port);
             self.extra_route_configs.push(config);
         }
@@ -101,22 +110,12 @@ impl Translator<'_> {
         let r = meta_ref(Kind::HttpRoute, &route.metadata);
         let mut attached: Vec<(usize, usize)> = Vec::new();
         for (j, parent) in route.spec.parent_refs.iter().flatten().enumerate() {
-            attached.extend(self.attach(&r, j, parent));
+            attached.extend(self.attach(&r, j, &parent.into(), RouteKind::Http));
         }
         if attached.is_empty() {
             return;
         }
-        let mut route_hosts = Vec::new();
-        for (k, h) in route.spec.hostnames.iter().flatten().enumerate() {
-            match check_host(h) {
-                Ok(()) => route_hosts.push(h.to_ascii_lowercase()),
-                Err(message) => self.diags.push(Diagnostic::error(
-                    r.clone(),
-                    format!("spec.hostnames[{k}]"),
-                    format!("{message}; left out"),
-                )),
-            }
-        }
+        let route_hosts = self.route_hostnames(&r, route.spec.hostnames.as_deref().unwrap_or_default());
         self.gateway_facts.routes.entry(r.clone()).or_default().generation = route.metadata.generation;
         let rules = self.rule_routes(route, &r);
         let mut any_host = false;
@@ -135,6 +134,7 @@ impl Translator<'_> {
             let tls = listener.certificate.clone().map(|c| VirtualHostTls {
                 certificate: Some(c),
                 passthrough: false,
+                terminate_stream: false,
                 client_verify: None,
             });
             let port = &mut self.gateway_ports[p];
@@ -164,28 +164,57 @@ impl Translator<'_> {
             }
         }
         if !any_host {
-            let message = "no hostname meets a hostname of the listeners it attaches to (NoMatchingListenerHostname)";
-            for parent in &mut self.gateway_facts.routes.entry(r.clone()).or_default().parents {
-                if parent.refused.is_none() {
-                    parent.refused = Some(("Accepted", "NoMatchingListenerHostname", message.into()));
-                }
-            }
-            self.diags.push(Diagnostic::error(r.clone(), "spec.hostnames", format!("{message}; not served")));
+            self.no_matching_hostname(&r);
         }
     }
 
-    /// The listeners (port index, listener index) parent reference `j`
-    /// attaches the route to; a diagnostic when it names a served Gateway
-    /// that takes it nowhere.
-    fn attach(&mut self, r: &ObjectRef, j: usize, parent: &HttpRouteParentRefs) -> Vec<(usize, usize)> {
+    /// A route's valid `hostnames`, lower-cased; the others left out with a
+    /// diagnostic.
+    pub(super) fn route_hostnames(&mut self, r: &ObjectRef, hostnames: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (k, h) in hostnames.iter().enumerate() {
+            match check_host(h) {
+                Ok(()) => out.push(h.to_ascii_lowercase()),
+                Err(message) => self.diags.push(Diagnostic::error(
+                    r.clone(),
+                    format!("spec.hostnames[{k}]"),
+                    format!("{message}; left out"),
+                )),
+            }
+        }
+        out
+    }
+
+    /// A route none of whose hostnames meets a hostname of the listeners it
+    /// attached to: not Accepted by them.
+    pub(super) fn no_matching_hostname(&mut self, r: &ObjectRef) {
+        let message = "no hostname meets a hostname of the listeners it attaches to (NoMatchingListenerHostname)";
+        for parent in &mut self.gateway_facts.routes.entry(r.clone()).or_default().parents {
+            if parent.refused.is_none() {
+                parent.refused = Some(("Accepted", "NoMatchingListenerHostname", message.into()));
+            }
+        }
+        self.diags.push(Diagnostic::error(r.clone(), "spec.hostnames", format!("{message}; not served")));
+    }
+
+    /// The listeners (port index, listener index) parent reference `j` of a
+    /// route of `kind` attaches it to; a diagnostic when it names a served
+    /// Gateway that takes it nowhere.
+    pub(super) fn attach(
+        &mut self,
+        r: &ObjectRef,
+        j: usize,
+        parent: &ParentRef,
+        kind: RouteKind,
+    ) -> Vec<(usize, usize)> {
         let field = format!("spec.parentRefs[{j}]");
         let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
-        let kind = parent.kind.as_deref().unwrap_or("Gateway");
-        if group != GATEWAY_GROUP || kind != "Gateway" {
+        let parent_kind = parent.kind.as_deref().unwrap_or("Gateway");
+        if group != GATEWAY_GROUP || parent_kind != "Gateway" {
             self.diags.push(Diagnostic::warning(
                 r.clone(),
                 field,
-                format!("{group}/{kind} parents are not supported; only Gateways"),
+                format!("{group}/{parent_kind} parents are not supported; only Gateways"),
             ));
             return Vec::new();
         }
@@ -233,7 +262,7 @@ impl Translator<'_> {
                     AllowedFrom::Same => namespace == r.namespace,
                     AllowedFrom::Selector => false,
                 };
-                if allowed && listener.http_routes {
+                if allowed && listener.kinds.contains(&kind) {
                     out.push((p, l));
                 } else {
                     refused = Some(listener.name.clone());
@@ -271,7 +300,8 @@ impl Translator<'_> {
         let route_age = age(&route.metadata);
         for (i, rule) in route.spec.rules.iter().flatten().enumerate() {
             let field = format!("spec.rules[{i}]");
-            let (split, protocols) = self.rule_split(r, &field, rule.backend_refs.as_deref().unwrap_or_default());
+            let backends: Vec<BackendRef> = rule.backend_refs.iter().flatten().map(BackendRef::from).collect();
+            let (split, protocols) = self.rule_split(r, &field, &backends, RouteKind::Http);
             let Some(policy) = self.rule_policy(r, &field, rule, &protocols) else { continue };
             let default_match = [HttpRouteRulesMatches::default()];
             let matches = match rule.matches.as_deref() {
@@ -474,13 +504,15 @@ impl Translator<'_> {
 
     /// A rule's backends as a split: each resolved Service port its weight,
     /// the unresolved ones their weights together on [`UNRESOLVED_BACKEND`].
-    /// No backend, or every weight 0: all requests get 500.
-    /// With the split, the `appProtocol` of each resolved backend's port.
-    fn rule_split(
+    /// No backend, or every weight 0: all requests get 500 (streams are
+    /// closed). With the split, the `appProtocol` of each resolved
+    /// backend's port.
+    pub(super) fn rule_split(
         &mut self,
         r: &ObjectRef,
         field: &str,
-        backends: &[HttpRouteRulesBackendRefs],
+        backends: &[BackendRef],
+        kind: RouteKind,
     ) -> (Split, Vec<Option<String>>) {
         let mut protocols = Vec::new();
         let mut split: Vec<WeightedCluster> = Vec::new();
@@ -491,7 +523,7 @@ impl Translator<'_> {
         for (k, b) in backends.iter().enumerate() {
             let at = format!("{field}.backendRefs[{k}]");
             let weight = u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
-            match self.backend_cluster(r, &at, b) {
+            match self.backend_cluster(r, &at, b, kind) {
                 Some((cluster, protocol)) => {
                     add(cluster, weight);
                     protocols.push(protocol);
@@ -500,9 +532,14 @@ impl Translator<'_> {
             }
         }
         if split.iter().all(|w| w.weight == 0) {
-            split = vec![WeightedCluster { cluster: self.unresolved_backend(), weight: 1 }];
+            return (self.unresolved_split(), protocols);
         }
         (Split(split), protocols)
+    }
+
+    /// Everything to [`UNRESOLVED_BACKEND`].
+    pub(super) fn unresolved_split(&mut self) -> Split {
+        Split::single(self.unresolved_backend())
     }
 
     fn unresolved_backend(&mut self) -> String {
@@ -528,9 +565,10 @@ impl Translator<'_> {
         &mut self,
         r: &ObjectRef,
         field: &str,
-        b: &HttpRouteRulesBackendRefs,
+        b: &BackendRef,
+        kind: RouteKind,
     ) -> Option<(String, Option<String>)> {
-        match self.resolve_backend(r, field, b) {
+        match self.resolve_backend(r, field, b, kind) {
             Ok(found) => Some(found),
             Err((at, reason, message)) => {
                 let facts = self.gateway_facts.routes.entry(r.clone()).or_default();
@@ -546,7 +584,8 @@ impl Translator<'_> {
         &mut self,
         r: &ObjectRef,
         field: &str,
-        b: &HttpRouteRulesBackendRefs,
+        b: &BackendRef,
+        route_kind: RouteKind,
     ) -> Result<(String, Option<String>), (String, &'static str, String)> {
         let (group, kind) = (b.group.as_deref().unwrap_or(""), b.kind.as_deref().unwrap_or("Service"));
         if !group.is_empty() || kind != "Service" {
@@ -554,7 +593,7 @@ impl Translator<'_> {
             return Err((field.to_owned(), "InvalidKind", message));
         }
         let namespace = b.namespace.clone().unwrap_or_else(|| r.namespace.clone());
-        let from = Referent { group: GATEWAY_GROUP, kind: "HTTPRoute", namespace: &r.namespace };
+        let from = Referent { group: GATEWAY_GROUP, kind: route_kind.name(), namespace: &r.namespace };
         let to = Referent { group: "", kind: "Service", namespace: &namespace };
         if !self.reference_permitted(&from, &to, &b.name) {
             let message = format!(
@@ -572,9 +611,14 @@ impl Translator<'_> {
             return not_found(format!("Service {namespace}/{} not found (BackendNotFound)", b.name));
         };
         let ports = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
-        let Some(index) = ports.iter().position(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+        let protocol = route_kind.service_protocol();
+        let Some(index) =
+            ports.iter().position(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == protocol)
         else {
-            return not_found(format!("Service {namespace}/{} has no TCP port {port} (BackendNotFound)", b.name));
+            return not_found(format!(
+                "Service {namespace}/{} has no {protocol} port {port} (BackendNotFound)",
+                b.name
+            ));
         };
         let protocol = ports[index].app_protocol.clone();
         match self.clusters.service_cluster(&key, svc, index, &ClusterPolicy::default()) {

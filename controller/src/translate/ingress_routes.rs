@@ -193,7 +193,12 @@ impl Translator<'_> {
                 Some((t, owner)) if owner == r => t.passthrough = true,
                 Some(_) => {}
                 None => {
-                    let t = VirtualHostTls { certificate: None, passthrough: true, client_verify: None };
+                    let t = VirtualHostTls {
+                        certificate: None,
+                        passthrough: true,
+                        terminate_stream: false,
+                        client_verify: None,
+                    };
                     entry.tls = Some((t, r.clone()));
                 }
             }
@@ -288,7 +293,12 @@ impl Translator<'_> {
             tls.iter().find(|t| t.host.starts_with("*.") && HostPattern::parse(&t.host).matches(host))
         });
         let Some(t) = covering else { return false };
-        let wanted = VirtualHostTls { certificate: t.certificate.clone(), passthrough: false, client_verify: None };
+        let wanted = VirtualHostTls {
+            certificate: t.certificate.clone(),
+            passthrough: false,
+            terminate_stream: false,
+            client_verify: None,
+        };
         match &entry.tls {
             None => entry.tls = Some((wanted, r.clone())),
             Some((have, owner)) if *have != wanted && owner != r => self.diags.push(Diagnostic::warning(

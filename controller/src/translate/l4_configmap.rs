@@ -32,10 +32,7 @@ impl Translator<'_> {
             self.diags.push(Diagnostic::error(r.clone(), field, format!("'{value}' is not namespace/service:port")));
             return None;
         };
-        let mut policy = L4Policy::default();
-        if udp {
-            policy.idle_timeout_ms = 30_000;
-        }
+        let mut policy = L4Policy::for_protocol(udp);
         match (parts.next(), parts.next(), parts.next()) {
             (None, None, None) => {}
             (Some("PROXY"), second, None) => {

@@ -30,10 +30,12 @@ mod nginx_values;
 mod order;
 mod reference_grants;
 mod route_config;
+mod route_refs;
 mod seed_listeners;
 mod seed_routes;
 mod service_export;
 mod service_vip;
+mod stream_routes;
 mod tls_secret;
 mod translation;
 use translation::Parts;
@@ -77,8 +79,8 @@ pub fn translate_whole(store: &Store, options: &Options) -> (Snapshot, Vec<Diagn
     slices.report(&mut diags);
     let mut t = Translator::new(store, options, Arc::new(slices), diags);
     let routes = t.ingresses();
-    let l4 = t.l4_services();
-    t.gateway_route_configs();
+    let mut l4 = t.l4_services();
+    t.gateway_route_configs(&mut l4);
     let services = t.service_vips();
     t.finish(routes, l4, services, Parts::default())
 }
@@ -185,7 +187,11 @@ impl<'a> Translator<'a> {
                 Listener {
                     name: "https".into(),
                     address: self.options.https_listen,
-                    kind: ListenerKind::Https { route_config: INGRESS_ROUTES.into(), default_certificate },
+                    kind: ListenerKind::Https {
+                        route_config: INGRESS_ROUTES.into(),
+                        default_certificate,
+                        streams_only: false,
+                    },
                     source: None,
                 },
             ]

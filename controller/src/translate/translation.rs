@@ -219,7 +219,7 @@ impl Translation {
 impl Translation {
     /// Whether `store` holds sources whose routes and ports interleave by
     /// age with the Ingresses' (seed ingresses, BCS Ingresses, exported
-    /// Services, Gateways and HTTPRoutes).
+    /// Services, Gateways and their routes).
     fn interleaved(&mut self, store: &Store) -> bool {
         let exports = &mut self.exports;
         for (key, _, is) in differences(&exports.services, &store.services) {
@@ -235,6 +235,9 @@ impl Translation {
             || !store.bcs_ingresses.is_empty()
             || !store.gateways.is_empty()
             || !store.http_routes.is_empty()
+            || !store.tls_routes.is_empty()
+            || !store.tcp_routes.is_empty()
+            || !store.udp_routes.is_empty()
     }
 }
 

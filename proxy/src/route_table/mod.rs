@@ -76,6 +76,8 @@ pub struct HttpListener {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListenerTls {
     pub default_certificate: Option<String>,
+    /// A connection whose SNI names no stream host is closed.
+    pub streams_only: bool,
 }
 
 /// A TCP or UDP listener, compiled: where it listens and where its
@@ -125,8 +127,10 @@ impl RouteTable {
         for l in &snapshot.listeners {
             let http_side = match &l.kind {
                 ListenerKind::Http { route_config } => Some((route_config, None)),
-                ListenerKind::Https { route_config, default_certificate } => {
-                    Some((route_config, Some(ListenerTls { default_certificate: default_certificate.clone() })))
+                ListenerKind::Https { route_config, default_certificate, streams_only } => {
+                    let tls =
+                        ListenerTls { default_certificate: default_certificate.clone(), streams_only: *streams_only };
+                    Some((route_config, Some(tls)))
                 }
                 _ => None,
             };

@@ -101,6 +101,19 @@ impl TlsSide {
             passthrough::serve(stream, route, client_ip).await;
             return None;
         }
+        // A terminated stream host: after the handshake its stream goes to
+        // the backend, not to HTTP.
+        let stream_route = match host_tls.filter(|t| t.terminate_stream) {
+            Some(_) => Some(sni.as_deref().and_then(|s| routes?.lookup(s, "/", None)).cloned()?),
+            None => None,
+        };
+        let streams_only =
+            table.http_listeners().get(&self.listener).and_then(|l| l.tls.as_ref()).is_some_and(|t| t.streams_only);
+        if stream_route.is_none() && streams_only {
+            self.count("no_route");
+            tracing::debug!(listener = %self.listener, sni = ?sni, "no TLS route for this name");
+            return None;
+        }
         let acceptor = match host_tls.and_then(|t| t.client_verify.as_ref()) {
             None => self.plain.clone(),
             Some(v) => match self.acceptor_with(&table, v) {
@@ -116,7 +129,11 @@ impl TlsSide {
         match acceptor.tls_handshake(stream).await {
             Ok(tls) => {
                 self.count("ok");
-                Some(Box::new(tls))
+                let Some(route) = stream_route else { return Some(Box::new(tls)) };
+                let client_ip =
+                    tls.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+                passthrough::serve(tls, route, client_ip).await;
+                None
             }
             Err(e) => {
                 self.count("failed");

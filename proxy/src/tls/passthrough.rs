@@ -1,11 +1,12 @@
-//! ingress-nginx `ssl-passthrough`: the TLS stream of a host goes, unread,
-//! to an endpoint of the backend of its `/` route, which terminates it.
+//! A host's stream to an endpoint of the backend of its `/` route: the TLS
+//! stream unread (ingress-nginx `ssl-passthrough`, Gateway API TLS
+//! Passthrough), or what the client sent once TLS is terminated here
+//! (Gateway API TLS Terminate).
 
 use crate::cluster::PickInput;
 use crate::http::ip_hash;
 use crate::l4::{Moved, connect_upstream, pump};
 use crate::route_table::CompiledRoute;
-use pingora_core::protocols::l4::stream::Stream;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +15,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle limit of a passed-through connection (nginx's stream default, 10 min).
 const IDLE: Duration = Duration::from_secs(600);
 
-/// Serves one passed-through connection to its end.
-pub async fn serve(client: Stream, route: Arc<CompiledRoute>, client_ip: Option<IpAddr>) {
+/// Serves one connection's stream to its end.
+pub async fn serve<C>(client: C, route: Arc<CompiledRoute>, client_ip: Option<IpAddr>)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let client_hash = client_ip.map(ip_hash);
     let split_hash = route.split_key().and(client_hash);
     let Some(cluster) = route.choose(|_| None, |_| None, split_hash, None).cloned() else { return };
