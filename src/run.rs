@@ -109,6 +109,7 @@ fn start_source(args: &RunArgs, options: &Options) -> Result<Source, (u8, String
             .or_else(|| env("HOSTNAME"))
             .unwrap_or_else(|| format!("sluice-{}", std::process::id())),
         lease_seconds: 15,
+        gateway_controller_name: options.gateway_controller_name.clone(),
     };
     let (feed, published) = StatusFeed::new();
     let writer = rt.block_on(async { spawn_status_writer(client, published, status) });

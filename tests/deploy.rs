@@ -44,6 +44,10 @@ fn rbac_grants_what_sluice_uses() {
         ("gateway.networking.k8s.io", "gatewayclasses"),
         ("gateway.networking.k8s.io", "gateways"),
         ("gateway.networking.k8s.io", "httproutes"),
+        ("gateway.networking.k8s.io", "grpcroutes"),
+        ("gateway.networking.k8s.io", "tlsroutes"),
+        ("gateway.networking.k8s.io", "tcproutes"),
+        ("gateway.networking.k8s.io", "udproutes"),
         ("gateway.networking.k8s.io", "referencegrants"),
     ] {
         let v = verbs(cluster_role, group, resource);
@@ -53,6 +57,11 @@ fn rbac_grants_what_sluice_uses() {
     // What the status writer writes (controller/src/status.rs).
     for group in ["networking.k8s.io", "networkextension.bkbcs.tencent.com"] {
         assert!(verbs(cluster_role, group, "ingresses/status").contains(&"patch".into()), "{group}");
+    }
+    for kind in ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes"] {
+        let status = format!("{kind}/status");
+        let v = verbs(cluster_role, "gateway.networking.k8s.io", &status);
+        assert!(v.contains(&"get".into()) && v.contains(&"patch".into()), "{status}: {v:?}");
     }
     assert!(verbs(cluster_role, "events.k8s.io", "events").contains(&"create".into()));
     let role = kind(&rbac, "Role")[0];

@@ -18,6 +18,9 @@ const INFRA: &str = "gateway-conformance-infra";
 const APP: &str = "gateway-conformance-app-backend";
 const WEB: &str = "gateway-conformance-web-backend";
 
+/// The requests in-process backends saw: (backend, URI), in arrival order.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
 /// The base backends: Service name and namespace.
 const BACKENDS: &[(&str, &str)] = &[
     ("infra-backend-v1", INFRA),
@@ -73,6 +76,8 @@ spec:
 struct Conformance {
     sluice: Sluice,
     _backends: Vec<Proc>,
+    /// What the backends served in this process saw: (backend, URI).
+    seen: Seen,
     /// Gateway name -> its loopback address.
     addresses: HashMap<String, IpAddr>,
     /// A listener port as the manifests say it -> the port it was moved to.
@@ -81,26 +86,29 @@ struct Conformance {
 
 impl Conformance {
     fn start(case: &str) -> Conformance {
-        Self::start_with(case, None)
+        Self::start_with(case, &[])
     }
 
-    /// As `start`, with base backend `echo_basic` served by this process as
-    /// upstream's echo-basic serves it (see `echo_basic`).
-    fn start_with(case: &str, echo_basic: Option<&'static str>) -> Conformance {
+    /// As `start`, with the base backends `in_process` served by this
+    /// process as upstream's echo-basic serves them (see `echo_basic`),
+    /// each request they get recorded as echo-basic logs it.
+    fn start_with(case: &str, in_process: &[&'static str]) -> Conformance {
+        let seen = Seen::default();
         let mut backends = Vec::new();
         let mut manifests = String::new();
         for (name, ns) in BACKENDS {
             let port = free_port(&["127.0.0.1"]);
             let at = SocketAddr::from(([127, 0, 0, 1], port));
-            if echo_basic == Some(*name) {
+            if in_process.contains(name) {
                 let listener = std::net::TcpListener::bind(at).unwrap();
                 listener.set_nonblocking(true).unwrap();
-                tokio::spawn(self::echo_basic(tokio::net::TcpListener::from_std(listener).unwrap(), name));
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                tokio::spawn(self::echo_basic(listener, name, seen.clone()));
             } else {
                 backends.push(echo(name, &[at], None));
             }
             manifests.push_str(&format!(
-                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  ports:\n  - {{name: first-port, protocol: TCP, port: 8080, targetPort: {port}}}\n  - {{name: second-port, protocol: TCP, appProtocol: kubernetes.io/h2c, port: 8081, targetPort: {port}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-x, namespace: {ns}, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nports: [{{name: first-port, port: {port}}}, {{name: second-port, port: {port}}}]\nendpoints:\n- addresses: [\"127.0.0.1\"]\n  conditions: {{ready: true}}\n"
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  ports:\n  - {{name: first-port, protocol: TCP, port: 8080, targetPort: {port}}}\n  - {{name: second-port, protocol: TCP, appProtocol: kubernetes.io/h2c, port: 8081, targetPort: {port}}}\n  - {{name: third-port, protocol: TCP, appProtocol: kubernetes.io/ws, port: 8082, targetPort: {port}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-x, namespace: {ns}, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nports: [{{name: first-port, port: {port}}}, {{name: second-port, port: {port}}}, {{name: third-port, port: {port}}}]\nendpoints:\n- addresses: [\"127.0.0.1\"]\n  conditions: {{ready: true}}\n"
             ));
         }
         let text = format!("{BASE_GATEWAYS}\n---\n{case}").replace("{GATEWAY_CLASS_NAME}", "sluice");
@@ -136,7 +144,13 @@ impl Conformance {
             manifests.push('\n');
         }
         let sluice = Sluice::start(&[("conformance.yaml", &manifests)], &[]);
-        Conformance { sluice, _backends: backends, addresses, ports }
+        Conformance { sluice, _backends: backends, seen, addresses, ports }
+    }
+
+    /// How many requests backend `name` saw whose path starts with `path`.
+    fn seen_by(&self, name: &str, path: &str) -> usize {
+        let seen = self.seen.lock().unwrap();
+        seen.iter().filter(|(b, uri)| b == name && uri.starts_with(path)).count()
     }
 
     /// The address of Gateway `gateway`'s listener on (manifest) port `port`.
@@ -207,30 +221,34 @@ impl Conformance {
 /// response the `name:value` pairs its request lists in `X-Echo-Set-Header`,
 /// as upstream's echo-basic does: the response header cases modify headers
 /// the backend sent, and Sluice's echo backend sets none on request.
-async fn echo_basic(listener: tokio::net::TcpListener, name: &'static str) {
+async fn echo_basic(listener: tokio::net::TcpListener, name: &'static str, seen: Seen) {
     use http_body_util::{BodyExt, Full};
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
-        let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| async move {
-            let mut headers = serde_json::Map::new();
-            for (k, v) in req.headers() {
-                let values = headers.entry(k.as_str()).or_insert_with(|| serde_json::json!([]));
-                values.as_array_mut().unwrap().push(String::from_utf8_lossy(v.as_bytes()).into());
+        let seen = seen.clone();
+        let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            seen.lock().unwrap().push((name.to_owned(), req.uri().to_string()));
+            async move {
+                let mut headers = serde_json::Map::new();
+                for (k, v) in req.headers() {
+                    let values = headers.entry(k.as_str()).or_insert_with(|| serde_json::json!([]));
+                    values.as_array_mut().unwrap().push(String::from_utf8_lossy(v.as_bytes()).into());
+                }
+                let echo = serde_json::json!({
+                    "backend": name, "method": req.method().as_str(), "uri": req.uri().to_string(), "headers": headers,
+                });
+                let set = req.headers().get("x-echo-set-header").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let _ = req.into_body().collect().await;
+                let mut resp = http::Response::new(Full::new(bytes::Bytes::from(echo.to_string())));
+                resp.headers_mut().insert("x-backend", http::HeaderValue::from_static(name));
+                for (k, v) in set.split(',').filter_map(|pair| pair.split_once(':')) {
+                    resp.headers_mut().insert(
+                        http::HeaderName::try_from(k.trim()).unwrap(),
+                        http::HeaderValue::try_from(v.trim()).unwrap(),
+                    );
+                }
+                Ok::<_, std::convert::Infallible>(resp)
             }
-            let echo = serde_json::json!({
-                "backend": name, "method": req.method().as_str(), "uri": req.uri().to_string(), "headers": headers,
-            });
-            let set = req.headers().get("x-echo-set-header").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-            let _ = req.into_body().collect().await;
-            let mut resp = http::Response::new(Full::new(bytes::Bytes::from(echo.to_string())));
-            resp.headers_mut().insert("x-backend", http::HeaderValue::from_static(name));
-            for (k, v) in set.split(',').filter_map(|pair| pair.split_once(':')) {
-                resp.headers_mut().insert(
-                    http::HeaderName::try_from(k.trim()).unwrap(),
-                    http::HeaderValue::try_from(v.trim()).unwrap(),
-                );
-            }
-            Ok::<_, std::convert::Infallible>(resp)
         });
         tokio::spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
@@ -2017,7 +2035,7 @@ spec:
     - name: infra-backend-v1
       port: 8080
 "#,
-        Some("infra-backend-v1"),
+        &["infra-backend-v1"],
     );
     let v1 = "infra-backend-v1";
     c.expect(
@@ -3150,4 +3168,766 @@ spec:
         ],
     )
     .await;
+}
+
+impl Conformance {
+    /// Sends `n` requests for `path` to Gateway `gateway`, each answered by
+    /// `backend`; then waits for the copies mirrored meanwhile to land and
+    /// returns how many each backend of `mirrors` saw.
+    async fn mirrored(&self, gateway: &str, path: &str, n: usize, backend: &str, mirrors: &[&str]) -> Vec<usize> {
+        let c = client();
+        let before: Vec<usize> = mirrors.iter().map(|m| self.seen_by(m, path)).collect();
+        for _ in 0..n {
+            let reply = send(&c, self.addr(gateway, 80), "GET", "example.com", path, &[], vec![]).await.unwrap();
+            assert_eq!((reply.status, reply.backend.as_str()), (200, backend), "{path}");
+        }
+        // Copies are sent once their request is answered: wait until no
+        // more arrive.
+        let mut last = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now: Vec<usize> = mirrors.iter().map(|m| self.seen_by(m, path)).collect();
+            if now == last || Instant::now() > deadline {
+                return now.iter().zip(&before).map(|(a, b)| a - b).collect();
+            }
+            last = now;
+        }
+    }
+}
+
+/// Within four standard deviations of `n` draws of probability `p`, as
+/// upstream's distribution checks allow.
+fn binomial_close(count: usize, n: usize, p: f64) -> bool {
+    let (n, count) = (n as f64, count as f64);
+    (count - n * p).abs() <= 4.0 * (n * p * (1.0 - p)).sqrt()
+}
+
+const MIRROR_ROUTE_HEADERS: &str = r#"
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        set:
+        - name: X-Header-Set
+          value: set-overwrites-values
+        add:
+        - name: X-Header-Add
+          value: header-val-1
+        - name: X-Header-Add-Append
+          value: header-val-2
+        remove:
+        - X-Header-Remove"#;
+
+/// The modified request the backend sees in the mirror cases with headers.
+fn modified(path: &'static str) -> Expect {
+    to(path, "infra-backend-v1")
+        .with("X-Header-Remove", "remove-val")
+        .with("X-Header-Add-Append", "append-val-1")
+        .seen("X-Header-Add", "header-val-1")
+        .seen("X-Header-Add-Append", "append-val-1,header-val-2")
+        .seen("X-Header-Set", "set-overwrites-values")
+        .unseen("X-Header-Remove")
+}
+
+/// HTTPRouteRequestMirror: each request is answered by infra-backend-v1 and
+/// a copy reaches infra-backend-v2, with a RequestHeaderModifier beside.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_mirror() {
+    let case = format!(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: request-mirror
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /mirror
+    filters:
+    - type: RequestMirror
+      requestMirror:
+        backendRef:
+          name: infra-backend-v2
+          namespace: gateway-conformance-infra
+          port: 8080
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+      namespace: gateway-conformance-infra
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /mirror-and-modify-headers
+    filters:{MIRROR_ROUTE_HEADERS}
+    - type: RequestMirror
+      requestMirror:
+        backendRef:
+          name: infra-backend-v2
+          namespace: gateway-conformance-infra
+          port: 8080
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+      namespace: gateway-conformance-infra
+"#
+    );
+    let c = Conformance::start_with(&case, &["infra-backend-v2"]);
+    c.expect("same-namespace", &[to("/mirror", "infra-backend-v1"), modified("/mirror-and-modify-headers")]).await;
+    let mirrored = c.mirrored("same-namespace", "/mirror", 5, "infra-backend-v1", &["infra-backend-v2"]).await;
+    assert_eq!(mirrored, [5], "every request of /mirror copied once");
+    let mirrored =
+        c.mirrored("same-namespace", "/mirror-and-modify-headers", 5, "infra-backend-v1", &["infra-backend-v2"]).await;
+    assert_eq!(mirrored, [5]);
+}
+
+/// HTTPRouteRequestMultipleMirrors: two RequestMirror filters, a copy to
+/// each of infra-backend-v2 and infra-backend-v3.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_multiple_mirrors() {
+    let mirrors = r#"
+    - type: RequestMirror
+      requestMirror:
+        backendRef:
+          name: infra-backend-v2
+          namespace: gateway-conformance-infra
+          port: 8080
+    - type: RequestMirror
+      requestMirror:
+        backendRef:
+          name: infra-backend-v3
+          namespace: gateway-conformance-infra
+          port: 8080"#;
+    let case = format!(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: request-multiple-mirrors
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /multi-mirror
+    filters:{mirrors}
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+      namespace: gateway-conformance-infra
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /multi-mirror-and-modify-request-headers
+    filters:{MIRROR_ROUTE_HEADERS}{mirrors}
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+      namespace: gateway-conformance-infra
+"#
+    );
+    let both = ["infra-backend-v2", "infra-backend-v3"];
+    let c = Conformance::start_with(&case, &both);
+    let modify = "/multi-mirror-and-modify-request-headers";
+    c.expect("same-namespace", &[to("/multi-mirror", "infra-backend-v1"), modified(modify)]).await;
+    assert_eq!(c.mirrored("same-namespace", "/multi-mirror", 5, "infra-backend-v1", &both).await, [5, 5]);
+    assert_eq!(c.mirrored("same-namespace", modify, 5, "infra-backend-v1", &both).await, [5, 5]);
+}
+
+/// HTTPRoutePercentageMirror: `percent: 20`, `fraction: 25/50` and
+/// `percent: 35` copy that share of 500 requests, within upstream's
+/// binomial tolerance.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_percentage_mirror() {
+    let rule = |path: &str, share: &str, headers: &str| {
+        format!(
+            r#"
+  - matches:
+    - path:
+        type: PathPrefix
+        value: {path}
+    filters:{headers}
+    - type: RequestMirror
+      requestMirror:
+        backendRef:
+          name: infra-backend-v2
+          namespace: gateway-conformance-infra
+          port: 8080
+        {share}
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+      namespace: gateway-conformance-infra"#
+        )
+    };
+    let case = format!(
+        "
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: request-percentage-mirror
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:{}{}{}
+",
+        rule("/percent-mirror", "percent: 20", ""),
+        rule("/percent-mirror-fraction", "fraction: {numerator: 25, denominator: 50}", ""),
+        rule("/percent-mirror-and-modify-headers", "percent: 35", MIRROR_ROUTE_HEADERS),
+    );
+    let c = Conformance::start_with(&case, &["infra-backend-v2"]);
+    let modify = "/percent-mirror-and-modify-headers";
+    c.expect("same-namespace", &[to("/percent-mirror", "infra-backend-v1"), modified(modify)]).await;
+    // Counted while only that path is sent, so `/percent-mirror` counts
+    // only its own copies.
+    for (path, p) in [("/percent-mirror", 0.2), ("/percent-mirror-fraction", 0.5), (modify, 0.35)] {
+        let copies = c.mirrored("same-namespace", path, 500, "infra-backend-v1", &["infra-backend-v2"]).await[0];
+        assert!(binomial_close(copies, 500, p), "{path}: {copies} of 500 mirrored, expected about {}", 500.0 * p);
+    }
+}
+
+/// A preflight for `path` from `origin` asking for `method`, answered by
+/// Sluice with 204.
+fn preflight(path: &'static str, origin: &'static str, method: &'static str) -> Expect {
+    refused(path, 204).method("OPTIONS").with("Origin", origin).with("access-control-request-method", method)
+}
+
+/// HTTPRouteCORS: upstream's four routes and eighteen requests; where the
+/// spec lets an answer be one of several, the one Sluice gives.
+#[tokio::test(flavor = "multi_thread")]
+async fn cors() {
+    let c = Conformance::start(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: cors-multiple-origins-methods-headers
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - filters:
+    - type: CORS
+      cors:
+        allowOrigins:
+        - "https://www.foo.com"
+        - "https://*.bar.com"
+        allowMethods:
+        - GET
+        - OPTIONS
+        allowHeaders:
+        - "x-header-1"
+        - "x-header-2"
+        exposeHeaders:
+        - "x-header-3"
+        - "x-header-4"
+        allowCredentials: true
+        maxAge: 3600
+    matches:
+    - path:
+        type: PathPrefix
+        value: /cors-1
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: cors-wildcard-methods
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - filters:
+    - type: CORS
+      cors:
+        allowOrigins:
+        - "https://www.foo.com"
+        allowMethods: ["*"]
+    matches:
+    - path:
+        type: PathPrefix
+        value: /cors-2
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: cors-wildcard-origin
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - filters:
+    - type: CORS
+      cors:
+        allowOrigins:
+        - "*"
+        allowMethods: ["PUT"]
+        allowCredentials: false
+    matches:
+    - path:
+        type: PathPrefix
+        value: /cors-wildcard-origin
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: cors-wildcard-methods-headers
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - filters:
+    - type: CORS
+      cors:
+        allowOrigins:
+        - "*"
+        allowMethods: ["*"]
+        allowHeaders: ["*"]
+        allowCredentials: true
+    matches:
+    - path:
+        type: PathPrefix
+        value: /cors-wildcard-methods-headers
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+  - filters:
+    - type: CORS
+      cors:
+        allowOrigins:
+        - "*"
+        allowMethods: ["*"]
+        allowHeaders: ["*"]
+        allowCredentials: false
+    matches:
+    - path:
+        type: PathPrefix
+        value: /cors-wildcard-methods-headers-unauth
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+"#,
+    );
+    let full = |origin: &'static str| {
+        preflight("/cors-1", origin, "GET")
+            .with("access-control-request-headers", "x-header-1, x-header-2")
+            .answer_has("access-control-allow-origin", origin)
+            .answer_has("access-control-allow-methods", "GET, OPTIONS")
+            .answer_has("access-control-allow-headers", "x-header-1, x-header-2")
+            .answer_has("access-control-expose-headers", "x-header-3, x-header-4")
+            .answer_has("access-control-max-age", "3600")
+            .answer_has("access-control-allow-credentials", "true")
+    };
+    let v1 = "infra-backend-v1";
+    let wildcard_unauth = "/cors-wildcard-methods-headers-unauth";
+    c.expect(
+        "same-namespace",
+        &[
+            full("https://www.foo.com"),
+            full("https://www.bar.com"),
+            // `*` takes any number of labels.
+            full("https://xpto.www.bar.com"),
+            // Not let in: the request goes on to the backend, without the headers.
+            to("/cors-1", v1)
+                .method("OPTIONS")
+                .with("Origin", "https://foobar.com")
+                .with("access-control-request-method", "GET")
+                .answer_lacks("access-control-allow-origin"),
+            to("/cors-1", v1)
+                .with("Origin", "https://www.foo.com")
+                .answer_has("access-control-allow-origin", "https://www.foo.com"),
+            to("/cors-1", v1)
+                .with("Origin", "https://www.bar.com")
+                .answer_has("access-control-allow-origin", "https://www.bar.com"),
+            to("/cors-1", v1).with("Origin", "https://foobar.com").answer_lacks("access-control-allow-origin"),
+            preflight("/cors-2", "https://www.foo.com", "POST")
+                .answer_has("access-control-allow-methods", "POST")
+                .answer_has("access-control-allow-origin", "https://www.foo.com")
+                .answer_lacks("access-control-allow-credentials"),
+            preflight("/cors-wildcard-origin", "https://foobar.com", "PUT")
+                .answer_has("access-control-allow-origin", "*")
+                .answer_has("access-control-allow-methods", "PUT")
+                .answer_lacks("access-control-allow-credentials"),
+            preflight("/cors-wildcard-origin", "https://foobar.com:12345", "PUT")
+                .answer_has("access-control-allow-origin", "*")
+                .answer_has("access-control-allow-methods", "PUT")
+                .answer_lacks("access-control-allow-credentials"),
+            to("/cors-wildcard-origin", v1)
+                .method("PUT")
+                .with("Origin", "https://foobar.com:12345")
+                .answer_has("access-control-allow-origin", "*"),
+            to("/cors-wildcard-origin", v1)
+                .method("PUT")
+                .with("Origin", "https://foobar.com")
+                .answer_has("access-control-allow-origin", "*")
+                .answer_lacks("access-control-allow-credentials"),
+            // With credentials, no `*`: what the request asked for.
+            preflight("/cors-wildcard-methods-headers", "https://other.foo.com", "PUT")
+                .with("access-control-request-headers", "x-header-1, x-header-2")
+                .answer_has("access-control-allow-origin", "https://other.foo.com")
+                .answer_has("access-control-allow-methods", "PUT")
+                .answer_has("access-control-allow-headers", "x-header-1, x-header-2")
+                .answer_has("access-control-allow-credentials", "true"),
+            preflight(wildcard_unauth, "https://other.foo.com", "PUT")
+                .with("access-control-request-headers", "x-header-1, x-header-2")
+                .answer_has("access-control-allow-origin", "*")
+                .answer_has("access-control-allow-methods", "PUT")
+                .answer_has("access-control-allow-headers", "x-header-1, x-header-2")
+                .answer_lacks("access-control-allow-credentials"),
+            to("/cors-wildcard-methods-headers", v1)
+                .with("Origin", "https://other.foo.com")
+                .answer_has("access-control-allow-origin", "https://other.foo.com")
+                .answer_has("access-control-allow-credentials", "true"),
+            to(wildcard_unauth, v1)
+                .with("Origin", "https://other.foo.com")
+                .answer_has("access-control-allow-origin", "*")
+                .answer_lacks("access-control-allow-credentials"),
+        ],
+    )
+    .await;
+}
+
+/// GatewayHTTPListenerIsolation, both of upstream's Gateways: a request
+/// whose host a more specific listener takes is served only by that
+/// listener's routes, whatever hostnames the others' routes name.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_listener_isolation() {
+    let c = Conformance::start(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: http-listener-isolation
+  namespace: gateway-conformance-infra
+spec:
+  gatewayClassName: "{GATEWAY_CLASS_NAME}"
+  listeners:
+  - name: empty-hostname
+    port: 80
+    protocol: HTTP
+    allowedRoutes:
+      namespaces:
+        from: All
+  - name: wildcard-example-com
+    port: 80
+    protocol: HTTP
+    hostname: "*.example.com"
+    allowedRoutes:
+      namespaces:
+        from: All
+  - name: wildcard-foo-example-com
+    port: 80
+    protocol: HTTP
+    hostname: "*.foo.example.com"
+    allowedRoutes:
+      namespaces:
+        from: All
+  - name: abc-foo-example-com
+    port: 80
+    protocol: HTTP
+    hostname: "abc.foo.example.com"
+    allowedRoutes:
+      namespaces:
+        from: All
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: attaches-to-empty-hostname
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: http-listener-isolation
+    namespace: gateway-conformance-infra
+    sectionName: empty-hostname
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /empty-hostname
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: attaches-to-wildcard-example-com
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: http-listener-isolation
+    namespace: gateway-conformance-infra
+    sectionName: wildcard-example-com
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /wildcard-example-com
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: attaches-to-wildcard-foo-example-com
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: http-listener-isolation
+    namespace: gateway-conformance-infra
+    sectionName: wildcard-foo-example-com
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /wildcard-foo-example-com
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: attaches-to-abc-foo-example-com
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: http-listener-isolation
+    namespace: gateway-conformance-infra
+    sectionName: abc-foo-example-com
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /abc-foo-example-com
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: http-listener-isolation-with-hostname-intersection
+  namespace: gateway-conformance-infra
+spec:
+  gatewayClassName: "{GATEWAY_CLASS_NAME}"
+  listeners:
+  - name: empty-hostname
+    port: 80
+    protocol: HTTP
+    allowedRoutes:
+      namespaces:
+        from: All
+  - name: wildcard-example-com
+    port: 80
+    protocol: HTTP
+    hostname: "*.example.com"
+    allowedRoutes:
+      namespaces:
+        from: All
+  - name: wildcard-foo-example-com
+    port: 80
+    protocol: HTTP
+    hostname: "*.foo.example.com"
+    allowedRoutes:
+      namespaces:
+        from: All
+  - name: abc-foo-example-com
+    port: 80
+    protocol: HTTP
+    hostname: "abc.foo.example.com"
+    allowedRoutes:
+      namespaces:
+        from: All
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: attaches-to-empty-hostname-with-hostname-intersection
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: http-listener-isolation-with-hostname-intersection
+    namespace: gateway-conformance-infra
+    sectionName: empty-hostname
+  hostnames:
+  - "bar.com"
+  - "*.example.com"
+  - "*.foo.example.com"
+  - "abc.foo.example.com"
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /empty-hostname
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: attaches-to-wildcard-example-com-with-hostname-intersection
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: http-listener-isolation-with-hostname-intersection
+    namespace: gateway-conformance-infra
+    sectionName: wildcard-example-com
+  hostnames:
+  - "bar.com"
+  - "*.example.com"
+  - "*.foo.example.com"
+  - "abc.foo.example.com"
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /wildcard-example-com
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: attaches-to-wildcard-foo-example-com-with-hostname-intersection
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: http-listener-isolation-with-hostname-intersection
+    namespace: gateway-conformance-infra
+    sectionName: wildcard-foo-example-com
+  hostnames:
+  - "bar.com"
+  - "*.example.com"
+  - "*.foo.example.com"
+  - "abc.foo.example.com"
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /wildcard-foo-example-com
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: attaches-to-abc-foo-example-com-with-hostname-intersection
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: http-listener-isolation-with-hostname-intersection
+    namespace: gateway-conformance-infra
+    sectionName: abc-foo-example-com
+  hostnames:
+  - "bar.com"
+  - "*.example.com"
+  - "*.foo.example.com"
+  - "abc.foo.example.com"
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /abc-foo-example-com
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+"#,
+    );
+    let v1 = "infra-backend-v1";
+    let paths = ["/empty-hostname", "/wildcard-example-com", "/wildcard-foo-example-com", "/abc-foo-example-com"];
+    // Each host is served the one path of the listener that takes it.
+    let hosts = ["bar.com", "bar.example.com", "bar.foo.example.com", "abc.foo.example.com"];
+    let mut cases = Vec::new();
+    for (h, host) in hosts.iter().enumerate() {
+        for (p, path) in paths.iter().enumerate() {
+            let case = if h == p { to(path, v1) } else { refused(path, 404) };
+            cases.push(case.host(host));
+        }
+    }
+    for gateway in ["http-listener-isolation", "http-listener-isolation-with-hostname-intersection"] {
+        c.expect(gateway, &cases).await;
+    }
+}
+
+/// HTTPRouteBackendProtocolWebSocket: a backend port of `appProtocol:
+/// kubernetes.io/ws` takes the upgrade, text and binary frames both ways.
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_protocol_websocket() {
+    let c = Conformance::start(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: backend-protocol-ws
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - backendRefs:
+    - name: infra-backend-v1
+      port: 8082
+"#,
+    );
+    c.expect("same-namespace", &[to("/", "infra-backend-v1")]).await;
+    websocket_round_trips_at(c.addr("same-namespace", 80), "example.com").await;
+}
+
+/// HTTPRouteNamedRouteRule: a rule's `name` changes nothing it serves.
+#[tokio::test(flavor = "multi_thread")]
+async fn named_rule() {
+    let c = Conformance::start(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: http-named-rules
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: same-namespace
+  rules:
+  - name: named-rule
+    matches:
+    - path:
+        type: PathPrefix
+        value: /named
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /unnamed
+    backendRefs:
+    - name: infra-backend-v2
+      port: 8080
+"#,
+    );
+    c.expect("same-namespace", &[to("/named", "infra-backend-v1"), to("/unnamed", "infra-backend-v2")]).await;
 }

@@ -1,9 +1,10 @@
-//! ingress-nginx `enable-cors` and its `cors-*` annotations.
+//! Cross-origin answers: ingress-nginx `enable-cors` and its `cors-*`
+//! annotations, and the Gateway API's CORS filter.
 
 use serde::{Deserialize, Serialize};
 
 /// What a route answers cross-origin requests with. Defaults are
-/// ingress-nginx's.
+/// ingress-nginx's; `spec` says whose rules the rest follows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Cors {
@@ -17,6 +18,30 @@ pub struct Cors {
     pub expose_headers: String,
     pub allow_credentials: bool,
     pub max_age_seconds: u64,
+    #[serde(skip_serializing_if = "CorsSpec::is_ingress_nginx")]
+    pub spec: CorsSpec,
+}
+
+/// Whose CORS rules a route follows where ingress-nginx and the Gateway API
+/// differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CorsSpec {
+    /// `*` in an origin stands for one label; every request gets the
+    /// headers (`*` as the origin when any is let in).
+    #[default]
+    IngressNginx,
+    /// `*` in an origin stands for any number of labels; only requests
+    /// with an `Origin` get the headers; with credentials allowed, `*`
+    /// (origins, methods, headers) answers with what the request sent, as
+    /// browsers refuse a credentialed `*`.
+    GatewayApi,
+}
+
+impl CorsSpec {
+    fn is_ingress_nginx(&self) -> bool {
+        *self == CorsSpec::IngressNginx
+    }
 }
 
 impl Default for Cors {
@@ -30,6 +55,7 @@ impl Default for Cors {
             expose_headers: String::new(),
             allow_credentials: true,
             max_age_seconds: 1_728_000,
+            spec: CorsSpec::IngressNginx,
         }
     }
 }
@@ -41,9 +67,16 @@ impl Cors {
     /// the end), the whole origin must match, so `https://evil-example.com`
     /// does not pass for `https://example.com`.
     pub fn allowed_origin<'o>(&self, origin: Option<&'o str>) -> Option<&'o str> {
-        let Some(list) = &self.allow_origins else { return Some("*") };
+        let gateway = self.spec == CorsSpec::GatewayApi;
+        let Some(list) = &self.allow_origins else {
+            return match origin {
+                Some(o) if gateway && self.allow_credentials => Some(o),
+                None if gateway => None,
+                _ => Some("*"),
+            };
+        };
         let origin = origin?;
-        list.iter().any(|allowed| origin_matches(allowed, origin)).then_some(origin)
+        list.iter().any(|allowed| origin_matches(allowed, origin, gateway)).then_some(origin)
     }
 
     /// Whether an entry of `cors-allow-origin` is one ingress-nginx takes:
@@ -66,7 +99,9 @@ impl Cors {
     }
 }
 
-fn origin_matches(allowed: &str, origin: &str) -> bool {
+/// Whether `origin` is `allowed`, whose `*` stands for one label, or for
+/// any number of them when `any_depth`.
+fn origin_matches(allowed: &str, origin: &str, any_depth: bool) -> bool {
     match allowed.split_once('*') {
         None => allowed.eq_ignore_ascii_case(origin),
         Some((before, after)) => {
@@ -79,7 +114,7 @@ fn origin_matches(allowed: &str, origin: &str) -> bool {
             origin.len() > before.len() + after.len()
                 && head.eq_ignore_ascii_case(before)
                 && tail.eq_ignore_ascii_case(after)
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || (any_depth && b == b'.'))
         }
     }
 }
@@ -109,6 +144,19 @@ mod tests {
         assert_eq!(cors.allowed_origin(Some("https://evil-app.example.com")), None);
         assert_eq!(cors.allowed_origin(Some("xhttps://app.example.com")), None);
         assert_eq!(cors.allowed_origin(None), None);
+    }
+
+    #[test]
+    fn gateway_wildcards_take_any_depth_and_credentials_echo_the_origin() {
+        let listed = Cors { spec: CorsSpec::GatewayApi, ..only(&["https://*.bar.com"]) };
+        assert_eq!(listed.allowed_origin(Some("https://www.bar.com")), Some("https://www.bar.com"));
+        assert_eq!(listed.allowed_origin(Some("https://xpto.www.bar.com")), Some("https://xpto.www.bar.com"));
+        assert_eq!(listed.allowed_origin(Some("https://foobar.com")), None);
+        let any = Cors { spec: CorsSpec::GatewayApi, ..Cors::default() };
+        assert_eq!(any.allowed_origin(Some("https://x.test")), Some("https://x.test"));
+        assert_eq!(any.allowed_origin(None), None);
+        let uncredentialed = Cors { allow_credentials: false, ..any };
+        assert_eq!(uncredentialed.allowed_origin(Some("https://x.test")), Some("*"));
     }
 
     #[test]

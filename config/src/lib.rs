@@ -49,7 +49,7 @@ pub use certificate::{Certificate, CertificateAuthority, Sensitive};
 pub use cluster::{Cluster, DnsTarget, Endpoint};
 pub use connections::{Connections, UpstreamKeepalive};
 pub use consumer::Consumer;
-pub use cors::Cors;
+pub use cors::{Cors, CorsSpec};
 pub use diagnostic::{Diagnostic, Severity};
 pub use external_auth::{AuthCache, ExternalAuth, expand_variables};
 pub use gateway_status::{Condition, ListenerStatus, ObjectStatus, ParentStatus};

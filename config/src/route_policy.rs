@@ -136,9 +136,10 @@ pub struct RoutePolicy {
     pub upstream_certificate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ca: Option<String>,
-    /// ingress-nginx `mirror-target`: a copy of each request goes there too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mirror: Option<Mirror>,
+    /// ingress-nginx `mirror-target` and Gateway API RequestMirror filters:
+    /// a copy of each request (or of a share of them) goes to each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<Mirror>,
     /// nginx's `proxy_request_buffering on` (its default): the whole body
     /// is read before an upstream is contacted, this many bytes in memory
     /// and the rest in a temporary file (`client-body-buffer-size`), so a
@@ -240,10 +241,28 @@ pub struct Mirror {
     /// The copy's path and query, with `$request_uri`, `$uri`, `$args`,
     /// `$host`, `$scheme` expanded.
     pub target: String,
-    /// Its `Host` (`mirror-host`, else the target's authority).
+    /// Its `Host`, with the target's variables expanded (`mirror-host`,
+    /// else the target's authority; the request's own for Gateway API
+    /// mirrors).
     pub host: String,
     /// `mirror-request-body` (on by default).
     pub request_body: bool,
+    /// Requests copied per million (Gateway API `percent`, `fraction`);
+    /// a million, every one, by default.
+    #[serde(default = "Mirror::every", skip_serializing_if = "Mirror::is_every")]
+    pub per_million: u32,
+}
+
+impl Mirror {
+    pub const EVERY: u32 = 1_000_000;
+
+    fn every() -> u32 {
+        Self::EVERY
+    }
+
+    fn is_every(n: &u32) -> bool {
+        *n >= Self::EVERY
+    }
 }
 
 /// A default backend for a route: it serves the route's requests while the
@@ -371,7 +390,7 @@ impl Default for RoutePolicy {
             answer_status: None,
             error_backend: None,
             upstream_sni: None,
-            mirror: None,
+            mirrors: Vec::new(),
             upstream_certificate: None,
             upstream_ca: None,
             limit_status: 503,

@@ -180,8 +180,10 @@ impl Snapshot {
             if policy.upstream_ca.as_ref().is_some_and(|ca| self.certificate_authority(ca).is_none()) {
                 bad(format!("{}.policy.upstreamCa", at()), "names a certificate authority that does not exist");
             }
-            if missing_cluster(&policy.mirror.as_ref().map(|m| &m.cluster)) {
-                bad(format!("{}.policy.mirror", at()), "names a cluster that does not exist");
+            for (k, m) in policy.mirrors.iter().enumerate() {
+                if missing_cluster(&Some(&m.cluster)) {
+                    bad(format!("{}.policy.mirrors[{k}]", at()), "names a cluster that does not exist");
+                }
             }
             for (c, canary) in r.canaries.iter().enumerate() {
                 self.check_split(&canary.split, &|| format!("{}.canaries[{c}].split", at()), bad);

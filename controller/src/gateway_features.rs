@@ -1,26 +1,36 @@
 //! The Gateway API features Sluice implements, named as the conformance
 //! suite's report and `supportedFeatures` name them. A name is listed here
-//! only when `tests/gateway_api.rs` (HTTP) or `tests/gateway_streams.rs`
-//! (TLS, TCP, UDP) reproduces its conformance cases.
+//! only when `tests/gateway_api.rs` (HTTP), `tests/gateway_grpc.rs` (gRPC)
+//! or `tests/gateway_streams.rs` (TLS, TCP, UDP) reproduces its
+//! conformance cases.
 
 /// Core features first, then the extended ones, in the suite's spelling.
 pub const GATEWAY_FEATURES: &[&str] = &[
     "Gateway",
     "HTTPRoute",
     "ReferenceGrant",
+    "GRPCRoute",
     "TLSRoute",
     "TCPRoute",
     "UDPRoute",
     "GatewayPort8080",
+    "GatewayHTTPListenerIsolation",
+    "GRPCRouteNamedRouteRule",
     "HTTPRouteBackendProtocolH2C",
+    "HTTPRouteBackendProtocolWebSocket",
     "HTTPRouteBackendTimeout",
+    "HTTPRouteCORS",
     "HTTPRouteHostRewrite",
     "HTTPRouteMethodMatching",
+    "HTTPRouteNamedRouteRule",
     "HTTPRouteParentRefPort",
     "HTTPRoutePathRedirect",
     "HTTPRoutePathRewrite",
     "HTTPRoutePortRedirect",
     "HTTPRouteQueryParamMatching",
+    "HTTPRouteRequestMirror",
+    "HTTPRouteRequestMultipleMirrors",
+    "HTTPRouteRequestPercentageMirror",
     "HTTPRouteRequestTimeout",
     "HTTPRouteResponseHeaderModification",
     "HTTPRouteSchemeRedirect",

@@ -20,6 +20,7 @@ macro_rules! for_each_kind {
             GatewayClass(gateway_api::apis::standard::gatewayclasses::GatewayClass) gateway_classes "GatewayClass", false;
             Gateway(gateway_api::apis::standard::gateways::Gateway) gateways "Gateway", true;
             HttpRoute(gateway_api::apis::standard::httproutes::HttpRoute) http_routes "HTTPRoute", true;
+            GrpcRoute(gateway_api::apis::standard::grpcroutes::GrpcRoute) grpc_routes "GRPCRoute", true;
             TlsRoute(gateway_api::apis::standard::tlsroutes::TlsRoute) tls_routes "TLSRoute", true;
             TcpRoute(gateway_api::apis::experimental::tcproutes::TcpRoute) tcp_routes "TCPRoute", true;
             UdpRoute(gateway_api::apis::experimental::udproutes::UdpRoute) udp_routes "UDPRoute", true;

@@ -9,6 +9,7 @@
 pub mod bcs;
 pub mod gateway_convert;
 mod gateway_features;
+mod gateway_status_patch;
 mod kinds;
 mod names;
 mod object;

@@ -2,20 +2,23 @@
 //! every replica serves traffic): the addresses Sluice serves on go into
 //! `Ingress.status.loadBalancer.ingress` and the BCS Ingress's
 //! `status.loadbalancers` of every object the live Snapshot serves (and are
-//! taken out of objects no longer served), and each error or warning
-//! diagnostic becomes a Kubernetes Event on the object it names.
+//! taken out of objects no longer served), the Gateway API objects of its
+//! GatewayClasses get the status translation found (`gateway_status_patch`),
+//! and each error or warning diagnostic becomes a Kubernetes Event on the
+//! object it names.
 
 use crate::bcs::BcsIngress;
+use crate::gateway_status_patch;
 use crate::object::BCS_INGRESS_KIND;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use serde_json::{Value, json};
-use sluice_config::{Consumer, Diagnostic, ObjectRef, Published, Severity};
-use std::collections::{BTreeSet, HashSet};
+use sluice_config::{Consumer, Diagnostic, ObjectRef, ObjectStatus, Published, Severity};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +38,9 @@ pub struct StatusOptions {
     pub identity: String,
     /// How long a leader's Lease lasts without renewal.
     pub lease_seconds: u64,
+    /// `--gateway-controller-name`: the `controllerName` of the route
+    /// parents Sluice writes.
+    pub gateway_controller_name: String,
 }
 
 /// A running status writer; dropping it stops it.
@@ -99,6 +105,8 @@ struct Writer {
     written: BTreeSet<ObjectRef>,
     /// Diagnostics already sent as Events: (object, field, message).
     reported: HashSet<(ObjectRef, String, String)>,
+    /// The Gateway API status last written, by object.
+    gateway_written: HashMap<ObjectRef, ObjectStatus>,
 }
 
 impl Writer {
@@ -115,7 +123,49 @@ impl Writer {
         Ok(())
     }
 
+    /// Writes `s` over the object's status as it is now.
+    async fn patch_gateway(&self, s: &ObjectStatus) -> Result<(), kube::Error> {
+        let Some(resource) = gateway_status_patch::resource(&s.object.kind) else { return Ok(()) };
+        let api: Api<DynamicObject> = if s.object.namespace.is_empty() {
+            Api::all_with(self.client.clone(), &resource)
+        } else {
+            Api::namespaced_with(self.client.clone(), &s.object.namespace, &resource)
+        };
+        let current = api.get_status(&s.object.name).await?;
+        let now = k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let controller = &self.options.gateway_controller_name;
+        let status = gateway_status_patch::status(s, controller, &current.data["status"], &now);
+        api.patch_status(&s.object.name, &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await?;
+        Ok(())
+    }
+
+    /// Writes each Gateway API status that changed; a route no longer
+    /// attached loses the parents Sluice wrote.
+    async fn write_gateway(&mut self, p: &Published) {
+        let now: HashMap<&ObjectRef, &ObjectStatus> =
+            p.snapshot.gateway_status.iter().map(|s| (&s.object, s)).collect();
+        let gone: Vec<ObjectRef> = self.gateway_written.keys().filter(|r| !now.contains_key(r)).cloned().collect();
+        for r in gone {
+            let detached = ObjectStatus { parents: Vec::new(), ..self.gateway_written[&r].clone() };
+            if !detached.object.kind.ends_with("Route") || self.patch_gateway(&detached).await.is_ok() {
+                self.gateway_written.remove(&r);
+            }
+        }
+        for s in &p.snapshot.gateway_status {
+            if self.gateway_written.get(&s.object) == Some(s) {
+                continue;
+            }
+            match self.patch_gateway(s).await {
+                Ok(()) => {
+                    self.gateway_written.insert(s.object.clone(), s.clone());
+                }
+                Err(e) => tracing::warn!(object = %s.object, error = %e, "cannot write Gateway API status"),
+            }
+        }
+    }
+
     async fn write(&mut self, p: &Published) {
+        self.write_gateway(p).await;
         let now = served(p);
         for r in now.difference(&self.written.clone()) {
             match self.patch(r, true).await {
@@ -222,6 +272,7 @@ pub fn spawn_status_writer(
             options,
             written: BTreeSet::new(),
             reported: HashSet::new(),
+            gateway_written: HashMap::new(),
         };
         loop {
             let is_leader = *leading.borrow_and_update();
@@ -235,6 +286,7 @@ pub fn spawn_status_writer(
                 // A new leader starts from what the objects hold.
                 writer.written.clear();
                 writer.reported.clear();
+                writer.gateway_written.clear();
             }
             tokio::select! {
                 changed = leading.changed() => if changed.is_err() { break },

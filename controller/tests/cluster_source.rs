@@ -21,7 +21,7 @@ const BCS: &str = "/apis/networkextension.bkbcs.tencent.com/v1/ingresses";
 fn api() -> FakeApi {
     let api = api_without_bcs();
     api.serve(BCS);
-    for kind in ["gatewayclasses", "gateways", "httproutes", "tlsroutes", "referencegrants"] {
+    for kind in ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "referencegrants"] {
         api.serve(&format!("/apis/gateway.networking.k8s.io/v1/{kind}"));
     }
     for kind in ["tcproutes", "udproutes"] {

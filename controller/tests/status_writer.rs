@@ -67,6 +67,7 @@ async fn the_leader_writes_status_and_events_and_a_lost_leader_stops() {
         lease_name: "sluice-status".into(),
         identity: "sluice-0".into(),
         lease_seconds: 3,
+        gateway_controller_name: "sluice.io/gateway-controller".into(),
     };
     let mut writer = spawn_status_writer(api.client(), pipeline.published.clone(), options);
 
@@ -112,4 +113,141 @@ async fn the_leader_writes_status_and_events_and_a_lost_leader_stops() {
         api.writes()[before..].iter().filter(|(_, path, _)| path.contains("/ingresses/")).cloned().collect();
     assert!(status_writes.is_empty(), "a replica without the Lease wrote status: {status_writes:?}");
     assert_eq!(status_ips(&api, "late"), None);
+}
+
+const GATEWAY_API: &str = "/apis/gateway.networking.k8s.io";
+
+/// The route's parent entries, by controller.
+fn parents(api: &FakeApi, name: &str) -> Vec<Value> {
+    let route = api.get(&format!("{GATEWAY_API}/v1/httproutes"), "default", name);
+    route.and_then(|r| r["status"]["parents"].as_array().cloned()).unwrap_or_default()
+}
+
+fn condition<'v>(conditions: &'v Value, kind: &str) -> Option<&'v Value> {
+    conditions.as_array()?.iter().find(|c| c["type"] == kind)
+}
+
+/// The leader writes the Gateway API status translation found: the class
+/// Accepted with its features, the Gateway's listeners and attached routes,
+/// the route's parent under Sluice's controller name, beside another
+/// controller's entry, which it keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_writes_gateway_api_status() {
+    let api = FakeApi::default();
+    for c in [
+        INGRESSES,
+        "/api/v1/services",
+        "/apis/discovery.k8s.io/v1/endpointslices",
+        "/api/v1/pods",
+        "/api/v1/secrets",
+        "/apis/networking.k8s.io/v1/ingressclasses",
+        LEASES,
+        EVENTS,
+    ] {
+        api.serve(c);
+    }
+    for kind in ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "referencegrants"] {
+        api.serve(&format!("{GATEWAY_API}/v1/{kind}"));
+    }
+    let (classes, gateways, routes) = (
+        format!("{GATEWAY_API}/v1/gatewayclasses"),
+        format!("{GATEWAY_API}/v1/gateways"),
+        format!("{GATEWAY_API}/v1/httproutes"),
+    );
+    api.apply(
+        "/api/v1/services",
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"ports": [{"port": 80}]}}),
+    );
+    api.apply(
+        &classes,
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": "sluice", "generation": 1}, "spec": {"controllerName": "sluice.io/gateway-controller"}}),
+    );
+    api.apply(
+        &gateways,
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "default", "generation": 2},
+        "spec": {"gatewayClassName": "sluice", "listeners": [{"name": "http", "port": 8080, "protocol": "HTTP"}]}}),
+    );
+    let route = |section: &str| {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "web", "namespace": "default", "generation": 3},
+        "spec": {"parentRefs": [{"name": "edge", "sectionName": section}], "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}})
+    };
+    api.apply(&routes, route("http"));
+    let pipeline = spawn_cluster_pipeline(api.client(), Options::default(), ClusterOptions::default());
+    let options = StatusOptions {
+        addresses: vec!["203.0.113.10".into()],
+        lb_name: "sluice".into(),
+        lease_namespace: "default".into(),
+        lease_name: "sluice-status".into(),
+        identity: "sluice-0".into(),
+        lease_seconds: 3,
+        gateway_controller_name: "sluice.io/gateway-controller".into(),
+    };
+    let _writer = spawn_status_writer(api.client(), pipeline.published.clone(), options);
+
+    eventually("the class Accepted with its features", || {
+        let class = api.get(&classes, "", "sluice").unwrap_or_default();
+        let accepted = condition(&class["status"]["conditions"], "Accepted");
+        accepted.is_some_and(|c| c["status"] == "True" && c["observedGeneration"] == 1)
+            && class["status"]["supportedFeatures"]
+                .as_array()
+                .is_some_and(|f| f.contains(&json!({"name": "HTTPRoute"})))
+    })
+    .await;
+    eventually("the listener with one route", || {
+        let gw = api.get(&gateways, "default", "edge").unwrap_or_default();
+        let l = &gw["status"]["listeners"][0];
+        l["name"] == "http"
+            && l["attachedRoutes"] == 1
+            && l["supportedKinds"]
+                .as_array()
+                .is_some_and(|k| k.contains(&json!({"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"})))
+            && condition(&gw["status"]["conditions"], "Programmed").is_some_and(|c| c["status"] == "True")
+    })
+    .await;
+    eventually("the route's parent Accepted", || {
+        parents(&api, "web").iter().any(|p| {
+            p["controllerName"] == "sluice.io/gateway-controller"
+                && p["parentRef"]["name"] == "edge"
+                && condition(&p["conditions"], "Accepted").is_some_and(|c| c["status"] == "True")
+                && condition(&p["conditions"], "ResolvedRefs").is_some_and(|c| c["status"] == "True")
+        })
+    })
+    .await;
+
+    // Another controller's entry, then a new generation of the route: its
+    // status is written again, the other entry kept.
+    let mut shared = api.get(&routes, "default", "web").unwrap();
+    shared["status"]["parents"].as_array_mut().unwrap().push(json!({"controllerName": "example.com/other",
+        "parentRef": {"name": "elsewhere"}, "conditions": []}));
+    api.apply(&routes, shared.clone());
+    let mut next = route("http");
+    next["metadata"]["generation"] = json!(4);
+    next["status"] = shared["status"].clone();
+    api.apply(&routes, next);
+    eventually("generation 4 observed, the other controller's entry kept", || {
+        let all = parents(&api, "web");
+        all.iter().any(|p| p["controllerName"] == "example.com/other")
+            && all.iter().any(|p| {
+                p["controllerName"] == "sluice.io/gateway-controller"
+                    && condition(&p["conditions"], "Accepted").is_some_and(|c| c["observedGeneration"] == 4)
+            })
+    })
+    .await;
+
+    // A route naming a listener the Gateway does not have.
+    let mut stray = route("nonexistent");
+    stray["metadata"]["name"] = json!("stray");
+    api.apply(&routes, stray);
+    eventually("stray's parent NoMatchingParent", || {
+        parents(&api, "stray").iter().any(|p| {
+            p["controllerName"] == "sluice.io/gateway-controller"
+                && condition(&p["conditions"], "Accepted")
+                    .is_some_and(|c| c["status"] == "False" && c["reason"] == "NoMatchingParent")
+        })
+    })
+    .await;
 }

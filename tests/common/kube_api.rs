@@ -28,6 +28,7 @@ pub fn api_with_services(services: &[(&str, SocketAddr)]) -> FakeApi {
         "/apis/gateway.networking.k8s.io/v1/gatewayclasses",
         "/apis/gateway.networking.k8s.io/v1/gateways",
         "/apis/gateway.networking.k8s.io/v1/httproutes",
+        "/apis/gateway.networking.k8s.io/v1/grpcroutes",
         "/apis/gateway.networking.k8s.io/v1/tlsroutes",
         "/apis/gateway.networking.k8s.io/v1alpha2/tcproutes",
         "/apis/gateway.networking.k8s.io/v1alpha2/udproutes",

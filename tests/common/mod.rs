@@ -353,9 +353,14 @@ pub async fn wait_generation(c: &HttpClient, s: &Sluice, generation: u64) {
 /// A WebSocket through Sluice to the echo upstream's `/ws`: the upgrade is
 /// answered 101, and text and binary messages come back as sent.
 pub async fn websocket_round_trips(s: &Sluice, host: &str) {
+    websocket_round_trips_at(s.http, host).await
+}
+
+/// As `websocket_round_trips`, through the listener at `at`.
+pub async fn websocket_round_trips_at(at: SocketAddr, host: &str) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
-    let mut req = format!("ws://{}/ws", s.http).into_client_request().unwrap();
+    let mut req = format!("ws://{at}/ws").into_client_request().unwrap();
     req.headers_mut().insert("host", host.parse().unwrap());
     let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.expect("upgrade through Sluice");
     assert_eq!(resp.status(), 101);

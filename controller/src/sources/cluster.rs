@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use gateway_api::apis::experimental::{tcproutes::TcpRoute, udproutes::UdpRoute};
 use gateway_api::apis::standard::gatewayclasses::GatewayClass;
 use gateway_api::apis::standard::gateways::Gateway;
+use gateway_api::apis::standard::grpcroutes::GrpcRoute;
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use gateway_api::apis::standard::referencegrants::ReferenceGrant;
 use gateway_api::apis::standard::tlsroutes::TlsRoute;
@@ -165,6 +166,7 @@ pub fn spawn_cluster_pipeline(client: Client, options: Options, cluster: Cluster
         tasks.push(w.spawn::<BcsIngress>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<Gateway>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<HttpRoute>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<GrpcRoute>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<TlsRoute>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<TcpRoute>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<UdpRoute>(ns, any.clone(), &mut scopes));

@@ -97,6 +97,7 @@ fn kind_of(api: &str, kind: &str) -> Option<Kind> {
             "HTTPRoute" => Some(Kind::HttpRoute),
             "ReferenceGrant" => Some(Kind::ReferenceGrant),
             "TLSRoute" => Some(Kind::TlsRoute),
+            "GRPCRoute" => Some(Kind::GrpcRoute),
             _ => None,
         },
         // Still served in the experimental channel with the same schema.

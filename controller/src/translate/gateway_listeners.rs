@@ -19,7 +19,9 @@ use crate::object::{Kind, meta_ref};
 use gateway_api::apis::standard::gateways::{
     Gateway, GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom as From, GatewayListenersTlsMode,
 };
-use sluice_config::{Diagnostic, L4Policy, Listener, ListenerKind, ObjectRef, Route, Split, VirtualHostTls};
+use sluice_config::{
+    Diagnostic, HostPattern, L4Policy, Listener, ListenerKind, ObjectRef, Route, Split, VirtualHostTls,
+};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -57,12 +59,12 @@ impl ListenerProtocol {
     }
 
     /// The route kinds it serves.
-    fn route_kind(self) -> RouteKind {
+    fn route_kinds(self) -> &'static [RouteKind] {
         match self {
-            ListenerProtocol::Http | ListenerProtocol::Https => RouteKind::Http,
-            ListenerProtocol::TlsPassthrough | ListenerProtocol::TlsTerminate => RouteKind::Tls,
-            ListenerProtocol::Tcp => RouteKind::Tcp,
-            ListenerProtocol::Udp => RouteKind::Udp,
+            ListenerProtocol::Http | ListenerProtocol::Https => &[RouteKind::Http, RouteKind::Grpc],
+            ListenerProtocol::TlsPassthrough | ListenerProtocol::TlsTerminate => &[RouteKind::Tls],
+            ListenerProtocol::Tcp => &[RouteKind::Tcp],
+            ListenerProtocol::Udp => &[RouteKind::Udp],
         }
     }
 }
@@ -110,6 +112,46 @@ impl GatewayPort {
     /// A TCP or UDP port, which has no route config.
     pub fn is_stream(&self) -> bool {
         matches!(self.listeners[0].protocol, ListenerProtocol::Tcp | ListenerProtocol::Udp)
+    }
+
+    /// Whether names of `host` belong to a listener of this port more
+    /// specific than listener `l`: then `l`'s routes do not serve them
+    /// (listener isolation).
+    pub fn isolated(&self, l: usize, host: &str) -> bool {
+        let within = |wide: &str, narrow: &str| {
+            wide == narrow || HostPattern::parse(wide).matches_at_depth(narrow.trim_start_matches("*."), true)
+        };
+        let own = self.listeners[l].hostname.as_deref();
+        self.listeners
+            .iter()
+            .filter_map(|x| x.hostname.as_deref())
+            .any(|other| Some(other) != own && own.is_none_or(|own| within(own, other)) && within(other, host))
+    }
+
+    /// The hosts of this port's listeners, each with no route yet: a name
+    /// a listener takes is that listener's, 404 without a route of its own,
+    /// never a less specific listener's.
+    pub fn listener_hosts(&mut self) {
+        for l in &self.listeners {
+            if let Some(h) = &l.hostname {
+                self.hosts.entry(h.clone()).or_insert_with(|| HostRoutes { routes: Vec::new(), tls: l.tls() });
+            }
+        }
+    }
+}
+
+impl GatewayListener {
+    /// What its hosts do with TLS: terminate it for HTTP with its
+    /// certificate (HTTPS), pass it through or terminate it to a stream
+    /// (TLS); nothing for plain listeners.
+    pub fn tls(&self) -> Option<VirtualHostTls> {
+        let stream = matches!(self.protocol, ListenerProtocol::TlsPassthrough | ListenerProtocol::TlsTerminate);
+        (self.certificate.is_some() || stream).then(|| VirtualHostTls {
+            certificate: self.certificate.clone(),
+            passthrough: self.protocol == ListenerProtocol::TlsPassthrough,
+            terminate_stream: self.protocol == ListenerProtocol::TlsTerminate,
+            client_verify: None,
+        })
     }
 }
 
@@ -253,15 +295,16 @@ impl Translator<'_> {
                 AllowedFrom::Selector
             }
         };
-        let served = protocol.route_kind();
-        let mut route_kinds = vec![served];
+        let served = protocol.route_kinds();
+        let mut route_kinds = served.to_vec();
         if let Some(kinds) = allowed.and_then(|a| a.kinds.as_ref()) {
             route_kinds.clear();
             for (k, kind) in kinds.iter().enumerate() {
                 let group = kind.group.as_deref().unwrap_or(GATEWAY_GROUP);
-                if group == GATEWAY_GROUP && RouteKind::from_name(&kind.kind) == Some(served) {
-                    if !route_kinds.contains(&served) {
-                        route_kinds.push(served);
+                let known = RouteKind::from_name(&kind.kind).filter(|k| group == GATEWAY_GROUP && served.contains(k));
+                if let Some(known) = known {
+                    if !route_kinds.contains(&known) {
+                        route_kinds.push(known);
                     }
                 } else {
                     let message = format!("{group}/{} routes are not supported", kind.kind);
@@ -436,7 +479,7 @@ impl Translator<'_> {
             "TLS" => ListenerKind::Https {
                 route_config: route_config.clone(),
                 default_certificate,
-                streams_only: reads.iter().all(|x| x.listener.protocol.route_kind() == RouteKind::Tls),
+                streams_only: reads.iter().all(|x| x.listener.protocol.route_kinds() == [RouteKind::Tls]),
             },
             "TCP" => ListenerKind::Tcp { split: self.unresolved_split(), policy: L4Policy::for_protocol(false) },
             _ => ListenerKind::Udp { split: self.unresolved_split(), policy: L4Policy::for_protocol(true) },

@@ -23,8 +23,8 @@ use gateway_api::apis::standard::httproutes::{
     HttpRouteRulesMatchesQueryParamsType as QueryType,
 };
 use sluice_config::{
-    Cluster, Diagnostic, HeaderOp, HostPattern, Listener, ObjectRef, PathMatch, PathModifier, RequestConditions, Route,
-    RouteConfig, RoutePolicy, Split, UpstreamProtocol, UrlRedirect, ValueMatch, VirtualHost, VirtualHostTls,
+    Cluster, Cors, CorsSpec, Diagnostic, HeaderOp, HostPattern, Listener, Mirror, ObjectRef, PathMatch, PathModifier,
+    RequestConditions, Route, RouteConfig, RoutePolicy, Split, UpstreamProtocol, UrlRedirect, ValueMatch, VirtualHost,
     WeightedCluster,
 };
 use std::sync::Arc;
@@ -43,17 +43,18 @@ macro_rules! modifier_ops {
         let m = $m;
         let set = m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
         let add = m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
-        header_ops(set, add, m.remove.iter().flatten())
+        super::http_routes::header_ops(set, add, m.remove.iter().flatten())
     }};
 }
+pub(super) use modifier_ops;
 
 /// One match of a rule, ready to be a route of each host it serves.
-struct RuleRoute {
-    order: RouteOrder,
-    path: PathMatch,
-    conditions: Option<Box<RequestConditions>>,
-    split: Split,
-    policy: Arc<RoutePolicy>,
+pub(super) struct RuleRoute {
+    pub order: RouteOrder,
+    pub path: PathMatch,
+    pub conditions: Option<Box<RequestConditions>>,
+    pub split: Split,
+    pub policy: Arc<RoutePolicy>,
 }
 
 /// The hostnames a route serves on a listener: the listener's and the
@@ -92,8 +93,10 @@ impl Translator<'_> {
         for route in &routes {
             self.http_route(route);
         }
+        self.grpc_routes();
         self.stream_routes();
-        for port in std::mem::take(&mut self.gateway_ports) {
+        for mut port in std::mem::take(&mut self.gateway_ports) {
+            port.listener_hosts();
             if port.is_stream() {
                 let listener = listeners.iter_mut().find(|l| l.name == port.route_config);
                 if let (Some(listener), Some(split)) = (listener, port.stream) {
@@ -118,31 +121,39 @@ impl Translator<'_> {
         let route_hosts = self.route_hostnames(&r, route.spec.hostnames.as_deref().unwrap_or_default());
         self.gateway_facts.routes.entry(r.clone()).or_default().generation = route.metadata.generation;
         let rules = self.rule_routes(route, &r);
+        self.serve_rules(&r, attached, &route_hosts, &rules);
+    }
+
+    /// Adds `rules` of route `r` to the hosts where `route_hosts` meet the
+    /// hostname of each listener it `attached` to.
+    pub(super) fn serve_rules(
+        &mut self,
+        r: &ObjectRef,
+        attached: Vec<(usize, usize)>,
+        route_hosts: &[String],
+        rules: &[RuleRoute],
+    ) {
         let mut any_host = false;
         for (p, l) in attached {
             let port = &self.gateway_ports[p];
             let listener = &port.listeners[l];
-            let hosts = hostnames(listener.hostname.as_deref(), &route_hosts);
+            let hosts: Vec<String> = hostnames(listener.hostname.as_deref(), route_hosts)
+                .into_iter()
+                .filter(|h| !port.isolated(l, h))
+                .collect();
             if !hosts.is_empty() {
                 let (gateway, index) = (port.gateway.clone(), listener.index);
                 if let Some(facts) = self.gateway_facts.listener(&gateway, index) {
                     facts.attached.insert(r.clone());
                 }
             }
-            let port = &self.gateway_ports[p];
-            let listener = &port.listeners[l];
-            let tls = listener.certificate.clone().map(|c| VirtualHostTls {
-                certificate: Some(c),
-                passthrough: false,
-                terminate_stream: false,
-                client_verify: None,
-            });
+            let tls = self.gateway_ports[p].listeners[l].tls();
             let port = &mut self.gateway_ports[p];
             for host in hosts {
                 any_host = true;
                 let entry =
                     port.hosts.entry(host).or_insert_with(|| HostRoutes { routes: Vec::new(), tls: tls.clone() });
-                for rr in &rules {
+                for rr in rules {
                     let policy = match &rr.policy.url_redirect {
                         Some(to) if to.listener_port != port.port => {
                             let mut p = (*rr.policy).clone();
@@ -164,7 +175,7 @@ impl Translator<'_> {
             }
         }
         if !any_host {
-            self.no_matching_hostname(&r);
+            self.no_matching_hostname(r);
         }
     }
 
@@ -435,7 +446,7 @@ impl Translator<'_> {
         }
         for (k, f) in rule.filters.iter().flatten().enumerate() {
             let at = format!("{field}.filters[{k}]");
-            if let Err(message) = self.apply_filter(f, &mut policy) {
+            if let Err(message) = self.apply_filter(r, &at, f, &mut policy) {
                 self.diags.push(Diagnostic::error(r.clone(), at, format!("{message}; this rule is not served")));
                 return None;
             }
@@ -443,7 +454,15 @@ impl Translator<'_> {
         Some(RoutePolicy::shared(policy))
     }
 
-    fn apply_filter(&mut self, f: &HttpRouteRulesFilters, policy: &mut RoutePolicy) -> Result<(), String> {
+    /// Filter `f` (at `field`) of a rule of route `r` into `policy`; `Err`:
+    /// why it cannot be honoured.
+    fn apply_filter(
+        &mut self,
+        r: &ObjectRef,
+        field: &str,
+        f: &HttpRouteRulesFilters,
+        policy: &mut RoutePolicy,
+    ) -> Result<(), String> {
         match f.r#type {
             HttpRouteRulesFiltersType::RequestHeaderModifier => {
                 let m = f.request_header_modifier.as_ref().ok_or("requestHeaderModifier is required")?;
@@ -498,8 +517,55 @@ impl Translator<'_> {
                 }
                 Ok(())
             }
+            HttpRouteRulesFiltersType::RequestMirror => {
+                let m = f.request_mirror.as_ref().ok_or("requestMirror is required")?;
+                let fraction = m.fraction.as_ref().map(|f| (f.numerator, f.denominator));
+                let backend = BackendRef::from(&m.backend_ref);
+                let share = (m.percent, fraction);
+                policy.mirrors.extend(self.request_mirror(r, field, (RouteKind::Http, &backend), share)?);
+                Ok(())
+            }
+            HttpRouteRulesFiltersType::Cors => {
+                let c = f.cors.as_ref().ok_or("cors is required")?;
+                policy.cors = Some(gateway_cors(c)?);
+                Ok(())
+            }
             ref other => Err(format!("filter {other:?} is not supported yet")),
         }
+    }
+
+    /// A RequestMirror filter (at `field`) of a route of `kind` as a mirror:
+    /// copies of the `percent` or `(numerator, denominator)` share of the
+    /// requests. `None` when its backend cannot be resolved (the route's
+    /// ResolvedRefs says why): the rule serves without it.
+    pub(super) fn request_mirror(
+        &mut self,
+        r: &ObjectRef,
+        field: &str,
+        (kind, backend): (RouteKind, &BackendRef),
+        share: (Option<i32>, Option<(i32, Option<i32>)>),
+    ) -> Result<Option<Mirror>, String> {
+        let per_million = match share {
+            (Some(_), Some(_)) => return Err("percent and fraction are exclusive".into()),
+            (Some(p), None) if (0..=100).contains(&p) => p.unsigned_abs() * (Mirror::EVERY / 100),
+            (Some(p), None) => return Err(format!("percent {p} is not 0-100")),
+            (None, Some((numerator, denominator))) => {
+                let denominator = denominator.unwrap_or(100);
+                if denominator <= 0 || !(0..=denominator).contains(&numerator) {
+                    return Err(format!("fraction {numerator}/{denominator} is not a fraction of 0 to 1"));
+                }
+                let share = u64::from(numerator.unsigned_abs()) * u64::from(Mirror::EVERY);
+                u32::try_from(share / u64::from(denominator.unsigned_abs())).unwrap_or(Mirror::EVERY)
+            }
+            (None, None) => Mirror::EVERY,
+        };
+        let at = format!("{field}.requestMirror.backendRef");
+        let Some((cluster, _)) = self.backend_cluster(r, &at, backend, (kind, "this mirror is left out")) else {
+            return Ok(None);
+        };
+        // The copy keeps the request's target and Host.
+        let (target, host) = ("$request_uri".into(), "$http_host".into());
+        Ok(Some(Mirror { cluster, target, host, request_body: true, per_million }))
     }
 
     /// A rule's backends as a split: each resolved Service port its weight,
@@ -523,7 +589,9 @@ impl Translator<'_> {
         for (k, b) in backends.iter().enumerate() {
             let at = format!("{field}.backendRefs[{k}]");
             let weight = u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
-            match self.backend_cluster(r, &at, b, kind) {
+            let consequence =
+                if kind == RouteKind::Http { "its share gets 500" } else { "its share of connections is closed" };
+            match self.backend_cluster(r, &at, b, (kind, consequence)) {
                 Some((cluster, protocol)) => {
                     add(cluster, weight);
                     protocols.push(protocol);
@@ -559,21 +627,22 @@ impl Translator<'_> {
     }
 
     /// The cluster of one backend reference (with its port's
-    /// `appProtocol`); `None`, with a diagnostic and the route's status
-    /// giving the spec's reason, when it cannot be resolved.
+    /// `appProtocol`); `None`, with a diagnostic ending in `consequence`
+    /// and the route's status giving the spec's reason, when it cannot be
+    /// resolved.
     fn backend_cluster(
         &mut self,
         r: &ObjectRef,
         field: &str,
         b: &BackendRef,
-        kind: RouteKind,
+        (kind, consequence): (RouteKind, &str),
     ) -> Option<(String, Option<String>)> {
         match self.resolve_backend(r, field, b, kind) {
             Ok(found) => Some(found),
             Err((at, reason, message)) => {
                 let facts = self.gateway_facts.routes.entry(r.clone()).or_default();
                 facts.unresolved.get_or_insert(("ResolvedRefs", reason, message.clone()));
-                self.diags.push(Diagnostic::error(r.clone(), at, format!("{message}; its share gets 500")));
+                self.diags.push(Diagnostic::error(r.clone(), at, format!("{message}; {consequence}")));
                 None
             }
         }
@@ -678,7 +747,7 @@ fn method_name(m: &gateway_api::apis::standard::httproutes::HttpRouteRulesMatche
     }
 }
 
-fn check_value_match(name: &str, value: &str, regex: bool) -> Result<(), String> {
+pub(super) fn check_value_match(name: &str, value: &str, regex: bool) -> Result<(), String> {
     if name.is_empty() {
         return Err("a name is required".into());
     }
@@ -686,6 +755,36 @@ fn check_value_match(name: &str, value: &str, regex: bool) -> Result<(), String>
         return Err(format!("'{value}' is not a regular expression: {e}"));
     }
     Ok(())
+}
+
+/// A CORS filter as the route's CORS answers, by the Gateway API's rules:
+/// no credentials and a 5 s `maxAge` unless it says otherwise.
+fn gateway_cors(c: &gateway_api::apis::standard::httproutes::HttpRouteRulesFiltersCors) -> Result<Cors, String> {
+    let origins = c.allow_origins.clone().unwrap_or_default();
+    let allow_origins = if origins.iter().any(|o| o == "*") {
+        None
+    } else {
+        if let Some(bad) = origins.iter().find(|o| *o == "null" || !Cors::valid_origin(o)) {
+            return Err(format!("allowOrigins '{bad}' is not an origin (scheme://host[:port], or *)"));
+        }
+        Some(origins)
+    };
+    let list = |field: &str, values: &Option<Vec<String>>| -> Result<String, String> {
+        let values = values.as_deref().unwrap_or_default();
+        if let Some(bad) = values.iter().find(|v| *v != "*" && HeaderOp::check_field(v, "").is_err()) {
+            return Err(format!("{field} '{bad}' is not a token"));
+        }
+        Ok(values.join(", "))
+    };
+    Ok(Cors {
+        allow_origins,
+        allow_methods: list("allowMethods", &c.allow_methods)?,
+        allow_headers: list("allowHeaders", &c.allow_headers)?,
+        expose_headers: list("exposeHeaders", &c.expose_headers)?,
+        allow_credentials: c.allow_credentials.unwrap_or(false),
+        max_age_seconds: c.max_age.map_or(5, |s| u64::try_from(s).unwrap_or(0)),
+        spec: CorsSpec::GatewayApi,
+    })
 }
 
 /// A filter's path change: its `type` names which of the two values counts.
@@ -702,7 +801,7 @@ fn path_modifier(full: bool, full_path: &Option<String>, prefix: &Option<String>
 }
 
 /// A header modifier's set, add and remove lists as header operations.
-fn header_ops<'v>(
+pub(super) fn header_ops<'v>(
     set: impl Iterator<Item = (&'v str, &'v str)>,
     add: impl Iterator<Item = (&'v str, &'v str)>,
     remove: impl Iterator<Item = &'v String>,

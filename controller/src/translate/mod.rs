@@ -22,6 +22,7 @@ mod diagnostics;
 mod endpoints;
 mod gateway_listeners;
 mod gateway_status;
+mod grpc_routes;
 mod http_routes;
 mod ingress_routes;
 mod l4_configmap;

@@ -4,12 +4,13 @@
 //! attaching and resolving are written once.
 
 use gateway_api::apis::experimental::{tcproutes, udproutes};
-use gateway_api::apis::standard::{httproutes, tlsroutes};
+use gateway_api::apis::standard::{grpcroutes, httproutes, tlsroutes};
 
 /// A route kind, and what its listeners and backends are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum RouteKind {
     Http,
+    Grpc,
     Tls,
     Tcp,
     Udp,
@@ -20,6 +21,7 @@ impl RouteKind {
     pub fn name(self) -> &'static str {
         match self {
             RouteKind::Http => "HTTPRoute",
+            RouteKind::Grpc => "GRPCRoute",
             RouteKind::Tls => "TLSRoute",
             RouteKind::Tcp => "TCPRoute",
             RouteKind::Udp => "UDPRoute",
@@ -27,7 +29,9 @@ impl RouteKind {
     }
 
     pub fn from_name(kind: &str) -> Option<Self> {
-        [RouteKind::Http, RouteKind::Tls, RouteKind::Tcp, RouteKind::Udp].into_iter().find(|k| k.name() == kind)
+        [RouteKind::Http, RouteKind::Grpc, RouteKind::Tls, RouteKind::Tcp, RouteKind::Udp]
+            .into_iter()
+            .find(|k| k.name() == kind)
     }
 
     /// The protocol of the Service ports its backends name.
@@ -88,7 +92,31 @@ macro_rules! read_refs {
 
 read_refs! {
     httproutes::HttpRouteParentRefs, httproutes::HttpRouteRulesBackendRefs;
+    grpcroutes::GrpcRouteParentRefs, grpcroutes::GrpcRouteRulesBackendRefs;
     tlsroutes::TlsRouteParentRefs, tlsroutes::TlsRouteRulesBackendRefs;
     tcproutes::TcpRouteParentRefs, tcproutes::TcpRouteRulesBackendRefs;
     udproutes::UdpRouteParentRefs, udproutes::UdpRouteRulesBackendRefs;
+}
+
+/// A RequestMirror filter's backend: a backend reference without a weight.
+macro_rules! read_mirror_refs {
+    ($($backend:ty;)*) => {$(
+        impl From<&$backend> for BackendRef {
+            fn from(b: &$backend) -> Self {
+                BackendRef {
+                    group: b.group.clone(),
+                    kind: b.kind.clone(),
+                    namespace: b.namespace.clone(),
+                    name: b.name.clone(),
+                    port: b.port,
+                    weight: None,
+                }
+            }
+        }
+    )*};
+}
+
+read_mirror_refs! {
+    httproutes::HttpRouteRulesFiltersRequestMirrorBackendRef;
+    grpcroutes::GrpcRouteRulesFiltersRequestMirrorBackendRef;
 }

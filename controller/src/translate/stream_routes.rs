@@ -6,13 +6,13 @@
 //! spec's conflict rule has it, and get no traffic.
 
 use super::Translator;
-use super::gateway_listeners::{HostRoutes, ListenerProtocol};
+use super::gateway_listeners::HostRoutes;
 use super::http_routes::hostnames;
 use super::order::{AgeKey, age};
 use super::route_refs::{BackendRef, ParentRef, RouteKind};
 use crate::object::{Kind, meta_ref};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use sluice_config::{Diagnostic, ObjectRef, PathMatch, Route, RoutePolicy, VirtualHostTls};
+use sluice_config::{Diagnostic, ObjectRef, PathMatch, Route, RoutePolicy};
 
 /// A stream route as read: what every stream route kind has.
 struct StreamRoute {
@@ -128,25 +128,23 @@ impl Translator<'_> {
         for (p, l) in attached {
             let port = &self.gateway_ports[p];
             let listener = &port.listeners[l];
-            let hosts = hostnames(listener.hostname.as_deref(), &route_hosts);
+            let hosts: Vec<String> = hostnames(listener.hostname.as_deref(), &route_hosts)
+                .into_iter()
+                .filter(|h| !port.isolated(l, h))
+                .collect();
             if hosts.is_empty() {
                 continue;
             }
             any_host = true;
             let (gateway, index) = (port.gateway.clone(), listener.index);
-            let tls = VirtualHostTls {
-                certificate: listener.certificate.clone(),
-                passthrough: listener.protocol == ListenerProtocol::TlsPassthrough,
-                terminate_stream: listener.protocol == ListenerProtocol::TlsTerminate,
-                client_verify: None,
-            };
+            let tls = listener.tls();
             if let Some(facts) = self.gateway_facts.listener(&gateway, index) {
                 facts.attached.insert(r.clone());
             }
             let port = &mut self.gateway_ports[p];
             for host in hosts {
                 let entry =
-                    port.hosts.entry(host).or_insert_with(|| HostRoutes { routes: Vec::new(), tls: Some(tls.clone()) });
+                    port.hosts.entry(host).or_insert_with(|| HostRoutes { routes: Vec::new(), tls: tls.clone() });
                 let rule = Route {
                     path: PathMatch::prefix("/"),
                     conditions: None,

@@ -235,6 +235,7 @@ impl Translation {
             || !store.bcs_ingresses.is_empty()
             || !store.gateways.is_empty()
             || !store.http_routes.is_empty()
+            || !store.grpc_routes.is_empty()
             || !store.tls_routes.is_empty()
             || !store.tcp_routes.is_empty()
             || !store.udp_routes.is_empty()

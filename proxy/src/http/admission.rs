@@ -151,7 +151,7 @@ impl ListenerRoutes {
         if let Some(cors) = &route.cors {
             let origin = cors.origin_for(&req.headers);
             if let Some(origin) = origin.clone().filter(|_| req.method == http::Method::OPTIONS) {
-                return Admission::Answer(204, cors.preflight(origin));
+                return Admission::Answer(204, cors.preflight(origin, &req.headers));
             }
             ctx.extras().cors_origin = origin;
         }

@@ -1,9 +1,10 @@
 //! CORS as ingress-nginx answers it: a preflight (any `OPTIONS` from a
 //! let-in origin) gets 204 at the edge; every other answer to such an
 //! origin gets the `Access-Control-*` headers, replacing the upstream's.
+//! Gateway API routes answer so too, with that spec's wildcards.
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
-use sluice_config::Cors;
+use sluice_config::{Cors, CorsSpec};
 
 /// A route's CORS headers, made once per route.
 #[derive(Debug)]
@@ -17,6 +18,10 @@ impl CorsHeaders {
     pub fn compile(policy: &Cors) -> Self {
         let mut fixed = Vec::with_capacity(5);
         let mut add = |name: HeaderName, value: &str| {
+            // An empty list (a Gateway API filter without it) sends none.
+            if value.is_empty() {
+                return;
+            }
             if let Ok(v) = HeaderValue::from_str(value) {
                 fixed.push((name, v));
             }
@@ -46,9 +51,23 @@ impl CorsHeaders {
         std::iter::once((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)).chain(self.fixed.iter().cloned())
     }
 
-    /// A preflight's answer headers (204, empty).
-    pub fn preflight(&self, origin: HeaderValue) -> Vec<(HeaderName, HeaderValue)> {
+    /// A preflight's answer headers (204, empty) to `request`.
+    pub fn preflight(&self, origin: HeaderValue, request: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
         let mut out: Vec<_> = self.headers(origin).collect();
+        if self.policy.spec == CorsSpec::GatewayApi {
+            // `*` answered with what the preflight asks for: right with
+            // credentials (where browsers take `*` literally) and without.
+            let asked = [
+                (header::ACCESS_CONTROL_ALLOW_METHODS, header::ACCESS_CONTROL_REQUEST_METHOD),
+                (header::ACCESS_CONTROL_ALLOW_HEADERS, header::ACCESS_CONTROL_REQUEST_HEADERS),
+            ];
+            for (answer, question) in asked {
+                let Some(wanted) = request.get(&question) else { continue };
+                for (_, value) in out.iter_mut().filter(|(n, v)| *n == answer && v == "*") {
+                    *value = wanted.clone();
+                }
+            }
+        }
         out.push((header::CONTENT_TYPE, HeaderValue::from_static("text/plain charset=UTF-8")));
         out
     }

@@ -25,6 +25,11 @@ pub const BODY_LIMIT: u64 = 1024 * 1024;
 const NOT_COPIED: [&str; 9] =
     ["host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "expect"];
 
+/// Whether this request is among the share `mirror` copies.
+pub fn sampled(mirror: &Mirror) -> bool {
+    mirror.per_million >= Mirror::EVERY || fastrand::u32(..Mirror::EVERY) < mirror.per_million
+}
+
 /// Sends the copy of `head` (with `body`, when the mirror takes bodies).
 pub fn send(
     mirror: &Mirror,
@@ -39,16 +44,18 @@ pub fn send(
     let request_uri = head.uri.path_and_query().map_or("/", |p| p.as_str());
     let host =
         head.uri.authority().map(|a| a.as_str()).or_else(|| head.headers.get("host").and_then(|h| h.to_str().ok()));
-    let target = expand_variables(&mirror.target, |name| match name {
+    let variable = |name: &str| match name {
         "request_uri" => request_uri.to_owned(),
         "uri" => head.uri.path().to_owned(),
         "args" => head.uri.query().unwrap_or("").to_owned(),
         "host" | "http_host" => host.unwrap_or("").to_owned(),
         "scheme" => scheme.to_owned(),
         _ => String::new(),
-    });
+    };
+    let target = expand_variables(&mirror.target, variable);
+    let mirror_host = expand_variables(&mirror.host, variable);
     let body = if mirror.request_body { body.unwrap_or_default() } else { Bytes::new() };
-    let mut out = format!("{} {target} HTTP/1.1\r\nHost: {}\r\n", head.method, mirror.host).into_bytes();
+    let mut out = format!("{} {target} HTTP/1.1\r\nHost: {mirror_host}\r\n", head.method).into_bytes();
     for (name, value) in &head.headers {
         if !NOT_COPIED.contains(&name.as_str()) {
             out.extend_from_slice(name.as_str().as_bytes());

@@ -96,8 +96,8 @@ pub struct CompiledRoute {
     pub response_headers: HeaderOps,
     /// `default-backend`: its cluster.
     pub error_backend: Option<Arc<ClusterState>>,
-    /// `mirror-target`: its cluster.
-    pub mirror: Option<Arc<ClusterState>>,
+    /// Each mirror's cluster, in the policy's order.
+    pub mirrors: Box<[Option<Arc<ClusterState>>]>,
     /// Each cluster the input names (in [`RouteInput::cluster_names`]
     /// order), as it was found at compile time.
     resolved: Box<[Option<Arc<ClusterState>>]>,
@@ -184,7 +184,7 @@ impl<'a> RouteInput<'a> {
             .chain(canaries)
             .map(|w| w.cluster.as_str())
             .chain(policy.error_backend.as_ref().map(|b| b.cluster.as_str()))
-            .chain(policy.mirror.as_ref().map(|m| m.cluster.as_str()))
+            .chain(policy.mirrors.iter().map(|m| m.cluster.as_str()))
             .chain(policy.external_auth.as_ref().map(|a| a.cluster.as_str()))
     }
 }
@@ -249,7 +249,7 @@ impl CompiledRoute {
             request_headers: HeaderOps::compile(&policy.request_headers),
             response_headers: HeaderOps::compile(&policy.response_headers),
             error_backend: policy.error_backend.as_ref().and_then(|b| clusters.get(&b.cluster)).cloned(),
-            mirror: policy.mirror.as_ref().and_then(|m| clusters.get(&m.cluster)).cloned(),
+            mirrors: policy.mirrors.iter().map(|m| clusters.get(&m.cluster).cloned()).collect(),
             resolved,
         }
     }

@@ -51,5 +51,5 @@ pub(super) fn mirror(a: &mut Reader<'_, '_, '_>) -> Option<Mirror> {
         None => authority.as_str().to_owned(),
     };
     let request_body = a.flag("mirror-request-body", true);
-    Some(Mirror { cluster, target: path, host, request_body })
+    Some(Mirror { cluster, target: path, host, request_body, per_million: Mirror::EVERY })
 }

@@ -418,7 +418,7 @@ impl Translator<'_> {
             policy.external_auth = a.t.config.global_auth.clone();
         }
         policy.error_backend = error_backend::error_backend(&mut a);
-        policy.mirror = mirror::mirror(&mut a);
+        policy.mirrors = mirror::mirror(&mut a).into_iter().collect();
         if a.get("enable-opentelemetry").is_some() {
             policy.opentelemetry = Some(a.flag("enable-opentelemetry", true));
         }

@@ -101,7 +101,7 @@ pub(super) async fn proxy(
     // or, for an idempotent request, on a fresh connection when a pooled
     // one was stale.
     let retries = policy.retry.tries != 1 && !policy.retry.on.is_empty();
-    let mirrored = policy.mirror.as_ref().is_some_and(|m| m.request_body);
+    let mirrored = policy.mirrors.iter().any(|m| m.request_body);
     if body.is_none() && (retries || mirrored || (idempotent && !session.is_body_empty())) {
         session.enable_retry_buffering();
     }

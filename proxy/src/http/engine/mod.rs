@@ -158,7 +158,8 @@ impl Engine {
                 }
                 // Held past the exchange (which takes the context) only by
                 // routes that need it after: a plain request clones nothing.
-                let needs_route = ctx.route.as_ref().is_some_and(|r| r.external_auth.is_some() || r.mirror.is_some());
+                let needs_route =
+                    ctx.route.as_ref().is_some_and(|r| r.external_auth.is_some() || !r.mirrors.is_empty());
                 let route = if needs_route { ctx.route.clone() } else { None };
                 if let Some(route) = &route
                     && let (Some(auth), Some(state)) = (&route.policy.external_auth, &route.external_auth)
@@ -181,7 +182,7 @@ impl Engine {
                 let mut body = None;
                 let kept = exchange::proxy(self, session, ctx, settings, &mut body).await;
                 if let Some(route) = &route
-                    && let (Some(mirror), Some(cluster)) = (&route.policy.mirror, &route.mirror)
+                    && !route.mirrors.is_empty()
                 {
                     let body = match &body {
                         Some(read) => match read.copy_up_to(mirror::BODY_LIMIT) {
@@ -192,7 +193,11 @@ impl Engine {
                         None => session.get_retry_buffer(),
                     };
                     let scheme = self.routes.scheme.as_str();
-                    mirror::send(mirror, cluster, session.req_header(), body, scheme, ctx.client_ip);
+                    for (mirror, cluster) in route.policy.mirrors.iter().zip(&route.mirrors) {
+                        if let Some(cluster) = cluster.as_ref().filter(|_| mirror::sampled(mirror)) {
+                            mirror::send(mirror, cluster, session.req_header(), body.clone(), scheme, ctx.client_ip);
+                        }
+                    }
                 }
                 kept
             }
