@@ -121,6 +121,20 @@ fn h2c_status(at: SocketAddr, path: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `Check` goes to grpc-infra-backend-v1 and `Watch` to v2 through
+/// `routes` on Gateway address `ip`; the Sluice serving them and where.
+async fn check_and_watch(ip: &str, routes: &str) -> (Sluice, SocketAddr) {
+    let (s, at) = start(ip, routes).await;
+    let mut c = client(at).await;
+    eventually("Check", &s, Ok("grpc-infra-backend-v1"), || {
+        let mut c = c.clone();
+        async move { check(&mut c, &[]).await }
+    })
+    .await;
+    assert_eq!(watch(&mut c).await, Ok("grpc-infra-backend-v2"));
+    (s, at)
+}
+
 /// GRPCExactMethodMatching: `Check` and `Watch` go to the rules naming
 /// them; a method no rule names gets 404, which gRPC reads as
 /// Unimplemented.
@@ -129,14 +143,7 @@ async fn exact_method_matching() {
     let routes = format!(
         "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {{name: exact-matching, namespace: {NS}}}\nspec:\n  parentRefs: [{{name: same-namespace}}]\n  rules:\n  - matches: [{{method: {{service: {HEALTH}, method: Check}}}}]\n    backendRefs: [{{name: grpc-infra-backend-v1, port: 8080}}]\n  - matches: [{{method: {{service: {HEALTH}, method: Watch}}}}]\n    backendRefs: [{{name: grpc-infra-backend-v2, port: 8080}}]\n"
     );
-    let (s, at) = start("127.0.3.1", &routes).await;
-    let mut c = client(at).await;
-    eventually("Check", &s, Ok("grpc-infra-backend-v1"), || {
-        let mut c = c.clone();
-        async move { check(&mut c, &[]).await }
-    })
-    .await;
-    assert_eq!(watch(&mut c).await, Ok("grpc-infra-backend-v2"));
+    let (_s, at) = check_and_watch("127.0.3.1", &routes).await;
     assert_eq!(h2c_status(at, &format!("/{HEALTH}/List")), "404");
 }
 
@@ -217,12 +224,5 @@ async fn named_rule() {
     let routes = format!(
         "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {{name: grpc-named-rules, namespace: {NS}}}\nspec:\n  parentRefs: [{{name: same-namespace}}]\n  rules:\n  - name: named-rule\n    matches: [{{method: {{service: {HEALTH}, method: Check}}}}]\n    backendRefs: [{{name: grpc-infra-backend-v1, port: 8080}}]\n  - matches: [{{method: {{service: {HEALTH}, method: Watch}}}}]\n    backendRefs: [{{name: grpc-infra-backend-v2, port: 8080}}]\n"
     );
-    let (s, at) = start("127.0.3.4", &routes).await;
-    let mut c = client(at).await;
-    eventually("Check", &s, Ok("grpc-infra-backend-v1"), || {
-        let mut c = c.clone();
-        async move { check(&mut c, &[]).await }
-    })
-    .await;
-    assert_eq!(watch(&mut c).await, Ok("grpc-infra-backend-v2"));
+    check_and_watch("127.0.3.4", &routes).await;
 }

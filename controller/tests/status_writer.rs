@@ -36,8 +36,9 @@ fn status_ips(api: &FakeApi, name: &str) -> Option<Vec<String>> {
     Some(list.iter().filter_map(|e| e["ip"].as_str().map(str::to_owned)).collect())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_leader_writes_status_and_events_and_a_lost_leader_stops() {
+/// An API server with what Sluice watches and writes, `extra` too, and
+/// Service `web`.
+fn cluster_api(extra: &[&str]) -> FakeApi {
     let api = FakeApi::default();
     for c in [
         INGRESSES,
@@ -46,10 +47,12 @@ async fn the_leader_writes_status_and_events_and_a_lost_leader_stops() {
         "/api/v1/pods",
         "/api/v1/secrets",
         "/apis/networking.k8s.io/v1/ingressclasses",
-        "/apis/networkextension.bkbcs.tencent.com/v1/ingresses",
         LEASES,
         EVENTS,
     ] {
+        api.serve(c);
+    }
+    for c in extra {
         api.serve(c);
     }
     api.apply(
@@ -57,10 +60,11 @@ async fn the_leader_writes_status_and_events_and_a_lost_leader_stops() {
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
                "spec": {"ports": [{"port": 80}]}}),
     );
-    api.apply(INGRESSES, ingress("web", "sluice", "web"));
-    api.apply(INGRESSES, ingress("bad", "sluice", "missing"));
-    let pipeline = spawn_cluster_pipeline(api.client(), Options::default(), ClusterOptions::default());
-    let options = StatusOptions {
+    api
+}
+
+fn status_options() -> StatusOptions {
+    StatusOptions {
         addresses: vec!["203.0.113.10".into()],
         lb_name: "sluice".into(),
         lease_namespace: "default".into(),
@@ -68,8 +72,16 @@ async fn the_leader_writes_status_and_events_and_a_lost_leader_stops() {
         identity: "sluice-0".into(),
         lease_seconds: 3,
         gateway_controller_name: "sluice.io/gateway-controller".into(),
-    };
-    let mut writer = spawn_status_writer(api.client(), pipeline.published.clone(), options);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_writes_status_and_events_and_a_lost_leader_stops() {
+    let api = cluster_api(&["/apis/networkextension.bkbcs.tencent.com/v1/ingresses"]);
+    api.apply(INGRESSES, ingress("web", "sluice", "web"));
+    api.apply(INGRESSES, ingress("bad", "sluice", "missing"));
+    let pipeline = spawn_cluster_pipeline(api.client(), Options::default(), ClusterOptions::default());
+    let mut writer = spawn_status_writer(api.client(), pipeline.published.clone(), status_options());
 
     eventually("leadership", || *writer.leader.borrow()).await;
     eventually("web's status", || status_ips(&api, "web") == Some(vec!["203.0.113.10".into()])).await;
@@ -133,31 +145,13 @@ fn condition<'v>(conditions: &'v Value, kind: &str) -> Option<&'v Value> {
 /// controller's entry, which it keeps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_writes_gateway_api_status() {
-    let api = FakeApi::default();
-    for c in [
-        INGRESSES,
-        "/api/v1/services",
-        "/apis/discovery.k8s.io/v1/endpointslices",
-        "/api/v1/pods",
-        "/api/v1/secrets",
-        "/apis/networking.k8s.io/v1/ingressclasses",
-        LEASES,
-        EVENTS,
-    ] {
-        api.serve(c);
-    }
-    for kind in ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "referencegrants"] {
-        api.serve(&format!("{GATEWAY_API}/v1/{kind}"));
-    }
+    let kinds = ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "referencegrants"];
+    let kinds: Vec<String> = kinds.iter().map(|k| format!("{GATEWAY_API}/v1/{k}")).collect();
+    let api = cluster_api(&kinds.iter().map(String::as_str).collect::<Vec<_>>());
     let (classes, gateways, routes) = (
         format!("{GATEWAY_API}/v1/gatewayclasses"),
         format!("{GATEWAY_API}/v1/gateways"),
         format!("{GATEWAY_API}/v1/httproutes"),
-    );
-    api.apply(
-        "/api/v1/services",
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
-               "spec": {"ports": [{"port": 80}]}}),
     );
     api.apply(
         &classes,
@@ -177,16 +171,7 @@ async fn the_leader_writes_gateway_api_status() {
     };
     api.apply(&routes, route("http"));
     let pipeline = spawn_cluster_pipeline(api.client(), Options::default(), ClusterOptions::default());
-    let options = StatusOptions {
-        addresses: vec!["203.0.113.10".into()],
-        lb_name: "sluice".into(),
-        lease_namespace: "default".into(),
-        lease_name: "sluice-status".into(),
-        identity: "sluice-0".into(),
-        lease_seconds: 3,
-        gateway_controller_name: "sluice.io/gateway-controller".into(),
-    };
-    let _writer = spawn_status_writer(api.client(), pipeline.published.clone(), options);
+    let _writer = spawn_status_writer(api.client(), pipeline.published.clone(), status_options());
 
     eventually("the class Accepted with its features", || {
         let class = api.get(&classes, "", "sluice").unwrap_or_default();

@@ -77,17 +77,24 @@ macro_rules! read_refs {
 
         impl From<&$backend> for BackendRef {
             fn from(b: &$backend) -> Self {
-                BackendRef {
-                    group: b.group.clone(),
-                    kind: b.kind.clone(),
-                    namespace: b.namespace.clone(),
-                    name: b.name.clone(),
-                    port: b.port,
-                    weight: b.weight,
-                }
+                BackendRef { weight: b.weight, ..read_backend!(b) }
             }
         }
     )*};
+}
+
+/// A backend reference's fields but its weight.
+macro_rules! read_backend {
+    ($b:expr) => {
+        BackendRef {
+            group: $b.group.clone(),
+            kind: $b.kind.clone(),
+            namespace: $b.namespace.clone(),
+            name: $b.name.clone(),
+            port: $b.port,
+            weight: None,
+        }
+    };
 }
 
 read_refs! {
@@ -103,14 +110,7 @@ macro_rules! read_mirror_refs {
     ($($backend:ty;)*) => {$(
         impl From<&$backend> for BackendRef {
             fn from(b: &$backend) -> Self {
-                BackendRef {
-                    group: b.group.clone(),
-                    kind: b.kind.clone(),
-                    namespace: b.namespace.clone(),
-                    name: b.name.clone(),
-                    port: b.port,
-                    weight: None,
-                }
+                read_backend!(b)
             }
         }
     )*};
