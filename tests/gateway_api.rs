@@ -147,10 +147,10 @@ impl Conformance {
         Conformance { sluice, _backends: backends, seen, addresses, ports }
     }
 
-    /// How many requests backend `name` saw whose path starts with `path`.
+    /// How many requests for `path` backend `name` saw.
     fn seen_by(&self, name: &str, path: &str) -> usize {
         let seen = self.seen.lock().unwrap();
-        seen.iter().filter(|(b, uri)| b == name && uri.starts_with(path)).count()
+        seen.iter().filter(|(b, uri)| b == name && uri == path).count()
     }
 
     /// The address of Gateway `gateway`'s listener on (manifest) port `port`.
@@ -3176,20 +3176,27 @@ impl Conformance {
     /// returns how many each backend of `mirrors` saw.
     async fn mirrored(&self, gateway: &str, path: &str, n: usize, backend: &str, mirrors: &[&str]) -> Vec<usize> {
         let c = client();
-        let before: Vec<usize> = mirrors.iter().map(|m| self.seen_by(m, path)).collect();
+        let before = self.settled(path, mirrors).await;
         for _ in 0..n {
             let reply = send(&c, self.addr(gateway, 80), "GET", "example.com", path, &[], vec![]).await.unwrap();
             assert_eq!((reply.status, reply.backend.as_str()), (200, backend), "{path}");
         }
-        // Copies are sent once their request is answered: wait until no
-        // more arrive.
-        let mut last = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let after = self.settled(path, mirrors).await;
+        after.iter().zip(&before).map(|(a, b)| a - b).collect()
+    }
+
+    /// How many requests for `path` each of `mirrors` saw, once no more
+    /// arrive for a second (copies are sent after their request is
+    /// answered, so they trail it).
+    async fn settled(&self, path: &str, mirrors: &[&str]) -> Vec<usize> {
+        let count = || mirrors.iter().map(|m| self.seen_by(m, path)).collect::<Vec<usize>>();
+        let mut last = count();
+        let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let now: Vec<usize> = mirrors.iter().map(|m| self.seen_by(m, path)).collect();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = count();
             if now == last || Instant::now() > deadline {
-                return now.iter().zip(&before).map(|(a, b)| a - b).collect();
+                return now;
             }
             last = now;
         }
@@ -3385,8 +3392,6 @@ spec:
     let c = Conformance::start_with(&case, &["infra-backend-v2"]);
     let modify = "/percent-mirror-and-modify-headers";
     c.expect("same-namespace", &[to("/percent-mirror", "infra-backend-v1"), modified(modify)]).await;
-    // Counted while only that path is sent, so `/percent-mirror` counts
-    // only its own copies.
     for (path, p) in [("/percent-mirror", 0.2), ("/percent-mirror-fraction", 0.5), (modify, 0.35)] {
         let copies = c.mirrored("same-namespace", path, 500, "infra-backend-v1", &["infra-backend-v2"]).await[0];
         assert!(binomial_close(copies, 500, p), "{path}: {copies} of 500 mirrored, expected about {}", 500.0 * p);

@@ -140,15 +140,18 @@ impl Writer {
     }
 
     /// Writes each Gateway API status that changed; a route no longer
-    /// attached loses the parents Sluice wrote.
+    /// attached loses the parents Sluice wrote (tried once: a deleted route
+    /// needs nothing).
     async fn write_gateway(&mut self, p: &Published) {
         let now: HashMap<&ObjectRef, &ObjectStatus> =
             p.snapshot.gateway_status.iter().map(|s| (&s.object, s)).collect();
         let gone: Vec<ObjectRef> = self.gateway_written.keys().filter(|r| !now.contains_key(r)).cloned().collect();
         for r in gone {
-            let detached = ObjectStatus { parents: Vec::new(), ..self.gateway_written[&r].clone() };
-            if !detached.object.kind.ends_with("Route") || self.patch_gateway(&detached).await.is_ok() {
-                self.gateway_written.remove(&r);
+            let Some(last) = self.gateway_written.remove(&r) else { continue };
+            if last.object.kind.ends_with("Route")
+                && let Err(e) = self.patch_gateway(&ObjectStatus { parents: Vec::new(), ..last }).await
+            {
+                tracing::debug!(object = %r, error = %e, "cannot clear Gateway API status");
             }
         }
         for s in &p.snapshot.gateway_status {
