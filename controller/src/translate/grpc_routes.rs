@@ -5,9 +5,9 @@
 //! backends are spoken to in HTTP/2 without TLS, as gRPC needs.
 
 use super::Translator;
-use super::http_routes::{RuleRoute, check_value_match, modifier_ops};
+use super::http_routes::{RuleRoute, add_value_match, modifier_ops};
 use super::order::age;
-use super::route_refs::{BackendRef, RouteKind};
+use super::route_refs::{BackendRef, ParentRef, RouteKind};
 use crate::object::{Kind, meta_ref};
 use gateway_api::apis::standard::grpcroutes::{
     GrpcRoute, GrpcRouteRulesFilters, GrpcRouteRulesFiltersType, GrpcRouteRulesMatches,
@@ -64,15 +64,12 @@ impl Translator<'_> {
 
     fn grpc_route(&mut self, route: &GrpcRoute) {
         let r = meta_ref(Kind::GrpcRoute, &route.metadata);
-        let mut attached = Vec::new();
-        for (j, parent) in route.spec.parent_refs.iter().flatten().enumerate() {
-            attached.extend(self.attach(&r, j, &parent.into(), RouteKind::Grpc));
-        }
+        let parents: Vec<ParentRef> = route.spec.parent_refs.iter().flatten().map(ParentRef::from).collect();
+        let attached = self.attach_route(&r, &parents, RouteKind::Grpc, route.metadata.generation);
         if attached.is_empty() {
             return;
         }
         let route_hosts = self.route_hostnames(&r, route.spec.hostnames.as_deref().unwrap_or_default());
-        self.gateway_facts.routes.entry(r.clone()).or_default().generation = route.metadata.generation;
         let rules = self.grpc_rule_routes(route, &r);
         self.serve_rules(&r, attached, &route_hosts, &rules);
     }
@@ -164,13 +161,8 @@ fn grpc_match(m: &GrpcRouteRulesMatches) -> Result<(PathMatch, Option<Box<Reques
     };
     let mut conditions = RequestConditions::default();
     for h in m.headers.iter().flatten() {
-        let name = h.name.to_ascii_lowercase();
-        if conditions.headers.iter().any(|x| x.name == name) {
-            continue;
-        }
         let regex = h.r#type.as_ref().is_some_and(|t| *t == HeaderType::RegularExpression);
-        check_value_match(&h.name, &h.value, regex)?;
-        conditions.headers.push(ValueMatch { name, value: h.value.clone(), regex });
+        add_value_match(&mut conditions.headers, h.name.to_ascii_lowercase(), &h.value, regex)?;
     }
     let conditions = (conditions != RequestConditions::default()).then(|| Box::new(conditions));
     Ok((path, conditions))

@@ -111,15 +111,12 @@ impl Translator<'_> {
 
     fn http_route(&mut self, route: &HttpRoute) {
         let r = meta_ref(Kind::HttpRoute, &route.metadata);
-        let mut attached: Vec<(usize, usize)> = Vec::new();
-        for (j, parent) in route.spec.parent_refs.iter().flatten().enumerate() {
-            attached.extend(self.attach(&r, j, &parent.into(), RouteKind::Http));
-        }
+        let parents: Vec<ParentRef> = route.spec.parent_refs.iter().flatten().map(ParentRef::from).collect();
+        let attached = self.attach_route(&r, &parents, RouteKind::Http, route.metadata.generation);
         if attached.is_empty() {
             return;
         }
         let route_hosts = self.route_hostnames(&r, route.spec.hostnames.as_deref().unwrap_or_default());
-        self.gateway_facts.routes.entry(r.clone()).or_default().generation = route.metadata.generation;
         let rules = self.rule_routes(route, &r);
         self.serve_rules(&r, attached, &route_hosts, &rules);
     }
@@ -208,16 +205,30 @@ impl Translator<'_> {
         self.diags.push(Diagnostic::error(r.clone(), "spec.hostnames", format!("{message}; not served")));
     }
 
+    /// The listeners (port index, listener index) route `r` of `kind`
+    /// attaches to by its `parents`; when any, its status observes
+    /// `generation`.
+    pub(super) fn attach_route(
+        &mut self,
+        r: &ObjectRef,
+        parents: &[ParentRef],
+        kind: RouteKind,
+        generation: Option<i64>,
+    ) -> Vec<(usize, usize)> {
+        let mut attached = Vec::new();
+        for (j, parent) in parents.iter().enumerate() {
+            attached.extend(self.attach(r, j, parent, kind));
+        }
+        if !attached.is_empty() {
+            self.gateway_facts.routes.entry(r.clone()).or_default().generation = generation;
+        }
+        attached
+    }
+
     /// The listeners (port index, listener index) parent reference `j` of a
     /// route of `kind` attaches it to; a diagnostic when it names a served
     /// Gateway that takes it nowhere.
-    pub(super) fn attach(
-        &mut self,
-        r: &ObjectRef,
-        j: usize,
-        parent: &ParentRef,
-        kind: RouteKind,
-    ) -> Vec<(usize, usize)> {
+    fn attach(&mut self, r: &ObjectRef, j: usize, parent: &ParentRef, kind: RouteKind) -> Vec<(usize, usize)> {
         let field = format!("spec.parentRefs[{j}]");
         let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
         let parent_kind = parent.kind.as_deref().unwrap_or("Gateway");
@@ -370,28 +381,19 @@ impl Translator<'_> {
         let mut conditions =
             RequestConditions { method: m.method.as_ref().map(|m| method_name(m).to_owned()), ..Default::default() };
         for (k, h) in m.headers.iter().flatten().enumerate() {
-            let name = h.name.to_ascii_lowercase();
-            // Only the first of equal names counts.
-            if conditions.headers.iter().any(|x| x.name == name) {
-                continue;
-            }
             let regex = h.r#type.as_ref().is_some_and(|t| *t == HeaderType::RegularExpression);
-            if let Err(message) = check_value_match(&h.name, &h.value, regex) {
+            if let Err(message) = add_value_match(&mut conditions.headers, h.name.to_ascii_lowercase(), &h.value, regex)
+            {
                 bad(self, &format!("headers[{k}]"), message);
                 return None;
             }
-            conditions.headers.push(ValueMatch { name, value: h.value.clone(), regex });
         }
         for (k, q) in m.query_params.iter().flatten().enumerate() {
-            if conditions.query.iter().any(|x| x.name == q.name) {
-                continue;
-            }
             let regex = q.r#type.as_ref().is_some_and(|t| *t == QueryType::RegularExpression);
-            if let Err(message) = check_value_match(&q.name, &q.value, regex) {
+            if let Err(message) = add_value_match(&mut conditions.query, q.name.clone(), &q.value, regex) {
                 bad(self, &format!("queryParams[{k}]"), message);
                 return None;
             }
-            conditions.query.push(ValueMatch { name: q.name.clone(), value: q.value.clone(), regex });
         }
         let conditions = (conditions != RequestConditions::default()).then(|| Box::new(conditions));
         Some((path, conditions))
@@ -589,9 +591,7 @@ impl Translator<'_> {
         for (k, b) in backends.iter().enumerate() {
             let at = format!("{field}.backendRefs[{k}]");
             let weight = u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
-            let consequence =
-                if kind == RouteKind::Http { "its share gets 500" } else { "its share of connections is closed" };
-            match self.backend_cluster(r, &at, b, (kind, consequence)) {
+            match self.backend_cluster(r, &at, b, (kind, kind.unresolved_share())) {
                 Some((cluster, protocol)) => {
                     add(cluster, weight);
                     protocols.push(protocol);
@@ -747,13 +747,25 @@ fn method_name(m: &gateway_api::apis::standard::httproutes::HttpRouteRulesMatche
     }
 }
 
-pub(super) fn check_value_match(name: &str, value: &str, regex: bool) -> Result<(), String> {
+/// Adds a match of `name` (lower-cased already where case does not
+/// count) to `list`, unless it has one: only the first of equal names
+/// counts. `Err`: why it cannot be served.
+pub(super) fn add_value_match(
+    list: &mut Vec<ValueMatch>,
+    name: String,
+    value: &str,
+    regex: bool,
+) -> Result<(), String> {
+    if list.iter().any(|x| x.name == name) {
+        return Ok(());
+    }
     if name.is_empty() {
         return Err("a name is required".into());
     }
     if regex && let Err(e) = ValueMatch::whole_regex(value) {
         return Err(format!("'{value}' is not a regular expression: {e}"));
     }
+    list.push(ValueMatch { name, value: value.to_owned(), regex });
     Ok(())
 }
 

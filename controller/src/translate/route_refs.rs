@@ -34,6 +34,14 @@ impl RouteKind {
             .find(|k| k.name() == kind)
     }
 
+    /// What becomes of the share of a backend that cannot be resolved.
+    pub fn unresolved_share(self) -> &'static str {
+        match self {
+            RouteKind::Http | RouteKind::Grpc => "its share gets 500",
+            RouteKind::Tls | RouteKind::Tcp | RouteKind::Udp => "its share of connections is closed",
+        }
+    }
+
     /// The protocol of the Service ports its backends name.
     pub fn service_protocol(self) -> &'static str {
         if self == RouteKind::Udp { "UDP" } else { "TCP" }

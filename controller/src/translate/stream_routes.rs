@@ -6,13 +6,12 @@
 //! spec's conflict rule has it, and get no traffic.
 
 use super::Translator;
-use super::gateway_listeners::HostRoutes;
-use super::http_routes::hostnames;
+use super::http_routes::RuleRoute;
 use super::order::{AgeKey, age};
 use super::route_refs::{BackendRef, ParentRef, RouteKind};
 use crate::object::{Kind, meta_ref};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use sluice_config::{Diagnostic, ObjectRef, PathMatch, Route, RoutePolicy};
+use sluice_config::{Diagnostic, ObjectRef, PathMatch, RoutePolicy};
 
 /// A stream route as read: what every stream route kind has.
 struct StreamRoute {
@@ -84,14 +83,10 @@ impl Translator<'_> {
 
     fn stream_route(&mut self, route: &StreamRoute) {
         let r = &route.r;
-        let mut attached: Vec<(usize, usize)> = Vec::new();
-        for (j, parent) in route.parents.iter().enumerate() {
-            attached.extend(self.attach(r, j, parent, route.kind));
-        }
+        let attached = self.attach_route(r, &route.parents, route.kind, route.generation);
         if attached.is_empty() {
             return;
         }
-        self.gateway_facts.routes.entry(r.clone()).or_default().generation = route.generation;
         if route.rules.len() > 1 {
             self.diags.push(Diagnostic::warning(
                 r.clone(),
@@ -101,63 +96,38 @@ impl Translator<'_> {
         }
         let backends = route.rules.first().map(Vec::as_slice).unwrap_or_default();
         let (split, _) = self.rule_split(r, "spec.rules[0]", backends, route.kind);
-        if route.kind != RouteKind::Tls {
-            for (p, l) in attached {
-                let port = &mut self.gateway_ports[p];
-                let (gateway, index) = (port.gateway.clone(), port.listeners[l].index);
-                match &port.stream {
-                    None => port.stream = Some(split.clone()),
-                    Some(_) => self.diags.push(Diagnostic::warning(
-                        r.clone(),
-                        "spec.parentRefs",
-                        format!(
-                            "listener {} of {gateway} already forwards to an older {}: this one gets no traffic",
-                            port.listeners[l].name,
-                            route.kind.name()
-                        ),
-                    )),
-                }
-                if let Some(facts) = self.gateway_facts.listener(&gateway, index) {
-                    facts.attached.insert(r.clone());
-                }
-            }
+        if route.kind == RouteKind::Tls {
+            // A TLSRoute is one route of its hosts: `/`, which the stream's
+            // SNI finds.
+            let route_hosts = self.route_hostnames(r, &route.hostnames);
+            let rule = RuleRoute {
+                order: (route.age.clone(), 0, 0),
+                path: PathMatch::prefix("/"),
+                conditions: None,
+                split,
+                policy: RoutePolicy::shared(RoutePolicy::default()),
+            };
+            self.serve_rules(r, attached, &route_hosts, &[rule]);
             return;
         }
-        let route_hosts = self.route_hostnames(r, &route.hostnames);
-        let mut any_host = false;
         for (p, l) in attached {
-            let port = &self.gateway_ports[p];
-            let listener = &port.listeners[l];
-            let hosts: Vec<String> = hostnames(listener.hostname.as_deref(), &route_hosts)
-                .into_iter()
-                .filter(|h| !port.isolated(l, h))
-                .collect();
-            if hosts.is_empty() {
-                continue;
+            let port = &mut self.gateway_ports[p];
+            let (gateway, index) = (port.gateway.clone(), port.listeners[l].index);
+            match &port.stream {
+                None => port.stream = Some(split.clone()),
+                Some(_) => self.diags.push(Diagnostic::warning(
+                    r.clone(),
+                    "spec.parentRefs",
+                    format!(
+                        "listener {} of {gateway} already forwards to an older {}: this one gets no traffic",
+                        port.listeners[l].name,
+                        route.kind.name()
+                    ),
+                )),
             }
-            any_host = true;
-            let (gateway, index) = (port.gateway.clone(), listener.index);
-            let tls = listener.tls();
             if let Some(facts) = self.gateway_facts.listener(&gateway, index) {
                 facts.attached.insert(r.clone());
             }
-            let port = &mut self.gateway_ports[p];
-            for host in hosts {
-                let entry =
-                    port.hosts.entry(host).or_insert_with(|| HostRoutes { routes: Vec::new(), tls: tls.clone() });
-                let rule = Route {
-                    path: PathMatch::prefix("/"),
-                    conditions: None,
-                    split: split.clone(),
-                    canaries: Vec::new(),
-                    policy: RoutePolicy::shared(RoutePolicy::default()),
-                    source: r.clone(),
-                };
-                entry.routes.push(((route.age.clone(), 0, 0), rule));
-            }
-        }
-        if !any_host {
-            self.no_matching_hostname(r);
         }
     }
 }

@@ -92,24 +92,24 @@ impl TlsSide {
         let table = self.table.load_full();
         let routes = table.routes(&self.route_config);
         let host_tls = sni.as_deref().and_then(|s| routes?.tls(s));
-        if host_tls.is_some_and(|t| t.passthrough) {
-            let route = sni.as_deref().and_then(|s| routes?.lookup(s, "/", None)).cloned()?;
-            let client_ip =
-                stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-            self.count("passthrough");
-            drop(table);
-            passthrough::serve(stream, route, client_ip).await;
-            return None;
-        }
-        // A terminated stream host: after the handshake its stream goes to
-        // the backend, not to HTTP.
-        let stream_route = match host_tls.filter(|t| t.terminate_stream) {
+        // A stream host, passed through or terminated here: the backend of
+        // its `/` route takes the stream, not HTTP.
+        let stream_route = match host_tls.filter(|t| t.passthrough || t.terminate_stream) {
             Some(_) => Some(sni.as_deref().and_then(|s| routes?.lookup(s, "/", None)).cloned()?),
             None => None,
         };
-        let streams_only =
-            table.http_listeners().get(&self.listener).and_then(|l| l.tls.as_ref()).is_some_and(|t| t.streams_only);
-        if stream_route.is_none() && streams_only {
+        if let Some(route) = stream_route.clone().filter(|_| host_tls.is_some_and(|t| t.passthrough)) {
+            self.count("passthrough");
+            drop(table);
+            let client_ip = peer_ip(&stream);
+            passthrough::serve(stream, route, client_ip).await;
+            return None;
+        }
+        // Every host of a port of TLS listeners only is a stream host: a name
+        // it has no host for is closed, not answered in HTTP.
+        if host_tls.is_none()
+            && table.http_listeners().get(&self.listener).and_then(|l| l.tls.as_ref()).is_some_and(|t| t.streams_only)
+        {
             self.count("no_route");
             tracing::debug!(listener = %self.listener, sni = ?sni, "no TLS route for this name");
             return None;
@@ -130,8 +130,7 @@ impl TlsSide {
             Ok(tls) => {
                 self.count("ok");
                 let Some(route) = stream_route else { return Some(Box::new(tls)) };
-                let client_ip =
-                    tls.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+                let client_ip = peer_ip(&tls);
                 passthrough::serve(tls, route, client_ip).await;
                 None
             }
@@ -142,4 +141,9 @@ impl TlsSide {
             }
         }
     }
+}
+
+/// The client's IP address of a connection.
+fn peer_ip(stream: &impl GetSocketDigest) -> Option<std::net::IpAddr> {
+    stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()))
 }
