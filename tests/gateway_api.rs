@@ -31,9 +31,30 @@ const BACKENDS: &[(&str, &str)] = &[
     ("web-backend", WEB),
 ];
 
-/// The base GatewayClass and Gateways, as upstream has them (the HTTPS one
-/// joins when a case needs its certificate).
+/// The base Namespaces, GatewayClass and Gateways, as upstream has them
+/// (the HTTPS one joins when a case needs its certificate).
 const BASE_GATEWAYS: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: gateway-conformance-infra
+  labels:
+    gateway-conformance: infra
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: gateway-conformance-app-backend
+  labels:
+    gateway-conformance: backend
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: gateway-conformance-web-backend
+  labels:
+    gateway-conformance: backend
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata:
@@ -70,6 +91,24 @@ spec:
       allowedRoutes:
         namespaces:
           from: All
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: backend-namespaces
+  namespace: gateway-conformance-infra
+spec:
+  gatewayClassName: "{GATEWAY_CLASS_NAME}"
+  listeners:
+    - name: http
+      port: 80
+      protocol: HTTP
+      allowedRoutes:
+        namespaces:
+          from: Selector
+          selector:
+            matchLabels:
+              gateway-conformance: backend
 "#;
 
 /// The base, the echo backends and Sluice serving them with a case's manifests.
@@ -934,6 +973,81 @@ spec:
 "#,
     );
     c.expect("same-namespace", &[to("/", "infra-backend-v1")]).await;
+}
+
+/// HTTPRouteCrossNamespace: a route in a namespace the listener's selector
+/// matches (by the Namespace's labels) attaches; one in a namespace it does
+/// not match is not served there. GatewayWithAttachedRoutes' selector on
+/// `kubernetes.io/metadata.name`, a label every namespace has, lets its
+/// own namespace in.
+#[tokio::test(flavor = "multi_thread")]
+async fn cross_namespace() {
+    let c = Conformance::start(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: cross-namespace
+  namespace: gateway-conformance-web-backend
+spec:
+  parentRefs:
+  - name: backend-namespaces
+    namespace: gateway-conformance-infra
+  rules:
+  - backendRefs:
+    - name: web-backend
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: from-infra
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: backend-namespaces
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /infra}}]
+    backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: gateway-with-one-attached-route
+  namespace: gateway-conformance-infra
+spec:
+  gatewayClassName: "{GATEWAY_CLASS_NAME}"
+  listeners:
+  - name: http
+    port: 80
+    protocol: HTTP
+    allowedRoutes:
+      kinds:
+      - kind: HTTPRoute
+      namespaces:
+        from: Selector
+        selector:
+          matchLabels:
+            kubernetes.io/metadata.name: gateway-conformance-infra
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: http-route-1
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs:
+  - name: gateway-with-one-attached-route
+  rules:
+  - backendRefs:
+    - name: infra-backend-v1
+      port: 8080
+"#,
+    );
+    c.expect("backend-namespaces", &[to("/", "web-backend"), to("/infra", "web-backend")]).await;
+    c.expect("gateway-with-one-attached-route", &[to("/", "infra-backend-v1")]).await;
 }
 
 /// HTTPRoutePathMatchOrder: Exact before PathPrefix, longer prefixes first.

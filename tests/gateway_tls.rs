@@ -100,3 +100,98 @@ fn https_listener() {
     assert_eq!(served_cn(at, "example.org"), "conformance");
     assert_eq!(served_cn(at, "other.wildcard.org"), "conformance");
 }
+
+/// Upstream's four routes of HTTPRouteHTTPSListenerDetectMisdirectedRequests,
+/// one for each listener of the base HTTPS Gateway.
+const MISDIRECTED_ROUTES: &str = r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: https-listener-detect-misdirected-requests-test-1, namespace: gateway-conformance-infra}
+spec:
+  parentRefs: [{name: same-namespace-with-https-listener, sectionName: https}]
+  hostnames: [example.org]
+  rules: [{matches: [{path: {type: PathPrefix, value: /detect-misdirected-requests}}], backendRefs: [{name: infra-backend-v1, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: https-listener-detect-misdirected-requests-test-2, namespace: gateway-conformance-infra}
+spec:
+  parentRefs: [{name: same-namespace-with-https-listener, sectionName: https-with-hostname}]
+  rules: [{matches: [{path: {type: PathPrefix, value: /detect-misdirected-requests}}], backendRefs: [{name: infra-backend-v2, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: https-listener-detect-misdirected-requests-test-3, namespace: gateway-conformance-infra}
+spec:
+  parentRefs: [{name: same-namespace-with-https-listener, sectionName: https-with-wildcard-hostname}]
+  rules: [{matches: [{path: {type: PathPrefix, value: /detect-misdirected-requests}}], backendRefs: [{name: infra-backend-v3, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: https-listener-detect-misdirected-requests-test-4, namespace: gateway-conformance-infra}
+spec:
+  parentRefs: [{name: same-namespace-with-https-listener, sectionName: https-with-hostname-matching-wildcard}]
+  rules: [{matches: [{path: {type: PathPrefix, value: /detect-misdirected-requests}}], backendRefs: [{name: infra-backend-v1, port: 8080}]}]
+"#;
+
+/// An HTTP/2 request over TLS (curl) to `at`, the connection made for `sni`
+/// and the request for `host`: (status, the backend that answered).
+fn curl_h2(at: SocketAddr, sni: &str, host: &str) -> (String, String) {
+    let url = format!("https://{sni}:{}/detect-misdirected-requests", at.port());
+    let resolve = format!("{sni}:{}:{}", at.port(), at.ip());
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "--http2", "--max-time", "5", "--resolve", &resolve, "-o", "/dev/null"])
+        .args(["-H", &format!("Host: {host}"), "-w", "%{http_code} %header{x-backend}"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (code, backend) = text.split_once(' ').unwrap_or((&text, ""));
+    (code.to_owned(), backend.to_owned())
+}
+
+/// HTTPRouteHTTPSListenerDetectMisdirectedRequests: a request whose Host
+/// another listener of the port takes than the connection's SNI gets 421;
+/// upstream's fifteen (SNI, Host) pairs over HTTP/2.
+#[test]
+fn https_listener_detect_misdirected_requests() {
+    let ports: Vec<u16> = (0..3).map(|_| free_port(&["127.0.0.1"])).collect();
+    let at_of = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+    let _backends: Vec<Proc> = ["infra-backend-v1", "infra-backend-v2", "infra-backend-v3"]
+        .iter()
+        .zip(&ports)
+        .map(|(name, p)| echo(name, &[at_of(*p)], None))
+        .collect();
+    let at = SocketAddr::from(([127, 0, 0, 21], free_port(&["127.0.0.21"])));
+    let mut manifests = tls_secret("tls-validity-checks-certificate", "conformance", &["*.wildcard.org", "*.org"])
+        + &tls_secret("second", "second", &["second-example.org"])
+        + &gateway(at)
+        + MISDIRECTED_ROUTES;
+    for (name, p) in ["infra-backend-v1", "infra-backend-v2", "infra-backend-v3"].iter().zip(&ports) {
+        manifests += &backend(name, at_of(*p));
+    }
+    let s = Sluice::start(&[("conformance.yaml", &manifests)], &[]);
+    wait_connectable(at);
+    let cases = [
+        ("example.org", "example.org", "200", "infra-backend-v1"),
+        ("example.org", "second-example.org", "421", ""),
+        ("example.org", "unknown-example.org", "404", ""),
+        ("second-example.org", "second-example.org", "200", "infra-backend-v2"),
+        ("second-example.org", "example.org", "421", ""),
+        ("second-example.org", "unknown-example.org", "421", ""),
+        ("third-example.wildcard.org", "third-example.wildcard.org", "200", "infra-backend-v3"),
+        ("third-example.wildcard.org", "fith-example.wildcard.org", "200", "infra-backend-v3"),
+        ("third-example.wildcard.org", "fourth-example.wildcard.org", "421", ""),
+        ("third-example.wildcard.org", "second-example.org", "421", ""),
+        ("third-example.wildcard.org", "unknown-example.org", "421", ""),
+        ("fourth-example.wildcard.org", "fourth-example.wildcard.org", "200", "infra-backend-v1"),
+        ("fourth-example.wildcard.org", "fith-example.wildcard.org", "421", ""),
+        ("unknown-example.org", "example.org", "200", "infra-backend-v1"),
+        ("unknown-example.org", "unknown-example.org", "404", ""),
+    ];
+    for (sni, host, status, backend) in cases {
+        let got = curl_h2(at, sni, host);
+        assert_eq!(got, (status.to_owned(), backend.to_owned()), "SNI {sni}, Host {host}; log:\n{}", s.log());
+    }
+}

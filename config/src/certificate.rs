@@ -6,8 +6,9 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Certificate {
-    /// `namespace/secret`.
+    /// `namespace/secret`, or the object it was taken for.
     pub name: String,
+    /// The Secret (or ConfigMap) it came from.
     pub secret: ObjectRef,
     /// DNS names of the leaf certificate (subject alternative names, else the CN).
     pub dns_names: Vec<String>,

@@ -69,7 +69,7 @@ pub use rewrite::{RewriteTarget, TargetPiece};
 pub use route::{ClientVerify, Route, RouteConfig, Split, VirtualHost, VirtualHostTls, WeightedCluster};
 pub use route_policy::{
     AccessRule, BasicAuth, ErrorBackend, HostRedirect, LocationRewrite, Mirror, REQUEST_BUFFER_DEFAULT, RateLimit,
-    Redirect, ResponseBuffer, ResponseRate, RetryOn, RetryPolicy, RoutePolicy, UpstreamProtocol,
+    Redirect, ResponseBuffer, ResponseRate, RetryOn, RetryPolicy, RoutePolicy, SubjectName, UpstreamProtocol,
 };
 pub use service_vip::{Frontend, FrontendKind, L4Protocol, ServiceVip, TrafficPolicy, VipBackend};
 pub use snapshot::Snapshot;

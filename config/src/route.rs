@@ -59,7 +59,7 @@ pub struct VirtualHost {
     pub tls: Option<VirtualHostTls>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualHostTls {
     /// Name of an entry of [`crate::Snapshot::certificates`]; `None` means the
@@ -78,6 +78,11 @@ pub struct VirtualHostTls {
     /// Ask clients of this host for a certificate signed by a CA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_verify: Option<ClientVerify>,
+    /// The Gateway listener whose name this is. A request whose Host is
+    /// another listener's than the connection's SNI gets 421 (the
+    /// connection was made, and its certificate chosen, for the other).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<String>,
 }
 
 /// Client-certificate checking (ingress-nginx `auth-tls-*`, BCS `MUTUAL`).

@@ -134,8 +134,17 @@ pub struct RoutePolicy {
     /// the CA its certificate is checked against with `proxy-ssl-verify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_certificate: Option<String>,
+    /// The CA (an entry of the Snapshot's certificate authorities) a TLS
+    /// upstream's certificate is checked against with `upstream_verify`
+    /// (`proxy-ssl-secret`'s `ca.crt`, a BackendTLSPolicy's
+    /// `caCertificateRefs`); `None`: the system's roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ca: Option<String>,
+    /// Gateway API BackendTLSPolicy `subjectAltNames`: a verified upstream
+    /// certificate must carry one of these, and the SNI is then only sent,
+    /// not checked. Empty: the certificate must match the SNI.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream_names: Vec<SubjectName>,
     /// ingress-nginx `mirror-target` and Gateway API RequestMirror filters:
     /// a copy of each request (or of a share of them) goes to each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -354,6 +363,14 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+impl RoutePolicy {
+    /// Whether a TLS upstream is met otherwise than by default: with a
+    /// client certificate, a CA of the route's or names to check.
+    pub fn has_upstream_identity(&self) -> bool {
+        self.upstream_certificate.is_some() || self.upstream_ca.is_some() || !self.upstream_names.is_empty()
+    }
+}
+
 impl Default for RoutePolicy {
     fn default() -> Self {
         Self {
@@ -393,6 +410,7 @@ impl Default for RoutePolicy {
             mirrors: Vec::new(),
             upstream_certificate: None,
             upstream_ca: None,
+            upstream_names: Vec::new(),
             limit_status: 503,
             limit_conn_status: 503,
             request_buffer: request_buffer_default(),
@@ -520,6 +538,17 @@ impl RetryOn {
     }
 }
 
+/// A subject alternative name an upstream's certificate may carry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SubjectName {
+    /// A DNS name, matched as certificate hostnames are (wildcards in the
+    /// certificate included).
+    Dns(String),
+    /// A URI (a SPIFFE ID, say), compared whole.
+    Uri(String),
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UpstreamProtocol {
@@ -531,4 +560,11 @@ pub enum UpstreamProtocol {
     Https,
     /// HTTP/2 over TLS (gRPC over TLS).
     Grpcs,
+}
+
+impl UpstreamProtocol {
+    /// Whether it is spoken over TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, UpstreamProtocol::Https | UpstreamProtocol::Grpcs)
+    }
 }

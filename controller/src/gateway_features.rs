@@ -1,7 +1,9 @@
 //! The Gateway API features Sluice implements, named as the conformance
 //! suite's report and `supportedFeatures` name them. A name is listed here
-//! only when `tests/gateway_api.rs` (HTTP), `tests/gateway_grpc.rs` (gRPC)
-//! or `tests/gateway_streams.rs` (TLS, TCP, UDP) reproduces its
+//! only when `tests/gateway_api.rs` (HTTP), `tests/gateway_tls.rs` (HTTPS),
+//! `tests/gateway_grpc.rs` (gRPC),
+//! `tests/gateway_streams.rs` (TLS, TCP, UDP) or
+//! `tests/gateway_backend_tls.rs` (BackendTLSPolicy) reproduces its
 //! conformance cases.
 
 /// Core features first, then the extended ones, in the suite's spelling.
@@ -13,8 +15,11 @@ pub const GATEWAY_FEATURES: &[&str] = &[
     "TLSRoute",
     "TCPRoute",
     "UDPRoute",
+    "BackendTLSPolicy",
+    "BackendTLSPolicySANValidation",
     "GatewayPort8080",
     "GatewayHTTPListenerIsolation",
+    "GatewayHTTPSListenerDetectMisdirectedRequests",
     "GRPCRouteNamedRouteRule",
     "HTTPRouteBackendProtocolH2C",
     "HTTPRouteBackendProtocolWebSocket",

@@ -1,8 +1,8 @@
 //! The Gateway API status the leader writes, made from what translation
 //! found (`Snapshot::gateway_status`): each object's `status` in the API's
 //! own shape. A condition keeps the `lastTransitionTime` the object holds
-//! while its status and reason are unchanged; a route's parents written by
-//! other controllers are kept as they are.
+//! while its status and reason are unchanged; a route's parents (a
+//! policy's ancestors) written by other controllers are kept as they are.
 
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
@@ -20,6 +20,7 @@ pub fn resource(kind: &str) -> Option<ApiResource> {
         "TLSRoute" => ("v1", "tlsroutes"),
         "TCPRoute" => ("v1alpha2", "tcproutes"),
         "UDPRoute" => ("v1alpha2", "udproutes"),
+        "BackendTLSPolicy" => ("v1", "backendtlspolicies"),
         _ => return None,
     };
     Some(ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, version, kind), plural))
@@ -60,9 +61,11 @@ pub fn status(s: &ObjectStatus, controller: &str, current: &Value, now: &str) ->
                 "listeners": listeners,
             })
         }
-        _ => {
-            let others =
-                current["parents"].as_array().into_iter().flatten().filter(|p| p["controllerName"] != controller);
+        kind => {
+            // A policy's Gateways are its ancestors, a route's its parents.
+            let (list, reference) =
+                if kind == "BackendTLSPolicy" { ("ancestors", "ancestorRef") } else { ("parents", "parentRef") };
+            let others = current[list].as_array().into_iter().flatten().filter(|p| p["controllerName"] != controller);
             let ours = s.parents.iter().map(|p| {
                 let mut parent_ref = json!({"group": GROUP, "kind": "Gateway", "namespace": p.parent.namespace, "name": p.parent.name});
                 if let Some(section) = &p.section_name {
@@ -71,15 +74,15 @@ pub fn status(s: &ObjectStatus, controller: &str, current: &Value, now: &str) ->
                 if let Some(port) = p.port {
                     parent_ref["port"] = json!(port);
                 }
-                let held = current["parents"]
+                let held = current[list]
                     .as_array()
                     .and_then(|all| {
-                        all.iter().find(|x| x["controllerName"] == controller && x["parentRef"] == parent_ref)
+                        all.iter().find(|x| x["controllerName"] == controller && x[reference] == parent_ref)
                     })
                     .map_or(Value::Null, |x| x["conditions"].clone());
-                json!({"parentRef": parent_ref, "controllerName": controller, "conditions": conditions(&p.conditions, &held)})
+                json!({reference: parent_ref, "controllerName": controller, "conditions": conditions(&p.conditions, &held)})
             });
-            json!({"parents": others.cloned().chain(ours).collect::<Vec<_>>()})
+            json!({list: others.cloned().chain(ours).collect::<Vec<_>>()})
         }
     }
 }

@@ -15,6 +15,7 @@ macro_rules! for_each_kind {
             Pod(k8s_openapi::api::core::v1::Pod) pods "Pod", true;
             Secret(k8s_openapi::api::core::v1::Secret) secrets "Secret", true;
             ConfigMap(k8s_openapi::api::core::v1::ConfigMap) config_maps "ConfigMap", true;
+            Namespace(k8s_openapi::api::core::v1::Namespace) namespaces "Namespace", false;
             SeedIngress(crate::bcs::SeedIngress) seed_ingresses "ingress", true;
             BcsIngress(crate::bcs::BcsIngress) bcs_ingresses crate::object::BCS_INGRESS_KIND, true;
             GatewayClass(gateway_api::apis::standard::gatewayclasses::GatewayClass) gateway_classes "GatewayClass", false;
@@ -25,6 +26,7 @@ macro_rules! for_each_kind {
             TcpRoute(gateway_api::apis::experimental::tcproutes::TcpRoute) tcp_routes "TCPRoute", true;
             UdpRoute(gateway_api::apis::experimental::udproutes::UdpRoute) udp_routes "UDPRoute", true;
             ReferenceGrant(gateway_api::apis::standard::referencegrants::ReferenceGrant) reference_grants "ReferenceGrant", true;
+            BackendTlsPolicy(gateway_api::apis::standard::backendtlspolicies::BackendTlsPolicy) backend_tls_policies "BackendTLSPolicy", true;
         }
     };
 }

@@ -21,7 +21,16 @@ const BCS: &str = "/apis/networkextension.bkbcs.tencent.com/v1/ingresses";
 fn api() -> FakeApi {
     let api = api_without_bcs();
     api.serve(BCS);
-    for kind in ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "referencegrants"] {
+    let kinds = [
+        "gatewayclasses",
+        "gateways",
+        "httproutes",
+        "grpcroutes",
+        "tlsroutes",
+        "referencegrants",
+        "backendtlspolicies",
+    ];
+    for kind in kinds {
         api.serve(&format!("/apis/gateway.networking.k8s.io/v1/{kind}"));
     }
     for kind in ["tcproutes", "udproutes"] {
@@ -33,9 +42,14 @@ fn api() -> FakeApi {
 /// A cluster where the BCS CRD is not installed.
 fn api_without_bcs() -> FakeApi {
     let api = FakeApi::default();
-    for c in
-        [INGRESSES, SERVICES, SLICES, "/api/v1/pods", "/api/v1/secrets", "/apis/networking.k8s.io/v1/ingressclasses"]
-    {
+    let core = [
+        "/api/v1/pods",
+        "/api/v1/secrets",
+        "/api/v1/configmaps",
+        "/api/v1/namespaces",
+        "/apis/networking.k8s.io/v1/ingressclasses",
+    ];
+    for c in [INGRESSES, SERVICES, SLICES].into_iter().chain(core) {
         api.serve(c);
     }
     api

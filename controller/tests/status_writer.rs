@@ -46,6 +46,8 @@ fn cluster_api(extra: &[&str]) -> FakeApi {
         "/apis/discovery.k8s.io/v1/endpointslices",
         "/api/v1/pods",
         "/api/v1/secrets",
+        "/api/v1/configmaps",
+        "/api/v1/namespaces",
         "/apis/networking.k8s.io/v1/ingressclasses",
         LEASES,
         EVENTS,
@@ -145,7 +147,15 @@ fn condition<'v>(conditions: &'v Value, kind: &str) -> Option<&'v Value> {
 /// controller's entry, which it keeps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_writes_gateway_api_status() {
-    let kinds = ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "referencegrants"];
+    let kinds = [
+        "gatewayclasses",
+        "gateways",
+        "httproutes",
+        "grpcroutes",
+        "tlsroutes",
+        "referencegrants",
+        "backendtlspolicies",
+    ];
     let kinds: Vec<String> = kinds.iter().map(|k| format!("{GATEWAY_API}/v1/{k}")).collect();
     let api = cluster_api(&kinds.iter().map(String::as_str).collect::<Vec<_>>());
     let (classes, gateways, routes) = (
@@ -220,6 +230,30 @@ async fn the_leader_writes_gateway_api_status() {
                 p["controllerName"] == "sluice.io/gateway-controller"
                     && condition(&p["conditions"], "Accepted").is_some_and(|c| c["observedGeneration"] == 4)
             })
+    })
+    .await;
+
+    // A BackendTLSPolicy of the route's backend: its Gateway is its
+    // ancestor; its CA ConfigMap does not exist.
+    let policies = format!("{GATEWAY_API}/v1/backendtlspolicies");
+    api.apply(
+        &policies,
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+        "metadata": {"name": "web-tls", "namespace": "default", "generation": 5},
+        "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "web"}],
+                 "validation": {"caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": "absent"}], "hostname": "web.example"}}}),
+    );
+    eventually("the policy's ancestor written, NoValidCACertificate", || {
+        let policy = api.get(&policies, "default", "web-tls").unwrap_or_default();
+        policy["status"]["ancestors"].as_array().into_iter().flatten().any(|a| {
+            a["controllerName"] == "sluice.io/gateway-controller"
+                && a["ancestorRef"]["name"] == "edge"
+                && condition(&a["conditions"], "Accepted").is_some_and(|c| {
+                    c["status"] == "False" && c["reason"] == "NoValidCACertificate" && c["observedGeneration"] == 5
+                })
+                && condition(&a["conditions"], "ResolvedRefs")
+                    .is_some_and(|c| c["status"] == "False" && c["reason"] == "InvalidCACertificateRef")
+        })
     })
     .await;
 

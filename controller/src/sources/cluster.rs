@@ -14,6 +14,7 @@ use crate::reconcile::Reconciler;
 use crate::store::{Key, Store};
 use futures_util::StreamExt;
 use gateway_api::apis::experimental::{tcproutes::TcpRoute, udproutes::UdpRoute};
+use gateway_api::apis::standard::backendtlspolicies::BackendTlsPolicy;
 use gateway_api::apis::standard::gatewayclasses::GatewayClass;
 use gateway_api::apis::standard::gateways::Gateway;
 use gateway_api::apis::standard::grpcroutes::GrpcRoute;
@@ -21,7 +22,7 @@ use gateway_api::apis::standard::httproutes::HttpRoute;
 use gateway_api::apis::standard::referencegrants::ReferenceGrant;
 use gateway_api::apis::standard::tlsroutes::TlsRoute;
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::WatchStreamExt;
@@ -171,14 +172,26 @@ pub fn spawn_cluster_pipeline(client: Client, options: Options, cluster: Cluster
         tasks.push(w.spawn::<TcpRoute>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<UdpRoute>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<ReferenceGrant>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<BackendTlsPolicy>(ns, any.clone(), &mut scopes));
+        // Any ConfigMap may be named: a BackendTLSPolicy's CA, an
+        // Ingress's custom headers.
+        tasks.push(w.spawn::<ConfigMap>(ns, any.clone(), &mut scopes));
     }
     let classes = Api::<IngressClass>::all(client.clone());
     tasks.push(w.spawn_on(classes, "", watcher::Config::default(), &mut scopes));
     let gateway_classes = Api::<GatewayClass>::all(client.clone());
     tasks.push(w.spawn_on(gateway_classes, "", watcher::Config::default(), &mut scopes));
+    // Their labels pick the routes a Gateway listener's namespace selector lets in.
+    let all_namespaces = Api::<Namespace>::all(client.clone());
+    tasks.push(w.spawn_on(all_namespaces, "", watcher::Config::default(), &mut scopes));
     let maps = [&options.tcp_services_configmap, &options.udp_services_configmap, &options.configmap];
     for name in maps.into_iter().flatten() {
         let (ns, cm) = name.split_once('/').unwrap_or(("default", name.as_str()));
+        // Two watchers of one namespace's ConfigMaps would each take the
+        // other's objects away when it lists again.
+        if namespaces.iter().any(|n| n.is_empty() || n == ns) {
+            continue;
+        }
         let only = watcher::Config::default().fields(&format!("metadata.name={cm}"));
         tasks.push(w.spawn::<ConfigMap>(ns, only, &mut scopes));
     }

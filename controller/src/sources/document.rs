@@ -89,6 +89,7 @@ fn kind_of(api: &str, kind: &str) -> Option<Kind> {
         ("v1", "Pod") => Some(Kind::Pod),
         ("v1", "Secret") => Some(Kind::Secret),
         ("v1", "ConfigMap") => Some(Kind::ConfigMap),
+        ("v1", "Namespace") => Some(Kind::Namespace),
         ("networkextension.bkbcs.tencent.com/v1", "Ingress") => Some(Kind::BcsIngress),
         // Gateway API: v1beta1 is still served with the v1 schema.
         ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", kind) => match kind {
@@ -98,8 +99,11 @@ fn kind_of(api: &str, kind: &str) -> Option<Kind> {
             "ReferenceGrant" => Some(Kind::ReferenceGrant),
             "TLSRoute" => Some(Kind::TlsRoute),
             "GRPCRoute" => Some(Kind::GrpcRoute),
+            "BackendTLSPolicy" => Some(Kind::BackendTlsPolicy),
             _ => None,
         },
+        // v1alpha3 is still served beside v1, with the same schema.
+        ("gateway.networking.k8s.io/v1alpha3", "BackendTLSPolicy") => Some(Kind::BackendTlsPolicy),
         // Still served in the experimental channel with the same schema.
         ("gateway.networking.k8s.io/v1alpha2" | "gateway.networking.k8s.io/v1alpha3", "TLSRoute") => {
             Some(Kind::TlsRoute)

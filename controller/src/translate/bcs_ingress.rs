@@ -241,7 +241,7 @@ impl Translator<'_> {
                         None
                     };
                     let certificate = self.bcs_certificate(r, &cf, c, ing);
-                    Some(VirtualHostTls { certificate, passthrough: false, terminate_stream: false, client_verify })
+                    Some(VirtualHostTls { certificate, client_verify, ..VirtualHostTls::default() })
                 }
             };
             let entry = hosts.entry(l7.domain.clone()).or_default();

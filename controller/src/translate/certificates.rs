@@ -107,6 +107,11 @@ impl<'a> CertificateRegistry<'a> {
         Some(name)
     }
 
+    /// A CA that is not in a Secret (a ConfigMap's `ca.crt`), under `name`.
+    pub(super) fn add_authority(&mut self, name: &str, source: ObjectRef, pem: String) {
+        self.authorities.insert(name.to_owned(), CertificateAuthority { name: name.to_owned(), secret: source, pem });
+    }
+
     /// Everything loaded, in name order.
     pub(super) fn into_parts(self) -> (Vec<Certificate>, Vec<CertificateAuthority>) {
         (self.certificates.into_values().collect(), self.authorities.into_values().collect())

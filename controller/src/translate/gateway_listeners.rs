@@ -17,21 +17,25 @@ use super::route_refs::RouteKind;
 use crate::names::check_host;
 use crate::object::{Kind, meta_ref};
 use gateway_api::apis::standard::gateways::{
-    Gateway, GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom as From, GatewayListenersTlsMode,
+    Gateway, GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom as From,
+    GatewayListenersAllowedRoutesNamespacesSelector, GatewayListenersTlsMode,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use sluice_config::{
     Diagnostic, HostPattern, L4Policy, Listener, ListenerKind, ObjectRef, Route, Split, VirtualHostTls,
 };
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// Which namespaces' routes a listener takes (`allowedRoutes.namespaces`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum AllowedFrom {
     Same,
     All,
-    /// A label selector: namespaces' labels are not read, so none match.
-    Selector,
+    /// Those whose labels the selector matches; `None`: an invalid
+    /// selector, which matches none.
+    Selector(Option<Arc<kube::core::Selector>>),
 }
 
 /// A listener's protocol, with its TLS mode.
@@ -133,9 +137,14 @@ impl GatewayPort {
     /// never a less specific listener's.
     pub fn listener_hosts(&mut self) {
         for l in &self.listeners {
-            if let Some(h) = &l.hostname {
-                self.hosts.entry(h.clone()).or_insert_with(|| HostRoutes { routes: Vec::new(), tls: l.tls() });
-            }
+            // A TLS listener without a hostname takes every other name: `*`,
+            // so a request's Host and SNI are told to be its.
+            let host = match &l.hostname {
+                Some(h) => h.clone(),
+                None if l.certificate.is_some() => "*".to_owned(),
+                None => continue,
+            };
+            self.hosts.entry(host).or_insert_with(|| HostRoutes { routes: Vec::new(), tls: l.tls() });
         }
     }
 }
@@ -151,6 +160,7 @@ impl GatewayListener {
             passthrough: self.protocol == ListenerProtocol::TlsPassthrough,
             terminate_stream: self.protocol == ListenerProtocol::TlsTerminate,
             client_verify: None,
+            listener: Some(self.name.clone()),
         })
     }
 }
@@ -286,13 +296,16 @@ impl Translator<'_> {
             None | Some(From::Same) => AllowedFrom::Same,
             Some(From::All) => AllowedFrom::All,
             Some(From::Selector) => {
-                self.diags.push(Diagnostic::warning(
-                    r.clone(),
-                    format!("spec.listeners[{index}].allowedRoutes.namespaces.selector"),
-                    "namespace selectors are not supported yet (Sluice does not read Namespaces): no route attaches \
-                     to this listener",
-                ));
-                AllowedFrom::Selector
+                let selector = allowed.and_then(|a| a.namespaces.as_ref()).and_then(|n| n.selector.as_ref());
+                match namespace_selector(selector) {
+                    Ok(s) => AllowedFrom::Selector(Some(Arc::new(s))),
+                    Err(message) => {
+                        let field = format!("spec.listeners[{index}].allowedRoutes.namespaces.selector");
+                        let message = format!("{message}; no route attaches to this listener");
+                        self.diags.push(Diagnostic::error(r.clone(), field, message));
+                        AllowedFrom::Selector(None)
+                    }
+                }
             }
         };
         let served = protocol.route_kinds();
@@ -494,5 +507,38 @@ impl Translator<'_> {
             stream: None,
         });
         Some(Listener { name: route_config, address, kind, source: Some(r.clone()) })
+    }
+}
+
+/// A listener's namespace selector as kube-rs evaluates label selectors;
+/// `Err`: why it cannot be read (an unknown operator, values where none
+/// belong). Given no selector, the spec's default: every namespace.
+fn namespace_selector(
+    s: Option<&GatewayListenersAllowedRoutesNamespacesSelector>,
+) -> Result<kube::core::Selector, String> {
+    let Some(s) = s else { return Ok(kube::core::Selector::default()) };
+    let expressions = s.match_expressions.as_ref().map(|all| {
+        all.iter()
+            .map(|e| LabelSelectorRequirement {
+                key: e.key.clone(),
+                operator: e.operator.clone(),
+                values: e.values.clone(),
+            })
+            .collect()
+    });
+    let selector = LabelSelector { match_labels: s.match_labels.clone(), match_expressions: expressions };
+    kube::core::Selector::try_from(selector).map_err(|e| e.to_string())
+}
+
+impl Translator<'_> {
+    /// Whether namespace `name`'s labels match `selector`. A namespace not
+    /// in the store has the one label Kubernetes gives every namespace,
+    /// `kubernetes.io/metadata.name`.
+    pub(super) fn namespace_selected(&self, selector: &kube::core::Selector, name: &str) -> bool {
+        use kube::core::SelectorExt;
+        let stored = self.store.namespaces.get(&(String::new(), name.to_owned()));
+        let mut labels = stored.and_then(|n| n.metadata.labels.clone()).unwrap_or_default();
+        labels.insert("kubernetes.io/metadata.name".to_owned(), name.to_owned());
+        selector.matches(&labels)
     }
 }

@@ -46,10 +46,20 @@ pub(super) struct ParentFacts {
     pub refused: Option<Problem>,
 }
 
+/// A BackendTLSPolicy: why it cannot be honoured, and the routes that
+/// use it (their Gateways are its ancestors).
+#[derive(Default)]
+pub(super) struct PolicyFacts {
+    pub generation: Option<i64>,
+    pub problems: Vec<Problem>,
+    pub routes: BTreeSet<ObjectRef>,
+}
+
 #[derive(Default)]
 pub(super) struct GatewayApiFacts {
     pub gateways: BTreeMap<ObjectRef, GatewayFacts>,
     pub routes: BTreeMap<ObjectRef, RouteFacts>,
+    pub policies: BTreeMap<ObjectRef, PolicyFacts>,
 }
 
 fn condition(kind: &'static str, problem: Option<&Problem>, good: (bool, &str)) -> Condition {
@@ -145,6 +155,40 @@ impl GatewayApiFacts {
     }
 }
 
+impl GatewayApiFacts {
+    /// A policy's status under each Gateway its routes attached to; `None`
+    /// when no route attached anywhere uses it (it has no ancestor).
+    fn policy_status(&self, policy: &ObjectRef, facts: &PolicyFacts) -> Option<ObjectStatus> {
+        let gateways: BTreeSet<&ObjectRef> = facts
+            .routes
+            .iter()
+            .filter_map(|r| self.routes.get(r))
+            .flat_map(|r| r.parents.iter().filter(|p| p.refused.is_none()).map(|p| &p.gateway))
+            .collect();
+        if gateways.is_empty() {
+            return None;
+        }
+        let find = |kind: &str| facts.problems.iter().find(|p| p.0 == kind);
+        let conditions = vec![
+            condition("Accepted", find("Accepted"), (true, "Accepted")),
+            condition("ResolvedRefs", find("ResolvedRefs"), (true, "ResolvedRefs")),
+        ];
+        let parents = gateways
+            .into_iter()
+            .map(|g| ParentStatus { parent: g.clone(), section_name: None, port: None, conditions: conditions.clone() })
+            .collect();
+        Some(ObjectStatus {
+            object: policy.clone(),
+            observed_generation: facts.generation,
+            conditions: Vec::new(),
+            supported_features: Vec::new(),
+            addresses: Vec::new(),
+            listeners: Vec::new(),
+            parents,
+        })
+    }
+}
+
 impl Translator<'_> {
     /// The status of every GatewayClass of this controller and of every
     /// Gateway and route it serves, in kind and name order.
@@ -173,6 +217,7 @@ impl Translator<'_> {
                 .filter(|(_, f)| !f.parents.is_empty())
                 .map(|(r, f)| GatewayApiFacts::route_status(r, f)),
         );
+        out.extend(facts.policies.iter().filter_map(|(p, f)| facts.policy_status(p, f)));
         out
     }
 }

@@ -81,8 +81,11 @@ impl Translator<'_> {
         for (i, rule) in route.spec.rules.iter().flatten().enumerate() {
             let field = format!("spec.rules[{i}]");
             let backends: Vec<BackendRef> = rule.backend_refs.iter().flatten().map(BackendRef::from).collect();
-            let (split, _) = self.rule_split(r, &field, &backends, RouteKind::Grpc);
+            let (split, resolved) = self.rule_split(r, &field, &backends, RouteKind::Grpc);
             let mut policy = RoutePolicy { upstream_protocol: UpstreamProtocol::H2c, ..RoutePolicy::default() };
+            if !self.apply_backend_tls(r, &field, &resolved, &mut policy) {
+                continue;
+            }
             let mut refused = false;
             for (k, f) in rule.filters.iter().flatten().enumerate() {
                 let at = format!("{field}.filters[{k}]");

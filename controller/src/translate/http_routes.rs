@@ -8,6 +8,7 @@
 
 use super::Translator;
 use super::annotations::ClusterPolicy;
+use super::backend_tls::TlsVerdict;
 use super::gateway_listeners::{AllowedFrom, GatewayPort, HostRoutes, RouteOrder};
 use super::gateway_status::{ParentFacts, Problem};
 use super::order::age;
@@ -47,6 +48,15 @@ macro_rules! modifier_ops {
     }};
 }
 pub(super) use modifier_ops;
+
+/// A backend reference resolved to a Service port.
+pub(super) struct ResolvedBackend {
+    pub cluster: String,
+    /// The port's `appProtocol`.
+    pub protocol: Option<String>,
+    /// Its BackendTLSPolicy, if one targets it.
+    pub tls: Option<TlsVerdict>,
+}
 
 /// One match of a rule, ready to be a route of each host it serves.
 pub(super) struct RuleRoute {
@@ -88,6 +98,7 @@ impl Translator<'_> {
     /// Gateway port its route config, or, a TCP or UDP port, its listener
     /// (among `listeners`) its split.
     pub(super) fn gateway_route_configs(&mut self, listeners: &mut [Listener]) {
+        self.read_backend_tls_policies();
         let mut routes: Vec<Arc<HttpRoute>> = self.store.http_routes.values().cloned().collect();
         routes.sort_by_cached_key(|r| age(&r.metadata));
         for route in &routes {
@@ -279,10 +290,10 @@ impl Translator<'_> {
                     continue;
                 }
                 named = true;
-                let allowed = match listener.from {
+                let allowed = match &listener.from {
                     AllowedFrom::All => true,
                     AllowedFrom::Same => namespace == r.namespace,
-                    AllowedFrom::Selector => false,
+                    AllowedFrom::Selector(s) => s.as_ref().is_some_and(|s| self.namespace_selected(s, &r.namespace)),
                 };
                 if allowed && listener.kinds.contains(&kind) {
                     out.push((p, l));
@@ -323,8 +334,8 @@ impl Translator<'_> {
         for (i, rule) in route.spec.rules.iter().flatten().enumerate() {
             let field = format!("spec.rules[{i}]");
             let backends: Vec<BackendRef> = rule.backend_refs.iter().flatten().map(BackendRef::from).collect();
-            let (split, protocols) = self.rule_split(r, &field, &backends, RouteKind::Http);
-            let Some(policy) = self.rule_policy(r, &field, rule, &protocols) else { continue };
+            let (split, resolved) = self.rule_split(r, &field, &backends, RouteKind::Http);
+            let Some(policy) = self.rule_policy(r, &field, rule, &resolved) else { continue };
             let default_match = [HttpRouteRulesMatches::default()];
             let matches = match rule.matches.as_deref() {
                 Some(m) if !m.is_empty() => m,
@@ -401,24 +412,27 @@ impl Translator<'_> {
 
     /// A rule's filters as a route policy; `None` (with a diagnostic) when
     /// a filter cannot be honoured, so the rule is not served half-done.
-    /// `protocols` are the `appProtocol`s of the rule's resolved backends.
+    /// `resolved` are the rule's resolved backends.
     fn rule_policy(
         &mut self,
         r: &ObjectRef,
         field: &str,
         rule: &HttpRouteRules,
-        protocols: &[Option<String>],
+        resolved: &[ResolvedBackend],
     ) -> Option<Arc<RoutePolicy>> {
         let mut policy = RoutePolicy::default();
-        let h2c = |p: &Option<String>| p.as_deref() == Some("kubernetes.io/h2c");
-        if !protocols.is_empty() && protocols.iter().all(h2c) {
+        let h2c = |b: &ResolvedBackend| b.protocol.as_deref() == Some("kubernetes.io/h2c");
+        if !resolved.is_empty() && resolved.iter().all(h2c) {
             policy.upstream_protocol = UpstreamProtocol::H2c;
-        } else if protocols.iter().any(h2c) {
+        } else if resolved.iter().any(h2c) {
             self.diags.push(Diagnostic::warning(
                 r.clone(),
                 format!("{field}.backendRefs"),
                 "some backends' ports are appProtocol kubernetes.io/h2c and some are not; all are spoken to in HTTP/1.1",
             ));
+        }
+        if !self.apply_backend_tls(r, field, resolved, &mut policy) {
+            return None;
         }
         if let Some(t) = &rule.timeouts {
             let parse = |this: &mut Self, at: &str, value: &Option<String>| -> Option<Option<u64>> {
@@ -562,7 +576,9 @@ impl Translator<'_> {
             (None, None) => Mirror::EVERY,
         };
         let at = format!("{field}.requestMirror.backendRef");
-        let Some((cluster, _)) = self.backend_cluster(r, &at, backend, (kind, "this mirror is left out")) else {
+        let Some(ResolvedBackend { cluster, .. }) =
+            self.backend_cluster(r, &at, backend, (kind, "this mirror is left out"))
+        else {
             return Ok(None);
         };
         // The copy keeps the request's target and Host.
@@ -573,16 +589,17 @@ impl Translator<'_> {
     /// A rule's backends as a split: each resolved Service port its weight,
     /// the unresolved ones their weights together on [`UNRESOLVED_BACKEND`].
     /// No backend, or every weight 0: all requests get 500 (streams are
-    /// closed). With the split, the `appProtocol` of each resolved
-    /// backend's port.
+    /// closed). A backend whose BackendTLSPolicy cannot be honoured gets
+    /// 500 too, not an unchecked connection. With the split, the backends
+    /// resolved.
     pub(super) fn rule_split(
         &mut self,
         r: &ObjectRef,
         field: &str,
         backends: &[BackendRef],
         kind: RouteKind,
-    ) -> (Split, Vec<Option<String>>) {
-        let mut protocols = Vec::new();
+    ) -> (Split, Vec<ResolvedBackend>) {
+        let mut resolved = Vec::new();
         let mut split: Vec<WeightedCluster> = Vec::new();
         let mut add = |cluster: String, weight: u32| match split.iter_mut().find(|w| w.cluster == cluster) {
             Some(w) => w.weight += weight,
@@ -592,17 +609,22 @@ impl Translator<'_> {
             let at = format!("{field}.backendRefs[{k}]");
             let weight = u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
             match self.backend_cluster(r, &at, b, (kind, kind.unresolved_share())) {
-                Some((cluster, protocol)) => {
-                    add(cluster, weight);
-                    protocols.push(protocol);
+                Some(ResolvedBackend { tls: Some(Err(policy)), .. }) => {
+                    let message = format!("{policy} cannot be honoured; {}", kind.unresolved_share());
+                    self.diags.push(Diagnostic::error(r.clone(), at, message));
+                    add(self.unresolved_backend(), weight);
+                }
+                Some(backend) => {
+                    add(backend.cluster.clone(), weight);
+                    resolved.push(backend);
                 }
                 None => add(self.unresolved_backend(), weight),
             }
         }
         if split.iter().all(|w| w.weight == 0) {
-            return (self.unresolved_split(), protocols);
+            return (self.unresolved_split(), resolved);
         }
-        (Split(split), protocols)
+        (Split(split), resolved)
     }
 
     /// Everything to [`UNRESOLVED_BACKEND`].
@@ -626,17 +648,16 @@ impl Translator<'_> {
         UNRESOLVED_BACKEND.into()
     }
 
-    /// The cluster of one backend reference (with its port's
-    /// `appProtocol`); `None`, with a diagnostic ending in `consequence`
-    /// and the route's status giving the spec's reason, when it cannot be
-    /// resolved.
+    /// The cluster of one backend reference; `None`, with a diagnostic
+    /// ending in `consequence` and the route's status giving the spec's
+    /// reason, when it cannot be resolved.
     fn backend_cluster(
         &mut self,
         r: &ObjectRef,
         field: &str,
         b: &BackendRef,
         (kind, consequence): (RouteKind, &str),
-    ) -> Option<(String, Option<String>)> {
+    ) -> Option<ResolvedBackend> {
         match self.resolve_backend(r, field, b, kind) {
             Ok(found) => Some(found),
             Err((at, reason, message)) => {
@@ -655,7 +676,7 @@ impl Translator<'_> {
         field: &str,
         b: &BackendRef,
         route_kind: RouteKind,
-    ) -> Result<(String, Option<String>), (String, &'static str, String)> {
+    ) -> Result<ResolvedBackend, (String, &'static str, String)> {
         let (group, kind) = (b.group.as_deref().unwrap_or(""), b.kind.as_deref().unwrap_or("Service"));
         if !group.is_empty() || kind != "Service" {
             let message = format!("{group}/{kind} backends are not supported, only Services (InvalidKind)");
@@ -690,8 +711,12 @@ impl Translator<'_> {
             ));
         };
         let protocol = ports[index].app_protocol.clone();
+        let tls = self.backend_tls.of(&namespace, &b.name, ports[index].name.as_deref()).cloned();
+        for policy in self.backend_tls.naming(&namespace, &b.name) {
+            self.gateway_facts.policies.entry(policy.clone()).or_default().routes.insert(r.clone());
+        }
         match self.clusters.service_cluster(&key, svc, index, &ClusterPolicy::default()) {
-            Some(cluster) => Ok((cluster, protocol)),
+            Some(cluster) => Ok(ResolvedBackend { cluster, protocol, tls }),
             None => not_found(format!("Service {namespace}/{} port {port} has no cluster (BackendNotFound)", b.name)),
         }
     }

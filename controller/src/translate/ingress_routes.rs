@@ -193,12 +193,7 @@ impl Translator<'_> {
                 Some((t, owner)) if owner == r => t.passthrough = true,
                 Some(_) => {}
                 None => {
-                    let t = VirtualHostTls {
-                        certificate: None,
-                        passthrough: true,
-                        terminate_stream: false,
-                        client_verify: None,
-                    };
+                    let t = VirtualHostTls { passthrough: true, ..VirtualHostTls::default() };
                     entry.tls = Some((t, r.clone()));
                 }
             }
@@ -293,12 +288,7 @@ impl Translator<'_> {
             tls.iter().find(|t| t.host.starts_with("*.") && HostPattern::parse(&t.host).matches(host))
         });
         let Some(t) = covering else { return false };
-        let wanted = VirtualHostTls {
-            certificate: t.certificate.clone(),
-            passthrough: false,
-            terminate_stream: false,
-            client_verify: None,
-        };
+        let wanted = VirtualHostTls { certificate: t.certificate.clone(), ..VirtualHostTls::default() };
         match &entry.tls {
             None => entry.tls = Some((wanted, r.clone())),
             Some((have, owner)) if *have != wanted && owner != r => self.diags.push(Diagnostic::warning(

@@ -6,6 +6,7 @@ mod annotations;
 pub(crate) use annotations::NGINX;
 pub use annotations::catalogue::table as annotation_table;
 mod backend;
+mod backend_tls;
 mod bcs_backends;
 mod bcs_export;
 mod bcs_ingress;
@@ -102,6 +103,8 @@ pub(crate) struct Translator<'a> {
     gateway_ports: Vec<gateway_listeners::GatewayPort>,
     /// What translation found of the Gateway API objects, for their status.
     gateway_facts: gateway_status::GatewayApiFacts,
+    /// The BackendTLSPolicies by the Service ports they target.
+    backend_tls: backend_tls::BackendTlsPolicies,
     /// The controller ConfigMap.
     config: ControllerConfig,
     /// The Services this translation looked up, found or not: a group
@@ -136,6 +139,7 @@ impl<'a> Translator<'a> {
             extra_route_configs: Vec::new(),
             gateway_ports: Vec::new(),
             gateway_facts: Default::default(),
+            backend_tls: Default::default(),
             config,
             services_read: Vec::new(),
             without_exports: false,

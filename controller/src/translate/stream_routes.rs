@@ -95,17 +95,22 @@ impl Translator<'_> {
             ));
         }
         let backends = route.rules.first().map(Vec::as_slice).unwrap_or_default();
-        let (split, _) = self.rule_split(r, "spec.rules[0]", backends, route.kind);
+        let (split, resolved) = self.rule_split(r, "spec.rules[0]", backends, route.kind);
         if route.kind == RouteKind::Tls {
             // A TLSRoute is one route of its hosts: `/`, which the stream's
-            // SNI finds.
+            // SNI finds. Terminated, it goes on in TLS to a backend with a
+            // BackendTLSPolicy (passed through, it is TLS already).
+            let mut policy = RoutePolicy::default();
+            if !self.apply_backend_tls(r, "spec.rules[0]", &resolved, &mut policy) {
+                return;
+            }
             let route_hosts = self.route_hostnames(r, &route.hostnames);
             let rule = RuleRoute {
                 order: (route.age.clone(), 0, 0),
                 path: PathMatch::prefix("/"),
                 conditions: None,
                 split,
-                policy: RoutePolicy::shared(RoutePolicy::default()),
+                policy: RoutePolicy::shared(policy),
             };
             self.serve_rules(r, attached, &route_hosts, &[rule]);
             return;

@@ -71,13 +71,14 @@ fn redirect(status: u16, location: &str) -> Admission {
 impl ListenerRoutes {
     /// Routes `req` and applies the edge's checks, filling `ctx` (route,
     /// cluster, client, hash, the client's lease under its limits).
-    /// `client_certificate` is asked only when the host checks one.
+    /// `client_certificate` is asked only when the host checks one, `sni`
+    /// (the connection's) only when a host is a Gateway listener's.
     pub(super) fn admit<'s>(
         &self,
         table: &RouteTable,
         req: &Parts,
         client_ip: Option<IpAddr>,
-        client_certificate: impl FnOnce() -> Presented<'s>,
+        (client_certificate, sni): (impl FnOnce() -> Presented<'s>, impl FnOnce() -> Option<&'s str>),
         ctx: &mut RequestCtx,
     ) -> Admission {
         let host = request_host(req);
@@ -89,12 +90,19 @@ impl ListenerRoutes {
         }
         let Some(path) = routing_path(req.uri.path()) else { return Admission::Local(400) };
         let routes = table.routes(&self.route_config);
+        if self.scheme == Scheme::Https
+            && let Some(routes) = routes
+            && let Some(sni) = sni()
+            && routes.misdirected(sni, host)
+        {
+            return Admission::Local(421);
+        }
         let Some(route) = routes.and_then(|r| r.lookup(host, &path, Some(req))).cloned() else {
             return Admission::Local(404);
         };
         ctx.route = Some(route.clone());
         ctx.client_ip = client_ip;
-        if route.policy.upstream_certificate.is_some() {
+        if route.policy.has_upstream_identity() {
             ctx.extras().upstream_identity = table.upstream_identity(&route.policy);
         }
         if self.scheme == Scheme::Https

@@ -23,6 +23,7 @@ mod request_limits;
 mod response_spool;
 mod retry;
 mod upstream_identity;
+mod upstream_names;
 mod write_buffer;
 
 pub use admission::Scheme;

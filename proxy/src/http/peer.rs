@@ -11,7 +11,7 @@ pub(super) const UPSTREAM_IDLE: Duration = Duration::from_secs(60);
 
 /// Whether the route talks TLS to its upstream.
 pub(super) fn upstream_tls(policy: &RoutePolicy) -> bool {
-    matches!(policy.upstream_protocol, UpstreamProtocol::Https | UpstreamProtocol::Grpcs)
+    policy.upstream_protocol.is_tls()
 }
 
 /// Whether the route speaks HTTP/2 to its upstream (gRPC, over h2c or TLS).

@@ -249,10 +249,15 @@ impl RouteTable {
         hit(&self.blocked_agents, http::header::USER_AGENT) || hit(&self.blocked_referers, http::header::REFERER)
     }
 
-    /// A route's client certificate towards its TLS upstream.
+    /// How a route meets its TLS upstream: its client certificate, the CA
+    /// and the names it checks the upstream's against.
     pub fn upstream_identity(&self, policy: &RoutePolicy) -> Option<crate::http::UpstreamIdentity> {
-        let certificate = policy.upstream_certificate.as_deref()?;
-        self.upstream_identities.get(certificate, policy.upstream_ca.as_deref())
+        self.upstream_identities.get(policy)
+    }
+
+    /// The TLS client of a stream re-encrypted to its backend under `policy`.
+    pub fn stream_client(&self, policy: &RoutePolicy) -> Option<Arc<rustls::ClientConfig>> {
+        self.upstream_identities.stream_client(policy)
     }
 
     /// Where client addresses come from behind another proxy (`None`: the peer).
@@ -299,6 +304,42 @@ impl CompiledHost {
     fn checks_client_certificates(&self) -> bool {
         self.input.tls.as_ref().is_some_and(|t| t.client_verify.is_some())
     }
+
+    /// What it adds to its route config's [`TlsHosts`].
+    fn tls_hosts(&self) -> TlsHosts {
+        let listener = self.input.tls.as_ref().is_some_and(|t| t.listener.is_some());
+        TlsHosts {
+            checking_client_certificates: usize::from(self.checks_client_certificates()),
+            of_listeners: usize::from(listener),
+        }
+    }
+}
+
+/// How many hosts of a route config check client certificates, and how
+/// many are a Gateway listener's: only when some are does a request need
+/// its host's TLS settings looked up again.
+#[derive(Debug, Clone, Copy, Default)]
+struct TlsHosts {
+    checking_client_certificates: usize,
+    of_listeners: usize,
+}
+
+impl TlsHosts {
+    fn sum<'h>(hosts: impl Iterator<Item = &'h Arc<CompiledHost>>) -> Self {
+        hosts.map(|h| h.tls_hosts()).fold(Self::default(), |a, b| TlsHosts {
+            checking_client_certificates: a.checking_client_certificates + b.checking_client_certificates,
+            of_listeners: a.of_listeners + b.of_listeners,
+        })
+    }
+
+    /// These, with `added` and without `removed`.
+    fn changed(self, added: Self, removed: Self) -> Self {
+        TlsHosts {
+            checking_client_certificates: self.checking_client_certificates + added.checking_client_certificates
+                - removed.checking_client_certificates,
+            of_listeners: self.of_listeners + added.of_listeners - removed.of_listeners,
+        }
+    }
 }
 
 /// One route config, compiled.
@@ -315,9 +356,7 @@ pub struct RoutesForListener {
     /// they stay as they are.
     failing: BTreeMap<String, CompileError>,
     default_backend: Option<Arc<CompiledRoute>>,
-    /// How many hosts check client certificates: only when some do does a
-    /// request need its host's TLS settings looked up again.
-    checking_client_certificates: usize,
+    tls_hosts: TlsHosts,
 }
 
 impl RoutesForListener {
@@ -429,28 +468,19 @@ impl RoutesForListener {
             for h in &dropped {
                 hosts.remove(&h.input.host, h);
             }
-            fresh.iter().all(|h| hosts.insert(&h.input.host, h)).then_some((hosts, l.checking_client_certificates))
+            fresh.iter().all(|h| hosts.insert(&h.input.host, h)).then_some((hosts, l.tls_hosts))
         });
-        let (mut hosts, checking_client_certificates) = match edited {
-            Some((hosts, checking)) => {
-                let added = fresh.iter().filter(|h| h.checks_client_certificates()).count();
-                let removed = dropped.iter().filter(|h| h.checks_client_certificates()).count();
-                (hosts, checking + added - removed)
+        let (mut hosts, tls_hosts) = match edited {
+            Some((hosts, counted)) => {
+                (hosts, counted.changed(TlsHosts::sum(fresh.iter()), TlsHosts::sum(dropped.iter())))
             }
             None => (
                 HostIndex::build(compiled.iter().map(|(host, h)| (host.as_str(), h))),
-                compiled.values().filter(|h| h.checks_client_certificates()).count(),
+                TlsHosts::sum(compiled.values()),
             ),
         };
         hosts.set_wildcard_any_depth(rc.wildcard_any_depth);
-        Self {
-            hosts,
-            input: rc.virtual_hosts.clone(),
-            compiled,
-            failing,
-            default_backend,
-            checking_client_certificates,
-        }
+        Self { hosts, input: rc.virtual_hosts.clone(), compiled, failing, default_backend, tls_hosts }
     }
 
     /// The route for a request: `host` is its Host (port and case ignored),
@@ -478,7 +508,17 @@ impl RoutesForListener {
 
     /// Whether any host of this route config checks client certificates.
     pub fn checks_client_certificates(&self) -> bool {
-        self.checking_client_certificates > 0
+        self.tls_hosts.checking_client_certificates > 0
+    }
+
+    /// Whether a request for `host` on a connection made for `sni` is
+    /// misdirected (421): each name is a different Gateway listener's.
+    pub fn misdirected(&self, sni: &str, host: &str) -> bool {
+        if self.tls_hosts.of_listeners == 0 {
+            return false;
+        }
+        let listener = |name: &str| self.tls(name).and_then(|t| t.listener.as_deref());
+        matches!((listener(sni), listener(host)), (Some(a), Some(b)) if a != b)
     }
 
     /// The certificate named for the virtual host of an SNI name.

@@ -5,8 +5,8 @@
 //! PEM is unchanged).
 
 use super::client_checks::ClientCheck;
-use super::passthrough;
 use super::{SniResolver, peek_sni, server_config};
+use super::{passthrough, server_name};
 use crate::metrics::METRICS;
 use crate::route_table::RouteTable;
 use arc_swap::ArcSwap;
@@ -14,6 +14,7 @@ use pingora_core::listeners::tls::Acceptor;
 use pingora_core::protocols::GetSocketDigest;
 use pingora_core::protocols::Stream;
 use pingora_core::protocols::l4::stream::Stream as L4Stream;
+use rustls::pki_types::ServerName;
 use sluice_config::ClientVerify;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,9 @@ pub struct TlsSide {
     table: Arc<ArcSwap<RouteTable>>,
     resolver: Arc<SniResolver>,
     plain: Arc<Acceptor>,
+    /// For a stream terminated here: no ALPN, as the protocol inside is
+    /// the client's and the backend's to agree, not Sluice's.
+    stream: Arc<Acceptor>,
     /// Acceptors by the client-certificate check they make.
     with_ca: Mutex<HashMap<CheckKey, Arc<Acceptor>>>,
 }
@@ -40,12 +44,16 @@ impl TlsSide {
     ) -> Result<Self, rustls::Error> {
         let resolver = Arc::new(resolver);
         let plain = Arc::new(Acceptor::from_server_config(Arc::new(server_config(resolver.clone(), None)?)));
+        let mut stream = server_config(resolver.clone(), None)?;
+        stream.alpn_protocols.clear();
+        let stream = Arc::new(Acceptor::from_server_config(Arc::new(stream)));
         Ok(Self {
             listener: listener.to_owned(),
             route_config: route_config.to_owned(),
             table,
             resolver,
             plain,
+            stream,
             with_ca: Mutex::new(HashMap::new()),
         })
     }
@@ -102,7 +110,7 @@ impl TlsSide {
             self.count("passthrough");
             drop(table);
             let client_ip = peer_ip(&stream);
-            passthrough::serve(stream, route, client_ip).await;
+            passthrough::serve(stream, route, client_ip, None).await;
             return None;
         }
         // Every host of a port of TLS listeners only is a stream host: a name
@@ -115,6 +123,7 @@ impl TlsSide {
             return None;
         }
         let acceptor = match host_tls.and_then(|t| t.client_verify.as_ref()) {
+            None if stream_route.is_some() => self.stream.clone(),
             None => self.plain.clone(),
             Some(v) => match self.acceptor_with(&table, v) {
                 Some(a) => a,
@@ -125,13 +134,35 @@ impl TlsSide {
                 }
             },
         };
+        // A terminated stream to a TLS backend: its client now, while the
+        // table is at hand; none to be had closes the connection.
+        let reencrypt = match stream_route.as_ref().filter(|r| r.policy.upstream_protocol.is_tls()) {
+            None => None,
+            Some(route) => {
+                let sni = route.policy.upstream_sni.clone().unwrap_or_default();
+                let client = table.stream_client(&route.policy);
+                match (client, ServerName::try_from(sni)) {
+                    (Some(client), Ok(name)) => Some((client, name)),
+                    _ => {
+                        self.count("failed");
+                        tracing::warn!(listener = %self.listener, "no TLS client for the backend of this stream");
+                        return None;
+                    }
+                }
+            }
+        };
         drop(table);
-        match acceptor.tls_handshake(stream).await {
+        let handshake = pingora_core::protocols::tls::server::handshake_with_callback(
+            &acceptor,
+            stream,
+            &server_name::RecordServerName,
+        );
+        match handshake.await {
             Ok(tls) => {
                 self.count("ok");
                 let Some(route) = stream_route else { return Some(Box::new(tls)) };
                 let client_ip = peer_ip(&tls);
-                passthrough::serve(tls, route, client_ip).await;
+                passthrough::serve(tls, route, client_ip, reencrypt).await;
                 None
             }
             Err(e) => {

@@ -11,6 +11,7 @@ mod client_hello;
 pub mod passthrough;
 mod resolver;
 mod server_config;
+pub mod server_name;
 
 pub use accept::TlsSide;
 pub use certificates::{CertificateSet, Verifiers, certified_key, self_signed};

@@ -140,7 +140,8 @@ impl Engine {
         };
         ctx.pass_forwarded = table.real_ip().is_some_and(|r| r.pass_forwarded && peer_ip.is_some_and(|p| r.trusts(p)));
         let presented = || client_certificate::presented(session);
-        let admission = self.routes.admit(&table, session.req_header(), client_ip, presented, ctx);
+        let sni = || crate::tls::server_name::of(session.digest());
+        let admission = self.routes.admit(&table, session.req_header(), client_ip, (presented, sni), ctx);
         if self.routes.scheme == Scheme::Https {
             ctx.hsts = table.hsts().cloned();
         }

@@ -46,7 +46,7 @@ impl Upstreams {
     }
 
     /// A session to `address` for a request to `host` under `policy`, with
-    /// `identity` as the client certificate over TLS.
+    /// `identity` as the client certificate and checks over TLS.
     pub async fn connect(
         &self,
         address: SocketAddr,
@@ -68,10 +68,10 @@ impl Upstreams {
         } else {
             let mut peer = Box::new(upstream_peer(address, policy, host));
             if let Some(identity) = identity {
-                peer.client_cert_key = Some(identity.certificate.clone());
-                if identity.ca.is_some() {
-                    peer.options.ca = identity.ca.clone();
-                }
+                peer.client_cert_key = identity.certificate.clone();
+                peer.options.ca = identity.ca.clone();
+                peer.options.server_cert_verifier = identity.verifier.clone();
+                peer.group_key = identity.group;
             }
             let (session, reused) = self.connector.get_http_session(&*peer).await?;
             (session, reused, Some(peer))

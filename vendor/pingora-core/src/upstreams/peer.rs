@@ -21,6 +21,8 @@ use crate::protocols::tls::CaType;
 use crate::protocols::tls::HandshakeCompleteHook;
 #[cfg(feature = "s2n")]
 use crate::protocols::tls::PskType;
+#[cfg(feature = "rustls")]
+use pingora_rustls::ServerCertVerifier;
 #[cfg(unix)]
 use crate::protocols::ConnFdReusable;
 use crate::protocols::TcpKeepalive;
@@ -186,6 +188,14 @@ pub trait Peer: Display + Clone {
             Some(opt) => opt.ca.as_ref(),
             None => None,
         }
+    }
+
+    /// The verifier of the server's certificate in place of the default one
+    /// (rustls), if set.
+    #[cfg(feature = "rustls")]
+    fn server_cert_verifier(&self) -> Option<&Arc<dyn ServerCertVerifier>> {
+        self.get_peer_options()
+            .and_then(|o| o.server_cert_verifier.as_ref())
     }
 
     /// Get the client cert and key for mutual TLS if any
@@ -567,6 +577,13 @@ pub struct PeerOptions {
     #[cfg(feature = "openssl_derived")]
     #[derivative(Debug = "ignore")]
     pub upstream_tls_handshake_complete_hook: Option<HandshakeCompleteHook>,
+    /// Checks the server's certificate in place of the default check of its
+    /// chain (against `ca` or the connector's roots) and of the SNI, when
+    /// `verify_cert` is set: e.g. against names other than the SNI, or
+    /// URI subject alternative names. Not part of the peer's hash: peers
+    /// that differ only in it need distinct `HttpPeer::group_key`s.
+    #[cfg(feature = "rustls")]
+    pub server_cert_verifier: Option<Arc<dyn ServerCertVerifier>>,
 }
 
 impl PeerOptions {
@@ -611,6 +628,8 @@ impl PeerOptions {
             proxy_digest_user_data_hook: None,
             #[cfg(feature = "openssl_derived")]
             upstream_tls_handshake_complete_hook: None,
+            #[cfg(feature = "rustls")]
+            server_cert_verifier: None,
         }
     }
 

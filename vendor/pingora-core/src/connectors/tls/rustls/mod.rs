@@ -223,7 +223,16 @@ where
 
     let mut domain = peer.sni().to_string();
 
-    if let Some(updated_config) = updated_config_opt.as_mut() {
+    if let Some(verifier) = peer.server_cert_verifier().filter(|_| peer.verify_cert()) {
+        let updated_config =
+            updated_config_opt.get_or_insert_with(|| RusTlsClientConfig::clone(config));
+        if peer.sni().is_empty() {
+            updated_config.enable_sni = false;
+        }
+        updated_config
+            .dangerous()
+            .set_certificate_verifier(Arc::clone(verifier));
+    } else if let Some(updated_config) = updated_config_opt.as_mut() {
         let verification_mode = if peer.sni().is_empty() {
             updated_config.enable_sni = false;
             /* NOTE: technically we can still verify who signs the cert but turn it off to be
