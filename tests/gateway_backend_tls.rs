@@ -40,31 +40,52 @@ fn backend_certificate(issuer: &Issuer<'static, KeyPair>) -> (rcgen::Certificate
     (params.signed_by(&key, issuer).unwrap(), key)
 }
 
+/// A client certificate a backend requires: the CA it must chain to, and
+/// the certificate expected (DER).
+type ClientCheck = (String, Vec<u8>);
+
 /// The tls-backend: HTTP/1.1 over TLS on `at`, its certificate signed by
 /// `issuer`, answering every request 200 with the SNI it was asked for in
-/// `x-sni`.
-async fn tls_backend(at: SocketAddr, issuer: &Issuer<'static, KeyPair>) {
+/// `x-sni`. With `client`, it requires a client certificate of that CA and
+/// says in `x-client` whether it was the one expected.
+async fn tls_backend(at: SocketAddr, issuer: &Issuer<'static, KeyPair>, client: Option<ClientCheck>) {
     let (cert, key) = backend_certificate(issuer);
     let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)
-        .unwrap();
+    let builder =
+        rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let (builder, expected) = match client {
+        None => (builder.with_no_client_auth(), None),
+        Some((ca, expected)) => {
+            let mut roots = rustls::RootCertStore::empty();
+            use rustls::pki_types::pem::PemObject;
+            roots.add(rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes()).unwrap()).unwrap();
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+            (builder.with_client_cert_verifier(verifier), Some(expected))
+        }
+    };
+    let config = builder.with_single_cert(vec![cert.der().clone()], key).unwrap();
+    let expected = Arc::new(expected);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind(at).await.unwrap();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else { return };
-            let acceptor = acceptor.clone();
+            let (acceptor, expected) = (acceptor.clone(), expected.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
                 let sni = tls.get_ref().1.server_name().unwrap_or("").to_owned();
+                let presented = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+                let client = match (&*expected, presented) {
+                    (_, None) => "none",
+                    (Some(want), Some(got)) if *want == got => "expected",
+                    _ => "other",
+                };
                 let serve = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let reply = hyper::Response::builder()
                         .header("x-sni", sni.as_str())
+                        .header("x-client", client)
                         .header("x-path", req.uri().path())
                         .body(Full::new(Bytes::from_static(b"tls-backend")))
                         .unwrap();
@@ -318,7 +339,7 @@ async fn backend_tls_policies() {
     let (ca, issuer) = authority();
     let (other_ca, _) = authority();
     let backend = SocketAddr::from(([127, 0, 0, 1], free_port(&["127.0.0.1"])));
-    tls_backend(backend, &issuer).await;
+    tls_backend(backend, &issuer, None).await;
     let http = SocketAddr::from(([127, 0, 0, 40], free_port(&["127.0.0.40"])));
     let https = SocketAddr::from(([127, 0, 0, 41], free_port(&["127.0.0.41"])));
     let text = manifests(http, https, backend, &ca, &other_ca);
@@ -405,7 +426,7 @@ async fn backend_tls_policies() {
 async fn tls_route_terminate_reencrypts() {
     let (ca, issuer) = authority();
     let backend = SocketAddr::from(([127, 0, 0, 1], free_port(&["127.0.0.1"])));
-    tls_backend(backend, &issuer).await;
+    tls_backend(backend, &issuer, None).await;
     let at = SocketAddr::from(([127, 0, 0, 42], free_port(&["127.0.0.42"])));
     let gateway = format!(
         "---\napiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {{name: sluice}}\nspec: {{controllerName: sluice.io/gateway-controller}}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: gateway-btls-tlsroute-terminate, namespace: {NS}}}\nspec:\n  gatewayClassName: sluice\n  addresses: [{{type: IPAddress, value: \"{ip}\"}}]\n  listeners:\n  - name: tls-terminate\n    port: {port}\n    protocol: TLS\n    hostname: tls.example.com\n    allowedRoutes: {{namespaces: {{from: Same}}, kinds: [{{kind: TLSRoute}}]}}\n    tls:\n      mode: Terminate\n      certificateRefs: [{{name: tls-terminate-checks-certificate}}]\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: TLSRoute\nmetadata: {{name: backendtlspolicy-tlsroute-terminate, namespace: {NS}}}\nspec:\n  parentRefs: [{{name: gateway-btls-tlsroute-terminate, namespace: {NS}}}]\n  hostnames: [tls.example.com]\n  rules:\n  - backendRefs: [{{name: btls-terminate-tls-backend, port: 443}}]\n",
@@ -488,4 +509,70 @@ async fn grpc_route_backend_tls() {
         Err(e) => Err(e.code()),
     };
     assert_eq!(watched, Err(tonic::Code::Unavailable), "another CA's certificate: no call");
+}
+
+/// GatewayBackendClientCertificate: a Gateway's `spec.tls.backend`
+/// certificate is shown to the TLS backends of its routes (here one that
+/// requires it), over HTTP and through a terminated TLSRoute; the Gateway's
+/// ResolvedRefs says it was found.
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_backend_client_certificate() {
+    let (ca, issuer) = authority();
+    let (client_ca, client_issuer) = authority();
+    let client_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "gateway client");
+    let client_cert = params.signed_by(&client_key, &client_issuer).unwrap();
+    let backend = SocketAddr::from(([127, 0, 0, 1], free_port(&["127.0.0.1"])));
+    tls_backend(backend, &issuer, Some((client_ca, client_cert.der().to_vec()))).await;
+    let at = SocketAddr::from(([127, 0, 0, 44], free_port(&["127.0.0.44"])));
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "tls-checks-client-certificate", "namespace": NS},
+        "stringData": {"tls.crt": client_cert.pem(), "tls.key": client_key.serialize_pem()}});
+    let ours = ("ConfigMap", "tls-checks-ca-certificate");
+    let text = format!(
+        "---\napiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {{name: sluice}}\nspec: {{controllerName: sluice.io/gateway-controller}}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: gateway-tls-backend-client-certificate, namespace: {NS}}}\nspec:\n  gatewayClassName: sluice\n  addresses: [{{type: IPAddress, value: \"{}\"}}]\n  listeners: [{{name: http, port: {}, protocol: HTTP}}]\n  tls:\n    backend:\n      clientCertificateRef: {{group: \"\", kind: Secret, name: tls-checks-client-certificate}}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: gateway-tls-backend-client-certificate, namespace: {NS}}}\nspec:\n  parentRefs: [{{name: gateway-tls-backend-client-certificate}}]\n  hostnames: [abc.example.com]\n  rules: [{{matches: [{{path: {{type: Exact, value: /}}}}], backendRefs: [{{name: tls-backend-with-client-cert-validation, port: 443}}]}}]\n---\n{secret}\n",
+        at.ip(),
+        at.port()
+    ) + &configmap_ca("tls-checks-ca-certificate", &ca)
+        + &tls_service("tls-backend-with-client-cert-validation", backend)
+        + &policy(
+            "gateway-tls-backend-client-certificate-test",
+            "tls-backend-with-client-cert-validation",
+            false,
+            ours,
+            "abc.example.com",
+            "",
+        );
+    let s = Sluice::start(&[("conformance.yaml", &text)], &[]);
+    wait_connectable(at);
+    let reply = send(&client(), at, "GET", "abc.example.com", "/", &[], vec![]).await.unwrap();
+    assert_eq!((reply.status, reply.header("x-client")), (200, "expected"), "log:\n{}", s.log());
+    let out = Command::new(BIN).arg("check").arg(s.path()).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses = report["snapshot"]["gatewayStatus"].as_array().cloned().unwrap_or_default();
+    let gw = statuses.iter().find(|e| e["object"]["kind"] == "Gateway").unwrap();
+    let resolved = gw["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ResolvedRefs").unwrap();
+    assert_eq!((resolved["status"].as_bool(), resolved["reason"].as_str()), (Some(true), Some("ResolvedRefs")));
+
+    // Naming a Secret that does not exist is an error in the Gateway: its
+    // ResolvedRefs says why, and the running instance keeps the Gateway's
+    // last good version, certificate and all.
+    write(&s.path(), "conformance.yaml", &text.replace("name: tls-checks-client-certificate}", "name: absent}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.log().contains("spec.tls.backend.clientCertificateRef") {
+        assert!(Instant::now() < deadline, "the change was not read; log:\n{}", s.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reply = send(&client(), at, "GET", "abc.example.com", "/", &[], vec![]).await.unwrap();
+    assert_eq!((reply.status, reply.header("x-client")), (200, "expected"));
+    let out = Command::new(BIN).arg("check").arg(s.path()).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses = report["snapshot"]["gatewayStatus"].as_array().cloned().unwrap_or_default();
+    let gw = statuses.iter().find(|e| e["object"]["kind"] == "Gateway").unwrap();
+    let resolved = gw["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ResolvedRefs").unwrap();
+    assert_eq!(
+        (resolved["status"].as_bool(), resolved["reason"].as_str()),
+        (Some(false), Some("InvalidClientCertificateRef"))
+    );
 }

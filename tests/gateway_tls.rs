@@ -195,3 +195,161 @@ fn https_listener_detect_misdirected_requests() {
         assert_eq!(got, (status.to_owned(), backend.to_owned()), "SNI {sni}, Host {host}; log:\n{}", s.log());
     }
 }
+
+/// A CA in PEM and a client certificate it signed, with its key, written
+/// to `dir` as `<name>.crt` / `<name>.key` for curl.
+fn client_ca(dir: &std::path::Path, name: &str) -> String {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, format!("{name} CA"));
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, format!("{name} client"));
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join(format!("{name}.crt")), cert.pem()).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    ca_cert.pem()
+}
+
+/// `curl` over HTTPS to `example.org` at `at`, showing client certificate
+/// `client` of `dir` if given: the status (`000`: no connection).
+fn curl_with_certificate(at: SocketAddr, dir: &std::path::Path, client: Option<&str>) -> String {
+    let resolve = format!("example.org:{}:{}", at.port(), at.ip());
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sk", "--max-time", "5", "--resolve", &resolve, "-o", "/dev/null", "-w", "%{http_code}"]);
+    if let Some(c) = client {
+        cmd.arg("--cert").arg(dir.join(format!("{c}.crt"))).arg("--key").arg(dir.join(format!("{c}.key")));
+    }
+    let out = cmd.arg(format!("https://example.org:{}/", at.port())).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `(status, reason)` of condition `kind` of listener `listener` of
+/// Gateway `gateway`, as `sluice check` prints it.
+fn listener_condition(dir: &std::path::Path, gateway: &str, listener: &str, kind: &str) -> (bool, String) {
+    let out = std::process::Command::new(BIN).arg("check").arg(dir).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("check prints JSON");
+    let statuses = report["snapshot"]["gatewayStatus"].as_array().cloned().unwrap_or_default();
+    let gw = statuses.iter().find(|s| s["object"]["kind"] == "Gateway" && s["object"]["name"] == gateway).unwrap();
+    let l = gw["listeners"].as_array().unwrap().iter().find(|l| l["name"] == listener).unwrap();
+    let c = l["conditions"].as_array().unwrap().iter().find(|c| c["type"] == kind).unwrap();
+    (c["status"].as_bool().unwrap(), c["reason"].as_str().unwrap().to_owned())
+}
+
+/// GatewayFrontendClientCertificateValidation: an HTTPS listener checks
+/// its clients' certificates against the CA of `spec.tls.frontend` (the
+/// `perPort` entry of its port over the `default`): with `AllowValidOnly` a
+/// client without a certificate, or with one another CA signed, is refused
+/// in the handshake; with `AllowInsecureFallback` one without is let in.
+/// GatewayFrontendInvalidDefaultClientCertificateValidation: a default
+/// whose only CA does not exist leaves the HTTPS listener unserved (not
+/// Accepted: NoValidCACertificate; ResolvedRefs: InvalidCACertificateRef)
+/// and the HTTP listener as it was.
+#[test]
+fn frontend_client_certificate_validation() {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = client_ca(certs.path(), "trusted");
+    let _other = client_ca(certs.path(), "stranger");
+    let v1 = SocketAddr::from(([127, 0, 0, 1], free_port(&["127.0.0.1"])));
+    let _v1 = echo("infra-backend-v1", &[v1], None);
+    let ip = "127.0.0.22";
+    let (strict, fallback, http, invalid) =
+        (free_port(&[ip]), free_port(&[ip]), free_port(&["127.0.0.23"]), free_port(&["127.0.0.23"]));
+    let ca_map = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "client-ca", "namespace": "gateway-conformance-infra"}, "data": {"ca.crt": ca}});
+    let manifests = tls_secret("tls-validity-checks-certificate", "conformance", &["example.org"])
+        + &backend("infra-backend-v1", v1)
+        + &format!("---\n{ca_map}\n")
+        + &format!(
+            r#"---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: sluice}}
+spec: {{controllerName: sluice.io/gateway-controller}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: client-validation, namespace: gateway-conformance-infra}}
+spec:
+  gatewayClassName: sluice
+  addresses: [{{type: IPAddress, value: "{ip}"}}]
+  tls:
+    frontend:
+      default:
+        validation:
+          caCertificateRefs: [{{group: "", kind: ConfigMap, name: client-ca}}]
+      perPort:
+      - port: {fallback}
+        tls:
+          validation:
+            caCertificateRefs: [{{group: "", kind: ConfigMap, name: client-ca}}]
+            mode: AllowInsecureFallback
+  listeners:
+  - {{name: strict, port: {strict}, protocol: HTTPS, tls: {{certificateRefs: [{{name: tls-validity-checks-certificate}}]}}}}
+  - {{name: fallback, port: {fallback}, protocol: HTTPS, tls: {{certificateRefs: [{{name: tls-validity-checks-certificate}}]}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: invalid-default-client-validation-config, namespace: gateway-conformance-infra}}
+spec:
+  gatewayClassName: sluice
+  addresses: [{{type: IPAddress, value: "127.0.0.23"}}]
+  tls:
+    frontend:
+      default:
+        validation:
+          caCertificateRefs: [{{kind: ConfigMap, group: "", name: does-not-exist}}]
+  listeners:
+  - {{name: https, port: {invalid}, protocol: HTTPS, tls: {{certificateRefs: [{{name: tls-validity-checks-certificate}}]}}}}
+  - {{name: http, port: {http}, protocol: HTTP}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: both, namespace: gateway-conformance-infra}}
+spec:
+  parentRefs: [{{name: client-validation}}, {{name: invalid-default-client-validation-config}}]
+  hostnames: [example.org]
+  rules: [{{backendRefs: [{{name: infra-backend-v1, port: 8080}}]}}]
+"#
+        );
+    let s = Sluice::start(&[("conformance.yaml", &manifests)], &[]);
+    let (strict, fallback) =
+        (SocketAddr::new(ip.parse().unwrap(), strict), SocketAddr::new(ip.parse().unwrap(), fallback));
+    wait_connectable(strict);
+    let dir = certs.path();
+    assert_eq!(curl_with_certificate(strict, dir, Some("trusted")), "200", "log:\n{}", s.log());
+    assert_eq!(curl_with_certificate(strict, dir, None), "000", "no certificate");
+    assert_eq!(curl_with_certificate(strict, dir, Some("stranger")), "000", "another CA's certificate");
+    assert_eq!(curl_with_certificate(fallback, dir, None), "200", "AllowInsecureFallback");
+    assert_eq!(curl_with_certificate(fallback, dir, Some("trusted")), "200");
+    assert_eq!(curl_with_certificate(fallback, dir, Some("stranger")), "000", "a failing certificate is still refused");
+    // No SNI: the listener's check all the same.
+    let bare = format!("https://{strict}/");
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", &bare])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "000", "a client without SNI or certificate");
+
+    let http = SocketAddr::from(([127, 0, 0, 23], http));
+    let c = |l: &str, kind: &str| listener_condition(&s.path(), "invalid-default-client-validation-config", l, kind);
+    assert_eq!(c("https", "Accepted"), (false, "NoValidCACertificate".into()));
+    assert_eq!(c("https", "ResolvedRefs"), (false, "InvalidCACertificateRef".into()));
+    assert!(!c("https", "Programmed").0);
+    assert_eq!(c("http", "Accepted"), (true, "Accepted".into()));
+    assert_eq!(c("http", "Programmed"), (true, "Programmed".into()));
+    wait_connectable(http);
+    let status = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: example.org", &format!("http://{http}/")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "200");
+    let refused = std::net::TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 23], invalid)),
+        std::time::Duration::from_secs(1),
+    );
+    assert!(refused.is_err(), "the HTTPS listener without a usable CA is not served");
+}

@@ -18,6 +18,8 @@ pub const GATEWAY_FEATURES: &[&str] = &[
     "BackendTLSPolicy",
     "BackendTLSPolicySANValidation",
     "GatewayPort8080",
+    "GatewayBackendClientCertificate",
+    "GatewayFrontendClientCertificateValidation",
     "GatewayHTTPListenerIsolation",
     "GatewayHTTPSListenerDetectMisdirectedRequests",
     "GRPCRouteNamedRouteRule",

@@ -5,14 +5,17 @@
 //! the same target, the older is taken and the other is Conflicted.
 
 use super::Translator;
+use super::certificates::Referrer;
 use super::gateway_status::Problem;
 use super::http_routes::ResolvedBackend;
 use super::order::age;
+use super::reference_grants::{GATEWAY_GROUP, Referent};
 use super::tls_secret::{CA_KEY, is_ca_bundle};
 use crate::object::{Kind, meta_ref};
 use gateway_api::apis::standard::backendtlspolicies::{
     BackendTlsPolicy, BackendTlsPolicyValidation, BackendTlsPolicyValidationSubjectAltNamesType as SanType,
 };
+use gateway_api::apis::standard::gateways::Gateway;
 use sluice_config::{Diagnostic, ObjectRef, RoutePolicy, SubjectName, UpstreamProtocol};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -187,6 +190,44 @@ impl Translator<'_> {
             name
         });
         Ok(BackendTls { policy: r.clone(), hostname: v.hostname.to_ascii_lowercase(), ca, names })
+    }
+
+    /// The certificate Gateway `gw` shows TLS backends
+    /// (`spec.tls.backend.clientCertificateRef`); `Err`: the Gateway's
+    /// ResolvedRefs problem (its routes then show none).
+    pub(super) fn backend_client_certificate(
+        &mut self,
+        gw: &Gateway,
+        r: &ObjectRef,
+    ) -> Result<Option<String>, Problem> {
+        let Some(c) =
+            gw.spec.tls.as_ref().and_then(|t| t.backend.as_ref()).and_then(|b| b.client_certificate_ref.as_ref())
+        else {
+            return Ok(None);
+        };
+        let field = "spec.tls.backend.clientCertificateRef";
+        let (group, kind) = (c.group.as_deref().unwrap_or(""), c.kind.as_deref().unwrap_or("Secret"));
+        let target = c.namespace.as_deref().unwrap_or(&r.namespace);
+        let problem = if !group.is_empty() || kind != "Secret" {
+            ("InvalidClientCertificateRef", format!("{group}/{kind} is not a Secret"))
+        } else if !self.reference_permitted(
+            &Referent { group: GATEWAY_GROUP, kind: "Gateway", namespace: &r.namespace },
+            &Referent { group: "", kind: "Secret", namespace: target },
+            &c.name,
+        ) {
+            ("RefNotPermitted", format!("no ReferenceGrant in {target} lets this Gateway use Secret {}", c.name))
+        } else {
+            let by = Referrer { object: r, field };
+            match self.certs.certificate(&mut self.diags, target, &c.name, by) {
+                Some(name) => return Ok(Some(name)),
+                None => {
+                    ("InvalidClientCertificateRef", format!("Secret {target}/{} has no usable certificate", c.name))
+                }
+            }
+        };
+        let message = format!("{} ({}); TLS backends get no client certificate", problem.1, problem.0);
+        self.diags.push(Diagnostic::error(r.clone(), field, message.clone()));
+        Err(("ResolvedRefs", problem.0, message))
     }
 
     /// Makes `policy` speak TLS to the rule's `resolved` backends as their

@@ -22,7 +22,7 @@ use gateway_api::apis::standard::gateways::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use sluice_config::{
-    Diagnostic, HostPattern, L4Policy, Listener, ListenerKind, ObjectRef, Route, Split, VirtualHostTls,
+    ClientVerify, Diagnostic, HostPattern, L4Policy, Listener, ListenerKind, ObjectRef, Route, Split, VirtualHostTls,
 };
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -85,6 +85,8 @@ pub(super) struct GatewayListener {
     pub kinds: Vec<RouteKind>,
     /// Its certificate (HTTPS and TLS Terminate listeners).
     pub certificate: Option<String>,
+    /// The check of its clients' certificates (HTTPS listeners).
+    pub client_verify: Option<ClientVerify>,
 }
 
 /// The routes of one host on a Gateway port, each with its order key.
@@ -159,7 +161,7 @@ impl GatewayListener {
             certificate: self.certificate.clone(),
             passthrough: self.protocol == ListenerProtocol::TlsPassthrough,
             terminate_stream: self.protocol == ListenerProtocol::TlsTerminate,
-            client_verify: None,
+            client_verify: self.client_verify.clone(),
             listener: Some(self.name.clone()),
         })
     }
@@ -199,8 +201,14 @@ impl Translator<'_> {
         }
         let bind = self.gateway_address(gw, &r);
         let listeners = gw.spec.listeners.iter().map(|l| ListenerFacts { name: l.name.clone(), ..Default::default() });
-        let facts =
-            GatewayFacts { generation: gw.metadata.generation, address: Some(bind), listeners: listeners.collect() };
+        let backend_certificate = self.backend_client_certificate(gw, &r);
+        let facts = GatewayFacts {
+            generation: gw.metadata.generation,
+            address: Some(bind),
+            listeners: listeners.collect(),
+            unresolved: backend_certificate.as_ref().err().cloned(),
+            backend_certificate: backend_certificate.ok().flatten(),
+        };
         self.gateway_facts.gateways.insert(r.clone(), facts);
         let mut by_port: BTreeMap<(u16, bool), Vec<Read>> = BTreeMap::new();
         for (index, l) in gw.spec.listeners.iter().enumerate() {
@@ -351,8 +359,13 @@ impl Translator<'_> {
             }
             _ => None,
         };
+        let client_verify = match protocol {
+            ListenerProtocol::Https => self.frontend_validation(gw, r, index, l.port).ok()?,
+            _ => None,
+        };
         let name = l.name.clone();
-        let listener = GatewayListener { index, name, protocol, hostname, from, kinds: route_kinds, certificate };
+        let listener =
+            GatewayListener { index, name, protocol, hostname, from, kinds: route_kinds, certificate, client_verify };
         Some(Read { index, listener })
     }
 

@@ -17,6 +17,11 @@ pub(super) struct GatewayFacts {
     pub generation: Option<i64>,
     pub address: Option<IpAddr>,
     pub listeners: Vec<ListenerFacts>,
+    /// A reference of the Gateway's own that could not be resolved (its
+    /// backend client certificate).
+    pub unresolved: Option<Problem>,
+    /// The certificate it shows TLS backends (`spec.tls.backend`).
+    pub backend_certificate: Option<String>,
 }
 
 #[derive(Default)]
@@ -107,6 +112,14 @@ impl GatewayApiFacts {
             .collect();
         let any_accepted = listeners.iter().any(|l| l.conditions[0].status);
         let any_programmed = facts.listeners.iter().any(|l| l.programmed);
+        let listeners_unresolved = facts.listeners.iter().any(|l| l.problems.iter().any(|p| p.0 == "ResolvedRefs"));
+        let resolved = match &facts.unresolved {
+            Some(p) => condition("ResolvedRefs", Some(p), (true, "ResolvedRefs")),
+            None if listeners_unresolved => {
+                Condition::new("ResolvedRefs", false, "ListenersNotResolved", "a listener has unresolved references")
+            }
+            None => Condition::new("ResolvedRefs", true, "ResolvedRefs", ""),
+        };
         ObjectStatus {
             object: gateway.clone(),
             observed_generation: facts.generation,
@@ -121,6 +134,7 @@ impl GatewayApiFacts {
                 } else {
                     Condition::new("Programmed", false, "Invalid", "no listener is served")
                 },
+                resolved,
             ],
             supported_features: Vec::new(),
             addresses: facts.address.filter(|a| !a.is_unspecified()).map(|a| a.to_string()).into_iter().collect(),

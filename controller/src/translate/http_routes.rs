@@ -156,13 +156,16 @@ impl Translator<'_> {
                 }
             }
             let tls = self.gateway_ports[p].listeners[l].tls();
+            let gateway = &self.gateway_ports[p].gateway;
+            let client_certificate =
+                self.gateway_facts.gateways.get(gateway).and_then(|g| g.backend_certificate.clone());
             let port = &mut self.gateway_ports[p];
             for host in hosts {
                 any_host = true;
                 let entry =
                     port.hosts.entry(host).or_insert_with(|| HostRoutes { routes: Vec::new(), tls: tls.clone() });
                 for rr in rules {
-                    let policy = match &rr.policy.url_redirect {
+                    let mut policy = match &rr.policy.url_redirect {
                         Some(to) if to.listener_port != port.port => {
                             let mut p = (*rr.policy).clone();
                             p.url_redirect = Some(Box::new(UrlRedirect { listener_port: port.port, ..(**to).clone() }));
@@ -170,6 +173,11 @@ impl Translator<'_> {
                         }
                         _ => rr.policy.clone(),
                     };
+                    // A BackendTLSPolicy's backend is shown the Gateway's
+                    // client certificate, if it has one.
+                    if client_certificate.is_some() && policy.upstream_verify && policy.upstream_certificate.is_none() {
+                        Arc::make_mut(&mut policy).upstream_certificate = client_certificate.clone();
+                    }
                     let route = Route {
                         path: rr.path.clone(),
                         conditions: rr.conditions.clone(),

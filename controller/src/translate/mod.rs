@@ -21,6 +21,7 @@ mod controller_configmap;
 use controller_configmap::ControllerConfig;
 mod diagnostics;
 mod endpoints;
+mod frontend_validation;
 mod gateway_listeners;
 mod gateway_status;
 mod grpc_routes;

@@ -115,8 +115,9 @@ impl UpstreamIdentities {
     /// The TLS client of a stream re-encrypted to its backend under
     /// `policy` (a terminated TLSRoute's BackendTLSPolicy): the backend's
     /// certificate checked against the policy's CA, or the system's roots,
-    /// and its names or the SNI. `None` when the CA cannot be had: the
-    /// stream is then not forwarded unchecked.
+    /// and its names or the SNI; the route's client certificate shown. `None`
+    /// when the CA or the certificate cannot be had: the stream is then not
+    /// forwarded unchecked, or without the certificate.
     pub fn stream_client(&self, policy: &RoutePolicy) -> Option<Arc<rustls::ClientConfig>> {
         let chain = match policy.upstream_ca.as_deref() {
             Some(name) => self.cas.get(name)?.chain.clone()?,
@@ -128,12 +129,21 @@ impl UpstreamIdentities {
             Arc::new(SubjectNames { chain, names: policy.upstream_names.clone() })
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .ok()?
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(verifier);
+        let config = match policy.upstream_certificate.as_deref() {
+            None => builder.with_no_client_auth(),
+            Some(name) => {
+                let key = &self.certificates.get(name)?.1;
+                let chain = std::iter::once(key.leaf()).chain(key.intermediates());
+                let chain = chain.map(CertificateDer::from).collect();
+                let private = PrivateKeyDer::try_from(key.key().clone()).ok()?;
+                builder.with_client_auth_cert(chain, private).ok()?
+            }
+        };
         Some(Arc::new(config))
     }
 }

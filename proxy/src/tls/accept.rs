@@ -99,11 +99,14 @@ impl TlsSide {
         };
         let table = self.table.load_full();
         let routes = table.routes(&self.route_config);
-        let host_tls = sni.as_deref().and_then(|s| routes?.tls(s));
+        // A client that sends no name gets what a name no host has gets:
+        // the `*` host's TLS (its client check included), if there is one.
+        let name = sni.as_deref().unwrap_or("*");
+        let host_tls = routes.and_then(|r| r.tls(name));
         // A stream host, passed through or terminated here: the backend of
         // its `/` route takes the stream, not HTTP.
         let stream_route = match host_tls.filter(|t| t.passthrough || t.terminate_stream) {
-            Some(_) => Some(sni.as_deref().and_then(|s| routes?.lookup(s, "/", None)).cloned()?),
+            Some(_) => Some(routes.and_then(|r| r.lookup(name, "/", None)).cloned()?),
             None => None,
         };
         if let Some(route) = stream_route.clone().filter(|_| host_tls.is_some_and(|t| t.passthrough)) {
