@@ -321,17 +321,7 @@ fn conditions(accepted: (bool, &str), resolved: (bool, &str)) -> Vec<(String, bo
 /// HTTPS to `host` at `at` (curl): the status and the SNI the backend was
 /// asked for.
 fn curl_reencrypt(at: SocketAddr, host: &str) -> (String, String) {
-    let resolve = format!("{host}:{}:{}", at.port(), at.ip());
-    let url = format!("https://{host}:{}/backendtlspolicy", at.port());
-    let out = Command::new("curl")
-        .args(["-sk", "--max-time", "5", "--resolve", &resolve, "-o", "/dev/null"])
-        .args(["-w", "%{http_code} %header{x-sni}"])
-        .arg(&url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (code, sni) = text.split_once(' ').unwrap_or((&text, ""));
-    (code.to_owned(), sni.to_owned())
+    curl_tls(at, host, "/backendtlspolicy", &[], "x-sni")
 }
 
 #[tokio::test(flavor = "multi_thread")]

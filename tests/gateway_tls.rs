@@ -138,17 +138,8 @@ spec:
 /// An HTTP/2 request over TLS (curl) to `at`, the connection made for `sni`
 /// and the request for `host`: (status, the backend that answered).
 fn curl_h2(at: SocketAddr, sni: &str, host: &str) -> (String, String) {
-    let url = format!("https://{sni}:{}/detect-misdirected-requests", at.port());
-    let resolve = format!("{sni}:{}:{}", at.port(), at.ip());
-    let out = std::process::Command::new("curl")
-        .args(["-sk", "--http2", "--max-time", "5", "--resolve", &resolve, "-o", "/dev/null"])
-        .args(["-H", &format!("Host: {host}"), "-w", "%{http_code} %header{x-backend}"])
-        .arg(&url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (code, backend) = text.split_once(' ').unwrap_or((&text, ""));
-    (code.to_owned(), backend.to_owned())
+    let host = format!("Host: {host}");
+    curl_tls(at, sni, "/detect-misdirected-requests", &["--http2", "-H", &host], "x-backend")
 }
 
 /// HTTPRouteHTTPSListenerDetectMisdirectedRequests: a request whose Host
@@ -217,14 +208,13 @@ fn client_ca(dir: &std::path::Path, name: &str) -> String {
 /// `curl` over HTTPS to `example.org` at `at`, showing client certificate
 /// `client` of `dir` if given: the status (`000`: no connection).
 fn curl_with_certificate(at: SocketAddr, dir: &std::path::Path, client: Option<&str>) -> String {
-    let resolve = format!("example.org:{}:{}", at.port(), at.ip());
-    let mut cmd = std::process::Command::new("curl");
-    cmd.args(["-sk", "--max-time", "5", "--resolve", &resolve, "-o", "/dev/null", "-w", "%{http_code}"]);
-    if let Some(c) = client {
-        cmd.arg("--cert").arg(dir.join(format!("{c}.crt"))).arg("--key").arg(dir.join(format!("{c}.key")));
-    }
-    let out = cmd.arg(format!("https://example.org:{}/", at.port())).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let files = client.map(|c| [dir.join(format!("{c}.crt")), dir.join(format!("{c}.key"))]);
+    let files: Vec<String> = files.iter().flatten().map(|p| p.display().to_string()).collect();
+    let extra: Vec<&str> = match &files[..] {
+        [cert, key] => vec!["--cert", cert, "--key", key],
+        _ => Vec::new(),
+    };
+    curl_tls(at, "example.org", "/", &extra, "x-backend").0
 }
 
 /// The `(status, reason)` of condition `kind` of listener `listener` of
@@ -323,9 +313,20 @@ spec:
     assert_eq!(curl_with_certificate(strict, dir, Some("trusted")), "200", "log:\n{}", s.log());
     assert_eq!(curl_with_certificate(strict, dir, None), "000", "no certificate");
     assert_eq!(curl_with_certificate(strict, dir, Some("stranger")), "000", "another CA's certificate");
+    // GatewayFrontendClientCertificateValidationInsecureFallback: every
+    // client is let in, and the Gateway says so.
     assert_eq!(curl_with_certificate(fallback, dir, None), "200", "AllowInsecureFallback");
     assert_eq!(curl_with_certificate(fallback, dir, Some("trusted")), "200");
-    assert_eq!(curl_with_certificate(fallback, dir, Some("stranger")), "000", "a failing certificate is still refused");
+    assert_eq!(curl_with_certificate(fallback, dir, Some("stranger")), "200");
+    let out = std::process::Command::new(BIN).arg("check").arg(s.path()).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses = report["snapshot"]["gatewayStatus"].as_array().cloned().unwrap_or_default();
+    let gw = statuses.iter().find(|e| e["object"]["name"] == "client-validation").unwrap();
+    let insecure = gw["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "InsecureFrontendValidationMode");
+    assert_eq!(
+        insecure.map(|c| (c["status"].as_bool(), c["reason"].as_str())),
+        Some((Some(true), Some("ConfigurationChanged")))
+    );
     // No SNI: the listener's check all the same.
     let bare = format!("https://{strict}/");
     let out = std::process::Command::new("curl")

@@ -28,6 +28,22 @@ pub struct ObjectStatus {
     pub parents: Vec<ParentStatus>,
 }
 
+impl ObjectStatus {
+    /// The status of `object` as of `observed_generation`, with nothing in
+    /// it yet.
+    pub fn of(object: ObjectRef, observed_generation: Option<i64>) -> Self {
+        ObjectStatus {
+            object,
+            observed_generation,
+            conditions: Vec::new(),
+            supported_features: Vec::new(),
+            addresses: Vec::new(),
+            listeners: Vec::new(),
+            parents: Vec::new(),
+        }
+    }
+}
+
 /// A Kubernetes condition without its times (the writer stamps them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

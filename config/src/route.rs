@@ -85,8 +85,9 @@ pub struct VirtualHostTls {
     pub listener: Option<String>,
 }
 
-/// Client-certificate checking (ingress-nginx `auth-tls-*`, BCS `MUTUAL`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Client-certificate checking (ingress-nginx `auth-tls-*`, BCS `MUTUAL`,
+/// Gateway API frontend validation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientVerify {
     /// Name of an entry of [`crate::Snapshot::certificate_authorities`].
@@ -111,6 +112,12 @@ pub struct ClientVerify {
     /// (ingress-nginx `auth-tls-error-page`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_page: Option<String>,
+    /// Every client is let in, its certificate presented or not, checked
+    /// or not (Gateway API `AllowInsecureFallback`: the backend decides);
+    /// the `ssl-client-*` headers are then not sent, as nothing was
+    /// verified.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_fallback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,6 +20,7 @@ pub const GATEWAY_FEATURES: &[&str] = &[
     "GatewayPort8080",
     "GatewayBackendClientCertificate",
     "GatewayFrontendClientCertificateValidation",
+    "GatewayFrontendClientCertificateValidationInsecureFallback",
     "GatewayHTTPListenerIsolation",
     "GatewayHTTPSListenerDetectMisdirectedRequests",
     "GRPCRouteNamedRouteRule",

@@ -114,18 +114,13 @@ mod tests {
 
     fn route(conditions: Vec<Condition>) -> ObjectStatus {
         ObjectStatus {
-            object: ObjectRef::new("HTTPRoute", "apps", "web"),
-            observed_generation: Some(4),
-            conditions: Vec::new(),
-            supported_features: Vec::new(),
-            addresses: Vec::new(),
-            listeners: Vec::new(),
             parents: vec![ParentStatus {
                 parent: ObjectRef::new("Gateway", "infra", "edge"),
                 section_name: Some("http".into()),
                 port: None,
                 conditions,
             }],
+            ..ObjectStatus::of(ObjectRef::new("HTTPRoute", "apps", "web"), Some(4))
         }
     }
 

@@ -429,17 +429,25 @@ pub fn tls_secret(name: &str, cn: &str, names: &[&str]) -> String {
 /// `curl` over HTTPS to `host` resolved to `at`: (status, the backend that
 /// answered).
 pub fn curl_https(at: SocketAddr, host: &str) -> (String, String) {
-    let url = format!("https://{host}:{}/", at.port());
-    let resolve = format!("{host}:{}:{}", at.port(), at.ip());
+    curl_tls(at, host, "/", &[], "x-backend")
+}
+
+/// `curl` over HTTPS for `path`, the connection made for `sni` resolved to
+/// `at`, with `extra` arguments: (status, response header `header`). A
+/// status of `000` is no answer.
+pub fn curl_tls(at: SocketAddr, sni: &str, path: &str, extra: &[&str], header: &str) -> (String, String) {
+    let url = format!("https://{sni}:{}{path}", at.port());
+    let resolve = format!("{sni}:{}:{}", at.port(), at.ip());
     let out = Command::new("curl")
         .args(["-sk", "--max-time", "5", "--resolve", &resolve, "-o", "/dev/null"])
-        .args(["-w", "%{http_code} %header{x-backend}"])
+        .args(["-w", &format!("%{{http_code}} %header{{{header}}}")])
+        .args(extra)
         .arg(&url)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (code, backend) = text.split_once(' ').unwrap_or((&text, ""));
-    (code.to_owned(), backend.to_owned())
+    let (code, value) = text.split_once(' ').unwrap_or((&text, ""));
+    (code.to_owned(), value.to_owned())
 }
 
 /// The subject CN of the certificate served for `sni`.

@@ -230,13 +230,7 @@ impl Translator<'_> {
                         let field = format!("{cf}.certCaID");
                         let by = Referrer { object: r, field: &field };
                         let ca = self.certs.authority(&mut self.diags, &ns, &c.cert_ca_id, by)?;
-                        Some(ClientVerify {
-                            ca,
-                            optional: false,
-                            pass_certificate: false,
-                            verify_depth: None,
-                            error_page: None,
-                        })
+                        Some(ClientVerify { ca, ..ClientVerify::default() })
                     } else {
                         None
                     };

@@ -59,8 +59,7 @@ impl Translator<'_> {
     /// The client-certificate check of HTTPS listener `index` of `gw` on
     /// `port`: `Ok(None)` when none is asked, `Err(())` (the listener's
     /// conditions and a diagnostic saying why) when no CA is usable.
-    /// `AllowInsecureFallback` lets a client without a certificate in; one
-    /// whose certificate fails the check is still refused.
+    /// `AllowInsecureFallback` lets every client in, certificate or not.
     pub(super) fn frontend_validation(
         &mut self,
         gw: &Gateway,
@@ -112,12 +111,12 @@ impl Translator<'_> {
         }
         let name = format!("Gateway:{namespace}/{}:{port}", r.name);
         self.certs.add_authority(&name, r.clone(), pems.join("\n"));
-        Ok(Some(ClientVerify {
-            ca: name,
-            optional: asked.insecure_fallback,
-            pass_certificate: false,
-            verify_depth: None,
-            error_page: None,
-        }))
+        if asked.insecure_fallback {
+            let message = "clients are let in without a valid certificate (AllowInsecureFallback)".to_owned();
+            self.gateway_facts.gateways.entry(r.clone()).or_default().insecure_frontend = true;
+            self.diags.push(Diagnostic::warning(r.clone(), format!("{}.mode", asked.field), message));
+        }
+        let insecure_fallback = asked.insecure_fallback;
+        Ok(Some(ClientVerify { ca: name, optional: insecure_fallback, insecure_fallback, ..ClientVerify::default() }))
     }
 }

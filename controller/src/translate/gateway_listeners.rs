@@ -208,6 +208,7 @@ impl Translator<'_> {
             listeners: listeners.collect(),
             unresolved: backend_certificate.as_ref().err().cloned(),
             backend_certificate: backend_certificate.ok().flatten(),
+            insecure_frontend: false,
         };
         self.gateway_facts.gateways.insert(r.clone(), facts);
         let mut by_port: BTreeMap<(u16, bool), Vec<Read>> = BTreeMap::new();

@@ -22,6 +22,8 @@ pub(super) struct GatewayFacts {
     pub unresolved: Option<Problem>,
     /// The certificate it shows TLS backends (`spec.tls.backend`).
     pub backend_certificate: Option<String>,
+    /// A listener lets clients in without a valid certificate.
+    pub insecure_frontend: bool,
 }
 
 #[derive(Default)]
@@ -121,8 +123,6 @@ impl GatewayApiFacts {
             None => Condition::new("ResolvedRefs", true, "ResolvedRefs", ""),
         };
         ObjectStatus {
-            object: gateway.clone(),
-            observed_generation: facts.generation,
             conditions: vec![
                 if any_accepted || listeners.is_empty() {
                     Condition::new("Accepted", true, "Accepted", "")
@@ -135,11 +135,16 @@ impl GatewayApiFacts {
                     Condition::new("Programmed", false, "Invalid", "no listener is served")
                 },
                 resolved,
-            ],
-            supported_features: Vec::new(),
+            ]
+            .into_iter()
+            .chain(facts.insecure_frontend.then(|| {
+                let message = "a listener lets clients in without a valid certificate (AllowInsecureFallback)";
+                Condition::new("InsecureFrontendValidationMode", true, "ConfigurationChanged", message)
+            }))
+            .collect(),
             addresses: facts.address.filter(|a| !a.is_unspecified()).map(|a| a.to_string()).into_iter().collect(),
             listeners,
-            parents: Vec::new(),
+            ..ObjectStatus::of(gateway.clone(), facts.generation)
         }
     }
 
@@ -157,15 +162,7 @@ impl GatewayApiFacts {
                 ],
             })
             .collect();
-        ObjectStatus {
-            object: route.clone(),
-            observed_generation: facts.generation,
-            conditions: Vec::new(),
-            supported_features: Vec::new(),
-            addresses: Vec::new(),
-            listeners: Vec::new(),
-            parents,
-        }
+        ObjectStatus { parents, ..ObjectStatus::of(route.clone(), facts.generation) }
     }
 }
 
@@ -191,15 +188,7 @@ impl GatewayApiFacts {
             .into_iter()
             .map(|g| ParentStatus { parent: g.clone(), section_name: None, port: None, conditions: conditions.clone() })
             .collect();
-        Some(ObjectStatus {
-            object: policy.clone(),
-            observed_generation: facts.generation,
-            conditions: Vec::new(),
-            supported_features: Vec::new(),
-            addresses: Vec::new(),
-            listeners: Vec::new(),
-            parents,
-        })
+        Some(ObjectStatus { parents, ..ObjectStatus::of(policy.clone(), facts.generation) })
     }
 }
 
@@ -214,13 +203,12 @@ impl Translator<'_> {
             .values()
             .filter(|c| c.spec.controller_name == self.options.gateway_controller_name)
             .map(|c| ObjectStatus {
-                object: crate::object::meta_ref(crate::object::Kind::GatewayClass, &c.metadata),
-                observed_generation: c.metadata.generation,
                 conditions: vec![Condition::new("Accepted", true, "Accepted", "")],
                 supported_features: GATEWAY_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
-                addresses: Vec::new(),
-                listeners: Vec::new(),
-                parents: Vec::new(),
+                ..ObjectStatus::of(
+                    crate::object::meta_ref(crate::object::Kind::GatewayClass, &c.metadata),
+                    c.metadata.generation,
+                )
             })
             .collect();
         out.extend(facts.gateways.iter().map(|(r, g)| GatewayApiFacts::gateway_status(r, g)));

@@ -108,6 +108,7 @@ impl ListenerRoutes {
         if self.scheme == Scheme::Https
             && let Some(routes) = routes.filter(|r| r.checks_client_certificates())
             && let Some(verify) = routes.tls(host_without_port(host)).and_then(|t| t.client_verify.as_ref())
+            && !verify.insecure_fallback
         {
             let presented = client_certificate();
             if let Some(page) = &verify.error_page {

@@ -19,8 +19,9 @@ use sluice_config::ClientVerify;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// (CA name, optional, verify depth, checked per request, hash of the CA's PEM).
-type CheckKey = (String, bool, Option<u8>, bool, u64);
+/// (CA name, optional, verify depth, checked per request, insecure
+/// fallback, hash of the CA's PEM).
+type CheckKey = (String, bool, Option<u8>, bool, bool, u64);
 
 pub struct TlsSide {
     listener: String,
@@ -67,13 +68,15 @@ impl TlsSide {
         let (ca, optional, depth) = (verify.ca.as_str(), verify.optional, verify.verify_depth);
         let deferred = verify.error_page.is_some();
         let (hash, verifiers) = table.certificates().authority(ca)?;
-        let key = (ca.to_owned(), optional, depth, deferred, hash);
+        let key = (ca.to_owned(), optional, depth, deferred, verify.insecure_fallback, hash);
         let mut cache = self.with_ca.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = cache.get(&key) {
             return Some(a.clone());
         }
         let inner = if optional { verifiers.optional.clone() } else { verifiers.required.clone() };
-        let verifier = Arc::new(ClientCheck { inner, depth, deferred });
+        // Either way the handshake takes any certificate: an error page
+        // checks it on each request, an insecure fallback not at all.
+        let verifier = Arc::new(ClientCheck { inner, depth, deferred: deferred || verify.insecure_fallback });
         let mut config = server_config(self.resolver.clone(), Some(verifier)).ok()?;
         if deferred {
             // Each request checks the certificate, which pingora shows

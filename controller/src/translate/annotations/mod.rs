@@ -526,7 +526,14 @@ fn client_verify(a: &mut Reader<'_, '_, '_>, tls: &mut TlsAnnotations) {
                 }
                 absolute
             });
-            tls.client_verify = Some(ClientVerify { ca, optional, pass_certificate, verify_depth, error_page })
+            tls.client_verify = Some(ClientVerify {
+                ca,
+                optional,
+                pass_certificate,
+                verify_depth,
+                error_page,
+                insecure_fallback: false,
+            })
         }
         None => {
             a.bad("auth-tls-secret", "no usable CA: this Ingress's hosts are not served without the check".into());
