@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cluster {
-    /// `namespace/service:port`.
+    /// `namespace/service:port`, then `/udp` (or `/sctp`) for a port of
+    /// that protocol, then the balancing that set it apart, if any.
     pub name: String,
     pub service: ObjectRef,
     /// The Service port (not the target port).

@@ -34,6 +34,7 @@ fn entries_become_listeners_with_their_proxy_protocol_settings() {
                 ("9002", "default/game:80:PROXY:PROXY"),
                 ("9003", "default/game:80::PROXYV2"),
                 ("5353", "kube-system/dns:dns-tcp"),
+                ("5354", "kube-system/dns:53"),
             ],
         )
         + &configmap("udp-services", &[("53", "kube-system/dns:53")]);
@@ -50,11 +51,13 @@ fn entries_become_listeners_with_their_proxy_protocol_settings() {
     assert_eq!(tcp("tcp-9001"), ("default/game:80".into(), true, None));
     assert_eq!(tcp("tcp-9002"), ("default/game:80".into(), true, Some(ProxyProtocolVersion::V1)));
     assert_eq!(tcp("tcp-9003"), ("default/game:80".into(), false, Some(ProxyProtocolVersion::V2)));
+    // Port 53 twice, UDP listed first: by name or number, TCP finds its own.
     assert_eq!(tcp("tcp-5353").0, "kube-system/dns:53");
+    assert_eq!(tcp("tcp-5354").0, "kube-system/dns:53");
     assert_eq!(l("tcp-9000").address.to_string(), "0.0.0.0:9000");
     match &l("udp-53").kind {
         ListenerKind::Udp { split, policy } => {
-            assert_eq!(split.0[0].cluster, "kube-system/dns:53");
+            assert_eq!(split.0[0].cluster, "kube-system/dns:53/udp", "not the TCP port's cluster");
             assert_eq!(policy.idle_timeout_ms, 30_000);
         }
         other => panic!("{other:?}"),

@@ -98,6 +98,20 @@ impl<'a> Translator<'a> {
     }
 }
 
+/// The index of the port of `ports` that `port` names (by number or name)
+/// and speaks `protocol`: a Service may list one number twice, once for TCP
+/// and once for UDP.
+pub(super) fn port_index(ports: &[ServicePort], port: &PortRef, protocol: &str) -> Option<usize> {
+    let speaks = |p: &ServicePort| p.protocol.as_deref().unwrap_or("TCP") == protocol;
+    ports.iter().position(|p| {
+        speaks(p)
+            && match port {
+                PortRef::Number(n) => i64::from(p.port) == *n,
+                PortRef::Name(n) => p.name.as_deref() == Some(n.as_str()),
+            }
+    })
+}
+
 impl<'a> Translator<'a> {
     /// Service `namespace/name`, with the index of its `port`, which must
     /// speak `protocol`; a diagnostic on `r`'s `field` when there is none.
@@ -116,11 +130,11 @@ impl<'a> Translator<'a> {
             return None;
         };
         let ports: &[ServicePort] = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
-        let (index, wanted) = match port {
-            PortRef::Number(n) => (ports.iter().position(|p| i64::from(p.port) == *n), n.to_string()),
-            PortRef::Name(n) => (ports.iter().position(|p| p.name.as_deref() == Some(n.as_str())), n.clone()),
-        };
-        let Some(index) = index.filter(|i| ports[*i].protocol.as_deref().unwrap_or("TCP") == protocol) else {
+        let Some(index) = port_index(ports, port, protocol) else {
+            let wanted = match port {
+                PortRef::Number(n) => n.to_string(),
+                PortRef::Name(n) => n.clone(),
+            };
             self.diags.push(Diagnostic::error(
                 r.clone(),
                 field,

@@ -171,7 +171,12 @@ impl<'a> ClusterRegistry<'a> {
         let spec = svc.spec.as_ref()?;
         let port = spec.ports.as_ref()?.get(index)?;
         let service_port = u16::try_from(port.port).ok().filter(|p| *p != 0)?;
-        let name = format!("{}/{}:{}{}", key.0, key.1, service_port, policy.name_suffix());
+        // A UDP (or SCTP) port of a number TCP also has is another cluster.
+        let protocol = match port.protocol.as_deref().unwrap_or("TCP") {
+            "TCP" => String::new(),
+            other => format!("/{}", other.to_ascii_lowercase()),
+        };
+        let name = format!("{}/{}:{}{protocol}{}", key.0, key.1, service_port, policy.name_suffix());
         if self.clusters.contains_key(&name) {
             return Some(name);
         }

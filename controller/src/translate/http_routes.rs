@@ -8,7 +8,9 @@
 
 use super::Translator;
 use super::annotations::ClusterPolicy;
+use super::backend::port_index;
 use super::backend_tls::TlsVerdict;
+use super::bcs_seed::PortRef;
 use super::gateway_listeners::{AllowedFrom, GatewayPort, HostRoutes, RouteOrder};
 use super::gateway_status::{ParentFacts, Problem};
 use super::order::age;
@@ -710,9 +712,7 @@ impl Translator<'_> {
         };
         let ports = svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default();
         let protocol = route_kind.service_protocol();
-        let Some(index) =
-            ports.iter().position(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == protocol)
-        else {
+        let Some(index) = port_index(ports, &PortRef::Number(i64::from(port)), protocol) else {
             return not_found(format!(
                 "Service {namespace}/{} has no {protocol} port {port} (BackendNotFound)",
                 b.name
