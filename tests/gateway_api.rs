@@ -161,7 +161,8 @@ impl Conformance {
         }
         let ips: Vec<String> = addresses.values().map(|ip| ip.to_string()).collect();
         let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
-        for doc in docs.iter_mut().filter(|d| d["kind"] == "Gateway") {
+        // A ListenerSet's listeners are served on its Gateway's address.
+        for doc in docs.iter_mut().filter(|d| d["kind"] == "Gateway" || d["kind"] == "ListenerSet") {
             for l in doc["spec"]["listeners"].as_array_mut().into_iter().flatten() {
                 let port = l["port"].as_i64().unwrap();
                 let moved = *ports.entry(port).or_insert_with(|| free_port(&ips));
@@ -1048,6 +1049,182 @@ spec:
     );
     c.expect("backend-namespaces", &[to("/", "web-backend"), to("/infra", "web-backend")]).await;
     c.expect("gateway-with-one-attached-route", &[to("/", "infra-backend-v1")]).await;
+}
+
+/// ListenerSetHTTPRouting: a Gateway takes the listeners of two
+/// ListenerSets on its port; a route naming the Gateway and both sets
+/// serves every listener's hostname, one naming the Gateway only the
+/// Gateway's, one naming a listener (sectionName) only that listener's,
+/// one naming a set only that set's. A ListenerSet the Gateway's
+/// `allowedListeners` does not let in serves nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn listener_set_http_routing() {
+    let set = |name: &str| {
+        format!(
+            r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata:
+  name: {name}
+  namespace: gateway-conformance-infra
+spec:
+  parentRef:
+    kind: Gateway
+    group: gateway.networking.k8s.io
+    name: gateway-with-listener-sets-http-routing
+    namespace: gateway-conformance-infra
+  listeners:
+  - name: {name}-listener-1
+    port: 80
+    protocol: HTTP
+    hostname: "{name}-listener-1.com"
+    allowedRoutes:
+      namespaces:
+        from: All
+  - name: {name}-listener-2
+    port: 80
+    protocol: HTTP
+    hostname: "{name}-listener-2.com"
+    allowedRoutes:
+      namespaces:
+        from: All
+"#
+        )
+    };
+    let route = |name: &str, path: &str, backend: &str, parents: &str| {
+        format!(
+            "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: {name}, namespace: gateway-conformance-infra}}\nspec:\n  parentRefs:\n{parents}  rules:\n  - matches: [{{path: {{type: PathPrefix, value: {path}}}}}]\n    backendRefs: [{{name: {backend}, port: 8080}}]\n"
+        )
+    };
+    let gateway = "  - {name: gateway-with-listener-sets-http-routing, namespace: gateway-conformance-infra}\n";
+    let of_set = |name: &str| {
+        format!(
+            "  - {{kind: ListenerSet, group: gateway.networking.k8s.io, name: {name}, namespace: gateway-conformance-infra}}\n"
+        )
+    };
+    let case = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: gateway-with-listener-sets-http-routing
+  namespace: gateway-conformance-infra
+spec:
+  gatewayClassName: "{GATEWAY_CLASS_NAME}"
+  listeners:
+  - name: gateway-listener-1
+    port: 80
+    protocol: HTTP
+    hostname: "gateway-listener-1.com"
+    allowedRoutes:
+      namespaces:
+        from: All
+  - name: gateway-listener-2
+    port: 80
+    protocol: HTTP
+    hostname: "gateway-listener-2.com"
+    allowedRoutes:
+      namespaces:
+        from: All
+  allowedListeners:
+    namespaces:
+      from: All
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata:
+  name: listener-set-not-allowed
+  namespace: gateway-conformance-infra
+spec:
+  parentRef: {name: same-namespace}
+  listeners:
+  - {name: not-allowed, port: 80, protocol: HTTP, hostname: not-allowed.com}
+"#
+    .to_owned()
+        + &set("listener-set-http-routing-1")
+        + &set("listener-set-http-routing-2")
+        + &route(
+            "attaches-to-all-listeners",
+            "/route",
+            "infra-backend-v1",
+            &(gateway.to_owned() + &of_set("listener-set-http-routing-1") + &of_set("listener-set-http-routing-2")),
+        )
+        + &route("gateway-route", "/gateway-route", "infra-backend-v2", gateway)
+        + &route(
+            "gateway-section-route",
+            "/gateway-section-route",
+            "infra-backend-v3",
+            "  - {name: gateway-with-listener-sets-http-routing, sectionName: gateway-listener-1}\n",
+        )
+        + &route("set-route", "/set-route", "infra-backend-v3", &of_set("listener-set-http-routing-1"))
+        + &route(
+            "not-allowed-route",
+            "/",
+            "infra-backend-v3",
+            "  - {kind: ListenerSet, group: gateway.networking.k8s.io, name: listener-set-not-allowed}\n",
+        );
+    let c = Conformance::start(&case);
+    let gw = "gateway-with-listener-sets-http-routing";
+    let mut cases = Vec::new();
+    for host in [
+        "gateway-listener-1.com",
+        "gateway-listener-2.com",
+        "listener-set-http-routing-1-listener-1.com",
+        "listener-set-http-routing-1-listener-2.com",
+        "listener-set-http-routing-2-listener-1.com",
+        "listener-set-http-routing-2-listener-2.com",
+    ] {
+        let on_gateway = host.starts_with("gateway-");
+        let on_set_1 = host.starts_with("listener-set-http-routing-1");
+        cases.push(to("/route", "infra-backend-v1").host(host));
+        cases.push(
+            if on_gateway { to("/gateway-route", "infra-backend-v2") } else { refused("/gateway-route", 404) }
+                .host(host),
+        );
+        let section = host == "gateway-listener-1.com";
+        cases.push(
+            if section {
+                to("/gateway-section-route", "infra-backend-v3")
+            } else {
+                refused("/gateway-section-route", 404)
+            }
+            .host(host),
+        );
+        cases.push(if on_set_1 { to("/set-route", "infra-backend-v3") } else { refused("/set-route", 404) }.host(host));
+    }
+    c.expect(gw, &cases).await;
+    // The same-namespace Gateway lets no ListenerSet in: its name is not served there.
+    c.expect("same-namespace", &[refused("/", 404).host("not-allowed.com")]).await;
+    let out = std::process::Command::new(BIN).arg("check").arg(c.sluice.path()).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses = report["snapshot"]["gatewayStatus"].as_array().cloned().unwrap_or_default();
+    let status = |kind: &str, name: &str| {
+        statuses
+            .iter()
+            .find(|e| e["object"]["kind"] == kind && e["object"]["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(status("Gateway", gw)["attachedListenerSets"], 2);
+    let accepted = |s: &serde_json::Value| {
+        s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Accepted")
+            .map(|c| (c["status"].clone(), c["reason"].clone()))
+    };
+    let set = status("ListenerSet", "listener-set-http-routing-1");
+    assert_eq!(accepted(&set), Some((true.into(), "Accepted".into())));
+    let first = set["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "listener-set-http-routing-1-listener-1")
+        .unwrap()
+        .clone();
+    assert_eq!(first["attachedRoutes"], 2, "attaches-to-all-listeners and set-route");
+    assert_eq!(accepted(&status("ListenerSet", "listener-set-not-allowed")), Some((false.into(), "NotAllowed".into())));
 }
 
 /// HTTPRoutePathMatchOrder: Exact before PathPrefix, longer prefixes first.

@@ -20,9 +20,12 @@ pub struct ObjectStatus {
     /// A Gateway's addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<String>,
-    /// A Gateway's listeners, in its order.
+    /// A Gateway's (or ListenerSet's) listeners, in its order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<ListenerStatus>,
+    /// A Gateway's ListenerSets taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_listener_sets: Option<u32>,
     /// A route's parents this instance serves, in its `parentRefs` order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parents: Vec<ParentStatus>,
@@ -39,6 +42,7 @@ impl ObjectStatus {
             supported_features: Vec::new(),
             addresses: Vec::new(),
             listeners: Vec::new(),
+            attached_listener_sets: None,
             parents: Vec::new(),
         }
     }
@@ -75,7 +79,7 @@ pub struct ListenerStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParentStatus {
-    /// The Gateway.
+    /// The Gateway, or ListenerSet.
     pub parent: ObjectRef,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub section_name: Option<String>,

@@ -45,6 +45,7 @@ pub const GATEWAY_FEATURES: &[&str] = &[
     "HTTPRoute303RedirectStatusCode",
     "HTTPRoute307RedirectStatusCode",
     "HTTPRoute308RedirectStatusCode",
+    "ListenerSet",
     "TLSRouteModeTerminate",
     "TLSRouteModeMixed",
 ];

@@ -21,6 +21,7 @@ pub fn resource(kind: &str) -> Option<ApiResource> {
         "TCPRoute" => ("v1alpha2", "tcproutes"),
         "UDPRoute" => ("v1alpha2", "udproutes"),
         "BackendTLSPolicy" => ("v1", "backendtlspolicies"),
+        "ListenerSet" => ("v1", "listenersets"),
         _ => return None,
     };
     Some(ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, version, kind), plural))
@@ -38,7 +39,7 @@ pub fn status(s: &ObjectStatus, controller: &str, current: &Value, now: &str) ->
             "conditions": conditions(&s.conditions, &current["conditions"]),
             "supportedFeatures": s.supported_features.iter().map(|f| json!({"name": f})).collect::<Vec<_>>(),
         }),
-        "Gateway" => {
+        "Gateway" | "ListenerSet" => {
             let listeners: Vec<Value> = s
                 .listeners
                 .iter()
@@ -55,11 +56,15 @@ pub fn status(s: &ObjectStatus, controller: &str, current: &Value, now: &str) ->
                     })
                 })
                 .collect();
-            json!({
-                "addresses": s.addresses.iter().map(|a| json!({"type": "IPAddress", "value": a})).collect::<Vec<_>>(),
+            let mut status = json!({
                 "conditions": conditions(&s.conditions, &current["conditions"]),
                 "listeners": listeners,
-            })
+            });
+            if s.object.kind == "Gateway" {
+                status["addresses"] = s.addresses.iter().map(|a| json!({"type": "IPAddress", "value": a})).collect();
+                status["attachedListenerSets"] = json!(s.attached_listener_sets.unwrap_or(0));
+            }
+            status
         }
         kind => {
             // A policy's Gateways are its ancestors, a route's its parents.
@@ -67,7 +72,7 @@ pub fn status(s: &ObjectStatus, controller: &str, current: &Value, now: &str) ->
                 if kind == "BackendTLSPolicy" { ("ancestors", "ancestorRef") } else { ("parents", "parentRef") };
             let others = current[list].as_array().into_iter().flatten().filter(|p| p["controllerName"] != controller);
             let ours = s.parents.iter().map(|p| {
-                let mut parent_ref = json!({"group": GROUP, "kind": "Gateway", "namespace": p.parent.namespace, "name": p.parent.name});
+                let mut parent_ref = json!({"group": GROUP, "kind": p.parent.kind, "namespace": p.parent.namespace, "name": p.parent.name});
                 if let Some(section) = &p.section_name {
                     parent_ref["sectionName"] = json!(section);
                 }

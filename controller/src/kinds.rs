@@ -26,6 +26,7 @@ macro_rules! for_each_kind {
             TcpRoute(gateway_api::apis::experimental::tcproutes::TcpRoute) tcp_routes "TCPRoute", true;
             UdpRoute(gateway_api::apis::experimental::udproutes::UdpRoute) udp_routes "UDPRoute", true;
             ReferenceGrant(gateway_api::apis::standard::referencegrants::ReferenceGrant) reference_grants "ReferenceGrant", true;
+            ListenerSet(gateway_api::apis::standard::listenersets::ListenerSet) listener_sets "ListenerSet", true;
             BackendTlsPolicy(gateway_api::apis::standard::backendtlspolicies::BackendTlsPolicy) backend_tls_policies "BackendTLSPolicy", true;
         }
     };

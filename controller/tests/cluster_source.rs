@@ -29,6 +29,7 @@ fn api() -> FakeApi {
         "tlsroutes",
         "referencegrants",
         "backendtlspolicies",
+        "listenersets",
     ];
     for kind in kinds {
         api.serve(&format!("/apis/gateway.networking.k8s.io/v1/{kind}"));

@@ -155,6 +155,7 @@ async fn the_leader_writes_gateway_api_status() {
         "tlsroutes",
         "referencegrants",
         "backendtlspolicies",
+        "listenersets",
     ];
     let kinds: Vec<String> = kinds.iter().map(|k| format!("{GATEWAY_API}/v1/{k}")).collect();
     let api = cluster_api(&kinds.iter().map(String::as_str).collect::<Vec<_>>());

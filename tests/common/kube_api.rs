@@ -34,6 +34,7 @@ pub fn api_with_services(services: &[(&str, SocketAddr)]) -> FakeApi {
         "/apis/gateway.networking.k8s.io/v1alpha2/udproutes",
         "/apis/gateway.networking.k8s.io/v1/referencegrants",
         "/apis/gateway.networking.k8s.io/v1/backendtlspolicies",
+        "/apis/gateway.networking.k8s.io/v1/listenersets",
         "/api/v1/configmaps",
         "/api/v1/namespaces",
     ] {

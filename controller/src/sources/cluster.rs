@@ -19,6 +19,7 @@ use gateway_api::apis::standard::gatewayclasses::GatewayClass;
 use gateway_api::apis::standard::gateways::Gateway;
 use gateway_api::apis::standard::grpcroutes::GrpcRoute;
 use gateway_api::apis::standard::httproutes::HttpRoute;
+use gateway_api::apis::standard::listenersets::ListenerSet;
 use gateway_api::apis::standard::referencegrants::ReferenceGrant;
 use gateway_api::apis::standard::tlsroutes::TlsRoute;
 use k8s_openapi::NamespaceResourceScope;
@@ -173,6 +174,7 @@ pub fn spawn_cluster_pipeline(client: Client, options: Options, cluster: Cluster
         tasks.push(w.spawn::<UdpRoute>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<ReferenceGrant>(ns, any.clone(), &mut scopes));
         tasks.push(w.spawn::<BackendTlsPolicy>(ns, any.clone(), &mut scopes));
+        tasks.push(w.spawn::<ListenerSet>(ns, any.clone(), &mut scopes));
         // Any ConfigMap may be named: a BackendTLSPolicy's CA, an
         // Ingress's custom headers.
         tasks.push(w.spawn::<ConfigMap>(ns, any.clone(), &mut scopes));

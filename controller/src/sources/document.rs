@@ -100,6 +100,7 @@ fn kind_of(api: &str, kind: &str) -> Option<Kind> {
             "TLSRoute" => Some(Kind::TlsRoute),
             "GRPCRoute" => Some(Kind::GrpcRoute),
             "BackendTLSPolicy" => Some(Kind::BackendTlsPolicy),
+            "ListenerSet" => Some(Kind::ListenerSet),
             _ => None,
         },
         // v1alpha3 is still served beside v1, with the same schema.

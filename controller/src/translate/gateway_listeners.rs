@@ -75,7 +75,9 @@ impl ListenerProtocol {
 
 /// A listener of a served Gateway that routes may attach to.
 pub(super) struct GatewayListener {
-    /// Its place in the Gateway's `spec.listeners`.
+    /// The Gateway, or the ListenerSet of the Gateway, it is a listener of.
+    pub owner: ObjectRef,
+    /// Its place in its owner's `spec.listeners`.
     pub index: usize,
     pub name: String,
     pub protocol: ListenerProtocol,
@@ -208,20 +210,18 @@ impl Translator<'_> {
             listeners: listeners.collect(),
             unresolved: backend_certificate.as_ref().err().cloned(),
             backend_certificate: backend_certificate.ok().flatten(),
-            insecure_frontend: false,
+            ..GatewayFacts::default()
         };
         self.gateway_facts.gateways.insert(r.clone(), facts);
         let mut by_port: BTreeMap<(u16, bool), Vec<Read>> = BTreeMap::new();
         for (index, l) in gw.spec.listeners.iter().enumerate() {
-            let port = u16::try_from(l.port).ok().filter(|p| *p != 0);
-            let Some(port) = port else {
-                let message = format!("{} is not a port (1-65535)", l.port);
-                self.listener_problem(&r, index, "port", ("Accepted", "UnsupportedValue"), message);
-                continue;
-            };
-            if let Some(read) = self.read_listener(gw, &r, index, l) {
-                let udp = read.listener.protocol == ListenerProtocol::Udp;
-                by_port.entry((port, udp)).or_default().push(read);
+            self.read_into(&mut by_port, gw, &r, index, l);
+        }
+        // Then its ListenerSets' listeners, oldest set first: on a port or
+        // hostname both want, the Gateway's own (or the older set's) wins.
+        for (set, listeners) in self.listener_sets_of(gw, &r) {
+            for (index, l) in &listeners {
+                self.read_into(&mut by_port, gw, &set, *index, l);
             }
         }
         let mut out = Vec::new();
@@ -231,6 +231,27 @@ impl Translator<'_> {
             }
         }
         out
+    }
+
+    /// Reads listener `index` of `owner` (Gateway `gw` or one of its
+    /// ListenerSets) into the listeners of its port.
+    fn read_into(
+        &mut self,
+        by_port: &mut BTreeMap<(u16, bool), Vec<Read>>,
+        gw: &Gateway,
+        owner: &ObjectRef,
+        index: usize,
+        l: &GatewayListeners,
+    ) {
+        let Some(port) = u16::try_from(l.port).ok().filter(|p| *p != 0) else {
+            let message = format!("{} is not a port (1-65535)", l.port);
+            self.listener_problem(owner, index, "port", ("Accepted", "UnsupportedValue"), message);
+            return;
+        };
+        if let Some(read) = self.read_listener(gw, owner, index, l) {
+            let udp = read.listener.protocol == ListenerProtocol::Udp;
+            by_port.entry((port, udp)).or_default().push(read);
+        }
     }
 
     /// The address a Gateway's listeners bind: the first IPAddress of its
@@ -347,9 +368,7 @@ impl Translator<'_> {
         }
         // After the kinds: a listener without its certificate still lists them.
         let certificate = match protocol {
-            ListenerProtocol::Https | ListenerProtocol::TlsTerminate => {
-                Some(self.listener_certificate(gw, r, index, l)?)
-            }
+            ListenerProtocol::Https | ListenerProtocol::TlsTerminate => Some(self.listener_certificate(r, index, l)?),
             ListenerProtocol::TlsPassthrough if l.tls.as_ref().is_some_and(|t| t.certificate_refs.is_some()) => {
                 self.diags.push(Diagnostic::warning(
                     r.clone(),
@@ -365,20 +384,16 @@ impl Translator<'_> {
             _ => None,
         };
         let name = l.name.clone();
+        let owner = r.clone();
+        let kinds = route_kinds;
         let listener =
-            GatewayListener { index, name, protocol, hostname, from, kinds: route_kinds, certificate, client_verify };
+            GatewayListener { owner, index, name, protocol, hostname, from, kinds, certificate, client_verify };
         Some(Read { index, listener })
     }
 
     /// An HTTPS listener's certificate: its first `certificateRefs` entry
     /// that names a usable TLS Secret it may read.
-    fn listener_certificate(
-        &mut self,
-        gw: &Gateway,
-        r: &ObjectRef,
-        index: usize,
-        l: &GatewayListeners,
-    ) -> Option<String> {
+    fn listener_certificate(&mut self, r: &ObjectRef, index: usize, l: &GatewayListeners) -> Option<String> {
         let tls = l.tls.as_ref();
         if l.protocol == "HTTPS"
             && tls.and_then(|t| t.mode.as_ref()).is_some_and(|m| *m == GatewayListenersTlsMode::Passthrough)
@@ -393,7 +408,8 @@ impl Translator<'_> {
             self.listener_problem(r, index, "tls.certificateRefs", ("ResolvedRefs", "InvalidCertificateRef"), message);
             return None;
         }
-        let namespace = gw.metadata.namespace.as_deref().unwrap_or_default();
+        // A ListenerSet's certificates are its own namespace's.
+        let namespace = r.namespace.as_str();
         let mut found = None;
         for (k, c) in refs.iter().enumerate() {
             let field = format!("spec.listeners[{index}].tls.certificateRefs[{k}]");
@@ -407,7 +423,7 @@ impl Translator<'_> {
                 continue;
             }
             let target = c.namespace.as_deref().unwrap_or(namespace);
-            let from = Referent { group: GATEWAY_GROUP, kind: "Gateway", namespace };
+            let from = Referent { group: GATEWAY_GROUP, kind: &r.kind, namespace };
             let to = Referent { group: "", kind: "Secret", namespace: target };
             if !self.reference_permitted(&from, &to, &c.name) {
                 let message = format!("Secret {target}/{} is not permitted by a ReferenceGrant", c.name);
@@ -445,7 +461,8 @@ impl Translator<'_> {
             families.dedup();
             for x in &reads {
                 let message = format!("port {port} has {} listeners (ProtocolConflict)", families.join(" and "));
-                self.listener_problem(r, x.index, "protocol", ("Conflicted", "ProtocolConflict"), message);
+                let owner = x.listener.owner.clone();
+                self.listener_problem(&owner, x.index, "protocol", ("Conflicted", "ProtocolConflict"), message);
             }
             return None;
         }
@@ -455,9 +472,10 @@ impl Translator<'_> {
             if let Some((_, first)) = seen.iter().find(|(h, _)| h == host) {
                 let shown = host.as_deref().unwrap_or("(none)");
                 let message = format!("hostname {shown} on port {port} is also listener {first}'s (HostnameConflict)");
-                self.gateway_facts.refuse(r, x.index, ("Conflicted", "HostnameConflict", message.clone()));
+                let owner = &x.listener.owner;
+                self.gateway_facts.refuse(owner, x.index, ("Conflicted", "HostnameConflict", message.clone()));
                 self.diags.push(Diagnostic::error(
-                    r.clone(),
+                    owner.clone(),
                     format!("spec.listeners[{}].hostname", x.index),
                     format!("{message}; this listener is not served"),
                 ));
@@ -478,12 +496,12 @@ impl Translator<'_> {
         ) {
             for x in &reads {
                 let message = format!("port {port} is taken by another listener");
-                self.gateway_facts.refuse(r, x.index, ("Accepted", "PortUnavailable", message));
+                self.gateway_facts.refuse(&x.listener.owner, x.index, ("Accepted", "PortUnavailable", message));
             }
             return None;
         }
         for x in &reads {
-            if let Some(l) = self.gateway_facts.listener(r, x.index) {
+            if let Some(l) = self.gateway_facts.listener(&x.listener.owner, x.index) {
                 l.programmed = true;
             }
         }
@@ -527,7 +545,7 @@ impl Translator<'_> {
 /// A listener's namespace selector as kube-rs evaluates label selectors;
 /// `Err`: why it cannot be read (an unknown operator, values where none
 /// belong). Given no selector, the spec's default: every namespace.
-fn namespace_selector(
+pub(super) fn namespace_selector(
     s: Option<&GatewayListenersAllowedRoutesNamespacesSelector>,
 ) -> Result<kube::core::Selector, String> {
     let Some(s) = s else { return Ok(kube::core::Selector::default()) };

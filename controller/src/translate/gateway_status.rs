@@ -24,6 +24,11 @@ pub(super) struct GatewayFacts {
     pub backend_certificate: Option<String>,
     /// A listener lets clients in without a valid certificate.
     pub insecure_frontend: bool,
+    /// Why the object is not Accepted as a whole (a ListenerSet its
+    /// Gateway does not let in).
+    pub refused: Option<Problem>,
+    /// A Gateway's ListenerSets taken.
+    pub attached_listener_sets: Option<u32>,
 }
 
 #[derive(Default)]
@@ -124,7 +129,9 @@ impl GatewayApiFacts {
         };
         ObjectStatus {
             conditions: vec![
-                if any_accepted || listeners.is_empty() {
+                if let Some((_, reason, message)) = &facts.refused {
+                    Condition::new("Accepted", false, reason, message.clone())
+                } else if any_accepted || listeners.is_empty() {
                     Condition::new("Accepted", true, "Accepted", "")
                 } else {
                     Condition::new("Accepted", false, "ListenersNotValid", "no listener is valid")
@@ -143,6 +150,7 @@ impl GatewayApiFacts {
             }))
             .collect(),
             addresses: facts.address.filter(|a| !a.is_unspecified()).map(|a| a.to_string()).into_iter().collect(),
+            attached_listener_sets: facts.attached_listener_sets,
             listeners,
             ..ObjectStatus::of(gateway.clone(), facts.generation)
         }

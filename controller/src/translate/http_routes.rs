@@ -152,7 +152,7 @@ impl Translator<'_> {
                 .filter(|h| !port.isolated(l, h))
                 .collect();
             if !hosts.is_empty() {
-                let (gateway, index) = (port.gateway.clone(), listener.index);
+                let (gateway, index) = (listener.owner.clone(), listener.index);
                 if let Some(facts) = self.gateway_facts.listener(&gateway, index) {
                     facts.attached.insert(r.clone());
                 }
@@ -253,22 +253,21 @@ impl Translator<'_> {
         let field = format!("spec.parentRefs[{j}]");
         let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
         let parent_kind = parent.kind.as_deref().unwrap_or("Gateway");
-        if group != GATEWAY_GROUP || parent_kind != "Gateway" {
+        if group != GATEWAY_GROUP || !matches!(parent_kind, "Gateway" | "ListenerSet") {
             self.diags.push(Diagnostic::warning(
                 r.clone(),
                 field,
-                format!("{group}/{parent_kind} parents are not supported; only Gateways"),
+                format!("{group}/{parent_kind} parents are not supported; only Gateways and ListenerSets"),
             ));
             return Vec::new();
         }
         let namespace = parent.namespace.clone().unwrap_or_else(|| r.namespace.clone());
+        // A Gateway parent is its own listeners; a ListenerSet's are only
+        // the ListenerSet's routes'.
+        let gateway = ObjectRef::new(parent_kind, namespace.as_str(), parent.name.as_str());
         let ports: Vec<usize> = (0..self.gateway_ports.len())
-            .filter(|p| {
-                let g = &self.gateway_ports[*p].gateway;
-                g.namespace == namespace && g.name == parent.name
-            })
+            .filter(|p| self.gateway_ports[*p].listeners.iter().any(|l| l.owner == gateway))
             .collect();
-        let gateway = ObjectRef::new("Gateway", namespace.as_str(), parent.name.as_str());
         let ours = self.gateway_facts.gateways.contains_key(&gateway);
         let record = |this: &mut Self, refused: Option<Problem>| {
             let facts = this.gateway_facts.routes.entry(r.clone()).or_default();
@@ -276,10 +275,14 @@ impl Translator<'_> {
             facts.parents.push(ParentFacts { gateway: gateway.clone(), section_name, port, refused });
         };
         if ports.is_empty() {
-            let served = self.store.gateways.get(&(namespace.clone(), parent.name.clone()));
-            let message = match served {
-                None => format!("Gateway {namespace}/{} not found (NoMatchingParent)", parent.name),
-                Some(_) => format!("Gateway {namespace}/{} has no listener served by this instance", parent.name),
+            let key = (namespace.clone(), parent.name.clone());
+            let found = match parent_kind {
+                "Gateway" => self.store.gateways.contains_key(&key),
+                _ => self.store.listener_sets.contains_key(&key),
+            };
+            let message = match found {
+                false => format!("{parent_kind} {namespace}/{} not found (NoMatchingParent)", parent.name),
+                true => format!("{parent_kind} {namespace}/{} has no listener served by this instance", parent.name),
             };
             if ours {
                 record(self, Some(("Accepted", "NoMatchingParent", message.clone())));
@@ -296,7 +299,7 @@ impl Translator<'_> {
                 continue;
             }
             for (l, listener) in port.listeners.iter().enumerate() {
-                if parent.section_name.as_deref().is_some_and(|s| s != listener.name) {
+                if listener.owner != gateway || parent.section_name.as_deref().is_some_and(|s| s != listener.name) {
                     continue;
                 }
                 named = true;
@@ -317,14 +320,14 @@ impl Translator<'_> {
                 (true, Some(l)) => (
                     "NotAllowedByListeners",
                     format!(
-                        "listener {l} of Gateway {namespace}/{} does not allow this route (NotAllowedByListeners)",
+                        "listener {l} of {parent_kind} {namespace}/{} does not allow this route (NotAllowedByListeners)",
                         parent.name
                     ),
                 ),
                 _ => (
                     "NoMatchingParent",
                     format!(
-                        "Gateway {namespace}/{} has no served listener of this sectionName and port (NoMatchingParent)",
+                        "{parent_kind} {namespace}/{} has no served listener of this sectionName and port (NoMatchingParent)",
                         parent.name
                     ),
                 ),

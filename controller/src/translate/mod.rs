@@ -28,6 +28,7 @@ mod grpc_routes;
 mod http_routes;
 mod ingress_routes;
 mod l4_configmap;
+mod listener_sets;
 mod listeners;
 mod nginx_values;
 mod order;

@@ -117,7 +117,7 @@ impl Translator<'_> {
         }
         for (p, l) in attached {
             let port = &mut self.gateway_ports[p];
-            let (gateway, index) = (port.gateway.clone(), port.listeners[l].index);
+            let (gateway, index) = (port.listeners[l].owner.clone(), port.listeners[l].index);
             match &port.stream {
                 None => port.stream = Some(split.clone()),
                 Some(_) => self.diags.push(Diagnostic::warning(
