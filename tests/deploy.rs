@@ -40,6 +40,7 @@ fn rbac_grants_what_sluice_uses() {
         ("", "pods"),
         ("", "secrets"),
         ("", "configmaps"),
+        ("", "namespaces"),
         ("networkextension.bkbcs.tencent.com", "ingresses"),
         ("gateway.networking.k8s.io", "gatewayclasses"),
         ("gateway.networking.k8s.io", "gateways"),
@@ -49,6 +50,8 @@ fn rbac_grants_what_sluice_uses() {
         ("gateway.networking.k8s.io", "tcproutes"),
         ("gateway.networking.k8s.io", "udproutes"),
         ("gateway.networking.k8s.io", "referencegrants"),
+        ("gateway.networking.k8s.io", "backendtlspolicies"),
+        ("gateway.networking.k8s.io", "listenersets"),
     ] {
         let v = verbs(cluster_role, group, resource);
         assert!(v.contains(&"list".into()) && v.contains(&"watch".into()), "{group}/{resource}: {v:?}");
@@ -58,7 +61,8 @@ fn rbac_grants_what_sluice_uses() {
     for group in ["networking.k8s.io", "networkextension.bkbcs.tencent.com"] {
         assert!(verbs(cluster_role, group, "ingresses/status").contains(&"patch".into()), "{group}");
     }
-    for kind in ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes"] {
+    let written = ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes"];
+    for kind in written.into_iter().chain(["backendtlspolicies", "listenersets"]) {
         let status = format!("{kind}/status");
         let v = verbs(cluster_role, "gateway.networking.k8s.io", &status);
         assert!(v.contains(&"get".into()) && v.contains(&"patch".into()), "{status}: {v:?}");
